@@ -1,0 +1,77 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+/* ca_issue: certificate profiles and issuance (build, serial, sign, store). */
+#ifndef CA_ISSUE_H
+#define CA_ISSUE_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <openssl/x509.h>
+#include "ca_ca.h"
+#include "ca_csr.h"
+#include "ca_store.h"
+
+/* keyUsage bits of a profile. */
+#define CA_KU_DIGITAL_SIGNATURE  0x001
+#define CA_KU_NON_REPUDIATION    0x002
+#define CA_KU_KEY_ENCIPHERMENT   0x004
+#define CA_KU_DATA_ENCIPHERMENT  0x008
+#define CA_KU_KEY_AGREEMENT      0x010
+
+typedef struct ca_profile_t {
+    const char *name;         /* stored with each certificate             */
+    int validity_days;        /* default 365                              */
+    int backdate_secs;        /* notBefore = now - this (default 300)     */
+    unsigned key_usage;       /* CA_KU_* bits; 0: digitalSignature, plus
+                                 keyEncipherment for RSA keys             */
+    apr_array_header_t *eku;  /* const char*: short names (clientAuth,
+                                 serverAuth, emailProtection, codeSigning,
+                                 OCSPSigning, timeStamping) or dotted OIDs;
+                                 may be NULL/empty: no extendedKeyUsage   */
+    ca_key_policy_t key_policy;
+} ca_profile_t;
+
+/* A profile with the defaults above and name "default". */
+ca_profile_t *ca_profile_make(apr_pool_t *p, const char *name);
+
+/* Parse keyUsage names ("digitalSignature", "nonRepudiation",
+ * "keyEncipherment", "dataEncipherment", "keyAgreement", case-insensitive)
+ * into bits; CA_EBADINPUT for unknown names. */
+apr_status_t ca_key_usage_parse(const char *name, unsigned *bit);
+/* Check an extendedKeyUsage name or dotted OID; CA_EBADINPUT if unknown. */
+apr_status_t ca_eku_check(const char *name);
+
+typedef struct ca_issue_req_t {
+    const ca_profile_t *profile;
+    const X509_NAME *subject;     /* built by the caller from the template */
+    apr_array_header_t *sans;     /* const char*: "email:a@b", "DNS:h",
+                                     "URI:u", "IP:1.2.3.4"; may be NULL     */
+    EVP_PKEY *pubkey;             /* the subject's public key (from the CSR)*/
+    const char *owner;            /* stored as the certificate's owner     */
+    const char *base_url;         /* public base URL of the CA endpoints,
+                                     "https://host/ca": CRL distribution
+                                     point base_url/crl, AIA caIssuers
+                                     base_url/cacert.crt; NULL: neither    */
+} ca_issue_req_t;
+
+/* A positive random serial of 16 bytes (first byte 0x01..0x7f). */
+apr_status_t ca_serial_random(ASN1_INTEGER **out);
+
+/* Build and sign a certificate (no store): version 3, serial as given (or a
+ * random one when NULL), validity from the profile and `now` (seconds since
+ * the epoch), subject, subjectAltName (when sans), basicConstraints critical
+ * CA:FALSE, keyUsage critical, extendedKeyUsage, SKI, AKI (keyid), CRL
+ * distribution point and AIA caIssuers from base_url; signed with the CA key
+ * (SHA-256; Ed25519 pure).  notAfter never beyond the CA's notAfter. */
+apr_status_t ca_cert_build(apr_pool_t *p, const ca_t *ca,
+                           const ca_issue_req_t *req, const ASN1_INTEGER *serial,
+                           apr_int64_t now, X509 **out, const char **err);
+
+/* Issue: build with a random serial, store (retrying with a new serial when
+ * the serial is taken, up to 8 times), committed before it returns.  *row is
+ * the stored row.  CA_EDB when the store fails, CA_EPOLICY/CA_EBADINPUT when
+ * the request cannot be issued. */
+apr_status_t ca_issue(apr_pool_t *p, const ca_t *ca, ca_store_t *store,
+                      const ca_issue_req_t *req, X509 **out,
+                      ca_cert_row_t **row, const char **err);
+
+#endif
