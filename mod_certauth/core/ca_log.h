@@ -30,7 +30,7 @@ int ca_log_is_level(ca_log_level_t level);
 /* printf-style; p may be NULL (a temporary pool is used). */
 void ca_log(const char *file, int line, ca_log_level_t level, apr_status_t rv,
             apr_pool_t *p, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
+    __attribute__((format(printf, 6, 7)));
 
 /* The pending OpenSSL error queue as one line ("" when empty); clears it. */
 const char *ca_log_ssl_errors(apr_pool_t *p);

@@ -1,0 +1,336 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+/* mod_certauth.c: the glue.  Registers the hooks, loads the CA when the
+ * configuration is checked, migrates the store when a child starts, and
+ * dispatches requests below a `CertAuth On` Location to the endpoints. */
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_main.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <util_mutex.h>
+#include <apr_atomic.h>
+#include <apr_global_mutex.h>
+#include <apr_optional.h>
+#include <apr_strings.h>
+
+#include <apr_dbd.h>
+#include "mod_dbd.h"
+#include "mod_certauth.h"
+#include "ca_log.h"
+#include "ca_util.h"
+
+static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close;
+
+static const char *const db_mutex_type = "certauth-db";
+static apr_global_mutex_t *db_mutex;
+/* Set in a child once the schema is known to be current. */
+static apr_uint32_t schema_ready;
+
+/* The core's log lines go to the error log of the main server. */
+static void log_sink(void *baton, const char *file, int line,
+                     ca_log_level_t level, apr_status_t rv, const char *msg)
+{
+    (void)baton;
+    ap_log_error_(file, line, APLOG_MODULE_INDEX, (int)level, rv,
+                  ap_server_conf, "%s", msg);
+}
+
+static int certauth_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                               apr_pool_t *ptemp)
+{
+    (void)plog;
+    (void)ptemp;
+    ca_log_set(log_sink, NULL, CA_LOG_DEBUG);
+    return ap_mutex_register(pconf, db_mutex_type, NULL, APR_LOCK_DEFAULT, 0);
+}
+
+/* Runs for `apachectl configtest` too: every configuration mistake that can
+ * be seen before serving is reported here, one line naming the directive. */
+static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                 apr_pool_t *ptemp, server_rec *s0)
+{
+    server_rec *s;
+    int any = 0;
+    (void)plog;
+    (void)ptemp;
+
+    for (s = s0; s; s = s->next) {
+        certauth_srv_conf *sc = certauth_srv(s);
+        const char *err = NULL;
+        const char *name = apr_psprintf(ptemp, "%s:%u", s->server_hostname
+                                        ? s->server_hostname : "(default)",
+                                        (unsigned)s->port);
+
+        if (!sc->has_endpoints && !sc->ca_cert_file && !sc->ca_key_file) {
+            continue;
+        }
+        if (!sc->ca_cert_file || !sc->ca_key_file) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(0101)
+                         "%s: server %s: %s is not set",
+                         sc->where ? sc->where : "CertAuth", name,
+                         !sc->ca_cert_file ? "CertAuthCACertificateFile"
+                                           : "CertAuthCAKeyFile");
+            return !OK;
+        }
+        if (!sc->base_url) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(0102)
+                         "CertAuthBaseURL: not set for server %s (%s); it "
+                         "gives the CRL and CA certificate URLs written into "
+                         "issued certificates", name, sc->where);
+            return !OK;
+        }
+        /* Each virtual host inherits the main server's CA: load it once. */
+        if (s != s0 && certauth_srv(s0)->ca
+            && !strcmp(sc->ca_cert_file, certauth_srv(s0)->ca_cert_file)
+            && !strcmp(sc->ca_key_file, certauth_srv(s0)->ca_key_file)) {
+            sc->ca = certauth_srv(s0)->ca;
+        }
+        else if (ca_load(&sc->ca, pconf, sc->ca_cert_file, sc->ca_key_file,
+                         sc->passphrase, &err) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(0103)
+                         "%s (%s): %s",
+                         err && strstr(err, sc->ca_key_file)
+                             ? "CertAuthCAKeyFile"
+                             : "CertAuthCACertificateFile",
+                         sc->where, err ? err : "cannot load the CA");
+            return !OK;
+        }
+        if (sc->has_endpoints) {
+            any = 1;
+        }
+    }
+
+    if (any) {
+        dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+        dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+        dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
+        if (!dbd_acquire || !dbd_open || !dbd_close) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s0, CA_LOGNO(0104)
+                         "CertAuth: mod_dbd is not loaded; load it and set "
+                         "DBDriver/DBDParams (e.g. a2enmod dbd)");
+            return !OK;
+        }
+    }
+    return OK;
+}
+
+static int certauth_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                apr_pool_t *ptemp, server_rec *s)
+{
+    apr_status_t rv;
+    (void)plog;
+    (void)ptemp;
+
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    rv = ap_global_mutex_create(&db_mutex, NULL, db_mutex_type, NULL, s,
+                                pconf, 0);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, CA_LOGNO(0105)
+                     "cannot create the %s mutex", db_mutex_type);
+        return !OK;
+    }
+    return OK;
+}
+
+/* Bring the schema up to date over one connection, serialised between the
+ * processes of this server. */
+static apr_status_t migrate_with(ca_store_t *st, apr_pool_t *p, server_rec *s)
+{
+    apr_status_t rv, lrv;
+    const char *err = NULL;
+    int version = 0;
+
+    if (apr_atomic_read32(&schema_ready)) {
+        return APR_SUCCESS;
+    }
+    lrv = db_mutex ? apr_global_mutex_lock(db_mutex) : APR_SUCCESS;
+    rv = ca_store_migrate(st, p, &version, &err);
+    if (db_mutex && lrv == APR_SUCCESS) {
+        apr_global_mutex_unlock(db_mutex);
+    }
+    if (rv == APR_SUCCESS) {
+        apr_atomic_set32(&schema_ready, 1);
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, CA_LOGNO(0106)
+                     "database schema at version %d", version);
+    }
+    else {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, CA_LOGNO(0107)
+                     "cannot create or upgrade the database schema: %s",
+                     err ? err : ca_store_last_error(st));
+    }
+    return rv;
+}
+
+static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
+{
+    server_rec *s;
+
+    if (db_mutex) {
+        apr_global_mutex_child_init(&db_mutex,
+                                    apr_global_mutex_lockfile(db_mutex),
+                                    pchild);
+    }
+    if (!dbd_open) {
+        return;
+    }
+    for (s = s0; s && !apr_atomic_read32(&schema_ready); s = s->next) {
+        ap_dbd_t *dbd;
+        ca_store_t *st;
+        apr_pool_t *p;
+
+        if (!certauth_srv(s)->has_endpoints) {
+            continue;
+        }
+        dbd = dbd_open(pchild, s);
+        if (!dbd) {
+            /* The database may come later; requests retry. */
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CA_LOGNO(0108)
+                         "database not reachable at child start; the schema "
+                         "is checked again on the first request");
+            continue;
+        }
+        apr_pool_create(&p, pchild);
+        if (ca_store_wrap(&st, p, dbd->driver, dbd->handle, dbd->prepared,
+                          dbd->pool) == APR_SUCCESS) {
+            migrate_with(st, p, s);
+        }
+        apr_pool_destroy(p);
+        dbd_close(s, dbd);
+    }
+}
+
+ca_store_t *certauth_store(request_rec *r, int *status)
+{
+    ap_dbd_t *dbd = dbd_acquire ? dbd_acquire(r) : NULL;
+    ca_store_t *st = NULL;
+
+    if (!dbd) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(0110)
+                      "no database connection (see mod_dbd's messages)");
+        *status = certauth_error(r, HTTP_SERVICE_UNAVAILABLE,
+                                 "database unavailable",
+                                 "the certificate database cannot be "
+                                 "reached; try again later");
+        return NULL;
+    }
+    if (ca_store_wrap(&st, r->pool, dbd->driver, dbd->handle, dbd->prepared,
+                      dbd->pool) != APR_SUCCESS
+        || migrate_with(st, r->pool, r->server) != APR_SUCCESS) {
+        *status = certauth_error(r, HTTP_SERVICE_UNAVAILABLE,
+                                 "database unavailable",
+                                 "the certificate database is not ready; "
+                                 "try again later");
+        return NULL;
+    }
+    return st;
+}
+
+/* The path below the endpoints' Location, or NULL when r is not ours. */
+static const char *endpoint_path(request_rec *r, const certauth_dir_conf *dc)
+{
+    apr_size_t n;
+
+    if (!dc || dc->enabled != 1 || !dc->location || !r->uri) {
+        return NULL;
+    }
+    n = strlen(dc->location);
+    if (strncmp(r->uri, dc->location, n) || r->uri[n] != '/') {
+        return NULL;
+    }
+    return r->uri + n + 1;
+}
+
+static int is_endpoint(const char *rest)
+{
+    return !strcmp(rest, "cacert.crt") || !strcmp(rest, "cacert.pem")
+           || !strcmp(rest, "enroll") || !strncmp(rest, "certs/", 6);
+}
+
+/* Claim the request for our handler once the site's access and
+ * authentication checks have run. */
+static int certauth_fixups(request_rec *r)
+{
+    const char *rest = endpoint_path(r, certauth_dir(r));
+
+    if (rest && is_endpoint(rest)) {
+        r->handler = CERTAUTH_HANDLER;
+    }
+    return DECLINED;
+}
+
+static int certauth_handler(request_rec *r)
+{
+    certauth_dir_conf *dc;
+    certauth_srv_conf *sc;
+    const char *rest;
+
+    if (!r->handler || strcmp(r->handler, CERTAUTH_HANDLER)) {
+        return DECLINED;
+    }
+    dc = certauth_dir(r);
+    sc = certauth_srv(r->server);
+    rest = endpoint_path(r, dc);
+    if (!rest) {
+        return DECLINED;
+    }
+    if (!sc->ca) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(0111)
+                      "CertAuth On but no CA configured for this server");
+        return certauth_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                              "not configured", "no CA for this server");
+    }
+
+    if (!strcmp(rest, "enroll")) {
+        return certauth_enroll(r);
+    }
+    if (r->method_number != M_GET) {
+        ap_discard_request_body(r);
+        r->allowed = (AP_METHOD_BIT << M_GET);
+        apr_table_setn(r->err_headers_out, "Allow", "GET, HEAD");
+        return certauth_error(r, HTTP_METHOD_NOT_ALLOWED,
+                              "method not allowed", "use GET");
+    }
+    if (!strcmp(rest, "cacert.crt")) {
+        return certauth_publish_cacert(r, 0);
+    }
+    if (!strcmp(rest, "cacert.pem")) {
+        return certauth_publish_cacert(r, 1);
+    }
+    if (!strncmp(rest, "certs/", 6)) {
+        return certauth_publish_cert(r, rest + 6);
+    }
+    return DECLINED;
+}
+
+static void certauth_register_hooks(apr_pool_t *p)
+{
+    static const char *const after_dbd[] = {"mod_dbd.c", NULL};
+    (void)p;
+
+    ap_hook_pre_config(certauth_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(certauth_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(certauth_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(certauth_child_init, after_dbd, NULL, APR_HOOK_MIDDLE);
+    ap_hook_fixups(certauth_fixups, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(certauth_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(certauth) = {
+    STANDARD20_MODULE_STUFF,
+    certauth_create_dir_conf,
+    certauth_merge_dir_conf,
+    certauth_create_srv_conf,
+    certauth_merge_srv_conf,
+    certauth_cmds,
+    certauth_register_hooks,
+#if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
+    AP_MODULE_FLAG_ALWAYS_MERGE
+#endif
+};
