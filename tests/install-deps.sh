@@ -1,0 +1,57 @@
+#!/bin/sh
+# Install the Debian packages mod_certauth needs, if any are missing.
+#
+#   tests/install-deps.sh run    what `make run` needs (build + demo server)
+#   tests/install-deps.sh test   the above plus everything `make test` needs
+#
+# Quiet when everything is present.  As root, missing packages are installed
+# with apt-get (non-interactive, works in CI without a terminal); otherwise the
+# exact command to run is printed and the script exits 1.
+set -eu
+
+RUN_PKGS="apache2 apache2-dev apache2-utils libaprutil1-dbd-sqlite3 libssl-dev
+libapr1-dev libaprutil1-dev openssl curl make gcc sqlite3"
+
+# Test suites: pytest + cryptography (integration), valgrind (leak checks),
+# and what later suites use (libcurl clients, PostgreSQL front ends, stunnel,
+# certutil for browser NSS databases).
+TEST_PKGS="python3-pytest python3-cryptography valgrind libcurl4-openssl-dev
+libaprutil1-dbd-pgsql postgresql-15 stunnel4 libnss3-tools"
+
+case "${1:-run}" in
+    run)  wanted="$RUN_PKGS" ;;
+    test) wanted="$RUN_PKGS $TEST_PKGS" ;;
+    *)    echo "usage: $0 [run|test]" >&2; exit 2 ;;
+esac
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "install-deps: dpkg-query not found; this script supports Debian/Ubuntu only." >&2
+    # shellcheck disable=SC2086
+    echo "install-deps: install by hand:" $wanted >&2
+    exit 1
+fi
+
+missing=""
+for pkg in $wanted; do
+    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
+    case "$status" in
+        ii*) ;;
+        *)   missing="$missing $pkg" ;;
+    esac
+done
+missing=${missing# }
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing Debian packages: $missing" >&2
+    echo "install-deps: run this, then try again:" >&2
+    echo "sudo apt-get install -y $missing"
+    exit 1
+fi
+
+echo "install-deps: installing $missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing </dev/null
