@@ -1,0 +1,368 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+/* ca_util.c: pool cleanups for OpenSSL objects, base64, serials, files. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <apr_file_io.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "ca_util.h"
+
+static apr_status_t x509_cleanup(void *o)
+{
+    X509_free(o);
+    return APR_SUCCESS;
+}
+
+static apr_status_t x509_req_cleanup(void *o)
+{
+    X509_REQ_free(o);
+    return APR_SUCCESS;
+}
+
+static apr_status_t pkey_cleanup(void *o)
+{
+    EVP_PKEY_free(o);
+    return APR_SUCCESS;
+}
+
+static apr_status_t stack_cleanup(void *o)
+{
+    sk_X509_pop_free(o, X509_free);
+    return APR_SUCCESS;
+}
+
+X509 *ca_pool_x509(apr_pool_t *p, X509 *x)
+{
+    if (x) {
+        apr_pool_cleanup_register(p, x, x509_cleanup, apr_pool_cleanup_null);
+    }
+    return x;
+}
+
+X509_REQ *ca_pool_x509_req(apr_pool_t *p, X509_REQ *x)
+{
+    if (x) {
+        apr_pool_cleanup_register(p, x, x509_req_cleanup,
+                                  apr_pool_cleanup_null);
+    }
+    return x;
+}
+
+EVP_PKEY *ca_pool_pkey(apr_pool_t *p, EVP_PKEY *k)
+{
+    if (k) {
+        apr_pool_cleanup_register(p, k, pkey_cleanup, apr_pool_cleanup_null);
+    }
+    return k;
+}
+
+STACK_OF(X509) *ca_pool_x509_stack(apr_pool_t *p, STACK_OF(X509) *sk)
+{
+    if (sk) {
+        apr_pool_cleanup_register(p, sk, stack_cleanup, apr_pool_cleanup_null);
+    }
+    return sk;
+}
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+apr_status_t ca_base64_decode(apr_pool_t *p, const char *in, apr_size_t inlen,
+                              unsigned char **out, apr_size_t *outlen)
+{
+    unsigned char *buf = apr_palloc(p, inlen / 4 * 3 + 4);
+    apr_size_t i, n = 0, pad = 0, chars = 0;
+    unsigned acc = 0;
+    int bits = 0;
+
+    for (i = 0; i < inlen; i++) {
+        unsigned char c = (unsigned char)in[i];
+        int v;
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f'
+            || c == '\v') {
+            continue;
+        }
+        if (c == '=') {
+            pad++;
+            chars++;
+            continue;
+        }
+        if (pad || (v = b64_value(c)) < 0) {
+            return CA_EBADINPUT; /* bad character, or data after padding */
+        }
+        chars++;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[n++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (chars == 0 || chars % 4 != 0 || pad > 2 || acc != 0
+        || (pad == 1 && bits != 2) || (pad == 2 && bits != 4)
+        || (pad == 0 && bits != 0)) {
+        return CA_EBADINPUT;
+    }
+    *out = buf;
+    *outlen = n;
+    return APR_SUCCESS;
+}
+
+const char *ca_base64_encode(apr_pool_t *p, const unsigned char *in,
+                             apr_size_t inlen, int crlf)
+{
+    static const char tbl[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    apr_size_t enc = (inlen + 2) / 3 * 4;
+    apr_size_t lines = (enc + 63) / 64;
+    char *out = apr_palloc(p, enc + lines * 2 + 1), *o = out;
+    apr_size_t i, col = 0;
+
+    for (i = 0; i < inlen; i += 3) {
+        unsigned v = (unsigned)in[i] << 16;
+        apr_size_t rem = inlen - i;
+        char q[4];
+        int k;
+        if (rem > 1) v |= (unsigned)in[i + 1] << 8;
+        if (rem > 2) v |= in[i + 2];
+        q[0] = tbl[(v >> 18) & 63];
+        q[1] = tbl[(v >> 12) & 63];
+        q[2] = rem > 1 ? tbl[(v >> 6) & 63] : '=';
+        q[3] = rem > 2 ? tbl[v & 63] : '=';
+        for (k = 0; k < 4; k++) {
+            *o++ = q[k];
+            if (++col == 64) {
+                if (crlf) *o++ = '\r';
+                *o++ = '\n';
+                col = 0;
+            }
+        }
+    }
+    if (col) {
+        if (crlf) *o++ = '\r';
+        *o++ = '\n';
+    }
+    *o = '\0';
+    return out;
+}
+
+const char *ca_x509_pem(apr_pool_t *p, X509 *x)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    const char *out = NULL;
+    char *data;
+    long len;
+
+    if (bio && PEM_write_bio_X509(bio, x)) {
+        len = BIO_get_mem_data(bio, &data);
+        out = apr_pstrmemdup(p, data, (apr_size_t)len);
+    }
+    BIO_free(bio);
+    return out;
+}
+
+apr_status_t ca_x509_der(apr_pool_t *p, X509 *x, unsigned char **der,
+                         apr_size_t *len)
+{
+    int n = i2d_X509(x, NULL);
+    unsigned char *buf, *q;
+
+    if (n <= 0) {
+        return CA_ECRYPTO;
+    }
+    buf = q = apr_palloc(p, (apr_size_t)n);
+    if (i2d_X509(x, &q) != n) {
+        return CA_ECRYPTO;
+    }
+    *der = buf;
+    *len = (apr_size_t)n;
+    return APR_SUCCESS;
+}
+
+const char *ca_x509_name_str(apr_pool_t *p, const X509_NAME *name)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    const char *out = "";
+    char *data;
+    long len;
+
+    if (bio && X509_NAME_print_ex(bio, name, 0,
+                                  XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB)
+                   >= 0) {
+        len = BIO_get_mem_data(bio, &data);
+        out = apr_pstrmemdup(p, data, (apr_size_t)len);
+    }
+    BIO_free(bio);
+    return out;
+}
+
+const char *ca_serial_hex(apr_pool_t *p, const ASN1_INTEGER *serial)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
+    char *hex = bn ? BN_bn2hex(bn) : NULL;
+    const char *out = hex ? apr_pstrdup(p, hex) : NULL;
+
+    OPENSSL_free(hex);
+    BN_free(bn);
+    return out;
+}
+
+apr_status_t ca_serial_normalize(apr_pool_t *p, const char *in,
+                                 const char **out)
+{
+    char *digits = apr_palloc(p, strlen(in) + 2), *d = digits;
+    BIGNUM *bn = NULL;
+    char *hex;
+    const char *c;
+    apr_size_t n;
+
+    for (c = in; *c; c++) {
+        if (*c == ':') {
+            continue;
+        }
+        if (!apr_isxdigit(*c)) {
+            return CA_EBADINPUT;
+        }
+        *d++ = *c;
+    }
+    *d = '\0';
+    /* Leading zeros carry no value; at most 20 octets remain. */
+    for (c = digits; *c == '0'; c++) {
+    }
+    n = strlen(c);
+    if (n == 0 || n > 40 || !BN_hex2bn(&bn, c)) {
+        BN_free(bn);
+        return CA_EBADINPUT;
+    }
+    hex = BN_bn2hex(bn);
+    BN_free(bn);
+    if (!hex) {
+        return CA_ECRYPTO;
+    }
+    *out = apr_pstrdup(p, hex);
+    OPENSSL_free(hex);
+    return APR_SUCCESS;
+}
+
+apr_int64_t ca_asn1_time_to_epoch(const ASN1_TIME *t)
+{
+    struct tm tm;
+
+    memset(&tm, 0, sizeof(tm));
+    if (!t || !ASN1_TIME_to_tm(t, &tm)) {
+        return 0;
+    }
+    return (apr_int64_t)timegm(&tm);
+}
+
+apr_status_t ca_file_read(apr_pool_t *p, const char *path, apr_size_t max,
+                          char **data, apr_size_t *len)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_status_t rv;
+    apr_size_t n;
+    char *buf;
+
+    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY,
+                       APR_OS_DEFAULT, p);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+    if (rv == APR_SUCCESS && (apr_size_t)fi.size > max) {
+        rv = CA_EBADINPUT;
+    }
+    if (rv == APR_SUCCESS) {
+        n = (apr_size_t)fi.size;
+        buf = apr_palloc(p, n + 1);
+        rv = n ? apr_file_read_full(f, buf, n, &n) : APR_SUCCESS;
+        if (rv == APR_SUCCESS) {
+            buf[n] = '\0';
+            *data = buf;
+            *len = n;
+        }
+    }
+    apr_file_close(f);
+    return rv;
+}
+
+apr_status_t ca_file_write_atomic(apr_pool_t *p, const char *path,
+                                  const void *data, apr_size_t len,
+                                  int perms)
+{
+    char *tmp = apr_pstrcat(p, path, ".tmpXXXXXX", NULL);
+    char *dir = apr_pstrdup(p, path), *slash;
+    const char *c = data;
+    apr_status_t rv = APR_SUCCESS;
+    int fd, dfd;
+
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        return APR_FROM_OS_ERROR(errno);
+    }
+    if (fchmod(fd, (mode_t)perms) != 0) {
+        rv = APR_FROM_OS_ERROR(errno);
+    }
+    while (rv == APR_SUCCESS && len > 0) {
+        ssize_t w = write(fd, c, len);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            rv = APR_FROM_OS_ERROR(errno);
+            break;
+        }
+        c += w;
+        len -= (apr_size_t)w;
+    }
+    if (rv == APR_SUCCESS && fsync(fd) != 0) {
+        rv = APR_FROM_OS_ERROR(errno);
+    }
+    if (close(fd) != 0 && rv == APR_SUCCESS) {
+        rv = APR_FROM_OS_ERROR(errno);
+    }
+    if (rv == APR_SUCCESS && rename(tmp, path) != 0) {
+        rv = APR_FROM_OS_ERROR(errno);
+    }
+    if (rv != APR_SUCCESS) {
+        unlink(tmp);
+        return rv;
+    }
+    slash = strrchr(dir, '/');
+    if (slash) {
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    }
+    else {
+        dir = ".";
+    }
+    dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        if (fsync(dfd) != 0) {
+            rv = APR_FROM_OS_ERROR(errno);
+        }
+        close(dfd);
+    }
+    return rv;
+}
