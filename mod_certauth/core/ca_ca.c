@@ -1,0 +1,521 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+/* ca_ca.c: load the CA key and certificate; create a new root CA. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <apr_lib.h>
+#include <apr_strings.h>
+#include <apr_tables.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "ca_ca.h"
+#include "ca_log.h"
+#include "ca_util.h"
+
+const EVP_MD *ca_sign_md(EVP_PKEY *key)
+{
+    if (EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448")) {
+        return NULL;
+    }
+    return EVP_sha256();
+}
+
+/* The pass phrase from its source; NULL with *err on failure. */
+static const char *get_passphrase(apr_pool_t *p, const char *source,
+                                  const char *key_file, const char **err)
+{
+    char buf[1024];
+    char *nl;
+
+    if (!strncmp(source, "env:", 4)) {
+        const char *v = getenv(source + 4);
+        if (!v) {
+            *err = apr_psprintf(p, "pass phrase: environment variable %s is "
+                                "not set", source + 4);
+            return NULL;
+        }
+        return apr_pstrdup(p, v);
+    }
+    if (!strncmp(source, "file:", 5)) {
+        FILE *f = fopen(source + 5, "r");
+        if (!f) {
+            *err = apr_psprintf(p, "pass phrase file %s: %s", source + 5,
+                                strerror(errno));
+            return NULL;
+        }
+        if (!fgets(buf, sizeof(buf), f)) {
+            buf[0] = '\0';
+        }
+        fclose(f);
+    }
+    else if (!strncmp(source, "exec:", 5)) {
+        int fds[2];
+        pid_t pid;
+        ssize_t n, total = 0;
+        int status = 0;
+
+        if (pipe(fds) != 0) {
+            *err = apr_psprintf(p, "pass phrase program: %s", strerror(errno));
+            return NULL;
+        }
+        pid = fork();
+        if (pid < 0) {
+            close(fds[0]);
+            close(fds[1]);
+            *err = apr_psprintf(p, "pass phrase program: %s", strerror(errno));
+            return NULL;
+        }
+        if (pid == 0) {
+            dup2(fds[1], STDOUT_FILENO);
+            close(fds[0]);
+            close(fds[1]);
+            execl(source + 5, source + 5, key_file, (char *)NULL);
+            _exit(127);
+        }
+        close(fds[1]);
+        while (total < (ssize_t)sizeof(buf) - 1
+               && (n = read(fds[0], buf + total,
+                            sizeof(buf) - 1 - (size_t)total)) != 0) {
+            if (n < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                break;
+            }
+            total += n;
+        }
+        buf[total] = '\0';
+        close(fds[0]);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            OPENSSL_cleanse(buf, sizeof(buf));
+            *err = apr_psprintf(p, "pass phrase program %s failed (exit "
+                                "status %d)", source + 5,
+                                WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+            return NULL;
+        }
+    }
+    else {
+        *err = apr_psprintf(p, "unknown pass phrase source '%s'", source);
+        return NULL;
+    }
+    if ((nl = strpbrk(buf, "\r\n"))) {
+        *nl = '\0';
+    }
+    {
+        const char *out = apr_pstrdup(p, buf);
+        OPENSSL_cleanse(buf, sizeof(buf));
+        return out;
+    }
+}
+
+static int pass_cb(char *buf, int size, int rwflag, void *u)
+{
+    const char *pass = u;
+    int n;
+    (void)rwflag;
+    if (!pass) {
+        return -1;
+    }
+    n = (int)strlen(pass);
+    if (n > size) {
+        n = size;
+    }
+    memcpy(buf, pass, (size_t)n);
+    return n;
+}
+
+static const char *sha256_fp(apr_pool_t *p, X509 *x)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0, i;
+    char *out, *o;
+
+    if (!X509_digest(x, EVP_sha256(), md, &n)) {
+        return "";
+    }
+    o = out = apr_palloc(p, n * 3 + 1);
+    for (i = 0; i < n; i++) {
+        apr_snprintf(o, 4, i + 1 < n ? "%02X:" : "%02X", md[i]);
+        o += i + 1 < n ? 3 : 2;
+    }
+    *o = '\0';
+    return out;
+}
+
+apr_status_t ca_load(ca_t **pca, apr_pool_t *p, const char *cert_file,
+                     const char *key_file, const char *passphrase,
+                     const char **err)
+{
+    ca_t *ca = apr_pcalloc(p, sizeof(*ca));
+    const char *pass = NULL;
+    struct stat st;
+    BIO *bio = NULL;
+    X509 *x;
+    time_t now = time(NULL);
+    int i;
+
+    *err = NULL;
+    /* The certificate, then the chain above it. */
+    bio = BIO_new_file(cert_file, "r");
+    if (!bio) {
+        ERR_clear_error();
+        *err = apr_psprintf(p, "cannot read CA certificate file %s: %s",
+                            cert_file, strerror(errno));
+        return CA_EIO;
+    }
+    ca->cert = ca_pool_x509(p, PEM_read_bio_X509(bio, NULL, NULL, NULL));
+    if (!ca->cert) {
+        BIO_free(bio);
+        ERR_clear_error();
+        *err = apr_psprintf(p, "CA certificate file %s holds no PEM "
+                            "certificate", cert_file);
+        return CA_ECONFIG;
+    }
+    ca->chain = ca_pool_x509_stack(p, sk_X509_new_null());
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+        sk_X509_push(ca->chain, x);
+    }
+    ERR_clear_error();
+    BIO_free(bio);
+
+    /* The key: never readable by group or others. */
+    if (stat(key_file, &st) != 0) {
+        *err = apr_psprintf(p, "cannot read CA key file %s: %s", key_file,
+                            strerror(errno));
+        return CA_EIO;
+    }
+    if (st.st_mode & 077) {
+        *err = apr_psprintf(p, "CA key file %s is readable by group or "
+                            "others (mode %04o); chmod 600 it", key_file,
+                            (unsigned)(st.st_mode & 07777));
+        return CA_ECONFIG;
+    }
+    if (passphrase) {
+        pass = get_passphrase(p, passphrase, key_file, err);
+        if (!pass) {
+            return CA_ECONFIG;
+        }
+    }
+    bio = BIO_new_file(key_file, "r");
+    if (!bio) {
+        ERR_clear_error();
+        *err = apr_psprintf(p, "cannot read CA key file %s: %s", key_file,
+                            strerror(errno));
+        return CA_EIO;
+    }
+    ca->key = ca_pool_pkey(p, PEM_read_bio_PrivateKey(bio, NULL, pass_cb,
+                                                      (void *)pass));
+    BIO_free(bio);
+    if (!ca->key) {
+        const char *ssl = ca_log_ssl_errors(p);
+        *err = apr_psprintf(p, "CA key file %s cannot be read%s (%s)",
+                            key_file,
+                            pass ? ": wrong pass phrase?"
+                                 : ": no PEM private key, or it is encrypted "
+                                   "and CertAuthCAPassPhrase is not set",
+                            ssl);
+        return CA_ECONFIG;
+    }
+    if (X509_check_private_key(ca->cert, ca->key) != 1) {
+        ERR_clear_error();
+        *err = apr_psprintf(p, "CA key file %s does not match the "
+                            "certificate in %s", key_file, cert_file);
+        return CA_ECONFIG;
+    }
+    if (X509_check_ca(ca->cert) == 0
+        || (X509_get_extension_flags(ca->cert) & EXFLAG_CA) == 0) {
+        *err = apr_psprintf(p, "certificate in %s is not a CA certificate "
+                            "(basicConstraints CA:TRUE missing)", cert_file);
+        return CA_ECONFIG;
+    }
+    if ((X509_get_extension_flags(ca->cert) & EXFLAG_KUSAGE)
+        && !(X509_get_key_usage(ca->cert) & KU_KEY_CERT_SIGN)) {
+        *err = apr_psprintf(p, "certificate in %s may not sign certificates "
+                            "(keyUsage lacks keyCertSign)", cert_file);
+        return CA_ECONFIG;
+    }
+    if (X509_cmp_time(X509_get0_notAfter(ca->cert), &now) <= 0) {
+        *err = apr_psprintf(p, "CA certificate in %s has expired", cert_file);
+        return CA_ECONFIG;
+    }
+    if (X509_cmp_time(X509_get0_notBefore(ca->cert), &now) > 0) {
+        *err = apr_psprintf(p, "CA certificate in %s is not valid yet",
+                            cert_file);
+        return CA_ECONFIG;
+    }
+
+    if (ca_x509_der(p, ca->cert, &ca->cert_der, &ca->cert_der_len)
+        != APR_SUCCESS) {
+        *err = "cannot encode the CA certificate";
+        return CA_ECRYPTO;
+    }
+    ca->cert_pem = ca_x509_pem(p, ca->cert);
+    for (i = 0; i < sk_X509_num(ca->chain); i++) {
+        ca->cert_pem = apr_pstrcat(p, ca->cert_pem,
+                                   ca_x509_pem(p, sk_X509_value(ca->chain, i)),
+                                   NULL);
+    }
+    ca->subject = ca_x509_name_str(p, X509_get_subject_name(ca->cert));
+    ca->sha256_fp = sha256_fp(p, ca->cert);
+    *pca = ca;
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_key_generate(apr_pool_t *p, const char *key_type,
+                             EVP_PKEY **out, const char **err)
+{
+    EVP_PKEY *k = NULL;
+    const char *t = key_type && *key_type ? key_type : "ec";
+
+    if (!strcasecmp(t, "ec") || !strcasecmp(t, "ec:P-256")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    }
+    else if (!strcasecmp(t, "ec:P-384")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    }
+    else if (!strcasecmp(t, "ed25519")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    }
+    else if (!strcasecmp(t, "rsa") || !strncasecmp(t, "rsa:", 4)) {
+        char *end = NULL;
+        long bits = t[3] ? strtol(t + 4, &end, 10) : 3072;
+        if ((t[3] && (!end || *end)) || bits < 2048 || bits > 8192) {
+            *err = apr_psprintf(p, "bad RSA key size in '%s' (2048 to 8192)",
+                                t);
+            return CA_EBADINPUT;
+        }
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits);
+    }
+    else {
+        *err = apr_psprintf(p, "unknown key type '%s' (ec, ec:P-256, "
+                            "ec:P-384, rsa, rsa:BITS, ed25519)", t);
+        return CA_EBADINPUT;
+    }
+    if (!k) {
+        *err = apr_psprintf(p, "key generation failed: %s",
+                            ca_log_ssl_errors(p));
+        return CA_ECRYPTO;
+    }
+    *out = ca_pool_pkey(p, k);
+    return APR_SUCCESS;
+}
+
+static apr_status_t add_entry(apr_pool_t *p, X509_NAME *name,
+                              const char *field, const char *value,
+                              const char **err)
+{
+    int nid;
+
+    while (apr_isspace(*field)) {
+        field++;
+    }
+    nid = OBJ_txt2nid(field);
+    if (!*field || nid == NID_undef) {
+        *err = apr_psprintf(p, "unknown subject field '%s'", field);
+        return CA_EBADINPUT;
+    }
+    if (!*value) {
+        *err = apr_psprintf(p, "subject field %s is empty", field);
+        return CA_EBADINPUT;
+    }
+    if (!X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8,
+                                    (const unsigned char *)value, -1, -1, 0)) {
+        ERR_clear_error();
+        *err = apr_psprintf(p, "bad value for subject field %s", field);
+        return CA_EBADINPUT;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t name_cleanup(void *n)
+{
+    X509_NAME_free(n);
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_name_parse(apr_pool_t *p, const char *in, X509_NAME **out,
+                           const char **err)
+{
+    X509_NAME *name = X509_NAME_new();
+    apr_array_header_t *parts = apr_array_make(p, 8, sizeof(char *));
+    int slash = (in[0] == '/');
+    const char *c = slash ? in + 1 : in;
+    char sep = slash ? '/' : ',';
+    char *buf = apr_palloc(p, strlen(in) + 1), *b = buf;
+    int i;
+
+    if (!name) {
+        return CA_ECRYPTO;
+    }
+    apr_pool_cleanup_register(p, name, name_cleanup, apr_pool_cleanup_null);
+    /* Split on unescaped separators. */
+    for (;; c++) {
+        if (*c == '\\' && c[1]) {
+            *b++ = *++c;
+            continue;
+        }
+        if (*c == sep || !*c) {
+            *b = '\0';
+            if (*buf) {
+                APR_ARRAY_PUSH(parts, char *) = apr_pstrdup(p, buf);
+            }
+            b = buf;
+            if (!*c) {
+                break;
+            }
+            continue;
+        }
+        *b++ = *c;
+    }
+    if (parts->nelts == 0) {
+        *err = "empty subject";
+        return CA_EBADINPUT;
+    }
+    for (i = 0; i < parts->nelts; i++) {
+        /* "/O=b/CN=a" lists the most significant first, RFC 2253 last. */
+        char *part = APR_ARRAY_IDX(parts, slash ? i : parts->nelts - 1 - i,
+                                   char *);
+        char *eq = strchr(part, '=');
+        char *v;
+        apr_status_t rv;
+
+        if (!eq) {
+            *err = apr_psprintf(p, "subject part '%s' has no '='", part);
+            return CA_EBADINPUT;
+        }
+        *eq = '\0';
+        v = eq + 1;
+        while (apr_isspace(*v)) {
+            v++;
+        }
+        {
+            char *e = eq - 1;
+            while (e >= part && apr_isspace(*e)) {
+                *e-- = '\0';
+            }
+        }
+        if ((rv = add_entry(p, name, part, v, err)) != APR_SUCCESS) {
+            return rv;
+        }
+    }
+    *out = name;
+    return APR_SUCCESS;
+}
+
+static int add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+{
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+    int ok = ext && X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    return ok;
+}
+
+apr_status_t ca_create(apr_pool_t *p, const ca_init_opts_t *opts,
+                       const char *cert_file, const char *key_file,
+                       const char **err)
+{
+    EVP_PKEY *key = NULL;
+    X509_NAME *name = NULL;
+    X509 *x;
+    X509V3_CTX ctx;
+    unsigned char sn[16];
+    BIGNUM *bn = NULL;
+    BIO *bio;
+    char *data;
+    long len;
+    const char *pem_key, *pem_cert;
+    apr_status_t rv;
+    int days = opts->days > 0 ? opts->days : 3650;
+    struct stat st;
+
+    if (stat(cert_file, &st) == 0 || stat(key_file, &st) == 0) {
+        *err = apr_psprintf(p, "%s or %s already exists; not overwriting "
+                            "a CA", cert_file, key_file);
+        return CA_EEXIST;
+    }
+    rv = ca_name_parse(p, opts->subject && *opts->subject
+                              ? opts->subject : "CN=certauth root CA",
+                       &name, err);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if ((rv = ca_key_generate(p, opts->key_type, &key, err)) != APR_SUCCESS) {
+        return rv;
+    }
+
+    x = ca_pool_x509(p, X509_new());
+    if (!x || RAND_bytes(sn, sizeof(sn)) != 1) {
+        *err = "out of memory or randomness";
+        return CA_ECRYPTO;
+    }
+    sn[0] = (unsigned char)((sn[0] & 0x7f) | 0x01);
+    bn = BN_bin2bn(sn, sizeof(sn), NULL);
+    if (!bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x))
+        || !X509_set_version(x, X509_VERSION_3)
+        || !X509_set_issuer_name(x, name) || !X509_set_subject_name(x, name)
+        || !X509_gmtime_adj(X509_getm_notBefore(x), 0)
+        || !X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL)
+        || !X509_set_pubkey(x, key)) {
+        BN_free(bn);
+        *err = apr_psprintf(p, "cannot build the CA certificate: %s",
+                            ca_log_ssl_errors(p));
+        return CA_ECRYPTO;
+    }
+    BN_free(bn);
+    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+    if (!add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE")
+        || !add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign")
+        || !add_ext(x, &ctx, NID_subject_key_identifier, "hash")
+        || !add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always")
+        || X509_sign(x, key, ca_sign_md(key)) <= 0) {
+        *err = apr_psprintf(p, "cannot sign the CA certificate: %s",
+                            ca_log_ssl_errors(p));
+        return CA_ECRYPTO;
+    }
+
+    bio = BIO_new(BIO_s_mem());
+    if (!bio || !PEM_write_bio_PrivateKey(bio, key,
+                                          opts->key_passphrase
+                                              ? EVP_aes_256_cbc() : NULL,
+                                          NULL, 0, pass_cb,
+                                          (void *)opts->key_passphrase)) {
+        BIO_free(bio);
+        *err = "cannot encode the CA key";
+        return CA_ECRYPTO;
+    }
+    len = BIO_get_mem_data(bio, &data);
+    pem_key = apr_pstrmemdup(p, data, (apr_size_t)len);
+    OPENSSL_cleanse(data, (size_t)len);
+    BIO_free(bio);
+    pem_cert = ca_x509_pem(p, x);
+
+    rv = ca_file_write_atomic(p, key_file, pem_key, strlen(pem_key), 0600);
+    OPENSSL_cleanse((void *)pem_key, strlen(pem_key));
+    if (rv != APR_SUCCESS) {
+        char buf[128];
+        *err = apr_psprintf(p, "cannot write %s: %s", key_file,
+                            apr_strerror(rv, buf, sizeof(buf)));
+        return CA_EIO;
+    }
+    rv = ca_file_write_atomic(p, cert_file, pem_cert, strlen(pem_cert), 0644);
+    if (rv != APR_SUCCESS) {
+        char buf[128];
+        *err = apr_psprintf(p, "cannot write %s: %s", cert_file,
+                            apr_strerror(rv, buf, sizeof(buf)));
+        return CA_EIO;
+    }
+    return APR_SUCCESS;
+}
