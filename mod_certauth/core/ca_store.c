@@ -1,0 +1,488 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+/* ca_store.c: the certificate database over APR-util DBD.
+ *
+ * Statements are prepared lazily, by label, once per connection, and cached
+ * in the connection's hash (mod_dbd's ap_dbd_t->prepared in httpd): SQLite
+ * cannot prepare a statement before its tables exist, and the schema is
+ * created by ca_store_migrate on the first connection. */
+
+#include <string.h>
+
+#include <apr_dbd.h>
+#include <apr_strings.h>
+
+#include "ca_log.h"
+#include "ca_store.h"
+#include "ca_util.h"
+
+#define SCHEMA_VERSION 1
+#define INIT_MARK "certauth__init"
+
+struct ca_store_t {
+    const apr_dbd_driver_t *driver;
+    apr_dbd_t *handle;
+    apr_hash_t *prepared;
+    apr_pool_t *conn_pool;
+    int is_sqlite;
+    const char *last_error;
+};
+
+/* Migrations: each a list of portable statements, applied in order. */
+static const char *const migration_1[] = {
+    "CREATE TABLE certauth_certs ("
+    " serial VARCHAR(64) PRIMARY KEY,"
+    " subject TEXT NOT NULL,"
+    " owner VARCHAR(255) NOT NULL,"
+    " profile VARCHAR(64) NOT NULL,"
+    " not_before BIGINT NOT NULL,"
+    " not_after BIGINT NOT NULL,"
+    " issued_at BIGINT NOT NULL,"
+    " status VARCHAR(16) NOT NULL,"
+    " revoked_at BIGINT NOT NULL DEFAULT 0,"
+    " reason INTEGER NOT NULL DEFAULT -1,"
+    " cert_pem TEXT NOT NULL)",
+    "CREATE INDEX certauth_certs_owner ON certauth_certs (owner)",
+    "CREATE INDEX certauth_certs_subject ON certauth_certs (subject)",
+    "CREATE INDEX certauth_certs_status ON certauth_certs (status, not_after)",
+    NULL
+};
+
+static const char *const *const migrations[SCHEMA_VERSION] = {
+    migration_1,
+};
+
+/* Prepared statements by label. */
+typedef struct {
+    const char *label;
+    const char *sql;
+} stmt_def;
+
+#define CERT_COLS "serial, subject, owner, profile, not_before, not_after, " \
+                  "issued_at, status, revoked_at, reason, cert_pem"
+
+static const stmt_def stmts[] = {
+    {"certauth_cert_insert",
+     "INSERT INTO certauth_certs (" CERT_COLS ") VALUES "
+     "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"},
+    {"certauth_cert_get",
+     "SELECT " CERT_COLS " FROM certauth_certs WHERE serial = %s"},
+    {"certauth_cert_list_owner",
+     "SELECT " CERT_COLS " FROM certauth_certs WHERE owner = %s "
+     "ORDER BY issued_at DESC, serial LIMIT %s OFFSET %s"},
+    {"certauth_cert_list_all",
+     "SELECT " CERT_COLS " FROM certauth_certs "
+     "ORDER BY issued_at DESC, serial LIMIT %s OFFSET %s"},
+    {"certauth_cert_count", "SELECT COUNT(*) FROM certauth_certs"},
+    {NULL, NULL}
+};
+
+static void set_error(ca_store_t *s, int rc)
+{
+    const char *e = apr_dbd_error(s->driver, s->handle, rc);
+    s->last_error = apr_pstrdup(s->conn_pool, e ? e : "unknown error");
+}
+
+const char *ca_store_last_error(ca_store_t *s)
+{
+    return s && s->last_error ? s->last_error : "";
+}
+
+int ca_store_schema_version(void)
+{
+    return SCHEMA_VERSION;
+}
+
+static apr_status_t get_stmt(ca_store_t *s, const char *label,
+                             apr_dbd_prepared_t **out)
+{
+    apr_dbd_prepared_t *stmt = apr_hash_get(s->prepared, label,
+                                            APR_HASH_KEY_STRING);
+    const stmt_def *d;
+    int rc;
+
+    if (stmt) {
+        *out = stmt;
+        return APR_SUCCESS;
+    }
+    for (d = stmts; d->label; d++) {
+        if (!strcmp(d->label, label)) {
+            break;
+        }
+    }
+    if (!d->label) {
+        return APR_EINVAL;
+    }
+    rc = apr_dbd_prepare(s->driver, s->conn_pool, s->handle, d->sql,
+                         d->label, &stmt);
+    if (rc != 0) {
+        set_error(s, rc);
+        ca_log(CA_LOG_MARK, CA_LOG_ERR, 0, NULL, "cannot prepare %s: %s",
+               label, s->last_error);
+        return CA_EDB;
+    }
+    apr_hash_set(s->prepared, apr_pstrdup(s->conn_pool, d->label),
+                 APR_HASH_KEY_STRING, stmt);
+    *out = stmt;
+    return APR_SUCCESS;
+}
+
+/* Run a statement that may return rows (PRAGMAs) and drain them. */
+static apr_status_t run_select(ca_store_t *s, apr_pool_t *p, const char *sql)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rc = apr_dbd_select(s->driver, p, s->handle, &res, sql, 0);
+
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t run_query(ca_store_t *s, const char *sql)
+{
+    int nrows = 0;
+    int rc = apr_dbd_query(s->driver, s->handle, &nrows, sql);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t conn_init(ca_store_t *s, apr_pool_t *p)
+{
+    apr_status_t rv = APR_SUCCESS;
+
+    if (s->is_sqlite) {
+        if ((rv = run_select(s, p, "PRAGMA journal_mode=WAL")) == APR_SUCCESS
+            && (rv = run_select(s, p, "PRAGMA busy_timeout=10000"))
+                   == APR_SUCCESS) {
+            rv = run_query(s, "PRAGMA synchronous=FULL");
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        apr_hash_set(s->prepared, INIT_MARK, APR_HASH_KEY_STRING, s);
+    }
+    return rv;
+}
+
+static apr_status_t store_close(void *data)
+{
+    ca_store_t *s = data;
+    apr_dbd_close(s->driver, s->handle);
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_open(ca_store_t **ps, apr_pool_t *p, const char *driver,
+                           const char *params, const char **err)
+{
+    ca_store_t *s = apr_pcalloc(p, sizeof(*s));
+    const char *dberr = NULL;
+    apr_status_t rv;
+
+    *err = NULL;
+    apr_dbd_init(p);
+    rv = apr_dbd_get_driver(p, driver, &s->driver);
+    if (rv != APR_SUCCESS) {
+        *err = apr_psprintf(p, "no APR-util DBD driver '%s' (install "
+                            "libaprutil1-dbd-%s)", driver, driver);
+        return CA_ECONFIG;
+    }
+    rv = apr_dbd_open_ex(s->driver, p, params, &s->handle, &dberr);
+    if (rv != APR_SUCCESS) {
+        *err = apr_psprintf(p, "cannot open %s database %s: %s", driver,
+                            params, dberr ? dberr : "error");
+        return CA_EDB;
+    }
+    s->prepared = apr_hash_make(p);
+    s->conn_pool = p;
+    s->is_sqlite = !strcmp(apr_dbd_name(s->driver), "sqlite3");
+    apr_pool_cleanup_register(p, s, store_close, apr_pool_cleanup_null);
+    if ((rv = conn_init(s, p)) != APR_SUCCESS) {
+        *err = apr_psprintf(p, "cannot set up %s database %s: %s", driver,
+                            params, s->last_error);
+        return rv;
+    }
+    *ps = s;
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_wrap(ca_store_t **ps, apr_pool_t *p,
+                           const apr_dbd_driver_t *driver, apr_dbd_t *handle,
+                           apr_hash_t *prepared, apr_pool_t *conn_pool)
+{
+    ca_store_t *s = apr_pcalloc(p, sizeof(*s));
+    apr_status_t rv = APR_SUCCESS;
+
+    s->driver = driver;
+    s->handle = handle;
+    s->prepared = prepared;
+    s->conn_pool = conn_pool;
+    s->is_sqlite = !strcmp(apr_dbd_name(driver), "sqlite3");
+    if (!apr_hash_get(prepared, INIT_MARK, APR_HASH_KEY_STRING)) {
+        rv = conn_init(s, p);
+    }
+    *ps = s;
+    return rv;
+}
+
+/* The schema version in the database (0: none yet). */
+static apr_status_t read_version(ca_store_t *s, apr_pool_t *p, int *version)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rc;
+
+    *version = 0;
+    rc = apr_dbd_select(s->driver, p, s->handle, &res,
+                        "SELECT version FROM certauth_schema", 0);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
+        const char *v = apr_dbd_get_entry(s->driver, row, 0);
+        if (v && atoi(v) > *version) {
+            *version = atoi(v);
+        }
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_migrate(ca_store_t *s, apr_pool_t *p, int *version,
+                              const char **err)
+{
+    apr_status_t rv;
+    int v, target;
+
+    *err = NULL;
+    rv = run_query(s, "CREATE TABLE IF NOT EXISTS certauth_schema "
+                      "(version INTEGER NOT NULL)");
+    if (rv == APR_SUCCESS) {
+        rv = read_version(s, p, &v);
+    }
+    if (rv != APR_SUCCESS) {
+        *err = apr_psprintf(p, "cannot read the schema version: %s",
+                            s->last_error);
+        return rv;
+    }
+    if (v > SCHEMA_VERSION) {
+        *err = apr_psprintf(p, "database schema version %d is newer than "
+                            "this mod_certauth (%d)", v, SCHEMA_VERSION);
+        return CA_ECONFIG;
+    }
+    for (target = v + 1; target <= SCHEMA_VERSION; target++) {
+        apr_dbd_transaction_t *txn = NULL;
+        const char *const *sql;
+        int cur = 0, rc;
+
+        rc = apr_dbd_transaction_start(s->driver, p, s->handle, &txn);
+        if (rc != 0) {
+            set_error(s, rc);
+            *err = apr_psprintf(p, "cannot start a transaction: %s",
+                                s->last_error);
+            return CA_EDB;
+        }
+        /* Someone else may have migrated meanwhile. */
+        rv = read_version(s, p, &cur);
+        if (rv == APR_SUCCESS && cur < target) {
+            for (sql = migrations[target - 1]; *sql && rv == APR_SUCCESS;
+                 sql++) {
+                rv = run_query(s, *sql);
+            }
+            if (rv == APR_SUCCESS) {
+                rv = run_query(s, "DELETE FROM certauth_schema");
+            }
+            if (rv == APR_SUCCESS) {
+                rv = run_query(s, apr_psprintf(p, "INSERT INTO certauth_schema"
+                                               " (version) VALUES (%d)",
+                                               target));
+            }
+        }
+        if (rv != APR_SUCCESS) {
+            /* Make the end of the transaction a rollback. */
+            apr_dbd_transaction_mode_set(s->driver, txn,
+                                         APR_DBD_TRANSACTION_ROLLBACK);
+        }
+        rc = apr_dbd_transaction_end(s->driver, p, txn);
+        if (rv == APR_SUCCESS && rc != 0) {
+            set_error(s, rc);
+            rv = CA_EDB;
+        }
+        if (rv != APR_SUCCESS) {
+            *err = apr_psprintf(p, "migration to schema version %d failed: "
+                                "%s", target, s->last_error);
+            return rv;
+        }
+        ca_log(CA_LOG_MARK, CA_LOG_INFO, 0, p,
+               "database schema migrated to version %d", target);
+    }
+    *version = SCHEMA_VERSION;
+    return APR_SUCCESS;
+}
+
+static const char *i64(apr_pool_t *p, apr_int64_t v)
+{
+    return apr_psprintf(p, "%" APR_INT64_T_FMT, v);
+}
+
+static apr_int64_t to_i64(const char *v)
+{
+    return v ? apr_atoi64(v) : 0;
+}
+
+static ca_cert_row_t *row_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *r)
+{
+    ca_cert_row_t *c = apr_pcalloc(p, sizeof(*c));
+    const char *v;
+
+#define COL(i) ((v = apr_dbd_get_entry(s->driver, r, (i))) ? v : "")
+    c->serial = apr_pstrdup(p, COL(0));
+    c->subject = apr_pstrdup(p, COL(1));
+    c->owner = apr_pstrdup(p, COL(2));
+    c->profile = apr_pstrdup(p, COL(3));
+    c->not_before = to_i64(COL(4));
+    c->not_after = to_i64(COL(5));
+    c->issued_at = to_i64(COL(6));
+    c->status = apr_pstrdup(p, COL(7));
+    c->revoked_at = to_i64(COL(8));
+    c->reason = atoi(COL(9));
+    c->cert_pem = apr_pstrdup(p, COL(10));
+#undef COL
+    return c;
+}
+
+static apr_status_t select_rows(ca_store_t *s, apr_pool_t *p,
+                                const char *label, int nargs,
+                                const char **args, apr_array_header_t **rows)
+{
+    apr_dbd_prepared_t *stmt;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_status_t rv;
+    int rc;
+
+    if ((rv = get_stmt(s, label, &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, 0, nargs,
+                         args);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    *rows = apr_array_make(p, 4, sizeof(ca_cert_row_t *));
+    /* Read every row to the end, so the statement is reset. */
+    while ((rc = apr_dbd_get_row(s->driver, p, res, &row, -1)) == 0) {
+        APR_ARRAY_PUSH(*rows, ca_cert_row_t *) = row_of(s, p, row);
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_cert_get(ca_store_t *s, apr_pool_t *p,
+                               const char *serial, ca_cert_row_t **row)
+{
+    apr_array_header_t *rows;
+    const char *args[1] = {serial};
+    apr_status_t rv = select_rows(s, p, "certauth_cert_get", 1, args, &rows);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (rows->nelts == 0) {
+        return CA_ENOTFOUND;
+    }
+    *row = APR_ARRAY_IDX(rows, 0, ca_cert_row_t *);
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_cert_insert(ca_store_t *s, apr_pool_t *p,
+                                  const ca_cert_row_t *c)
+{
+    apr_dbd_prepared_t *stmt;
+    const char *args[11];
+    ca_cert_row_t *existing;
+    apr_status_t rv;
+    int nrows = 0, rc;
+
+    if ((rv = get_stmt(s, "certauth_cert_insert", &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    args[0] = c->serial;
+    args[1] = c->subject;
+    args[2] = c->owner;
+    args[3] = c->profile;
+    args[4] = i64(p, c->not_before);
+    args[5] = i64(p, c->not_after);
+    args[6] = i64(p, c->issued_at);
+    args[7] = c->status;
+    args[8] = i64(p, c->revoked_at);
+    args[9] = apr_itoa(p, c->reason);
+    args[10] = c->cert_pem;
+    rc = apr_dbd_pquery(s->driver, p, s->handle, &nrows, stmt, 11, args);
+    if (rc == 0 && nrows == 1) {
+        return APR_SUCCESS;
+    }
+    if (rc != 0) {
+        set_error(s, rc);
+    }
+    else {
+        s->last_error = "insert stored no row";
+    }
+    /* A taken serial is the one failure the caller can cure. */
+    if (ca_store_cert_get(s, p, c->serial, &existing) == APR_SUCCESS) {
+        return CA_EEXIST;
+    }
+    return CA_EDB;
+}
+
+apr_status_t ca_store_cert_list(ca_store_t *s, apr_pool_t *p,
+                                const char *owner, int limit, int offset,
+                                apr_array_header_t **rows)
+{
+    const char *args[3];
+
+    if (limit <= 0) {
+        limit = 100;
+    }
+    if (offset < 0) {
+        offset = 0;
+    }
+    if (owner) {
+        args[0] = owner;
+        args[1] = apr_itoa(p, limit);
+        args[2] = apr_itoa(p, offset);
+        return select_rows(s, p, "certauth_cert_list_owner", 3, args, rows);
+    }
+    args[0] = apr_itoa(p, limit);
+    args[1] = apr_itoa(p, offset);
+    return select_rows(s, p, "certauth_cert_list_all", 2, args, rows);
+}
+
+apr_status_t ca_store_cert_count(ca_store_t *s, apr_pool_t *p,
+                                 apr_int64_t *count)
+{
+    apr_dbd_prepared_t *stmt;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_status_t rv;
+    int rc;
+
+    if ((rv = get_stmt(s, "certauth_cert_count", &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, 0, 0, NULL);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    *count = 0;
+    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
+        *count = to_i64(apr_dbd_get_entry(s->driver, row, 0));
+    }
+    return APR_SUCCESS;
+}
