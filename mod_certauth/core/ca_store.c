@@ -10,6 +10,7 @@
 
 #include <apr_dbd.h>
 #include <apr_strings.h>
+#include <apr_time.h>
 
 #include "ca_log.h"
 #include "ca_store.h"
@@ -257,13 +258,22 @@ apr_status_t ca_store_migrate(ca_store_t *s, apr_pool_t *p, int *version,
                               const char **err)
 {
     apr_status_t rv;
-    int v, target;
+    int v = 0, target, tries;
 
     *err = NULL;
-    rv = run_query(s, "CREATE TABLE IF NOT EXISTS certauth_schema "
-                      "(version INTEGER NOT NULL)");
-    if (rv == APR_SUCCESS) {
-        rv = read_version(s, p, &v);
+    /* SQLite answers "database schema has changed" to a statement compiled
+     * before another process changed the schema; it reloads the schema for
+     * the next one, so ask again. */
+    for (tries = 0; tries < 5; tries++) {
+        rv = run_query(s, "CREATE TABLE IF NOT EXISTS certauth_schema "
+                          "(version INTEGER NOT NULL)");
+        if (rv == APR_SUCCESS) {
+            rv = read_version(s, p, &v);
+        }
+        if (rv == APR_SUCCESS) {
+            break;
+        }
+        apr_sleep(apr_time_from_msec(20));
     }
     if (rv != APR_SUCCESS) {
         *err = apr_psprintf(p, "cannot read the schema version: %s",

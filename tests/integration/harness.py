@@ -1,0 +1,312 @@
+"""A real Debian apache2 in a generated server root, for the integration tests.
+
+Modelled on the pyhttpd idea of httpd's and mod_md's test suites: every server
+gets its own directory with httpd.conf, logs, database and users, listens on a
+free 127.0.0.1 port, and is stopped by its PID when the test is done.
+"""
+import http.client
+import os
+import pwd
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(REPO, "build")
+MODULE = os.path.join(BUILD, "mod_certauth.so")
+ADMIN = os.path.join(BUILD, "certauth-admin")
+MODDIR = "/usr/lib/apache2/modules"
+APACHE = "/usr/sbin/apache2"
+
+BASE_MODULES = [
+    "authz_core", "authz_host", "authz_user", "authn_core", "authn_file",
+    "auth_basic", "mime", "ssl", "socache_shmcb", "dbd", "headers", "env",
+    "setenvif", "alias", "dir",
+]
+
+USERS = {"alice": "alice-secret-1", "bob": "bob-secret-2",
+         "admin": "admin-secret-3"}
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(cmd, timeout=30, check=True, **kw):
+    r = subprocess.run(cmd, capture_output=True, timeout=timeout, **kw)
+    if check and r.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s %s" % (
+            cmd, r.returncode, r.stdout.decode(errors="replace"),
+            r.stderr.decode(errors="replace")))
+    return r
+
+
+class TestCA:
+    """A CA made by certauth-admin, and a server certificate it signed."""
+
+    def __init__(self, root, key_type="ec"):
+        self.dir = os.path.join(root, "ca")
+        run([ADMIN, "init", "--dir", self.dir, "--key-type", key_type,
+             "--subject", "CN=certauth test root CA,O=certauth tests"])
+        self.cert = os.path.join(self.dir, "cacert.pem")
+        self.key = os.path.join(self.dir, "private", "cakey.pem")
+        tls = os.path.join(root, "tls")
+        os.makedirs(tls, exist_ok=True)
+        self.server_key = os.path.join(tls, "server.key")
+        self.server_cert = os.path.join(tls, "server.crt")
+        ext = os.path.join(tls, "ext.cnf")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                    "extendedKeyUsage=serverAuth\n"
+                    "basicConstraints=critical,CA:FALSE\n")
+        run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:P-256", "-nodes", "-keyout", self.server_key,
+             "-subj", "/CN=localhost", "-out", os.path.join(tls, "server.csr")])
+        run(["openssl", "x509", "-req", "-in", os.path.join(tls, "server.csr"),
+             "-CA", self.cert, "-CAkey", self.key, "-CAcreateserial",
+             "-days", "30", "-sha256", "-extfile", ext,
+             "-out", self.server_cert])
+        os.chmod(self.server_key, 0o600)
+        with open(self.cert, "rb") as f:
+            self.pem = f.read()
+
+
+class Httpd:
+    """One apache2 instance with mod_certauth."""
+
+    def __init__(self, ca, mpm="event", location_conf="", vhost_conf="",
+                 server_conf="", db_path=None, base_url=None,
+                 ca_directives=None):
+        self.ca = ca
+        self.mpm = mpm
+        self.root = tempfile.mkdtemp(prefix="certauth-httpd-")
+        self.port = free_port()
+        self.url = "https://127.0.0.1:%d" % self.port
+        self.base = self.url + "/ca"
+        self.pidfile = os.path.join(self.root, "httpd.pid")
+        self.error_log = os.path.join(self.root, "logs", "error_log")
+        self.conf = os.path.join(self.root, "httpd.conf")
+        self.dbdir = os.path.join(self.root, "db")
+        self.db = db_path or os.path.join(self.dbdir, "certauth.db")
+        self.location_conf = location_conf
+        self.vhost_conf = vhost_conf
+        self.server_conf = server_conf
+        self.base_url = base_url or self.base
+        self.ca_directives = ca_directives
+        for d in ("logs", "db", "run", "htdocs"):
+            os.makedirs(os.path.join(self.root, d), exist_ok=True)
+        self.users_file = os.path.join(self.root, "users")
+        for i, (u, p) in enumerate(sorted(USERS.items())):
+            run(["htpasswd", "-b" + ("c" if i == 0 else "") + "B",
+                 self.users_file, u, p])
+        self.user = None
+        if os.geteuid() == 0:
+            self.user = "www-data"
+            pw = pwd.getpwnam(self.user)
+            os.chown(self.dbdir, pw.pw_uid, pw.pw_gid)
+            # the server root must be reachable for www-data
+            os.chmod(self.root, 0o755)
+        self.write_conf()
+
+    def write_conf(self):
+        mods = ["LoadModule mpm_%s_module %s/mod_mpm_%s.so"
+                % (self.mpm, MODDIR, self.mpm)]
+        mods += ["LoadModule %s_module %s/mod_%s.so" % (m, MODDIR, m)
+                 for m in BASE_MODULES]
+        mods.append("LoadModule certauth_module %s" % MODULE)
+        user = ("User %s\nGroup %s\n" % (self.user, self.user)
+                if self.user else "")
+        ca = self.ca_directives
+        if ca is None:
+            ca = ("CertAuthCACertificateFile %s\nCertAuthCAKeyFile %s\n"
+                  "CertAuthBaseURL %s\n"
+                  % (self.ca.cert, self.ca.key, self.base_url))
+        conf = """
+ServerRoot "{root}"
+DefaultRuntimeDir "{root}/run"
+PidFile "{pidfile}"
+Mutex file:{root}/run default
+Listen 127.0.0.1:{port}
+ServerName 127.0.0.1
+{mods}
+{user}
+ErrorLog "{root}/logs/error_log"
+LogLevel warn certauth:debug
+TypesConfig /etc/mime.types
+Timeout 20
+StartServers 2
+MaxRequestWorkers 32
+ServerLimit 16
+DocumentRoot "{root}/htdocs"
+<Directory />
+    Require all denied
+</Directory>
+<Directory "{root}/htdocs">
+    Require all granted
+</Directory>
+SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
+{server_conf}
+<VirtualHost 127.0.0.1:{port}>
+    ServerName 127.0.0.1
+    SSLEngine on
+    SSLCertificateFile {server_cert}
+    SSLCertificateKeyFile {server_key}
+    DBDriver sqlite3
+    DBDParams {db}
+    {ca}
+    {vhost_conf}
+    <Location /ca>
+        CertAuth On
+        Require all granted
+        {location_conf}
+    </Location>
+    <Location /ca/enroll>
+        AuthType Basic
+        AuthName certauth-test
+        AuthBasicProvider file
+        AuthUserFile {users}
+        Require valid-user
+    </Location>
+</VirtualHost>
+""".format(root=self.root, pidfile=self.pidfile, port=self.port,
+           mods="\n".join(mods), user=user, server_cert=self.ca.server_cert,
+           server_key=self.ca.server_key, db=self.db, ca=ca,
+           vhost_conf=self.vhost_conf, location_conf=self.location_conf,
+           users=self.users_file, server_conf=self.server_conf)
+        with open(self.conf, "w") as f:
+            f.write(conf)
+
+    def configtest(self):
+        r = run([APACHE, "-t", "-f", self.conf], check=False)
+        return r.returncode, (r.stdout + r.stderr).decode(errors="replace")
+
+    def start(self):
+        r = run([APACHE, "-f", self.conf, "-k", "start"], check=False)
+        if r.returncode != 0:
+            raise RuntimeError("apache2 did not start: %s%s\n%s" % (
+                r.stdout.decode(), r.stderr.decode(), self.log_tail()))
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            try:
+                self.get("/ca/cacert.pem")
+                return self
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("apache2 does not answer:\n" + self.log_tail())
+
+    def pid(self):
+        try:
+            with open(self.pidfile) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        pid = self.pid()
+        if not pid:
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def cleanup(self):
+        self.stop()
+        if not os.environ.get("CERTAUTH_KEEP"):
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def log_tail(self, n=30):
+        try:
+            with open(self.error_log, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return "(no error log)"
+
+    def log(self):
+        try:
+            with open(self.error_log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    # --- clients ---------------------------------------------------------
+    def ssl_context(self):
+        ctx = ssl.create_default_context(cafile=self.ca.cert)
+        return ctx
+
+    def request(self, method, path, body=None, headers=None, user=None,
+                timeout=20):
+        """Python http.client; returns (status, headers dict, body bytes)."""
+        h = dict(headers or {})
+        if user:
+            import base64
+            cred = "%s:%s" % (user, USERS.get(user, "wrong-password"))
+            h["Authorization"] = "Basic " + base64.b64encode(
+                cred.encode()).decode()
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port,
+                                           context=self.ssl_context(),
+                                           timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=h)
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        finally:
+            conn.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def enroll(self, csr, user="alice", ctype="application/pkcs10",
+               headers=None, path="/ca/enroll"):
+        h = {"Content-Type": ctype} if ctype else {}
+        h.update(headers or {})
+        return self.request("POST", path, body=csr, headers=h, user=user)
+
+    def curl(self, *args, timeout=30):
+        """curl against this server; returns (status, headers text, body)."""
+        hdr = tempfile.NamedTemporaryFile(delete=False)
+        hdr.close()
+        try:
+            r = run(["curl", "-sS", "--cacert", self.ca.cert, "-D", hdr.name,
+                     "-o", "-", "--max-time", str(timeout)] + list(args),
+                    timeout=timeout + 5, check=False)
+            with open(hdr.name) as f:
+                headers = f.read()
+        finally:
+            os.unlink(hdr.name)
+        status = 0
+        for line in headers.splitlines():
+            if line.startswith("HTTP/"):
+                status = int(line.split()[1])
+        return status, headers, r.stdout
+
+    def rows(self):
+        """Number of certificates stored."""
+        # as the server's user: files SQLite creates (-wal, -shm) must stay
+        # writable for the httpd children
+        r = run([ADMIN, "list", "--db", "sqlite3:" + self.db, "--limit",
+                 "100000"], user=self.user)
+        return len(r.stdout.decode().splitlines()) - 1
