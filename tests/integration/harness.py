@@ -82,7 +82,7 @@ class Httpd:
 
     def __init__(self, ca, mpm="event", location_conf="", vhost_conf="",
                  server_conf="", db_path=None, base_url=None,
-                 ca_directives=None):
+                 ca_directives=None, enroll_auth=True):
         self.ca = ca
         self.mpm = mpm
         self.root = tempfile.mkdtemp(prefix="certauth-httpd-")
@@ -99,6 +99,7 @@ class Httpd:
         self.server_conf = server_conf
         self.base_url = base_url or self.base
         self.ca_directives = ca_directives
+        self.enroll_auth = enroll_auth
         for d in ("logs", "db", "run", "htdocs"):
             os.makedirs(os.path.join(self.root, d), exist_ok=True)
         self.users_file = os.path.join(self.root, "users")
@@ -127,6 +128,15 @@ class Httpd:
             ca = ("CertAuthCACertificateFile %s\nCertAuthCAKeyFile %s\n"
                   "CertAuthBaseURL %s\n"
                   % (self.ca.cert, self.ca.key, self.base_url))
+        auth = ""
+        if self.enroll_auth:
+            auth = """<Location /ca/enroll>
+        AuthType Basic
+        AuthName certauth-test
+        AuthBasicProvider file
+        AuthUserFile %s
+        Require valid-user
+    </Location>""" % self.users_file
         conf = """
 ServerRoot "{root}"
 DefaultRuntimeDir "{root}/run"
@@ -166,19 +176,13 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
         Require all granted
         {location_conf}
     </Location>
-    <Location /ca/enroll>
-        AuthType Basic
-        AuthName certauth-test
-        AuthBasicProvider file
-        AuthUserFile {users}
-        Require valid-user
-    </Location>
+    {auth}
 </VirtualHost>
 """.format(root=self.root, pidfile=self.pidfile, port=self.port,
            mods="\n".join(mods), user=user, server_cert=self.ca.server_cert,
            server_key=self.ca.server_key, db=self.db, ca=ca,
            vhost_conf=self.vhost_conf, location_conf=self.location_conf,
-           users=self.users_file, server_conf=self.server_conf)
+           auth=auth, server_conf=self.server_conf)
         with open(self.conf, "w") as f:
             f.write(conf)
 
