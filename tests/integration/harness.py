@@ -151,6 +151,11 @@ LogLevel warn certauth:debug
 TypesConfig /etc/mime.types
 Timeout 20
 StartServers 2
+<IfModule !mpm_prefork_module>
+    ThreadsPerChild 8
+    MinSpareThreads 8
+    MaxSpareThreads 32
+</IfModule>
 MaxRequestWorkers 32
 ServerLimit 16
 DocumentRoot "{root}/htdocs"
