@@ -1,0 +1,871 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+/* ca_issue: certificate profiles and issuance (build, serial, sign, store). */
+
+#include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
+
+#include <apr_strings.h>
+#include <apr_time.h>
+
+#include <openssl/asn1.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "ca_issue.h"
+#include "ca_log.h"
+#include "ca_util.h"
+
+#define CA_ISSUE_MAX_SANS     100
+#define CA_ISSUE_MAX_NAME_LEN 2048
+#define CA_ISSUE_ATTEMPTS     8
+
+/* ------------------------------------------------------------------ */
+/* Profiles                                                            */
+/* ------------------------------------------------------------------ */
+
+ca_profile_t *ca_profile_make(apr_pool_t *p, const char *name)
+{
+    ca_profile_t *prof = apr_pcalloc(p, sizeof(*prof));
+    prof->name = apr_pstrdup(p, name ? name : "default");
+    prof->validity_days = 365;
+    prof->backdate_secs = 300;
+    prof->key_usage = 0;
+    prof->eku = NULL;
+    ca_key_policy_default(&prof->key_policy);
+    return prof;
+}
+
+static const struct {
+    const char *name;
+    unsigned bit;
+    int ossl_bit; /* bit number in the KeyUsage BIT STRING */
+} key_usages[] = {
+    { "digitalSignature", CA_KU_DIGITAL_SIGNATURE, 0 },
+    { "nonRepudiation",   CA_KU_NON_REPUDIATION,   1 },
+    { "keyEncipherment",  CA_KU_KEY_ENCIPHERMENT,  2 },
+    { "dataEncipherment", CA_KU_DATA_ENCIPHERMENT, 3 },
+    { "keyAgreement",     CA_KU_KEY_AGREEMENT,     4 },
+};
+#define N_KEY_USAGES (sizeof(key_usages) / sizeof(key_usages[0]))
+
+apr_status_t ca_key_usage_parse(const char *name, unsigned *bit)
+{
+    apr_size_t i;
+    if (name) {
+        for (i = 0; i < N_KEY_USAGES; i++) {
+            if (!strcasecmp(name, key_usages[i].name)) {
+                *bit = key_usages[i].bit;
+                return APR_SUCCESS;
+            }
+        }
+    }
+    return CA_EBADINPUT;
+}
+
+static const struct {
+    const char *name;
+    int nid;
+} eku_names[] = {
+    { "clientAuth",      NID_client_auth },
+    { "serverAuth",      NID_server_auth },
+    { "emailProtection", NID_email_protect },
+    { "codeSigning",     NID_code_sign },
+    { "OCSPSigning",     NID_OCSP_sign },
+    { "timeStamping",    NID_time_stamp },
+};
+#define N_EKU_NAMES (sizeof(eku_names) / sizeof(eku_names[0]))
+
+/* A dotted OID: at least two arcs, digits only, first arc 0..2. */
+static int dotted_oid_syntax(const char *s)
+{
+    int arcs = 0;
+    const char *c = s;
+
+    if (!s || !*s || strlen(s) > 200 || (s[0] != '0' && s[0] != '1'
+                                         && s[0] != '2')) {
+        return 0;
+    }
+    while (*c) {
+        const char *start = c;
+        while (*c >= '0' && *c <= '9') {
+            c++;
+        }
+        if (c == start || (c - start > 1 && *start == '0')) {
+            return 0; /* empty arc or leading zero */
+        }
+        arcs++;
+        if (*c == '.') {
+            c++;
+            if (!*c) {
+                return 0;
+            }
+        }
+        else if (*c) {
+            return 0;
+        }
+    }
+    return arcs >= 2;
+}
+
+/* The OID of an EKU name (a new object the caller frees), NULL if unknown. */
+static ASN1_OBJECT *eku_object(const char *name)
+{
+    apr_size_t i;
+    ASN1_OBJECT *obj;
+
+    if (!name) {
+        return NULL;
+    }
+    for (i = 0; i < N_EKU_NAMES; i++) {
+        if (!strcasecmp(name, eku_names[i].name)) {
+            return OBJ_nid2obj(eku_names[i].nid);
+        }
+    }
+    if (!dotted_oid_syntax(name)) {
+        return NULL;
+    }
+    obj = OBJ_txt2obj(name, 1);
+    if (!obj) {
+        ERR_clear_error();
+    }
+    return obj;
+}
+
+apr_status_t ca_eku_check(const char *name)
+{
+    ASN1_OBJECT *obj = eku_object(name);
+    if (!obj) {
+        return CA_EBADINPUT;
+    }
+    ASN1_OBJECT_free(obj);
+    return APR_SUCCESS;
+}
+
+/* ------------------------------------------------------------------ */
+/* Serials                                                             */
+/* ------------------------------------------------------------------ */
+
+apr_status_t ca_serial_random(ASN1_INTEGER **out)
+{
+    unsigned char buf[16];
+    ASN1_INTEGER *ai;
+
+    *out = NULL;
+    if (RAND_bytes(buf, sizeof(buf)) != 1) {
+        ERR_clear_error();
+        return CA_ECRYPTO;
+    }
+    /* Positive, and exactly 16 octets in DER: 0x01..0x7f. */
+    buf[0] = (unsigned char)((buf[0] % 0x7f) + 1);
+    ai = ASN1_INTEGER_new();
+    if (!ai || !ASN1_STRING_set(ai, buf, sizeof(buf))) {
+        ASN1_INTEGER_free(ai);
+        OPENSSL_cleanse(buf, sizeof(buf));
+        return CA_ECRYPTO;
+    }
+    OPENSSL_cleanse(buf, sizeof(buf));
+    *out = ai;
+    return APR_SUCCESS;
+}
+
+/* ------------------------------------------------------------------ */
+/* Names (subjectAltName, URLs)                                        */
+/* ------------------------------------------------------------------ */
+
+/* Printable, bounded copy of untrusted text for an error message. */
+static const char *printable(apr_pool_t *p, const char *s)
+{
+    apr_size_t n = strlen(s), i, max = 80;
+    char *out;
+    if (n > max) {
+        n = max;
+    }
+    out = apr_palloc(p, n + 4);
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[i] = (c >= 0x20 && c < 0x7f && c != '\'' && c != '"'
+                  && c != '\\') ? (char)c : '?';
+    }
+    if (n < strlen(s)) {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static int is_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9');
+}
+
+/* A host name: LDH labels of 1..63, at most 253 in all; a leftmost "*"
+ * label when wildcard. */
+static int dns_name_ok(const char *s, int wildcard)
+{
+    apr_size_t total = strlen(s), lablen;
+    const char *c = s;
+
+    if (total == 0 || total > 253) {
+        return 0;
+    }
+    if (wildcard && c[0] == '*' && c[1] == '.' && c[2]) {
+        c += 2;
+    }
+    while (*c) {
+        const char *start = c;
+        while (is_alnum(*c) || *c == '-') {
+            c++;
+        }
+        lablen = (apr_size_t)(c - start);
+        if (lablen == 0 || lablen > 63 || start[0] == '-' || c[-1] == '-') {
+            return 0;
+        }
+        if (*c == '.') {
+            c++;
+            if (!*c) {
+                return 0; /* no trailing dot */
+            }
+        }
+        else if (*c) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int email_ok(const char *s)
+{
+    const char *at = strchr(s, '@'), *c;
+    static const char local_chars[] = "!#$%&'*+/=?^_`{|}~.-";
+
+    if (!at || at == s || strchr(at + 1, '@') || strlen(s) > 254
+        || at - s > 64) {
+        return 0;
+    }
+    for (c = s; c < at; c++) {
+        if (!is_alnum(*c) && !strchr(local_chars, *c)) {
+            return 0;
+        }
+    }
+    if (s[0] == '.' || at[-1] == '.' || strstr(s, "..")) {
+        return 0;
+    }
+    return dns_name_ok(at + 1, 0);
+}
+
+/* An absolute URI: scheme ":" then visible ASCII, no white space, no
+ * quotes or angle brackets. */
+static int uri_ok(const char *s)
+{
+    const char *c = s;
+
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))) {
+        return 0;
+    }
+    while (is_alnum(*c) || *c == '+' || *c == '-' || *c == '.') {
+        c++;
+    }
+    if (*c != ':' || !c[1] || strlen(s) > CA_ISSUE_MAX_NAME_LEN) {
+        return 0;
+    }
+    for (c++; *c; c++) {
+        unsigned char u = (unsigned char)*c;
+        if (u <= 0x20 || u >= 0x7f || u == '"' || u == '<' || u == '>'
+            || u == '\\' || u == '^' || u == '`' || u == '{' || u == '|'
+            || u == '}') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static GENERAL_NAME *ia5_name(int type, const char *value)
+{
+    GENERAL_NAME *gen = GENERAL_NAME_new();
+    ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+
+    if (!gen || !ia5 || !ASN1_STRING_set(ia5, value, (int)strlen(value))) {
+        GENERAL_NAME_free(gen);
+        ASN1_IA5STRING_free(ia5);
+        return NULL;
+    }
+    GENERAL_NAME_set0_value(gen, type, ia5);
+    return gen;
+}
+
+static GENERAL_NAME *ip_name(const char *value)
+{
+    unsigned char addr[16];
+    int alen;
+    GENERAL_NAME *gen;
+    ASN1_OCTET_STRING *os;
+
+    if (strchr(value, ':')) {
+        if (inet_pton(AF_INET6, value, addr) != 1) {
+            return NULL;
+        }
+        alen = 16;
+    }
+    else {
+        if (inet_pton(AF_INET, value, addr) != 1) {
+            return NULL;
+        }
+        alen = 4;
+    }
+    gen = GENERAL_NAME_new();
+    os = ASN1_OCTET_STRING_new();
+    if (!gen || !os || !ASN1_OCTET_STRING_set(os, addr, alen)) {
+        GENERAL_NAME_free(gen);
+        ASN1_OCTET_STRING_free(os);
+        return NULL;
+    }
+    GENERAL_NAME_set0_value(gen, GEN_IPADD, os);
+    return gen;
+}
+
+/* One "type:value" subjectAltName to a GENERAL_NAME.  Never goes through
+ * the configuration string parser: the value is one name, whatever it
+ * contains. */
+static apr_status_t san_to_name(apr_pool_t *p, const char *san,
+                                GENERAL_NAME **out, const char **err)
+{
+    const char *colon = strchr(san, ':'), *value;
+    apr_size_t tlen;
+    int ok = 0, type = -1;
+
+    *out = NULL;
+    if (!colon) {
+        *err = apr_psprintf(p, "bad subjectAltName '%s': expected email:, "
+                            "DNS:, URI: or IP:", printable(p, san));
+        return CA_EBADINPUT;
+    }
+    tlen = (apr_size_t)(colon - san);
+    value = colon + 1;
+    if (tlen == 5 && !strncasecmp(san, "email", 5)) {
+        type = GEN_EMAIL;
+        ok = email_ok(value);
+    }
+    else if (tlen == 3 && !strncasecmp(san, "DNS", 3)) {
+        type = GEN_DNS;
+        ok = dns_name_ok(value, 1);
+    }
+    else if (tlen == 3 && !strncasecmp(san, "URI", 3)) {
+        type = GEN_URI;
+        ok = uri_ok(value);
+    }
+    else if (tlen == 2 && !strncasecmp(san, "IP", 2)) {
+        type = GEN_IPADD;
+        ok = 1; /* checked by ip_name */
+    }
+    else {
+        *err = apr_psprintf(p, "bad subjectAltName '%s': type not supported "
+                            "(email:, DNS:, URI: or IP:)", printable(p, san));
+        return CA_EBADINPUT;
+    }
+    if (ok) {
+        *out = type == GEN_IPADD ? ip_name(value) : ia5_name(type, value);
+    }
+    if (!*out) {
+        static const char *const what[] = {
+            [GEN_EMAIL] = "not a valid e-mail address",
+            [GEN_DNS] = "not a valid DNS name",
+            [GEN_URI] = "not a valid absolute URI",
+            [GEN_IPADD] = "not a valid IPv4 or IPv6 address",
+        };
+        *err = apr_psprintf(p, "bad subjectAltName '%s': %s",
+                            printable(p, san), what[type]);
+        return CA_EBADINPUT;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t build_sans(apr_pool_t *p, apr_array_header_t *sans,
+                               GENERAL_NAMES **out, const char **err)
+{
+    GENERAL_NAMES *gens;
+    GENERAL_NAME *gen;
+    apr_status_t rv;
+    int i;
+
+    *out = NULL;
+    if (sans->nelts > CA_ISSUE_MAX_SANS) {
+        *err = apr_psprintf(p, "too many subjectAltNames (%d, at most %d)",
+                            sans->nelts, CA_ISSUE_MAX_SANS);
+        return CA_EBADINPUT;
+    }
+    gens = sk_GENERAL_NAME_new_null();
+    if (!gens) {
+        *err = "out of memory";
+        return CA_ECRYPTO;
+    }
+    for (i = 0; i < sans->nelts; i++) {
+        const char *san = APR_ARRAY_IDX(sans, i, const char *);
+        if (!san) {
+            continue;
+        }
+        rv = san_to_name(p, san, &gen, err);
+        if (rv != APR_SUCCESS) {
+            GENERAL_NAMES_free(gens);
+            return rv;
+        }
+        if (!sk_GENERAL_NAME_push(gens, gen)) {
+            GENERAL_NAME_free(gen);
+            GENERAL_NAMES_free(gens);
+            *err = "out of memory";
+            return CA_ECRYPTO;
+        }
+    }
+    *out = gens;
+    return APR_SUCCESS;
+}
+
+/* base_url without trailing slashes, checked to be an http(s) URL. */
+static apr_status_t base_url_clean(apr_pool_t *p, const char *base_url,
+                                   const char **out, const char **err)
+{
+    char *u = apr_pstrdup(p, base_url);
+    apr_size_t n = strlen(u);
+
+    while (n > 0 && u[n - 1] == '/') {
+        u[--n] = '\0';
+    }
+    if ((strncasecmp(u, "https://", 8) && strncasecmp(u, "http://", 7))
+        || !uri_ok(u) || strlen(strstr(u, "://") + 3) == 0) {
+        *err = apr_psprintf(p, "base URL '%s' is not an http(s) URL",
+                            printable(p, base_url));
+        return CA_ECONFIG;
+    }
+    *out = u;
+    return APR_SUCCESS;
+}
+
+/* ------------------------------------------------------------------ */
+/* Building                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Allowed keyUsage bits by subject key type (RFC 5280, 5480, 8410). */
+static unsigned key_usage_mask(EVP_PKEY *key)
+{
+    switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_RSA:
+        return CA_KU_DIGITAL_SIGNATURE | CA_KU_NON_REPUDIATION
+               | CA_KU_KEY_ENCIPHERMENT | CA_KU_DATA_ENCIPHERMENT;
+    case EVP_PKEY_EC:
+        return CA_KU_DIGITAL_SIGNATURE | CA_KU_NON_REPUDIATION
+               | CA_KU_KEY_AGREEMENT;
+    default: /* RSA-PSS, Ed25519: signatures only */
+        return CA_KU_DIGITAL_SIGNATURE | CA_KU_NON_REPUDIATION;
+    }
+}
+
+static int add_ext(X509 *x, int nid, void *value, int crit)
+{
+    return X509_add1_ext_i2d(x, nid, value, crit, X509V3_ADD_REPLACE) == 1;
+}
+
+static apr_status_t add_key_usage(apr_pool_t *p, X509 *x, EVP_PKEY *key,
+                                  unsigned bits, const char **err)
+{
+    ASN1_BIT_STRING *ku;
+    unsigned mask = key_usage_mask(key);
+    apr_size_t i;
+    int ok = 1;
+
+    if (bits == 0) {
+        bits = CA_KU_DIGITAL_SIGNATURE;
+        if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA) {
+            bits |= CA_KU_KEY_ENCIPHERMENT;
+        }
+    }
+    else if ((bits & mask) == 0) {
+        *err = apr_psprintf(p, "the profile's key usage cannot be used with "
+                            "a %s key", ca_key_describe(p, key));
+        return CA_EPOLICY;
+    }
+    /* Bits the key type cannot do are left out: one profile serves RSA
+     * and EC keys. */
+    bits &= mask;
+    ku = ASN1_BIT_STRING_new();
+    if (!ku) {
+        *err = "out of memory";
+        return CA_ECRYPTO;
+    }
+    for (i = 0; i < N_KEY_USAGES; i++) {
+        if (bits & key_usages[i].bit) {
+            ok = ok && ASN1_BIT_STRING_set_bit(ku, key_usages[i].ossl_bit, 1);
+        }
+    }
+    ok = ok && add_ext(x, NID_key_usage, ku, 1);
+    ASN1_BIT_STRING_free(ku);
+    if (!ok) {
+        *err = "cannot add keyUsage";
+        return CA_ECRYPTO;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t add_eku(apr_pool_t *p, X509 *x, apr_array_header_t *eku,
+                            const char **err)
+{
+    EXTENDED_KEY_USAGE *ext;
+    ASN1_OBJECT *obj;
+    int i, ok;
+
+    if (!eku || eku->nelts == 0) {
+        return APR_SUCCESS;
+    }
+    ext = sk_ASN1_OBJECT_new_null();
+    if (!ext) {
+        *err = "out of memory";
+        return CA_ECRYPTO;
+    }
+    for (i = 0; i < eku->nelts; i++) {
+        const char *name = APR_ARRAY_IDX(eku, i, const char *);
+        obj = eku_object(name);
+        if (!obj) {
+            sk_ASN1_OBJECT_pop_free(ext, ASN1_OBJECT_free);
+            *err = apr_psprintf(p, "profile: unknown extended key usage '%s'",
+                                printable(p, name ? name : "(null)"));
+            return CA_ECONFIG;
+        }
+        if (!sk_ASN1_OBJECT_push(ext, obj)) {
+            ASN1_OBJECT_free(obj);
+            sk_ASN1_OBJECT_pop_free(ext, ASN1_OBJECT_free);
+            *err = "out of memory";
+            return CA_ECRYPTO;
+        }
+    }
+    ok = add_ext(x, NID_ext_key_usage, ext, 0);
+    sk_ASN1_OBJECT_pop_free(ext, ASN1_OBJECT_free);
+    if (!ok) {
+        *err = "cannot add extendedKeyUsage";
+        return CA_ECRYPTO;
+    }
+    return APR_SUCCESS;
+}
+
+/* SHA-1 of the subjectPublicKey BIT STRING (RFC 5280 4.2.1.2 method 1). */
+static ASN1_OCTET_STRING *key_id(X509 *x)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    ASN1_OCTET_STRING *os;
+
+    if (!X509_pubkey_digest(x, EVP_sha1(), md, &mdlen)) {
+        return NULL;
+    }
+    os = ASN1_OCTET_STRING_new();
+    if (os && !ASN1_OCTET_STRING_set(os, md, (int)mdlen)) {
+        ASN1_OCTET_STRING_free(os);
+        os = NULL;
+    }
+    return os;
+}
+
+static apr_status_t add_key_ids(X509 *x, X509 *issuer, const char **err)
+{
+    ASN1_OCTET_STRING *ski;
+    const ASN1_OCTET_STRING *ca_ski;
+    AUTHORITY_KEYID *akid;
+    int ok;
+
+    ski = key_id(x);
+    ok = ski && add_ext(x, NID_subject_key_identifier, ski, 0);
+    ASN1_OCTET_STRING_free(ski);
+    if (!ok) {
+        *err = "cannot add subjectKeyIdentifier";
+        return CA_ECRYPTO;
+    }
+
+    akid = AUTHORITY_KEYID_new();
+    if (!akid) {
+        *err = "out of memory";
+        return CA_ECRYPTO;
+    }
+    ca_ski = X509_get0_subject_key_id(issuer);
+    akid->keyid = ca_ski ? ASN1_OCTET_STRING_dup(ca_ski) : key_id(issuer);
+    ok = akid->keyid && add_ext(x, NID_authority_key_identifier, akid, 0);
+    AUTHORITY_KEYID_free(akid);
+    if (!ok) {
+        *err = "cannot add authorityKeyIdentifier";
+        return CA_ECRYPTO;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t add_urls(apr_pool_t *p, X509 *x, const char *base,
+                             const char **err)
+{
+    CRL_DIST_POINTS *cdp = NULL;
+    DIST_POINT *dp = NULL;
+    AUTHORITY_INFO_ACCESS *aia = NULL;
+    ACCESS_DESCRIPTION *ad = NULL;
+    GENERAL_NAME *gen = NULL;
+    int ok = 0;
+
+    /* crlDistributionPoints: one point, fullName URI base/crl */
+    cdp = sk_DIST_POINT_new_null();
+    dp = DIST_POINT_new();
+    if (!cdp || !dp || !(dp->distpoint = DIST_POINT_NAME_new())) {
+        goto leave;
+    }
+    dp->distpoint->type = 0;
+    if (!(dp->distpoint->name.fullname = sk_GENERAL_NAME_new_null())
+        || !(gen = ia5_name(GEN_URI, apr_pstrcat(p, base, "/crl", NULL)))
+        || !sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gen)) {
+        goto leave;
+    }
+    gen = NULL;
+    if (!sk_DIST_POINT_push(cdp, dp)) {
+        goto leave;
+    }
+    dp = NULL;
+    if (!add_ext(x, NID_crl_distribution_points, cdp, 0)) {
+        goto leave;
+    }
+
+    /* authorityInfoAccess: caIssuers URI base/cacert.crt */
+    aia = sk_ACCESS_DESCRIPTION_new_null();
+    ad = ACCESS_DESCRIPTION_new();
+    if (!aia || !ad
+        || !(gen = ia5_name(GEN_URI,
+                            apr_pstrcat(p, base, "/cacert.crt", NULL)))) {
+        goto leave;
+    }
+    ASN1_OBJECT_free(ad->method);
+    ad->method = OBJ_nid2obj(NID_ad_ca_issuers);
+    GENERAL_NAME_free(ad->location);
+    ad->location = gen;
+    gen = NULL;
+    if (!sk_ACCESS_DESCRIPTION_push(aia, ad)) {
+        goto leave;
+    }
+    ad = NULL;
+    if (!add_ext(x, NID_info_access, aia, 0)) {
+        goto leave;
+    }
+    ok = 1;
+leave:
+    GENERAL_NAME_free(gen);
+    DIST_POINT_free(dp);
+    CRL_DIST_POINTS_free(cdp);
+    ACCESS_DESCRIPTION_free(ad);
+    AUTHORITY_INFO_ACCESS_free(aia);
+    if (!ok) {
+        *err = "cannot add CRL distribution point / AIA";
+        return CA_ECRYPTO;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_cert_build(apr_pool_t *p, const ca_t *ca,
+                           const ca_issue_req_t *req, const ASN1_INTEGER *serial,
+                           apr_int64_t now, X509 **out, const char **err)
+{
+    const ca_profile_t *prof;
+    X509 *x = NULL;
+    ASN1_INTEGER *own_serial = NULL;
+    GENERAL_NAMES *gens = NULL;
+    const char *base = NULL;
+    apr_int64_t nb, na, ca_nb, ca_na;
+    apr_status_t rv;
+    int san_crit;
+
+    *out = NULL;
+    *err = NULL;
+    if (!ca || !ca->cert || !ca->key || !req || !req->profile
+        || !req->subject || !req->pubkey) {
+        *err = "incomplete issuing request";
+        return CA_EBADINPUT;
+    }
+    prof = req->profile;
+    if (prof->validity_days < 1 || prof->validity_days > 36500) {
+        *err = apr_psprintf(p, "profile %s: validity of %d days is out of "
+                            "range (1 to 36500)", prof->name ? prof->name : "",
+                            prof->validity_days);
+        return CA_ECONFIG;
+    }
+    rv = ca_key_check(p, req->pubkey, &prof->key_policy, err);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (req->base_url) {
+        rv = base_url_clean(p, req->base_url, &base, err);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+    }
+    if (req->sans && req->sans->nelts > 0) {
+        rv = build_sans(p, req->sans, &gens, err);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        if (sk_GENERAL_NAME_num(gens) == 0) {
+            GENERAL_NAMES_free(gens);
+            gens = NULL;
+        }
+    }
+    san_crit = X509_NAME_entry_count(req->subject) == 0;
+    if (san_crit && !gens) {
+        *err = "the certificate would have neither a subject nor a "
+               "subjectAltName";
+        return CA_EBADINPUT;
+    }
+
+    /* Validity: backdated a little, never outside the CA's own. */
+    ca_nb = ca_asn1_time_to_epoch(X509_get0_notBefore(ca->cert));
+    ca_na = ca_asn1_time_to_epoch(X509_get0_notAfter(ca->cert));
+    nb = now - (prof->backdate_secs > 0 ? prof->backdate_secs : 0);
+    if (nb < ca_nb) {
+        nb = ca_nb;
+    }
+    na = now + (apr_int64_t)prof->validity_days * 86400;
+    if (na > ca_na) {
+        na = ca_na;
+    }
+    if (na <= now || na <= nb) {
+        *err = "the CA certificate has expired (or is not yet valid)";
+        rv = CA_ECONFIG;
+        goto leave;
+    }
+
+    rv = CA_ECRYPTO;
+    if (!serial) {
+        if (ca_serial_random(&own_serial) != APR_SUCCESS) {
+            *err = "cannot generate a serial number";
+            goto leave;
+        }
+        serial = own_serial;
+    }
+    if (!(x = X509_new())
+        || !X509_set_version(x, X509_VERSION_3)
+        || !X509_set_serialNumber(x, (ASN1_INTEGER *)serial)
+        || !X509_set_issuer_name(x, X509_get_subject_name(ca->cert))
+        || !X509_set_subject_name(x, req->subject)
+        || !ASN1_TIME_set(X509_getm_notBefore(x), (time_t)nb)
+        || !ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na)
+        || !X509_set_pubkey(x, req->pubkey)) {
+        *err = "cannot set up the certificate";
+        goto leave;
+    }
+
+    {
+        BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+        int ok = bc && add_ext(x, NID_basic_constraints, bc, 1);
+        BASIC_CONSTRAINTS_free(bc);
+        if (!ok) {
+            *err = "cannot add basicConstraints";
+            goto leave;
+        }
+    }
+    if ((rv = add_key_usage(p, x, req->pubkey, prof->key_usage, err))
+        != APR_SUCCESS
+        || (rv = add_eku(p, x, prof->eku, err)) != APR_SUCCESS
+        || (rv = add_key_ids(x, ca->cert, err)) != APR_SUCCESS) {
+        goto leave;
+    }
+    rv = CA_ECRYPTO;
+    if (gens && !add_ext(x, NID_subject_alt_name, gens, san_crit)) {
+        *err = "cannot add subjectAltName";
+        goto leave;
+    }
+    if (base && (rv = add_urls(p, x, base, err)) != APR_SUCCESS) {
+        goto leave;
+    }
+    rv = CA_ECRYPTO;
+    if (X509_sign(x, ca->key, ca_sign_md(ca->key)) <= 0) {
+        *err = apr_psprintf(p, "signing the certificate failed: %s",
+                            ca_log_ssl_errors(p));
+        goto leave;
+    }
+    *out = ca_pool_x509(p, x);
+    x = NULL;
+    rv = APR_SUCCESS;
+
+leave:
+    X509_free(x);
+    ASN1_INTEGER_free(own_serial);
+    GENERAL_NAMES_free(gens);
+    ERR_clear_error();
+    return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* Issuing                                                             */
+/* ------------------------------------------------------------------ */
+
+apr_status_t ca_issue(apr_pool_t *p, const ca_t *ca, ca_store_t *store,
+                      const ca_issue_req_t *req, X509 **out,
+                      ca_cert_row_t **row, const char **err)
+{
+    ASN1_INTEGER *serial = NULL;
+    ca_cert_row_t *r;
+    X509 *x = NULL;
+    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+    apr_status_t rv;
+    int attempt;
+
+    *out = NULL;
+    if (row) {
+        *row = NULL;
+    }
+    *err = NULL;
+    for (attempt = 0; attempt < CA_ISSUE_ATTEMPTS; attempt++) {
+        if (ca_serial_random(&serial) != APR_SUCCESS) {
+            *err = "cannot generate a serial number";
+            return CA_ECRYPTO;
+        }
+        rv = ca_cert_build(p, ca, req, serial, now, &x, err);
+        ASN1_INTEGER_free(serial);
+        serial = NULL;
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        r = apr_pcalloc(p, sizeof(*r));
+        r->serial = ca_serial_hex(p, X509_get0_serialNumber(x));
+        r->subject = ca_x509_name_str(p, X509_get_subject_name(x));
+        r->owner = req->owner ? req->owner : "";
+        r->profile = req->profile->name ? req->profile->name : "default";
+        r->not_before = ca_asn1_time_to_epoch(X509_get0_notBefore(x));
+        r->not_after = ca_asn1_time_to_epoch(X509_get0_notAfter(x));
+        r->issued_at = now;
+        r->status = CA_STATUS_VALID;
+        r->revoked_at = 0;
+        r->reason = -1;
+        r->cert_pem = ca_x509_pem(p, x);
+        if (!r->serial || !r->subject || !r->cert_pem) {
+            *err = "cannot encode the certificate";
+            return CA_ECRYPTO;
+        }
+        rv = ca_store_cert_insert(store, p, r);
+        if (rv == APR_SUCCESS) {
+            ca_log(CA_LOG_MARK, CA_LOG_DEBUG, 0, p,
+                   "issued certificate %s to %s (owner %s, profile %s)",
+                   r->serial, r->subject, r->owner, r->profile);
+            *out = x;
+            if (row) {
+                *row = r;
+            }
+            return APR_SUCCESS;
+        }
+        if (rv != CA_EEXIST) {
+            /* reported once, by the caller */
+            *err = apr_psprintf(p, "database unavailable: %s",
+                                ca_store_last_error(store));
+            return CA_EDB;
+        }
+        ca_log(CA_LOG_MARK, CA_LOG_WARN, 0, p,
+               "serial %s is already taken, retrying with a new one",
+               r->serial);
+    }
+    *err = apr_psprintf(p, "no unused serial number found after %d attempts",
+                        CA_ISSUE_ATTEMPTS);
+    return CA_EDB;
+}
