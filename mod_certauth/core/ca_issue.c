@@ -36,6 +36,7 @@ ca_profile_t *ca_profile_make(apr_pool_t *p, const char *name)
     prof->backdate_secs = 300;
     prof->key_usage = 0;
     prof->eku = NULL;
+    prof->renewal_window_days = 30;
     ca_key_policy_default(&prof->key_policy);
     return prof;
 }
@@ -600,55 +601,90 @@ static apr_status_t add_key_ids(X509 *x, X509 *issuer, const char **err)
     return APR_SUCCESS;
 }
 
+/* An ACCESS_DESCRIPTION pushed onto aia; 0 on failure. */
+static int push_access(AUTHORITY_INFO_ACCESS *aia, ASN1_OBJECT *method,
+                       const char *url)
+{
+    ACCESS_DESCRIPTION *ad = ACCESS_DESCRIPTION_new();
+    GENERAL_NAME *gen = ia5_name(GEN_URI, url);
+
+    if (!ad || !gen || !method) {
+        ACCESS_DESCRIPTION_free(ad);
+        GENERAL_NAME_free(gen);
+        ASN1_OBJECT_free(method);
+        return 0;
+    }
+    ASN1_OBJECT_free(ad->method);
+    ad->method = method;
+    GENERAL_NAME_free(ad->location);
+    ad->location = gen;
+    if (!sk_ACCESS_DESCRIPTION_push(aia, ad)) {
+        ACCESS_DESCRIPTION_free(ad);
+        return 0;
+    }
+    return 1;
+}
+
+/* crlDistributionPoints and authorityInfoAccess: from the base URL (when
+ * set) and the profile's extra AIA entries. */
 static apr_status_t add_urls(apr_pool_t *p, X509 *x, const char *base,
+                             const apr_array_header_t *extra,
                              const char **err)
 {
     CRL_DIST_POINTS *cdp = NULL;
     DIST_POINT *dp = NULL;
     AUTHORITY_INFO_ACCESS *aia = NULL;
-    ACCESS_DESCRIPTION *ad = NULL;
     GENERAL_NAME *gen = NULL;
-    int ok = 0;
+    int ok = 0, i;
 
-    /* crlDistributionPoints: one point, fullName URI base/crl */
-    cdp = sk_DIST_POINT_new_null();
-    dp = DIST_POINT_new();
-    if (!cdp || !dp || !(dp->distpoint = DIST_POINT_NAME_new())) {
-        goto leave;
-    }
-    dp->distpoint->type = 0;
-    if (!(dp->distpoint->name.fullname = sk_GENERAL_NAME_new_null())
-        || !(gen = ia5_name(GEN_URI, apr_pstrcat(p, base, "/crl", NULL)))
-        || !sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gen)) {
-        goto leave;
-    }
-    gen = NULL;
-    if (!sk_DIST_POINT_push(cdp, dp)) {
-        goto leave;
-    }
-    dp = NULL;
-    if (!add_ext(x, NID_crl_distribution_points, cdp, 0)) {
-        goto leave;
+    if (base) {
+        /* crlDistributionPoints: one point, fullName URI base/crl */
+        cdp = sk_DIST_POINT_new_null();
+        dp = DIST_POINT_new();
+        if (!cdp || !dp || !(dp->distpoint = DIST_POINT_NAME_new())) {
+            goto leave;
+        }
+        dp->distpoint->type = 0;
+        if (!(dp->distpoint->name.fullname = sk_GENERAL_NAME_new_null())
+            || !(gen = ia5_name(GEN_URI, apr_pstrcat(p, base, "/crl", NULL)))
+            || !sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gen)) {
+            goto leave;
+        }
+        gen = NULL;
+        if (!sk_DIST_POINT_push(cdp, dp)) {
+            goto leave;
+        }
+        dp = NULL;
+        if (!add_ext(x, NID_crl_distribution_points, cdp, 0)) {
+            goto leave;
+        }
     }
 
-    /* authorityInfoAccess: caIssuers URI base/cacert.crt */
-    aia = sk_ACCESS_DESCRIPTION_new_null();
-    ad = ACCESS_DESCRIPTION_new();
-    if (!aia || !ad
-        || !(gen = ia5_name(GEN_URI,
-                            apr_pstrcat(p, base, "/cacert.crt", NULL)))) {
+    /* authorityInfoAccess: caIssuers URI base/cacert.crt, then extras */
+    if (!(aia = sk_ACCESS_DESCRIPTION_new_null())) {
         goto leave;
     }
-    ASN1_OBJECT_free(ad->method);
-    ad->method = OBJ_nid2obj(NID_ad_ca_issuers);
-    GENERAL_NAME_free(ad->location);
-    ad->location = gen;
-    gen = NULL;
-    if (!sk_ACCESS_DESCRIPTION_push(aia, ad)) {
+    if (base && !push_access(aia, OBJ_nid2obj(NID_ad_ca_issuers),
+                             apr_pstrcat(p, base, "/cacert.crt", NULL))) {
         goto leave;
     }
-    ad = NULL;
-    if (!add_ext(x, NID_info_access, aia, 0)) {
+    for (i = 0; extra && i < extra->nelts; i++) {
+        const ca_aia_t *e = &APR_ARRAY_IDX(extra, i, ca_aia_t);
+        if (!uri_ok(e->url)) {
+            *err = apr_psprintf(p, "authorityInfoAccess URL %s is not a "
+                                "URI", printable(p, e->url));
+            ok = -1;
+            goto leave;
+        }
+        if (!push_access(aia, OBJ_txt2obj(e->oid, 0), e->url)) {
+            *err = apr_psprintf(p, "authorityInfoAccess method %s is not an "
+                                "OID", printable(p, e->oid));
+            ok = -1;
+            goto leave;
+        }
+    }
+    if (sk_ACCESS_DESCRIPTION_num(aia) > 0
+        && !add_ext(x, NID_info_access, aia, 0)) {
         goto leave;
     }
     ok = 1;
@@ -656,8 +692,11 @@ leave:
     GENERAL_NAME_free(gen);
     DIST_POINT_free(dp);
     CRL_DIST_POINTS_free(cdp);
-    ACCESS_DESCRIPTION_free(ad);
     AUTHORITY_INFO_ACCESS_free(aia);
+    if (ok == -1) {
+        ERR_clear_error();
+        return CA_ECONFIG;
+    }
     if (!ok) {
         *err = "cannot add CRL distribution point / AIA";
         return CA_ECRYPTO;
@@ -776,7 +815,7 @@ apr_status_t ca_cert_build(apr_pool_t *p, const ca_t *ca,
         *err = "cannot add subjectAltName";
         goto leave;
     }
-    if (base && (rv = add_urls(p, x, base, err)) != APR_SUCCESS) {
+    if ((rv = add_urls(p, x, base, prof->aia, err)) != APR_SUCCESS) {
         goto leave;
     }
     rv = CA_ECRYPTO;
@@ -800,6 +839,54 @@ leave:
 /* ------------------------------------------------------------------ */
 /* Issuing                                                             */
 /* ------------------------------------------------------------------ */
+
+/* Insert the row; with a per-owner limit or unique subjects, check and
+ * insert in one transaction so that concurrent requests cannot both slip
+ * through (SQLite: BEGIN IMMEDIATE queues the writers). */
+static apr_status_t limited_insert(apr_pool_t *p, ca_store_t *store,
+                                   const ca_profile_t *prof,
+                                   const ca_cert_row_t *r, apr_int64_t now,
+                                   const char **err)
+{
+    apr_int64_t n = 0;
+    apr_status_t rv;
+
+    if (prof->max_valid_per_owner <= 0 && !prof->unique_subject) {
+        return ca_store_cert_insert(store, p, r);
+    }
+    if ((rv = ca_store_txn_begin(store, p)) != APR_SUCCESS) {
+        return rv;
+    }
+    if (prof->max_valid_per_owner > 0) {
+        rv = ca_store_count_valid_owner(store, p, r->owner, r->profile, now,
+                                        &n);
+        if (rv == APR_SUCCESS && n >= prof->max_valid_per_owner) {
+            *err = apr_psprintf(p, "%s already has %" APR_INT64_T_FMT
+                                " valid certificate%s of profile %s (at most "
+                                "%d); revoke one first", r->owner, n,
+                                n == 1 ? "" : "s", r->profile,
+                                prof->max_valid_per_owner);
+            rv = CA_ECONFLICT;
+        }
+    }
+    if (rv == APR_SUCCESS && prof->unique_subject) {
+        rv = ca_store_count_valid_subject(store, p, r->subject, now, &n);
+        if (rv == APR_SUCCESS && n > 0) {
+            *err = apr_psprintf(p, "a valid certificate with subject %s "
+                                "exists already (unique subjects); revoke "
+                                "it first", r->subject);
+            rv = CA_ECONFLICT;
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        rv = ca_store_cert_insert(store, p, r);
+    }
+    if (rv == APR_SUCCESS) {
+        return ca_store_txn_end(store, p, 1);
+    }
+    ca_store_txn_end(store, p, 0);
+    return rv;
+}
 
 apr_status_t ca_issue(apr_pool_t *p, const ca_t *ca, ca_store_t *store,
                       const ca_issue_req_t *req, X509 **out,
@@ -844,7 +931,10 @@ apr_status_t ca_issue(apr_pool_t *p, const ca_t *ca, ca_store_t *store,
             *err = "cannot encode the certificate";
             return CA_ECRYPTO;
         }
-        rv = ca_store_cert_insert(store, p, r);
+        rv = limited_insert(p, store, req->profile, r, now, err);
+        if (rv == CA_ECONFLICT) {
+            return rv;
+        }
         if (rv == APR_SUCCESS) {
             ca_log(CA_LOG_MARK, CA_LOG_DEBUG, 0, p,
                    "issued certificate %s to %s (owner %s, profile %s)",

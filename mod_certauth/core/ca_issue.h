@@ -17,6 +17,12 @@
 #define CA_KU_DATA_ENCIPHERMENT  0x008
 #define CA_KU_KEY_AGREEMENT      0x010
 
+/* An extra authorityInfoAccess entry: access method OID and URI. */
+typedef struct ca_aia_t {
+    const char *oid;          /* dotted OID or a known name (caIssuers)   */
+    const char *url;
+} ca_aia_t;
+
 typedef struct ca_profile_t {
     const char *name;         /* stored with each certificate             */
     int validity_days;        /* default 365                              */
@@ -28,6 +34,14 @@ typedef struct ca_profile_t {
                                  OCSPSigning, timeStamping) or dotted OIDs;
                                  may be NULL/empty: no extendedKeyUsage   */
     ca_key_policy_t key_policy;
+    apr_array_header_t *aia;  /* ca_aia_t: extra authorityInfoAccess
+                                 entries; may be NULL                     */
+    int max_valid_per_owner;  /* 0: no limit; else at most this many valid,
+                                 unexpired certificates of this profile per
+                                 owner (CA_ECONFLICT)                     */
+    int unique_subject;       /* no two valid, unexpired certificates with
+                                 the same subject (CA_ECONFLICT)          */
+    int renewal_window_days;  /* renewal allowed this long before expiry  */
 } ca_profile_t;
 
 /* A profile with the defaults above and name "default". */

@@ -26,6 +26,7 @@ struct ca_store_t {
     apr_pool_t *conn_pool;
     int is_sqlite;
     const char *last_error;
+    apr_dbd_transaction_t *txn;
 };
 
 /* Migrations: each a list of portable statements, applied in order. */
@@ -74,6 +75,12 @@ static const stmt_def stmts[] = {
      "SELECT " CERT_COLS " FROM certauth_certs "
      "ORDER BY issued_at DESC, serial LIMIT %s OFFSET %s"},
     {"certauth_cert_count", "SELECT COUNT(*) FROM certauth_certs"},
+    {"certauth_count_valid_owner",
+     "SELECT COUNT(*) FROM certauth_certs WHERE owner = %s AND profile = %s "
+     "AND status = 'valid' AND not_after > %s"},
+    {"certauth_count_valid_subject",
+     "SELECT COUNT(*) FROM certauth_certs WHERE subject = %s "
+     "AND status = 'valid' AND not_after > %s"},
     {NULL, NULL}
 };
 
@@ -473,8 +480,8 @@ apr_status_t ca_store_cert_list(ca_store_t *s, apr_pool_t *p,
     return select_rows(s, p, "certauth_cert_list_all", 2, args, rows);
 }
 
-apr_status_t ca_store_cert_count(ca_store_t *s, apr_pool_t *p,
-                                 apr_int64_t *count)
+static apr_status_t count_of(ca_store_t *s, apr_pool_t *p, const char *label,
+                             int nargs, const char **args, apr_int64_t *count)
 {
     apr_dbd_prepared_t *stmt;
     apr_dbd_results_t *res = NULL;
@@ -482,10 +489,10 @@ apr_status_t ca_store_cert_count(ca_store_t *s, apr_pool_t *p,
     apr_status_t rv;
     int rc;
 
-    if ((rv = get_stmt(s, "certauth_cert_count", &stmt)) != APR_SUCCESS) {
+    if ((rv = get_stmt(s, label, &stmt)) != APR_SUCCESS) {
         return rv;
     }
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, 0, 0, NULL);
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, 0, nargs, args);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
@@ -493,6 +500,66 @@ apr_status_t ca_store_cert_count(ca_store_t *s, apr_pool_t *p,
     *count = 0;
     while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
         *count = to_i64(apr_dbd_get_entry(s->driver, row, 0));
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_cert_count(ca_store_t *s, apr_pool_t *p,
+                                 apr_int64_t *count)
+{
+    return count_of(s, p, "certauth_cert_count", 0, NULL, count);
+}
+
+apr_status_t ca_store_count_valid_owner(ca_store_t *s, apr_pool_t *p,
+                                        const char *owner,
+                                        const char *profile, apr_int64_t now,
+                                        apr_int64_t *count)
+{
+    const char *args[3];
+    args[0] = owner;
+    args[1] = profile;
+    args[2] = i64(p, now);
+    return count_of(s, p, "certauth_count_valid_owner", 3, args, count);
+}
+
+apr_status_t ca_store_count_valid_subject(ca_store_t *s, apr_pool_t *p,
+                                          const char *subject,
+                                          apr_int64_t now,
+                                          apr_int64_t *count)
+{
+    const char *args[2];
+    args[0] = subject;
+    args[1] = i64(p, now);
+    return count_of(s, p, "certauth_count_valid_subject", 2, args, count);
+}
+
+apr_status_t ca_store_txn_begin(ca_store_t *s, apr_pool_t *p)
+{
+    int rc = apr_dbd_transaction_start(s->driver, p, s->handle, &s->txn);
+    if (rc != 0) {
+        set_error(s, rc);
+        s->txn = NULL;
+        return CA_EDB;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_txn_end(ca_store_t *s, apr_pool_t *p, int commit)
+{
+    int rc;
+
+    if (!s->txn) {
+        return APR_SUCCESS;
+    }
+    if (!commit) {
+        apr_dbd_transaction_mode_set(s->driver, s->txn,
+                                     APR_DBD_TRANSACTION_ROLLBACK);
+    }
+    rc = apr_dbd_transaction_end(s->driver, p, s->txn);
+    s->txn = NULL;
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
     }
     return APR_SUCCESS;
 }

@@ -77,6 +77,23 @@ apr_status_t ca_store_cert_list(ca_store_t *s, apr_pool_t *p,
 apr_status_t ca_store_cert_count(ca_store_t *s, apr_pool_t *p,
                                  apr_int64_t *count);
 
+/* A transaction on this connection (SQLite: BEGIN IMMEDIATE, so writers
+ * queue; the caller reads and writes inside it).  end: commit when `commit`
+ * and no statement failed, else roll back. */
+apr_status_t ca_store_txn_begin(ca_store_t *s, apr_pool_t *p);
+apr_status_t ca_store_txn_end(ca_store_t *s, apr_pool_t *p, int commit);
+
+/* Valid certificates not expired at `now`: of one owner and profile, or
+ * with one subject. */
+apr_status_t ca_store_count_valid_owner(ca_store_t *s, apr_pool_t *p,
+                                        const char *owner,
+                                        const char *profile, apr_int64_t now,
+                                        apr_int64_t *count);
+apr_status_t ca_store_count_valid_subject(ca_store_t *s, apr_pool_t *p,
+                                          const char *subject,
+                                          apr_int64_t now,
+                                          apr_int64_t *count);
+
 /* The last database error as text (for the log), or "". */
 const char *ca_store_last_error(ca_store_t *s);
 

@@ -19,6 +19,7 @@
 #define CA_ECONFIG    (APR_OS_START_USERERR + 6) /* configuration mistake     */
 #define CA_ECRYPTO    (APR_OS_START_USERERR + 7) /* OpenSSL failure: 500      */
 #define CA_EIO        (APR_OS_START_USERERR + 8) /* file problem              */
+#define CA_ECONFLICT  (APR_OS_START_USERERR + 9) /* limit or uniqueness: 409  */
 
 /* Register a pool cleanup that frees the object; returns the object. */
 X509 *ca_pool_x509(apr_pool_t *p, X509 *x);
