@@ -4,7 +4,10 @@
  * Merge rules: every value has an explicit "unset" marker (NULL or -1); a
  * virtual host or inner Location inherits each unset value from its parent.
  * The Location that says `CertAuth On` is the root of the endpoints below it;
- * inner Locations keep that root. */
+ * inner Locations keep that root.  Named profiles (<CertAuthProfile name>)
+ * belong to a server; a virtual host sees the main server's profiles and
+ * its own, its own winning on a name clash.  The profile directives stand
+ * inside <CertAuthProfile> or directly in a <Location> (its own profile). */
 
 #include <httpd.h>
 #include <http_config.h>
@@ -14,6 +17,7 @@
 #include <apr_uri.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "mod_certauth.h"
 #include "ca_util.h"
@@ -30,11 +34,15 @@ certauth_dir_conf *certauth_dir(request_rec *r)
 
 void *certauth_create_srv_conf(apr_pool_t *p, server_rec *s)
 {
+    certauth_srv_conf *c = apr_pcalloc(p, sizeof(*c));
     (void)s;
-    return apr_pcalloc(p, sizeof(certauth_srv_conf));
+    c->profiles = apr_hash_make(p);
+    c->refs = apr_array_make(p, 2, sizeof(certauth_ref));
+    return c;
 }
 
 #define MERGE_PTR(f) c->f = add->f ? add->f : base->f
+#define MERGE_INT(f) c->f = add->f != -1 ? add->f : base->f
 
 void *certauth_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
 {
@@ -47,7 +55,18 @@ void *certauth_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(base_url);
     MERGE_PTR(where);
     c->has_endpoints = add->has_endpoints;
+    c->profiles = apr_hash_overlay(p, add->profiles, base->profiles);
+    c->refs = add->refs;
     return c;
+}
+
+static void prof_init(certauth_prof_conf *pc)
+{
+    memset(pc, 0, sizeof(*pc));
+    pc->validity_days = -1;
+    pc->max_valid_per_owner = -1;
+    pc->unique_subject = -1;
+    pc->renewal_window_days = -1;
 }
 
 void *certauth_create_dir_conf(apr_pool_t *p, char *dir)
@@ -56,21 +75,16 @@ void *certauth_create_dir_conf(apr_pool_t *p, char *dir)
     (void)dir;
     c->enabled = -1;
     c->max_body = -1;
-    c->validity_days = -1;
+    prof_init(&c->prof);
     return c;
 }
 
-void *certauth_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
+static void prof_merge(certauth_prof_conf *c, const certauth_prof_conf *base,
+                       const certauth_prof_conf *add)
 {
-    certauth_dir_conf *base = basev, *add = addv;
-    certauth_dir_conf *c = apr_pcalloc(p, sizeof(*c));
-
-    c->enabled = add->enabled != -1 ? add->enabled : base->enabled;
-    MERGE_PTR(location);
-    c->max_body = add->max_body != -1 ? add->max_body : base->max_body;
-    MERGE_PTR(profile_name);
-    c->validity_days = add->validity_days != -1 ? add->validity_days
-                                                : base->validity_days;
+    MERGE_PTR(name);
+    MERGE_PTR(where);
+    MERGE_INT(validity_days);
     MERGE_PTR(rdns);
     if (add->key_usage_set) {
         c->key_usage_set = 1;
@@ -81,32 +95,40 @@ void *certauth_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
         c->key_usage = base->key_usage;
     }
     MERGE_PTR(eku);
+    MERGE_PTR(sans);
+    MERGE_PTR(san_allow);
+    if (add->key_types_set) {
+        c->key_types_set = 1;
+        c->key_policy = add->key_policy;
+    }
+    else {
+        c->key_types_set = base->key_types_set;
+        c->key_policy = base->key_policy;
+    }
+    MERGE_INT(max_valid_per_owner);
+    MERGE_INT(unique_subject);
+    MERGE_INT(renewal_window_days);
+    MERGE_PTR(aia);
+    MERGE_PTR(require);
+    MERGE_PTR(require_text);
+}
+
+void *certauth_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    certauth_dir_conf *base = basev, *add = addv;
+    certauth_dir_conf *c = apr_pcalloc(p, sizeof(*c));
+
+    MERGE_INT(enabled);
+    MERGE_PTR(location);
+    c->max_body = add->max_body != -1 ? add->max_body : base->max_body;
+    MERGE_PTR(default_profile);
+    prof_merge(&c->prof, &base->prof, &add->prof);
     return c;
 }
 
 apr_off_t certauth_dir_max_body(const certauth_dir_conf *dc)
 {
     return dc->max_body >= 0 ? dc->max_body : CERTAUTH_DEFAULT_MAX_BODY;
-}
-
-ca_profile_t *certauth_dir_profile(apr_pool_t *p, const certauth_dir_conf *dc)
-{
-    ca_profile_t *prof = ca_profile_make(p, dc->profile_name ? dc->profile_name
-                                                             : "default");
-    if (dc->validity_days > 0) {
-        prof->validity_days = dc->validity_days;
-    }
-    if (dc->key_usage_set) {
-        prof->key_usage = dc->key_usage;
-    }
-    if (dc->eku) {
-        prof->eku = dc->eku;
-    }
-    else {
-        prof->eku = apr_array_make(p, 1, sizeof(const char *));
-        APR_ARRAY_PUSH(prof->eku, const char *) = "clientAuth";
-    }
-    return prof;
 }
 
 /* "file:line" of the directive being read, for messages at start-up. */
@@ -227,7 +249,7 @@ static const char *set_enabled(cmd_parms *cmd, void *d, int flag)
             || (cmd->directive->parent->args
                 && cmd->directive->parent->args[0] == '~'))) {
         return "CertAuth: only inside a <Location /path> section (not "
-               "<LocationMatch>, <Directory> or <Files>)";
+               "<LocationMatch>, <Directory>, <Files> or <CertAuthProfile>)";
     }
     dc->enabled = flag;
     if (flag) {
@@ -256,64 +278,350 @@ static const char *set_max_body(cmd_parms *cmd, void *d, const char *arg)
     return NULL;
 }
 
-static const char *set_profile_name(cmd_parms *cmd, void *d, const char *arg)
+static const char *check_name(const char *arg)
 {
-    certauth_dir_conf *dc = d;
     const char *c;
-    (void)cmd;
     if (!*arg || strlen(arg) > 64) {
-        return "CertAuthProfileName: 1 to 64 characters";
+        return "a profile name has 1 to 64 characters";
     }
     for (c = arg; *c; c++) {
         if (!apr_isalnum(*c) && *c != '-' && *c != '_' && *c != '.') {
-            return "CertAuthProfileName: only letters, digits, '-', '_' "
+            return "a profile name has only letters, digits, '-', '_' "
                    "and '.'";
         }
     }
-    dc->profile_name = arg;
+    return NULL;
+}
+
+static const char *set_profile_name(cmd_parms *cmd, void *d, const char *arg)
+{
+    certauth_dir_conf *dc = d;
+    const char *err = check_name(arg);
+    if (err) {
+        return apr_pstrcat(cmd->pool, "CertAuthProfileName: ", err, NULL);
+    }
+    dc->prof.name = arg;
+    return NULL;
+}
+
+static const char *set_default_profile(cmd_parms *cmd, void *d,
+                                       const char *arg)
+{
+    certauth_dir_conf *dc = d;
+    certauth_srv_conf *sc = certauth_srv(cmd->server);
+    certauth_ref *ref;
+    const char *err = check_name(arg);
+
+    if (err) {
+        return apr_pstrcat(cmd->pool, "CertAuthDefaultProfile: ", err, NULL);
+    }
+    if (!cmd->path) {
+        return "CertAuthDefaultProfile: only inside a <Location> section";
+    }
+    dc->default_profile = arg;
+    ref = apr_array_push(sc->refs);
+    ref->name = arg;
+    ref->where = where(cmd);
+    return NULL;
+}
+
+/* A number within [lo, hi]; NULL or a message. */
+static const char *parse_int(cmd_parms *cmd, const char *directive,
+                             const char *arg, int lo, int hi, int *out)
+{
+    char *end;
+    apr_int64_t n = apr_strtoi64(arg, &end, 10);
+    if (!*arg || *end || n < lo || n > hi) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a number from %d to "
+                            "%d", directive, arg, lo, hi);
+    }
+    *out = (int)n;
     return NULL;
 }
 
 static const char *set_validity(cmd_parms *cmd, void *d, const char *arg)
 {
     certauth_dir_conf *dc = d;
-    char *end;
-    apr_int64_t n = apr_strtoi64(arg, &end, 10);
+    const char *err = parse_int(cmd, "CertAuthValidityDays", arg, 1, 36500,
+                                &dc->prof.validity_days);
+    return err ? apr_pstrcat(cmd->pool, err, " (days)", NULL) : NULL;
+}
+
+static const char *set_renewal_window(cmd_parms *cmd, void *d,
+                                      const char *arg)
+{
+    certauth_dir_conf *dc = d;
+    return parse_int(cmd, "CertAuthRenewalWindowDays", arg, 0, 36500,
+                     &dc->prof.renewal_window_days);
+}
+
+static const char *set_max_per_owner(cmd_parms *cmd, void *d,
+                                     const char *arg)
+{
+    certauth_dir_conf *dc = d;
+    return parse_int(cmd, "CertAuthMaxValidPerOwner", arg, 0, 100000,
+                     &dc->prof.max_valid_per_owner);
+}
+
+static const char *set_unique_subject(cmd_parms *cmd, void *d, int flag)
+{
+    certauth_dir_conf *dc = d;
     (void)cmd;
-    if (*end || !*arg || n < 1 || n > 36500) {
-        return apr_psprintf(cmd->pool, "CertAuthValidityDays: '%s' is not a "
-                            "number of days from 1 to 36500", arg);
-    }
-    dc->validity_days = (int)n;
+    dc->prof.unique_subject = flag;
     return NULL;
 }
 
-static const char *add_rdn(cmd_parms *cmd, void *d, const char *field,
-                           const char *value)
+static int field_nid(const char *field)
+{
+    return OBJ_txt2nid(field);
+}
+
+/* Options after the main arguments: optional, maxlen=N, chars=SET. */
+static const char *rdn_options(cmd_parms *cmd, const char *directive,
+                               certauth_rdn *rdn, int argc,
+                               char *const argv[], int allow_optional)
+{
+    int i;
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (allow_optional && !strcasecmp(a, "optional")) {
+            rdn->optional = 1;
+        }
+        else if (!strncasecmp(a, "maxlen=", 7)) {
+            const char *err = parse_int(cmd, directive, a + 7, 1, 65535,
+                                        &rdn->maxlen);
+            if (err) {
+                return err;
+            }
+        }
+        else if (!strncasecmp(a, "chars=", 6)) {
+            if (!ca_charset_valid(a + 6)) {
+                return apr_psprintf(cmd->pool, "%s %s: bad character set "
+                                    "'%s' (e.g. chars=A-Za-z0-9.-)",
+                                    directive, rdn->field, a + 6);
+            }
+            rdn->charset = a + 6;
+        }
+        else {
+            return apr_psprintf(cmd->pool, "%s %s: unknown option '%s' "
+                                "(%smaxlen=N, chars=SET)", directive,
+                                rdn->field, a,
+                                allow_optional ? "optional, " : "");
+        }
+    }
+    return NULL;
+}
+
+static certauth_rdn *push_rdn(cmd_parms *cmd, certauth_dir_conf *dc,
+                              const char *field)
+{
+    certauth_rdn *rdn;
+    if (!dc->prof.rdns) {
+        dc->prof.rdns = apr_array_make(cmd->pool, 4, sizeof(certauth_rdn));
+    }
+    rdn = apr_array_push(dc->prof.rdns);
+    memset(rdn, 0, sizeof(*rdn));
+    rdn->field = field;
+    rdn->nid = field_nid(field);
+    return rdn;
+}
+
+static const char *unknown_field(cmd_parms *cmd, const char *directive,
+                                 const char *field)
+{
+    return apr_psprintf(cmd->pool, "%s: unknown subject field '%s' (e.g. CN, "
+                        "O, OU, C, L, ST, emailAddress, UID, DC, "
+                        "serialNumber)", directive, field);
+}
+
+/* CertAuthSubjectRDN FIELD EXPR [optional] [maxlen=N] [chars=SET] */
+static const char *add_rdn(cmd_parms *cmd, void *d, int argc,
+                           char *const argv[])
 {
     certauth_dir_conf *dc = d;
     certauth_rdn *rdn;
     const char *err = NULL;
-    int nid = OBJ_txt2nid(field);
 
-    if (nid == NID_undef) {
-        return apr_psprintf(cmd->pool, "CertAuthSubjectRDN: unknown subject "
-                            "field '%s' (e.g. CN, O, OU, C, L, ST, "
-                            "emailAddress, UID, DC)", field);
+    if (argc < 2) {
+        return "CertAuthSubjectRDN: needs a field and a value, e.g. "
+               "CertAuthSubjectRDN CN \"%{REMOTE_USER}\"";
     }
-    if (!dc->rdns) {
-        dc->rdns = apr_array_make(cmd->pool, 4, sizeof(certauth_rdn));
+    if (field_nid(argv[0]) == NID_undef) {
+        return unknown_field(cmd, "CertAuthSubjectRDN", argv[0]);
     }
-    rdn = apr_array_push(dc->rdns);
-    rdn->field = field;
-    rdn->nid = nid;
-    rdn->expr = ap_expr_parse_cmd(cmd, value, AP_EXPR_FLAG_STRING_RESULT,
+    rdn = push_rdn(cmd, dc, argv[0]);
+    rdn->kind = CA_RDN_TEMPLATE;
+    rdn->expr = ap_expr_parse_cmd(cmd, argv[1], AP_EXPR_FLAG_STRING_RESULT,
                                   &err, NULL);
     if (err) {
         return apr_psprintf(cmd->pool, "CertAuthSubjectRDN %s: cannot parse "
-                            "expression '%s': %s", field, value, err);
+                            "expression '%s': %s", argv[0], argv[1], err);
+    }
+    return rdn_options(cmd, "CertAuthSubjectRDN", rdn, argc - 2, argv + 2, 1);
+}
+
+/* CertAuthSubjectCSR FIELD match|supplied|optional|forbidden [value=EXPR]
+ *                    [maxlen=N] [chars=SET] */
+static const char *add_rdn_csr(cmd_parms *cmd, void *d, int argc,
+                               char *const argv[])
+{
+    certauth_dir_conf *dc = d;
+    certauth_rdn *rdn;
+    const char *err = NULL, *kind;
+    int i, n;
+
+    if (argc < 2) {
+        return "CertAuthSubjectCSR: needs a field and match, supplied, "
+               "optional or forbidden";
+    }
+    if (field_nid(argv[0]) == NID_undef) {
+        return unknown_field(cmd, "CertAuthSubjectCSR", argv[0]);
+    }
+    rdn = push_rdn(cmd, dc, argv[0]);
+    kind = argv[1];
+    if (!strcasecmp(kind, "match")) rdn->kind = CA_RDN_MATCH;
+    else if (!strcasecmp(kind, "supplied")) rdn->kind = CA_RDN_SUPPLIED;
+    else if (!strcasecmp(kind, "optional")) rdn->kind = CA_RDN_OPTIONAL;
+    else if (!strcasecmp(kind, "forbidden")) rdn->kind = CA_RDN_FORBIDDEN;
+    else {
+        return apr_psprintf(cmd->pool, "CertAuthSubjectCSR %s: '%s' is not "
+                            "match, supplied, optional or forbidden",
+                            argv[0], kind);
+    }
+    /* value=EXPR (match only), then the common options */
+    n = argc - 2;
+    for (i = 2; i < argc; i++) {
+        if (!strncasecmp(argv[i], "value=", 6)) {
+            if (rdn->kind != CA_RDN_MATCH) {
+                return apr_psprintf(cmd->pool, "CertAuthSubjectCSR %s: "
+                                    "value= goes only with match", argv[0]);
+            }
+            rdn->expr = ap_expr_parse_cmd(cmd, argv[i] + 6,
+                                          AP_EXPR_FLAG_STRING_RESULT, &err,
+                                          NULL);
+            if (err) {
+                return apr_psprintf(cmd->pool, "CertAuthSubjectCSR %s: cannot "
+                                    "parse expression '%s': %s", argv[0],
+                                    argv[i] + 6, err);
+            }
+            n--;
+        }
+    }
+    if (rdn->kind == CA_RDN_FORBIDDEN && n > 0) {
+        return apr_psprintf(cmd->pool, "CertAuthSubjectCSR %s forbidden takes "
+                            "no options", argv[0]);
+    }
+    {
+        /* the options other than value= */
+        char **rest = apr_palloc(cmd->pool, sizeof(char *) * (argc + 1));
+        int k = 0;
+        for (i = 2; i < argc; i++) {
+            if (strncasecmp(argv[i], "value=", 6)) {
+                rest[k++] = argv[i];
+            }
+        }
+        return rdn_options(cmd, "CertAuthSubjectCSR", rdn, k, rest, 0);
+    }
+}
+
+/* CertAuthSAN TYPE EXPR [optional] */
+static const char *add_san(cmd_parms *cmd, void *d, int argc,
+                           char *const argv[])
+{
+    certauth_dir_conf *dc = d;
+    certauth_san *san;
+    const char *err = NULL;
+
+    if (argc < 2 || argc > 3 || (argc == 3 && strcasecmp(argv[2], "optional"))
+        || ca_san_type(argv[0]) < 0) {
+        return "CertAuthSAN: expected TYPE VALUE [optional] with TYPE one of "
+               "email, DNS, URI, IP";
+    }
+    if (!dc->prof.sans) {
+        dc->prof.sans = apr_array_make(cmd->pool, 2, sizeof(certauth_san));
+    }
+    san = apr_array_push(dc->prof.sans);
+    san->type = argv[0];
+    san->optional = argc == 3;
+    san->expr = ap_expr_parse_cmd(cmd, argv[1], AP_EXPR_FLAG_STRING_RESULT,
+                                  &err, NULL);
+    if (err) {
+        return apr_psprintf(cmd->pool, "CertAuthSAN %s: cannot parse "
+                            "expression '%s': %s", argv[0], argv[1], err);
     }
     return NULL;
+}
+
+/* CertAuthSANFromCSR TYPE PATTERN... */
+static const char *add_san_allow(cmd_parms *cmd, void *d, int argc,
+                                 char *const argv[])
+{
+    certauth_dir_conf *dc = d;
+    int type, i;
+
+    if (argc < 2 || (type = ca_san_type(argv[0])) < 0) {
+        return "CertAuthSANFromCSR: expected TYPE PATTERN... with TYPE one "
+               "of email, DNS, URI, IP (e.g. CertAuthSANFromCSR DNS "
+               "*.example.org)";
+    }
+    if (!dc->prof.san_allow) {
+        dc->prof.san_allow = apr_array_make(cmd->pool, 2,
+                                            sizeof(ca_san_allow_t));
+    }
+    for (i = 1; i < argc; i++) {
+        ca_san_allow_t *a = apr_array_push(dc->prof.san_allow);
+        if (!*argv[i]) {
+            return "CertAuthSANFromCSR: empty pattern";
+        }
+        a->type = type;
+        a->pattern = argv[i];
+    }
+    return NULL;
+}
+
+/* CertAuthKeyTypes rsa:2048 ec:P-256 ec:P-384 ed25519 */
+static const char *add_key_type(cmd_parms *cmd, void *d, const char *arg)
+{
+    certauth_dir_conf *dc = d;
+    ca_key_policy_t *kp = &dc->prof.key_policy;
+
+    if (!dc->prof.key_types_set) {
+        memset(kp, 0, sizeof(*kp));
+        kp->rsa_max_bits = 8192;
+        dc->prof.key_types_set = 1;
+    }
+    if (!strcasecmp(arg, "ec:P-256") || !strcasecmp(arg, "ec")) {
+        kp->allow_p256 = 1;
+    }
+    else if (!strcasecmp(arg, "ec:P-384")) {
+        kp->allow_p384 = 1;
+    }
+    else if (!strcasecmp(arg, "ed25519")) {
+        kp->allow_ed25519 = 1;
+    }
+    else if (!strncasecmp(arg, "rsa", 3)) {
+        int bits = 2048;
+        if (arg[3] == ':') {
+            const char *err = parse_int(cmd, "CertAuthKeyTypes", arg + 4,
+                                        2048, 8192, &bits);
+            if (err) {
+                return apr_pstrcat(cmd->pool, err, " (RSA key bits)", NULL);
+            }
+        }
+        else if (arg[3]) {
+            goto bad;
+        }
+        kp->allow_rsa = 1;
+        kp->rsa_min_bits = bits;
+    }
+    else {
+        goto bad;
+    }
+    return NULL;
+bad:
+    return apr_psprintf(cmd->pool, "CertAuthKeyTypes: unknown key type '%s' "
+                        "(rsa, rsa:BITS for at least BITS, ec:P-256, "
+                        "ec:P-384, ed25519)", arg);
 }
 
 static const char *add_key_usage(cmd_parms *cmd, void *d, const char *arg)
@@ -326,11 +634,11 @@ static const char *add_key_usage(cmd_parms *cmd, void *d, const char *arg)
                             "keyEncipherment, dataEncipherment, keyAgreement)",
                             arg);
     }
-    if (!dc->key_usage_set) {
-        dc->key_usage_set = 1;
-        dc->key_usage = 0;
+    if (!dc->prof.key_usage_set) {
+        dc->prof.key_usage_set = 1;
+        dc->prof.key_usage = 0;
     }
-    dc->key_usage |= bit;
+    dc->prof.key_usage |= bit;
     return NULL;
 }
 
@@ -343,12 +651,202 @@ static const char *add_eku(cmd_parms *cmd, void *d, const char *arg)
                             "emailProtection, codeSigning, OCSPSigning, "
                             "timeStamping or a dotted OID)", arg);
     }
-    if (!dc->eku) {
-        dc->eku = apr_array_make(cmd->pool, 3, sizeof(const char *));
+    if (!dc->prof.eku) {
+        dc->prof.eku = apr_array_make(cmd->pool, 3, sizeof(const char *));
     }
-    APR_ARRAY_PUSH(dc->eku, const char *) = arg;
+    APR_ARRAY_PUSH(dc->prof.eku, const char *) = arg;
     return NULL;
 }
+
+/* CertAuthAIA OID URL */
+static const char *add_aia(cmd_parms *cmd, void *d, const char *oid,
+                           const char *url)
+{
+    certauth_dir_conf *dc = d;
+    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+    apr_uri_t uri;
+    ca_aia_t *a;
+
+    if (!obj) {
+        return apr_psprintf(cmd->pool, "CertAuthAIA: '%s' is not a dotted "
+                            "OID (e.g. 2.25.305821105408246119474742976030998"
+                            "643995)", oid);
+    }
+    ASN1_OBJECT_free(obj);
+    if (apr_uri_parse(cmd->pool, url, &uri) != APR_SUCCESS || !uri.scheme
+        || !uri.hostname || strpbrk(url, " \t\"<>")) {
+        return apr_psprintf(cmd->pool, "CertAuthAIA: '%s' is not an absolute "
+                            "URL", url);
+    }
+    if (!dc->prof.aia) {
+        dc->prof.aia = apr_array_make(cmd->pool, 1, sizeof(ca_aia_t));
+    }
+    a = apr_array_push(dc->prof.aia);
+    a->oid = oid;
+    a->url = url;
+    return NULL;
+}
+
+/* CertAuthRequire EXPR: who may use the profile. */
+static const char *set_require(cmd_parms *cmd, void *d, const char *arg)
+{
+    certauth_dir_conf *dc = d;
+    const char *err = NULL;
+    dc->prof.require = ap_expr_parse_cmd(cmd, arg, 0, &err, NULL);
+    if (err) {
+        return apr_psprintf(cmd->pool, "CertAuthRequire: cannot parse "
+                            "expression '%s': %s", arg, err);
+    }
+    dc->prof.require_text = arg;
+    return NULL;
+}
+
+/* Contradictions inside one profile; NULL or a message. */
+static const char *prof_contradictions(apr_pool_t *p,
+                                       const certauth_prof_conf *pc)
+{
+    int i, j;
+    const ca_key_policy_t *kp = &pc->key_policy;
+
+    for (i = 0; pc->rdns && i < pc->rdns->nelts; i++) {
+        const certauth_rdn *a = &APR_ARRAY_IDX(pc->rdns, i, certauth_rdn);
+        for (j = i + 1; j < pc->rdns->nelts; j++) {
+            const certauth_rdn *b = &APR_ARRAY_IDX(pc->rdns, j, certauth_rdn);
+            if (a->nid == b->nid
+                && (a->kind == CA_RDN_FORBIDDEN || b->kind == CA_RDN_FORBIDDEN)
+                && a->kind != b->kind
+                && (a->kind != CA_RDN_TEMPLATE && b->kind != CA_RDN_TEMPLATE)) {
+                return apr_psprintf(p, "subject field %s is both forbidden "
+                                    "and taken from the CSR", a->field);
+            }
+            if (a->nid == b->nid && a->kind != CA_RDN_TEMPLATE
+                && b->kind != CA_RDN_TEMPLATE) {
+                return apr_psprintf(p, "subject field %s has two CSR rules",
+                                    a->field);
+            }
+        }
+    }
+    if (pc->key_types_set) {
+        if (!kp->allow_rsa && !kp->allow_p256 && !kp->allow_p384
+            && !kp->allow_ed25519) {
+            return "no key type allowed";
+        }
+        if (pc->key_usage_set
+            && (pc->key_usage & (CA_KU_KEY_ENCIPHERMENT
+                                 | CA_KU_DATA_ENCIPHERMENT))
+            && !kp->allow_rsa) {
+            return "CertAuthKeyUsage keyEncipherment/dataEncipherment needs "
+                   "RSA keys, but CertAuthKeyTypes allows none";
+        }
+        if (pc->key_usage_set && (pc->key_usage & CA_KU_KEY_AGREEMENT)
+            && !kp->allow_p256 && !kp->allow_p384) {
+            return "CertAuthKeyUsage keyAgreement needs EC keys, but "
+                   "CertAuthKeyTypes allows none";
+        }
+    }
+    if (pc->renewal_window_days > 0 && pc->validity_days > 0
+        && pc->renewal_window_days >= pc->validity_days) {
+        return apr_psprintf(p, "CertAuthRenewalWindowDays %d is not shorter "
+                            "than CertAuthValidityDays %d",
+                            pc->renewal_window_days, pc->validity_days);
+    }
+    if (pc->max_valid_per_owner == 0) {
+        return "CertAuthMaxValidPerOwner 0 would refuse every request";
+    }
+    return NULL;
+}
+
+/* <CertAuthProfile name> ... </CertAuthProfile> */
+static const char *profile_section(cmd_parms *cmd, void *d, const char *arg)
+{
+    certauth_srv_conf *sc = certauth_srv(cmd->server);
+    const char *endp = ap_strrchr_c(arg, '>');
+    const char *err, *name;
+    char *old_path = cmd->path;
+    ap_conf_vector_t *vec;
+    certauth_dir_conf *pc;
+    ap_directive_t *child;
+    int old_override = cmd->override;
+    (void)d;
+
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT))) {
+        return err;
+    }
+    if (!endp) {
+        return "<CertAuthProfile> directive missing closing '>'";
+    }
+    name = apr_pstrndup(cmd->pool, arg, (apr_size_t)(endp - arg));
+    name = ap_getword_conf(cmd->pool, &name);
+    if ((err = check_name(name))) {
+        return apr_pstrcat(cmd->pool, "<CertAuthProfile ", name, ">: ", err,
+                           NULL);
+    }
+    if (apr_hash_get(sc->profiles, name, APR_HASH_KEY_STRING)) {
+        /* sc holds only this server's own profiles while parsing */
+        certauth_prof_conf *old = apr_hash_get(sc->profiles, name,
+                                               APR_HASH_KEY_STRING);
+        return apr_psprintf(cmd->pool, "<CertAuthProfile %s>: defined twice "
+                            "(first at %s)", name, old->where);
+    }
+    for (child = cmd->directive->first_child; child; child = child->next) {
+        if (strncasecmp(child->directive, "CertAuth", 8)
+            || !strcasecmp(child->directive, "CertAuth")
+            || !strcasecmp(child->directive, "CertAuthDefaultProfile")
+            || !strcasecmp(child->directive, "CertAuthMaxRequestBody")) {
+            return apr_psprintf(cmd->pool, "<CertAuthProfile %s>: %s is not "
+                                "a profile directive (%s:%d)", name,
+                                child->directive, child->filename,
+                                child->line_num);
+        }
+    }
+    vec = ap_create_per_dir_config(cmd->pool);
+    cmd->path = apr_pstrcat(cmd->pool, "<CertAuthProfile ", name, ">", NULL);
+    cmd->override = OR_ALL | ACCESS_CONF;
+    err = ap_walk_config(cmd->directive->first_child, cmd, vec);
+    cmd->path = old_path;
+    cmd->override = old_override;
+    if (err) {
+        return err;
+    }
+    pc = ap_get_module_config(vec, &certauth_module);
+    if (!pc) {
+        pc = certauth_create_dir_conf(cmd->pool, NULL);
+    }
+    if (pc->prof.name) {
+        return apr_psprintf(cmd->pool, "<CertAuthProfile %s>: "
+                            "CertAuthProfileName is for a Location's own "
+                            "settings; the section names the profile", name);
+    }
+    pc->prof.name = name;
+    pc->prof.where = where(cmd);
+    if ((err = prof_contradictions(cmd->pool, &pc->prof))) {
+        return apr_psprintf(cmd->pool, "<CertAuthProfile %s>: %s", name, err);
+    }
+    {
+        certauth_prof_conf *stored = apr_palloc(cmd->pool, sizeof(*stored));
+        *stored = pc->prof;
+        apr_hash_set(sc->profiles, name, APR_HASH_KEY_STRING, stored);
+    }
+    return NULL;
+}
+
+const char *certauth_check_profiles(apr_pool_t *p, server_rec *s)
+{
+    certauth_srv_conf *sc = certauth_srv(s);
+    int i;
+
+    for (i = 0; sc->refs && i < sc->refs->nelts; i++) {
+        const certauth_ref *ref = &APR_ARRAY_IDX(sc->refs, i, certauth_ref);
+        if (!apr_hash_get(sc->profiles, ref->name, APR_HASH_KEY_STRING)) {
+            return apr_psprintf(p, "CertAuthDefaultProfile (%s): no "
+                                "<CertAuthProfile %s> is defined for this "
+                                "server", ref->where, ref->name);
+        }
+    }
+    return NULL;
+}
+
+#define PROF_CONF (ACCESS_CONF)
 
 const command_rec certauth_cmds[] = {
     AP_INIT_TAKE1("CertAuthCACertificateFile", set_ca_cert, NULL, RSRC_CONF,
@@ -361,21 +859,49 @@ const command_rec certauth_cmds[] = {
     AP_INIT_TAKE1("CertAuthBaseURL", set_base_url, NULL, RSRC_CONF,
                   "public URL of the CA endpoints, e.g. "
                   "https://ca.example.org/ca"),
+    AP_INIT_RAW_ARGS("<CertAuthProfile", profile_section, NULL, RSRC_CONF,
+                     "a named certificate profile"),
     AP_INIT_FLAG("CertAuth", set_enabled, NULL, ACCESS_CONF,
                  "On: serve the CA endpoints below this <Location>"),
     AP_INIT_TAKE1("CertAuthMaxRequestBody", set_max_body, NULL, ACCESS_CONF,
                   "largest request body accepted, in bytes (default 65536)"),
-    AP_INIT_TAKE1("CertAuthProfileName", set_profile_name, NULL, ACCESS_CONF,
-                  "name of this Location's profile, stored with each "
+    AP_INIT_TAKE1("CertAuthDefaultProfile", set_default_profile, NULL,
+                  ACCESS_CONF, "the <CertAuthProfile> used when the request "
+                  "names none"),
+    AP_INIT_TAKE1("CertAuthProfileName", set_profile_name, NULL, PROF_CONF,
+                  "name of this Location's own profile, stored with each "
                   "certificate (default 'default')"),
-    AP_INIT_TAKE1("CertAuthValidityDays", set_validity, NULL, ACCESS_CONF,
+    AP_INIT_TAKE1("CertAuthValidityDays", set_validity, NULL, PROF_CONF,
                   "validity of issued certificates in days (default 365)"),
-    AP_INIT_TAKE2("CertAuthSubjectRDN", add_rdn, NULL, ACCESS_CONF,
-                  "a subject field and its value (an httpd string "
-                  "expression), most significant first; repeatable"),
-    AP_INIT_ITERATE("CertAuthKeyUsage", add_key_usage, NULL, ACCESS_CONF,
+    AP_INIT_TAKE1("CertAuthRenewalWindowDays", set_renewal_window, NULL,
+                  PROF_CONF, "renewal allowed this many days before expiry "
+                  "(default 30)"),
+    AP_INIT_TAKE_ARGV("CertAuthSubjectRDN", add_rdn, NULL, PROF_CONF,
+                      "FIELD EXPR [optional] [maxlen=N] [chars=SET]: a "
+                      "subject field made by the CA; repeatable, most "
+                      "significant first"),
+    AP_INIT_TAKE_ARGV("CertAuthSubjectCSR", add_rdn_csr, NULL, PROF_CONF,
+                      "FIELD match|supplied|optional|forbidden [value=EXPR] "
+                      "[maxlen=N] [chars=SET]: a subject field from the CSR"),
+    AP_INIT_TAKE_ARGV("CertAuthSAN", add_san, NULL, PROF_CONF,
+                      "TYPE EXPR [optional]: a subjectAltName made by the CA"),
+    AP_INIT_TAKE_ARGV("CertAuthSANFromCSR", add_san_allow, NULL, PROF_CONF,
+                      "TYPE PATTERN...: subjectAltNames taken from the CSR "
+                      "when they match"),
+    AP_INIT_ITERATE("CertAuthKeyTypes", add_key_type, NULL, PROF_CONF,
+                    "allowed keys: rsa[:MINBITS] ec:P-256 ec:P-384 ed25519"),
+    AP_INIT_ITERATE("CertAuthKeyUsage", add_key_usage, NULL, PROF_CONF,
                     "keyUsage names of issued certificates"),
-    AP_INIT_ITERATE("CertAuthExtendedKeyUsage", add_eku, NULL, ACCESS_CONF,
+    AP_INIT_ITERATE("CertAuthExtendedKeyUsage", add_eku, NULL, PROF_CONF,
                     "extendedKeyUsage names or OIDs of issued certificates"),
+    AP_INIT_TAKE1("CertAuthMaxValidPerOwner", set_max_per_owner, NULL,
+                  PROF_CONF, "at most this many valid certificates of the "
+                  "profile per owner"),
+    AP_INIT_FLAG("CertAuthUniqueSubject", set_unique_subject, NULL, PROF_CONF,
+                 "On: no two valid certificates with the same subject"),
+    AP_INIT_TAKE2("CertAuthAIA", add_aia, NULL, PROF_CONF,
+                  "OID URL: an extra authorityInfoAccess entry"),
+    AP_INIT_TAKE1("CertAuthRequire", set_require, NULL, PROF_CONF,
+                  "an httpd expression that must be true to use the profile"),
     {NULL}
 };

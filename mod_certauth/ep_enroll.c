@@ -42,68 +42,6 @@ static int csr_media_type_ok(const char *m)
            || !strcmp(m, "text/plain");
 }
 
-static apr_status_t name_cleanup(void *name)
-{
-    X509_NAME_free(name);
-    return APR_SUCCESS;
-}
-
-/* Build the subject from the template.  0, or 422 with *detail. */
-static int build_subject(request_rec *r, const certauth_dir_conf *dc,
-                         X509_NAME **out, const char **detail)
-{
-    X509_NAME *name = X509_NAME_new();
-    int i;
-
-    if (!name) {
-        *detail = "out of memory";
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    apr_pool_cleanup_register(r->pool, name, name_cleanup,
-                              apr_pool_cleanup_null);
-    if (!dc->rdns) {
-        if (X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
-                                       (const unsigned char *)r->user, -1, -1,
-                                       0) != 1) {
-            ERR_clear_error();
-            *detail = "subject field CN: the login name cannot be used "
-                      "(at most 64 characters)";
-            return HTTP_UNPROCESSABLE_ENTITY;
-        }
-        *out = name;
-        return 0;
-    }
-    for (i = 0; i < dc->rdns->nelts; i++) {
-        const certauth_rdn *rdn = &APR_ARRAY_IDX(dc->rdns, i, certauth_rdn);
-        const char *err = NULL;
-        const char *v = ap_expr_str_exec(r, rdn->expr, &err);
-
-        if (err) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(0401)
-                          "CertAuthSubjectRDN %s: %s", rdn->field, err);
-            *detail = apr_psprintf(r->pool, "subject field %s cannot be "
-                                   "evaluated", rdn->field);
-            return HTTP_INTERNAL_SERVER_ERROR;
-        }
-        if (!v || !*v) {
-            *detail = apr_psprintf(r->pool, "subject field %s is empty for "
-                                   "this request", rdn->field);
-            return HTTP_UNPROCESSABLE_ENTITY;
-        }
-        if (X509_NAME_add_entry_by_NID(name, rdn->nid, MBSTRING_UTF8,
-                                       (const unsigned char *)v, -1, -1, 0)
-            != 1) {
-            ERR_clear_error();
-            *detail = apr_psprintf(r->pool, "subject field %s: value not "
-                                   "allowed (too long or bad characters)",
-                                   rdn->field);
-            return HTTP_UNPROCESSABLE_ENTITY;
-        }
-    }
-    *out = name;
-    return 0;
-}
-
 int certauth_enroll(request_rec *r)
 {
     const certauth_dir_conf *dc = certauth_dir(r);
@@ -113,7 +51,9 @@ int certauth_enroll(request_rec *r)
     apr_size_t len;
     X509_REQ *req = NULL;
     X509_NAME *subject = NULL;
+    apr_array_header_t *sans = NULL;
     ca_issue_req_t ireq;
+    const certauth_prof_conf *pc;
     ca_profile_t *profile;
     ca_cert_row_t *row = NULL;
     ca_store_t *st;
@@ -161,16 +101,23 @@ int certauth_enroll(request_rec *r)
         return certauth_error(r, status, "bad request",
                               "the request body cannot be read");
     }
+    if (!(pc = certauth_select_profile(r, &status, &detail))) {
+        return certauth_error(r, status, status == HTTP_NOT_FOUND
+                                             ? "unknown profile"
+                                             : "profile not allowed",
+                              detail);
+    }
     if (ca_csr_parse(r->pool, body, len, &req, &err) != APR_SUCCESS) {
         return certauth_error(r, HTTP_BAD_REQUEST, "malformed CSR", err);
     }
-    profile = certauth_dir_profile(r->pool, dc);
+    profile = certauth_profile(r->pool, pc);
     if (ca_csr_check(r->pool, req, &profile->key_policy, &err)
         != APR_SUCCESS) {
         return certauth_error(r, HTTP_UNPROCESSABLE_ENTITY, "CSR refused",
                               err);
     }
-    if ((status = build_subject(r, dc, &subject, &detail))) {
+    if ((status = certauth_build_names(r, pc, req, &subject, &sans,
+                                       &detail))) {
         return certauth_error(r, status, "CSR refused", detail);
     }
     if (!(st = certauth_store(r, &status))) {
@@ -180,6 +127,7 @@ int certauth_enroll(request_rec *r)
     memset(&ireq, 0, sizeof(ireq));
     ireq.profile = profile;
     ireq.subject = subject;
+    ireq.sans = sans;
     ireq.pubkey = X509_REQ_get0_pubkey(req);
     ireq.owner = r->user;
     ireq.base_url = sc->base_url;
@@ -198,6 +146,9 @@ int certauth_enroll(request_rec *r)
                           "issuing for %s: %s", r->user, err ? err : "");
             return certauth_error(r, code, "internal error",
                                   "the certificate could not be issued");
+        }
+        if (code == HTTP_CONFLICT) {
+            return certauth_error(r, code, "limit reached", err);
         }
         return certauth_error(r, code, "CSR refused", err);
     }

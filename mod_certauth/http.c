@@ -92,6 +92,7 @@ int certauth_status_of(apr_status_t rv)
     case CA_ENOTFOUND:
         return HTTP_NOT_FOUND;
     case CA_EEXIST:
+    case CA_ECONFLICT:
         return HTTP_CONFLICT;
     case CA_EDB:
         return HTTP_SERVICE_UNAVAILABLE;

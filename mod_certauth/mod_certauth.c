@@ -66,6 +66,11 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                                         ? s->server_hostname : "(default)",
                                         (unsigned)s->port);
 
+        if ((err = certauth_check_profiles(ptemp, s))) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(0109) "%s",
+                         err);
+            return !OK;
+        }
         if (!sc->has_endpoints && !sc->ca_cert_file && !sc->ca_key_file) {
             continue;
         }
@@ -319,6 +324,7 @@ static void certauth_register_hooks(apr_pool_t *p)
     ap_hook_post_config(certauth_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(certauth_child_init, after_dbd, NULL, APR_HOOK_MIDDLE);
     ap_hook_fixups(certauth_fixups, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_expr_lookup(certauth_expr_lookup, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(certauth_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

@@ -13,6 +13,7 @@
 #include "ca_csr.h"
 #include "ca_issue.h"
 #include "ca_store.h"
+#include "ca_subject.h"
 
 /* A module-specific tag on every log line the module writes itself. */
 #define CA_LOGNO(n) "CA" #n ": "
@@ -23,7 +24,7 @@ extern module AP_MODULE_DECLARE_DATA certauth_module;
 #define CERTAUTH_DEFAULT_MAX_BODY (64 * 1024)
 #define CERTAUTH_RETRY_AFTER "30"
 
-/* Per server (virtual host): the CA. */
+/* Per server (virtual host): the CA and the named profiles. */
 typedef struct certauth_srv_conf {
     const char *ca_cert_file;
     const char *ca_key_file;
@@ -31,27 +32,65 @@ typedef struct certauth_srv_conf {
     const char *base_url;        /* no trailing slash                       */
     const char *where;           /* "file:line" of the CA directives        */
     int has_endpoints;           /* a Location of this server says CertAuth On */
+    apr_hash_t *profiles;        /* name -> certauth_prof_conf*             */
+    apr_array_header_t *refs;    /* certauth_ref: profiles named elsewhere  */
     ca_t *ca;                    /* loaded at check_config                  */
 } certauth_srv_conf;
 
-/* One RDN of the subject template. */
+/* A profile named by CertAuthDefaultProfile, checked at start-up. */
+typedef struct certauth_ref {
+    const char *name;
+    const char *where;
+} certauth_ref;
+
+/* One RDN rule of the subject: a template (the CA's value) or a rule on
+ * the CSR's field (ca_subject.h). */
 typedef struct certauth_rdn {
     const char *field;           /* as written: "CN", "O", "emailAddress"  */
     int nid;
-    ap_expr_info_t *expr;        /* string expression                       */
+    ca_rdn_kind_t kind;
+    ap_expr_info_t *expr;        /* TEMPLATE, or MATCH's value; may be NULL */
+    int optional;                /* TEMPLATE: leave out when empty          */
+    int maxlen;
+    const char *charset;
 } certauth_rdn;
+
+/* One subjectAltName template. */
+typedef struct certauth_san {
+    const char *type;            /* "email", "DNS", "URI", "IP"             */
+    ap_expr_info_t *expr;
+    int optional;                /* leave out when empty                    */
+} certauth_san;
+
+/* A profile: inside <CertAuthProfile name>, or a Location's own settings.
+ * -1 / NULL mean unset. */
+typedef struct certauth_prof_conf {
+    const char *name;
+    const char *where;           /* file:line of <CertAuthProfile>          */
+    int validity_days;
+    apr_array_header_t *rdns;    /* certauth_rdn                            */
+    int key_usage_set;
+    unsigned key_usage;
+    apr_array_header_t *eku;     /* const char*                             */
+    apr_array_header_t *sans;    /* certauth_san                            */
+    apr_array_header_t *san_allow; /* ca_san_allow_t                        */
+    int key_types_set;
+    ca_key_policy_t key_policy;
+    int max_valid_per_owner;
+    int unique_subject;
+    int renewal_window_days;
+    apr_array_header_t *aia;     /* ca_aia_t                                */
+    ap_expr_info_t *require;     /* who may use the profile                 */
+    const char *require_text;
+} certauth_prof_conf;
 
 /* Per directory (<Location>): the endpoints and the default profile. */
 typedef struct certauth_dir_conf {
     int enabled;                 /* -1 unset                                */
     const char *location;        /* the Location where CertAuth On stands   */
     apr_off_t max_body;          /* -1 unset                                */
-    const char *profile_name;
-    int validity_days;           /* -1 unset                                */
-    apr_array_header_t *rdns;    /* certauth_rdn; NULL unset                */
-    int key_usage_set;
-    unsigned key_usage;
-    apr_array_header_t *eku;     /* const char*; NULL unset                 */
+    const char *default_profile; /* a <CertAuthProfile> name, or NULL       */
+    certauth_prof_conf prof;     /* this Location's own profile settings    */
 } certauth_dir_conf;
 
 /* config.c */
@@ -63,8 +102,24 @@ void *certauth_merge_dir_conf(apr_pool_t *p, void *base, void *add);
 certauth_srv_conf *certauth_srv(server_rec *s);
 certauth_dir_conf *certauth_dir(request_rec *r);
 apr_off_t certauth_dir_max_body(const certauth_dir_conf *dc);
-/* The Location's default profile (allocated from p). */
-ca_profile_t *certauth_dir_profile(apr_pool_t *p, const certauth_dir_conf *dc);
+/* The profile settings a request uses: ?profile=NAME, else the Location's
+ * CertAuthDefaultProfile, else the Location's own settings.  NULL with
+ * *status 404 (unknown name) or 403 (CertAuthRequire says no) and *detail. */
+const certauth_prof_conf *certauth_select_profile(request_rec *r,
+                                                  int *status,
+                                                  const char **detail);
+/* The core's view of a profile (allocated from p). */
+ca_profile_t *certauth_profile(apr_pool_t *p, const certauth_prof_conf *pc);
+/* The subject and subjectAltNames of a request from the profile and the
+ * CSR (csr may be NULL for server-made keys).  0, or an HTTP status with
+ * *detail. */
+int certauth_build_names(request_rec *r, const certauth_prof_conf *pc,
+                         X509_REQ *csr, X509_NAME **subject,
+                         apr_array_header_t **sans, const char **detail);
+/* ap_expr lookup hook: %{CERTAUTH_UUID}. */
+int certauth_expr_lookup(ap_expr_lookup_parms *parms);
+/* Start-up checks of profiles and references; NULL or a message. */
+const char *certauth_check_profiles(apr_pool_t *p, server_rec *s);
 
 /* mod_certauth.c: the store of this request (mod_dbd connection), or NULL
  * after having answered 503 itself (*status set). */
