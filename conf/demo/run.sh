@@ -279,13 +279,20 @@ SSLSessionTickets off
     CertAuthCAKeyFile "$CA_KEY"
     CertAuthBaseURL https://localhost:$PORT/ca
 
+    # The shipped profiles (user, server, stunnel, protogeni,
+    # protogeni-authority), with the demo's values
+    Define CERTAUTH_ORG "mod_certauth demo"
+    Define CERTAUTH_DOMAIN localhost
+    Define CERTAUTH_ADMINS "'admin'"
+    Define CERTAUTH_PG_AUTHORITY localhost
+    Define CERTAUTH_PG_XMLRPC_URL https://localhost:$PORT/protogeni/xmlrpc
+    Include "$ROOT/conf/profiles.conf"
+
     # Public: cacert.crt, cacert.pem, certs/{serial}
     <Location /ca>
         CertAuth On
         Require all granted
-        CertAuthSubjectRDN O "mod_certauth demo"
-        CertAuthSubjectRDN CN "%{REMOTE_USER}"
-        CertAuthExtendedKeyUsage clientAuth emailProtection
+        CertAuthDefaultProfile user
     </Location>
 
     # Enrollment needs the site's own login: here Basic auth with the demo users
