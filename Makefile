@@ -92,6 +92,7 @@ install: all
 	$(APXS) -i -n certauth $(MOD_SO)
 	install -m 0644 conf/certauth.load $(DESTDIR)$(shell $(APXS) -q SYSCONFDIR)/mods-available/certauth.load
 	install -m 0644 conf/certauth.conf $(DESTDIR)$(shell $(APXS) -q SYSCONFDIR)/mods-available/certauth.conf
+	install -m 0644 conf/profiles.conf $(DESTDIR)$(shell $(APXS) -q SYSCONFDIR)/conf-available/certauth-profiles.conf
 	install -m 0755 $(ADMIN) $(DESTDIR)/usr/local/bin/certauth-admin
 
 clean:
