@@ -10,13 +10,15 @@
 
 #include <apr_dbd.h>
 #include <apr_strings.h>
+#include <openssl/rand.h>
 #include <apr_time.h>
 
+#include "ca_crl.h"
 #include "ca_log.h"
 #include "ca_store.h"
 #include "ca_util.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define INIT_MARK "certauth__init"
 
 struct ca_store_t {
@@ -49,8 +51,38 @@ static const char *const migration_1[] = {
     NULL
 };
 
+/* 2: revocation details, the CRL state, the audit log. */
+static const char *const migration_2[] = {
+    "ALTER TABLE certauth_certs ADD COLUMN invalidity_at BIGINT NOT NULL "
+    "DEFAULT 0",
+    "ALTER TABLE certauth_certs ADD COLUMN replaced_by VARCHAR(64) NOT NULL "
+    "DEFAULT ''",
+    "CREATE TABLE certauth_crl ("
+    " id INTEGER PRIMARY KEY,"
+    " crl_number BIGINT NOT NULL,"
+    " this_update BIGINT NOT NULL,"
+    " next_update BIGINT NOT NULL,"
+    " crl_der TEXT NOT NULL)",
+    "INSERT INTO certauth_crl (id, crl_number, this_update, next_update, "
+    "crl_der) VALUES (1, 0, 0, 0, '')",
+    "CREATE TABLE certauth_audit ("
+    " id VARCHAR(32) PRIMARY KEY,"
+    " at BIGINT NOT NULL,"
+    " actor VARCHAR(255) NOT NULL,"
+    " auth VARCHAR(16) NOT NULL,"
+    " client VARCHAR(64) NOT NULL,"
+    " action VARCHAR(16) NOT NULL,"
+    " serial VARCHAR(64) NOT NULL,"
+    " outcome VARCHAR(16) NOT NULL,"
+    " detail TEXT NOT NULL)",
+    "CREATE INDEX certauth_audit_at ON certauth_audit (at)",
+    "CREATE INDEX certauth_audit_serial ON certauth_audit (serial)",
+    NULL
+};
+
 static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_1,
+    migration_2,
 };
 
 /* Prepared statements by label. */
@@ -60,12 +92,15 @@ typedef struct {
 } stmt_def;
 
 #define CERT_COLS "serial, subject, owner, profile, not_before, not_after, " \
-                  "issued_at, status, revoked_at, reason, cert_pem"
+                  "issued_at, status, revoked_at, reason, cert_pem, " \
+                  "invalidity_at, replaced_by"
+#define AUDIT_COLS "id, at, actor, auth, client, action, serial, outcome, " \
+                   "detail"
 
 static const stmt_def stmts[] = {
     {"certauth_cert_insert",
      "INSERT INTO certauth_certs (" CERT_COLS ") VALUES "
-     "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"},
+     "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"},
     {"certauth_cert_get",
      "SELECT " CERT_COLS " FROM certauth_certs WHERE serial = %s"},
     {"certauth_cert_list_owner",
@@ -75,6 +110,37 @@ static const stmt_def stmts[] = {
      "SELECT " CERT_COLS " FROM certauth_certs "
      "ORDER BY issued_at DESC, serial LIMIT %s OFFSET %s"},
     {"certauth_cert_count", "SELECT COUNT(*) FROM certauth_certs"},
+    {"certauth_cert_set_status",
+     "UPDATE certauth_certs SET status = %s, revoked_at = %s, reason = %s, "
+     "invalidity_at = %s, replaced_by = %s WHERE serial = %s AND status = %s"},
+    {"certauth_crl_entries",
+     "SELECT serial, revoked_at, reason, invalidity_at FROM certauth_certs "
+     "WHERE status IN ('revoked', 'superseded') AND not_after > %s "
+     "ORDER BY serial"},
+    {"certauth_crl_get",
+     "SELECT crl_number, this_update, next_update, crl_der FROM certauth_crl "
+     "WHERE id = 1"},
+    {"certauth_crl_head",
+     "SELECT crl_number, this_update, next_update FROM certauth_crl "
+     "WHERE id = 1"},
+    {"certauth_crl_put",
+     "UPDATE certauth_crl SET crl_number = %s, this_update = %s, "
+     "next_update = %s, crl_der = %s WHERE id = 1 AND crl_number = %s"},
+    {"certauth_audit_add",
+     "INSERT INTO certauth_audit (" AUDIT_COLS ") VALUES "
+     "(%s, %s, %s, %s, %s, %s, %s, %s, %s)"},
+    {"certauth_audit_list",
+     "SELECT " AUDIT_COLS " FROM certauth_audit "
+     "ORDER BY at DESC, id LIMIT %s OFFSET %s"},
+    {"certauth_audit_serial",
+     "SELECT " AUDIT_COLS " FROM certauth_audit WHERE serial = %s "
+     "ORDER BY at DESC, id LIMIT %s OFFSET %s"},
+    {"certauth_cert_search",
+     "SELECT " CERT_COLS " FROM certauth_certs "
+     "WHERE (%s = '' OR owner = %s) AND (%s = '' OR status = %s) "
+     "AND (%s = '' OR subject LIKE %s ESCAPE '!') "
+     "AND not_after <= %s AND not_after > %s "
+     "ORDER BY issued_at DESC, serial LIMIT %s OFFSET %s"},
     {"certauth_count_valid_owner",
      "SELECT COUNT(*) FROM certauth_certs WHERE owner = %s AND profile = %s "
      "AND status = 'valid' AND not_after > %s"},
@@ -369,6 +435,8 @@ static ca_cert_row_t *row_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *r)
     c->revoked_at = to_i64(COL(8));
     c->reason = atoi(COL(9));
     c->cert_pem = apr_pstrdup(p, COL(10));
+    c->invalidity_at = to_i64(COL(11));
+    c->replaced_by = apr_pstrdup(p, COL(12));
 #undef COL
     return c;
 }
@@ -421,7 +489,7 @@ apr_status_t ca_store_cert_insert(ca_store_t *s, apr_pool_t *p,
                                   const ca_cert_row_t *c)
 {
     apr_dbd_prepared_t *stmt;
-    const char *args[11];
+    const char *args[13];
     ca_cert_row_t *existing;
     apr_status_t rv;
     int nrows = 0, rc;
@@ -440,7 +508,9 @@ apr_status_t ca_store_cert_insert(ca_store_t *s, apr_pool_t *p,
     args[8] = i64(p, c->revoked_at);
     args[9] = apr_itoa(p, c->reason);
     args[10] = c->cert_pem;
-    rc = apr_dbd_pquery(s->driver, p, s->handle, &nrows, stmt, 11, args);
+    args[11] = i64(p, c->invalidity_at);
+    args[12] = c->replaced_by ? c->replaced_by : "";
+    rc = apr_dbd_pquery(s->driver, p, s->handle, &nrows, stmt, 13, args);
     if (rc == 0 && nrows == 1) {
         return APR_SUCCESS;
     }
@@ -560,6 +630,303 @@ apr_status_t ca_store_txn_end(ca_store_t *s, apr_pool_t *p, int commit)
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_cert_set_status(ca_store_t *s, apr_pool_t *p,
+                                      const char *serial, const char *from,
+                                      const char *status,
+                                      apr_int64_t revoked_at, int reason,
+                                      apr_int64_t invalidity_at,
+                                      const char *replaced_by,
+                                      ca_cert_row_t **row)
+{
+    apr_dbd_prepared_t *stmt;
+    const char *args[7];
+    apr_status_t rv;
+    int nrows = 0, rc;
+
+    if (row) {
+        *row = NULL;
+    }
+    if ((rv = get_stmt(s, "certauth_cert_set_status", &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    args[0] = status;
+    args[1] = i64(p, revoked_at);
+    args[2] = apr_itoa(p, reason);
+    args[3] = i64(p, invalidity_at);
+    args[4] = replaced_by ? replaced_by : "";
+    args[5] = serial;
+    args[6] = from;
+    rc = apr_dbd_pquery(s->driver, p, s->handle, &nrows, stmt, 7, args);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    if (nrows == 1) {
+        return row ? ca_store_cert_get(s, p, serial, row) : APR_SUCCESS;
+    }
+    {
+        ca_cert_row_t *existing;
+        rv = ca_store_cert_get(s, p, serial, &existing);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        if (row) {
+            *row = existing;
+        }
+        return CA_ECONFLICT;
+    }
+}
+
+/* LIKE pattern for "contains", '!' escaping the wildcards. */
+static const char *like_contains(apr_pool_t *p, const char *v)
+{
+    char *out = apr_palloc(p, strlen(v) * 2 + 3), *o = out;
+    *o++ = '%';
+    for (; *v; v++) {
+        if (*v == '%' || *v == '_' || *v == '!') {
+            *o++ = '!';
+        }
+        *o++ = *v;
+    }
+    *o++ = '%';
+    *o = '\0';
+    return out;
+}
+
+apr_status_t ca_store_cert_search(ca_store_t *s, apr_pool_t *p,
+                                  const ca_cert_filter_t *f, int limit,
+                                  int offset, apr_array_header_t **rows)
+{
+    const char *args[11];
+    const char *owner = f->owner ? f->owner : "";
+    const char *status = f->status ? f->status : "";
+    const char *sub = f->subject_contains ? f->subject_contains : "";
+
+    if (limit <= 0) {
+        limit = 100;
+    }
+    if (offset < 0) {
+        offset = 0;
+    }
+    if (*owner && !*status && !*sub && !f->not_after_max && !f->not_after_min) {
+        /* the common case, through the owner index */
+        return ca_store_cert_list(s, p, owner, limit, offset, rows);
+    }
+    args[0] = owner;
+    args[1] = owner;
+    args[2] = status;
+    args[3] = status;
+    args[4] = sub;
+    args[5] = *sub ? like_contains(p, sub) : "";
+    args[6] = i64(p, f->not_after_max ? f->not_after_max
+                                      : APR_INT64_C(9000000000000));
+    args[7] = i64(p, f->not_after_min ? f->not_after_min
+                                      : APR_INT64_C(-9000000000000));
+    args[8] = apr_itoa(p, limit);
+    args[9] = apr_itoa(p, offset);
+    return select_rows(s, p, "certauth_cert_search", 10, args, rows);
+}
+
+apr_status_t ca_store_crl_entries(ca_store_t *s, apr_pool_t *p,
+                                  apr_int64_t not_after_min,
+                                  apr_array_header_t **entries)
+{
+    apr_dbd_prepared_t *stmt;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *args[1];
+    apr_status_t rv;
+    int rc;
+
+    if ((rv = get_stmt(s, "certauth_crl_entries", &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    args[0] = i64(p, not_after_min);
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, 0, 1, args);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    *entries = apr_array_make(p, 64, sizeof(ca_crl_entry_t));
+    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
+        ca_crl_entry_t *e = apr_array_push(*entries);
+        const char *v;
+        e->serial = apr_pstrdup(p, (v = apr_dbd_get_entry(s->driver, row, 0))
+                                       ? v : "");
+        e->revoked_at = to_i64(apr_dbd_get_entry(s->driver, row, 1));
+        v = apr_dbd_get_entry(s->driver, row, 2);
+        e->reason = v ? atoi(v) : -1;
+        e->invalidity_at = to_i64(apr_dbd_get_entry(s->driver, row, 3));
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t crl_read(ca_store_t *s, apr_pool_t *p, const char *label,
+                             apr_int64_t *number, apr_int64_t *this_update,
+                             apr_int64_t *next_update, const char **der_b64)
+{
+    apr_dbd_prepared_t *stmt;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_status_t rv;
+    int rc, found = 0;
+
+    if ((rv = get_stmt(s, label, &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, 0, 0, NULL);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
+        found = 1;
+        *number = to_i64(apr_dbd_get_entry(s->driver, row, 0));
+        *this_update = to_i64(apr_dbd_get_entry(s->driver, row, 1));
+        *next_update = to_i64(apr_dbd_get_entry(s->driver, row, 2));
+        if (der_b64) {
+            const char *v = apr_dbd_get_entry(s->driver, row, 3);
+            *der_b64 = apr_pstrdup(p, v ? v : "");
+        }
+    }
+    if (!found) {
+        s->last_error = "the CRL state row is missing";
+        return CA_EDB;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_crl_get(ca_store_t *s, apr_pool_t *p,
+                              apr_int64_t *number, apr_int64_t *this_update,
+                              apr_int64_t *next_update, const char **der_b64)
+{
+    return crl_read(s, p, "certauth_crl_get", number, this_update,
+                    next_update, der_b64);
+}
+
+apr_status_t ca_store_crl_head(ca_store_t *s, apr_pool_t *p,
+                               apr_int64_t *number, apr_int64_t *this_update,
+                               apr_int64_t *next_update)
+{
+    return crl_read(s, p, "certauth_crl_head", number, this_update,
+                    next_update, NULL);
+}
+
+apr_status_t ca_store_crl_put(ca_store_t *s, apr_pool_t *p,
+                              apr_int64_t old_number, apr_int64_t number,
+                              apr_int64_t this_update, apr_int64_t next_update,
+                              const char *der_b64)
+{
+    apr_dbd_prepared_t *stmt;
+    const char *args[5];
+    apr_status_t rv;
+    int nrows = 0, rc;
+
+    if ((rv = get_stmt(s, "certauth_crl_put", &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    args[0] = i64(p, number);
+    args[1] = i64(p, this_update);
+    args[2] = i64(p, next_update);
+    args[3] = der_b64;
+    args[4] = i64(p, old_number);
+    rc = apr_dbd_pquery(s->driver, p, s->handle, &nrows, stmt, 5, args);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    return nrows == 1 ? APR_SUCCESS : CA_ECONFLICT;
+}
+
+apr_status_t ca_store_audit_add(ca_store_t *s, apr_pool_t *p,
+                                const ca_audit_t *a)
+{
+    apr_dbd_prepared_t *stmt;
+    const char *args[9];
+    unsigned char rnd[12];
+    apr_status_t rv;
+    int nrows = 0, rc;
+
+    if ((rv = get_stmt(s, "certauth_audit_add", &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    if (a->id) {
+        args[0] = a->id;
+    }
+    else {
+        char *hex = apr_palloc(p, sizeof(rnd) * 2 + 1);
+        apr_size_t i;
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+            return CA_ECRYPTO;
+        }
+        for (i = 0; i < sizeof(rnd); i++) {
+            apr_snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+        }
+        args[0] = hex;
+    }
+    args[1] = i64(p, a->at);
+    args[2] = a->actor ? a->actor : "-";
+    args[3] = a->auth ? a->auth : "none";
+    args[4] = a->client ? a->client : "";
+    args[5] = a->action ? a->action : "";
+    args[6] = a->serial ? a->serial : "";
+    args[7] = a->outcome ? a->outcome : "";
+    args[8] = a->detail ? a->detail : "";
+    rc = apr_dbd_pquery(s->driver, p, s->handle, &nrows, stmt, 9, args);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_audit_list(ca_store_t *s, apr_pool_t *p,
+                                 const char *serial, int limit, int offset,
+                                 apr_array_header_t **rows)
+{
+    apr_dbd_prepared_t *stmt;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *args[3];
+    apr_status_t rv;
+    int rc, n = 0;
+
+    if ((rv = get_stmt(s, serial ? "certauth_audit_serial"
+                                 : "certauth_audit_list", &stmt))
+        != APR_SUCCESS) {
+        return rv;
+    }
+    if (serial) {
+        args[n++] = serial;
+    }
+    args[n++] = apr_itoa(p, limit > 0 ? limit : 100);
+    args[n++] = apr_itoa(p, offset > 0 ? offset : 0);
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, 0, n, args);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    *rows = apr_array_make(p, 16, sizeof(ca_audit_t *));
+    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
+        ca_audit_t *a = apr_pcalloc(p, sizeof(*a));
+        const char *v;
+#define ACOL(i) apr_pstrdup(p, (v = apr_dbd_get_entry(s->driver, row, (i))) \
+                                   ? v : "")
+        a->id = ACOL(0);
+        a->at = to_i64(apr_dbd_get_entry(s->driver, row, 1));
+        a->actor = ACOL(2);
+        a->auth = ACOL(3);
+        a->client = ACOL(4);
+        a->action = ACOL(5);
+        a->serial = ACOL(6);
+        a->outcome = ACOL(7);
+        a->detail = ACOL(8);
+#undef ACOL
+        APR_ARRAY_PUSH(*rows, ca_audit_t *) = a;
     }
     return APR_SUCCESS;
 }

@@ -31,7 +31,30 @@ typedef struct ca_cert_row_t {
     apr_int64_t revoked_at; /* 0 when not revoked                            */
     int reason;             /* RFC 5280 CRLReason code, -1 when none         */
     const char *cert_pem;   /* the certificate, PEM                          */
+    apr_int64_t invalidity_at; /* invalidityDate, 0 when none                */
+    const char *replaced_by;   /* serial of the renewal, "" when none        */
 } ca_cert_row_t;
+
+typedef struct ca_audit_t {
+    const char *id;         /* random, set by ca_store_audit_add when NULL  */
+    apr_int64_t at;
+    const char *actor;      /* login, certificate owner, or "-"             */
+    const char *auth;       /* "login", "cert", "admin", "cli", "none"      */
+    const char *client;     /* client address                               */
+    const char *action;     /* "enroll", "renew", "revoke", "crl", ...      */
+    const char *serial;     /* "" when none                                 */
+    const char *outcome;    /* "ok", "refused", "error"                     */
+    const char *detail;     /* reason of a refusal, profile, ...            */
+} ca_audit_t;
+
+/* A search of certificates; NULL/0 fields do not filter. */
+typedef struct ca_cert_filter_t {
+    const char *owner;
+    const char *status;
+    const char *subject_contains;
+    apr_int64_t not_after_max;  /* 0: no bound (expiring before this)       */
+    apr_int64_t not_after_min;  /* 0: no bound (not expired before this)    */
+} ca_cert_filter_t;
 
 /* Open a connection of our own (tools, tests): driver "sqlite3" or "pgsql",
  * params as for DBDParams.  Applies the connection settings (SQLite: WAL,
@@ -93,6 +116,52 @@ apr_status_t ca_store_count_valid_subject(ca_store_t *s, apr_pool_t *p,
                                           const char *subject,
                                           apr_int64_t now,
                                           apr_int64_t *count);
+
+/* Change the status of a certificate that has status `from`: revoke
+ * (CA_STATUS_REVOKED) or supersede (CA_STATUS_SUPERSEDED, reason 4).
+ * CA_ENOTFOUND when there is no such serial, CA_ECONFLICT when its status
+ * is not `from` (*row then holds the stored row), CA_EDB on errors. */
+apr_status_t ca_store_cert_set_status(ca_store_t *s, apr_pool_t *p,
+                                      const char *serial, const char *from,
+                                      const char *status,
+                                      apr_int64_t revoked_at, int reason,
+                                      apr_int64_t invalidity_at,
+                                      const char *replaced_by,
+                                      ca_cert_row_t **row);
+
+/* Search, newest first. */
+apr_status_t ca_store_cert_search(ca_store_t *s, apr_pool_t *p,
+                                  const ca_cert_filter_t *f, int limit,
+                                  int offset, apr_array_header_t **rows);
+
+/* Revoked and superseded certificates whose notAfter is later than
+ * `not_after_min`, by serial: an array of ca_crl_entry_t (ca_crl.h). */
+apr_status_t ca_store_crl_entries(ca_store_t *s, apr_pool_t *p,
+                                  apr_int64_t not_after_min,
+                                  apr_array_header_t **entries);
+
+/* The stored CRL: number (0: none yet), this/next update, DER (base64). */
+apr_status_t ca_store_crl_get(ca_store_t *s, apr_pool_t *p,
+                              apr_int64_t *number, apr_int64_t *this_update,
+                              apr_int64_t *next_update, const char **der_b64);
+/* The same without the CRL itself (cheap). */
+apr_status_t ca_store_crl_head(ca_store_t *s, apr_pool_t *p,
+                               apr_int64_t *number, apr_int64_t *this_update,
+                               apr_int64_t *next_update);
+/* Store a new CRL if the stored number is still `old_number`; CA_ECONFLICT
+ * when another writer was first. */
+apr_status_t ca_store_crl_put(ca_store_t *s, apr_pool_t *p,
+                              apr_int64_t old_number, apr_int64_t number,
+                              apr_int64_t this_update, apr_int64_t next_update,
+                              const char *der_b64);
+
+/* The audit log. */
+apr_status_t ca_store_audit_add(ca_store_t *s, apr_pool_t *p,
+                                const ca_audit_t *a);
+/* Newest first; serial NULL: all.  *rows: ca_audit_t*. */
+apr_status_t ca_store_audit_list(ca_store_t *s, apr_pool_t *p,
+                                 const char *serial, int limit, int offset,
+                                 apr_array_header_t **rows);
 
 /* The last database error as text (for the log), or "". */
 const char *ca_store_last_error(ca_store_t *s);
