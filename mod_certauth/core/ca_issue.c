@@ -844,17 +844,42 @@ leave:
  * insert in one transaction so that concurrent requests cannot both slip
  * through (SQLite: BEGIN IMMEDIATE queues the writers). */
 static apr_status_t limited_insert(apr_pool_t *p, ca_store_t *store,
-                                   const ca_profile_t *prof,
+                                   const ca_issue_req_t *req,
                                    const ca_cert_row_t *r, apr_int64_t now,
                                    const char **err)
 {
+    const ca_profile_t *prof = req->profile;
     apr_int64_t n = 0;
     apr_status_t rv;
 
-    if (prof->max_valid_per_owner <= 0 && !prof->unique_subject) {
+    if (prof->max_valid_per_owner <= 0 && !prof->unique_subject
+        && !req->supersede) {
         return ca_store_cert_insert(store, p, r);
     }
     if ((rv = ca_store_txn_begin(store, p)) != APR_SUCCESS) {
+        return rv;
+    }
+    if (req->supersede) {
+        /* a renewal replaces one certificate: no limit applies, and the
+         * old one must still be valid (not renewed or revoked meanwhile) */
+        ca_cert_row_t *old = NULL;
+        rv = ca_store_cert_set_status(store, p, req->supersede,
+                                      CA_STATUS_VALID, CA_STATUS_SUPERSEDED,
+                                      req->supersede_at, 4, 0, r->serial,
+                                      &old);
+        if (rv == CA_ECONFLICT || rv == CA_ENOTFOUND) {
+            *err = apr_psprintf(p, "certificate %s is %s, it cannot be "
+                                "renewed", req->supersede,
+                                old ? old->status : "unknown");
+            rv = CA_ECONFLICT;
+        }
+        if (rv == APR_SUCCESS) {
+            rv = ca_store_cert_insert(store, p, r);
+        }
+        if (rv == APR_SUCCESS) {
+            return ca_store_txn_end(store, p, 1);
+        }
+        ca_store_txn_end(store, p, 0);
         return rv;
     }
     if (prof->max_valid_per_owner > 0) {
@@ -931,7 +956,7 @@ apr_status_t ca_issue(apr_pool_t *p, const ca_t *ca, ca_store_t *store,
             *err = "cannot encode the certificate";
             return CA_ECRYPTO;
         }
-        rv = limited_insert(p, store, req->profile, r, now, err);
+        rv = limited_insert(p, store, req, r, now, err);
         if (rv == CA_ECONFLICT) {
             return rv;
         }

@@ -65,6 +65,11 @@ typedef struct ca_issue_req_t {
                                      "https://host/ca": CRL distribution
                                      point base_url/crl, AIA caIssuers
                                      base_url/cacert.crt; NULL: neither    */
+    const char *supersede;        /* renewal: this serial (status valid) is
+                                     marked superseded, replaced by the new
+                                     one, in the same transaction; another
+                                     status gives CA_ECONFLICT            */
+    apr_int64_t supersede_at;     /* its revocation time (now + grace)     */
 } ca_issue_req_t;
 
 /* A positive random serial of 16 bytes (first byte 0x01..0x7f). */

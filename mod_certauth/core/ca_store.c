@@ -117,6 +117,9 @@ static const stmt_def stmts[] = {
      "SELECT serial, revoked_at, reason, invalidity_at FROM certauth_certs "
      "WHERE status IN ('revoked', 'superseded') AND not_after > %s "
      "ORDER BY serial"},
+    {"certauth_count_listable",
+     "SELECT COUNT(*) FROM certauth_certs WHERE status = 'superseded' "
+     "AND revoked_at > %s AND revoked_at <= %s"},
     {"certauth_crl_get",
      "SELECT crl_number, this_update, next_update, crl_der FROM certauth_crl "
      "WHERE id = 1"},
@@ -929,4 +932,14 @@ apr_status_t ca_store_audit_list(ca_store_t *s, apr_pool_t *p,
         APR_ARRAY_PUSH(*rows, ca_audit_t *) = a;
     }
     return APR_SUCCESS;
+}
+
+apr_status_t ca_store_count_listable(ca_store_t *s, apr_pool_t *p,
+                                     apr_int64_t after, apr_int64_t until,
+                                     apr_int64_t *count)
+{
+    const char *args[2];
+    args[0] = i64(p, after);
+    args[1] = i64(p, until);
+    return count_of(s, p, "certauth_count_listable", 2, args, count);
 }

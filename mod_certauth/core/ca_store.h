@@ -140,6 +140,12 @@ apr_status_t ca_store_crl_entries(ca_store_t *s, apr_pool_t *p,
                                   apr_int64_t not_after_min,
                                   apr_array_header_t **entries);
 
+/* Revoked or superseded certificates whose revocation time lies in
+ * (after, until]: superseded ones whose grace ended since a CRL was made. */
+apr_status_t ca_store_count_listable(ca_store_t *s, apr_pool_t *p,
+                                     apr_int64_t after, apr_int64_t until,
+                                     apr_int64_t *count);
+
 /* The stored CRL: number (0: none yet), this/next update, DER (base64). */
 apr_status_t ca_store_crl_get(ca_store_t *s, apr_pool_t *p,
                               apr_int64_t *number, apr_int64_t *this_update,

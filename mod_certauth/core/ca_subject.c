@@ -343,3 +343,32 @@ const char *ca_uuid4(apr_pool_t *p)
                         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8],
                         b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
+
+void ca_cert_sans(apr_pool_t *p, X509 *x, apr_array_header_t *sans)
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL,
+                                           NULL);
+    int i;
+
+    for (i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+        GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        char txt[INET6_ADDRSTRLEN];
+
+        if ((g->type == GEN_DNS || g->type == GEN_EMAIL || g->type == GEN_URI)
+            && g->d.ia5 && g->d.ia5->length > 0) {
+            APR_ARRAY_PUSH(sans, const char *) = apr_pstrcat(
+                p, type_name(g->type), ":",
+                apr_pstrmemdup(p, (const char *)g->d.ia5->data,
+                               (apr_size_t)g->d.ia5->length), NULL);
+        }
+        else if (g->type == GEN_IPADD && g->d.ip
+                 && (g->d.ip->length == 4 || g->d.ip->length == 16)
+                 && inet_ntop(g->d.ip->length == 4 ? AF_INET : AF_INET6,
+                              g->d.ip->data, txt, sizeof(txt))) {
+            APR_ARRAY_PUSH(sans, const char *) = apr_pstrcat(p, "IP:", txt,
+                                                             NULL);
+        }
+    }
+    GENERAL_NAMES_free(gens);
+    ERR_clear_error();
+}

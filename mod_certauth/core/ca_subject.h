@@ -58,6 +58,10 @@ apr_status_t ca_csr_sans(apr_pool_t *p, X509_REQ *req,
                          const apr_array_header_t *allow,
                          apr_array_header_t *sans, const char **err);
 
+/* The subjectAltNames of a certificate, appended to `sans` in the same
+ * "TYPE:value" form (DNS, email, URI, IP; other types are skipped). */
+void ca_cert_sans(apr_pool_t *p, X509 *x, apr_array_header_t *sans);
+
 /* A random UUID (RFC 4122 version 4), lower-case hex with dashes. */
 const char *ca_uuid4(apr_pool_t *p);
 
