@@ -21,6 +21,7 @@ APR_CPPFLAGS  := $(shell apr-1-config --cppflags --cflags 2>/dev/null)
 WARN      := -Wall -Wextra -Werror
 CFLAGS_COMMON := -g -O2 -fPIC $(WARN) -std=gnu11 $(APR_CPPFLAGS) $(APR_INCLUDES) -Imod_certauth/core
 SSL_LIBS  := -lcrypto
+JSON_LIBS := -ljansson
 
 CORE_SRC  := $(wildcard mod_certauth/core/*.c)
 CORE_OBJ  := $(patsubst mod_certauth/core/%.c,$(BUILD)/core/%.o,$(CORE_SRC))
@@ -54,7 +55,7 @@ $(CORE_LIB): $(CORE_OBJ)
 $(MOD_SO): $(MOD_SRC) $(MOD_HDR) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(CFLAGS_COMMON) $(AP_CFLAGS) $(AP_CPPFLAGS) -I$(AP_INCLUDEDIR) \
-	    -o $@ $(MOD_SRC) $(CORE_LIB) $(SSL_LIBS)
+	    -o $@ $(MOD_SRC) $(CORE_LIB) $(SSL_LIBS) $(JSON_LIBS)
 
 $(ADMIN): $(ADMIN_SRC) $(CORE_LIB)
 	@mkdir -p $(dir $@)

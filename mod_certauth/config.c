@@ -38,6 +38,10 @@ void *certauth_create_srv_conf(apr_pool_t *p, server_rec *s)
     (void)s;
     c->profiles = apr_hash_make(p);
     c->refs = apr_array_make(p, 2, sizeof(certauth_ref));
+    c->crl_days = -1;
+    c->crl_retention_days = -1;
+    c->crl_refresh_secs = -1;
+    c->supersede_grace_secs = -1;
     return c;
 }
 
@@ -57,6 +61,10 @@ void *certauth_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     c->has_endpoints = add->has_endpoints;
     c->profiles = apr_hash_overlay(p, add->profiles, base->profiles);
     c->refs = add->refs;
+    MERGE_INT(crl_days);
+    MERGE_INT(crl_retention_days);
+    MERGE_INT(crl_refresh_secs);
+    MERGE_INT(supersede_grace_secs);
     return c;
 }
 
@@ -122,6 +130,7 @@ void *certauth_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(location);
     c->max_body = add->max_body != -1 ? add->max_body : base->max_body;
     MERGE_PTR(default_profile);
+    MERGE_PTR(admin);
     prof_merge(&c->prof, &base->prof, &add->prof);
     return c;
 }
@@ -701,6 +710,40 @@ static const char *set_require(cmd_parms *cmd, void *d, const char *arg)
     return NULL;
 }
 
+static const char *set_srv_int(cmd_parms *cmd, void *d, const char *arg)
+{
+    certauth_srv_conf *sc = certauth_srv(cmd->server);
+    const char *name = cmd->cmd->name, *err = srv_only(cmd);
+    (void)d;
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(name, "CertAuthCRLValidityDays")) {
+        return parse_int(cmd, name, arg, 1, 3650, &sc->crl_days);
+    }
+    if (!strcasecmp(name, "CertAuthCRLRetentionDays")) {
+        return parse_int(cmd, name, arg, 0, 36500, &sc->crl_retention_days);
+    }
+    if (!strcasecmp(name, "CertAuthCRLRefreshSeconds")) {
+        return parse_int(cmd, name, arg, 1, 86400, &sc->crl_refresh_secs);
+    }
+    return parse_int(cmd, name, arg, 0, 30 * 86400,
+                     &sc->supersede_grace_secs);
+}
+
+/* CertAuthAdmin EXPR: who administers the CA (any serial, search, audit). */
+static const char *set_admin(cmd_parms *cmd, void *d, const char *arg)
+{
+    certauth_dir_conf *dc = d;
+    const char *err = NULL;
+    dc->admin = ap_expr_parse_cmd(cmd, arg, 0, &err, NULL);
+    if (err) {
+        return apr_psprintf(cmd->pool, "CertAuthAdmin: cannot parse "
+                            "expression '%s': %s", arg, err);
+    }
+    return NULL;
+}
+
 /* Contradictions inside one profile; NULL or a message. */
 static const char *prof_contradictions(apr_pool_t *p,
                                        const certauth_prof_conf *pc)
@@ -861,6 +904,19 @@ const command_rec certauth_cmds[] = {
                   "https://ca.example.org/ca"),
     AP_INIT_RAW_ARGS("<CertAuthProfile", profile_section, NULL, RSRC_CONF,
                      "a named certificate profile"),
+    AP_INIT_TAKE1("CertAuthCRLValidityDays", set_srv_int, NULL, RSRC_CONF,
+                  "days from thisUpdate to nextUpdate of the CRL (default 7)"),
+    AP_INIT_TAKE1("CertAuthCRLRetentionDays", set_srv_int, NULL, RSRC_CONF,
+                  "days a revoked certificate stays on the CRL after it "
+                  "expired (default 90)"),
+    AP_INIT_TAKE1("CertAuthCRLRefreshSeconds", set_srv_int, NULL, RSRC_CONF,
+                  "how often a front end asks the database for a newer CRL "
+                  "(default 60)"),
+    AP_INIT_TAKE1("CertAuthSupersedeGraceSeconds", set_srv_int, NULL,
+                  RSRC_CONF, "a renewed certificate appears on the CRL this "
+                  "long after its renewal (default 0)"),
+    AP_INIT_TAKE1("CertAuthAdmin", set_admin, NULL, ACCESS_CONF,
+                  "an httpd expression that is true for administrators"),
     AP_INIT_FLAG("CertAuth", set_enabled, NULL, ACCESS_CONF,
                  "On: serve the CA endpoints below this <Location>"),
     AP_INIT_TAKE1("CertAuthMaxRequestBody", set_max_body, NULL, ACCESS_CONF,

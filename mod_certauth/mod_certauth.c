@@ -15,6 +15,10 @@
 #include <apr_global_mutex.h>
 #include <apr_optional.h>
 #include <apr_strings.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <unixd.h>
 
 #include <apr_dbd.h>
 #include "mod_dbd.h"
@@ -99,12 +103,19 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                          sc->passphrase, &err) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(0103)
                          "%s (%s): %s",
-                         err && strstr(err, sc->ca_key_file)
+                         err && (strstr(err, "no pass phrase")
+                                 || strstr(err, ": pass phrase"))
+                             ? "CertAuthCAPassPhrase"
+                         : err && strstr(err, sc->ca_key_file)
                              ? "CertAuthCAKeyFile"
                              : "CertAuthCACertificateFile",
                          sc->where, err ? err : "cannot load the CA");
             return !OK;
         }
+        if (sc->crl_days < 0) sc->crl_days = 7;
+        if (sc->crl_retention_days < 0) sc->crl_retention_days = 90;
+        if (sc->crl_refresh_secs < 0) sc->crl_refresh_secs = 60;
+        if (sc->supersede_grace_secs < 0) sc->supersede_grace_secs = 0;
         if (sc->has_endpoints) {
             any = 1;
         }
@@ -119,6 +130,42 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                          "CertAuth: mod_dbd is not loaded; load it and set "
                          "DBDriver/DBDParams (e.g. a2enmod dbd)");
             return !OK;
+        }
+    }
+    return OK;
+}
+
+/* The CRL cache of each CA: a file in a runtime directory that the
+ * children (the httpd user) may write. */
+static int crl_dirs(apr_pool_t *pconf, server_rec *s0)
+{
+    const char *dir = ap_runtime_dir_relative(pconf, "certauth");
+    server_rec *s;
+
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, APR_FROM_OS_ERROR(errno), s0,
+                     CA_LOGNO(0112) "cannot create %s", dir);
+        return !OK;
+    }
+    if (geteuid() == 0
+        && chown(dir, ap_unixd_config.user_id, ap_unixd_config.group_id)
+               != 0) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, APR_FROM_OS_ERROR(errno), s0,
+                     CA_LOGNO(0113) "cannot give %s to the httpd user", dir);
+        return !OK;
+    }
+    for (s = s0; s; s = s->next) {
+        certauth_srv_conf *sc = certauth_srv(s);
+        if (sc->ca) {
+            char fp[17];
+            apr_size_t i, j;
+            for (i = 0, j = 0; sc->ca->sha256_fp[i] && j < 16; i++) {
+                if (sc->ca->sha256_fp[i] != ':') {
+                    fp[j++] = sc->ca->sha256_fp[i];
+                }
+            }
+            fp[j] = '\0';
+            sc->crl_cache = apr_psprintf(pconf, "%s/crl-%s.bin", dir, fp);
         }
     }
     return OK;
@@ -141,7 +188,7 @@ static int certauth_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "cannot create the %s mutex", db_mutex_type);
         return !OK;
     }
-    return OK;
+    return crl_dirs(pconf, s);
 }
 
 /* Bring the schema up to date over one connection, serialised between the
@@ -182,6 +229,7 @@ static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
                                     apr_global_mutex_lockfile(db_mutex),
                                     pchild);
     }
+    certauth_crl_child_init(pchild, s0);
     if (!dbd_open) {
         return;
     }
@@ -255,7 +303,15 @@ static const char *endpoint_path(request_rec *r, const certauth_dir_conf *dc)
 static int is_endpoint(const char *rest)
 {
     return !strcmp(rest, "cacert.crt") || !strcmp(rest, "cacert.pem")
-           || !strcmp(rest, "enroll") || !strncmp(rest, "certs/", 6);
+           || !strcmp(rest, "enroll") || !strncmp(rest, "certs/", 6)
+           || !strcmp(rest, "renew") || !strcmp(rest, "revoke")
+           || !strcmp(rest, "crl") || !strcmp(rest, "crl.pem")
+           || !strcmp(rest, "api/certs") || !strcmp(rest, "api/audit");
+}
+
+apr_global_mutex_t *certauth_mutex(void)
+{
+    return db_mutex;
 }
 
 /* Claim the request for our handler once the site's access and
@@ -295,6 +351,12 @@ static int certauth_handler(request_rec *r)
     if (!strcmp(rest, "enroll")) {
         return certauth_enroll(r);
     }
+    if (!strcmp(rest, "renew")) {
+        return certauth_renew(r);
+    }
+    if (!strcmp(rest, "revoke")) {
+        return certauth_revoke(r);
+    }
     if (r->method_number != M_GET) {
         ap_discard_request_body(r);
         r->allowed = (AP_METHOD_BIT << M_GET);
@@ -310,6 +372,12 @@ static int certauth_handler(request_rec *r)
     }
     if (!strncmp(rest, "certs/", 6)) {
         return certauth_publish_cert(r, rest + 6);
+    }
+    if (!strcmp(rest, "crl") || !strcmp(rest, "crl.pem")) {
+        return certauth_crl(r, rest[3] == '.');
+    }
+    if (!strncmp(rest, "api/", 4)) {
+        return certauth_api(r, rest + 4);
     }
     return DECLINED;
 }

@@ -8,6 +8,7 @@
 #include <http_log.h>
 #include <ap_expr.h>
 #include <apr_tables.h>
+#include <apr_global_mutex.h>
 
 #include "ca_ca.h"
 #include "ca_csr.h"
@@ -33,6 +34,12 @@ typedef struct certauth_srv_conf {
     const char *where;           /* "file:line" of the CA directives        */
     int has_endpoints;           /* a Location of this server says CertAuth On */
     apr_hash_t *profiles;        /* name -> certauth_prof_conf*             */
+    int crl_days;                /* CRL validity (nextUpdate), -1 unset     */
+    int crl_retention_days;      /* keep entries this long after expiry     */
+    int crl_refresh_secs;        /* check the database for a newer CRL      */
+    int supersede_grace_secs;    /* a superseded certificate is listed on
+                                    the CRL this long after its renewal     */
+    const char *crl_cache;       /* cache file (runtime dir), per CA        */
     apr_array_header_t *refs;    /* certauth_ref: profiles named elsewhere  */
     ca_t *ca;                    /* loaded at check_config                  */
 } certauth_srv_conf;
@@ -90,6 +97,7 @@ typedef struct certauth_dir_conf {
     const char *location;        /* the Location where CertAuth On stands   */
     apr_off_t max_body;          /* -1 unset                                */
     const char *default_profile; /* a <CertAuthProfile> name, or NULL       */
+    ap_expr_info_t *admin;       /* CertAuthAdmin: who administers          */
     certauth_prof_conf prof;     /* this Location's own profile settings    */
 } certauth_dir_conf;
 
@@ -137,9 +145,45 @@ int certauth_check_csrf(request_rec *r, const char *ctype);
 const char *certauth_json_escape(apr_pool_t *p, const char *s);
 const char *certauth_base_url(request_rec *r);
 
+/* ident.c: who is asking.  The client certificate counts only when mod_ssl
+ * verified it, this CA issued it and the store says it is valid and not
+ * expired; cert_problem says why a presented one was not accepted. */
+typedef struct certauth_who {
+    const char *user;            /* r->user: the site's login, or NULL      */
+    ca_cert_row_t *cert;         /* the accepted client certificate         */
+    const char *cert_problem;    /* NULL, or why the presented one is not   */
+    int presented;               /* a verified client certificate came      */
+    int admin;                   /* CertAuthAdmin is true                   */
+} certauth_who;
+
+/* Fill *who; 0, or an HTTP status after which the caller answers 503. */
+int certauth_identify(request_rec *r, ca_store_t *st, certauth_who *who);
+/* "admin", "cert", "login" or "none". */
+const char *certauth_who_auth(const certauth_who *who);
+/* The owner a request acts as: the certificate's owner, else the login. */
+const char *certauth_who_owner(const certauth_who *who);
+
+/* Record an event in the audit log (and the error log at info level).
+ * Failures to record are logged, never fatal. */
+void certauth_audit(request_rec *r, ca_store_t *st, const certauth_who *who,
+                    const char *action, const char *serial,
+                    const char *outcome, const char *detail);
+
+/* crl.c: the current CRL (cached in a file shared by the children). */
+int certauth_crl(request_rec *r, int pem);
+/* Make a new CRL now (after a revocation); logged, never fatal. */
+void certauth_crl_regenerate(request_rec *r, ca_store_t *st);
+/* Child start-up of the CRL cache. */
+void certauth_crl_child_init(apr_pool_t *p, server_rec *s);
+/* The global mutex of the module (NULL before post_config). */
+apr_global_mutex_t *certauth_mutex(void);
+
 /* Endpoints: one file each.  `rest` is the path below the Location. */
 int certauth_publish_cacert(request_rec *r, int pem);
 int certauth_publish_cert(request_rec *r, const char *serial_part);
 int certauth_enroll(request_rec *r);
+int certauth_renew(request_rec *r);
+int certauth_revoke(request_rec *r);
+int certauth_api(request_rec *r, const char *what);
 
 #endif

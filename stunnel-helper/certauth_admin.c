@@ -4,6 +4,9 @@
  *   certauth-admin migrate --db DRIVER:PARAMS
  *   certauth-admin list --db DRIVER:PARAMS [--owner NAME] [--limit N]
  *   certauth-admin show --db DRIVER:PARAMS SERIAL
+ *   certauth-admin revoke --db DRIVER:PARAMS SERIAL [--reason NAME]
+ *   certauth-admin gencrl --db DRIVER:PARAMS --ca-cert F --ca-key F
+ *                         [--days 7] [--out crl.pem]
  * Exit status: 0 success, 1 failure, 2 usage error. */
 
 #include <errno.h>
@@ -18,6 +21,7 @@
 #include <apr_strings.h>
 
 #include "ca_ca.h"
+#include "ca_crl.h"
 #include "ca_log.h"
 #include "ca_store.h"
 #include "ca_util.h"
@@ -32,7 +36,14 @@ static const char usage_text[] =
     "  list --db DB [--owner NAME] [--limit N] [--offset N]\n"
     "       list certificates, newest first\n"
     "  show --db DB SERIAL\n"
-    "       one certificate's record and PEM\n";
+    "       one certificate's record and PEM\n"
+    "  revoke --db DB SERIAL [--reason keyCompromise]\n"
+    "       revoke a certificate (RFC 5280 reason name, default "
+    "unspecified);\n"
+    "       httpd publishes the new CRL within CertAuthCRLRefreshSeconds\n"
+    "  gencrl --db DB --ca-cert cacert.pem --ca-key cakey.pem [--days 7]\n"
+    "         [--retention-days 90] [--pass file:/path] [--out crl.pem]\n"
+    "       make a new CRL now (stored in the database, and PEM to --out)\n";
 
 static int usage(const char *msg)
 {
@@ -58,8 +69,9 @@ static void log_stderr(void *baton, const char *file, int line,
 /* Options: --name value pairs after the command; positional arguments are
  * collected in order. */
 typedef struct {
-    const char *dir, *key_type, *subject, *db, *owner;
-    int days, limit, offset;
+    const char *dir, *key_type, *subject, *db, *owner, *reason, *ca_cert,
+        *ca_key, *pass, *out;
+    int days, limit, offset, retention;
     const char *pos[4];
     int npos;
 } opts_t;
@@ -70,6 +82,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 
     memset(o, 0, sizeof(*o));
     o->limit = 100;
+    o->retention = 90;
     for (i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -96,8 +109,13 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         else if (!strcmp(a, "--subject")) o->subject = v;
         else if (!strcmp(a, "--db")) o->db = v;
         else if (!strcmp(a, "--owner")) o->owner = v;
+        else if (!strcmp(a, "--reason")) o->reason = v;
+        else if (!strcmp(a, "--ca-cert")) o->ca_cert = v;
+        else if (!strcmp(a, "--ca-key")) o->ca_key = v;
+        else if (!strcmp(a, "--pass")) o->pass = v;
+        else if (!strcmp(a, "--out")) o->out = v;
         else if (!strcmp(a, "--days") || !strcmp(a, "--limit")
-                 || !strcmp(a, "--offset")) {
+                 || !strcmp(a, "--offset") || !strcmp(a, "--retention-days")) {
             long n = strtol(v, &end, 10);
             if (*end || !*v || n < 0 || n > 100000) {
                 fprintf(stderr, "certauth-admin: %s: bad number '%s'\n", a, v);
@@ -105,6 +123,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
             }
             if (!strcmp(a, "--days")) o->days = (int)n;
             else if (!strcmp(a, "--limit")) o->limit = (int)n;
+            else if (!strcmp(a, "--retention-days")) o->retention = (int)n;
             else o->offset = (int)n;
         }
         else {
@@ -249,6 +268,117 @@ static int cmd_show(apr_pool_t *p, const opts_t *o)
     return 0;
 }
 
+static void audit(ca_store_t *st, apr_pool_t *p, const char *action,
+                  const char *serial, const char *detail)
+{
+    ca_audit_t a;
+    const char *user = getenv("SUDO_USER") ? getenv("SUDO_USER")
+                                           : getenv("USER");
+    memset(&a, 0, sizeof(a));
+    a.at = (apr_int64_t)apr_time_sec(apr_time_now());
+    a.actor = user ? user : "-";
+    a.auth = "cli";
+    a.client = "certauth-admin";
+    a.action = action;
+    a.serial = serial;
+    a.outcome = "ok";
+    a.detail = detail;
+    if (ca_store_audit_add(st, p, &a) != APR_SUCCESS) {
+        fprintf(stderr, "certauth-admin: warning: audit log: %s\n",
+                ca_store_last_error(st));
+    }
+}
+
+static int cmd_revoke(apr_pool_t *p, const opts_t *o)
+{
+    ca_store_t *st;
+    ca_cert_row_t *r = NULL;
+    const char *serial;
+    apr_status_t rv;
+    int rc, reason;
+
+    if (o->npos != 1) {
+        return usage("revoke needs one SERIAL");
+    }
+    if (ca_serial_normalize(p, o->pos[0], &serial) != APR_SUCCESS) {
+        fprintf(stderr, "certauth-admin: '%s' is not a serial (hex)\n",
+                o->pos[0]);
+        return 2;
+    }
+    reason = ca_reason_code(o->reason ? o->reason : "unspecified");
+    if (reason < 0) {
+        fprintf(stderr, "certauth-admin: unknown reason '%s'\n", o->reason);
+        return 2;
+    }
+    if ((rc = open_db(p, o, &st))) {
+        return rc;
+    }
+    rv = ca_store_cert_set_status(st, p, serial, CA_STATUS_VALID,
+                                  CA_STATUS_REVOKED,
+                                  (apr_int64_t)apr_time_sec(apr_time_now()),
+                                  reason, 0, NULL, &r);
+    if (rv == CA_ENOTFOUND) {
+        fprintf(stderr, "certauth-admin: no certificate with serial %s\n",
+                serial);
+        return 1;
+    }
+    if (rv == CA_ECONFLICT) {
+        fprintf(stderr, "certauth-admin: certificate %s is already %s\n",
+                serial, r ? r->status : "revoked");
+        return 1;
+    }
+    if (rv != APR_SUCCESS) {
+        fprintf(stderr, "certauth-admin: %s\n", ca_store_last_error(st));
+        return 1;
+    }
+    audit(st, p, "revoke", serial, ca_reason_name(reason));
+    printf("revoked %s (%s, owner %s)\n", serial,
+           ca_reason_name(reason) ? ca_reason_name(reason) : "unspecified",
+           r ? r->owner : "?");
+    return 0;
+}
+
+static int cmd_gencrl(apr_pool_t *p, const opts_t *o)
+{
+    ca_store_t *st;
+    ca_t *ca;
+    apr_int64_t number = 0;
+    unsigned char *der;
+    apr_size_t len;
+    const char *err = NULL, *pem;
+    int rc, listed = 0, days = o->days > 0 ? o->days : 7;
+
+    if (!o->ca_cert || !o->ca_key) {
+        return usage("gencrl needs --ca-cert and --ca-key");
+    }
+    if (ca_load(&ca, p, o->ca_cert, o->ca_key, o->pass, &err)
+        != APR_SUCCESS) {
+        fprintf(stderr, "certauth-admin: %s\n", err);
+        return 1;
+    }
+    if ((rc = open_db(p, o, &st))) {
+        return rc;
+    }
+    if (ca_crl_make(p, ca, st, days, o->retention,
+                    (apr_int64_t)apr_time_sec(apr_time_now()), &number, &der,
+                    &len, &listed, &err) != APR_SUCCESS) {
+        fprintf(stderr, "certauth-admin: cannot make the CRL: %s\n", err);
+        return 1;
+    }
+    audit(st, p, "crl", "", apr_psprintf(p, "CRL number %" APR_INT64_T_FMT
+                                         ", %d entries", number, listed));
+    pem = ca_crl_pem(p, der, len);
+    if (o->out && ca_file_write_atomic(p, o->out, pem, strlen(pem), 0644)
+                      != APR_SUCCESS) {
+        fprintf(stderr, "certauth-admin: cannot write %s\n", o->out);
+        return 1;
+    }
+    printf("CRL number %" APR_INT64_T_FMT ": %d entries, next update in %d "
+           "days%s%s\n", number, listed, days, o->out ? ", written to " : "",
+           o->out ? o->out : "");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     apr_pool_t *p;
@@ -286,6 +416,12 @@ int main(int argc, char **argv)
     }
     else if (!strcmp(argv[1], "show")) {
         rc = cmd_show(p, &o);
+    }
+    else if (!strcmp(argv[1], "revoke")) {
+        rc = cmd_revoke(p, &o);
+    }
+    else if (!strcmp(argv[1], "gencrl")) {
+        rc = cmd_gencrl(p, &o);
     }
     else {
         rc = usage(apr_psprintf(p, "unknown command '%s'", argv[1]));

@@ -269,6 +269,11 @@ SSLSessionTickets off
     SSLEngine on
     SSLCertificateFile "$TLS_CERT"
     SSLCertificateKeyFile "$TLS_KEY"
+    # People without a certificate still reach the site; a certificate of
+    # this CA identifies its holder (renew, revoke, My certificates).
+    SSLVerifyClient optional
+    SSLVerifyDepth 2
+    SSLCACertificateFile "$CA_CERT"
 
     # Storage through mod_dbd
     DBDriver sqlite3
@@ -293,6 +298,7 @@ SSLSessionTickets off
         CertAuth On
         Require all granted
         CertAuthDefaultProfile user
+        CertAuthAdmin "%{REMOTE_USER} == 'admin'"
     </Location>
 
     # Enrollment needs the site's own login: here Basic auth with the demo users
@@ -303,6 +309,18 @@ SSLSessionTickets off
         AuthUserFile "$HTPASSWD"
         Require valid-user
     </Location>
+
+    # Revoke and "My certificates": the login, or a certificate of this CA
+    <LocationMatch "^/ca/(revoke|api/)">
+        AuthType Basic
+        AuthName "mod_certauth demo"
+        AuthBasicProvider file
+        AuthUserFile "$HTPASSWD"
+        <RequireAny>
+            Require ssl-verify-client
+            Require valid-user
+        </RequireAny>
+    </LocationMatch>
 </VirtualHost>
 EOF
 mv -f "$CONF.tmp" "$CONF"

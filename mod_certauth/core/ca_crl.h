@@ -48,6 +48,20 @@ apr_status_t ca_crl_build(apr_pool_t *p, const ca_t *ca,
                           apr_int64_t next_update, unsigned char **der,
                           apr_size_t *der_len, const char **err);
 
+/* Make the next CRL from the store and keep it there, in one transaction:
+ * the revoked and superseded certificates that expired less than
+ * retention_days ago (superseded ones still in their grace left out), CRL
+ * number one more than the stored one, nextUpdate `days` after now.
+ * Returns the number, the DER and how many entries it lists.  CA_EDB,
+ * CA_ECONFLICT (another writer was first) or a build error with *err.
+ * (ca_crlstore.c) */
+struct ca_store_t;
+apr_status_t ca_crl_make(apr_pool_t *p, const ca_t *ca,
+                         struct ca_store_t *store, int days,
+                         int retention_days, apr_int64_t now,
+                         apr_int64_t *number, unsigned char **der,
+                         apr_size_t *der_len, int *listed, const char **err);
+
 /* PEM ("-----BEGIN X509 CRL-----") of a DER CRL. */
 const char *ca_crl_pem(apr_pool_t *p, const unsigned char *der,
                        apr_size_t len);

@@ -118,7 +118,7 @@ static const stmt_def stmts[] = {
      "WHERE status IN ('revoked', 'superseded') AND not_after > %s "
      "ORDER BY serial"},
     {"certauth_count_listable",
-     "SELECT COUNT(*) FROM certauth_certs WHERE status = 'superseded' "
+     "SELECT COUNT(*) FROM certauth_certs WHERE status IN ('revoked', 'superseded') "
      "AND revoked_at > %s AND revoked_at <= %s"},
     {"certauth_crl_get",
      "SELECT crl_number, this_update, next_update, crl_der FROM certauth_crl "

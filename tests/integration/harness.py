@@ -136,7 +136,17 @@ class Httpd:
         AuthBasicProvider file
         AuthUserFile %s
         Require valid-user
-    </Location>""" % self.users_file
+    </Location>
+    <LocationMatch "^/ca/(revoke|api/)">
+        AuthType Basic
+        AuthName certauth-test
+        AuthBasicProvider file
+        AuthUserFile %s
+        <RequireAny>
+            Require ssl-verify-client
+            Require valid-user
+        </RequireAny>
+    </LocationMatch>""" % (self.users_file, self.users_file)
         conf = """
 ServerRoot "{root}"
 DefaultRuntimeDir "{root}/run"
@@ -172,6 +182,11 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
     SSLEngine on
     SSLCertificateFile {server_cert}
     SSLCertificateKeyFile {server_key}
+    # people without a certificate still reach the site; a certificate of
+    # this CA identifies its holder for renew, revoke and api
+    SSLVerifyClient optional
+    SSLVerifyDepth 2
+    SSLCACertificateFile {ca_cert}
     DBDriver sqlite3
     DBDParams {db}
     {ca}
@@ -179,6 +194,7 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
     <Location /ca>
         CertAuth On
         Require all granted
+        CertAuthAdmin "%{{REMOTE_USER}} == 'admin'"
         {location_conf}
     </Location>
     {auth}
@@ -187,7 +203,7 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
            mods="\n".join(mods), user=user, server_cert=self.ca.server_cert,
            server_key=self.ca.server_key, db=self.db, ca=ca,
            vhost_conf=self.vhost_conf, location_conf=self.location_conf,
-           auth=auth, server_conf=self.server_conf)
+           auth=auth, server_conf=self.server_conf, ca_cert=self.ca.cert)
         with open(self.conf, "w") as f:
             f.write(conf)
 

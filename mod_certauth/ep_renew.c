@@ -1,0 +1,200 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+/* ep_renew.c: POST renew, authenticated by the client certificate being
+ * renewed: a new certificate with the same subject, subjectAltNames, owner
+ * and profile and a new validity; with a CSR body for the CSR's new key
+ * (rekey), without one for the same key (the how-to's "re-sign").  The old
+ * certificate is superseded in the same transaction. */
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <apr_strings.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "mod_certauth.h"
+#include "ca_util.h"
+
+APLOG_USE_MODULE(certauth);
+
+/* The profile a stored certificate was issued under. */
+static const certauth_prof_conf *profile_of(request_rec *r,
+                                            const char *name)
+{
+    const certauth_dir_conf *dc = certauth_dir(r);
+    const certauth_srv_conf *sc = certauth_srv(r->server);
+    const certauth_prof_conf *pc = apr_hash_get(sc->profiles, name,
+                                                APR_HASH_KEY_STRING);
+    if (!pc && !strcmp(name, dc->prof.name ? dc->prof.name : "default")) {
+        pc = &dc->prof;
+    }
+    return pc;
+}
+
+int certauth_renew(request_rec *r)
+{
+    const certauth_dir_conf *dc = certauth_dir(r);
+    const certauth_srv_conf *sc = certauth_srv(r->server);
+    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+    const certauth_prof_conf *pc;
+    ca_profile_t *profile;
+    ca_issue_req_t ireq;
+    certauth_who who;
+    ca_cert_row_t *row = NULL;
+    X509 *old = NULL, *cert = NULL;
+    X509_REQ *req = NULL;
+    ca_store_t *st;
+    const char *err = NULL;
+    char *body;
+    apr_size_t len;
+    BIO *bio;
+    apr_status_t rv;
+    int status;
+
+    if (r->method_number != M_POST) {
+        ap_discard_request_body(r);
+        apr_table_setn(r->err_headers_out, "Allow", "POST");
+        return certauth_error(r, HTTP_METHOD_NOT_ALLOWED,
+                              "method not allowed",
+                              "POST, with a CSR for a new key or empty");
+    }
+    if ((status = certauth_read_body(r, dc, &body, &len))) {
+        return certauth_error(r, status, status == HTTP_REQUEST_ENTITY_TOO_LARGE
+                                             ? "request too large"
+                                             : "bad request",
+                              "the request body cannot be read");
+    }
+    if (len > 0) {
+        const char *ct = apr_table_get(r->headers_in, "Content-Type");
+        if (!ct || (strncasecmp(ct, "application/pkcs10", 18)
+                    && strncasecmp(ct, "application/x-pem-file", 22)
+                    && strncasecmp(ct, "application/octet-stream", 24))) {
+            return certauth_error(r, HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                  "unsupported content type",
+                                  "send the CSR as application/pkcs10, or "
+                                  "an empty body to keep the key");
+        }
+    }
+    if (!(st = certauth_store(r, &status))) {
+        return status;
+    }
+    if ((status = certauth_identify(r, st, &who))) {
+        return certauth_error(r, status, "database unavailable",
+                              "try again later");
+    }
+    if (!who.cert) {
+        certauth_audit(r, st, &who, "renew", "", "refused",
+                       who.cert_problem ? who.cert_problem
+                                        : "no client certificate");
+        if (!who.presented) {
+            return certauth_error(r, HTTP_UNAUTHORIZED,
+                                  "client certificate required",
+                                  "renew with the certificate to be "
+                                  "renewed (TLS client authentication)");
+        }
+        return certauth_error(r, HTTP_FORBIDDEN, "certificate not renewable",
+                              apr_pstrcat(r->pool, who.cert_problem,
+                                          "; enroll again through the site "
+                                          "login", NULL));
+    }
+    row = who.cert;
+    pc = profile_of(r, row->profile);
+    if (!pc) {
+        return certauth_error(r, HTTP_CONFLICT, "profile gone",
+                              apr_psprintf(r->pool, "profile %s is no longer "
+                                           "configured; enroll again",
+                                           row->profile));
+    }
+    profile = certauth_profile(r->pool, pc);
+    if (now < row->not_after
+                  - (apr_int64_t)profile->renewal_window_days * 86400) {
+        return certauth_error(r, HTTP_FORBIDDEN, "too early",
+                              apr_psprintf(r->pool, "renewal opens %d days "
+                                           "before expiry, on %s",
+                                           profile->renewal_window_days,
+                                           ap_ht_time(r->pool,
+                                               apr_time_from_sec(
+                                                   row->not_after
+                                                   - (apr_int64_t)profile
+                                                   ->renewal_window_days
+                                                   * 86400),
+                                               "%Y-%m-%dT%H:%M:%SZ", 1)));
+    }
+    bio = BIO_new_mem_buf(row->cert_pem, -1);
+    old = bio ? ca_pool_x509(r->pool, PEM_read_bio_X509(bio, NULL, NULL,
+                                                         NULL)) : NULL;
+    BIO_free(bio);
+    if (!old) {
+        return certauth_error(r, HTTP_INTERNAL_SERVER_ERROR, "internal error",
+                              "the stored certificate cannot be read");
+    }
+    memset(&ireq, 0, sizeof(ireq));
+    if (len > 0) {
+        if (ca_csr_parse(r->pool, body, len, &req, &err) != APR_SUCCESS) {
+            return certauth_error(r, HTTP_BAD_REQUEST, "malformed CSR", err);
+        }
+        if (ca_csr_check(r->pool, req, &profile->key_policy, &err)
+            != APR_SUCCESS) {
+            return certauth_error(r, HTTP_UNPROCESSABLE_ENTITY, "CSR refused",
+                                  err);
+        }
+        ireq.pubkey = X509_REQ_get0_pubkey(req);
+    }
+    else {
+        ireq.pubkey = X509_get0_pubkey(old);
+    }
+    ireq.profile = profile;
+    ireq.subject = X509_get_subject_name(old);
+    ireq.sans = apr_array_make(r->pool, 2, sizeof(const char *));
+    ca_cert_sans(r->pool, old, ireq.sans);
+    ireq.owner = row->owner;
+    ireq.base_url = sc->base_url;
+    ireq.supersede = row->serial;
+    ireq.supersede_at = now + sc->supersede_grace_secs;
+    /* the renewal replaces one certificate: limits do not apply */
+    profile->max_valid_per_owner = 0;
+    profile->unique_subject = 0;
+
+    rv = ca_issue(r->pool, sc->ca, st, &ireq, &cert, &row, &err);
+    if (rv != APR_SUCCESS) {
+        int code = certauth_status_of(rv);
+        certauth_audit(r, st, &who, "renew", who.cert->serial, "refused",
+                       err);
+        if (code == HTTP_SERVICE_UNAVAILABLE) {
+            return certauth_error(r, code, "database unavailable",
+                                  "try again later");
+        }
+        if (code == HTTP_INTERNAL_SERVER_ERROR) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(0901)
+                          "renewing %s: %s", who.cert->serial, err);
+            return certauth_error(r, code, "internal error",
+                                  "the certificate could not be renewed");
+        }
+        return certauth_error(r, code, code == HTTP_CONFLICT
+                                           ? "not renewable" : "CSR refused",
+                              err);
+    }
+    certauth_audit(r, st, &who, "renew", row->serial, "ok",
+                   apr_psprintf(r->pool, "replaces %s%s", who.cert->serial,
+                                len ? ", new key" : ", same key"));
+    if (sc->supersede_grace_secs == 0) {
+        certauth_crl_regenerate(r, st);
+    }
+    apr_table_setn(r->headers_out, "Location",
+                   apr_pstrcat(r->pool, sc->base_url, "/certs/", row->serial,
+                               NULL));
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    {
+        const char *accept = apr_table_get(r->headers_in, "Accept");
+        unsigned char *der = NULL;
+        apr_size_t dlen = 0;
+        if (accept && ap_strcasestr(accept, "application/pkix-cert")
+            && ca_x509_der(r->pool, cert, &der, &dlen) == APR_SUCCESS) {
+            return certauth_send(r, HTTP_CREATED, "application/pkix-cert",
+                                 der, dlen);
+        }
+    }
+    return certauth_send(r, HTTP_CREATED, "application/x-pem-file",
+                         row->cert_pem, strlen(row->cert_pem));
+}

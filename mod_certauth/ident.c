@@ -1,0 +1,139 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+/* ident.c: who is asking: the site's login, the client certificate mod_ssl
+ * verified (accepted only when this CA issued it and the store holds it as
+ * valid), and whether CertAuthAdmin says administrator. */
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <http_ssl.h>
+#include <apr_strings.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <openssl/x509.h>
+
+#include "mod_certauth.h"
+#include "ca_util.h"
+
+APLOG_USE_MODULE(certauth);
+
+int certauth_identify(request_rec *r, ca_store_t *st, certauth_who *who)
+{
+    const certauth_dir_conf *dc = certauth_dir(r);
+    const ca_t *ca = certauth_srv(r->server)->ca;
+    const char *verify, *pem, *serial;
+    ca_cert_row_t *row = NULL;
+    X509 *x = NULL;
+    BIO *bio;
+    apr_status_t rv;
+    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+
+    memset(who, 0, sizeof(*who));
+    who->user = r->user;
+    if (dc->admin) {
+        const char *err = NULL;
+        who->admin = ap_expr_exec(r, dc->admin, &err) > 0;
+        if (err) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(0601)
+                          "CertAuthAdmin: %s", err);
+            who->admin = 0;
+        }
+    }
+
+    verify = ap_ssl_var_lookup(r->pool, r->server, r->connection, r,
+                               "SSL_CLIENT_VERIFY");
+    if (!verify || strcmp(verify, "SUCCESS")) {
+        return 0;
+    }
+    who->presented = 1;
+    pem = ap_ssl_var_lookup(r->pool, r->server, r->connection, r,
+                            "SSL_CLIENT_CERT");
+    bio = pem && *pem ? BIO_new_mem_buf(pem, -1) : NULL;
+    x = bio ? ca_pool_x509(r->pool, PEM_read_bio_X509(bio, NULL, NULL, NULL))
+            : NULL;
+    BIO_free(bio);
+    ERR_clear_error();
+    if (!x) {
+        who->cert_problem = "the client certificate cannot be read";
+        return 0;
+    }
+    /* issued by this CA: name chaining and the signature */
+    if (X509_check_issued(ca->cert, x) != X509_V_OK
+        || X509_verify(x, X509_get0_pubkey(ca->cert)) != 1) {
+        ERR_clear_error();
+        who->cert_problem = "the client certificate was not issued by this "
+                            "CA";
+        return 0;
+    }
+    serial = ca_serial_hex(r->pool, X509_get0_serialNumber(x));
+    rv = ca_store_cert_get(st, r->pool, serial, &row);
+    if (rv == CA_ENOTFOUND) {
+        who->cert_problem = "the client certificate is unknown to this CA";
+        return 0;
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(0602)
+                      "looking up client certificate %s: %s", serial,
+                      ca_store_last_error(st));
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    if (strcmp(row->status, CA_STATUS_VALID)) {
+        who->cert_problem = apr_psprintf(r->pool, "the client certificate "
+                                         "%s is %s", serial, row->status);
+        return 0;
+    }
+    if (row->not_after <= now) {
+        who->cert_problem = apr_psprintf(r->pool, "the client certificate "
+                                         "%s has expired", serial);
+        return 0;
+    }
+    who->cert = row;
+    return 0;
+}
+
+const char *certauth_who_auth(const certauth_who *who)
+{
+    if (who->admin) {
+        return "admin";
+    }
+    if (who->cert) {
+        return "cert";
+    }
+    return who->user ? "login" : "none";
+}
+
+const char *certauth_who_owner(const certauth_who *who)
+{
+    return who->cert ? who->cert->owner : who->user;
+}
+
+void certauth_audit(request_rec *r, ca_store_t *st, const certauth_who *who,
+                    const char *action, const char *serial,
+                    const char *outcome, const char *detail)
+{
+    ca_audit_t a;
+    apr_status_t rv;
+
+    memset(&a, 0, sizeof(a));
+    a.at = (apr_int64_t)apr_time_sec(apr_time_now());
+    a.actor = who ? certauth_who_owner(who) : r->user;
+    if (who && who->admin && who->user) {
+        a.actor = who->user;
+    }
+    a.auth = who ? certauth_who_auth(who) : (r->user ? "login" : "none");
+    a.client = r->useragent_ip;
+    a.action = action;
+    a.serial = serial;
+    a.outcome = outcome;
+    a.detail = detail;
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CA_LOGNO(0603)
+                  "audit: %s %s serial=%s by %s (%s) from %s%s%s", action,
+                  outcome, serial ? serial : "-", a.actor ? a.actor : "-",
+                  a.auth, a.client, detail ? ": " : "", detail ? detail : "");
+    if (st && (rv = ca_store_audit_add(st, r->pool, &a)) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(0604)
+                      "cannot record the audit event: %s",
+                      ca_store_last_error(st));
+    }
+}
