@@ -78,14 +78,20 @@ void ca_log(const char *file, int line, ca_log_level_t level, apr_status_t rv,
 
 const char *ca_log_ssl_errors(apr_pool_t *p)
 {
-    const char *out = "";
+    const char *out = "", *data = NULL;
     unsigned long e;
+    int flags = 0;
     char buf[256];
 
-    while ((e = ERR_get_error()) != 0) {
+    while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
+        const char *one;
         ERR_error_string_n(e, buf, sizeof(buf));
-        out = *out ? apr_pstrcat(p, out, "; ", buf, NULL)
-                   : apr_pstrdup(p, buf);
+        one = (data && *data && (flags & ERR_TXT_STRING))
+                  ? apr_pstrcat(p, buf, " (", data, ")", NULL)
+                  : apr_pstrdup(p, buf);
+        out = *out ? apr_pstrcat(p, out, "; ", one, NULL) : one;
+        data = NULL;
+        flags = 0;
     }
     return out;
 }

@@ -211,7 +211,9 @@ const char *ca_x509_name_str(apr_pool_t *p, const X509_NAME *name)
                                   XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB)
                    >= 0) {
         len = BIO_get_mem_data(bio, &data);
-        out = apr_pstrmemdup(p, data, (apr_size_t)len);
+        if (len > 0 && data) {
+            out = apr_pstrmemdup(p, data, (apr_size_t)len);
+        }
     }
     BIO_free(bio);
     return out;
@@ -282,7 +284,7 @@ apr_status_t ca_file_read(apr_pool_t *p, const char *path, apr_size_t max,
     apr_file_t *f;
     apr_finfo_t fi;
     apr_status_t rv;
-    apr_size_t n;
+    apr_size_t n = 0, cap, limit;
     char *buf;
 
     rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY,
@@ -290,22 +292,68 @@ apr_status_t ca_file_read(apr_pool_t *p, const char *path, apr_size_t max,
     if (rv != APR_SUCCESS) {
         return rv;
     }
-    rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
-    if (rv == APR_SUCCESS && (apr_size_t)fi.size > max) {
-        rv = CA_EBADINPUT;
+    rv = apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_TYPE, f);
+    if (rv != APR_SUCCESS) {
+        apr_file_close(f);
+        return rv;
     }
-    if (rv == APR_SUCCESS) {
-        n = (apr_size_t)fi.size;
-        buf = apr_palloc(p, n + 1);
-        rv = n ? apr_file_read_full(f, buf, n, &n) : APR_SUCCESS;
-        if (rv == APR_SUCCESS) {
-            buf[n] = '\0';
-            *data = buf;
-            *len = n;
+    if (fi.filetype == APR_DIR) {
+        apr_file_close(f);
+        return APR_FROM_OS_ERROR(EISDIR);
+    }
+    if (fi.size < 0 || (apr_uint64_t)fi.size > (apr_uint64_t)max) {
+        apr_file_close(f);
+        return CA_EBADINPUT;
+    }
+    /* Read to the end of file: the size is only a hint (pipes, /proc and
+     * files that grow report another one).  One byte more than max tells
+     * that the file is too large. */
+    limit = max < APR_SIZE_MAX - 1 ? max + 1 : max;
+    cap = (apr_size_t)fi.size + 1;
+    if (cap < 4096) {
+        cap = 4096;
+    }
+    if (cap > limit) {
+        cap = limit;
+    }
+    buf = apr_palloc(p, cap + 1);
+    for (;;) {
+        apr_size_t got = cap - n;
+        if (got == 0) {
+            if (cap >= limit) {
+                rv = CA_EBADINPUT;
+                break;
+            }
+            else {
+                apr_size_t ncap = cap <= limit / 2 ? cap * 2 : limit;
+                char *nbuf = apr_palloc(p, ncap + 1);
+                memcpy(nbuf, buf, n);
+                buf = nbuf;
+                cap = ncap;
+                got = cap - n;
+            }
+        }
+        rv = apr_file_read(f, buf + n, &got);
+        n += got;
+        if (rv == APR_EOF || (rv == APR_SUCCESS && got == 0)) {
+            rv = APR_SUCCESS;
+            break;
+        }
+        if (rv != APR_SUCCESS) {
+            break;
         }
     }
     apr_file_close(f);
-    return rv;
+    if (rv == APR_SUCCESS && n > max) {
+        rv = CA_EBADINPUT;
+    }
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
+    return APR_SUCCESS;
 }
 
 apr_status_t ca_file_write_atomic(apr_pool_t *p, const char *path,
@@ -318,7 +366,7 @@ apr_status_t ca_file_write_atomic(apr_pool_t *p, const char *path,
     apr_status_t rv = APR_SUCCESS;
     int fd, dfd;
 
-    fd = mkstemp(tmp);
+    fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         return APR_FROM_OS_ERROR(errno);
     }
