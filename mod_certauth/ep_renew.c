@@ -18,20 +18,6 @@
 
 APLOG_USE_MODULE(certauth);
 
-/* The profile a stored certificate was issued under. */
-static const certauth_prof_conf *profile_of(request_rec *r,
-                                            const char *name)
-{
-    const certauth_dir_conf *dc = certauth_dir(r);
-    const certauth_srv_conf *sc = certauth_srv(r->server);
-    const certauth_prof_conf *pc = apr_hash_get(sc->profiles, name,
-                                                APR_HASH_KEY_STRING);
-    if (!pc && !strcmp(name, dc->prof.name ? dc->prof.name : "default")) {
-        pc = &dc->prof;
-    }
-    return pc;
-}
-
 int certauth_renew(request_rec *r)
 {
     const certauth_dir_conf *dc = certauth_dir(r);
@@ -99,7 +85,7 @@ int certauth_renew(request_rec *r)
                                           "login", NULL));
     }
     row = who.cert;
-    pc = profile_of(r, row->profile);
+    pc = certauth_profile_of_cert(r, row->profile);
     if (!pc) {
         return certauth_error(r, HTTP_CONFLICT, "profile gone",
                               apr_psprintf(r->pool, "profile %s is no longer "

@@ -318,9 +318,11 @@ apr_global_mutex_t *certauth_mutex(void)
  * authentication checks have run. */
 static int certauth_fixups(request_rec *r)
 {
-    const char *rest = endpoint_path(r, certauth_dir(r));
+    const certauth_dir_conf *dc = certauth_dir(r);
+    const char *rest = endpoint_path(r, dc);
 
-    if (rest && is_endpoint(rest)) {
+    if (rest && (certauth_is_est(dc) ? certauth_est_op(rest)
+                                     : is_endpoint(rest))) {
         r->handler = CERTAUTH_HANDLER;
     }
     return DECLINED;
@@ -348,6 +350,9 @@ static int certauth_handler(request_rec *r)
                               "not configured", "no CA for this server");
     }
 
+    if (certauth_is_est(dc)) {
+        return certauth_est(r, rest);
+    }
     if (!strcmp(rest, "enroll")) {
         return certauth_enroll(r);
     }

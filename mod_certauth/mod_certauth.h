@@ -116,6 +116,14 @@ apr_off_t certauth_dir_max_body(const certauth_dir_conf *dc);
 const certauth_prof_conf *certauth_select_profile(request_rec *r,
                                                   int *status,
                                                   const char **detail);
+/* The same with the name given (NULL: the Location's default). */
+const certauth_prof_conf *certauth_profile_named(request_rec *r,
+                                                 const char *name,
+                                                 int *status,
+                                                 const char **detail);
+/* The profile a stored certificate was issued under, or NULL. */
+const certauth_prof_conf *certauth_profile_of_cert(request_rec *r,
+                                                   const char *name);
 /* The core's view of a profile (allocated from p). */
 ca_profile_t *certauth_profile(apr_pool_t *p, const certauth_prof_conf *pc);
 /* The subject and subjectAltNames of a request from the profile and the
@@ -185,5 +193,9 @@ int certauth_enroll(request_rec *r);
 int certauth_renew(request_rec *r);
 int certauth_revoke(request_rec *r);
 int certauth_api(request_rec *r, const char *what);
+/* EST (RFC 7030) below a Location ending in /.well-known/est. */
+int certauth_is_est(const certauth_dir_conf *dc);
+int certauth_est_op(const char *rest);
+int certauth_est(request_rec *r, const char *rest);
 
 #endif

@@ -40,10 +40,18 @@ const certauth_prof_conf *certauth_select_profile(request_rec *r,
                                                   int *status,
                                                   const char **detail)
 {
+    return certauth_profile_named(r, query_arg(r, "profile"), status,
+                                  detail);
+}
+
+const certauth_prof_conf *certauth_profile_named(request_rec *r,
+                                                 const char *name,
+                                                 int *status,
+                                                 const char **detail)
+{
     const certauth_dir_conf *dc = certauth_dir(r);
     const certauth_srv_conf *sc = certauth_srv(r->server);
     const certauth_prof_conf *pc;
-    const char *name = query_arg(r, "profile");
 
     if (!name) {
         name = dc->default_profile;
@@ -236,4 +244,17 @@ int certauth_expr_lookup(ap_expr_lookup_parms *parms)
         return OK;
     }
     return DECLINED;
+}
+
+const certauth_prof_conf *certauth_profile_of_cert(request_rec *r,
+                                                   const char *name)
+{
+    const certauth_dir_conf *dc = certauth_dir(r);
+    const certauth_srv_conf *sc = certauth_srv(r->server);
+    const certauth_prof_conf *pc = apr_hash_get(sc->profiles, name,
+                                                APR_HASH_KEY_STRING);
+    if (!pc && !strcmp(name, dc->prof.name ? dc->prof.name : "default")) {
+        pc = &dc->prof;
+    }
+    return pc;
 }

@@ -321,6 +321,23 @@ SSLSessionTickets off
             Require valid-user
         </RequireAny>
     </LocationMatch>
+
+    # EST (RFC 7030): /.well-known/est/[label/]...; a label names a profile
+    <Location /.well-known/est>
+        CertAuth On
+        CertAuthDefaultProfile user
+        AuthType Basic
+        AuthName "mod_certauth demo"
+        AuthBasicProvider file
+        AuthUserFile "$HTPASSWD"
+        <RequireAny>
+            Require ssl-verify-client
+            Require valid-user
+        </RequireAny>
+    </Location>
+    <LocationMatch "^/\.well-known/est/([^/]+/)?(cacerts|csrattrs)\$">
+        Require all granted
+    </LocationMatch>
 </VirtualHost>
 EOF
 mv -f "$CONF.tmp" "$CONF"

@@ -82,7 +82,7 @@ class Httpd:
 
     def __init__(self, ca, mpm="event", location_conf="", vhost_conf="",
                  server_conf="", db_path=None, base_url=None,
-                 ca_directives=None, enroll_auth=True):
+                 ca_directives=None, enroll_auth=True, est_conf=""):
         self.ca = ca
         self.mpm = mpm
         self.root = tempfile.mkdtemp(prefix="certauth-httpd-")
@@ -100,6 +100,7 @@ class Httpd:
         self.base_url = base_url or self.base
         self.ca_directives = ca_directives
         self.enroll_auth = enroll_auth
+        self.est_conf = est_conf
         for d in ("logs", "db", "run", "htdocs"):
             os.makedirs(os.path.join(self.root, d), exist_ok=True)
         self.users_file = os.path.join(self.root, "users")
@@ -146,7 +147,24 @@ class Httpd:
             Require ssl-verify-client
             Require valid-user
         </RequireAny>
-    </LocationMatch>""" % (self.users_file, self.users_file)
+    </LocationMatch>
+    <Location /.well-known/est>
+        CertAuth On
+        CertAuthAdmin "%%{REMOTE_USER} == 'admin'"
+        %s
+        AuthType Basic
+        AuthName certauth-test
+        AuthBasicProvider file
+        AuthUserFile %s
+        <RequireAny>
+            Require ssl-verify-client
+            Require valid-user
+        </RequireAny>
+    </Location>
+    <LocationMatch "^/\\.well-known/est/([^/]+/)?(cacerts|csrattrs)$">
+        Require all granted
+    </LocationMatch>""" % (self.users_file, self.users_file,
+                           self.est_conf, self.users_file)
         conf = """
 ServerRoot "{root}"
 DefaultRuntimeDir "{root}/run"

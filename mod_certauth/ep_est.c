@@ -1,0 +1,438 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+/* ep_est.c: EST (RFC 7030) below <Location /.well-known/est>: cacerts,
+ * simpleenroll, simplereenroll, serverkeygen, csrattrs, each also below a
+ * label (/.well-known/est/LABEL/...) that names a profile.
+ *
+ * What deployed EST clients rely on: Content-Length on every response (no
+ * chunking), base64 in 64-character lines with Content-Transfer-Encoding:
+ * base64, the media types exactly as RFC 7030 writes them, 401 with
+ * WWW-Authenticate when authentication is missing (clients only send
+ * credentials after a 401), and text/plain reasons for errors. */
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <apr_strings.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "mod_certauth.h"
+#include "ca_est.h"
+#include "ca_util.h"
+
+APLOG_USE_MODULE(certauth);
+
+#define EST_PKCS7 "application/pkcs7-mime; smime-type=certs-only"
+#define EST_SUFFIX "/.well-known/est"
+
+int certauth_is_est(const certauth_dir_conf *dc)
+{
+    apr_size_t n = dc->location ? strlen(dc->location) : 0;
+    apr_size_t k = strlen(EST_SUFFIX);
+    return n >= k && !strcmp(dc->location + n - k, EST_SUFFIX);
+}
+
+static const char *const est_ops[] = {
+    "cacerts", "simpleenroll", "simplereenroll", "serverkeygen", "csrattrs",
+    NULL
+};
+
+int certauth_est_op(const char *rest)
+{
+    const char *slash = strrchr(rest, '/');
+    const char *op = slash ? slash + 1 : rest;
+    int i;
+
+    if (slash && (slash == rest || memchr(rest, '/', (size_t)(slash - rest)))) {
+        return 0; /* at most one label segment */
+    }
+    for (i = 0; est_ops[i]; i++) {
+        if (!strcmp(op, est_ops[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int est_error(request_rec *r, int status, const char *text)
+{
+    const char *body = apr_pstrcat(r->pool, text, "\r\n", NULL);
+
+    if (status == HTTP_UNAUTHORIZED) {
+        if (ap_auth_type(r)) {
+            ap_note_auth_failure(r);
+        }
+        else {
+            apr_table_setn(r->err_headers_out, "WWW-Authenticate",
+                           "Basic realm=\"EST\"");
+        }
+    }
+    if (status == HTTP_SERVICE_UNAVAILABLE) {
+        apr_table_setn(r->err_headers_out, "Retry-After",
+                       CERTAUTH_RETRY_AFTER);
+    }
+    ap_log_rerror(APLOG_MARK, status >= 500 ? APLOG_WARNING : APLOG_INFO, 0,
+                  r, CA_LOGNO(1001) "EST %d: %s (user %s)", status, text,
+                  r->user ? r->user : "-");
+    return certauth_send(r, status, "text/plain", body, strlen(body));
+}
+
+/* A base64 body with its Content-Transfer-Encoding. */
+static int send_b64(request_rec *r, const char *ctype,
+                    const unsigned char *der, apr_size_t len)
+{
+    const char *b64 = ca_base64_encode(r->pool, der, len, 1);
+    apr_table_setn(r->headers_out, "Content-Transfer-Encoding", "base64");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    return certauth_send(r, HTTP_OK, ctype, b64, strlen(b64));
+}
+
+/* The request's CSR: application/pkcs10, base64 (whitespace allowed) or
+ * DER; 0 or an answered status. */
+static int read_csr(request_rec *r, X509_REQ **req, int *answered)
+{
+    const certauth_dir_conf *dc = certauth_dir(r);
+    const char *ct = apr_table_get(r->headers_in, "Content-Type");
+    const char *cte = apr_table_get(r->headers_in,
+                                    "Content-Transfer-Encoding");
+    const char *err = NULL;
+    char *body;
+    apr_size_t len;
+    int status;
+
+    *answered = 1;
+    if (!ct || strncasecmp(ct, "application/pkcs10", 18)
+        || (ct[18] && ct[18] != ';' && ct[18] != ' ')) {
+        ap_discard_request_body(r);
+        return est_error(r, HTTP_UNSUPPORTED_MEDIA_TYPE,
+                         "send the CSR as application/pkcs10");
+    }
+    if (cte && strcasecmp(cte, "base64") && strcasecmp(cte, "binary")
+        && strcasecmp(cte, "7bit")) {
+        ap_discard_request_body(r);
+        return est_error(r, HTTP_BAD_REQUEST,
+                         "Content-Transfer-Encoding must be base64");
+    }
+    if ((status = certauth_read_body(r, dc, &body, &len))) {
+        return est_error(r, status, status == HTTP_REQUEST_ENTITY_TOO_LARGE
+                                        ? "request too large"
+                                        : "the request body cannot be read");
+    }
+    if (ca_csr_parse(r->pool, body, len, req, &err) != APR_SUCCESS) {
+        return est_error(r, HTTP_BAD_REQUEST, err);
+    }
+    *answered = 0;
+    return 0;
+}
+
+/* Issue for an enrollment; the answered status, with *cert set on
+ * success. */
+static int issue(request_rec *r, ca_store_t *st, const certauth_who *who,
+                 const certauth_prof_conf *pc, X509_REQ *req, EVP_PKEY *key,
+                 X509 *renewing, const char *action, X509 **cert,
+                 int *answered)
+{
+    const certauth_srv_conf *sc = certauth_srv(r->server);
+    ca_profile_t *profile = certauth_profile(r->pool, pc);
+    ca_issue_req_t ireq;
+    ca_cert_row_t *row = NULL;
+    X509_NAME *subject = NULL;
+    apr_array_header_t *sans = NULL;
+    const char *err = NULL, *detail = NULL;
+    apr_status_t rv;
+    int status;
+
+    *answered = 1;
+    if (ca_csr_check(r->pool, req, &profile->key_policy, &err)
+        != APR_SUCCESS) {
+        certauth_audit(r, st, who, action, "", "refused", err);
+        return est_error(r, HTTP_BAD_REQUEST, err);
+    }
+    memset(&ireq, 0, sizeof(ireq));
+    if (renewing) {
+        ireq.subject = X509_get_subject_name(renewing);
+        ireq.sans = apr_array_make(r->pool, 2, sizeof(const char *));
+        ca_cert_sans(r->pool, renewing, ireq.sans);
+        ireq.supersede = who->cert->serial;
+        ireq.supersede_at = (apr_int64_t)apr_time_sec(apr_time_now())
+                            + sc->supersede_grace_secs;
+        profile->max_valid_per_owner = 0;
+        profile->unique_subject = 0;
+    }
+    else {
+        if ((status = certauth_build_names(r, pc, req, &subject, &sans,
+                                           &detail))) {
+            certauth_audit(r, st, who, action, "", "refused", detail);
+            return est_error(r, status == HTTP_INTERNAL_SERVER_ERROR
+                                    ? status : HTTP_BAD_REQUEST, detail);
+        }
+        ireq.subject = subject;
+        ireq.sans = sans;
+    }
+    ireq.profile = profile;
+    ireq.pubkey = key ? key : X509_REQ_get0_pubkey(req);
+    ireq.owner = certauth_who_owner(who);
+    ireq.base_url = sc->base_url;
+    rv = ca_issue(r->pool, sc->ca, st, &ireq, cert, &row, &err);
+    if (rv != APR_SUCCESS) {
+        int code = certauth_status_of(rv);
+        certauth_audit(r, st, who, action, "", "refused", err);
+        if (code == HTTP_SERVICE_UNAVAILABLE) {
+            return est_error(r, code, "database unavailable; try later");
+        }
+        if (code == HTTP_INTERNAL_SERVER_ERROR) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(1002)
+                          "EST %s: %s", action, err);
+            return est_error(r, code, "the certificate could not be issued");
+        }
+        return est_error(r, code == HTTP_CONFLICT ? HTTP_CONFLICT
+                                                  : HTTP_BAD_REQUEST, err);
+    }
+    certauth_audit(r, st, who, action, row->serial, "ok",
+                   renewing ? apr_psprintf(r->pool, "replaces %s",
+                                           who->cert->serial)
+                            : apr_psprintf(r->pool, "profile %s",
+                                           row->profile));
+    if (renewing && sc->supersede_grace_secs == 0) {
+        certauth_crl_regenerate(r, st);
+    }
+    *answered = 0;
+    return 0;
+}
+
+/* A key of the first type the profile allows, for serverkeygen. */
+static EVP_PKEY *server_key(request_rec *r, const ca_profile_t *profile)
+{
+    const ca_key_policy_t *kp = &profile->key_policy;
+    const char *type = kp->allow_p256 ? "ec:P-256"
+                       : kp->allow_p384 ? "ec:P-384"
+                       : kp->allow_rsa ? apr_psprintf(r->pool, "rsa:%d",
+                                                      kp->rsa_min_bits > 3072
+                                                          ? kp->rsa_min_bits
+                                                          : 3072)
+                       : "ed25519";
+    EVP_PKEY *key = NULL;
+    const char *err = NULL;
+
+    if (ca_key_generate(r->pool, type, &key, &err) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(1003)
+                      "serverkeygen: %s", err);
+        return NULL;
+    }
+    return key;
+}
+
+static int serverkeygen_reply(request_rec *r, EVP_PKEY *key, X509 *cert)
+{
+    unsigned char *kder = NULL, *cder = NULL, rnd[12];
+    apr_size_t klen = 0, clen = 0, i;
+    char boundary[40];
+    char *body;
+    const char *kb64;
+    int rc;
+
+    if (ca_pkcs8_der(r->pool, key, &kder, &klen) != APR_SUCCESS
+        || ca_pkcs7_certs(r->pool, cert, NULL, &cder, &clen) != APR_SUCCESS
+        || RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                         "the response cannot be made");
+    }
+    strcpy(boundary, "est-");
+    for (i = 0; i < sizeof(rnd); i++) {
+        apr_snprintf(boundary + 4 + 2 * i, 3, "%02x", rnd[i]);
+    }
+    kb64 = ca_base64_encode(r->pool, kder, klen, 1);
+    OPENSSL_cleanse(kder, klen);
+    body = apr_pstrcat(r->pool,
+                       "--", boundary, "\r\n",
+                       "Content-Type: application/pkcs8\r\n",
+                       "Content-Transfer-Encoding: base64\r\n\r\n", kb64,
+                       "--", boundary, "\r\n",
+                       "Content-Type: " EST_PKCS7 "\r\n",
+                       "Content-Transfer-Encoding: base64\r\n\r\n",
+                       ca_base64_encode(r->pool, cder, clen, 1),
+                       "--", boundary, "--\r\n", NULL);
+    OPENSSL_cleanse((void *)kb64, strlen(kb64));
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    rc = certauth_send(r, HTTP_OK,
+                       apr_psprintf(r->pool, "multipart/mixed; boundary=%s",
+                                    boundary), body, strlen(body));
+    OPENSSL_cleanse(body, strlen(body));
+    return rc;
+}
+
+int certauth_est(request_rec *r, const char *rest)
+{
+    const certauth_srv_conf *sc = certauth_srv(r->server);
+    const char *slash = strrchr(rest, '/');
+    const char *op = slash ? slash + 1 : rest;
+    const char *label = slash ? apr_pstrndup(r->pool, rest,
+                                             (apr_size_t)(slash - rest))
+                              : NULL;
+    const certauth_prof_conf *pc;
+    const char *detail = NULL;
+    certauth_who who;
+    ca_store_t *st;
+    X509_REQ *req = NULL;
+    X509 *cert = NULL, *old = NULL;
+    EVP_PKEY *key = NULL;
+    int status = 0, answered = 0, get;
+
+    get = !strcmp(op, "cacerts") || !strcmp(op, "csrattrs");
+    if (get ? (r->method_number != M_GET) : (r->method_number != M_POST)) {
+        ap_discard_request_body(r);
+        apr_table_setn(r->err_headers_out, "Allow", get ? "GET" : "POST");
+        return est_error(r, HTTP_METHOD_NOT_ALLOWED,
+                         get ? "use GET" : "use POST");
+    }
+    pc = certauth_profile_named(r, label, &status, &detail);
+    if (!pc && status == HTTP_NOT_FOUND) {
+        ap_discard_request_body(r);
+        return est_error(r, HTTP_NOT_FOUND,
+                         apr_psprintf(r->pool, "no EST label '%s'",
+                                      label ? label : ""));
+    }
+    if (!strcmp(op, "cacerts")) {
+        unsigned char *der;
+        apr_size_t len;
+        if (ca_pkcs7_ca_chain(r->pool, sc->ca, &der, &len) != APR_SUCCESS) {
+            return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                             "cannot encode the CA certificates");
+        }
+        return send_b64(r, "application/pkcs7-mime", der, len);
+    }
+    if (!strcmp(op, "csrattrs")) {
+        unsigned char *der;
+        apr_size_t len;
+        ca_profile_t *prof;
+        if (!pc) {
+            return est_error(r, status, detail);
+        }
+        prof = certauth_profile(r->pool, pc);
+        if (ca_csrattrs(r->pool, &prof->key_policy, pc->san_allow != NULL,
+                        &der, &len) != APR_SUCCESS) {
+            return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                             "cannot encode the CSR attributes");
+        }
+        if (len <= 2) {
+            r->status = HTTP_NO_CONTENT;
+            ap_set_content_length(r, 0);
+            return OK;
+        }
+        return send_b64(r, "application/csrattrs", der, len);
+    }
+
+    /* The enrolling operations: who asks? */
+    if (!(st = certauth_store(r, &status))) {
+        return status;
+    }
+    if ((status = certauth_identify(r, st, &who))) {
+        return est_error(r, status, "database unavailable; try later");
+    }
+    if (!strcmp(op, "simplereenroll")) {
+        if (!who.cert) {
+            ap_discard_request_body(r);
+            certauth_audit(r, st, &who, "reenroll", "", "refused",
+                           who.cert_problem ? who.cert_problem
+                                            : "no client certificate");
+            if (!who.presented) {
+                return est_error(r, HTTP_UNAUTHORIZED,
+                                 "simplereenroll needs the client "
+                                 "certificate being renewed");
+            }
+            return est_error(r, HTTP_FORBIDDEN,
+                             apr_pstrcat(r->pool, who.cert_problem,
+                                         "; enroll again", NULL));
+        }
+    }
+    else if (!who.user && !who.cert) {
+        ap_discard_request_body(r);
+        return est_error(r, HTTP_UNAUTHORIZED,
+                         who.cert_problem
+                             ? apr_pstrcat(r->pool, who.cert_problem,
+                                           "; authenticate with a password",
+                                           NULL)
+                             : "authentication required");
+    }
+    if (!pc) {
+        ap_discard_request_body(r);
+        return est_error(r, status, detail);
+    }
+    if (!r->user && who.cert) {
+        /* templates such as %{REMOTE_USER} name the certificate's owner */
+        r->user = apr_pstrdup(r->pool, who.cert->owner);
+    }
+    if (read_csr(r, &req, &answered), answered) {
+        return OK;
+    }
+
+    if (!strcmp(op, "simplereenroll")) {
+        const certauth_prof_conf *opc;
+        ca_profile_t *oprof;
+        BIO *bio = BIO_new_mem_buf(who.cert->cert_pem, -1);
+        const char *why = NULL;
+        apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+
+        old = bio ? ca_pool_x509(r->pool, PEM_read_bio_X509(bio, NULL, NULL,
+                                                             NULL)) : NULL;
+        BIO_free(bio);
+        if (!old) {
+            return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                             "the stored certificate cannot be read");
+        }
+        if (!ca_csr_same_names(r->pool, req, old, &why)) {
+            certauth_audit(r, st, &who, "reenroll", who.cert->serial,
+                           "refused", why);
+            return est_error(r, HTTP_BAD_REQUEST, why);
+        }
+        opc = certauth_profile_of_cert(r, who.cert->profile);
+        if (!opc) {
+            return est_error(r, HTTP_CONFLICT,
+                             apr_psprintf(r->pool, "profile %s is no longer "
+                                          "configured; enroll again",
+                                          who.cert->profile));
+        }
+        oprof = certauth_profile(r->pool, opc);
+        if (now < who.cert->not_after
+                      - (apr_int64_t)oprof->renewal_window_days * 86400) {
+            return est_error(r, HTTP_FORBIDDEN,
+                             apr_psprintf(r->pool, "renewal opens %d days "
+                                          "before expiry",
+                                          oprof->renewal_window_days));
+        }
+        pc = opc;
+        status = issue(r, st, &who, pc, req, NULL, old, "reenroll", &cert,
+                       &answered);
+    }
+    else if (!strcmp(op, "serverkeygen")) {
+        if (!(key = server_key(r, certauth_profile(r->pool, pc)))) {
+            return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                             "cannot generate a key");
+        }
+        status = issue(r, st, &who, pc, req, key, NULL, "serverkeygen",
+                       &cert, &answered);
+    }
+    else {
+        status = issue(r, st, &who, pc, req, NULL, NULL, "enroll", &cert,
+                       &answered);
+    }
+    if (answered) {
+        return status;
+    }
+    if (key) {
+        return serverkeygen_reply(r, key, cert);
+    }
+    {
+        unsigned char *der;
+        apr_size_t len;
+        if (ca_pkcs7_certs(r->pool, cert, NULL, &der, &len) != APR_SUCCESS) {
+            return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                             "cannot encode the certificate");
+        }
+        return send_b64(r, EST_PKCS7, der, len);
+    }
+}
