@@ -2,6 +2,7 @@
 /* ca_ca.c: load the CA key and certificate; create a new root CA. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -41,14 +42,14 @@ static const char *get_passphrase(apr_pool_t *p, const char *source,
     if (!strncmp(source, "env:", 4)) {
         const char *v = getenv(source + 4);
         if (!v) {
-            *err = apr_psprintf(p, "pass phrase: environment variable %s is "
+            *err = apr_psprintf(p, "pass phrase environment variable %s is "
                                 "not set", source + 4);
             return NULL;
         }
         return apr_pstrdup(p, v);
     }
     if (!strncmp(source, "file:", 5)) {
-        FILE *f = fopen(source + 5, "r");
+        FILE *f = fopen(source + 5, "re");
         if (!f) {
             *err = apr_psprintf(p, "pass phrase file %s: %s", source + 5,
                                 strerror(errno));
@@ -65,7 +66,7 @@ static const char *get_passphrase(apr_pool_t *p, const char *source,
         ssize_t n, total = 0;
         int status = 0;
 
-        if (pipe(fds) != 0) {
+        if (pipe2(fds, O_CLOEXEC) != 0) {
             *err = apr_psprintf(p, "pass phrase program: %s", strerror(errno));
             return NULL;
         }
@@ -114,6 +115,10 @@ static const char *get_passphrase(apr_pool_t *p, const char *source,
     if ((nl = strpbrk(buf, "\r\n"))) {
         *nl = '\0';
     }
+    if (!buf[0]) {
+        *err = apr_psprintf(p, "pass phrase from %s is empty", source);
+        return NULL;
+    }
     {
         const char *out = apr_pstrdup(p, buf);
         OPENSSL_cleanse(buf, sizeof(buf));
@@ -134,6 +139,42 @@ static int pass_cb(char *buf, int size, int rwflag, void *u)
         n = size;
     }
     memcpy(buf, pass, (size_t)n);
+    return n;
+}
+
+/* Pass phrase for reading the CA key: obtained only when the key turns out
+ * to be encrypted, at most once. */
+typedef struct {
+    apr_pool_t *p;
+    const char *source;   /* NULL: no pass phrase configured */
+    const char *key_file;
+    char *pass;           /* obtained pass phrase, cleansed after use */
+    const char *err;      /* why it could not be obtained */
+    int asked;            /* the key is encrypted */
+} pw_ctx_t;
+
+static int load_pass_cb(char *buf, int size, int rwflag, void *u)
+{
+    pw_ctx_t *c = u;
+    int n;
+    (void)rwflag;
+
+    c->asked = 1;
+    if (!c->source) {
+        return -1;
+    }
+    if (!c->pass && !c->err) {
+        c->pass = (char *)get_passphrase(c->p, c->source, c->key_file,
+                                         &c->err);
+    }
+    if (!c->pass) {
+        return -1;
+    }
+    n = (int)strlen(c->pass);
+    if (n > size) {
+        n = size;
+    }
+    memcpy(buf, c->pass, (size_t)n);
     return n;
 }
 
@@ -160,7 +201,7 @@ apr_status_t ca_load(ca_t **pca, apr_pool_t *p, const char *cert_file,
                      const char **err)
 {
     ca_t *ca = apr_pcalloc(p, sizeof(*ca));
-    const char *pass = NULL;
+    pw_ctx_t pw;
     struct stat st;
     BIO *bio = NULL;
     X509 *x;
@@ -171,9 +212,10 @@ apr_status_t ca_load(ca_t **pca, apr_pool_t *p, const char *cert_file,
     /* The certificate, then the chain above it. */
     bio = BIO_new_file(cert_file, "r");
     if (!bio) {
+        int e = errno;
         ERR_clear_error();
         *err = apr_psprintf(p, "cannot read CA certificate file %s: %s",
-                            cert_file, strerror(errno));
+                            cert_file, strerror(e));
         return CA_EIO;
     }
     ca->cert = ca_pool_x509(p, PEM_read_bio_X509(bio, NULL, NULL, NULL));
@@ -203,30 +245,48 @@ apr_status_t ca_load(ca_t **pca, apr_pool_t *p, const char *cert_file,
                             (unsigned)(st.st_mode & 07777));
         return CA_ECONFIG;
     }
-    if (passphrase) {
-        pass = get_passphrase(p, passphrase, key_file, err);
-        if (!pass) {
-            return CA_ECONFIG;
-        }
+    if (passphrase && strncmp(passphrase, "file:", 5)
+        && strncmp(passphrase, "exec:", 5) && strncmp(passphrase, "env:", 4)) {
+        *err = apr_psprintf(p, "pass phrase source '%s' for CA key file %s "
+                            "is not file:/path, exec:/path or env:NAME",
+                            passphrase, key_file);
+        return CA_ECONFIG;
     }
+    memset(&pw, 0, sizeof(pw));
+    pw.p = p;
+    pw.source = passphrase;
+    pw.key_file = key_file;
     bio = BIO_new_file(key_file, "r");
     if (!bio) {
+        int e = errno;
         ERR_clear_error();
         *err = apr_psprintf(p, "cannot read CA key file %s: %s", key_file,
-                            strerror(errno));
+                            strerror(e));
         return CA_EIO;
     }
-    ca->key = ca_pool_pkey(p, PEM_read_bio_PrivateKey(bio, NULL, pass_cb,
-                                                      (void *)pass));
+    ca->key = ca_pool_pkey(p, PEM_read_bio_PrivateKey(bio, NULL, load_pass_cb,
+                                                      &pw));
     BIO_free(bio);
+    if (pw.pass) {
+        OPENSSL_cleanse(pw.pass, strlen(pw.pass));
+    }
     if (!ca->key) {
         const char *ssl = ca_log_ssl_errors(p);
-        *err = apr_psprintf(p, "CA key file %s cannot be read%s (%s)",
-                            key_file,
-                            pass ? ": wrong pass phrase?"
-                                 : ": no PEM private key, or it is encrypted "
-                                   "and CertAuthCAPassPhrase is not set",
-                            ssl);
+        if (pw.err) {
+            *err = apr_psprintf(p, "CA key file %s: %s", key_file, pw.err);
+        }
+        else if (pw.asked && !passphrase) {
+            *err = apr_psprintf(p, "CA key file %s is encrypted and no pass "
+                                "phrase is configured", key_file);
+        }
+        else if (pw.asked) {
+            *err = apr_psprintf(p, "CA key file %s cannot be decrypted: wrong "
+                                "pass phrase? (%s)", key_file, ssl);
+        }
+        else {
+            *err = apr_psprintf(p, "CA key file %s holds no PEM private key "
+                                "(%s)", key_file, ssl);
+        }
         return CA_ECONFIG;
     }
     if (X509_check_private_key(ca->cert, ca->key) != 1) {
@@ -235,8 +295,9 @@ apr_status_t ca_load(ca_t **pca, apr_pool_t *p, const char *cert_file,
                             "certificate in %s", key_file, cert_file);
         return CA_ECONFIG;
     }
-    if (X509_check_ca(ca->cert) == 0
-        || (X509_get_extension_flags(ca->cert) & EXFLAG_CA) == 0) {
+    /* Each reason named on its own: X509_check_ca() alone also fails for
+     * a CA:TRUE certificate whose keyUsage lacks keyCertSign. */
+    if ((X509_get_extension_flags(ca->cert) & EXFLAG_CA) == 0) {
         *err = apr_psprintf(p, "certificate in %s is not a CA certificate "
                             "(basicConstraints CA:TRUE missing)", cert_file);
         return CA_ECONFIG;
@@ -245,6 +306,11 @@ apr_status_t ca_load(ca_t **pca, apr_pool_t *p, const char *cert_file,
         && !(X509_get_key_usage(ca->cert) & KU_KEY_CERT_SIGN)) {
         *err = apr_psprintf(p, "certificate in %s may not sign certificates "
                             "(keyUsage lacks keyCertSign)", cert_file);
+        return CA_ECONFIG;
+    }
+    if (X509_check_ca(ca->cert) == 0) {
+        *err = apr_psprintf(p, "certificate in %s is not a CA certificate",
+                            cert_file);
         return CA_ECONFIG;
     }
     if (X509_cmp_time(X509_get0_notAfter(ca->cert), &now) <= 0) {
@@ -322,7 +388,9 @@ static apr_status_t add_entry(apr_pool_t *p, X509_NAME *name,
     while (apr_isspace(*field)) {
         field++;
     }
+    ERR_set_mark();  /* an unknown name is also tried as a dotted OID */
     nid = OBJ_txt2nid(field);
+    ERR_pop_to_mark();
     if (!*field || nid == NID_undef) {
         *err = apr_psprintf(p, "unknown subject field '%s'", field);
         return CA_EBADINPUT;
@@ -331,12 +399,16 @@ static apr_status_t add_entry(apr_pool_t *p, X509_NAME *name,
         *err = apr_psprintf(p, "subject field %s is empty", field);
         return CA_EBADINPUT;
     }
+    ERR_set_mark();
     if (!X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8,
                                     (const unsigned char *)value, -1, -1, 0)) {
-        ERR_clear_error();
-        *err = apr_psprintf(p, "bad value for subject field %s", field);
+        const char *why = ERR_reason_error_string(ERR_peek_last_error());
+        ERR_pop_to_mark();
+        *err = apr_psprintf(p, "bad value for subject field %s%s%s%s", field,
+                            why ? " (" : "", why ? why : "", why ? ")" : "");
         return CA_EBADINPUT;
     }
+    ERR_clear_last_mark();
     return APR_SUCCESS;
 }
 
@@ -441,10 +513,14 @@ apr_status_t ca_create(apr_pool_t *p, const ca_init_opts_t *opts,
     int days = opts->days > 0 ? opts->days : 3650;
     struct stat st;
 
-    if (stat(cert_file, &st) == 0 || stat(key_file, &st) == 0) {
+    if (lstat(cert_file, &st) == 0 || lstat(key_file, &st) == 0) {
         *err = apr_psprintf(p, "%s or %s already exists; not overwriting "
                             "a CA", cert_file, key_file);
         return CA_EEXIST;
+    }
+    if (opts->key_passphrase && !*opts->key_passphrase) {
+        *err = "the pass phrase for the CA key is empty";
+        return CA_EBADINPUT;
     }
     rv = ca_name_parse(p, opts->subject && *opts->subject
                               ? opts->subject : "CN=certauth root CA",
@@ -501,6 +577,11 @@ apr_status_t ca_create(apr_pool_t *p, const ca_init_opts_t *opts,
     OPENSSL_cleanse(data, (size_t)len);
     BIO_free(bio);
     pem_cert = ca_x509_pem(p, x);
+    if (!pem_cert) {
+        OPENSSL_cleanse((void *)pem_key, strlen(pem_key));
+        *err = "cannot encode the CA certificate";
+        return CA_ECRYPTO;
+    }
 
     rv = ca_file_write_atomic(p, key_file, pem_key, strlen(pem_key), 0600);
     OPENSSL_cleanse((void *)pem_key, strlen(pem_key));
@@ -513,6 +594,7 @@ apr_status_t ca_create(apr_pool_t *p, const ca_init_opts_t *opts,
     rv = ca_file_write_atomic(p, cert_file, pem_cert, strlen(pem_cert), 0644);
     if (rv != APR_SUCCESS) {
         char buf[128];
+        unlink(key_file); /* no half-made CA: a retry must not find it */
         *err = apr_psprintf(p, "cannot write %s: %s", cert_file,
                             apr_strerror(rv, buf, sizeof(buf)));
         return CA_EIO;

@@ -1,0 +1,971 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+/* Unit tests of ca_ca: creating a root CA (every key type, extensions,
+ * serial, validity, file modes, refusing to overwrite), loading it (pass
+ * phrase sources, key mode, mismatched key, non-CA and out-of-date
+ * certificates, chains), key generation and subject parsing. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <apr_strings.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "unit.h"
+#include "ca_ca.h"
+#include "ca_util.h"
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+static const char *mktmpdir(apr_pool_t *p)
+{
+    char *d = apr_pstrdup(p, "/tmp/certauth-ut-ca-XXXXXX");
+    if (!mkdtemp(d)) {
+        perror("mkdtemp");
+        abort();
+    }
+    return d;
+}
+
+static int dir_count(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (!d) {
+        return -1;
+    }
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static void rm_rf(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4096];
+    if (!d) {
+        return;
+    }
+    while ((e = readdir(d))) {
+        struct stat st;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            rm_rf(path);
+        }
+        else {
+            unlink(path);
+        }
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static void write_file(const char *path, const char *data, mode_t mode)
+{
+    int fd;
+    unlink(path);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    if (fd < 0 || write(fd, data, strlen(data)) != (ssize_t)strlen(data)) {
+        perror(path);
+        abort();
+    }
+    close(fd);
+    chmod(path, mode);
+}
+
+static char *slurp(apr_pool_t *p, const char *path)
+{
+    char *data = NULL;
+    apr_size_t len;
+    if (ca_file_read(p, path, 1 << 20, &data, &len) != APR_SUCCESS) {
+        return NULL;
+    }
+    return data;
+}
+
+static int mode_of(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
+}
+
+static int one_line(const char *err)
+{
+    return err && *err && !strchr(err, '\n');
+}
+
+static const char *key_pem(apr_pool_t *p, EVP_PKEY *k)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data;
+    long len;
+    const char *out;
+    PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL);
+    len = BIO_get_mem_data(bio, &data);
+    out = apr_pstrmemdup(p, data, (apr_size_t)len);
+    BIO_free(bio);
+    return out;
+}
+
+static EVP_PKEY *ec_key(apr_pool_t *p)
+{
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    if (!k) {
+        abort();
+    }
+    return ca_pool_pkey(p, k);
+}
+
+/* A self-signed certificate with the given extensions (NULL: none) and
+ * validity (seconds from now), made directly with OpenSSL. */
+static X509 *self_signed(apr_pool_t *p, EVP_PKEY *k, const char *cn,
+                         int version, const char *bc, const char *ku,
+                         long from, long to)
+{
+    X509 *x = ca_pool_x509(p, X509_new());
+    X509_NAME *n = X509_get_subject_name(x);
+    X509V3_CTX ctx;
+
+    X509_set_version(x, version);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 4242);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
+                               (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, n);
+    X509_gmtime_adj(X509_getm_notBefore(x), from);
+    X509_gmtime_adj(X509_getm_notAfter(x), to);
+    X509_set_pubkey(x, k);
+    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+    if (bc) {
+        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx,
+                                                NID_basic_constraints, bc);
+        X509_add_ext(x, e, -1);
+        X509_EXTENSION_free(e);
+    }
+    if (ku) {
+        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, NID_key_usage, ku);
+        X509_add_ext(x, e, -1);
+        X509_EXTENSION_free(e);
+    }
+    if (!X509_sign(x, k, EVP_sha256())) {
+        abort();
+    }
+    return x;
+}
+
+/* A fresh unencrypted EC CA in dir: dir/ca.pem, dir/ca.key. */
+static void make_ca(apr_pool_t *p, const char *dir, const char *subject,
+                    const char *pass)
+{
+    ca_init_opts_t o;
+    const char *err = NULL;
+    memset(&o, 0, sizeof(o));
+    o.key_type = "ec";
+    o.days = 10;
+    o.subject = subject;
+    o.key_passphrase = pass;
+    if (ca_create(p, &o, apr_pstrcat(p, dir, "/ca.pem", NULL),
+                  apr_pstrcat(p, dir, "/ca.key", NULL), &err)
+        != APR_SUCCESS) {
+        fprintf(stderr, "make_ca: %s\n", err);
+        abort();
+    }
+}
+
+static apr_status_t load(apr_pool_t *p, const char *dir, const char *cert,
+                         const char *key, const char *pass, ca_t **ca,
+                         const char **err)
+{
+    *ca = NULL;
+    *err = NULL;
+    return ca_load(ca, p, apr_pstrcat(p, dir, "/", cert, NULL),
+                   apr_pstrcat(p, dir, "/", key, NULL), pass, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* ca_create + ca_load                                                 */
+/* ------------------------------------------------------------------ */
+
+static const char *fingerprint(apr_pool_t *p, X509 *x)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0, i;
+    const char *out = "";
+    X509_digest(x, EVP_sha256(), md, &n);
+    for (i = 0; i < n; i++) {
+        out = apr_psprintf(p, "%s%s%02X", out, i ? ":" : "", md[i]);
+    }
+    return out;
+}
+
+/* Create a CA with these options, load it and check every property. */
+static void check_create(apr_pool_t *p, const char *key_type, int days,
+                         const char *subject, const char *want_subject,
+                         const char *want_alg, int want_bits,
+                         const char *want_group, int want_sig_nid)
+{
+    const char *dir = mktmpdir(p);
+    const char *cf = apr_pstrcat(p, dir, "/cacert.pem", NULL);
+    const char *kf = apr_pstrcat(p, dir, "/cakey.pem", NULL);
+    const char *err = NULL, *kpem, *cpem;
+    ca_init_opts_t o;
+    ca_t *ca = NULL;
+    apr_status_t rv;
+    X509 *x;
+    BASIC_CONSTRAINTS *bc;
+    ASN1_BIT_STRING *ku;
+    BIGNUM *sn;
+    unsigned char snb[32];
+    int crit = -1;
+    apr_int64_t nb, na, t0 = (apr_int64_t)time(NULL), t1;
+    unsigned char *der = NULL;
+    apr_size_t derlen = 0;
+
+    memset(&o, 0, sizeof(o));
+    o.key_type = key_type;
+    o.days = days;
+    o.subject = subject;
+    rv = ca_create(p, &o, cf, kf, &err);
+    t1 = (apr_int64_t)time(NULL);
+    UT_CHECK_MSG(rv == APR_SUCCESS, "%s: %s", key_type ? key_type : "default",
+                 err ? err : "");
+    if (rv != APR_SUCCESS) {
+        rm_rf(dir);
+        return;
+    }
+    UT_CHECK(mode_of(kf) == 0600);
+    UT_CHECK(mode_of(cf) == 0644);
+    UT_CHECK(dir_count(dir) == 2);              /* no temp files left */
+    kpem = slurp(p, kf);
+    cpem = slurp(p, cf);
+    UT_CHECK(kpem && !strncmp(kpem, "-----BEGIN PRIVATE KEY-----\n", 28)
+             && !strstr(kpem, "CERTIFICATE"));
+    UT_CHECK(cpem && !strncmp(cpem, "-----BEGIN CERTIFICATE-----\n", 28)
+             && !strstr(cpem, "PRIVATE"));
+
+    rv = ca_load(&ca, p, cf, kf, NULL, &err);
+    UT_CHECK_MSG(rv == APR_SUCCESS, "load: %s", err ? err : "");
+    if (rv != APR_SUCCESS) {
+        rm_rf(dir);
+        return;
+    }
+    x = ca->cert;
+
+    /* the key */
+    UT_CHECK_MSG(EVP_PKEY_is_a(ca->key, want_alg), "want %s", want_alg);
+    UT_CHECK_MSG(EVP_PKEY_get_bits(ca->key) == want_bits, "bits %d",
+                 EVP_PKEY_get_bits(ca->key));
+    if (want_group) {
+        char g[64] = "";
+        size_t glen = 0;
+        UT_CHECK(EVP_PKEY_get_utf8_string_param(ca->key,
+                                                OSSL_PKEY_PARAM_GROUP_NAME,
+                                                g, sizeof(g), &glen)
+                 && !strcmp(g, want_group));
+    }
+    UT_CHECK(X509_check_private_key(x, ca->key) == 1);
+    UT_CHECK((ca_sign_md(ca->key) == NULL) == EVP_PKEY_is_a(ca->key,
+                                                            "ED25519"));
+
+    /* the certificate */
+    UT_CHECK(X509_get_version(x) == X509_VERSION_3);
+    UT_CHECK(X509_get_signature_nid(x) == want_sig_nid);
+    UT_CHECK(X509_NAME_cmp(X509_get_subject_name(x),
+                           X509_get_issuer_name(x)) == 0);
+    UT_CHECK(X509_verify(x, X509_get0_pubkey(x)) == 1);
+    UT_CHECK_MSG(!strcmp(ca->subject, want_subject), "subject %s",
+                 ca->subject);
+
+    sn = ASN1_INTEGER_to_BN(X509_get_serialNumber(x), NULL);
+    UT_CHECK(sn && !BN_is_negative(sn) && BN_num_bytes(sn) == 16);
+    UT_CHECK(sn && BN_bn2bin(sn, snb) == 16 && snb[0] >= 0x01
+             && snb[0] <= 0x7f);
+    BN_free(sn);
+
+    nb = ca_asn1_time_to_epoch(X509_get0_notBefore(x));
+    na = ca_asn1_time_to_epoch(X509_get0_notAfter(x));
+    UT_CHECK_MSG(nb >= t0 - 1 && nb <= t1 + 1, "notBefore %lld, made "
+                 "between %lld and %lld", (long long)nb, (long long)t0,
+                 (long long)t1);
+    UT_CHECK_MSG(na - nb == (apr_int64_t)(days > 0 ? days : 3650) * 86400,
+                 "validity %lld s", (long long)(na - nb));
+
+    bc = X509_get_ext_d2i(x, NID_basic_constraints, &crit, NULL);
+    UT_CHECK(bc && bc->ca && !bc->pathlen && crit == 1);
+    BASIC_CONSTRAINTS_free(bc);
+    crit = -1;
+    ku = X509_get_ext_d2i(x, NID_key_usage, &crit, NULL);
+    UT_CHECK(ku && crit == 1);
+    ASN1_BIT_STRING_free(ku);
+    UT_CHECK(X509_get_key_usage(x) == (KU_KEY_CERT_SIGN | KU_CRL_SIGN));
+    UT_CHECK(X509_get_extended_key_usage(x) == UINT32_MAX);  /* no EKU */
+    UT_CHECK(X509_get0_subject_key_id(x) != NULL);
+    UT_CHECK(X509_get0_authority_key_id(x) != NULL
+             && ASN1_OCTET_STRING_cmp(X509_get0_subject_key_id(x),
+                                      X509_get0_authority_key_id(x)) == 0);
+    UT_CHECK(X509_get_ext_count(x) == 4);
+    UT_CHECK(X509_check_ca(x) == 1);
+
+    /* OpenSSL accepts it as a trust anchor that verifies itself. */
+    {
+        X509_STORE *st = X509_STORE_new();
+        X509_STORE_CTX *sc = X509_STORE_CTX_new();
+        X509_STORE_add_cert(st, x);
+        X509_STORE_CTX_init(sc, st, x, NULL);
+        X509_STORE_CTX_set_flags(sc, X509_V_FLAG_X509_STRICT);
+        UT_CHECK_MSG(X509_verify_cert(sc) == 1, "verify: %s",
+                     X509_verify_cert_error_string(
+                         X509_STORE_CTX_get_error(sc)));
+        X509_STORE_CTX_free(sc);
+        X509_STORE_free(st);
+    }
+
+    /* the derived fields */
+    UT_CHECK(ca_x509_der(p, x, &der, &derlen) == APR_SUCCESS
+             && derlen == ca->cert_der_len
+             && !memcmp(der, ca->cert_der, derlen));
+    UT_CHECK(ca->cert_pem && cpem && !strcmp(ca->cert_pem, cpem));
+    UT_CHECK(ca->chain && sk_X509_num(ca->chain) == 0);
+    UT_CHECK(ca->sha256_fp && strlen(ca->sha256_fp) == 95
+             && !strcmp(ca->sha256_fp, fingerprint(p, x)));
+    rm_rf(dir);
+}
+
+static void test_create_ec(apr_pool_t *p)
+{
+    check_create(p, "ec", 30, "CN=Test CA,O=Example", "CN=Test CA,O=Example",
+                 "EC", 256, "prime256v1", NID_ecdsa_with_SHA256);
+}
+
+static void test_create_ec384(apr_pool_t *p)
+{
+    check_create(p, "ec:P-384", 365, "/C=DE/O=Example/CN=Root P-384",
+                 "CN=Root P-384,O=Example,C=DE", "EC", 384, "secp384r1",
+                 NID_ecdsa_with_SHA256);
+}
+
+static void test_create_rsa(apr_pool_t *p)
+{
+    check_create(p, "rsa:2048", 1, "CN=RSA CA", "CN=RSA CA", "RSA", 2048,
+                 NULL, NID_sha256WithRSAEncryption);
+}
+
+static void test_create_ed25519(apr_pool_t *p)
+{
+    check_create(p, "ed25519", 7300, "O=Ex,CN=J\xc3\xbcrgen's CA",
+                 "O=Ex,CN=J\xc3\xbcrgen's CA", "ED25519", 256, NULL,
+                 NID_ED25519);
+}
+
+static void test_create_defaults(apr_pool_t *p)
+{
+    /* NULL key type: EC P-256; 0 days: 3650; no subject: a default one */
+    const char *dir = mktmpdir(p);
+    const char *cf = apr_pstrcat(p, dir, "/c.pem", NULL);
+    const char *kf = apr_pstrcat(p, dir, "/k.pem", NULL);
+    const char *err = NULL;
+    ca_init_opts_t o;
+    ca_t *ca = NULL;
+
+    memset(&o, 0, sizeof(o));
+    UT_CHECK(ca_create(p, &o, cf, kf, &err) == APR_SUCCESS);
+    UT_CHECK(ca_load(&ca, p, cf, kf, NULL, &err) == APR_SUCCESS);
+    if (ca) {
+        UT_CHECK(EVP_PKEY_is_a(ca->key, "EC")
+                 && EVP_PKEY_get_bits(ca->key) == 256);
+        UT_CHECK(ca_asn1_time_to_epoch(X509_get0_notAfter(ca->cert))
+                     - ca_asn1_time_to_epoch(X509_get0_notBefore(ca->cert))
+                 == 3650LL * 86400);
+        UT_CHECK(ca->subject && *ca->subject);
+    }
+    rm_rf(dir);
+    check_create(p, NULL, 0, "CN=x", "CN=x", "EC", 256, "prime256v1",
+                 NID_ecdsa_with_SHA256);
+}
+
+static void test_create_serials_differ(apr_pool_t *p)
+{
+    const char *d1 = mktmpdir(p), *d2 = mktmpdir(p), *err;
+    ca_t *a = NULL, *b = NULL;
+
+    make_ca(p, d1, "CN=same", NULL);
+    make_ca(p, d2, "CN=same", NULL);
+    UT_CHECK(load(p, d1, "ca.pem", "ca.key", NULL, &a, &err) == APR_SUCCESS);
+    UT_CHECK(load(p, d2, "ca.pem", "ca.key", NULL, &b, &err) == APR_SUCCESS);
+    UT_CHECK(a && b && ASN1_INTEGER_cmp(X509_get_serialNumber(a->cert),
+                                        X509_get_serialNumber(b->cert)) != 0);
+    UT_CHECK(a && b && strcmp(a->sha256_fp, b->sha256_fp) != 0);
+    rm_rf(d1);
+    rm_rf(d2);
+}
+
+static void test_create_refuses(apr_pool_t *p)
+{
+    const char *dir = mktmpdir(p);
+    const char *cf = apr_pstrcat(p, dir, "/ca.pem", NULL);
+    const char *kf = apr_pstrcat(p, dir, "/ca.key", NULL);
+    const char *other = apr_pstrcat(p, dir, "/other.key", NULL);
+    const char *err = NULL, *c0, *k0;
+    ca_init_opts_t o;
+
+    make_ca(p, dir, "CN=first", NULL);
+    c0 = slurp(p, cf);
+    k0 = slurp(p, kf);
+    memset(&o, 0, sizeof(o));
+    o.subject = "CN=second";
+
+    /* both exist, only the certificate, only the key */
+    UT_CHECK(ca_create(p, &o, cf, kf, &err) == CA_EEXIST && one_line(err));
+    err = NULL;
+    UT_CHECK(ca_create(p, &o, cf, other, &err) == CA_EEXIST && one_line(err));
+    UT_CHECK(access(other, F_OK) != 0);
+    UT_CHECK(ca_create(p, &o, apr_pstrcat(p, dir, "/new.pem", NULL), kf,
+                       &err) == CA_EEXIST);
+    UT_CHECK(access(apr_pstrcat(p, dir, "/new.pem", NULL), F_OK) != 0);
+    /* a dangling symbolic link is in the way too */
+    UT_CHECK(symlink("/nonexistent/target", other) == 0);
+    UT_CHECK(ca_create(p, &o, apr_pstrcat(p, dir, "/new.pem", NULL), other,
+                       &err) == CA_EEXIST);
+    unlink(other);
+    /* nothing was changed */
+    UT_CHECK(!strcmp(slurp(p, cf), c0) && !strcmp(slurp(p, kf), k0));
+    UT_CHECK(dir_count(dir) == 2);
+    rm_rf(dir);
+}
+
+static void test_create_bad_options(apr_pool_t *p)
+{
+    const char *dir = mktmpdir(p);
+    const char *cf = apr_pstrcat(p, dir, "/ca.pem", NULL);
+    const char *kf = apr_pstrcat(p, dir, "/ca.key", NULL);
+    static const char *bad_types[] = {
+        "dsa", "rsa:1024", "rsa:abc", "rsa:", "rsa:2048x", "rsa:100000",
+        "ec:P-999", "ec:", "x25519", "",
+    };
+    const char *err;
+    ca_init_opts_t o;
+    size_t i;
+
+    memset(&o, 0, sizeof(o));
+    for (i = 0; i < sizeof(bad_types) / sizeof(bad_types[0]); i++) {
+        if (!*bad_types[i]) {
+            continue;  /* "" means the default, tested elsewhere */
+        }
+        o.key_type = bad_types[i];
+        err = NULL;
+        UT_CHECK_MSG(ca_create(p, &o, cf, kf, &err) == CA_EBADINPUT
+                     && one_line(err), "%s", bad_types[i]);
+    }
+    o.key_type = "ec";
+    o.subject = "XX=nope";
+    err = NULL;
+    UT_CHECK(ca_create(p, &o, cf, kf, &err) == CA_EBADINPUT && one_line(err));
+    o.subject = "CN=ok";
+    o.key_passphrase = "";
+    err = NULL;
+    UT_CHECK(ca_create(p, &o, cf, kf, &err) == CA_EBADINPUT && one_line(err));
+    UT_CHECK(dir_count(dir) == 0);
+
+    /* a directory that does not exist: CA_EIO, nothing left anywhere */
+    o.key_passphrase = NULL;
+    err = NULL;
+    UT_CHECK(ca_create(p, &o, cf, apr_pstrcat(p, dir, "/private/ca.key", NULL),
+                       &err) == CA_EIO && one_line(err)
+             && strstr(err, "/private/ca.key"));
+    UT_CHECK(dir_count(dir) == 0);
+    /* the key is written, the certificate cannot be: the key goes too */
+    err = NULL;
+    UT_CHECK(ca_create(p, &o, apr_pstrcat(p, dir, "/nodir/ca.pem", NULL), kf,
+                       &err) == CA_EIO && one_line(err));
+    UT_CHECK(dir_count(dir) == 0);
+    rm_rf(dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* encrypted keys and pass phrase sources                              */
+/* ------------------------------------------------------------------ */
+
+#define PASS "s3cret pass phrase"
+
+static void test_passphrase_sources(apr_pool_t *p)
+{
+    const char *dir = mktmpdir(p);
+    const char *kf = apr_pstrcat(p, dir, "/ca.key", NULL);
+    const char *pf = apr_pstrcat(p, dir, "/pass.txt", NULL);
+    const char *script = apr_pstrcat(p, dir, "/pass.sh", NULL);
+    const char *err = NULL, *kpem;
+    ca_t *ca = NULL;
+
+    make_ca(p, dir, "CN=Encrypted CA", PASS);
+    kpem = slurp(p, kf);
+    UT_CHECK(mode_of(kf) == 0600);
+    UT_CHECK(kpem && strstr(kpem, "-----BEGIN ENCRYPTED PRIVATE KEY-----")
+             && !strstr(kpem, "-----BEGIN PRIVATE KEY-----"));
+
+    /* file: first line, with or without a line end */
+    write_file(pf, PASS "\nsecond line\n", 0600);
+    UT_CHECK(load(p, dir, "ca.pem", "ca.key",
+                  apr_pstrcat(p, "file:", pf, NULL), &ca, &err)
+             == APR_SUCCESS);
+    UT_CHECK(ca && ca->key && X509_check_private_key(ca->cert, ca->key));
+    write_file(pf, PASS "\r\n", 0600);
+    UT_CHECK(load(p, dir, "ca.pem", "ca.key",
+                  apr_pstrcat(p, "file:", pf, NULL), &ca, &err)
+             == APR_SUCCESS);
+    write_file(pf, PASS, 0600);
+    UT_CHECK(load(p, dir, "ca.pem", "ca.key",
+                  apr_pstrcat(p, "file:", pf, NULL), &ca, &err)
+             == APR_SUCCESS);
+
+    /* env: */
+    setenv("CERTAUTH_UT_PASS", PASS, 1);
+    UT_CHECK(load(p, dir, "ca.pem", "ca.key", "env:CERTAUTH_UT_PASS", &ca,
+                  &err) == APR_SUCCESS);
+
+    /* exec: gets the key file as its argument, prints the pass phrase */
+    write_file(script, apr_psprintf(p, "#!/bin/sh\n"
+                                    "[ \"$1\" = \"%s\" ] || exit 3\n"
+                                    "[ $# -eq 1 ] || exit 4\n"
+                                    "echo '" PASS "'\necho more\n", kf),
+               0700);
+    err = NULL;
+    UT_CHECK_MSG(load(p, dir, "ca.pem", "ca.key",
+                      apr_pstrcat(p, "exec:", script, NULL), &ca, &err)
+                 == APR_SUCCESS, "%s", err ? err : "");
+    UT_CHECK(ca && ca->key);
+    unsetenv("CERTAUTH_UT_PASS");
+    rm_rf(dir);
+}
+
+static void check_refused(apr_pool_t *p, const char *dir, const char *pass,
+                          const char *want1, const char *want2)
+{
+    const char *err = NULL;
+    ca_t *ca = NULL;
+    apr_status_t rv = load(p, dir, "ca.pem", "ca.key", pass, &ca, &err);
+    UT_CHECK_MSG(rv == CA_ECONFIG && one_line(err)
+                 && strstr(err, apr_pstrcat(p, dir, "/ca.key", NULL))
+                 && (!want1 || strstr(err, want1))
+                 && (!want2 || strstr(err, want2)),
+                 "pass %s: rv %d err %s", pass ? pass : "(none)", rv,
+                 err ? err : "(null)");
+    UT_CHECK(ca == NULL);
+    UT_CHECK(ERR_peek_error() == 0);        /* no stale OpenSSL errors */
+}
+
+static void test_passphrase_refusals(apr_pool_t *p)
+{
+    const char *dir = mktmpdir(p);
+    const char *pf = apr_pstrcat(p, dir, "/pass.txt", NULL);
+    const char *fail = apr_pstrcat(p, dir, "/fail.sh", NULL);
+    const char *wrong = apr_pstrcat(p, dir, "/wrong.sh", NULL);
+
+    make_ca(p, dir, "CN=Encrypted CA", PASS);
+    check_refused(p, dir, NULL, "encrypted", NULL);
+    write_file(pf, "wrong pass phrase\n", 0600);
+    check_refused(p, dir, apr_pstrcat(p, "file:", pf, NULL), "wrong pass",
+                  NULL);
+    write_file(pf, "\n", 0600);
+    check_refused(p, dir, apr_pstrcat(p, "file:", pf, NULL), "empty", NULL);
+    check_refused(p, dir, apr_pstrcat(p, "file:", dir, "/missing", NULL),
+                  "/missing", NULL);
+    unsetenv("CERTAUTH_UT_UNSET");
+    check_refused(p, dir, "env:CERTAUTH_UT_UNSET", "CERTAUTH_UT_UNSET",
+                  "not set");
+    setenv("CERTAUTH_UT_WRONG", "nope", 1);
+    check_refused(p, dir, "env:CERTAUTH_UT_WRONG", "wrong pass", NULL);
+    unsetenv("CERTAUTH_UT_WRONG");
+    write_file(fail, "#!/bin/sh\necho '" PASS "'\nexit 3\n", 0700);
+    check_refused(p, dir, apr_pstrcat(p, "exec:", fail, NULL), fail,
+                  "status 3");
+    write_file(wrong, "#!/bin/sh\necho wrong\n", 0700);
+    check_refused(p, dir, apr_pstrcat(p, "exec:", wrong, NULL), "wrong pass",
+                  NULL);
+    check_refused(p, dir, apr_pstrcat(p, "exec:", dir, "/nonexistent", NULL),
+                  "/nonexistent", NULL);
+    check_refused(p, dir, "prompt:" PASS, "prompt:", NULL);
+    check_refused(p, dir, PASS, NULL, NULL);
+    rm_rf(dir);
+}
+
+static void test_passphrase_not_needed(apr_pool_t *p)
+{
+    /* An unencrypted key loads with a pass phrase source configured, and
+     * the program is not run at all. */
+    const char *dir = mktmpdir(p);
+    const char *script = apr_pstrcat(p, dir, "/pass.sh", NULL);
+    const char *marker = apr_pstrcat(p, dir, "/ran", NULL);
+    const char *err = NULL;
+    ca_t *ca = NULL;
+
+    make_ca(p, dir, "CN=Plain CA", NULL);
+    write_file(script, apr_psprintf(p, "#!/bin/sh\ntouch %s\necho x\n",
+                                    marker), 0700);
+    UT_CHECK(load(p, dir, "ca.pem", "ca.key",
+                  apr_pstrcat(p, "exec:", script, NULL), &ca, &err)
+             == APR_SUCCESS);
+    UT_CHECK(access(marker, F_OK) != 0);
+    unsetenv("CERTAUTH_UT_UNSET");
+    UT_CHECK(load(p, dir, "ca.pem", "ca.key", "env:CERTAUTH_UT_UNSET", &ca,
+                  &err) == APR_SUCCESS);
+    rm_rf(dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* ca_load refusals                                                    */
+/* ------------------------------------------------------------------ */
+
+static void test_load_key_mode(apr_pool_t *p)
+{
+    const char *dir = mktmpdir(p);
+    const char *kf = apr_pstrcat(p, dir, "/ca.key", NULL);
+    static const int modes[] = { 0644, 0640, 0604, 0660, 0606, 0610, 0601 };
+    const char *err = NULL;
+    ca_t *ca = NULL;
+    size_t i;
+
+    make_ca(p, dir, "CN=Mode CA", NULL);
+    for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        apr_status_t rv;
+        chmod(kf, (mode_t)modes[i]);
+        err = NULL;
+        rv = load(p, dir, "ca.pem", "ca.key", NULL, &ca, &err);
+        UT_CHECK_MSG(rv == CA_ECONFIG && one_line(err) && strstr(err, kf)
+                     && strstr(err, apr_psprintf(p, "mode %04o", modes[i]))
+                     && strstr(err, "readable by group or others")
+                     && strstr(err, "chmod 600"),
+                     "mode %04o: %s", modes[i], err ? err : "(null)");
+    }
+    chmod(kf, 0400);
+    UT_CHECK(load(p, dir, "ca.pem", "ca.key", NULL, &ca, &err)
+             == APR_SUCCESS);
+    chmod(kf, 0600);
+    UT_CHECK(load(p, dir, "ca.pem", "ca.key", NULL, &ca, &err)
+             == APR_SUCCESS);
+    rm_rf(dir);
+}
+
+static void test_load_mismatch(apr_pool_t *p)
+{
+    const char *d1 = mktmpdir(p), *d2 = mktmpdir(p);
+    const char *err = NULL;
+    ca_t *ca = NULL;
+
+    make_ca(p, d1, "CN=One", NULL);
+    make_ca(p, d2, "CN=Two", NULL);
+    UT_CHECK(rename(apr_pstrcat(p, d2, "/ca.key", NULL),
+                    apr_pstrcat(p, d1, "/two.key", NULL)) == 0);
+    UT_CHECK(load(p, d1, "ca.pem", "two.key", NULL, &ca, &err) == CA_ECONFIG
+             && one_line(err) && strstr(err, "does not match")
+             && strstr(err, d1));
+    UT_CHECK(ERR_peek_error() == 0);
+    rm_rf(d1);
+    rm_rf(d2);
+}
+
+static void test_load_missing_and_garbage(apr_pool_t *p)
+{
+    const char *dir = mktmpdir(p);
+    const char *err = NULL;
+    ca_t *ca = NULL;
+
+    make_ca(p, dir, "CN=Files CA", NULL);
+    UT_CHECK(load(p, dir, "nope.pem", "ca.key", NULL, &ca, &err) == CA_EIO
+             && one_line(err) && strstr(err, "nope.pem")
+             && strstr(err, "No such file"));
+    UT_CHECK(load(p, dir, "ca.pem", "nope.key", NULL, &ca, &err) == CA_EIO
+             && one_line(err) && strstr(err, "nope.key"));
+    write_file(apr_pstrcat(p, dir, "/garbage.pem", NULL),
+               "not a certificate\n", 0644);
+    UT_CHECK(load(p, dir, "garbage.pem", "ca.key", NULL, &ca, &err)
+             == CA_ECONFIG && one_line(err) && strstr(err, "garbage.pem"));
+    write_file(apr_pstrcat(p, dir, "/empty.pem", NULL), "", 0644);
+    UT_CHECK(load(p, dir, "empty.pem", "ca.key", NULL, &ca, &err)
+             == CA_ECONFIG && one_line(err));
+    write_file(apr_pstrcat(p, dir, "/garbage.key", NULL),
+               "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+               0600);
+    UT_CHECK(load(p, dir, "ca.pem", "garbage.key", NULL, &ca, &err)
+             == CA_ECONFIG && one_line(err) && strstr(err, "garbage.key"));
+    /* the certificate given as the key */
+    write_file(apr_pstrcat(p, dir, "/cert-as.key", NULL),
+               slurp(p, apr_pstrcat(p, dir, "/ca.pem", NULL)), 0600);
+    UT_CHECK(load(p, dir, "ca.pem", "cert-as.key", NULL, &ca, &err)
+             == CA_ECONFIG && one_line(err));
+    UT_CHECK(ca == NULL);
+    UT_CHECK(ERR_peek_error() == 0);
+    rm_rf(dir);
+}
+
+/* Write cert and key, then expect ca_load to refuse with `want`. */
+static void check_cert_refused(apr_pool_t *p, X509 *x, EVP_PKEY *k,
+                               const char *want)
+{
+    const char *dir = mktmpdir(p);
+    const char *err = NULL;
+    ca_t *ca = NULL;
+    apr_status_t rv;
+
+    write_file(apr_pstrcat(p, dir, "/ca.pem", NULL), ca_x509_pem(p, x), 0644);
+    write_file(apr_pstrcat(p, dir, "/ca.key", NULL), key_pem(p, k), 0600);
+    rv = load(p, dir, "ca.pem", "ca.key", NULL, &ca, &err);
+    UT_CHECK_MSG(rv == CA_ECONFIG && one_line(err) && strstr(err, want)
+                 && strstr(err, apr_pstrcat(p, dir, "/ca.pem", NULL)),
+                 "want '%s': rv %d err %s", want, rv, err ? err : "(null)");
+    UT_CHECK(ERR_peek_error() == 0);
+    rm_rf(dir);
+}
+
+static void test_load_not_a_ca(apr_pool_t *p)
+{
+    EVP_PKEY *k = ec_key(p);
+
+    check_cert_refused(p, self_signed(p, k, "leaf", X509_VERSION_3,
+                                      "critical,CA:FALSE",
+                                      "critical,digitalSignature",
+                                      0, 86400), k, "not a CA");
+    check_cert_refused(p, self_signed(p, k, "no ext", X509_VERSION_3, NULL,
+                                      NULL, 0, 86400), k, "not a CA");
+    check_cert_refused(p, self_signed(p, k, "v1", X509_VERSION_1, NULL, NULL,
+                                      0, 86400), k, "not a CA");
+    check_cert_refused(p, self_signed(p, k, "ku", X509_VERSION_3,
+                                      "critical,CA:TRUE",
+                                      "critical,digitalSignature,cRLSign",
+                                      0, 86400), k, "keyCertSign");
+    check_cert_refused(p, self_signed(p, k, "expired", X509_VERSION_3,
+                                      "critical,CA:TRUE",
+                                      "critical,keyCertSign,cRLSign",
+                                      -2 * 86400, -60), k, "expired");
+    check_cert_refused(p, self_signed(p, k, "future", X509_VERSION_3,
+                                      "critical,CA:TRUE",
+                                      "critical,keyCertSign,cRLSign",
+                                      3600, 86400), k, "not valid yet");
+}
+
+static void test_load_minimal_ca(apr_pool_t *p)
+{
+    /* CA:TRUE without keyUsage is a CA (keyUsage is checked when present) */
+    EVP_PKEY *k = ec_key(p);
+    X509 *x = self_signed(p, k, "Minimal CA", X509_VERSION_3, "CA:TRUE", NULL,
+                          -60, 86400);
+    const char *dir = mktmpdir(p), *err = NULL;
+    ca_t *ca = NULL;
+
+    write_file(apr_pstrcat(p, dir, "/ca.pem", NULL), ca_x509_pem(p, x), 0644);
+    write_file(apr_pstrcat(p, dir, "/ca.key", NULL), key_pem(p, k), 0600);
+    UT_CHECK_MSG(load(p, dir, "ca.pem", "ca.key", NULL, &ca, &err)
+                 == APR_SUCCESS, "%s", err ? err : "");
+    UT_CHECK(ca && !strcmp(ca->subject, "CN=Minimal CA"));
+    rm_rf(dir);
+}
+
+static void test_load_chain(apr_pool_t *p)
+{
+    /* The CA certificate first, then the chain above it. */
+    const char *dir = mktmpdir(p);
+    const char *cf = apr_pstrcat(p, dir, "/ca.pem", NULL);
+    EVP_PKEY *rk = ec_key(p);
+    X509 *root = self_signed(p, rk, "Upper Root", X509_VERSION_3,
+                             "critical,CA:TRUE", "keyCertSign", -60, 86400);
+    const char *rootpem = ca_x509_pem(p, root), *capem, *err = NULL;
+    ca_t *ca = NULL;
+    int n = 0;
+    const char *c;
+
+    make_ca(p, dir, "CN=Intermediate", NULL);
+    capem = slurp(p, cf);
+    write_file(cf, apr_pstrcat(p, capem, rootpem, rootpem, NULL), 0644);
+    UT_CHECK(load(p, dir, "ca.pem", "ca.key", NULL, &ca, &err)
+             == APR_SUCCESS);
+    if (!ca) {
+        rm_rf(dir);
+        return;
+    }
+    UT_CHECK(!strcmp(ca->subject, "CN=Intermediate"));
+    UT_CHECK(sk_X509_num(ca->chain) == 2);
+    UT_CHECK(sk_X509_num(ca->chain) == 2
+             && X509_cmp(sk_X509_value(ca->chain, 0), root) == 0);
+    for (c = ca->cert_pem; (c = strstr(c, "BEGIN CERTIFICATE")); c++) {
+        n++;
+    }
+    UT_CHECK(n == 3);
+    UT_CHECK(!strncmp(ca->cert_pem, capem, strlen(capem)));
+    /* the DER and fingerprint are the CA certificate's own */
+    UT_CHECK(!strcmp(ca->sha256_fp, fingerprint(p, ca->cert)));
+    /* the chain alone is not a CA of ours: its key is not the one given */
+    write_file(cf, apr_pstrcat(p, rootpem, capem, NULL), 0644);
+    UT_CHECK(load(p, dir, "ca.pem", "ca.key", NULL, &ca, &err) == CA_ECONFIG);
+    rm_rf(dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* key generation and names                                            */
+/* ------------------------------------------------------------------ */
+
+static void test_key_generate(apr_pool_t *p)
+{
+    EVP_PKEY *k = NULL;
+    const char *err = NULL;
+
+    UT_CHECK(ca_key_generate(p, "EC:p-384", &k, &err) == APR_SUCCESS
+             && EVP_PKEY_get_bits(k) == 384);
+    UT_CHECK(ca_key_generate(p, "Ed25519", &k, &err) == APR_SUCCESS
+             && EVP_PKEY_is_a(k, "ED25519") && ca_sign_md(k) == NULL);
+    UT_CHECK(ca_key_generate(p, NULL, &k, &err) == APR_SUCCESS
+             && EVP_PKEY_is_a(k, "EC") && EVP_PKEY_get_bits(k) == 256
+             && ca_sign_md(k) == EVP_sha256());
+    k = NULL;
+    UT_CHECK(ca_key_generate(p, "rsa:1024", &k, &err) == CA_EBADINPUT
+             && k == NULL && one_line(err));
+    UT_CHECK(ca_key_generate(p, "blowfish", &k, &err) == CA_EBADINPUT
+             && k == NULL && strstr(err, "blowfish"));
+}
+
+static X509_NAME *parse_ok(apr_pool_t *p, const char *in)
+{
+    X509_NAME *n = NULL;
+    const char *err = NULL;
+    apr_status_t rv = ca_name_parse(p, in, &n, &err);
+    UT_CHECK_MSG(rv == APR_SUCCESS && n, "%s: %s", in, err ? err : "");
+    return rv == APR_SUCCESS ? n : NULL;
+}
+
+static const char *entry(apr_pool_t *p, X509_NAME *n, int i, int *nid)
+{
+    X509_NAME_ENTRY *e = X509_NAME_get_entry(n, i);
+    ASN1_STRING *s;
+    if (!e) {
+        return NULL;
+    }
+    *nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
+    s = X509_NAME_ENTRY_get_data(e);
+    return apr_pstrmemdup(p, (const char *)ASN1_STRING_get0_data(s),
+                          (apr_size_t)ASN1_STRING_length(s));
+}
+
+static void test_name_parse(apr_pool_t *p)
+{
+    X509_NAME *a = parse_ok(p, "/O=Example/CN=alice");
+    X509_NAME *b = parse_ok(p, "CN=alice,O=Example");
+    X509_NAME *c = parse_ok(p, "commonName = alice, organizationName=Example");
+    X509_NAME *n;
+    const char *v;
+    int nid = 0;
+
+    if (!a || !b || !c) {
+        return;
+    }
+    /* Both syntaxes give the same name, most significant RDN first. */
+    UT_CHECK(X509_NAME_entry_count(a) == 2);
+    UT_CHECK(X509_NAME_cmp(a, b) == 0 && X509_NAME_cmp(a, c) == 0);
+    v = entry(p, a, 0, &nid);
+    UT_CHECK(v && nid == NID_organizationName && !strcmp(v, "Example"));
+    v = entry(p, a, 1, &nid);
+    UT_CHECK(v && nid == NID_commonName && !strcmp(v, "alice"));
+    UT_CHECK(!strcmp(ca_x509_name_str(p, a), "CN=alice,O=Example"));
+
+    /* Escaped separators. */
+    n = parse_ok(p, "CN=Doe\\, John,O=Example\\, Inc.");
+    UT_CHECK(n && X509_NAME_entry_count(n) == 2);
+    v = n ? entry(p, n, 1, &nid) : NULL;
+    UT_CHECK(v && nid == NID_commonName && !strcmp(v, "Doe, John"));
+    v = n ? entry(p, n, 0, &nid) : NULL;
+    UT_CHECK(v && nid == NID_organizationName && !strcmp(v, "Example, Inc."));
+    n = parse_ok(p, "/O=A\\/B/CN=c,d");
+    v = n ? entry(p, n, 0, &nid) : NULL;
+    UT_CHECK(v && !strcmp(v, "A/B"));
+    v = n ? entry(p, n, 1, &nid) : NULL;
+    UT_CHECK(v && !strcmp(v, "c,d"));
+
+    /* UTF-8 values are stored as UTF8String. */
+    n = parse_ok(p, "CN=J\xc3\xbcrgen M\xc3\xbcller,L=M\xc3\xbcnchen");
+    if (n) {
+        X509_NAME_ENTRY *e = X509_NAME_get_entry(n, 1);
+        UT_CHECK(ASN1_STRING_type(X509_NAME_ENTRY_get_data(e))
+                 == V_ASN1_UTF8STRING);
+        v = entry(p, n, 1, &nid);
+        UT_CHECK(v && !strcmp(v, "J\xc3\xbcrgen M\xc3\xbcller"));
+        v = entry(p, n, 0, &nid);
+        UT_CHECK(v && nid == NID_localityName
+                 && !strcmp(v, "M\xc3\xbcnchen"));
+    }
+
+    /* Many fields by short and long name, and what is printed parses back
+     * to the same name. */
+    n = parse_ok(p, "/C=DE/ST=Bayern/localityName=M\xc3\xbcnchen/O=Ex"
+                 "/OU=Unit, Sub/CN=x+y/emailAddress=a@example.org"
+                 "/serialNumber=42/DC=example");
+    if (n) {
+        const char *s = ca_x509_name_str(p, n);
+        X509_NAME *back = parse_ok(p, s);
+        UT_CHECK(X509_NAME_entry_count(n) == 9);
+        v = entry(p, n, 7, &nid);
+        UT_CHECK(v && nid == NID_serialNumber && !strcmp(v, "42"));
+        UT_CHECK_MSG(back && X509_NAME_cmp(n, back) == 0, "%s", s);
+    }
+}
+
+static void test_name_parse_errors(apr_pool_t *p)
+{
+    static const char *bad[] = {
+        "", "/", ",", "CN=", "/CN=", "CN=a,O=", "XX=foo", "/CN=a/XX=b",
+        "CN", "/CN", "=value", "CN=a,=b", "C=Germany", "notAField=1",
+        " , ",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        X509_NAME *n = NULL;
+        const char *err = NULL;
+        apr_status_t rv = ca_name_parse(p, bad[i], &n, &err);
+        UT_CHECK_MSG(rv == CA_EBADINPUT && one_line(err), "'%s': rv %d err %s",
+                     bad[i], rv, err ? err : "(null)");
+    }
+    UT_CHECK(ERR_peek_error() == 0);
+}
+
+int main(void)
+{
+    UT_RUN(test_create_ec);
+    UT_RUN(test_create_ec384);
+    UT_RUN(test_create_rsa);
+    UT_RUN(test_create_ed25519);
+    UT_RUN(test_create_defaults);
+    UT_RUN(test_create_serials_differ);
+    UT_RUN(test_create_refuses);
+    UT_RUN(test_create_bad_options);
+    UT_RUN(test_passphrase_sources);
+    UT_RUN(test_passphrase_refusals);
+    UT_RUN(test_passphrase_not_needed);
+    UT_RUN(test_load_key_mode);
+    UT_RUN(test_load_mismatch);
+    UT_RUN(test_load_missing_and_garbage);
+    UT_RUN(test_load_not_a_ca);
+    UT_RUN(test_load_minimal_ca);
+    UT_RUN(test_load_chain);
+    UT_RUN(test_key_generate);
+    UT_RUN(test_name_parse);
+    UT_RUN(test_name_parse_errors);
+    return ut_finish();
+}
