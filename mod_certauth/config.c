@@ -75,6 +75,7 @@ static void prof_init(certauth_prof_conf *pc)
     pc->max_valid_per_owner = -1;
     pc->unique_subject = -1;
     pc->renewal_window_days = -1;
+    pc->approval = -1;
 }
 
 void *certauth_create_dir_conf(apr_pool_t *p, char *dir)
@@ -119,6 +120,7 @@ static void prof_merge(certauth_prof_conf *c, const certauth_prof_conf *base,
     MERGE_PTR(aia);
     MERGE_PTR(require);
     MERGE_PTR(require_text);
+    MERGE_INT(approval);
 }
 
 void *certauth_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
@@ -370,6 +372,14 @@ static const char *set_max_per_owner(cmd_parms *cmd, void *d,
     certauth_dir_conf *dc = d;
     return parse_int(cmd, "CertAuthMaxValidPerOwner", arg, 0, 100000,
                      &dc->prof.max_valid_per_owner);
+}
+
+static const char *set_approval(cmd_parms *cmd, void *d, int flag)
+{
+    certauth_dir_conf *dc = d;
+    (void)cmd;
+    dc->prof.approval = flag;
+    return NULL;
 }
 
 static const char *set_unique_subject(cmd_parms *cmd, void *d, int flag)
@@ -953,6 +963,8 @@ const command_rec certauth_cmds[] = {
     AP_INIT_TAKE1("CertAuthMaxValidPerOwner", set_max_per_owner, NULL,
                   PROF_CONF, "at most this many valid certificates of the "
                   "profile per owner"),
+    AP_INIT_FLAG("CertAuthApproval", set_approval, NULL, PROF_CONF,
+                 "On: EST enrollments wait for an administrator's approval"),
     AP_INIT_FLAG("CertAuthUniqueSubject", set_unique_subject, NULL, PROF_CONF,
                  "On: no two valid certificates with the same subject"),
     AP_INIT_TAKE2("CertAuthAIA", add_aia, NULL, PROF_CONF,

@@ -179,6 +179,110 @@ static int api_audit(request_rec *r, ca_store_t *st, const certauth_who *who)
                                   limit, "offset", offset));
 }
 
+/* GET api/pending[?status=] and POST api/pending/{id} {"decision"}. */
+static int api_pending(request_rec *r, ca_store_t *st, const certauth_who *who,
+                       const char *id)
+{
+    apr_array_header_t *rows = NULL;
+    json_t *list;
+    int i;
+
+    if (!who->admin) {
+        return certauth_error(r, HTTP_FORBIDDEN, "administrators only",
+                              "pending requests are for administrators");
+    }
+    if (id) {
+        const char *ct = apr_table_get(r->headers_in, "Content-Type");
+        const char *decision = NULL, *to;
+        char *body;
+        apr_size_t len;
+        json_error_t jerr;
+        json_t *doc;
+        ca_pending_t *pend = NULL;
+        apr_status_t rv;
+        int status;
+
+        if (r->method_number != M_POST) {
+            apr_table_setn(r->err_headers_out, "Allow", "POST");
+            return certauth_error(r, HTTP_METHOD_NOT_ALLOWED,
+                                  "method not allowed",
+                                  "POST {\"decision\": \"approve\"} or "
+                                  "\"reject\"");
+        }
+        if (!ct || strncasecmp(ct, "application/json", 16)) {
+            ap_discard_request_body(r);
+            return certauth_error(r, HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                  "unsupported content type",
+                                  "send application/json");
+        }
+        if ((status = certauth_read_body(r, certauth_dir(r), &body, &len))) {
+            return certauth_error(r, status, "bad request",
+                                  "the request body cannot be read");
+        }
+        doc = json_loadb(body, len, 0, &jerr);
+        if (doc && json_is_string(json_object_get(doc, "decision"))) {
+            decision = apr_pstrdup(r->pool, json_string_value(
+                                                json_object_get(doc,
+                                                                "decision")));
+        }
+        json_decref(doc);
+        if (!decision || (strcmp(decision, "approve")
+                          && strcmp(decision, "reject"))) {
+            return certauth_error(r, HTTP_BAD_REQUEST, "bad decision",
+                                  "decision: approve or reject");
+        }
+        to = !strcmp(decision, "approve") ? "approved" : "rejected";
+        rv = ca_store_pending_get(st, r->pool, id, &pend);
+        if (rv == CA_ENOTFOUND) {
+            return certauth_error(r, HTTP_NOT_FOUND, "not found",
+                                  "no such pending request");
+        }
+        if (rv == APR_SUCCESS) {
+            rv = ca_store_pending_set(st, r->pool, id, "pending", to,
+                                      who->user ? who->user
+                                                : certauth_who_owner(who),
+                                      (apr_int64_t)apr_time_sec(
+                                          apr_time_now()), NULL);
+        }
+        if (rv == CA_ECONFLICT) {
+            return certauth_error(r, HTTP_CONFLICT, "already decided",
+                                  apr_psprintf(r->pool, "request %s is %s",
+                                               id, pend->status));
+        }
+        if (rv != APR_SUCCESS) {
+            return certauth_error(r, HTTP_SERVICE_UNAVAILABLE,
+                                  "database unavailable", "try again later");
+        }
+        certauth_audit(r, st, who, "approval", "", "ok",
+                       apr_psprintf(r->pool, "request %s %s (%s, %s)", id, to,
+                                    pend->owner, pend->subject));
+        return send_json(r, json_pack("{s:s, s:s}", "id", id, "status", to));
+    }
+    {
+        const char *status = arg(r, "status");
+        if (!status || !*status) {
+            status = "pending";
+        }
+        if (ca_store_pending_list(st, r->pool, status, 1000, 0, &rows)
+            != APR_SUCCESS) {
+            return certauth_error(r, HTTP_SERVICE_UNAVAILABLE,
+                                  "database unavailable", "try again later");
+        }
+    }
+    list = json_array();
+    for (i = 0; i < rows->nelts; i++) {
+        const ca_pending_t *pr = APR_ARRAY_IDX(rows, i, ca_pending_t *);
+        json_array_append_new(list, json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "id", pr->id,
+            "owner", pr->owner, "profile", pr->profile, "subject",
+            pr->subject, "status", pr->status, "created_at",
+            iso(r->pool, pr->created_at), "decided_by",
+            str_or_null(*pr->decided_by ? pr->decided_by : NULL), "serial",
+            str_or_null(*pr->serial ? pr->serial : NULL)));
+    }
+    return send_json(r, json_pack("{s:o}", "requests", list));
+}
+
 int certauth_api(request_rec *r, const char *what)
 {
     certauth_who who;
@@ -204,6 +308,12 @@ int certauth_api(request_rec *r, const char *what)
     }
     if (!strcmp(what, "audit")) {
         return api_audit(r, st, &who);
+    }
+    if (!strcmp(what, "pending")) {
+        return api_pending(r, st, &who, NULL);
+    }
+    if (!strncmp(what, "pending/", 8) && what[8]) {
+        return api_pending(r, st, &who, what + 8);
     }
     return DECLINED;
 }

@@ -265,6 +265,126 @@ static int serverkeygen_reply(request_rec *r, EVP_PKEY *key, X509 *cert)
     return rc;
 }
 
+/* Manual approval: the first request is stored pending (202 with
+ * Retry-After); the client retries with the same CSR; once an administrator
+ * approved it the retry gets the certificate (issued once, then the same
+ * certificate again), once rejected 403. */
+static int approval(request_rec *r, ca_store_t *st, const certauth_who *who,
+                    const certauth_prof_conf *pc, X509_REQ *req)
+{
+    const char *owner = certauth_who_owner(who);
+    const char *pname = pc->name ? pc->name : "default";
+    unsigned char md[EVP_MAX_MD_SIZE], *der = NULL;
+    unsigned int mdlen = 0, i;
+    char *hash;
+    ca_pending_t *pend = NULL;
+    X509 *cert = NULL;
+    apr_status_t rv;
+    int answered = 0, status;
+
+    if (!X509_REQ_digest(req, EVP_sha256(), md, &mdlen)) {
+        return est_error(r, HTTP_INTERNAL_SERVER_ERROR, "cannot hash the CSR");
+    }
+    hash = apr_palloc(r->pool, mdlen * 2 + 1);
+    for (i = 0; i < mdlen; i++) {
+        apr_snprintf(hash + 2 * i, 3, "%02x", md[i]);
+    }
+    rv = ca_store_pending_find(st, r->pool, hash, owner, pname, &pend);
+    if (rv == CA_ENOTFOUND) {
+        ca_profile_t *profile = certauth_profile(r->pool, pc);
+        const char *err = NULL;
+        BIO *bio;
+        char *data;
+        long len;
+
+        /* refuse now what could never be issued */
+        if (ca_csr_check(r->pool, req, &profile->key_policy, &err)
+            != APR_SUCCESS) {
+            return est_error(r, HTTP_BAD_REQUEST, err);
+        }
+        bio = BIO_new(BIO_s_mem());
+        if (!bio || !PEM_write_bio_X509_REQ(bio, req)) {
+            BIO_free(bio);
+            return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                             "cannot store the request");
+        }
+        len = BIO_get_mem_data(bio, &data);
+        pend = apr_pcalloc(r->pool, sizeof(*pend));
+        pend->csr_hash = hash;
+        pend->owner = owner;
+        pend->profile = pname;
+        pend->subject = ca_x509_name_str(r->pool,
+                                         X509_REQ_get_subject_name(req));
+        pend->csr_pem = apr_pstrmemdup(r->pool, data, (apr_size_t)len);
+        BIO_free(bio);
+        pend->status = "pending";
+        pend->created_at = (apr_int64_t)apr_time_sec(apr_time_now());
+        rv = ca_store_pending_add(st, r->pool, pend);
+        if (rv != APR_SUCCESS) {
+            return est_error(r, HTTP_SERVICE_UNAVAILABLE,
+                             "database unavailable; try later");
+        }
+        certauth_audit(r, st, who, "request", "", "pending",
+                       apr_psprintf(r->pool, "request %s, profile %s",
+                                    pend->id, pname));
+    }
+    else if (rv != APR_SUCCESS) {
+        return est_error(r, HTTP_SERVICE_UNAVAILABLE,
+                         "database unavailable; try later");
+    }
+
+    if (!strcmp(pend->status, "pending")) {
+        const char *body = apr_psprintf(r->pool, "request %s is waiting for "
+                                        "an administrator's approval\r\n",
+                                        pend->id);
+        apr_table_setn(r->headers_out, "Retry-After", "60");
+        return certauth_send(r, HTTP_ACCEPTED, "text/plain", body,
+                             strlen(body));
+    }
+    if (!strcmp(pend->status, "rejected")) {
+        return est_error(r, HTTP_FORBIDDEN,
+                         apr_psprintf(r->pool, "request %s was rejected by "
+                                      "%s", pend->id, pend->decided_by));
+    }
+    if (!strcmp(pend->status, "issued")) {
+        ca_cert_row_t *row = NULL;
+        BIO *bio;
+        if (ca_store_cert_get(st, r->pool, pend->serial, &row)
+            != APR_SUCCESS) {
+            return est_error(r, HTTP_SERVICE_UNAVAILABLE,
+                             "database unavailable; try later");
+        }
+        bio = BIO_new_mem_buf(row->cert_pem, -1);
+        cert = bio ? ca_pool_x509(r->pool, PEM_read_bio_X509(bio, NULL, NULL,
+                                                              NULL)) : NULL;
+        BIO_free(bio);
+        if (!cert) {
+            return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                             "the stored certificate cannot be read");
+        }
+    }
+    else {
+        /* approved: issue it now, once */
+        status = issue(r, st, who, pc, req, NULL, NULL, "enroll", &cert,
+                       &answered);
+        if (answered) {
+            return status;
+        }
+        ca_store_pending_set(st, r->pool, pend->id, "approved", "issued",
+                             pend->decided_by, pend->decided_at,
+                             ca_serial_hex(r->pool,
+                                           X509_get0_serialNumber(cert)));
+    }
+    {
+        apr_size_t len;
+        if (ca_pkcs7_certs(r->pool, cert, NULL, &der, &len) != APR_SUCCESS) {
+            return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                             "cannot encode the certificate");
+        }
+        return send_b64(r, EST_PKCS7, der, len);
+    }
+}
+
 int certauth_est(request_rec *r, const char *rest)
 {
     const certauth_srv_conf *sc = certauth_srv(r->server);
@@ -415,6 +535,9 @@ int certauth_est(request_rec *r, const char *rest)
         }
         status = issue(r, st, &who, pc, req, key, NULL, "serverkeygen",
                        &cert, &answered);
+    }
+    else if (pc->approval == 1) {
+        return approval(r, st, &who, pc, req);
     }
     else {
         status = issue(r, st, &who, pc, req, NULL, NULL, "enroll", &cert,

@@ -306,7 +306,8 @@ static int is_endpoint(const char *rest)
            || !strcmp(rest, "enroll") || !strncmp(rest, "certs/", 6)
            || !strcmp(rest, "renew") || !strcmp(rest, "revoke")
            || !strcmp(rest, "crl") || !strcmp(rest, "crl.pem")
-           || !strcmp(rest, "api/certs") || !strcmp(rest, "api/audit");
+           || !strcmp(rest, "api/certs") || !strcmp(rest, "api/audit")
+           || !strcmp(rest, "api/pending") || !strncmp(rest, "api/pending/", 12);
 }
 
 apr_global_mutex_t *certauth_mutex(void)
@@ -361,6 +362,9 @@ static int certauth_handler(request_rec *r)
     }
     if (!strcmp(rest, "revoke")) {
         return certauth_revoke(r);
+    }
+    if (!strncmp(rest, "api/pending/", 12)) {
+        return certauth_api(r, rest + 4);
     }
     if (r->method_number != M_GET) {
         ap_discard_request_body(r);

@@ -88,6 +88,7 @@ typedef struct certauth_prof_conf {
     int renewal_window_days;
     apr_array_header_t *aia;     /* ca_aia_t                                */
     ap_expr_info_t *require;     /* who may use the profile                 */
+    int approval;                /* EST requests wait for an administrator  */
     const char *require_text;
 } certauth_prof_conf;
 

@@ -18,7 +18,7 @@
 #include "ca_store.h"
 #include "ca_util.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define INIT_MARK "certauth__init"
 
 struct ca_store_t {
@@ -80,9 +80,30 @@ static const char *const migration_2[] = {
     NULL
 };
 
+/* 3: requests waiting for an administrator's approval. */
+static const char *const migration_3[] = {
+    "CREATE TABLE certauth_pending ("
+    " id VARCHAR(32) PRIMARY KEY,"
+    " csr_hash VARCHAR(64) NOT NULL,"
+    " owner VARCHAR(255) NOT NULL,"
+    " profile VARCHAR(64) NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " csr_pem TEXT NOT NULL,"
+    " status VARCHAR(16) NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " decided_by VARCHAR(255) NOT NULL DEFAULT '',"
+    " decided_at BIGINT NOT NULL DEFAULT 0,"
+    " serial VARCHAR(64) NOT NULL DEFAULT '')",
+    "CREATE INDEX certauth_pending_hash ON certauth_pending (csr_hash)",
+    "CREATE INDEX certauth_pending_status ON certauth_pending "
+    "(status, created_at)",
+    NULL
+};
+
 static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_1,
     migration_2,
+    migration_3,
 };
 
 /* Prepared statements by label. */
@@ -94,6 +115,8 @@ typedef struct {
 #define CERT_COLS "serial, subject, owner, profile, not_before, not_after, " \
                   "issued_at, status, revoked_at, reason, cert_pem, " \
                   "invalidity_at, replaced_by"
+#define PENDING_COLS "id, csr_hash, owner, profile, subject, csr_pem, " \
+                     "status, created_at, decided_by, decided_at, serial"
 #define AUDIT_COLS "id, at, actor, auth, client, action, serial, outcome, " \
                    "detail"
 
@@ -120,6 +143,20 @@ static const stmt_def stmts[] = {
     {"certauth_count_listable",
      "SELECT COUNT(*) FROM certauth_certs WHERE status IN ('revoked', 'superseded') "
      "AND revoked_at > %s AND revoked_at <= %s"},
+    {"certauth_pending_add",
+     "INSERT INTO certauth_pending (" PENDING_COLS ") VALUES "
+     "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"},
+    {"certauth_pending_find",
+     "SELECT " PENDING_COLS " FROM certauth_pending WHERE csr_hash = %s "
+     "AND owner = %s AND profile = %s ORDER BY created_at DESC"},
+    {"certauth_pending_get",
+     "SELECT " PENDING_COLS " FROM certauth_pending WHERE id = %s"},
+    {"certauth_pending_list",
+     "SELECT " PENDING_COLS " FROM certauth_pending WHERE status = %s "
+     "ORDER BY created_at, id LIMIT %s OFFSET %s"},
+    {"certauth_pending_set",
+     "UPDATE certauth_pending SET status = %s, decided_by = %s, "
+     "decided_at = %s, serial = %s WHERE id = %s AND status = %s"},
     {"certauth_crl_get",
      "SELECT crl_number, this_update, next_update, crl_der FROM certauth_crl "
      "WHERE id = 1"},
@@ -235,10 +272,16 @@ static apr_status_t conn_init(ca_store_t *s, apr_pool_t *p)
     apr_status_t rv = APR_SUCCESS;
 
     if (s->is_sqlite) {
-        if ((rv = run_select(s, p, "PRAGMA journal_mode=WAL")) == APR_SUCCESS
-            && (rv = run_select(s, p, "PRAGMA busy_timeout=10000"))
+        /* The busy timeout first: switching a new file to WAL needs an
+         * exclusive lock, which another process starting at the same time
+         * may hold for a moment. */
+        if ((rv = run_select(s, p, "PRAGMA busy_timeout=10000"))
+                == APR_SUCCESS
+            && (rv = run_select(s, p, "PRAGMA journal_mode=WAL"))
+                   == APR_SUCCESS
+            && (rv = run_query(s, "PRAGMA synchronous=FULL"))
                    == APR_SUCCESS) {
-            rv = run_query(s, "PRAGMA synchronous=FULL");
+            rv = run_query(s, "PRAGMA foreign_keys=ON");
         }
     }
     if (rv == APR_SUCCESS) {
@@ -330,6 +373,72 @@ static apr_status_t read_version(ca_store_t *s, apr_pool_t *p, int *version)
     return APR_SUCCESS;
 }
 
+/* Start a transaction.  The driver links a transaction to the connection
+ * even when BEGIN fails; end it then, or the connection would keep a
+ * transaction allocated from p (and its error state) after p is gone. */
+static apr_status_t txn_start(ca_store_t *s, apr_pool_t *p,
+                              apr_dbd_transaction_t **txn)
+{
+    int rc;
+
+    *txn = NULL;
+    rc = apr_dbd_transaction_start(s->driver, p, s->handle, txn);
+    if (rc != 0) {
+        set_error(s, rc);
+        if (*txn) {
+            apr_dbd_transaction_mode_set(s->driver, *txn,
+                                         APR_DBD_TRANSACTION_ROLLBACK);
+            apr_dbd_transaction_end(s->driver, p, *txn);
+            *txn = NULL;
+        }
+        return CA_EDB;
+    }
+    return APR_SUCCESS;
+}
+
+/* One migration in its own transaction; a no-op when another process has
+ * applied it meanwhile.  *applied tells whether this call did it. */
+static apr_status_t migrate_to(ca_store_t *s, apr_pool_t *p, int target,
+                               int *applied)
+{
+    apr_dbd_transaction_t *txn = NULL;
+    const char *const *sql;
+    apr_status_t rv;
+    int cur = 0, rc;
+
+    *applied = 0;
+    if ((rv = txn_start(s, p, &txn)) != APR_SUCCESS) {
+        return rv;
+    }
+    rv = read_version(s, p, &cur);
+    if (rv == APR_SUCCESS && cur < target) {
+        for (sql = migrations[target - 1]; *sql && rv == APR_SUCCESS; sql++) {
+            rv = run_query(s, *sql);
+        }
+        if (rv == APR_SUCCESS) {
+            rv = run_query(s, "DELETE FROM certauth_schema");
+        }
+        if (rv == APR_SUCCESS) {
+            rv = run_query(s, apr_psprintf(p, "INSERT INTO certauth_schema"
+                                           " (version) VALUES (%d)", target));
+        }
+    }
+    if (rv != APR_SUCCESS) {
+        /* Make the end of the transaction a rollback. */
+        apr_dbd_transaction_mode_set(s->driver, txn,
+                                     APR_DBD_TRANSACTION_ROLLBACK);
+    }
+    rc = apr_dbd_transaction_end(s->driver, p, txn);
+    if (rv == APR_SUCCESS && rc != 0) {
+        set_error(s, rc);
+        rv = CA_EDB;
+    }
+    if (rv == APR_SUCCESS && cur < target) {
+        *applied = 1;
+    }
+    return rv;
+}
+
 apr_status_t ca_store_migrate(ca_store_t *s, apr_pool_t *p, int *version,
                               const char **err)
 {
@@ -362,50 +471,26 @@ apr_status_t ca_store_migrate(ca_store_t *s, apr_pool_t *p, int *version,
         return CA_ECONFIG;
     }
     for (target = v + 1; target <= SCHEMA_VERSION; target++) {
-        apr_dbd_transaction_t *txn = NULL;
-        const char *const *sql;
-        int cur = 0, rc;
+        int applied = 0;
 
-        rc = apr_dbd_transaction_start(s->driver, p, s->handle, &txn);
-        if (rc != 0) {
-            set_error(s, rc);
-            *err = apr_psprintf(p, "cannot start a transaction: %s",
-                                s->last_error);
-            return CA_EDB;
-        }
-        /* Someone else may have migrated meanwhile. */
-        rv = read_version(s, p, &cur);
-        if (rv == APR_SUCCESS && cur < target) {
-            for (sql = migrations[target - 1]; *sql && rv == APR_SUCCESS;
-                 sql++) {
-                rv = run_query(s, *sql);
-            }
+        /* Another process may change the schema between our statements
+         * (SQLite: "database schema has changed" once); try again. */
+        for (tries = 0; tries < 5; tries++) {
+            rv = migrate_to(s, p, target, &applied);
             if (rv == APR_SUCCESS) {
-                rv = run_query(s, "DELETE FROM certauth_schema");
+                break;
             }
-            if (rv == APR_SUCCESS) {
-                rv = run_query(s, apr_psprintf(p, "INSERT INTO certauth_schema"
-                                               " (version) VALUES (%d)",
-                                               target));
-            }
-        }
-        if (rv != APR_SUCCESS) {
-            /* Make the end of the transaction a rollback. */
-            apr_dbd_transaction_mode_set(s->driver, txn,
-                                         APR_DBD_TRANSACTION_ROLLBACK);
-        }
-        rc = apr_dbd_transaction_end(s->driver, p, txn);
-        if (rv == APR_SUCCESS && rc != 0) {
-            set_error(s, rc);
-            rv = CA_EDB;
+            apr_sleep(apr_time_from_msec(20));
         }
         if (rv != APR_SUCCESS) {
             *err = apr_psprintf(p, "migration to schema version %d failed: "
                                 "%s", target, s->last_error);
             return rv;
         }
-        ca_log(CA_LOG_MARK, CA_LOG_INFO, 0, p,
-               "database schema migrated to version %d", target);
+        if (applied) {
+            ca_log(CA_LOG_MARK, CA_LOG_INFO, 0, p,
+                   "database schema migrated to version %d", target);
+        }
     }
     *version = SCHEMA_VERSION;
     return APR_SUCCESS;
@@ -608,13 +693,7 @@ apr_status_t ca_store_count_valid_subject(ca_store_t *s, apr_pool_t *p,
 
 apr_status_t ca_store_txn_begin(ca_store_t *s, apr_pool_t *p)
 {
-    int rc = apr_dbd_transaction_start(s->driver, p, s->handle, &s->txn);
-    if (rc != 0) {
-        set_error(s, rc);
-        s->txn = NULL;
-        return CA_EDB;
-    }
-    return APR_SUCCESS;
+    return txn_start(s, p, &s->txn);
 }
 
 apr_status_t ca_store_txn_end(ca_store_t *s, apr_pool_t *p, int commit)
@@ -942,4 +1021,171 @@ apr_status_t ca_store_count_listable(ca_store_t *s, apr_pool_t *p,
     args[0] = i64(p, after);
     args[1] = i64(p, until);
     return count_of(s, p, "certauth_count_listable", 2, args, count);
+}
+
+static ca_pending_t *pending_of(ca_store_t *s, apr_pool_t *p,
+                                apr_dbd_row_t *r)
+{
+    ca_pending_t *c = apr_pcalloc(p, sizeof(*c));
+    const char *v;
+#define PCOL(i) apr_pstrdup(p, (v = apr_dbd_get_entry(s->driver, r, (i))) \
+                                   ? v : "")
+    c->id = PCOL(0);
+    c->csr_hash = PCOL(1);
+    c->owner = PCOL(2);
+    c->profile = PCOL(3);
+    c->subject = PCOL(4);
+    c->csr_pem = PCOL(5);
+    c->status = PCOL(6);
+    c->created_at = to_i64(apr_dbd_get_entry(s->driver, r, 7));
+    c->decided_by = PCOL(8);
+    c->decided_at = to_i64(apr_dbd_get_entry(s->driver, r, 9));
+    c->serial = PCOL(10);
+#undef PCOL
+    return c;
+}
+
+static apr_status_t pending_rows(ca_store_t *s, apr_pool_t *p,
+                                 const char *label, int nargs,
+                                 const char **args, apr_array_header_t **rows)
+{
+    apr_dbd_prepared_t *stmt;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_status_t rv;
+    int rc;
+
+    if ((rv = get_stmt(s, label, &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, 0, nargs,
+                         args);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    *rows = apr_array_make(p, 4, sizeof(ca_pending_t *));
+    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
+        APR_ARRAY_PUSH(*rows, ca_pending_t *) = pending_of(s, p, row);
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_pending_add(ca_store_t *s, apr_pool_t *p,
+                                  ca_pending_t *r)
+{
+    apr_dbd_prepared_t *stmt;
+    const char *args[11];
+    unsigned char rnd[12];
+    char *hex = apr_palloc(p, sizeof(rnd) * 2 + 1);
+    apr_status_t rv;
+    apr_size_t i;
+    int nrows = 0, rc;
+
+    if ((rv = get_stmt(s, "certauth_pending_add", &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return CA_ECRYPTO;
+    }
+    for (i = 0; i < sizeof(rnd); i++) {
+        apr_snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+    }
+    r->id = hex;
+    args[0] = r->id;
+    args[1] = r->csr_hash;
+    args[2] = r->owner;
+    args[3] = r->profile;
+    args[4] = r->subject;
+    args[5] = r->csr_pem;
+    args[6] = r->status;
+    args[7] = i64(p, r->created_at);
+    args[8] = r->decided_by ? r->decided_by : "";
+    args[9] = i64(p, r->decided_at);
+    args[10] = r->serial ? r->serial : "";
+    rc = apr_dbd_pquery(s->driver, p, s->handle, &nrows, stmt, 11, args);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_pending_find(ca_store_t *s, apr_pool_t *p,
+                                   const char *csr_hash, const char *owner,
+                                   const char *profile, ca_pending_t **row)
+{
+    apr_array_header_t *rows;
+    const char *args[3];
+    apr_status_t rv;
+
+    args[0] = csr_hash;
+    args[1] = owner;
+    args[2] = profile;
+    rv = pending_rows(s, p, "certauth_pending_find", 3, args, &rows);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (rows->nelts == 0) {
+        return CA_ENOTFOUND;
+    }
+    *row = APR_ARRAY_IDX(rows, 0, ca_pending_t *);
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_pending_get(ca_store_t *s, apr_pool_t *p,
+                                  const char *id, ca_pending_t **row)
+{
+    apr_array_header_t *rows;
+    const char *args[1];
+    apr_status_t rv;
+
+    args[0] = id;
+    rv = pending_rows(s, p, "certauth_pending_get", 1, args, &rows);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (rows->nelts == 0) {
+        return CA_ENOTFOUND;
+    }
+    *row = APR_ARRAY_IDX(rows, 0, ca_pending_t *);
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_pending_list(ca_store_t *s, apr_pool_t *p,
+                                   const char *status, int limit, int offset,
+                                   apr_array_header_t **rows)
+{
+    const char *args[3];
+    args[0] = status;
+    args[1] = apr_itoa(p, limit > 0 ? limit : 100);
+    args[2] = apr_itoa(p, offset > 0 ? offset : 0);
+    return pending_rows(s, p, "certauth_pending_list", 3, args, rows);
+}
+
+apr_status_t ca_store_pending_set(ca_store_t *s, apr_pool_t *p,
+                                  const char *id, const char *from,
+                                  const char *to, const char *by,
+                                  apr_int64_t at, const char *serial)
+{
+    apr_dbd_prepared_t *stmt;
+    const char *args[6];
+    apr_status_t rv;
+    int nrows = 0, rc;
+
+    if ((rv = get_stmt(s, "certauth_pending_set", &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    args[0] = to;
+    args[1] = by ? by : "";
+    args[2] = i64(p, at);
+    args[3] = serial ? serial : "";
+    args[4] = id;
+    args[5] = from;
+    rc = apr_dbd_pquery(s->driver, p, s->handle, &nrows, stmt, 6, args);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    return nrows == 1 ? APR_SUCCESS : CA_ECONFLICT;
 }

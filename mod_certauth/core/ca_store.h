@@ -169,6 +169,40 @@ apr_status_t ca_store_audit_list(ca_store_t *s, apr_pool_t *p,
                                  const char *serial, int limit, int offset,
                                  apr_array_header_t **rows);
 
+/* A request waiting for an administrator (manual approval). */
+typedef struct ca_pending_t {
+    const char *id;         /* random hex, set by ca_store_pending_add     */
+    const char *csr_hash;   /* SHA-256 of the CSR's DER, hex               */
+    const char *owner;
+    const char *profile;
+    const char *subject;    /* the CSR's subject, for the administrator    */
+    const char *csr_pem;
+    const char *status;     /* "pending", "approved", "rejected", "issued" */
+    apr_int64_t created_at;
+    const char *decided_by;
+    apr_int64_t decided_at;
+    const char *serial;     /* the certificate once issued                 */
+} ca_pending_t;
+
+apr_status_t ca_store_pending_add(ca_store_t *s, apr_pool_t *p,
+                                  ca_pending_t *row);
+/* The newest request with this CSR from this owner for this profile. */
+apr_status_t ca_store_pending_find(ca_store_t *s, apr_pool_t *p,
+                                   const char *csr_hash, const char *owner,
+                                   const char *profile, ca_pending_t **row);
+apr_status_t ca_store_pending_get(ca_store_t *s, apr_pool_t *p,
+                                  const char *id, ca_pending_t **row);
+/* Oldest first; *rows: ca_pending_t*. */
+apr_status_t ca_store_pending_list(ca_store_t *s, apr_pool_t *p,
+                                   const char *status, int limit, int offset,
+                                   apr_array_header_t **rows);
+/* Move a request from status `from` to `to`; CA_ECONFLICT when its status
+ * was not `from`. */
+apr_status_t ca_store_pending_set(ca_store_t *s, apr_pool_t *p,
+                                  const char *id, const char *from,
+                                  const char *to, const char *by,
+                                  apr_int64_t at, const char *serial);
+
 /* The last database error as text (for the log), or "". */
 const char *ca_store_last_error(ca_store_t *s);
 
