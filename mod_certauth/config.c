@@ -677,12 +677,35 @@ static const char *add_eku(cmd_parms *cmd, void *d, const char *arg)
     return NULL;
 }
 
+/* A dotted OID: arcs of digits separated by single dots, at least two,
+ * the first 0, 1 or 2. */
+static int dotted_oid(const char *s)
+{
+    int arcs = 0, digits = 0;
+    if (s[0] < '0' || s[0] > '2' || (s[1] != '.')) {
+        return 0;
+    }
+    for (; *s; s++) {
+        if (apr_isdigit(*s)) {
+            digits++;
+        }
+        else if (*s == '.' && digits) {
+            arcs++;
+            digits = 0;
+        }
+        else {
+            return 0;
+        }
+    }
+    return digits > 0 && arcs >= 1;
+}
+
 /* CertAuthAIA OID URL */
 static const char *add_aia(cmd_parms *cmd, void *d, const char *oid,
                            const char *url)
 {
     certauth_dir_conf *dc = d;
-    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+    ASN1_OBJECT *obj = dotted_oid(oid) ? OBJ_txt2obj(oid, 1) : NULL;
     apr_uri_t uri;
     ca_aia_t *a;
 
