@@ -305,6 +305,7 @@ static int is_endpoint(const char *rest)
     return !strcmp(rest, "cacert.crt") || !strcmp(rest, "cacert.pem")
            || !strcmp(rest, "enroll") || !strncmp(rest, "certs/", 6)
            || !strcmp(rest, "renew") || !strcmp(rest, "revoke")
+           || !strcmp(rest, "pkcs12")
            || !strcmp(rest, "crl") || !strcmp(rest, "crl.pem")
            || !strcmp(rest, "api/certs") || !strcmp(rest, "api/audit")
            || !strcmp(rest, "api/pending") || !strncmp(rest, "api/pending/", 12);
@@ -362,6 +363,9 @@ static int certauth_handler(request_rec *r)
     }
     if (!strcmp(rest, "revoke")) {
         return certauth_revoke(r);
+    }
+    if (!strcmp(rest, "pkcs12")) {
+        return certauth_pkcs12(r);
     }
     if (!strncmp(rest, "api/pending/", 12)) {
         return certauth_api(r, rest + 4);

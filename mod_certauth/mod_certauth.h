@@ -194,6 +194,7 @@ int certauth_enroll(request_rec *r);
 int certauth_renew(request_rec *r);
 int certauth_revoke(request_rec *r);
 int certauth_api(request_rec *r, const char *what);
+int certauth_pkcs12(request_rec *r);
 /* EST (RFC 7030) below a Location ending in /.well-known/est. */
 int certauth_is_est(const certauth_dir_conf *dc);
 int certauth_est_op(const char *rest);

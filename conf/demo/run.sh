@@ -302,13 +302,13 @@ SSLSessionTickets off
     </Location>
 
     # Enrollment needs the site's own login: here Basic auth with the demo users
-    <Location /ca/enroll>
+    <LocationMatch "^/ca/(enroll|pkcs12)\$">
         AuthType Basic
         AuthName "mod_certauth demo"
         AuthBasicProvider file
         AuthUserFile "$HTPASSWD"
         Require valid-user
-    </Location>
+    </LocationMatch>
 
     # Revoke and "My certificates": the login, or a certificate of this CA
     <LocationMatch "^/ca/(revoke|api/)">

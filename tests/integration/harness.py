@@ -131,13 +131,13 @@ class Httpd:
                   % (self.ca.cert, self.ca.key, self.base_url))
         auth = ""
         if self.enroll_auth:
-            auth = """<Location /ca/enroll>
+            auth = """<LocationMatch "^/ca/(enroll|pkcs12)$">
         AuthType Basic
         AuthName certauth-test
         AuthBasicProvider file
         AuthUserFile %s
         Require valid-user
-    </Location>
+    </LocationMatch>
     <LocationMatch "^/ca/(revoke|api/)">
         AuthType Basic
         AuthName certauth-test
@@ -295,13 +295,17 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
             return ""
 
     # --- clients ---------------------------------------------------------
-    def ssl_context(self):
+    def ssl_context(self, client_cert=None):
         ctx = ssl.create_default_context(cafile=self.ca.cert)
+        if client_cert:
+            # (certificate file, key file): TLS client authentication
+            ctx.load_cert_chain(client_cert[0], client_cert[1])
         return ctx
 
     def request(self, method, path, body=None, headers=None, user=None,
-                timeout=20):
-        """Python http.client; returns (status, headers dict, body bytes)."""
+                timeout=20, client_cert=None):
+        """Python http.client; returns (status, headers dict, body bytes).
+        client_cert=(cert file, key file) presents a client certificate."""
         h = dict(headers or {})
         if user:
             import base64
@@ -309,7 +313,8 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
             h["Authorization"] = "Basic " + base64.b64encode(
                 cred.encode()).decode()
         conn = http.client.HTTPSConnection("127.0.0.1", self.port,
-                                           context=self.ssl_context(),
+                                           context=self.ssl_context(
+                                               client_cert),
                                            timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=h)
@@ -323,10 +328,11 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
         return self.request("GET", path, **kw)
 
     def enroll(self, csr, user="alice", ctype="application/pkcs10",
-               headers=None, path="/ca/enroll"):
+               headers=None, path="/ca/enroll", **kw):
         h = {"Content-Type": ctype} if ctype else {}
         h.update(headers or {})
-        return self.request("POST", path, body=csr, headers=h, user=user)
+        return self.request("POST", path, body=csr, headers=h, user=user,
+                            **kw)
 
     def curl(self, *args, timeout=30):
         """curl against this server; returns (status, headers text, body)."""
