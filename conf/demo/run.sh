@@ -404,7 +404,7 @@ cat <<EOF
 Enroll a certificate for alice (paste in $ROOT):
 
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout run/alice.key -subj /CN=alice -out run/alice.csr
-  curl --cacert run/ca/cacert.pem -u 'alice:$first_pw' -H 'Content-Type: application/pkcs10' --data-binary @run/alice.csr $URL/ca/enroll -o run/alice.pem
+  curl --fail-with-body --cacert run/ca/cacert.pem -u 'alice:$first_pw' -H 'Content-Type: application/pkcs10' --data-binary @run/alice.csr $URL/ca/enroll -o run/alice.pem
   openssl verify -x509_strict -CAfile run/ca/cacert.pem run/alice.pem
 
 Logs: run/logs/error_log, run/logs/access_log.   Stop: make stop
