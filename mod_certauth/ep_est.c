@@ -400,7 +400,7 @@ int certauth_est(request_rec *r, const char *rest)
     X509_REQ *req = NULL;
     X509 *cert = NULL, *old = NULL;
     EVP_PKEY *key = NULL;
-    int status = 0, answered = 0, get;
+    int status = 0, pstatus = 0, answered = 0, get;
 
     get = !strcmp(op, "cacerts") || !strcmp(op, "csrattrs");
     if (get ? (r->method_number != M_GET) : (r->method_number != M_POST)) {
@@ -409,8 +409,8 @@ int certauth_est(request_rec *r, const char *rest)
         return est_error(r, HTTP_METHOD_NOT_ALLOWED,
                          get ? "use GET" : "use POST");
     }
-    pc = certauth_profile_named(r, label, &status, &detail);
-    if (!pc && status == HTTP_NOT_FOUND) {
+    pc = certauth_profile_named(r, label, &pstatus, &detail);
+    if (!pc && pstatus == HTTP_NOT_FOUND) {
         ap_discard_request_body(r);
         return est_error(r, HTTP_NOT_FOUND,
                          apr_psprintf(r->pool, "no EST label '%s'",
@@ -430,7 +430,7 @@ int certauth_est(request_rec *r, const char *rest)
         apr_size_t len;
         ca_profile_t *prof;
         if (!pc) {
-            return est_error(r, status, detail);
+            return est_error(r, pstatus, detail);
         }
         prof = certauth_profile(r->pool, pc);
         if (ca_csrattrs(r->pool, &prof->key_policy, pc->san_allow != NULL,
@@ -480,7 +480,7 @@ int certauth_est(request_rec *r, const char *rest)
     }
     if (!pc) {
         ap_discard_request_body(r);
-        return est_error(r, status, detail);
+        return est_error(r, pstatus, detail);
     }
     if (!r->user && who.cert) {
         /* templates such as %{REMOTE_USER} name the certificate's owner */
