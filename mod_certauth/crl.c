@@ -235,13 +235,10 @@ static apr_status_t fetch(request_rec *r, ca_store_t *st)
 
 void certauth_crl_regenerate(request_rec *r, ca_store_t *st)
 {
-    apr_global_mutex_t *m = certauth_mutex();
-    apr_status_t lrv = m ? apr_global_mutex_lock(m) : APR_SUCCESS;
+    int locked = certauth_db_lock(r);
 
     generate(r, st);
-    if (m && lrv == APR_SUCCESS) {
-        apr_global_mutex_unlock(m);
-    }
+    certauth_db_unlock(r, locked);
 }
 
 /* Time to make a new one: half of its validity has passed. */
@@ -323,12 +320,9 @@ int certauth_crl(request_rec *r, int pem)
     unlock();
 
     if (need) {
-        apr_global_mutex_t *m = certauth_mutex();
-        apr_status_t lrv = m ? apr_global_mutex_lock(m) : APR_SUCCESS;
+        int locked = certauth_db_lock(r);
         status = refresh(r, sc->crl_cache);
-        if (m && lrv == APR_SUCCESS) {
-            apr_global_mutex_unlock(m);
-        }
+        certauth_db_unlock(r, locked);
         if (status) {
             /* serve what we have while it is still valid */
             lock();

@@ -32,6 +32,11 @@ static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close;
 
 static const char *const db_mutex_type = "certauth-db";
 static apr_global_mutex_t *db_mutex;
+/* SQLite writers of all children queue here rather than inside SQLite
+ * (see ca_store_set_writer_lock); always taken after db_mutex, never
+ * before it. */
+static const char *const write_mutex_type = "certauth-write";
+static apr_global_mutex_t *write_mutex;
 /* Set in a child once the schema is known to be current. */
 static apr_uint32_t schema_ready;
 
@@ -50,7 +55,12 @@ static int certauth_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)plog;
     (void)ptemp;
     ca_log_set(log_sink, NULL, CA_LOG_DEBUG);
-    return ap_mutex_register(pconf, db_mutex_type, NULL, APR_LOCK_DEFAULT, 0);
+    if (ap_mutex_register(pconf, db_mutex_type, NULL, APR_LOCK_DEFAULT, 0)
+        != APR_SUCCESS) {
+        return !OK;
+    }
+    return ap_mutex_register(pconf, write_mutex_type, NULL, APR_LOCK_DEFAULT,
+                             0);
 }
 
 /* Runs for `apachectl configtest` too: every configuration mistake that can
@@ -188,23 +198,59 @@ static int certauth_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "cannot create the %s mutex", db_mutex_type);
         return !OK;
     }
+    rv = ap_global_mutex_create(&write_mutex, NULL, write_mutex_type, NULL,
+                                s, pconf, 0);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, CA_LOGNO(0117)
+                     "cannot create the %s mutex", write_mutex_type);
+        return !OK;
+    }
     return crl_dirs(pconf, s);
 }
 
-/* Bring the schema up to date over one connection, serialised between the
- * processes of this server. */
-static apr_status_t migrate_with(ca_store_t *st, apr_pool_t *p, server_rec *s)
+static void writer_lock(void *baton, int lock)
 {
-    apr_status_t rv, lrv;
+    apr_status_t rv;
+    (void)baton;
+    if (!write_mutex) {
+        return;
+    }
+    rv = lock ? apr_global_mutex_lock(write_mutex)
+              : apr_global_mutex_unlock(write_mutex);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, ap_server_conf,
+                     CA_LOGNO(0115) "cannot %s the %s mutex",
+                     lock ? "lock" : "unlock", write_mutex_type);
+    }
+}
+
+static apr_status_t wrap(ca_store_t **st, apr_pool_t *p, ap_dbd_t *dbd)
+{
+    apr_status_t rv = ca_store_wrap(st, p, dbd->driver, dbd->handle,
+                                    dbd->prepared, dbd->pool);
+    if (*st) {
+        ca_store_set_writer_lock(*st, writer_lock, NULL);
+    }
+    return rv;
+}
+
+/* Bring the schema up to date over one connection, serialised between the
+ * processes of this server; have_lock: the caller holds db_mutex. */
+static apr_status_t migrate_with(ca_store_t *st, apr_pool_t *p, server_rec *s,
+                                 int have_lock)
+{
+    apr_status_t rv, lrv = APR_EINIT;
     const char *err = NULL;
     int version = 0;
 
     if (apr_atomic_read32(&schema_ready)) {
         return APR_SUCCESS;
     }
-    lrv = db_mutex ? apr_global_mutex_lock(db_mutex) : APR_SUCCESS;
+    if (db_mutex && !have_lock) {
+        lrv = apr_global_mutex_lock(db_mutex);
+    }
     rv = ca_store_migrate(st, p, &version, &err);
-    if (db_mutex && lrv == APR_SUCCESS) {
+    if (lrv == APR_SUCCESS) {
         apr_global_mutex_unlock(db_mutex);
     }
     if (rv == APR_SUCCESS) {
@@ -229,6 +275,11 @@ static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
                                     apr_global_mutex_lockfile(db_mutex),
                                     pchild);
     }
+    if (write_mutex) {
+        apr_global_mutex_child_init(&write_mutex,
+                                    apr_global_mutex_lockfile(write_mutex),
+                                    pchild);
+    }
     certauth_crl_child_init(pchild, s0);
     if (!dbd_open) {
         return;
@@ -250,12 +301,42 @@ static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
             continue;
         }
         apr_pool_create(&p, pchild);
-        if (ca_store_wrap(&st, p, dbd->driver, dbd->handle, dbd->prepared,
-                          dbd->pool) == APR_SUCCESS) {
-            migrate_with(st, p, s);
+        if (wrap(&st, p, dbd) == APR_SUCCESS) {
+            migrate_with(st, p, s, 0);
         }
         apr_pool_destroy(p);
         dbd_close(s, dbd);
+    }
+}
+
+#define DB_LOCKED_NOTE "certauth-db-locked"
+
+static int db_locked(request_rec *r)
+{
+    return apr_table_get(r->notes, DB_LOCKED_NOTE) != NULL;
+}
+
+int certauth_db_lock(request_rec *r)
+{
+    apr_status_t rv;
+
+    if (!db_mutex) {
+        return 0;
+    }
+    if ((rv = apr_global_mutex_lock(db_mutex)) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(0116)
+                      "cannot lock the %s mutex", db_mutex_type);
+        return 0;
+    }
+    apr_table_setn(r->notes, DB_LOCKED_NOTE, "1");
+    return 1;
+}
+
+void certauth_db_unlock(request_rec *r, int locked)
+{
+    if (locked) {
+        apr_table_unset(r->notes, DB_LOCKED_NOTE);
+        apr_global_mutex_unlock(db_mutex);
     }
 }
 
@@ -273,13 +354,25 @@ ca_store_t *certauth_store(request_rec *r, int *status)
                                  "reached; try again later");
         return NULL;
     }
-    if (ca_store_wrap(&st, r->pool, dbd->driver, dbd->handle, dbd->prepared,
-                      dbd->pool) != APR_SUCCESS
-        || migrate_with(st, r->pool, r->server) != APR_SUCCESS) {
+    if (wrap(&st, r->pool, dbd) != APR_SUCCESS
+        || migrate_with(st, r->pool, r->server, db_locked(r)) != APR_SUCCESS) {
         *status = certauth_error(r, HTTP_SERVICE_UNAVAILABLE,
                                  "database unavailable",
                                  "the certificate database is not ready; "
                                  "try again later");
+        return NULL;
+    }
+    return st;
+}
+
+ca_store_t *certauth_store_quiet(request_rec *r)
+{
+    ap_dbd_t *dbd = dbd_acquire ? dbd_acquire(r) : NULL;
+    ca_store_t *st = NULL;
+
+    if (!dbd || wrap(&st, r->pool, dbd) != APR_SUCCESS
+        || migrate_with(st, r->pool, r->server, db_locked(r))
+               != APR_SUCCESS) {
         return NULL;
     }
     return st;
@@ -311,10 +404,6 @@ static int is_endpoint(const char *rest)
            || !strcmp(rest, "api/pending") || !strncmp(rest, "api/pending/", 12);
 }
 
-apr_global_mutex_t *certauth_mutex(void)
-{
-    return db_mutex;
-}
 
 /* Claim the request for our handler once the site's access and
  * authentication checks have run. */

@@ -141,6 +141,8 @@ const char *certauth_check_profiles(apr_pool_t *p, server_rec *s);
 /* mod_certauth.c: the store of this request (mod_dbd connection), or NULL
  * after having answered 503 itself (*status set). */
 ca_store_t *certauth_store(request_rec *r, int *status);
+/* The same without answering: NULL when the database is unavailable. */
+ca_store_t *certauth_store_quiet(request_rec *r);
 
 /* http.c: HTTP helpers shared by the endpoints. */
 int certauth_error(request_rec *r, int status, const char *error,
@@ -184,8 +186,11 @@ int certauth_crl(request_rec *r, int pem);
 void certauth_crl_regenerate(request_rec *r, ca_store_t *st);
 /* Child start-up of the CRL cache. */
 void certauth_crl_child_init(apr_pool_t *p, server_rec *s);
-/* The global mutex of the module (NULL before post_config). */
-apr_global_mutex_t *certauth_mutex(void);
+/* The module's global mutex (CRL making, schema changes), held for the
+ * request r: certauth_db_lock returns whether it locked, to be passed to
+ * certauth_db_unlock.  Store access from r while it is held is fine. */
+int certauth_db_lock(request_rec *r);
+void certauth_db_unlock(request_rec *r, int locked);
 
 /* Endpoints: one file each.  `rest` is the path below the Location. */
 int certauth_publish_cacert(request_rec *r, int pem);

@@ -20,6 +20,7 @@
 
 #define SCHEMA_VERSION 3
 #define INIT_MARK "certauth__init"
+#define CA_STORE_BUSY_MS "250"
 
 struct ca_store_t {
     const apr_dbd_driver_t *driver;
@@ -29,7 +30,49 @@ struct ca_store_t {
     int is_sqlite;
     const char *last_error;
     apr_dbd_transaction_t *txn;
+    ca_store_lock_fn wlock;     /* serialises this host's SQLite writers */
+    void *wlock_baton;
+    int wdepth;
 };
+
+/* The writer lock: taken before a write transaction or a write statement
+ * outside one, released after; nested uses count.  SQLite only: the
+ * driver holds one process-wide mutex while SQLite waits for a busy
+ * database, so writers of one process waiting for each other inside SQLite
+ * would also stop everybody else (see ca_store_set_writer_lock). */
+static void wl_enter(ca_store_t *s)
+{
+    if (s->wlock && s->is_sqlite && s->wdepth++ == 0) {
+        s->wlock(s->wlock_baton, 1);
+    }
+}
+
+static void wl_leave(ca_store_t *s)
+{
+    if (s->wlock && s->is_sqlite && s->wdepth > 0 && --s->wdepth == 0) {
+        s->wlock(s->wlock_baton, 0);
+    }
+}
+
+/* A write statement (prepared), under the writer lock. */
+static int write_pquery(ca_store_t *s, apr_pool_t *p, int *nrows,
+                        apr_dbd_prepared_t *stmt, int nargs,
+                        const char **args)
+{
+    int rc;
+
+    wl_enter(s);
+    rc = apr_dbd_pquery(s->driver, p, s->handle, nrows, stmt, nargs, args);
+    wl_leave(s);
+    return rc;
+}
+
+void ca_store_set_writer_lock(ca_store_t *s, ca_store_lock_fn fn,
+                              void *baton)
+{
+    s->wlock = fn;
+    s->wlock_baton = baton;
+}
 
 /* Migrations: each a list of portable statements, applied in order. */
 static const char *const migration_1[] = {
@@ -157,6 +200,8 @@ static const stmt_def stmts[] = {
     {"certauth_pending_set",
      "UPDATE certauth_pending SET status = %s, decided_by = %s, "
      "decided_at = %s, serial = %s WHERE id = %s AND status = %s"},
+    {"certauth_crl_invalidate",
+     "UPDATE certauth_crl SET next_update = 0 WHERE id = 1"},
     {"certauth_crl_get",
      "SELECT crl_number, this_update, next_update, crl_der FROM certauth_crl "
      "WHERE id = 1"},
@@ -267,18 +312,42 @@ static apr_status_t run_query(ca_store_t *s, const char *sql)
     return APR_SUCCESS;
 }
 
+/* WAL is a property of the file, set once in its life.  Switching a new
+ * file to it needs an exclusive lock, and SQLite does not wait for that
+ * lock while the connection holds a read lock (deadlock avoidance), so when
+ * several processes open a new file at once some are told "database is
+ * locked" even with a busy timeout: ask again after a pause of a varying
+ * length. */
+static apr_status_t set_wal(ca_store_t *s, apr_pool_t *p)
+{
+    apr_status_t rv = APR_SUCCESS;
+    int tries;
+
+    for (tries = 0; tries < 8; tries++) {
+        if (tries) {
+            apr_sleep(apr_time_from_msec(20 + apr_time_now() % 60));
+        }
+        if ((rv = run_select(s, p, "PRAGMA journal_mode=WAL"))
+            == APR_SUCCESS) {
+            break;
+        }
+    }
+    return rv;
+}
+
 static apr_status_t conn_init(ca_store_t *s, apr_pool_t *p)
 {
     apr_status_t rv = APR_SUCCESS;
 
     if (s->is_sqlite) {
-        /* The busy timeout first: switching a new file to WAL needs an
-         * exclusive lock, which another process starting at the same time
-         * may hold for a moment. */
-        if ((rv = run_select(s, p, "PRAGMA busy_timeout=10000"))
+        /* Short: the driver keeps its process-wide mutex while SQLite
+         * waits, and retries a busy statement itself (about 15 times,
+         * 100 ms apart, the mutex released) before giving up; so a busy
+         * database is waited for ~5 s in all, without stopping the other
+         * threads for longer than this timeout at a time. */
+        if ((rv = run_select(s, p, "PRAGMA busy_timeout=" CA_STORE_BUSY_MS))
                 == APR_SUCCESS
-            && (rv = run_select(s, p, "PRAGMA journal_mode=WAL"))
-                   == APR_SUCCESS
+            && (rv = set_wal(s, p)) == APR_SUCCESS
             && (rv = run_query(s, "PRAGMA synchronous=FULL"))
                    == APR_SUCCESS) {
             rv = run_query(s, "PRAGMA foreign_keys=ON");
@@ -382,6 +451,7 @@ static apr_status_t txn_start(ca_store_t *s, apr_pool_t *p,
     int rc;
 
     *txn = NULL;
+    wl_enter(s);
     rc = apr_dbd_transaction_start(s->driver, p, s->handle, txn);
     if (rc != 0) {
         set_error(s, rc);
@@ -391,6 +461,7 @@ static apr_status_t txn_start(ca_store_t *s, apr_pool_t *p,
             apr_dbd_transaction_end(s->driver, p, *txn);
             *txn = NULL;
         }
+        wl_leave(s);
         return CA_EDB;
     }
     return APR_SUCCESS;
@@ -429,6 +500,7 @@ static apr_status_t migrate_to(ca_store_t *s, apr_pool_t *p, int target,
                                      APR_DBD_TRANSACTION_ROLLBACK);
     }
     rc = apr_dbd_transaction_end(s->driver, p, txn);
+    wl_leave(s);
     if (rv == APR_SUCCESS && rc != 0) {
         set_error(s, rc);
         rv = CA_EDB;
@@ -450,8 +522,10 @@ apr_status_t ca_store_migrate(ca_store_t *s, apr_pool_t *p, int *version,
      * before another process changed the schema; it reloads the schema for
      * the next one, so ask again. */
     for (tries = 0; tries < 5; tries++) {
+        wl_enter(s);
         rv = run_query(s, "CREATE TABLE IF NOT EXISTS certauth_schema "
                           "(version INTEGER NOT NULL)");
+        wl_leave(s);
         if (rv == APR_SUCCESS) {
             rv = read_version(s, p, &v);
         }
@@ -598,7 +672,7 @@ apr_status_t ca_store_cert_insert(ca_store_t *s, apr_pool_t *p,
     args[10] = c->cert_pem;
     args[11] = i64(p, c->invalidity_at);
     args[12] = c->replaced_by ? c->replaced_by : "";
-    rc = apr_dbd_pquery(s->driver, p, s->handle, &nrows, stmt, 13, args);
+    rc = write_pquery(s, p, &nrows, stmt, 13, args);
     if (rc == 0 && nrows == 1) {
         return APR_SUCCESS;
     }
@@ -709,6 +783,7 @@ apr_status_t ca_store_txn_end(ca_store_t *s, apr_pool_t *p, int commit)
     }
     rc = apr_dbd_transaction_end(s->driver, p, s->txn);
     s->txn = NULL;
+    wl_leave(s);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
@@ -742,7 +817,7 @@ apr_status_t ca_store_cert_set_status(ca_store_t *s, apr_pool_t *p,
     args[4] = replaced_by ? replaced_by : "";
     args[5] = serial;
     args[6] = from;
-    rc = apr_dbd_pquery(s->driver, p, s->handle, &nrows, stmt, 7, args);
+    rc = write_pquery(s, p, &nrows, stmt, 7, args);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
@@ -916,7 +991,7 @@ apr_status_t ca_store_crl_put(ca_store_t *s, apr_pool_t *p,
     args[2] = i64(p, next_update);
     args[3] = der_b64;
     args[4] = i64(p, old_number);
-    rc = apr_dbd_pquery(s->driver, p, s->handle, &nrows, stmt, 5, args);
+    rc = write_pquery(s, p, &nrows, stmt, 5, args);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
@@ -958,7 +1033,7 @@ apr_status_t ca_store_audit_add(ca_store_t *s, apr_pool_t *p,
     args[6] = a->serial ? a->serial : "";
     args[7] = a->outcome ? a->outcome : "";
     args[8] = a->detail ? a->detail : "";
-    rc = apr_dbd_pquery(s->driver, p, s->handle, &nrows, stmt, 9, args);
+    rc = write_pquery(s, p, &nrows, stmt, 9, args);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
@@ -1103,7 +1178,7 @@ apr_status_t ca_store_pending_add(ca_store_t *s, apr_pool_t *p,
     args[8] = r->decided_by ? r->decided_by : "";
     args[9] = i64(p, r->decided_at);
     args[10] = r->serial ? r->serial : "";
-    rc = apr_dbd_pquery(s->driver, p, s->handle, &nrows, stmt, 11, args);
+    rc = write_pquery(s, p, &nrows, stmt, 11, args);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
@@ -1182,10 +1257,27 @@ apr_status_t ca_store_pending_set(ca_store_t *s, apr_pool_t *p,
     args[3] = serial ? serial : "";
     args[4] = id;
     args[5] = from;
-    rc = apr_dbd_pquery(s->driver, p, s->handle, &nrows, stmt, 6, args);
+    rc = write_pquery(s, p, &nrows, stmt, 6, args);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
     }
     return nrows == 1 ? APR_SUCCESS : CA_ECONFLICT;
+}
+
+apr_status_t ca_store_crl_invalidate(ca_store_t *s, apr_pool_t *p)
+{
+    apr_dbd_prepared_t *stmt;
+    apr_status_t rv;
+    int nrows = 0, rc;
+
+    if ((rv = get_stmt(s, "certauth_crl_invalidate", &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    rc = write_pquery(s, p, &nrows, stmt, 0, NULL);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    return APR_SUCCESS;
 }

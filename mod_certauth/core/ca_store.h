@@ -66,6 +66,14 @@ apr_status_t ca_store_open(ca_store_t **ps, apr_pool_t *p, const char *driver,
  * statements are cached in `prepared`, allocated from conn_pool (the
  * connection's lifetime).  Connection settings are applied the first time a
  * connection is seen.  The wrapper itself is allocated from p. */
+/* Writers of one host queue on a lock of the caller's (httpd: a global
+ * mutex) instead of inside SQLite: lock(baton, 1) is called before a write
+ * transaction or a write statement outside one, lock(baton, 0) after.
+ * Ignored for databases other than SQLite. */
+typedef void (*ca_store_lock_fn)(void *baton, int lock);
+void ca_store_set_writer_lock(ca_store_t *s, ca_store_lock_fn fn,
+                              void *baton);
+
 apr_status_t ca_store_wrap(ca_store_t **ps, apr_pool_t *p,
                            const apr_dbd_driver_t *driver, apr_dbd_t *handle,
                            apr_hash_t *prepared, apr_pool_t *conn_pool);
@@ -160,6 +168,10 @@ apr_status_t ca_store_crl_put(ca_store_t *s, apr_pool_t *p,
                               apr_int64_t old_number, apr_int64_t number,
                               apr_int64_t this_update, apr_int64_t next_update,
                               const char *der_b64);
+
+/* Mark the stored CRL out of date (a revocation made outside httpd): the
+ * front ends make a new one at their next database check. */
+apr_status_t ca_store_crl_invalidate(ca_store_t *s, apr_pool_t *p);
 
 /* The audit log. */
 apr_status_t ca_store_audit_add(ca_store_t *s, apr_pool_t *p,

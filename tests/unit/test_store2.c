@@ -487,7 +487,7 @@ static void test_wrap(apr_pool_t *p)
     /* The connection settings were applied to this handle. */
     UT_CHECK(same_str(raw_select(p, raw, "PRAGMA journal_mode"), "wal"));
     UT_CHECK(same_str(raw_select(p, raw, "PRAGMA synchronous"), "2"));
-    UT_CHECK(same_str(raw_select(p, raw, "PRAGMA busy_timeout"), "10000"));
+    UT_CHECK(same_str(raw_select(p, raw, "PRAGMA busy_timeout"), "250"));
     UT_CHECK(ca_store_migrate(s, p, &v, &err) == APR_SUCCESS
              && v == ca_store_schema_version());
     UT_CHECK(apr_hash_get(prepared, "certauth_cert_get",
