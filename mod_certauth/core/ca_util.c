@@ -239,14 +239,25 @@ apr_status_t ca_serial_normalize(apr_pool_t *p, const char *in,
     const char *c;
     apr_size_t n;
 
+    /* Plain hex, or openssl's colon form: pairs of hex digits ("01:AB"). */
+    int colons = strchr(in, ':') != NULL, group = 0;
+
     for (c = in; *c; c++) {
         if (*c == ':') {
+            if (group != 2) {
+                return CA_EBADINPUT;
+            }
+            group = 0;
             continue;
         }
         if (!apr_isxdigit(*c)) {
             return CA_EBADINPUT;
         }
+        group++;
         *d++ = *c;
+    }
+    if (colons && group != 2) {
+        return CA_EBADINPUT;
     }
     *d = '\0';
     /* Leading zeros carry no value; at most 20 octets remain. */

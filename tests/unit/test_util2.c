@@ -400,8 +400,12 @@ static void test_serial_normalize(apr_pool_t *p)
     norm_ok(p, "ff", "FF");
     norm_ok(p, "80:00", "8000");
     norm_ok(p, "De:Ad:bE:eF", "DEADBEEF");
-    norm_ok(p, ":ab:", "AB");
-    norm_ok(p, "a::b", "AB");
+    /* the colon form is openssl's: pairs of digits, nothing empty */
+    norm_bad(p, ":ab:");
+    norm_bad(p, "a::b");
+    norm_bad(p, "12:3");
+    norm_bad(p, "1:23");
+    norm_bad(p, "ab:");
 
     /* 40 hex digits (20 octets) are fine, with or without leading zeros
      * and colons; 41 significant digits are not. */
