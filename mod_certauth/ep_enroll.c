@@ -42,6 +42,15 @@ static int csr_media_type_ok(const char *m)
            || !strcmp(m, "text/plain");
 }
 
+/* A refusal after the request was understood: audited, then answered. */
+static int refuse(request_rec *r, int status, const char *error,
+                  const char *detail)
+{
+    certauth_audit(r, certauth_store_quiet(r), NULL, "enroll", "",
+                   "refused", detail);
+    return certauth_error(r, status, error, detail);
+}
+
 int certauth_enroll(request_rec *r)
 {
     const certauth_dir_conf *dc = certauth_dir(r);
@@ -113,12 +122,11 @@ int certauth_enroll(request_rec *r)
     profile = certauth_profile(r->pool, pc);
     if (ca_csr_check(r->pool, req, &profile->key_policy, &err)
         != APR_SUCCESS) {
-        return certauth_error(r, HTTP_UNPROCESSABLE_ENTITY, "CSR refused",
-                              err);
+        return refuse(r, HTTP_UNPROCESSABLE_ENTITY, "CSR refused", err);
     }
     if ((status = certauth_build_names(r, pc, req, &subject, &sans,
                                        &detail))) {
-        return certauth_error(r, status, "CSR refused", detail);
+        return refuse(r, status, "CSR refused", detail);
     }
     if (!(st = certauth_store(r, &status))) {
         return status;
@@ -148,14 +156,14 @@ int certauth_enroll(request_rec *r)
                                   "the certificate could not be issued");
         }
         if (code == HTTP_CONFLICT) {
-            return certauth_error(r, code, "limit reached", err);
+            return refuse(r, code, "limit reached", err);
         }
-        return certauth_error(r, code, "CSR refused", err);
+        return refuse(r, code, "CSR refused", err);
     }
 
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CA_LOGNO(0404)
-                  "issued serial %s to %s (profile %s, subject %s)",
-                  row->serial, r->user, row->profile, row->subject);
+    certauth_audit(r, st, NULL, "enroll", row->serial, "ok",
+                   apr_psprintf(r->pool, "profile %s, subject %s",
+                                row->profile, row->subject));
     apr_table_setn(r->headers_out, "Location",
                    apr_pstrcat(r->pool, sc->base_url, "/certs/", row->serial,
                                NULL));

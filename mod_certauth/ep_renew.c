@@ -87,6 +87,8 @@ int certauth_renew(request_rec *r)
     row = who.cert;
     pc = certauth_profile_of_cert(r, row->profile);
     if (!pc) {
+        certauth_audit(r, st, &who, "renew", row->serial, "refused",
+                       "profile gone");
         return certauth_error(r, HTTP_CONFLICT, "profile gone",
                               apr_psprintf(r->pool, "profile %s is no longer "
                                            "configured; enroll again",
@@ -95,6 +97,8 @@ int certauth_renew(request_rec *r)
     profile = certauth_profile(r->pool, pc);
     if (now < row->not_after
                   - (apr_int64_t)profile->renewal_window_days * 86400) {
+        certauth_audit(r, st, &who, "renew", row->serial, "refused",
+                       "before the renewal window");
         return certauth_error(r, HTTP_FORBIDDEN, "too early",
                               apr_psprintf(r->pool, "renewal opens %d days "
                                            "before expiry, on %s",

@@ -332,6 +332,10 @@ static int cmd_revoke(apr_pool_t *p, const opts_t *o)
         return 1;
     }
     audit(st, p, "revoke", serial, ca_reason_name(reason));
+    if (ca_store_crl_invalidate(st, p) != APR_SUCCESS) {
+        fprintf(stderr, "certauth-admin: warning: the CRL could not be "
+                "marked out of date: %s\n", ca_store_last_error(st));
+    }
     printf("revoked %s (%s, owner %s)\n", serial,
            ca_reason_name(reason) ? ca_reason_name(reason) : "unspecified",
            r ? r->owner : "?");

@@ -25,9 +25,20 @@ def ca(tmp_path_factory):
     return TestCA(str(root))
 
 
+def assert_no_crash(h):
+    """No httpd child died of a signal (a crash in the module): httpd logs
+    "AH00052: child pid N exit signal Segmentation fault (11)"."""
+    log = h.log()
+    bad = [l for l in log.splitlines()
+           if "exit signal" in l or "AH00052" in l or "AH00060" in l]
+    assert not bad, "httpd children crashed:\n" + "\n".join(bad)
+
+
 @pytest.fixture
 def make_httpd(ca):
-    """Factory: make_httpd(location_conf=..., mpm=...) -> started Httpd."""
+    """Factory: make_httpd(location_conf=..., mpm=...) -> started Httpd.
+    Every server made is stopped when the test ends, pass or fail, and its
+    error_log is checked for crashed children."""
     servers = []
 
     def factory(start=True, **kw):
@@ -37,17 +48,37 @@ def make_httpd(ca):
             h.start()
         return h
     yield factory
-    for h in servers:
+    try:
+        for h in servers:
+            h.stop()
+        for h in servers:
+            assert_no_crash(h)
+    finally:
+        for h in servers:
+            h.cleanup()
+
+
+def _shared_server(ca, mpm):
+    h = Httpd(ca, mpm=mpm)
+    try:
+        h.start()
+        yield h
+        h.stop()
+        assert_no_crash(h)
+    finally:
         h.cleanup()
 
 
 @pytest.fixture(scope="module")
 def httpd(ca):
     """A shared event-MPM server for tests that only add certificates."""
-    h = Httpd(ca)
-    h.start()
-    yield h
-    h.cleanup()
+    yield from _shared_server(ca, "event")
+
+
+@pytest.fixture(scope="module", params=["event", "prefork"])
+def mpm_httpd(request, ca):
+    """The core tests (publishing, enrollment) run once per MPM."""
+    yield from _shared_server(ca, request.param)
 
 
 def key_of(kind):
@@ -92,6 +123,29 @@ def openssl_csr(args, digest=None):
         run(cmd)
         with open(out, "rb") as f:
             return f.read()
+
+
+def weak_csr(keyargs, digest):
+    """A CSR whose signature uses `digest` (sha1, md5): python3-cryptography
+    refuses to sign with them, the openssl CLI does.  Checked, so that a
+    CSR silently signed with something else cannot make a test pass."""
+    pem = openssl_csr(keyargs, digest)
+    req = x509.load_pem_x509_csr(pem)
+    assert req.signature_hash_algorithm.name == digest, \
+        req.signature_hash_algorithm
+    assert req.is_signature_valid
+    return pem
+
+
+def flip_signature(pem):
+    """The same CSR, DER, with one bit of its signature changed: it still
+    parses, its signature no longer verifies."""
+    der = x509.load_pem_x509_csr(pem).public_bytes(serialization.Encoding.DER)
+    b = bytearray(der)
+    b[-5] ^= 0x01
+    bad = x509.load_der_x509_csr(bytes(b))
+    assert not bad.is_signature_valid
+    return bytes(b)
 
 
 @pytest.fixture
