@@ -61,7 +61,7 @@ $(ADMIN): $(ADMIN_SRC) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -o $@ $(ADMIN_SRC) $(CORE_LIB) $(APR_LIBS) $(SSL_LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(CORE_LIB)
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h tests/unit/rawdb.h $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -Itests/unit -o $@ $< $(CORE_LIB) $(APR_LIBS) $(SSL_LIBS)
 

@@ -17,6 +17,7 @@
 #include <apr_strings.h>
 
 #include "unit.h"
+#include "rawdb.h"
 #include "ca_crl.h"
 #include "ca_log.h"
 #include "ca_store.h"
@@ -86,60 +87,6 @@ static ca_store_t *open_migrated(apr_pool_t *p, const char *path)
         return NULL;
     }
     return s;
-}
-
-/* A raw APR-util DBD connection of the test's own, to look behind the
- * store's back. */
-typedef struct {
-    const apr_dbd_driver_t *drv;
-    apr_dbd_t *h;
-} raw_t;
-
-static apr_status_t raw_close(void *data)
-{
-    raw_t *r = data;
-    apr_dbd_close(r->drv, r->h);
-    return APR_SUCCESS;
-}
-
-static raw_t *raw_open(apr_pool_t *p, const char *path)
-{
-    raw_t *r = apr_pcalloc(p, sizeof(*r));
-    const char *err = NULL;
-
-    apr_dbd_init(p);
-    if (apr_dbd_get_driver(p, "sqlite3", &r->drv) != APR_SUCCESS
-        || apr_dbd_open_ex(r->drv, p, path, &r->h, &err) != APR_SUCCESS) {
-        fprintf(stderr, "raw open %s: %s\n", path, err ? err : "?");
-        abort();
-    }
-    apr_pool_cleanup_register(p, r, raw_close, apr_pool_cleanup_null);
-    return r;
-}
-
-/* First column of the first row (every row read to the end), or NULL. */
-static const char *raw_scalar(apr_pool_t *p, raw_t *r, const char *sql)
-{
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    const char *out = NULL;
-
-    if (apr_dbd_select(r->drv, p, r->h, &res, sql, 0) != 0) {
-        return NULL;
-    }
-    while (apr_dbd_get_row(r->drv, p, res, &row, -1) == 0) {
-        if (!out) {
-            const char *v = apr_dbd_get_entry(r->drv, row, 0);
-            out = apr_pstrdup(p, v ? v : "(null)");
-        }
-    }
-    return out;
-}
-
-static int raw_exec(raw_t *r, const char *sql)
-{
-    int n = 0;
-    return apr_dbd_query(r->drv, r->h, &n, sql);
 }
 
 static int streq(const char *a, const char *b)

@@ -15,6 +15,7 @@
 #include <apr_strings.h>
 
 #include "unit.h"
+#include "rawdb.h"
 #include "ca_log.h"
 #include "ca_store.h"
 #include "ca_util.h"
@@ -70,57 +71,6 @@ static ca_store_t *open_db(apr_pool_t *p, const char *path)
     UT_CHECK_MSG(rv == APR_SUCCESS, "migrate: %d %s", rv, err ? err : "");
     UT_CHECK(version == ca_store_schema_version());
     return rv == APR_SUCCESS ? s : NULL;
-}
-
-/* A raw APR-util DBD connection of the test's own. */
-typedef struct {
-    const apr_dbd_driver_t *drv;
-    apr_dbd_t *h;
-} raw_t;
-
-static apr_status_t raw_close(void *r)
-{
-    raw_t *x = r;
-    apr_dbd_close(x->drv, x->h);
-    return APR_SUCCESS;
-}
-
-static raw_t *raw_open(apr_pool_t *p, const char *path)
-{
-    raw_t *r = apr_pcalloc(p, sizeof(*r));
-    const char *e = NULL;
-    apr_dbd_init(p);
-    if (apr_dbd_get_driver(p, "sqlite3", &r->drv) != APR_SUCCESS
-        || apr_dbd_open_ex(r->drv, p, path, &r->h, &e) != APR_SUCCESS) {
-        fprintf(stderr, "raw_open %s: %s\n", path, e ? e : "");
-        abort();
-    }
-    apr_pool_cleanup_register(p, r, raw_close, apr_pool_cleanup_null);
-    return r;
-}
-
-/* The first column of each row of a query, joined with "|". */
-static const char *raw_select(apr_pool_t *p, raw_t *r, const char *sql)
-{
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    const char *out = NULL;
-
-    if (apr_dbd_select(r->drv, p, r->h, &res, sql, 0) != 0) {
-        return "(error)";
-    }
-    while (apr_dbd_get_row(r->drv, p, res, &row, -1) == 0) {
-        const char *v = apr_dbd_get_entry(r->drv, row, 0);
-        out = out ? apr_pstrcat(p, out, "|", v ? v : "NULL", NULL)
-                  : apr_pstrdup(p, v ? v : "NULL");
-    }
-    return out ? out : "";
-}
-
-static int raw_query(raw_t *r, const char *sql)
-{
-    int nrows = 0;
-    return apr_dbd_query(r->drv, r->h, &nrows, sql) == 0 ? nrows : -1;
 }
 
 static ca_cert_row_t *row_make(apr_pool_t *p, const char *serial,
