@@ -94,6 +94,57 @@ static apr_status_t blob_cleanup(void *data)
     return APR_SUCCESS;
 }
 
+/* A bucket over a blob's bytes that holds a reference to the blob: the
+ * core output filter may keep buckets after the request (write completion
+ * of the event MPM), so the bytes must live as long as the bucket, not
+ * the request.  Shared buckets, so split and copy keep the reference. */
+typedef struct {
+    apr_bucket_refcount refcount;
+    crl_blob *blob;
+    const char *base;
+} crl_bucket_data;
+
+static apr_status_t crl_bucket_read(apr_bucket *e, const char **str,
+                                    apr_size_t *len, apr_read_type_e block)
+{
+    crl_bucket_data *d = e->data;
+    (void)block;
+    *str = d->base + e->start;
+    *len = e->length;
+    return APR_SUCCESS;
+}
+
+static void crl_bucket_destroy(void *data)
+{
+    crl_bucket_data *d = data;
+    if (apr_bucket_shared_destroy(d)) {
+        blob_release(d->blob);
+        apr_bucket_free(d);
+    }
+}
+
+static const apr_bucket_type_t crl_bucket_type = {
+    "CERTAUTH-CRL", 5, APR_BUCKET_DATA, crl_bucket_destroy, crl_bucket_read,
+    apr_bucket_setaside_noop, apr_bucket_shared_split, apr_bucket_shared_copy
+};
+
+static apr_bucket *crl_bucket_create(crl_blob *b, const char *base,
+                                     apr_size_t len, apr_bucket_alloc_t *list)
+{
+    apr_bucket *e = apr_bucket_alloc(sizeof(*e), list);
+    crl_bucket_data *d = apr_bucket_alloc(sizeof(*d), list);
+
+    APR_BUCKET_INIT(e);
+    e->free = apr_bucket_free;
+    e->list = list;
+    apr_atomic_inc32(&b->refs);
+    d->blob = b;
+    d->base = base;
+    e = apr_bucket_shared_make(e, d, 0, len);
+    e->type = &crl_bucket_type;
+    return e;
+}
+
 /* Read the cache file into a new blob; NULL when absent or bad. */
 static crl_blob *blob_load(const char *path, apr_finfo_t *fi)
 {
@@ -382,11 +433,11 @@ int certauth_crl(request_rec *r, int pem)
     if (r->header_only) {
         return OK;
     }
-    /* The blob stays alive until the request pool goes, after its data
-     * has been written: no copy of a large CRL per request. */
+    /* No copy of a large CRL per request: the bucket refers to the blob
+     * and keeps it alive until the bytes are written. */
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_immortal_create(
-                                    data, len, r->connection->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, crl_bucket_create(
+                                    b, data, len, r->connection->bucket_alloc));
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(
                                     r->connection->bucket_alloc));
     return ap_pass_brigade(r->output_filters, bb) == APR_SUCCESS
