@@ -14,9 +14,9 @@ libapr1-dev libaprutil1-dev libjansson-dev openssl curl make gcc sqlite3"
 
 # Test suites: pytest + cryptography (integration), valgrind (leak checks),
 # and what later suites use (libcurl clients, PostgreSQL front ends, stunnel,
-# certutil for browser NSS databases).
+# certutil for browser NSS databases, gdb for backtraces of crashed children).
 TEST_PKGS="python3-pytest python3-cryptography valgrind libcurl4-openssl-dev
-libaprutil1-dbd-pgsql postgresql-15 stunnel4 libnss3-tools"
+libaprutil1-dbd-pgsql postgresql-15 stunnel4 libnss3-tools gdb"
 
 case "${1:-run}" in
     run)  wanted="$RUN_PKGS" ;;

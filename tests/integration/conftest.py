@@ -31,7 +31,8 @@ def assert_no_crash(h):
     log = h.log()
     bad = [l for l in log.splitlines()
            if "exit signal" in l or "AH00052" in l or "AH00060" in l]
-    assert not bad, "httpd children crashed:\n" + "\n".join(bad)
+    assert not bad, "httpd children crashed:\n%s\n%s" % (
+        "\n".join(bad), h.backtraces())
 
 
 @pytest.fixture

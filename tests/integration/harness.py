@@ -32,6 +32,15 @@ USERS = {"alice": "alice-secret-1", "bob": "bob-secret-2",
          "admin": "admin-secret-3"}
 
 
+def _allow_cores():
+    import resource
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,
+                                                  resource.RLIM_INFINITY))
+    except (ValueError, OSError):
+        pass
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -101,7 +110,7 @@ class Httpd:
         self.ca_directives = ca_directives
         self.enroll_auth = enroll_auth
         self.est_conf = est_conf
-        for d in ("logs", "db", "run", "htdocs"):
+        for d in ("logs", "db", "run", "htdocs", "cores"):
             os.makedirs(os.path.join(self.root, d), exist_ok=True)
         self.users_file = os.path.join(self.root, "users")
         for i, (u, p) in enumerate(sorted(USERS.items())):
@@ -112,6 +121,7 @@ class Httpd:
             self.user = "www-data"
             pw = pwd.getpwnam(self.user)
             os.chown(self.dbdir, pw.pw_uid, pw.pw_gid)
+            os.chown(os.path.join(self.root, "cores"), pw.pw_uid, pw.pw_gid)
             # the server root must be reachable for www-data
             os.chmod(self.root, 0o755)
         self.write_conf()
@@ -169,6 +179,7 @@ class Httpd:
 ServerRoot "{root}"
 DefaultRuntimeDir "{root}/run"
 PidFile "{pidfile}"
+CoreDumpDirectory "{root}/cores"
 Mutex file:{root}/run default
 Listen 127.0.0.1:{port}
 ServerName 127.0.0.1
@@ -230,7 +241,9 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
         return r.returncode, (r.stdout + r.stderr).decode(errors="replace")
 
     def start(self):
-        r = run([APACHE, "-f", self.conf, "-k", "start"], check=False)
+        # a crashing child leaves a core in cores/ (see backtraces())
+        r = run([APACHE, "-f", self.conf, "-k", "start"], check=False,
+                preexec_fn=_allow_cores)
         if r.returncode != 0:
             raise RuntimeError("apache2 did not start: %s%s\n%s" % (
                 r.stdout.decode(), r.stderr.decode(), self.log_tail()))
@@ -286,6 +299,23 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
                 return "".join(f.readlines()[-n:])
         except OSError:
             return "(no error log)"
+
+    def backtraces(self):
+        """gdb backtraces of the cores crashed children left, for reports."""
+        out = []
+        cores = os.path.join(self.root, "cores")
+        for name in sorted(os.listdir(cores)) if os.path.isdir(cores) else []:
+            core = os.path.join(cores, name)
+            if not shutil.which("gdb"):
+                out.append("%s (install gdb for a backtrace)" % core)
+                continue
+            # the crashing thread first, then the others, shorter
+            r = run(["gdb", "-batch", "-nx", "-ex", "bt 40",
+                     "-ex", "thread apply all bt 12", APACHE, core],
+                    timeout=120, check=False)
+            text = r.stdout.decode(errors="replace")
+            out.append("%s:\n%s" % (core, text[:16000]))
+        return "\n".join(out)
 
     def log(self):
         try:
