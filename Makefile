@@ -1,5 +1,6 @@
 # mod_certauth: build, demo and tests.  See README.md.
-#   make          build build/mod_certauth.so, build/certauth-admin
+#   make          build build/mod_certauth.so, build/certauth-admin,
+#                 build/certauth-stunnel
 #   make run      install missing Debian packages, build, start the demo CA
 #   make stop     stop the demo
 #   make test     install test dependencies, build, run every suite
@@ -35,12 +36,19 @@ MOD_SO    := $(BUILD)/mod_certauth.so
 ADMIN     := $(BUILD)/certauth-admin
 ADMIN_SRC := stunnel-helper/certauth_admin.c
 
+STUNNEL     := $(BUILD)/certauth-stunnel
+STUNNEL_SRC := stunnel-helper/certauth_stunnel.c stunnel-helper/est_client.c \
+               stunnel-helper/keycert.c
+STUNNEL_HDR := stunnel-helper/est_client.h stunnel-helper/keycert.h
+CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .PHONY: all run stop test unit integration install deps-run deps-test clean
 
-all: $(MOD_SO) $(ADMIN)
+all: $(MOD_SO) $(ADMIN) $(STUNNEL)
 
 $(BUILD)/core/%.o: mod_certauth/core/%.c $(CORE_HDR)
 	@mkdir -p $(dir $@)
@@ -60,6 +68,11 @@ $(MOD_SO): $(MOD_SRC) $(MOD_HDR) $(CORE_LIB)
 $(ADMIN): $(ADMIN_SRC) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -o $@ $(ADMIN_SRC) $(CORE_LIB) $(APR_LIBS) $(SSL_LIBS)
+
+$(STUNNEL): $(STUNNEL_SRC) $(STUNNEL_HDR) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(CURL_CFLAGS) -Istunnel-helper -o $@ $(STUNNEL_SRC) \
+	    $(CORE_LIB) $(CURL_LIBS) $(APR_LIBS) $(SSL_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h tests/unit/rawdb.h $(CORE_LIB)
 	@mkdir -p $(dir $@)
@@ -95,6 +108,8 @@ install: all
 	install -m 0644 conf/certauth.conf $(DESTDIR)$(shell $(APXS) -q SYSCONFDIR)/mods-available/certauth.conf
 	install -m 0644 conf/profiles.conf $(DESTDIR)$(shell $(APXS) -q SYSCONFDIR)/conf-available/certauth-profiles.conf
 	install -m 0755 $(ADMIN) $(DESTDIR)/usr/local/bin/certauth-admin
+	install -D -m 0755 $(STUNNEL) $(DESTDIR)/usr/local/bin/certauth-stunnel
+	install -D -m 0644 stunnel-helper/certauth-stunnel.1 $(DESTDIR)/usr/local/share/man/man1/certauth-stunnel.1
 
 clean:
 	rm -rf $(BUILD)
