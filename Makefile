@@ -40,8 +40,8 @@ STUNNEL     := $(BUILD)/certauth-stunnel
 STUNNEL_SRC := stunnel-helper/certauth_stunnel.c stunnel-helper/est_client.c \
                stunnel-helper/keycert.c
 STUNNEL_HDR := stunnel-helper/est_client.h stunnel-helper/keycert.h
-CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
-CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+CURL_CFLAGS := $(shell curl-config --cflags 2>/dev/null)
+CURL_LIBS   := $(shell curl-config --libs 2>/dev/null || echo -lcurl)
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))

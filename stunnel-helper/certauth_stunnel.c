@@ -85,14 +85,15 @@ static const char usage_text[] =
     "      usercert.pem (0644) and userkey.pem (0600, encrypted unless\n"
     "      --nodes)\n"
     "\n"
-    "Common: --timeout SECONDS (60), -v/--verbose, -q/--quiet, -h/--help,\n"
-    "--version.  Passwords never come from the command line: --password-file\n"
-    "(first line), the environment variable CERTAUTH_PASSWORD, or a prompt\n"
-    "on the terminal (split-p12's new pass phrase: --new-password-file,\n"
-    "CERTAUTH_NEW_PASSWORD, or the terminal).  Files are written mode 0600 (usercert.pem 0644),\n"
-    "keeping the previous file's owner and group, through a temporary file\n"
-    "in the same directory that is fsynced and renamed; --backup keeps the\n"
-    "previous file as FILE.bak.\n"
+    "Common: --timeout SECONDS (60), -v/--verbose (twice: libcurl's\n"
+    "trace), -q/--quiet, -h/--help, --version.\n"
+    "Passwords never come from the command line: --password-file (first\n"
+    "line), the environment variable CERTAUTH_PASSWORD, or a prompt on the\n"
+    "terminal (split-p12's new pass phrase: --new-password-file,\n"
+    "CERTAUTH_NEW_PASSWORD, or the terminal).  Files are written mode 0600\n"
+    "(usercert.pem 0644), keeping the previous file's owner and group,\n"
+    "through a temporary file in the same directory that is fsynced and\n"
+    "renamed; --backup keeps the previous file as FILE.bak.\n"
     "\n"
     "Exit codes:\n"
     "  0  done; renew: also when renewal is not due; check: valid\n"
@@ -297,7 +298,7 @@ static int parse_opts(apr_pool_t *p, int argc, char **argv, opts_t *o)
             }
             break;
         case O_NODES: o->nodes = 1; break;
-        case O_VERBOSE: o->verbose = 1; break;
+        case O_VERBOSE: o->verbose++; break;
         case O_QUIET: o->quiet = 1; break;
         }
     }
@@ -991,7 +992,8 @@ static int cmd_renew(apr_pool_t *p, const opts_t *o)
     note(o, "asking %s for serial %s", est_op_url(p, &c, "simplereenroll"),
          ca_serial_hex(p, X509_get0_serialNumber(b->cert)));
     if ((erc = est_enroll(p, &c, 1, req, &answer, NULL, &err)) != EST_OK) {
-        if (erc == EST_REFUSED) {
+        if (erc == EST_REFUSED && !strstr(err, "enroll again")
+            && !strstr(err, "renewal opens")) {
             err = apr_pstrcat(p, err, " (a revoked, superseded or expired "
                               "certificate cannot renew: enroll again)",
                               NULL);

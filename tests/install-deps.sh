@@ -10,10 +10,12 @@
 set -eu
 
 RUN_PKGS="apache2 apache2-dev apache2-utils libaprutil1-dbd-sqlite3 libssl-dev
-libapr1-dev libaprutil1-dev libjansson-dev openssl curl make gcc sqlite3"
+libapr1-dev libaprutil1-dev libjansson-dev openssl curl make gcc sqlite3
+libcurl4-openssl-dev"
 
 # Test suites: pytest + cryptography (integration), valgrind (leak checks),
-# and what later suites use (libcurl clients, PostgreSQL front ends, stunnel,
+# and what later suites use (libcurl clients, PostgreSQL front ends, stunnel
+# for certauth-stunnel's tests,
 # certutil for browser NSS databases, gdb for backtraces of crashed children).
 TEST_PKGS="python3-pytest python3-cryptography valgrind libcurl4-openssl-dev
 libaprutil1-dbd-pgsql postgresql-15 stunnel4 libnss3-tools gdb"
