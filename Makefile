@@ -74,6 +74,9 @@ $(STUNNEL): $(STUNNEL_SRC) $(STUNNEL_HDR) $(CORE_LIB)
 	$(CC) $(CFLAGS_COMMON) $(CURL_CFLAGS) -Istunnel-helper -o $@ $(STUNNEL_SRC) \
 	    $(CORE_LIB) $(CURL_LIBS) $(APR_LIBS) $(SSL_LIBS)
 
+# the unit test of certauth-stunnel's key-cert files includes keycert.c
+$(BUILD)/tests/test_keycert: stunnel-helper/keycert.c stunnel-helper/keycert.h
+
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h tests/unit/rawdb.h $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -Itests/unit -o $@ $< $(CORE_LIB) $(APR_LIBS) $(SSL_LIBS)

@@ -57,6 +57,10 @@ VHOST_CONF = """
         CertAuthRenewalWindowDays 30
         CertAuthRequire "%{REMOTE_USER} == 'admin'"
     </CertAuthProfile>
+    <CertAuthProfile held>
+        CertAuthSubjectCSR CN supplied
+        CertAuthApproval On
+    </CertAuthProfile>
 """
 
 
@@ -488,6 +492,29 @@ def test_enroll_wrong_password_and_password_sources(h, wd):
     assert rc == OK, (out, err)
     assert "CN = env.localhost" in openssl(
         "x509", "-in", kc, "-noout", "-subject").stdout.decode()
+
+
+def test_enroll_chain_and_approval(h, wd):
+    kc = os.path.join(wd, "key-cert.pem")
+    # --chain full: the CA's certificate follows the leaf
+    rc, out, err = enroll(h, wd, kc, extra=("--chain", "full"))
+    assert rc == OK, (out, err)
+    pems = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----",
+                      open(kc).read(), re.S)
+    assert len(pems) == 2
+    assert openssl("x509", "-noout", "-fingerprint", data=pems[1].encode()
+                   ).stdout == openssl("x509", "-noout", "-fingerprint", "-in",
+                                       h.ca.cert).stdout
+    rc, out, err = helper("check", "--in", kc, "--ca", h.ca.cert,
+                          "--warn-days", "0")
+    assert rc == OK and "1 certificate in the file after the leaf" in out, \
+        (out, err)
+    # a profile with manual approval: 202, exit 8, nothing written
+    held = os.path.join(wd, "held.pem")
+    rc, out, err = enroll(h, wd, held, extra=("--profile", "held"))
+    assert rc == 8, (out, err)
+    assert "approval" in err, err
+    assert not os.path.exists(held) and leftovers(wd) == []
 
 
 def test_ca_down_keeps_old_file(h, wd):
