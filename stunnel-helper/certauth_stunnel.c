@@ -886,12 +886,13 @@ static int cmd_enroll(apr_pool_t *p, const opts_t *o)
         return fail(CS_LOCAL, err);
     }
     client_init(o, &c);
-    c.user = o->user;
-    c.password = pw;
+    /* cacerts is public: the password goes to simpleenroll only */
     note(o, "asking %s", est_op_url(p, &c, "cacerts"));
     if ((erc = est_cacerts(p, &c, &cacerts, NULL, &err)) != EST_OK) {
         return fail(est_exit(erc), err);
     }
+    c.user = o->user;
+    c.password = pw;
     note(o, "asking %s", est_op_url(p, &c, "simpleenroll"));
     if ((erc = est_enroll(p, &c, 0, req, &answer, NULL, &err)) != EST_OK) {
         return fail(est_exit(erc), err);
