@@ -205,6 +205,10 @@ static est_rc_t perform(apr_pool_t *p, const est_client_t *c, const char *op,
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    /* HTTP/1.1, as RFC 7030 says: a server that asks for the client
+     * certificate per location (renegotiation, TLS 1.3 post-handshake
+     * authentication) cannot do so on an HTTP/2 connection */
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     if (c->ca_file) {
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
     }
