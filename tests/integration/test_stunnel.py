@@ -430,6 +430,17 @@ def test_renew_with_reload_command_keeps_owner_and_backup(h, wd):
                          "exit 3")
     assert rc == 7, (out, err)
     assert "reload" in err, err
+    # --out elsewhere, another key type: the input file stays as it was
+    before = open(kc, "rb").read()
+    other = os.path.join(wd, "p384.pem")
+    rc, out, err = renew(h, kc, "--if-expires-within", "3d", "--out", other,
+                         "--key-type", "ec:P-384", "-q")
+    assert rc == OK and out == "", (out, err)
+    assert open(kc, "rb").read() == before
+    assert "NIST CURVE: P-384" in openssl("pkey", "-in", other, "-noout",
+                                          "-text").stdout.decode()
+    assert file_pub(other) == cert_pub(other)
+    assert file_serial(other) != file_serial(kc)
 
 
 def test_enroll_label_and_refusals(h, wd):
@@ -484,10 +495,10 @@ def test_enroll_wrong_password_and_password_sources(h, wd):
     # a password on the command line does not exist as an option
     rc, out, err = helper("enroll", "--password", "x")
     assert rc == USAGE and "unknown option" in err, err
-    # from the environment
+    # from the environment; the subject as a whole name
     rc, out, err = helper("enroll", "--url", h.url, "--ca", h.ca.cert,
-                          "--user", "admin", "--cn", "env.localhost",
-                          "--out", kc,
+                          "--user", "admin", "--subject",
+                          "/CN=env.localhost", "--out", kc,
                           env={"CERTAUTH_PASSWORD": USERS["admin"]})
     assert rc == OK, (out, err)
     assert "CN = env.localhost" in openssl(
