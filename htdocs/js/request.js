@@ -1,0 +1,44 @@
+// request.js: "Request a certificate": the key is made here, the CA signs
+// a PKCS#10, and the PKCS#12 is assembled here.
+import { $, passwordProblem, setStatus, watchPasswords } from "./common.js";
+import { issueToPkcs12 } from "./flow.js";
+import { hasWebCrypto } from "./pki.js";
+
+const form = $("#request-form");
+const status = $("#request-status");
+
+if (!hasWebCrypto()) {
+  $("#no-webcrypto").hidden = false;
+  form.hidden = true;
+} else {
+  watchPasswords($("#password"), $("#password2"), $("#password-hint"));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const pw = $("#password").value;
+    const problem = passwordProblem(pw, $("#password2").value);
+    if (problem) {
+      setStatus(status, problem, "error");
+      $("#password").focus();
+      return;
+    }
+    const profile = $("#profile").value.trim();
+    const button = $("#request-button");
+    button.disabled = true;
+    try {
+      await issueToPkcs12({
+        endpoint: "enroll" + (profile ? "?profile=" + encodeURIComponent(profile) : ""),
+        keyType: $("#key-type").value,
+        password: pw,
+        ui: { progress: $("#request-progress"), status, download: $("#request-download") },
+      });
+      form.reset();
+      $("#password-hint").textContent = "";
+      $("#after").hidden = false;
+    } catch (e) {
+      // shown by issueToPkcs12; also a hint for the key-less browsers
+      if (e.name === "NotSupportedError") $("#no-webcrypto").hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
