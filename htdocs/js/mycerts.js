@@ -56,7 +56,7 @@ function renderCerts(tbody, certs, { reload, showOwner }) {
       td("Subject", c.subject + (showOwner ? " (owner " + c.owner + ")" : "")),
       td("Profile", c.profile),
       td("Valid until", fmtDate(c.not_after)),
-      td("Status", el("span", { class: "badge " + c.status }, c.status), " ", st.slice(c.status.length)),
+      td("Status", el("span", { class: "badge " + c.status }, c.status), " ", el("span", { class: "note" }, st.slice(c.status.length))),
       actions));
   }
 }
@@ -133,7 +133,7 @@ function markRow(serial, status, note) {
     const badge = row.querySelector(".badge");
     badge.className = "badge " + status;
     badge.textContent = status;
-    badge.nextSibling.textContent = " " + note;
+    row.querySelector(".note").textContent = note + " (was presented by this browser)";
     for (const b of row.querySelectorAll("button")) b.remove();
   }
 }
@@ -143,6 +143,7 @@ const renewForm = $("#renew-form");
 
 function openRenew(c) {
   $("#renew").hidden = false;
+  $("#renew-fields").hidden = false;
   $("#renew-what").textContent = c.serial + " — " + c.subject + ", valid until " + fmtDate(c.not_after);
   $("#renew-password").focus();
 }
@@ -168,6 +169,7 @@ renewForm.addEventListener("submit", async (ev) => {
     });
     renewForm.reset();
     $("#renew-hint").textContent = "";
+    $("#renew-fields").hidden = true;
     // the old certificate is superseded: this browser presents it until the
     // new file is imported, so the list is updated here, not asked again
     markRow(old, "superseded", "→ " + got.serial);
