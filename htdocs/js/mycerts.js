@@ -224,7 +224,7 @@ async function loadAudit() {
 }
 $("#audit-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadAudit(); });
 
-async function loadPending() {
+async function loadPending(done) {
   const out = $("#pending-status");
   try {
     const doc = await apiJson("api/pending");
@@ -233,9 +233,8 @@ async function loadPending() {
     for (const p of doc.requests) {
       const decide = (decision) => async () => {
         try {
-          await postJson("api/pending/" + encodeURIComponent(p.id), { decision });
-          setStatus(out, "Request " + p.id + " " + decision + (decision === "approve" ? "d" : "ed") + ".", "success");
-          loadPending();
+          const r = await (await postJson("api/pending/" + encodeURIComponent(p.id), { decision })).json();
+          await loadPending("Request " + r.id + " " + r.status + " (" + p.owner + ", " + p.subject + ").");
         } catch (e) {
           setStatus(out, "Failed: " + e.message, "error");
         }
@@ -247,11 +246,12 @@ async function loadPending() {
           el("button", { type: "button", onclick: decide("approve"), "aria-label": "Approve request " + p.id }, "Approve"),
           el("button", { type: "button", class: "danger", onclick: decide("reject"), "aria-label": "Reject request " + p.id }, "Reject"))));
     }
-    if (!doc.requests.length) setStatus(out, "No requests are waiting.");
+    if (done) setStatus(out, done, "success");
+    else setStatus(out, doc.requests.length ? doc.requests.length + " waiting." : "No requests are waiting.");
   } catch (e) {
     setStatus(out, "Cannot list pending requests: " + e.message, "error");
   }
 }
-$("#pending-reload").addEventListener("click", loadPending);
+$("#pending-reload").addEventListener("click", () => loadPending());
 
 loadMine();

@@ -157,6 +157,17 @@ async function main() {
   }
   await page.setViewportSize({ width: 1100, height: 900 });
 
+  // a browser without WebCrypto is sent to the server-made fallback
+  const old = await alice.newPage();
+  await old.addInitScript(() => Object.defineProperty(Crypto.prototype, "subtle", { get: () => undefined }));
+  await old.goto(CA + "request.html");
+  await old.waitForSelector("#no-webcrypto:not([hidden])");
+  assert.ok(await old.isHidden("#request-form"));
+  await shot(old, "request-no-webcrypto.png");
+  await old.click("#no-webcrypto a[href='pkcs12.html']");
+  await old.waitForURL(/pkcs12\.html$/);
+  await old.close();
+
   // the server-made fallback
   await page.goto(CA + "pkcs12.html");
   const fb = await makeP12(page, { pw: "#fb-password", pw2: "#fb-password2", button: "#pkcs12-button",
@@ -222,6 +233,13 @@ async function main() {
   await page.selectOption("#revoke-reason", "affiliationChanged");
   await page.click("#revoke-confirm");
   await page.waitForFunction((s) => document.querySelector(s + " .badge")?.textContent === "revoked", fbRow);
+  // the EST request waiting for approval (made by the pytest file)
+  await page.waitForSelector("#pending tbody tr button");
+  result.pending_row = await page.textContent("#pending tbody tr");
+  await page.click("#pending tbody tr button:not(.danger)");
+  await page.waitForSelector("#pending-status.success");
+  result.pending_status = await page.textContent("#pending-status");
+  assert.match(result.pending_status, /approved/);
   await page.fill("#audit-serial", result.rsa.serial);
   await page.click("#audit-form button");
   await page.waitForFunction(() => document.querySelectorAll("#audit tbody tr").length > 0);

@@ -8,6 +8,7 @@ CRL are asked whether the renewal and the revocations happened.
 Needs `make web browser-deps` (make integration and make test run them).
 Screenshots and the saved files stay in tests/out/browser/.
 """
+import base64
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import subprocess
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from harness import REPO, USERS, run
@@ -59,6 +60,15 @@ PAGES_AUTH = """
             Require valid-user
         </RequireAny>
     </LocationMatch>
+"""
+
+
+# An EST profile whose requests wait for an administrator (the admin part
+# of My certificates approves one).
+APPROVAL_PROFILE = """
+    <CertAuthProfile appr>
+        CertAuthApproval On
+    </CertAuthProfile>
 """
 
 
@@ -187,7 +197,7 @@ def test_pages_reference_nothing_outside():
 def test_browser_request_renew_revoke(make_httpd, ca, tmp_path):
     require_built()
     h = make_httpd(start=False, location_conf=LOC,
-                   vhost_conf=shipped_web_conf())
+                   vhost_conf=shipped_web_conf() + APPROVAL_PROFILE)
     # the pages' login, with the server's own users file, after the
     # harness's <Location /ca> (later sections win, as in the example vhost)
     with open(h.conf) as f:
@@ -208,6 +218,16 @@ def test_browser_request_renew_revoke(make_httpd, ca, tmp_path):
     assert h.get("/ca/request.html")[0] == 401
     assert h.get("/ca/request.html", user="alice")[0] == 200
     assert h.get("/ca/mycerts.html")[0] == 401
+
+    # an EST enrollment that waits for approval
+    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([
+        x509.NameAttribute(x509.NameOID.COMMON_NAME, "approve-in-browser")
+    ])).sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+    st, _, body = h.request(
+        "POST", "/.well-known/est/appr/simpleenroll", user="alice",
+        body=base64.b64encode(csr.public_bytes(serialization.Encoding.DER)),
+        headers={"Content-Type": "application/pkcs10"})
+    assert st == 202, body
 
     home = tmp_path / "home"
     nss_db(str(home / ".pki" / "nssdb"), ca.cert)
@@ -271,6 +291,13 @@ def test_browser_request_renew_revoke(make_httpd, ca, tmp_path):
     assert certs[made["rsa"]]["reason"] == "keyCompromise"
     assert certs[made["fallback"]]["status"] == "revoked"
     assert certs[made["fallback"]]["reason"] == "affiliationChanged"
+    # the administrator approved the EST request
+    st, _, body = h.get("/ca/api/pending?status=approved", user="admin")
+    assert st == 200, body
+    approved = json.loads(body)["requests"]
+    assert [p["owner"] for p in approved] == ["alice"], approved
+    assert approved[0]["decided_by"] == "admin"
+    assert "approve-in-browser" in res["pending_row"]
     # and the CRL lists the revocations
     st, _, der = h.get("/ca/crl")
     crl = x509.load_der_x509_crl(der)
@@ -278,7 +305,7 @@ def test_browser_request_renew_revoke(make_httpd, ca, tmp_path):
     for kind in ("rsa", "fallback"):
         assert int(made[kind], 16) in listed
 
-    for name in ("home", "request", "pkcs12", "mycerts-login",
+    for name in ("home", "request", "request-no-webcrypto", "pkcs12", "mycerts-login",
                  "mycerts-certificate", "revoke-dialog", "renewed", "admin",
                  "grid", "phone-home", "phone-request"):
         assert os.path.getsize(os.path.join(OUT, name + ".png")) > 1000
