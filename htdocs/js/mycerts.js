@@ -64,8 +64,10 @@ function renderCerts(tbody, certs, { reload, showOwner }) {
 async function loadMine() {
   setStatus(listStatus, "Loading…");
   try {
-    const doc = await apiJson("api/certs?limit=1000");
+    let doc = await apiJson("api/certs?limit=1000");
     me = { presented: doc.presented || null, admin: !!doc.admin, owner: doc.owner || null };
+    // an administrator's list is everyone's: here only their own
+    if (me.admin && me.owner) doc = await apiJson("api/certs?limit=1000&owner=" + encodeURIComponent(me.owner));
     $("#who").textContent = me.owner
       ? "Signed in as " + me.owner + (me.presented ? ", with certificate " + me.presented : ", with the site login") +
         (me.admin ? " (administrator)" : "") + "."

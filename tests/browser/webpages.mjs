@@ -225,6 +225,9 @@ async function main() {
   page = await firstPage(admin);
   await page.goto(CA + "mycerts.html");
   await page.waitForSelector("#admin:not([hidden])");
+  // the administrator's own list is theirs only; the search finds anyone's
+  await page.waitForFunction(() => /certificate\(s\)/.test(document.querySelector("#list-status").textContent));
+  assert.equal(await page.locator(`#mine tr[data-serial="${result.ec.serial}"]`).count(), 0);
   await page.fill("#search-owner", "alice");
   await page.click("#search-form button[type=submit]");
   const fbRow = `#search-results tr[data-serial="${result.fallback.serial}"]`;
