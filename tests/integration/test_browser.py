@@ -72,8 +72,8 @@ APPROVAL_PROFILE = """
 """
 
 
-def shipped_web_conf():
-    """The web-page lines of conf/example-vhost.conf, pointed at build/."""
+def shipped_web_conf(web):
+    """The web-page lines of conf/example-vhost.conf, pointed at web."""
     with open(VHOST_EXAMPLE) as f:
         text = f.read()
     m = re.search(r"# --- web pages: begin\n(.*?)# --- web pages: end", text,
@@ -81,7 +81,7 @@ def shipped_web_conf():
     assert m, "conf/example-vhost.conf has no web pages section"
     conf = m.group(1)
     assert "/usr/local/share/certauth/htdocs" in conf
-    return conf.replace("/usr/local/share/certauth/htdocs", WEB)
+    return conf.replace("/usr/local/share/certauth/htdocs", web)
 
 
 def require_built():
@@ -196,8 +196,13 @@ def test_pages_reference_nothing_outside():
 
 def test_browser_request_renew_revoke(make_httpd, ca, tmp_path):
     require_built()
-    h = make_httpd(start=False, location_conf=LOC,
-                   vhost_conf=shipped_web_conf() + APPROVAL_PROFILE)
+    h = make_httpd(start=False, location_conf=LOC)
+    # a copy of build/htdocs in the server root, which the children
+    # (www-data when run as root) can read wherever the checkout is
+    web = os.path.join(h.root, "web")
+    shutil.copytree(WEB, web)
+    h.vhost_conf = shipped_web_conf(web) + APPROVAL_PROFILE
+    h.write_conf()
     # the pages' login, with the server's own users file, after the
     # harness's <Location /ca> (later sections win, as in the example vhost)
     with open(h.conf) as f:
