@@ -133,6 +133,11 @@ async function main() {
   const rsa = await makeP12(page, { pw: "#password", pw2: "#password2", keyType: { sel: "#key-type", value: "rsa:2048" },
     button: "#request-button", status: "#request-status", download: "#request-download", file: "alice-rsa.p12" });
   result.rsa = { ...rsa, serial: serialOf(rsa.status) };
+  for (const [kind, value] of [["p384", "ec:P-384"], ["rsa3072", "rsa:3072"]]) {
+    const got = await makeP12(page, { pw: "#password", pw2: "#password2", keyType: { sel: "#key-type", value },
+      button: "#request-button", status: "#request-status", download: "#request-download", file: `alice-${kind}.p12` });
+    result[kind] = { ...got, serial: serialOf(got.status) };
+  }
 
   // an API error reaches the person: an unknown profile
   await page.goto(CA + "request.html");

@@ -260,7 +260,7 @@ def test_browser_request_renew_revoke(make_httpd, ca, tmp_path):
 
     ca_cert = x509.load_pem_x509_certificate(ca.pem)
     made = {}
-    for kind in ("ec", "rsa", "fallback", "renewed"):
+    for kind in ("ec", "rsa", "p384", "rsa3072", "fallback", "renewed"):
         p12 = res[kind]["file"]
         info, cert, key, cas = openssl_p12(p12, P12_PASS, tmp_path)
         # AES-256-CBC with PBKDF2/HMAC-SHA-256 and a SHA-256 MAC
@@ -273,16 +273,19 @@ def test_browser_request_renew_revoke(make_httpd, ca, tmp_path):
         assert cert.issuer == ca_cert.subject
         assert b"certauth test root CA" in cas   # the chain comes along
         assert cert.subject.rfc4514_string() == "CN=alice,O=certauth tests"
-        want = rsa.RSAPrivateKey if kind == "rsa" else \
-            ec.EllipticCurvePrivateKey
-        assert isinstance(key, want), (kind, key)
-        if kind == "rsa":
-            assert key.key_size == 2048
+        if kind.startswith("rsa"):
+            assert isinstance(key, rsa.RSAPrivateKey), (kind, key)
+            assert key.key_size == (3072 if kind == "rsa3072" else 2048)
         else:
-            assert key.curve.name == "secp256r1"
+            assert isinstance(key, ec.EllipticCurvePrivateKey), (kind, key)
+            assert key.curve.name == ("secp384r1" if kind == "p384"
+                                      else "secp256r1")
         run(["openssl", "verify", "-CAfile", ca.cert], input=cert.public_bytes(
             serialization.Encoding.PEM))
-        pk12util_import(p12, P12_PASS, str(tmp_path / ("nss-" + kind)))
+        certs, _ = pk12util_import(p12, P12_PASS,
+                                   str(tmp_path / ("nss-" + kind)))
+        # the friendly name pairs key and certificate under the login
+        assert re.search(r"^alice\s+u,u,u", certs, re.M), certs
         made[kind] = serial_hex(cert)
 
     # the API says what the browser did
