@@ -1,21 +1,28 @@
 // request.js: "Request a certificate": the key is made here, the CA signs
 // a PKCS#10, and the PKCS#12 is assembled here.
-import { $, passwordProblem, setStatus, watchPasswords } from "./common.js";
+import { $, apiJson, passwordProblem, setStatus, watchPasswords } from "./common.js";
 import { issueToPkcs12 } from "./flow.js";
 import { hasWebCrypto } from "./pki.js";
 
 const form = $("#request-form");
 const status = $("#request-status");
 
+// who is logged in: shown, and kept out of the password
+let login = null;
+apiJson("api/certs?limit=1").then((doc) => {
+  login = doc.owner || null;
+  if (login) $("#who").textContent = "Signed in as " + login + ": the certificate will be issued to you.";
+}).catch(() => {});
+
 if (!hasWebCrypto()) {
   $("#no-webcrypto").hidden = false;
   form.hidden = true;
 } else {
-  watchPasswords($("#password"), $("#password2"), $("#password-hint"));
+  watchPasswords($("#password"), $("#password2"), $("#password-hint"), () => login);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const pw = $("#password").value;
-    const problem = passwordProblem(pw, $("#password2").value);
+    const problem = passwordProblem(pw, $("#password2").value, login);
     if (problem) {
       setStatus(status, problem, "error");
       $("#password").focus();

@@ -115,6 +115,11 @@ async function main() {
   await page.fill("#password2", PASS + "x");
   await page.click("#request-button");
   assert.match(await page.textContent("#request-status"), /differ/);
+  await page.waitForFunction(() => /Signed in as alice/.test(document.querySelector("#who").textContent));
+  await page.fill("#password", "Alice-2026-cert");
+  await page.fill("#password2", "Alice-2026-cert");
+  await page.click("#request-button");
+  assert.match(await page.textContent("#request-status"), /login/);
   // keyboard only: labels lead to the fields, Enter submits
   await page.getByLabel("Password for the PKCS#12 file").fill(PASS);
   await page.getByLabel("The same password again").fill(PASS);
