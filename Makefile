@@ -5,6 +5,8 @@
 #   make stop     stop the demo
 #   make test     install test dependencies, build, run every suite
 #   make install  install the module and conf/certauth.{load,conf} (apxs, Debian)
+#                 and the web pages (build/htdocs) into $(HTDOCS_DIR)
+#   make web      web pages: npm ci (once), then bundle htdocs/ into build/htdocs
 
 APXS      ?= apxs
 CC        ?= gcc
@@ -46,7 +48,20 @@ CURL_LIBS   := $(shell curl-config --libs 2>/dev/null || echo -lcurl)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all run stop test unit integration install deps-run deps-test clean
+.PHONY: all run stop test unit integration install deps-run deps-test clean \
+        web browser-deps
+
+# Web pages: htdocs/ holds the sources; build/htdocs what httpd serves (HTML
+# and CSS copied, each page's JavaScript bundled with pkijs + asn1js by
+# esbuild).  npm ci runs only when the lock file changed, so `make run`
+# works offline once the packages are installed.
+NPM        ?= npm
+HTDOCS_DIR ?= /usr/local/share/certauth/htdocs
+WEB_OUT    := $(BUILD)/htdocs
+WEB_SRC    := $(wildcard htdocs/*.html htdocs/css/*.css htdocs/js/*.js)
+WEB_PAGES  := home request mycerts
+WEB_DEPS   := htdocs/node_modules/.package-lock.json
+BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
 
 all: $(MOD_SO) $(ADMIN) $(STUNNEL)
 
@@ -81,6 +96,29 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h tests/unit/rawdb.h $(CORE_LIB
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -Itests/unit -o $@ $< $(CORE_LIB) $(APR_LIBS) $(SSL_LIBS)
 
+$(WEB_DEPS): htdocs/package.json htdocs/package-lock.json
+	cd htdocs && $(NPM) ci --no-audit --no-fund --prefer-offline
+	@touch $@
+
+$(WEB_OUT)/.built: $(WEB_SRC) $(WEB_DEPS)
+	rm -rf $(WEB_OUT)
+	mkdir -p $(WEB_OUT)/css $(WEB_OUT)/js
+	cp htdocs/*.html $(WEB_OUT)/
+	cp htdocs/css/*.css $(WEB_OUT)/css/
+	cp htdocs/js/pkcs12.js $(WEB_OUT)/js/
+	htdocs/node_modules/.bin/esbuild $(WEB_PAGES:%=htdocs/js/%.js) --bundle \
+	    --format=iife --target=es2020 --minify --legal-comments=eof \
+	    --log-level=warning --outdir=$(WEB_OUT)/js
+	@touch $@
+
+web: $(WEB_OUT)/.built
+
+$(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && $(NPM) ci --no-audit --no-fund --prefer-offline
+	@touch $@
+
+browser-deps: $(BROWSER_DEPS)
+
 deps-run:
 	@tests/install-deps.sh run
 
@@ -88,7 +126,7 @@ deps-test:
 	@tests/install-deps.sh test
 
 run: deps-run
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all web
 	@PORT=$(PORT) conf/demo/run.sh
 
 stop:
@@ -97,7 +135,7 @@ stop:
 unit: $(UNIT_BIN)
 	@tests/unit/run.sh $(UNIT_BIN)
 
-integration: all
+integration: all web browser-deps
 	cd tests/integration && $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
 
 test: deps-test
@@ -105,7 +143,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 
-install: all
+install: all web
 	$(APXS) -i -n certauth $(MOD_SO)
 	install -m 0644 conf/certauth.load $(DESTDIR)$(shell $(APXS) -q SYSCONFDIR)/mods-available/certauth.load
 	install -m 0644 conf/certauth.conf $(DESTDIR)$(shell $(APXS) -q SYSCONFDIR)/mods-available/certauth.conf
@@ -113,6 +151,10 @@ install: all
 	install -m 0755 $(ADMIN) $(DESTDIR)/usr/local/bin/certauth-admin
 	install -D -m 0755 $(STUNNEL) $(DESTDIR)/usr/local/bin/certauth-stunnel
 	install -D -m 0644 stunnel-helper/certauth-stunnel.1 $(DESTDIR)/usr/local/share/man/man1/certauth-stunnel.1
+	install -d -m 0755 $(DESTDIR)$(HTDOCS_DIR)/css $(DESTDIR)$(HTDOCS_DIR)/js
+	install -m 0644 $(WEB_OUT)/*.html $(DESTDIR)$(HTDOCS_DIR)/
+	install -m 0644 $(WEB_OUT)/css/* $(DESTDIR)$(HTDOCS_DIR)/css/
+	install -m 0644 $(WEB_OUT)/js/* $(DESTDIR)$(HTDOCS_DIR)/js/
 
 clean:
 	rm -rf $(BUILD)

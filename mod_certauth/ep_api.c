@@ -134,8 +134,14 @@ static int api_certs(request_rec *r, ca_store_t *st, const certauth_who *who)
             "replaced_by", str_or_null(*c->replaced_by ? c->replaced_by
                                                         : NULL)));
     }
-    doc = json_pack("{s:o, s:i, s:i, s:b}", "certificates", list, "limit",
-                    limit, "offset", offset, "more", rows->nelts > limit);
+    /* who is asking, for the web pages: the owner the list is about, the
+     * certificate the browser presented (what renew would renew), admin */
+    doc = json_pack("{s:o, s:i, s:i, s:b, s:o, s:o, s:b}", "certificates",
+                    list, "limit", limit, "offset", offset, "more",
+                    rows->nelts > limit, "owner",
+                    str_or_null(certauth_who_owner(who)), "presented",
+                    str_or_null(who->cert ? who->cert->serial : NULL),
+                    "admin", who->admin);
     return send_json(r, doc);
 }
 

@@ -20,6 +20,15 @@ libcurl4-openssl-dev"
 TEST_PKGS="python3-pytest python3-cryptography valgrind libcurl4-openssl-dev
 libaprutil1-dbd-pgsql postgresql-15 stunnel4 libnss3-tools gdb"
 
+# The web pages are bundled with npm packages (make web), and the browser
+# tests drive Debian's chromium (playwright-core from npm, no browser
+# download).  Node.js from elsewhere (e.g. NodeSource, which bundles npm)
+# is fine: Debian's nodejs/npm are wanted only when there is no npm.
+WEB_PKGS=""
+command -v npm >/dev/null 2>&1 || WEB_PKGS="nodejs npm"
+RUN_PKGS="$RUN_PKGS $WEB_PKGS"
+TEST_PKGS="$TEST_PKGS chromium"
+
 case "${1:-run}" in
     run)  wanted="$RUN_PKGS" ;;
     test) wanted="$RUN_PKGS $TEST_PKGS" ;;

@@ -11,6 +11,7 @@
 #   run/db/certauth.db      SQLite database (kept between runs)
 #   run/httpd.conf          generated on every run
 #   run/logs/, run/htdocs/, run/runtime/, run/httpd.pid
+# The web pages are served from build/htdocs (made by `make web`) at /ca/.
 # A running demo is stopped first; `make stop` (conf/demo/stop.sh) stops it.
 set -euo pipefail
 
@@ -21,6 +22,7 @@ RUN="$ROOT/run"
 PORT="${PORT:-8443}"
 MODULE="$ROOT/build/mod_certauth.so"
 ADMIN="$ROOT/build/certauth-admin"
+WEB="$ROOT/build/htdocs"
 APACHE="${APACHE:-$(command -v apache2 || echo /usr/sbin/apache2)}"
 MODDIR="$(apxs -q LIBEXECDIR 2>/dev/null || echo /usr/lib/apache2/modules)"
 CA_SUBJECT="CN=certauth demo root CA,O=mod_certauth demo"
@@ -37,6 +39,7 @@ PORT=$((10#$PORT))
 [[ -x $APACHE ]] || die "apache2 not found (run: make deps-run)"
 [[ -f $MODULE ]] || die "$MODULE is missing (run: make all)"
 [[ -x $ADMIN ]] || die "$ADMIN is missing (run: make all)"
+[[ -f $WEB/index.html ]] || die "$WEB is missing (run: make web)"
 
 AS_ROOT=0
 [[ $(id -u) -eq 0 ]] && AS_ROOT=1
@@ -181,6 +184,7 @@ cat >"$RUN/htdocs/index.html" <<EOF
 <body>
 <h1>mod_certauth demo CA</h1>
 <ul>
+<li><a href="/ca/">The CA's web pages</a>: request, download, renew and revoke certificates</li>
 <li><a href="/ca/cacert.crt">CA certificate</a> (DER, to install in a browser)</li>
 <li><a href="/ca/cacert.pem">CA certificate</a> (PEM)</li>
 </ul>
@@ -301,8 +305,29 @@ SSLSessionTickets off
         CertAuthAdmin "%{REMOTE_USER} == 'admin'"
     </Location>
 
-    # Enrollment needs the site's own login: here Basic auth with the demo users
-    <LocationMatch "^/ca/(enroll|pkcs12)\$">
+    # The web pages (build/htdocs, made by make web) next to the endpoints,
+    # with a strict Content-Security-Policy: nothing inline, nothing from
+    # other sites (the same lines as conf/example-vhost.conf)
+    RedirectMatch 301 ^/ca\$ /ca/
+    Alias /ca/ "$WEB/"
+    <Directory "$WEB">
+        Options None
+        AllowOverride None
+        Require all granted
+        DirectoryIndex index.html
+    </Directory>
+    <Location /ca>
+        Header always set Content-Security-Policy "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        Header always set X-Content-Type-Options "nosniff"
+        Header always set X-Frame-Options "DENY"
+        Header always set Referrer-Policy "no-referrer"
+        Header always set Cross-Origin-Opener-Policy "same-origin"
+        Header always set Permissions-Policy "camera=(), microphone=(), geolocation=()"
+    </Location>
+
+    # Enrollment needs the site's own login: here Basic auth with the demo
+    # users; so do the pages that enroll
+    <LocationMatch "^/ca/(enroll|pkcs12|request\.html|pkcs12\.html)\$">
         AuthType Basic
         AuthName "mod_certauth demo"
         AuthBasicProvider file
@@ -311,7 +336,7 @@ SSLSessionTickets off
     </LocationMatch>
 
     # Revoke and "My certificates": the login, or a certificate of this CA
-    <LocationMatch "^/ca/(revoke|api/)">
+    <LocationMatch "^/ca/(revoke|api/|mycerts\.html\$)">
         AuthType Basic
         AuthName "mod_certauth demo"
         AuthBasicProvider file
@@ -391,6 +416,7 @@ cat <<EOF
 
 mod_certauth demo CA is running (pid $(cat "$RUN/httpd.pid"), CA $ca_state, server certificate $tls_state).
 
+  $URL/ca/              the web pages: Home, Request a certificate, My certificates
   $URL/ca/cacert.crt    CA certificate, DER (install in a browser)
   $URL/ca/cacert.pem    CA certificate, PEM
   $URL/ca/enroll        POST a PKCS#10 request (Basic auth: demo login)

@@ -268,8 +268,14 @@ def test_lifecycle(life, ca, keydir):
     assert st == 200, body
     st, _, by_login, body = api_certs(h, user="alice")
     assert st == 200, body
+    # the same list; who asks: the presented certificate (what renew would
+    # renew, for the web page) only with the certificate
+    assert by_cert["presented"] == c1.serial and by_login["presented"] is None
+    del by_cert["presented"], by_login["presented"]
     assert by_cert == by_login
-    assert set(by_cert) == {"certificates", "limit", "offset", "more"}
+    assert set(by_cert) == {"certificates", "limit", "offset", "more",
+                            "owner", "admin"}
+    assert by_cert["owner"] == "alice" and by_cert["admin"] is False
     assert by_cert["limit"] == 100 and by_cert["offset"] == 0
     assert by_cert["more"] is False
     mine = {c["serial"]: c for c in by_cert["certificates"]}

@@ -1,0 +1,259 @@
+// mycerts.js: "My certificates": the list from api/certs, downloads, renew
+// (new key made here, new PKCS#12) and revoke (confirmation and reason);
+// for administrators also search, revoke any, the audit log and pending
+// EST requests.
+import { $, apiJson, fmtDate, passwordProblem, postJson, setStatus, watchPasswords } from "./common.js";
+import { issueToPkcs12 } from "./flow.js";
+import { hasWebCrypto } from "./pki.js";
+
+const listStatus = $("#list-status");
+let me = { presented: null, admin: false, owner: null };
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const k of kids) if (k !== null && k !== undefined) e.append(k);
+  return e;
+}
+
+function td(label, ...kids) {
+  return el("td", { "data-label": label }, ...kids);
+}
+
+// One table of certificates (own list and admin search alike).
+function renderCerts(tbody, certs, { reload, showOwner }) {
+  tbody.textContent = "";
+  if (!certs.length) {
+    tbody.append(el("tr", {}, el("td", { colspan: "7" }, "No certificates.")));
+    return;
+  }
+  for (const c of certs) {
+    const actions = el("td", { "data-label": "Actions" },
+      el("a", { href: "certs/" + c.serial, download: c.serial + ".crt" }, ".crt"), " ",
+      el("a", { href: "certs/" + c.serial + ".pem", download: c.serial + ".pem" }, ".pem"), " ");
+    if (c.status === "valid" && c.serial === me.presented) {
+      actions.append(el("button", {
+        type: "button", class: "secondary", "data-serial": c.serial,
+        "aria-label": "Renew certificate " + c.serial, onclick: () => openRenew(c),
+      }, "Renew"));
+    }
+    if (c.status === "valid" || c.status === "expired") {
+      actions.append(el("button", {
+        type: "button", class: "danger", "data-serial": c.serial,
+        "aria-label": "Revoke certificate " + c.serial, onclick: () => openRevoke(c, reload),
+      }, "Revoke"));
+    }
+    let st = c.status;
+    if (c.status === "revoked" && c.reason) st += " (" + c.reason + ", " + fmtDate(c.revoked_at) + ")";
+    if (c.replaced_by) st += " → " + c.replaced_by;
+    if (c.serial === me.presented) st += " · presented by this browser";
+    tbody.append(el("tr", { "data-serial": c.serial },
+      el("td", { class: "serial", "data-label": "Serial" }, c.serial),
+      td("Subject", c.subject + (showOwner ? " (owner " + c.owner + ")" : "")),
+      td("Profile", c.profile),
+      td("Valid until", fmtDate(c.not_after)),
+      td("Status", el("span", { class: "badge " + c.status }, c.status), " ", el("span", { class: "note" }, st.slice(c.status.length))),
+      actions));
+  }
+}
+
+async function loadMine() {
+  setStatus(listStatus, "Loading…");
+  try {
+    let doc = await apiJson("api/certs?limit=1000");
+    me = { presented: doc.presented || null, admin: !!doc.admin, owner: doc.owner || null };
+    // an administrator's list is everyone's: here only their own
+    if (me.admin && me.owner) doc = await apiJson("api/certs?limit=1000&owner=" + encodeURIComponent(me.owner));
+    $("#who").textContent = me.owner
+      ? "Signed in as " + me.owner + (me.presented ? ", with certificate " + me.presented : ", with the site login") +
+        (me.admin ? " (administrator)" : "") + "."
+      : "";
+    renderCerts($("#mine tbody"), doc.certificates, { reload: reloadAll });
+    setStatus(listStatus, doc.certificates.length + " certificate(s)" + (doc.more ? " (more exist: showing the first 1000)" : "") + ".");
+    $("#renew-none").hidden = !!me.presented;
+    if (me.admin) {
+      $("#admin").hidden = false;
+      loadAudit();
+      loadPending();
+    }
+  } catch (e) {
+    setStatus(listStatus, "Cannot list your certificates: " + e.message +
+      (e.status === 401 ? ". If you just renewed or revoked the certificate this browser presents, " +
+        "import the new file (or log in) and reload the page." : ""), "error");
+  }
+}
+
+async function reloadAll() {
+  await loadMine();
+  if (me.admin && $("#search-results").dataset.loaded) await search();
+}
+
+// --- revoke ------------------------------------------------------------
+const dialog = $("#revoke-dialog");
+let revoking = null;
+
+function openRevoke(c, reload) {
+  revoking = { cert: c, reload };
+  $("#revoke-what").textContent = c.serial + " — " + c.subject;
+  $("#revoke-reason").value = "unspecified";
+  setStatus($("#revoke-status"), "");
+  dialog.showModal();
+  $("#revoke-reason").focus();
+}
+
+$("#revoke-cancel").addEventListener("click", () => dialog.close());
+$("#revoke-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const btn = $("#revoke-confirm");
+  btn.disabled = true;
+  try {
+    const r = await (await postJson("revoke", { serial: revoking.cert.serial, reason: $("#revoke-reason").value })).json();
+    dialog.close();
+    setStatus($("#action-status"), "Certificate " + r.serial + " revoked (" + r.reason + ") at " + fmtDate(r.revoked_at) + ".", "success");
+    if (r.serial === me.presented) {
+      // this browser's certificate no longer opens the list (asking again
+      // would only bring up a login prompt): update the page here
+      markRow(r.serial, "revoked", " (" + r.reason + ")");
+      me.presented = null;
+    } else {
+      await revoking.reload();
+    }
+  } catch (e) {
+    setStatus($("#revoke-status"), "Failed: " + e.message, "error");
+  } finally {
+    btn.disabled = false;
+  }
+});
+
+// The page's own record of a change to the presented certificate.
+function markRow(serial, status, note) {
+  for (const row of document.querySelectorAll('tr[data-serial="' + serial + '"]')) {
+    const badge = row.querySelector(".badge");
+    badge.className = "badge " + status;
+    badge.textContent = status;
+    row.querySelector(".note").textContent = note + " (was presented by this browser)";
+    for (const b of row.querySelectorAll("button")) b.remove();
+  }
+}
+
+// --- renew ---------------------------------------------------------------
+const renewForm = $("#renew-form");
+
+function openRenew(c) {
+  $("#renew").hidden = false;
+  $("#renew-fields").hidden = false;
+  $("#renew-what").textContent = c.serial + " — " + c.subject + ", valid until " + fmtDate(c.not_after);
+  $("#renew-password").focus();
+}
+
+watchPasswords($("#renew-password"), $("#renew-password2"), $("#renew-hint"));
+renewForm.addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const status = $("#renew-status");
+  if (!hasWebCrypto()) {
+    setStatus(status, "This browser cannot make keys; request a new certificate with the server-made PKCS#12 instead.", "error");
+    return;
+  }
+  const pw = $("#renew-password").value;
+  const problem = passwordProblem(pw, $("#renew-password2").value);
+  if (problem) { setStatus(status, problem, "error"); return; }
+  const btn = $("#renew-button");
+  btn.disabled = true;
+  try {
+    const old = me.presented;
+    const got = await issueToPkcs12({
+      endpoint: "renew", keyType: $("#renew-key-type").value, password: pw,
+      ui: { progress: $("#renew-progress"), status, download: $("#renew-download") },
+    });
+    renewForm.reset();
+    $("#renew-hint").textContent = "";
+    $("#renew-fields").hidden = true;
+    // the old certificate is superseded: this browser presents it until the
+    // new file is imported, so the list is updated here, not asked again
+    markRow(old, "superseded", "→ " + got.serial);
+    me.presented = null;
+    setStatus($("#action-status"), "Renewed: " + old + " is superseded by " + got.serial +
+      ". Import the new file into your browser (and remove the old certificate), then reload this page.", "success");
+  } catch (_) {
+    // shown by issueToPkcs12
+  } finally {
+    btn.disabled = false;
+  }
+});
+
+// --- administrators ------------------------------------------------------
+async function search() {
+  const q = new URLSearchParams({ limit: "200" });
+  for (const f of ["owner", "subject", "status"]) {
+    const v = $("#search-" + f).value.trim();
+    if (v) q.set(f, v);
+  }
+  const out = $("#search-status");
+  setStatus(out, "Searching…");
+  try {
+    const doc = await apiJson("api/certs?" + q);
+    $("#search-results").dataset.loaded = "1";
+    $("#search-results").hidden = false;
+    renderCerts($("#search-results tbody"), doc.certificates, { reload: reloadAll, showOwner: true });
+    setStatus(out, doc.certificates.length + " found" + (doc.more ? " (more exist: narrow the search)" : "") + ".");
+  } catch (e) {
+    setStatus(out, "Search failed: " + e.message, "error");
+  }
+}
+$("#search-form").addEventListener("submit", (ev) => { ev.preventDefault(); search(); });
+
+async function loadAudit() {
+  const out = $("#audit-status");
+  const serial = $("#audit-serial").value.trim();
+  try {
+    const doc = await apiJson("api/audit?limit=50" + (serial ? "&serial=" + encodeURIComponent(serial) : ""));
+    const tbody = $("#audit tbody");
+    tbody.textContent = "";
+    for (const e of doc.events) {
+      tbody.append(el("tr", {},
+        td("Time", fmtDate(e.at)), td("Who", e.actor + " (" + e.auth + ", " + e.client + ")"),
+        td("Action", e.action), el("td", { class: "serial", "data-label": "Serial" }, e.serial),
+        td("Outcome", e.outcome), td("Detail", e.detail)));
+    }
+    setStatus(out, doc.events.length ? "The latest " + doc.events.length + " events." : "No events.");
+  } catch (e) {
+    setStatus(out, "Cannot read the audit log: " + e.message, "error");
+  }
+}
+$("#audit-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadAudit(); });
+
+async function loadPending(done) {
+  const out = $("#pending-status");
+  try {
+    const doc = await apiJson("api/pending");
+    const tbody = $("#pending tbody");
+    tbody.textContent = "";
+    for (const p of doc.requests) {
+      const decide = (decision) => async () => {
+        try {
+          const r = await (await postJson("api/pending/" + encodeURIComponent(p.id), { decision })).json();
+          await loadPending("Request " + r.id + " " + r.status + " (" + p.owner + ", " + p.subject + ").");
+        } catch (e) {
+          setStatus(out, "Failed: " + e.message, "error");
+        }
+      };
+      tbody.append(el("tr", {},
+        td("Request", p.id), td("Owner", p.owner), td("Profile", p.profile), td("Subject", p.subject),
+        td("Since", fmtDate(p.created_at)),
+        td("Decision",
+          el("button", { type: "button", onclick: decide("approve"), "aria-label": "Approve request " + p.id }, "Approve"),
+          el("button", { type: "button", class: "danger", onclick: decide("reject"), "aria-label": "Reject request " + p.id }, "Reject"))));
+    }
+    if (done) setStatus(out, done, "success");
+    else setStatus(out, doc.requests.length ? doc.requests.length + " waiting." : "No requests are waiting.");
+  } catch (e) {
+    setStatus(out, "Cannot list pending requests: " + e.message, "error");
+  }
+}
+$("#pending-reload").addEventListener("click", () => loadPending());
+
+loadMine();
