@@ -306,7 +306,6 @@ static int refresh(request_rec *r, const char *path)
     apr_int64_t number = 0, tu = 0, nu = 0, have;
     ca_store_t *st;
     crl_cache *c;
-    int status = 0;
 
     lock();
     c = cache_sync(path);
@@ -319,8 +318,11 @@ static int refresh(request_rec *r, const char *path)
     }
     unlock();
 
-    if (!(st = certauth_store(r, &status))) {
-        return status;
+    /* quiet: the caller answers (with the cached CRL while it is valid) */
+    if (!(st = certauth_store_quiet(r))) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, CA_LOGNO(1402)
+                      "database unavailable: cannot check for a newer CRL");
+        return HTTP_SERVICE_UNAVAILABLE;
     }
     if (ca_store_crl_head(st, r->pool, &number, &tu, &nu) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(0703)

@@ -540,6 +540,27 @@ apr_status_t ca_store_wrap(ca_store_t **ps, apr_pool_t *p,
     return rv;
 }
 
+apr_status_t ca_store_check(ca_store_t *s, apr_pool_t *p)
+{
+    apr_status_t rv;
+
+    if (s->d->sqlite) {
+        return APR_SUCCESS;
+    }
+    if ((rv = run_select(s, p, "SELECT 1")) == APR_SUCCESS) {
+        return APR_SUCCESS;
+    }
+    /* libpq notices a connection the server closed (a restart) only when
+     * it is used; now the driver reconnects it (PQreset) */
+    if (apr_dbd_check_conn(s->driver, p, s->handle) != APR_SUCCESS) {
+        return CA_EDB;
+    }
+    ca_log(CA_LOG_MARK, CA_LOG_INFO, 0, p,
+           "database connection was broken (%s); reconnected",
+           s->last_error);
+    return run_select(s, p, "SELECT 1");
+}
+
 /* The schema version in the database (0: none yet). */
 static apr_status_t read_version(ca_store_t *s, apr_pool_t *p, int *version)
 {

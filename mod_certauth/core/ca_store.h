@@ -78,6 +78,13 @@ apr_status_t ca_store_wrap(ca_store_t **ps, apr_pool_t *p,
                            const apr_dbd_driver_t *driver, apr_dbd_t *handle,
                            apr_hash_t *prepared, apr_pool_t *conn_pool);
 
+/* Make sure a connection that has been kept (mod_dbd's pool) still works,
+ * before its first use in a request: a trivial statement; when that fails,
+ * the driver is asked to reconnect (apr_dbd_check_conn; PostgreSQL:
+ * PQreset) and the statement is tried once more.  CA_EDB when the database
+ * cannot be reached.  SQLite: nothing to do. */
+apr_status_t ca_store_check(ca_store_t *s, apr_pool_t *p);
+
 /* The schema version this code needs. */
 int ca_store_schema_version(void);
 
