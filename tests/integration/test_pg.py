@@ -412,3 +412,17 @@ def test_lifecycle_on_pgsql(make_httpd, pg, keys):
                  "Content-Transfer-Encoding": "base64"}, user="bob")
     assert st == 200, body
     assert len(stored_serials(pg)) == h.rows()
+
+
+def test_store_unit_tests_on_pgsql(pg):
+    """The core store's own tests against this PostgreSQL
+    (tests/unit/test_store_pg.c; `make unit` runs only its SQL part)."""
+    binary = os.path.join(harness.BUILD, "tests", "test_store_pg")
+    if not os.path.exists(binary):
+        run(["make", "-C", harness.REPO, "build/tests/test_store_pg"],
+            timeout=120)
+    r = run([binary], timeout=120, check=False,
+            env=dict(os.environ, CERTAUTH_TEST_PGSQL=pg.params))
+    out = r.stdout.decode() + r.stderr.decode()
+    assert r.returncode == 0, out
+    assert "test_pg_crl_lock" in out and "0 failed" in out, out
