@@ -10,6 +10,7 @@ database restart (503 + Retry-After while it is down, success after, the
 same httpd processes).  initdb and postgres refuse to run as root: as root
 they run as the `postgres` system user.
 """
+import base64
 import json
 import os
 import pwd
@@ -317,6 +318,14 @@ def test_database_restart(make_httpd, pg, keys):
         assert json.loads(body)["error"] == "database unavailable"
         st, hd, body = h.request("GET", "/ca/api/certs", user="admin")
         assert st == 503 and hd.get("retry-after"), (st, body)
+        st, hd, doc, body = revoke(h, "0A0B", "keyCompromise", user="admin")
+        assert st == 503 and hd.get("retry-after"), (st, body)
+        st, hd, body = h.request(
+            "POST", "/.well-known/est/simpleenroll",
+            body=base64.b64encode(make_csr(encoding="der")[0]),
+            headers={"Content-Type": "application/pkcs10",
+                     "Content-Transfer-Encoding": "base64"}, user="bob")
+        assert st == 503 and hd.get("retry-after"), (st, body)
         # the cached CRL is still served while it is valid
         assert crl_number(get_crl(h)) >= crl_number(crl_before)
 
@@ -404,7 +413,6 @@ def test_lifecycle_on_pgsql(make_httpd, pg, keys):
         time.sleep(0.2)
     # EST simpleenroll stores its certificate in the same database
     csr, _ = make_csr(encoding="der")
-    import base64
     st, hd, body = h.request(
         "POST", "/.well-known/est/simpleenroll",
         body=base64.b64encode(csr),
