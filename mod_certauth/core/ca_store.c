@@ -411,7 +411,8 @@ static apr_status_t run_select(ca_store_t *s, apr_pool_t *p, const char *sql)
 {
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
-    int rc = apr_dbd_select(s->driver, p, s->handle, &res, sql, s->d->seek);
+    int rc = apr_dbd_select(s->driver, p, s->handle, &res, sql,
+                            s->d->seek);
 
     if (rc != 0) {
         set_error(s, rc);
@@ -890,8 +891,8 @@ static apr_status_t select_rows(ca_store_t *s, apr_pool_t *p,
     if ((rv = get_stmt(s, label, &stmt)) != APR_SUCCESS) {
         return rv;
     }
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, s->d->seek, nargs,
-                         args);
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
+                         s->d->seek, nargs, args);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
@@ -998,7 +999,8 @@ static apr_status_t count_of(ca_store_t *s, apr_pool_t *p, const char *label,
     if ((rv = get_stmt(s, label, &stmt)) != APR_SUCCESS) {
         return rv;
     }
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, s->d->seek, nargs, args);
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
+                         s->d->seek, nargs, args);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
@@ -1161,7 +1163,8 @@ apr_status_t ca_store_crl_entries(ca_store_t *s, apr_pool_t *p,
         return rv;
     }
     args[0] = i64(p, not_after_min);
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, s->d->seek, 1, args);
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
+                         s->d->seek, 1, args);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
@@ -1193,7 +1196,8 @@ static apr_status_t crl_read(ca_store_t *s, apr_pool_t *p, const char *label,
     if ((rv = get_stmt(s, label, &stmt)) != APR_SUCCESS) {
         return rv;
     }
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, s->d->seek, 0, NULL);
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
+                         s->d->seek, 0, NULL);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
@@ -1332,7 +1336,8 @@ apr_status_t ca_store_audit_list(ca_store_t *s, apr_pool_t *p,
     }
     args[n++] = apr_itoa(p, limit > 0 ? limit : 100);
     args[n++] = apr_itoa(p, offset > 0 ? offset : 0);
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, s->d->seek, n, args);
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
+                         s->d->seek, n, args);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
@@ -1403,8 +1408,8 @@ static apr_status_t pending_rows(ca_store_t *s, apr_pool_t *p,
     if ((rv = get_stmt(s, label, &stmt)) != APR_SUCCESS) {
         return rv;
     }
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, s->d->seek, nargs,
-                         args);
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
+                         s->d->seek, nargs, args);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;

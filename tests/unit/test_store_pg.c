@@ -182,8 +182,8 @@ static ca_cert_row_t *mkrow(apr_pool_t *p, const char *serial,
 {
     ca_cert_row_t *r = apr_pcalloc(p, sizeof(*r));
     r->serial = serial;
-    r->subject = apr_psprintf(p, "CN=%s O'Brien \xc3\xa9 50%%_off!,O=Ex\"ample",
-                              owner);
+    r->subject = apr_psprintf(p, "CN=%s O'Brien \xc3\xa9 50%%_off!,"
+                              "O=Ex\"ample", owner);
     r->owner = owner;
     r->profile = "default";
     r->not_before = issued_at - 60;
@@ -191,7 +191,8 @@ static ca_cert_row_t *mkrow(apr_pool_t *p, const char *serial,
     r->issued_at = issued_at;
     r->status = CA_STATUS_VALID;
     r->reason = -1;
-    r->cert_pem = "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n";
+    r->cert_pem = "-----BEGIN CERTIFICATE-----\nAA==\n"
+                  "-----END CERTIFICATE-----\n";
     r->replaced_by = "";
     return r;
 }
