@@ -1,9 +1,13 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 /* ca_store: the certificate database over APR-util DBD (sqlite3, pgsql).
  * In httpd the connection comes from mod_dbd (ca_store_wrap); the tools and
- * the unit tests open one themselves (ca_store_open).  All SQL is portable
- * between SQLite and PostgreSQL; parameters go through prepared statements
- * that are prepared once per connection and cached in its hash. */
+ * the unit tests open one themselves (ca_store_open).  The SQL is written
+ * once for SQLite and PostgreSQL; what differs (row locks, column types,
+ * transactions, how statements are prepared and results read) is in one
+ * dialect table in ca_store.c.  Parameters go through prepared statements
+ * that are prepared once per connection and cached in its hash (on
+ * PostgreSQL without a name on the server, so that a reconnected session
+ * needs nothing back). */
 #ifndef CA_STORE_H
 #define CA_STORE_H
 
