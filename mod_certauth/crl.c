@@ -288,7 +288,18 @@ void certauth_crl_regenerate(request_rec *r, ca_store_t *st)
 {
     int locked = certauth_db_lock(r);
 
-    generate(r, st);
+    if (generate(r, st) != APR_SUCCESS) {
+        /* the revocation is stored but in no CRL yet: have the next CRL
+         * request of any front end make one */
+        apr_status_t rv = ca_store_crl_invalidate(st, r->pool);
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r, CA_LOGNO(1403)
+                      "no new CRL after a change of status; %s",
+                      rv == APR_SUCCESS
+                          ? "the next CRL request makes one"
+                          : apr_pstrcat(r->pool, "nor could the stored one "
+                                        "be marked out of date: ",
+                                        ca_store_last_error(st), NULL));
+    }
     certauth_db_unlock(r, locked);
 }
 
