@@ -132,6 +132,8 @@ pytestmark = [
 
 @pytest.fixture
 def pg():
+    """Requested before make_httpd by the tests, so that it is stopped after
+    the front ends."""
     p = Postgres()
     try:
         p.start()
@@ -175,7 +177,7 @@ def crl_audit_numbers(pg):
     return [int(r.split()[2].rstrip(",")) for r in rows]
 
 
-def test_two_front_ends_concurrent(make_httpd, pg, keys):
+def test_two_front_ends_concurrent(pg, make_httpd, keys):
     h1 = front_end(make_httpd, pg, "event")
     h2 = front_end(make_httpd, pg, "prefork")
     fronts = [h1, h2]
@@ -273,7 +275,7 @@ def test_two_front_ends_concurrent(make_httpd, pg, keys):
                         for x in holders}
 
 
-def test_revocation_reaches_other_front_end(make_httpd, pg, keys):
+def test_revocation_reaches_other_front_end(pg, make_httpd, keys):
     h1 = front_end(make_httpd, pg)
     h2 = front_end(make_httpd, pg)
     x = enroll(h1, keys, "alice")
@@ -300,7 +302,7 @@ def test_revocation_reaches_other_front_end(make_httpd, pg, keys):
         x.serial] == "revoked"
 
 
-def test_database_restart(make_httpd, pg, keys):
+def test_database_restart(pg, make_httpd, keys):
     h1 = front_end(make_httpd, pg, "event")
     h2 = front_end(make_httpd, pg, "prefork")
     pids = (h1.pid(), h2.pid())
@@ -354,7 +356,7 @@ def test_database_restart(make_httpd, pg, keys):
         assert "exit signal" not in h.log()
 
 
-def test_lifecycle_on_pgsql(make_httpd, pg, keys):
+def test_lifecycle_on_pgsql(pg, make_httpd, keys):
     """Existing behaviour on PostgreSQL: enroll, list, renew with the
     client certificate, revoke, audit, certauth-admin on the database,
     EST enrollment, per-owner limit."""
