@@ -10,7 +10,12 @@
  * between the two is in the dialect table (ca_dialect_t) and nowhere else:
  * tokens in the SQL text such as {FOR_UPDATE} are expanded per database
  * (sql_expand), and the dialect says how transactions start, how results
- * are read and how statements are prepared. */
+ * are read and how statements are prepared.  Common to both, and so not in
+ * the table: identifiers in lower case and never quoted (PostgreSQL folds
+ * unquoted names to lower case), "INSERT ... ON CONFLICT (key) DO NOTHING"
+ * (SQLite 3.24 and later), parameters written %s for text and %lld or %d
+ * for numbers (the pgsql driver declares a type per parameter), keys made
+ * by the module (random serials and ids) rather than by the database. */
 
 #include <string.h>
 
