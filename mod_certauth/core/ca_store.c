@@ -14,7 +14,9 @@
  * the table: identifiers in lower case and never quoted (PostgreSQL folds
  * unquoted names to lower case), "INSERT ... ON CONFLICT (key) DO NOTHING"
  * (SQLite 3.24 and later), parameters written %s for text and %lld or %d
- * for numbers (the pgsql driver declares a type per parameter), keys made
+ * for numbers (typed as the columns they meet: the pgsql driver declares
+ * these types for named statements; with unnamed ones, as used here, the
+ * server infers the same types from the SQL), keys made
  * by the module (random serials and ids) rather than by the database. */
 
 #include <string.h>
