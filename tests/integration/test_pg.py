@@ -356,6 +356,25 @@ def test_database_restart(pg, make_httpd, keys):
         assert "exit signal" not in h.log()
 
 
+def test_front_end_starts_before_database(pg, make_httpd, keys):
+    """httpd starts while PostgreSQL is down (DBDMin 1: mod_dbd cannot fill
+    its pool at child start): 503 until the database is up, then the schema
+    is created by the first request and enrollment works, same processes."""
+    pg.stop()
+    h = make_httpd(db_driver="pgsql", db_params=pg.params,
+                   vhost_conf="DBDMin 1\nDBDKeep 2\nDBDMax 8")
+    pid = h.pid()
+    csr, _ = make_csr()
+    st, hd, body = h.enroll(csr, user="alice")
+    assert st == 503 and hd.get("retry-after"), (st, body)
+    assert "CA0108" in h.log()
+    pg.start()
+    x = enroll(h, keys, "alice")
+    assert stored_serials(pg) == [x.serial]
+    assert get_crl(h) is not None
+    assert h.pid() == pid
+
+
 def test_lifecycle_on_pgsql(pg, make_httpd, keys):
     """Existing behaviour on PostgreSQL: enroll, list, renew with the
     client certificate, revoke, audit, certauth-admin on the database,
