@@ -288,7 +288,18 @@ void certauth_crl_regenerate(request_rec *r, ca_store_t *st)
 {
     int locked = certauth_db_lock(r);
 
-    generate(r, st);
+    if (generate(r, st) != APR_SUCCESS) {
+        /* the revocation is stored but in no CRL yet: have the next CRL
+         * request of any front end make one */
+        apr_status_t rv = ca_store_crl_invalidate(st, r->pool);
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r, CA_LOGNO(1403)
+                      "no new CRL after a change of status; %s",
+                      rv == APR_SUCCESS
+                          ? "the next CRL request makes one"
+                          : apr_pstrcat(r->pool, "nor could the stored one "
+                                        "be marked out of date: ",
+                                        ca_store_last_error(st), NULL));
+    }
     certauth_db_unlock(r, locked);
 }
 
@@ -306,7 +317,6 @@ static int refresh(request_rec *r, const char *path)
     apr_int64_t number = 0, tu = 0, nu = 0, have;
     ca_store_t *st;
     crl_cache *c;
-    int status = 0;
 
     lock();
     c = cache_sync(path);
@@ -319,8 +329,11 @@ static int refresh(request_rec *r, const char *path)
     }
     unlock();
 
-    if (!(st = certauth_store(r, &status))) {
-        return status;
+    /* quiet: the caller answers (with the cached CRL while it is valid) */
+    if (!(st = certauth_store_quiet(r))) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, CA_LOGNO(1402)
+                      "database unavailable: cannot check for a newer CRL");
+        return HTTP_SERVICE_UNAVAILABLE;
     }
     if (ca_store_crl_head(st, r->pool, &number, &tu, &nu) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(0703)

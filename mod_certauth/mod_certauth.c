@@ -234,6 +234,29 @@ static apr_status_t wrap(ca_store_t **st, apr_pool_t *p, ap_dbd_t *dbd)
     return rv;
 }
 
+#define DB_CHECKED_NOTE "certauth-db-checked"
+
+/* The request's connection, wrapped; checked once per request (a
+ * PostgreSQL connection kept in mod_dbd's pool may have been closed by a
+ * database restart: it is reopened here instead of failing a request). */
+static apr_status_t request_store(request_rec *r, ap_dbd_t *dbd,
+                                  ca_store_t **st)
+{
+    apr_status_t rv = wrap(st, r->pool, dbd);
+
+    if (rv == APR_SUCCESS && !apr_table_get(r->notes, DB_CHECKED_NOTE)) {
+        rv = ca_store_check(*st, r->pool);
+        if (rv != APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(1401)
+                          "database connection unusable: %s",
+                          ca_store_last_error(*st));
+            return rv;
+        }
+        apr_table_setn(r->notes, DB_CHECKED_NOTE, "1");
+    }
+    return rv;
+}
+
 /* Bring the schema up to date over one connection, serialised between the
  * processes of this server; have_lock: the caller holds db_mutex. */
 static apr_status_t migrate_with(ca_store_t *st, apr_pool_t *p, server_rec *s,
@@ -354,7 +377,7 @@ ca_store_t *certauth_store(request_rec *r, int *status)
                                  "reached; try again later");
         return NULL;
     }
-    if (wrap(&st, r->pool, dbd) != APR_SUCCESS
+    if (request_store(r, dbd, &st) != APR_SUCCESS
         || migrate_with(st, r->pool, r->server, db_locked(r)) != APR_SUCCESS) {
         *status = certauth_error(r, HTTP_SERVICE_UNAVAILABLE,
                                  "database unavailable",
@@ -370,7 +393,7 @@ ca_store_t *certauth_store_quiet(request_rec *r)
     ap_dbd_t *dbd = dbd_acquire ? dbd_acquire(r) : NULL;
     ca_store_t *st = NULL;
 
-    if (!dbd || wrap(&st, r->pool, dbd) != APR_SUCCESS
+    if (!dbd || request_store(r, dbd, &st) != APR_SUCCESS
         || migrate_with(st, r->pool, r->server, db_locked(r))
                != APR_SUCCESS) {
         return NULL;

@@ -21,7 +21,10 @@ apr_status_t ca_crl_make(apr_pool_t *p, const ca_t *ca, ca_store_t *store,
     *err = NULL;
     rv = ca_store_txn_begin(store, p);
     if (rv == APR_SUCCESS) {
-        rv = ca_store_crl_head(store, p, &old, &tu, &nu);
+        /* one CRL at a time across front ends: the entries are read
+         * after the lock, so they include every revocation committed
+         * before it */
+        rv = ca_store_crl_lock(store, p, &old, &tu, &nu);
     }
     if (rv == APR_SUCCESS) {
         rv = ca_store_crl_entries(store, p,

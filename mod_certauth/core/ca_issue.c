@@ -842,7 +842,8 @@ leave:
 
 /* Insert the row; with a per-owner limit or unique subjects, check and
  * insert in one transaction so that concurrent requests cannot both slip
- * through (SQLite: BEGIN IMMEDIATE queues the writers). */
+ * through (SQLite: BEGIN IMMEDIATE queues the writers; PostgreSQL: a lock
+ * per owner and per subject, ca_store_txn_lock). */
 static apr_status_t limited_insert(apr_pool_t *p, ca_store_t *store,
                                    const ca_issue_req_t *req,
                                    const ca_cert_row_t *r, apr_int64_t now,
@@ -882,7 +883,17 @@ static apr_status_t limited_insert(apr_pool_t *p, ca_store_t *store,
         ca_store_txn_end(store, p, 0);
         return rv;
     }
+    /* other front ends on the same database (PostgreSQL) check and insert
+     * one after the other too; always owner before subject */
     if (prof->max_valid_per_owner > 0) {
+        rv = ca_store_txn_lock(store, p, apr_pstrcat(p, "owner\n", r->owner,
+                                                     "\n", r->profile, NULL));
+    }
+    if (rv == APR_SUCCESS && prof->unique_subject) {
+        rv = ca_store_txn_lock(store, p, apr_pstrcat(p, "subject\n",
+                                                     r->subject, NULL));
+    }
+    if (rv == APR_SUCCESS && prof->max_valid_per_owner > 0) {
         rv = ca_store_count_valid_owner(store, p, r->owner, r->profile, now,
                                         &n);
         if (rv == APR_SUCCESS && n >= prof->max_valid_per_owner) {

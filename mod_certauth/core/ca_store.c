@@ -4,11 +4,25 @@
  * Statements are prepared lazily, by label, once per connection, and cached
  * in the connection's hash (mod_dbd's ap_dbd_t->prepared in httpd): SQLite
  * cannot prepare a statement before its tables exist, and the schema is
- * created by ca_store_migrate on the first connection. */
+ * created by ca_store_migrate on the first connection.
+ *
+ * SQLite and PostgreSQL: the SQL below is written once; what differs
+ * between the two is in the dialect table (ca_dialect_t) and nowhere else:
+ * tokens in the SQL text such as {FOR_UPDATE} are expanded per database
+ * (sql_expand), and the dialect says how transactions start, how results
+ * are read and how statements are prepared.  Common to both, and so not in
+ * the table: identifiers in lower case and never quoted (PostgreSQL folds
+ * unquoted names to lower case), "INSERT ... ON CONFLICT (key) DO NOTHING"
+ * (SQLite 3.24 and later), parameters written %s for text and %lld or %d
+ * for numbers (typed as the columns they meet: the pgsql driver declares
+ * these types for named statements; with unnamed ones, as used here, the
+ * server infers the same types from the SQL), keys made
+ * by the module (random serials and ids) rather than by the database. */
 
 #include <string.h>
 
 #include <apr_dbd.h>
+#include <apr_hash.h>
 #include <apr_strings.h>
 #include <openssl/rand.h>
 #include <apr_time.h>
@@ -22,14 +36,113 @@
 #define INIT_MARK "certauth__init"
 #define CA_STORE_BUSY_MS "250"
 
+/* PostgreSQL advisory lock classes (first key of pg_advisory_xact_lock):
+ * schema migrations, and the checks before an insert (per-owner limits,
+ * unique subjects).  "CA" in the high bytes keeps clear of other users. */
+#define PG_LOCK_MIGRATE 0x43410001
+#define PG_LOCK_ISSUE   0x43410002
+
+/* What differs between the databases. */
+typedef struct ca_dialect_t {
+    const char *driver;         /* apr_dbd_name()                          */
+    int sqlite;                 /* WAL and PRAGMAs; the writer lock        */
+    /* apr_dbd_(p)select's "random" flag.  PostgreSQL: 1, the statement
+     * runs synchronously and its errors are reported by the select (the
+     * driver's sequential mode reports a failed statement as an empty
+     * result, and waits 100 ms on every empty one). */
+    int seek;
+    /* Give statements a name on the server.  PostgreSQL: no; the driver
+     * then sends each with its parameters (PQexecParams), so nothing is
+     * lost when libpq reconnects a broken connection (PQreset in
+     * apr_dbd_check_conn, called by mod_dbd), where named statements
+     * would be gone from the new session. */
+    int named;
+    /* Transactions: NULL, the driver's (SQLite: BEGIN IMMEDIATE, so that
+     * writers queue); else these statements, run by the store, which
+     * tracks failures itself (the PostgreSQL driver dereferences a NULL
+     * transaction when BEGIN fails on a connection that the server
+     * closed). */
+    const char *begin;
+    /* A statement taking a lock until the end of the transaction, with
+     * two %d arguments (class, key); NULL: the write transaction already
+     * excludes other writers (SQLite). */
+    const char *xact_lock;
+    /* Expansions of the tokens of the SQL text. */
+    const char *for_update;     /* {FOR_UPDATE}: lock the rows read      */
+    const char *blob;           /* {BLOB}: a binary column type          */
+    const char *id_pk;          /* {ID_PK}: an automatic integer key     */
+} ca_dialect_t;
+
+static const ca_dialect_t dialects[] = {
+    {"sqlite3", 1, 0, 1, NULL, NULL, "", "BLOB",
+     "INTEGER PRIMARY KEY AUTOINCREMENT"},
+    {"pgsql", 0, 1, 0, "BEGIN", "SELECT pg_advisory_xact_lock(%d, %d)",
+     " FOR UPDATE", "BYTEA", "BIGSERIAL PRIMARY KEY"},
+    {NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL}
+};
+
+/* Unknown drivers get SQLite's dialect minus its PRAGMAs: plain SQL. */
+static const ca_dialect_t generic = {
+    "generic", 0, 0, 1, NULL, NULL, "", "BLOB",
+    "INTEGER PRIMARY KEY"
+};
+
+static const ca_dialect_t *dialect_of(const char *driver)
+{
+    const ca_dialect_t *d;
+
+    for (d = dialects; d->driver; d++) {
+        if (driver && !strcmp(d->driver, driver)) {
+            return d;
+        }
+    }
+    return &generic;
+}
+
+/* The SQL text for one database: {TOKEN}s replaced. */
+static const char *sql_expand(apr_pool_t *p, const ca_dialect_t *d,
+                              const char *sql)
+{
+    static const struct {
+        const char *token;
+        apr_size_t off;
+    } tokens[] = {
+        {"{FOR_UPDATE}", APR_OFFSETOF(ca_dialect_t, for_update)},
+        {"{BLOB}", APR_OFFSETOF(ca_dialect_t, blob)},
+        {"{ID_PK}", APR_OFFSETOF(ca_dialect_t, id_pk)},
+    };
+    const char *out = sql, *b;
+    apr_size_t i;
+
+    while ((b = strchr(out, '{')) != NULL) {
+        for (i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++) {
+            apr_size_t n = strlen(tokens[i].token);
+            if (!strncmp(b, tokens[i].token, n)) {
+                const char *v = *(const char *const *)
+                                    ((const char *)d + tokens[i].off);
+                out = apr_pstrcat(p, apr_pstrndup(p, out,
+                                                  (apr_size_t)(b - out)),
+                                  v, b + n, NULL);
+                break;
+            }
+        }
+        if (i == sizeof(tokens) / sizeof(tokens[0])) {
+            break; /* not a token: a brace in a literal, leave it */
+        }
+    }
+    return out;
+}
+
 struct ca_store_t {
     const apr_dbd_driver_t *driver;
     apr_dbd_t *handle;
     apr_hash_t *prepared;
     apr_pool_t *conn_pool;
-    int is_sqlite;
+    const ca_dialect_t *d;
     const char *last_error;
-    apr_dbd_transaction_t *txn;
+    apr_dbd_transaction_t *txn; /* the driver's transaction (SQLite)      */
+    int in_txn;                 /* a transaction of the store's own       */
+    int txn_failed;             /* a statement of it failed               */
     ca_store_lock_fn wlock;     /* serialises this host's SQLite writers */
     void *wlock_baton;
     int wdepth;
@@ -39,20 +152,23 @@ struct ca_store_t {
  * outside one, released after; nested uses count.  SQLite only: the
  * driver holds one process-wide mutex while SQLite waits for a busy
  * database, so writers of one process waiting for each other inside SQLite
- * would also stop everybody else (see ca_store_set_writer_lock). */
+ * would also stop everybody else (see ca_store_set_writer_lock).
+ * PostgreSQL waits for row locks in the server, per connection. */
 static void wl_enter(ca_store_t *s)
 {
-    if (s->wlock && s->is_sqlite && s->wdepth++ == 0) {
+    if (s->wlock && s->d->sqlite && s->wdepth++ == 0) {
         s->wlock(s->wlock_baton, 1);
     }
 }
 
 static void wl_leave(ca_store_t *s)
 {
-    if (s->wlock && s->is_sqlite && s->wdepth > 0 && --s->wdepth == 0) {
+    if (s->wlock && s->d->sqlite && s->wdepth > 0 && --s->wdepth == 0) {
         s->wlock(s->wlock_baton, 0);
     }
 }
+
+static void set_error(ca_store_t *s, int rc);
 
 /* A write statement (prepared), under the writer lock. */
 static int write_pquery(ca_store_t *s, apr_pool_t *p, int *nrows,
@@ -166,29 +282,32 @@ typedef struct {
 static const stmt_def stmts[] = {
     {"certauth_cert_insert",
      "INSERT INTO certauth_certs (" CERT_COLS ") VALUES "
-     "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"},
+     "(%s, %s, %s, %s, %lld, %lld, %lld, %s, %lld, %d, %s, %lld, %s) "
+     "ON CONFLICT (serial) DO NOTHING"},
     {"certauth_cert_get",
      "SELECT " CERT_COLS " FROM certauth_certs WHERE serial = %s"},
     {"certauth_cert_list_owner",
      "SELECT " CERT_COLS " FROM certauth_certs WHERE owner = %s "
-     "ORDER BY issued_at DESC, serial LIMIT %s OFFSET %s"},
+     "ORDER BY issued_at DESC, serial LIMIT %d OFFSET %d"},
     {"certauth_cert_list_all",
      "SELECT " CERT_COLS " FROM certauth_certs "
-     "ORDER BY issued_at DESC, serial LIMIT %s OFFSET %s"},
+     "ORDER BY issued_at DESC, serial LIMIT %d OFFSET %d"},
     {"certauth_cert_count", "SELECT COUNT(*) FROM certauth_certs"},
     {"certauth_cert_set_status",
-     "UPDATE certauth_certs SET status = %s, revoked_at = %s, reason = %s, "
-     "invalidity_at = %s, replaced_by = %s WHERE serial = %s AND status = %s"},
+     "UPDATE certauth_certs SET status = %s, revoked_at = %lld, "
+     "reason = %d, invalidity_at = %lld, replaced_by = %s "
+     "WHERE serial = %s AND status = %s"},
     {"certauth_crl_entries",
      "SELECT serial, revoked_at, reason, invalidity_at FROM certauth_certs "
-     "WHERE status IN ('revoked', 'superseded') AND not_after > %s "
+     "WHERE status IN ('revoked', 'superseded') AND not_after > %lld "
      "ORDER BY serial"},
     {"certauth_count_listable",
-     "SELECT COUNT(*) FROM certauth_certs WHERE status IN ('revoked', 'superseded') "
-     "AND revoked_at > %s AND revoked_at <= %s"},
+     "SELECT COUNT(*) FROM certauth_certs "
+     "WHERE status IN ('revoked', 'superseded') "
+     "AND revoked_at > %lld AND revoked_at <= %lld"},
     {"certauth_pending_add",
      "INSERT INTO certauth_pending (" PENDING_COLS ") VALUES "
-     "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"},
+     "(%s, %s, %s, %s, %s, %s, %s, %lld, %s, %lld, %s)"},
     {"certauth_pending_find",
      "SELECT " PENDING_COLS " FROM certauth_pending WHERE csr_hash = %s "
      "AND owner = %s AND profile = %s ORDER BY created_at DESC"},
@@ -196,10 +315,10 @@ static const stmt_def stmts[] = {
      "SELECT " PENDING_COLS " FROM certauth_pending WHERE id = %s"},
     {"certauth_pending_list",
      "SELECT " PENDING_COLS " FROM certauth_pending WHERE status = %s "
-     "ORDER BY created_at, id LIMIT %s OFFSET %s"},
+     "ORDER BY created_at, id LIMIT %d OFFSET %d"},
     {"certauth_pending_set",
      "UPDATE certauth_pending SET status = %s, decided_by = %s, "
-     "decided_at = %s, serial = %s WHERE id = %s AND status = %s"},
+     "decided_at = %lld, serial = %s WHERE id = %s AND status = %s"},
     {"certauth_crl_invalidate",
      "UPDATE certauth_crl SET next_update = 0 WHERE id = 1"},
     {"certauth_crl_get",
@@ -208,30 +327,35 @@ static const stmt_def stmts[] = {
     {"certauth_crl_head",
      "SELECT crl_number, this_update, next_update FROM certauth_crl "
      "WHERE id = 1"},
+    /* the same, the row locked until the transaction ends, so that the
+     * front ends make their CRLs one after the other */
+    {"certauth_crl_lock",
+     "SELECT crl_number, this_update, next_update FROM certauth_crl "
+     "WHERE id = 1{FOR_UPDATE}"},
     {"certauth_crl_put",
-     "UPDATE certauth_crl SET crl_number = %s, this_update = %s, "
-     "next_update = %s, crl_der = %s WHERE id = 1 AND crl_number = %s"},
+     "UPDATE certauth_crl SET crl_number = %lld, this_update = %lld, "
+     "next_update = %lld, crl_der = %s WHERE id = 1 AND crl_number = %lld"},
     {"certauth_audit_add",
      "INSERT INTO certauth_audit (" AUDIT_COLS ") VALUES "
-     "(%s, %s, %s, %s, %s, %s, %s, %s, %s)"},
+     "(%s, %lld, %s, %s, %s, %s, %s, %s, %s)"},
     {"certauth_audit_list",
      "SELECT " AUDIT_COLS " FROM certauth_audit "
-     "ORDER BY at DESC, id LIMIT %s OFFSET %s"},
+     "ORDER BY at DESC, id LIMIT %d OFFSET %d"},
     {"certauth_audit_serial",
      "SELECT " AUDIT_COLS " FROM certauth_audit WHERE serial = %s "
-     "ORDER BY at DESC, id LIMIT %s OFFSET %s"},
+     "ORDER BY at DESC, id LIMIT %d OFFSET %d"},
     {"certauth_cert_search",
      "SELECT " CERT_COLS " FROM certauth_certs "
      "WHERE (%s = '' OR owner = %s) AND (%s = '' OR status = %s) "
      "AND (%s = '' OR subject LIKE %s ESCAPE '!') "
-     "AND not_after <= %s AND not_after > %s "
-     "ORDER BY issued_at DESC, serial LIMIT %s OFFSET %s"},
+     "AND not_after <= %lld AND not_after > %lld "
+     "ORDER BY issued_at DESC, serial LIMIT %d OFFSET %d"},
     {"certauth_count_valid_owner",
      "SELECT COUNT(*) FROM certauth_certs WHERE owner = %s AND profile = %s "
-     "AND status = 'valid' AND not_after > %s"},
+     "AND status = 'valid' AND not_after > %lld"},
     {"certauth_count_valid_subject",
      "SELECT COUNT(*) FROM certauth_certs WHERE subject = %s "
-     "AND status = 'valid' AND not_after > %s"},
+     "AND status = 'valid' AND not_after > %lld"},
     {NULL, NULL}
 };
 
@@ -239,6 +363,9 @@ static void set_error(ca_store_t *s, int rc)
 {
     const char *e = apr_dbd_error(s->driver, s->handle, rc);
     s->last_error = apr_pstrdup(s->conn_pool, e ? e : "unknown error");
+    if (s->in_txn) {
+        s->txn_failed = 1;
+    }
 }
 
 const char *ca_store_last_error(ca_store_t *s)
@@ -271,8 +398,9 @@ static apr_status_t get_stmt(ca_store_t *s, const char *label,
     if (!d->label) {
         return APR_EINVAL;
     }
-    rc = apr_dbd_prepare(s->driver, s->conn_pool, s->handle, d->sql,
-                         d->label, &stmt);
+    rc = apr_dbd_prepare(s->driver, s->conn_pool, s->handle,
+                         sql_expand(s->conn_pool, s->d, d->sql),
+                         s->d->named ? d->label : NULL, &stmt);
     if (rc != 0) {
         set_error(s, rc);
         ca_log(CA_LOG_MARK, CA_LOG_ERR, 0, NULL, "cannot prepare %s: %s",
@@ -290,7 +418,8 @@ static apr_status_t run_select(ca_store_t *s, apr_pool_t *p, const char *sql)
 {
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
-    int rc = apr_dbd_select(s->driver, p, s->handle, &res, sql, 0);
+    int rc = apr_dbd_select(s->driver, p, s->handle, &res, sql,
+                            s->d->seek);
 
     if (rc != 0) {
         set_error(s, rc);
@@ -339,7 +468,7 @@ static apr_status_t conn_init(ca_store_t *s, apr_pool_t *p)
 {
     apr_status_t rv = APR_SUCCESS;
 
-    if (s->is_sqlite) {
+    if (s->d->sqlite) {
         /* Short: the driver keeps its process-wide mutex while SQLite
          * waits, and retries a busy statement itself (about 15 times,
          * 100 ms apart, the mutex released) before giving up; so a busy
@@ -389,7 +518,7 @@ apr_status_t ca_store_open(ca_store_t **ps, apr_pool_t *p, const char *driver,
     }
     s->prepared = apr_hash_make(p);
     s->conn_pool = p;
-    s->is_sqlite = !strcmp(apr_dbd_name(s->driver), "sqlite3");
+    s->d = dialect_of(apr_dbd_name(s->driver));
     apr_pool_cleanup_register(p, s, store_close, apr_pool_cleanup_null);
     if ((rv = conn_init(s, p)) != APR_SUCCESS) {
         *err = apr_psprintf(p, "cannot set up %s database %s: %s", driver,
@@ -411,12 +540,33 @@ apr_status_t ca_store_wrap(ca_store_t **ps, apr_pool_t *p,
     s->handle = handle;
     s->prepared = prepared;
     s->conn_pool = conn_pool;
-    s->is_sqlite = !strcmp(apr_dbd_name(driver), "sqlite3");
+    s->d = dialect_of(apr_dbd_name(driver));
     if (!apr_hash_get(prepared, INIT_MARK, APR_HASH_KEY_STRING)) {
         rv = conn_init(s, p);
     }
     *ps = s;
     return rv;
+}
+
+apr_status_t ca_store_check(ca_store_t *s, apr_pool_t *p)
+{
+    apr_status_t rv;
+
+    if (s->d->sqlite) {
+        return APR_SUCCESS;
+    }
+    if ((rv = run_select(s, p, "SELECT 1")) == APR_SUCCESS) {
+        return APR_SUCCESS;
+    }
+    /* libpq notices a connection the server closed (a restart) only when
+     * it is used; now the driver reconnects it (PQreset) */
+    if (apr_dbd_check_conn(s->driver, p, s->handle) != APR_SUCCESS) {
+        return CA_EDB;
+    }
+    ca_log(CA_LOG_MARK, CA_LOG_INFO, 0, p,
+           "database connection was broken (%s); reconnected",
+           s->last_error);
+    return run_select(s, p, "SELECT 1");
 }
 
 /* The schema version in the database (0: none yet). */
@@ -428,7 +578,7 @@ static apr_status_t read_version(ca_store_t *s, apr_pool_t *p, int *version)
 
     *version = 0;
     rc = apr_dbd_select(s->driver, p, s->handle, &res,
-                        "SELECT version FROM certauth_schema", 0);
+                        "SELECT version FROM certauth_schema", s->d->seek);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
@@ -444,22 +594,37 @@ static apr_status_t read_version(ca_store_t *s, apr_pool_t *p, int *version)
 
 /* Start a transaction.  The driver links a transaction to the connection
  * even when BEGIN fails; end it then, or the connection would keep a
- * transaction allocated from p (and its error state) after p is gone. */
-static apr_status_t txn_start(ca_store_t *s, apr_pool_t *p,
-                              apr_dbd_transaction_t **txn)
+ * transaction allocated from p (and its error state) after p is gone.
+ * With a dialect's own BEGIN (PostgreSQL) the store runs BEGIN, COMMIT and
+ * ROLLBACK itself and remembers whether a statement failed in between. */
+static apr_status_t txn_open(ca_store_t *s, apr_pool_t *p)
 {
-    int rc;
+    int rc, nrows = 0;
 
-    *txn = NULL;
+    if (s->txn || s->in_txn) {
+        s->last_error = "a transaction is open already";
+        return CA_EDB;
+    }
     wl_enter(s);
-    rc = apr_dbd_transaction_start(s->driver, p, s->handle, txn);
+    if (s->d->begin) {
+        rc = apr_dbd_query(s->driver, s->handle, &nrows, s->d->begin);
+        if (rc != 0) {
+            set_error(s, rc);
+            wl_leave(s);
+            return CA_EDB;
+        }
+        s->in_txn = 1;
+        s->txn_failed = 0;
+        return APR_SUCCESS;
+    }
+    rc = apr_dbd_transaction_start(s->driver, p, s->handle, &s->txn);
     if (rc != 0) {
         set_error(s, rc);
-        if (*txn) {
-            apr_dbd_transaction_mode_set(s->driver, *txn,
+        if (s->txn) {
+            apr_dbd_transaction_mode_set(s->driver, s->txn,
                                          APR_DBD_TRANSACTION_ROLLBACK);
-            apr_dbd_transaction_end(s->driver, p, *txn);
-            *txn = NULL;
+            apr_dbd_transaction_end(s->driver, p, s->txn);
+            s->txn = NULL;
         }
         wl_leave(s);
         return CA_EDB;
@@ -467,24 +632,85 @@ static apr_status_t txn_start(ca_store_t *s, apr_pool_t *p,
     return APR_SUCCESS;
 }
 
+/* End the transaction: commit when `commit` and no statement failed, else
+ * roll back.  CA_EDB when a commit was asked for and did not happen. */
+static apr_status_t txn_close(ca_store_t *s, apr_pool_t *p, int commit)
+{
+    int rc, nrows = 0;
+
+    if (s->in_txn) {
+        int failed = s->txn_failed;
+
+        s->in_txn = 0;
+        s->txn_failed = 0;
+        rc = apr_dbd_query(s->driver, s->handle, &nrows,
+                           commit && !failed ? "COMMIT" : "ROLLBACK");
+        wl_leave(s);
+        if (rc != 0) {
+            set_error(s, rc);
+            return commit ? CA_EDB : APR_SUCCESS;
+        }
+        return commit && failed ? CA_EDB : APR_SUCCESS;
+    }
+    if (!s->txn) {
+        return APR_SUCCESS;
+    }
+    if (!commit) {
+        apr_dbd_transaction_mode_set(s->driver, s->txn,
+                                     APR_DBD_TRANSACTION_ROLLBACK);
+    }
+    rc = apr_dbd_transaction_end(s->driver, p, s->txn);
+    s->txn = NULL;
+    wl_leave(s);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    return APR_SUCCESS;
+}
+
+/* A lock held until the transaction ends (PostgreSQL: an advisory lock);
+ * nothing to do where the write transaction excludes other writers. */
+static apr_status_t xact_lock(ca_store_t *s, apr_pool_t *p, int cls, int key)
+{
+    if (!s->d->xact_lock) {
+        return APR_SUCCESS;
+    }
+    return run_select(s, p, apr_psprintf(p, s->d->xact_lock, cls, key));
+}
+
+apr_status_t ca_store_txn_lock(ca_store_t *s, apr_pool_t *p, const char *key)
+{
+    apr_ssize_t len = APR_HASH_KEY_STRING;
+
+    if (!s->txn && !s->in_txn) {
+        s->last_error = "ca_store_txn_lock outside a transaction";
+        return CA_EDB;
+    }
+    return xact_lock(s, p, PG_LOCK_ISSUE,
+                     (int)apr_hashfunc_default(key, &len));
+}
+
 /* One migration in its own transaction; a no-op when another process has
  * applied it meanwhile.  *applied tells whether this call did it. */
 static apr_status_t migrate_to(ca_store_t *s, apr_pool_t *p, int target,
                                int *applied)
 {
-    apr_dbd_transaction_t *txn = NULL;
     const char *const *sql;
-    apr_status_t rv;
-    int cur = 0, rc;
+    apr_status_t rv, crv;
+    int cur = 0;
 
     *applied = 0;
-    if ((rv = txn_start(s, p, &txn)) != APR_SUCCESS) {
+    if ((rv = txn_open(s, p)) != APR_SUCCESS) {
         return rv;
     }
-    rv = read_version(s, p, &cur);
+    rv = xact_lock(s, p, PG_LOCK_MIGRATE, 0);
+    if (rv == APR_SUCCESS) {
+        rv = read_version(s, p, &cur);
+    }
     if (rv == APR_SUCCESS && cur < target) {
         for (sql = migrations[target - 1]; *sql && rv == APR_SUCCESS; sql++) {
-            rv = run_query(s, *sql);
+            rv = run_query(s, sql_expand(p, s->d, *sql));
         }
         if (rv == APR_SUCCESS) {
             rv = run_query(s, "DELETE FROM certauth_schema");
@@ -494,21 +720,40 @@ static apr_status_t migrate_to(ca_store_t *s, apr_pool_t *p, int target,
                                            " (version) VALUES (%d)", target));
         }
     }
-    if (rv != APR_SUCCESS) {
-        /* Make the end of the transaction a rollback. */
-        apr_dbd_transaction_mode_set(s->driver, txn,
-                                     APR_DBD_TRANSACTION_ROLLBACK);
-    }
-    rc = apr_dbd_transaction_end(s->driver, p, txn);
-    wl_leave(s);
-    if (rv == APR_SUCCESS && rc != 0) {
-        set_error(s, rc);
-        rv = CA_EDB;
+    crv = txn_close(s, p, rv == APR_SUCCESS);
+    if (rv == APR_SUCCESS) {
+        rv = crv;
     }
     if (rv == APR_SUCCESS && cur < target) {
         *applied = 1;
     }
     return rv;
+}
+
+/* The version table.  PostgreSQL: CREATE TABLE IF NOT EXISTS is not safe
+ * against a concurrent one (both may try to create it), so under the
+ * migration lock. */
+static apr_status_t schema_table(ca_store_t *s, apr_pool_t *p)
+{
+    static const char sql[] = "CREATE TABLE IF NOT EXISTS certauth_schema "
+                              "(version INTEGER NOT NULL)";
+    apr_status_t rv, crv;
+
+    if (!s->d->xact_lock) {
+        wl_enter(s);
+        rv = run_query(s, sql);
+        wl_leave(s);
+        return rv;
+    }
+    if ((rv = txn_open(s, p)) != APR_SUCCESS) {
+        return rv;
+    }
+    rv = xact_lock(s, p, PG_LOCK_MIGRATE, 0);
+    if (rv == APR_SUCCESS) {
+        rv = run_query(s, sql);
+    }
+    crv = txn_close(s, p, rv == APR_SUCCESS);
+    return rv == APR_SUCCESS ? crv : rv;
 }
 
 apr_status_t ca_store_migrate(ca_store_t *s, apr_pool_t *p, int *version,
@@ -522,10 +767,7 @@ apr_status_t ca_store_migrate(ca_store_t *s, apr_pool_t *p, int *version,
      * before another process changed the schema; it reloads the schema for
      * the next one, so ask again. */
     for (tries = 0; tries < 5; tries++) {
-        wl_enter(s);
-        rv = run_query(s, "CREATE TABLE IF NOT EXISTS certauth_schema "
-                          "(version INTEGER NOT NULL)");
-        wl_leave(s);
+        rv = schema_table(s, p);
         if (rv == APR_SUCCESS) {
             rv = read_version(s, p, &v);
         }
@@ -568,6 +810,46 @@ apr_status_t ca_store_migrate(ca_store_t *s, apr_pool_t *p, int *version,
     }
     *version = SCHEMA_VERSION;
     return APR_SUCCESS;
+}
+
+/* The SQL a database gets (for tests and tools). */
+const char *ca_store_dialect_sql(apr_pool_t *p, const char *driver,
+                                 const char *sql)
+{
+    return sql_expand(p, dialect_of(driver), sql);
+}
+
+const char *ca_store_statement_sql(apr_pool_t *p, const char *driver,
+                                   const char *label)
+{
+    const stmt_def *d;
+
+    for (d = stmts; d->label; d++) {
+        if (!strcmp(d->label, label)) {
+            return sql_expand(p, dialect_of(driver), d->sql);
+        }
+    }
+    return NULL;
+}
+
+const char *ca_store_migration_sql(apr_pool_t *p, const char *driver,
+                                   int version, int i)
+{
+    const char *const *sql;
+    int n;
+
+    if (version < 1 || version > SCHEMA_VERSION || i < 0) {
+        return NULL;
+    }
+    for (sql = migrations[version - 1], n = 0; *sql && n < i; sql++, n++) {
+    }
+    return *sql ? sql_expand(p, dialect_of(driver), *sql) : NULL;
+}
+
+const char *ca_store_statement_label(int i)
+{
+    return i >= 0 && i < (int)(sizeof(stmts) / sizeof(stmts[0])) - 1
+               ? stmts[i].label : NULL;
 }
 
 static const char *i64(apr_pool_t *p, apr_int64_t v)
@@ -616,8 +898,8 @@ static apr_status_t select_rows(ca_store_t *s, apr_pool_t *p,
     if ((rv = get_stmt(s, label, &stmt)) != APR_SUCCESS) {
         return rv;
     }
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, 0, nargs,
-                         args);
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
+                         s->d->seek, nargs, args);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
@@ -724,7 +1006,8 @@ static apr_status_t count_of(ca_store_t *s, apr_pool_t *p, const char *label,
     if ((rv = get_stmt(s, label, &stmt)) != APR_SUCCESS) {
         return rv;
     }
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, 0, nargs, args);
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
+                         s->d->seek, nargs, args);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
@@ -767,28 +1050,12 @@ apr_status_t ca_store_count_valid_subject(ca_store_t *s, apr_pool_t *p,
 
 apr_status_t ca_store_txn_begin(ca_store_t *s, apr_pool_t *p)
 {
-    return txn_start(s, p, &s->txn);
+    return txn_open(s, p);
 }
 
 apr_status_t ca_store_txn_end(ca_store_t *s, apr_pool_t *p, int commit)
 {
-    int rc;
-
-    if (!s->txn) {
-        return APR_SUCCESS;
-    }
-    if (!commit) {
-        apr_dbd_transaction_mode_set(s->driver, s->txn,
-                                     APR_DBD_TRANSACTION_ROLLBACK);
-    }
-    rc = apr_dbd_transaction_end(s->driver, p, s->txn);
-    s->txn = NULL;
-    wl_leave(s);
-    if (rc != 0) {
-        set_error(s, rc);
-        return CA_EDB;
-    }
-    return APR_SUCCESS;
+    return txn_close(s, p, commit);
 }
 
 apr_status_t ca_store_cert_set_status(ca_store_t *s, apr_pool_t *p,
@@ -903,7 +1170,8 @@ apr_status_t ca_store_crl_entries(ca_store_t *s, apr_pool_t *p,
         return rv;
     }
     args[0] = i64(p, not_after_min);
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, 0, 1, args);
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
+                         s->d->seek, 1, args);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
@@ -935,7 +1203,8 @@ static apr_status_t crl_read(ca_store_t *s, apr_pool_t *p, const char *label,
     if ((rv = get_stmt(s, label, &stmt)) != APR_SUCCESS) {
         return rv;
     }
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, 0, 0, NULL);
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
+                         s->d->seek, 0, NULL);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
@@ -970,6 +1239,18 @@ apr_status_t ca_store_crl_head(ca_store_t *s, apr_pool_t *p,
                                apr_int64_t *next_update)
 {
     return crl_read(s, p, "certauth_crl_head", number, this_update,
+                    next_update, NULL);
+}
+
+apr_status_t ca_store_crl_lock(ca_store_t *s, apr_pool_t *p,
+                               apr_int64_t *number, apr_int64_t *this_update,
+                               apr_int64_t *next_update)
+{
+    if (!s->txn && !s->in_txn) {
+        s->last_error = "ca_store_crl_lock outside a transaction";
+        return CA_EDB;
+    }
+    return crl_read(s, p, "certauth_crl_lock", number, this_update,
                     next_update, NULL);
 }
 
@@ -1062,7 +1343,8 @@ apr_status_t ca_store_audit_list(ca_store_t *s, apr_pool_t *p,
     }
     args[n++] = apr_itoa(p, limit > 0 ? limit : 100);
     args[n++] = apr_itoa(p, offset > 0 ? offset : 0);
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, 0, n, args);
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
+                         s->d->seek, n, args);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
@@ -1133,8 +1415,8 @@ static apr_status_t pending_rows(ca_store_t *s, apr_pool_t *p,
     if ((rv = get_stmt(s, label, &stmt)) != APR_SUCCESS) {
         return rv;
     }
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, 0, nargs,
-                         args);
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
+                         s->d->seek, nargs, args);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;

@@ -1,9 +1,13 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 /* ca_store: the certificate database over APR-util DBD (sqlite3, pgsql).
  * In httpd the connection comes from mod_dbd (ca_store_wrap); the tools and
- * the unit tests open one themselves (ca_store_open).  All SQL is portable
- * between SQLite and PostgreSQL; parameters go through prepared statements
- * that are prepared once per connection and cached in its hash. */
+ * the unit tests open one themselves (ca_store_open).  The SQL is written
+ * once for SQLite and PostgreSQL; what differs (row locks, column types,
+ * transactions, how statements are prepared and results read) is in one
+ * dialect table in ca_store.c.  Parameters go through prepared statements
+ * that are prepared once per connection and cached in its hash (on
+ * PostgreSQL without a name on the server, so that a reconnected session
+ * needs nothing back). */
 #ifndef CA_STORE_H
 #define CA_STORE_H
 
@@ -78,6 +82,13 @@ apr_status_t ca_store_wrap(ca_store_t **ps, apr_pool_t *p,
                            const apr_dbd_driver_t *driver, apr_dbd_t *handle,
                            apr_hash_t *prepared, apr_pool_t *conn_pool);
 
+/* Make sure a connection that has been kept (mod_dbd's pool) still works,
+ * before its first use in a request: a trivial statement; when that fails,
+ * the driver is asked to reconnect (apr_dbd_check_conn; PostgreSQL:
+ * PQreset) and the statement is tried once more.  CA_EDB when the database
+ * cannot be reached.  SQLite: nothing to do. */
+apr_status_t ca_store_check(ca_store_t *s, apr_pool_t *p);
+
 /* The schema version this code needs. */
 int ca_store_schema_version(void);
 
@@ -109,10 +120,18 @@ apr_status_t ca_store_cert_count(ca_store_t *s, apr_pool_t *p,
                                  apr_int64_t *count);
 
 /* A transaction on this connection (SQLite: BEGIN IMMEDIATE, so writers
- * queue; the caller reads and writes inside it).  end: commit when `commit`
+ * queue; PostgreSQL: BEGIN, READ COMMITTED, rows changed are locked until
+ * the end; the caller reads and writes inside it).  end: commit when `commit`
  * and no statement failed, else roll back. */
 apr_status_t ca_store_txn_begin(ca_store_t *s, apr_pool_t *p);
 apr_status_t ca_store_txn_end(ca_store_t *s, apr_pool_t *p, int commit);
+
+/* Inside a transaction: wait until no other transaction holds `key`, and
+ * hold it until this one ends (PostgreSQL: a transaction-level advisory
+ * lock on a hash of the key; SQLite: nothing to do, its write transaction
+ * excludes the other writers).  For a check followed by an insert, e.g. a
+ * per-owner limit, that several front ends must not both pass. */
+apr_status_t ca_store_txn_lock(ca_store_t *s, apr_pool_t *p, const char *key);
 
 /* Valid certificates not expired at `now`: of one owner and profile, or
  * with one subject. */
@@ -160,6 +179,13 @@ apr_status_t ca_store_crl_get(ca_store_t *s, apr_pool_t *p,
                               apr_int64_t *next_update, const char **der_b64);
 /* The same without the CRL itself (cheap). */
 apr_status_t ca_store_crl_head(ca_store_t *s, apr_pool_t *p,
+                               apr_int64_t *number, apr_int64_t *this_update,
+                               apr_int64_t *next_update);
+/* The same inside a transaction, the state row locked until it ends, so
+ * that CRLs are made one after the other across processes and hosts
+ * (PostgreSQL: SELECT ... FOR UPDATE; SQLite: the write transaction
+ * already excludes other writers).  CA_EDB outside a transaction. */
+apr_status_t ca_store_crl_lock(ca_store_t *s, apr_pool_t *p,
                                apr_int64_t *number, apr_int64_t *this_update,
                                apr_int64_t *next_update);
 /* Store a new CRL if the stored number is still `old_number`; CA_ECONFLICT
@@ -214,6 +240,19 @@ apr_status_t ca_store_pending_set(ca_store_t *s, apr_pool_t *p,
                                   const char *id, const char *from,
                                   const char *to, const char *by,
                                   apr_int64_t at, const char *serial);
+
+/* The SQL text each database gets, for tests and tools: the dialect's
+ * expansion of any SQL (tokens such as {FOR_UPDATE}, {BLOB}, {ID_PK}), of
+ * the statement with a label, or of statement i of a migration to
+ * `version` (NULL past the end).  ca_store_statement_label(i): the labels,
+ * NULL past the end.  driver: "sqlite3", "pgsql". */
+const char *ca_store_dialect_sql(apr_pool_t *p, const char *driver,
+                                 const char *sql);
+const char *ca_store_statement_sql(apr_pool_t *p, const char *driver,
+                                   const char *label);
+const char *ca_store_migration_sql(apr_pool_t *p, const char *driver,
+                                   int version, int i);
+const char *ca_store_statement_label(int i);
 
 /* The last database error as text (for the log), or "". */
 const char *ca_store_last_error(ca_store_t *s);

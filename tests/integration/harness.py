@@ -91,7 +91,8 @@ class Httpd:
 
     def __init__(self, ca, mpm="event", location_conf="", vhost_conf="",
                  server_conf="", db_path=None, base_url=None,
-                 ca_directives=None, enroll_auth=True, est_conf=""):
+                 ca_directives=None, enroll_auth=True, est_conf="",
+                 db_driver="sqlite3", db_params=None):
         self.ca = ca
         self.mpm = mpm
         self.root = tempfile.mkdtemp(prefix="certauth-httpd-")
@@ -103,6 +104,9 @@ class Httpd:
         self.conf = os.path.join(self.root, "httpd.conf")
         self.dbdir = os.path.join(self.root, "db")
         self.db = db_path or os.path.join(self.dbdir, "certauth.db")
+        # another database (e.g. db_driver="pgsql", db_params="host=...")
+        self.db_driver = db_driver
+        self.db_params = db_params or self.db
         self.location_conf = location_conf
         self.vhost_conf = vhost_conf
         self.server_conf = server_conf
@@ -216,8 +220,8 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
     SSLVerifyClient optional
     SSLVerifyDepth 2
     SSLCACertificateFile {ca_cert}
-    DBDriver sqlite3
-    DBDParams {db}
+    DBDriver {db_driver}
+    DBDParams "{db}"
     {ca}
     {vhost_conf}
     <Location /ca>
@@ -230,7 +234,8 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
 </VirtualHost>
 """.format(root=self.root, pidfile=self.pidfile, port=self.port,
            mods="\n".join(mods), user=user, server_cert=self.ca.server_cert,
-           server_key=self.ca.server_key, db=self.db, ca=ca,
+           server_key=self.ca.server_key, db=self.db_params,
+           db_driver=self.db_driver, ca=ca,
            vhost_conf=self.vhost_conf, location_conf=self.location_conf,
            auth=auth, server_conf=self.server_conf, ca_cert=self.ca.cert)
         with open(self.conf, "w") as f:
@@ -386,6 +391,7 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
         """Number of certificates stored."""
         # as the server's user: files SQLite creates (-wal, -shm) must stay
         # writable for the httpd children
-        r = run([ADMIN, "list", "--db", "sqlite3:" + self.db, "--limit",
+        r = run([ADMIN, "list", "--db", self.db_driver + ":" + self.db_params,
+                 "--limit",
                  "100000"], user=self.user)
         return len(r.stdout.decode().splitlines()) - 1
