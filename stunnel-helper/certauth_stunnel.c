@@ -374,27 +374,6 @@ static int est_exit(est_rc_t rc)
 
 /* ------------------------------------------------------------------ secrets */
 
-typedef struct {
-    char *buf;
-    apr_size_t len;
-} secret_t;
-
-static apr_status_t secret_cleanup(void *d)
-{
-    secret_t *s = d;
-    OPENSSL_cleanse(s->buf, s->len);
-    return APR_SUCCESS;
-}
-
-static char *secret_alloc(apr_pool_t *p, apr_size_t len)
-{
-    secret_t *s = apr_palloc(p, sizeof(*s));
-    s->len = len;
-    s->buf = apr_pcalloc(p, len);
-    apr_pool_cleanup_register(p, s, secret_cleanup, apr_pool_cleanup_null);
-    return s->buf;
-}
-
 /* The first line of a file. */
 static char *secret_from_file(apr_pool_t *p, const char *path,
                               const char **err)
@@ -413,7 +392,7 @@ static char *secret_from_file(apr_pool_t *p, const char *path,
     while (n < len && data[n] != '\n' && data[n] != '\r') {
         n++;
     }
-    out = secret_alloc(p, n + 1);
+    out = kc_secret_alloc(p, n + 1);
     memcpy(out, data, n);
     out[n] = '\0';
     OPENSSL_cleanse(data, len);
@@ -443,7 +422,7 @@ static void restore_tty(int sig)
 static char *secret_from_tty(apr_pool_t *p, const char *prompt)
 {
     struct termios t;
-    char *out = secret_alloc(p, 1024);
+    char *out = kc_secret_alloc(p, 1024);
     apr_size_t n = 0;
     int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
     void (*oldint)(int), (*oldterm)(int);
@@ -500,7 +479,7 @@ static const char *get_password(apr_pool_t *p, const opts_t *o,
         return pw;
     }
     if (env) {
-        pw = secret_alloc(p, strlen(env) + 1);
+        pw = kc_secret_alloc(p, strlen(env) + 1);
         strcpy(pw, env);
         return pw;
     }
@@ -1238,7 +1217,7 @@ static int cmd_split(apr_pool_t *p, const opts_t *o)
             }
         }
         else if (env) {
-            newpass = secret_alloc(p, strlen(env) + 1);
+            newpass = kc_secret_alloc(p, strlen(env) + 1);
             strcpy(newpass, env);
         }
         else {

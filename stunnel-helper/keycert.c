@@ -261,12 +261,20 @@ static apr_status_t secret_cleanup(void *d)
     return APR_SUCCESS;
 }
 
+char *kc_secret_alloc(apr_pool_t *p, apr_size_t len)
+{
+    secret_t *s = apr_palloc(p, sizeof(*s));
+    s->len = len;
+    s->buf = apr_pcalloc(p, len);
+    apr_pool_cleanup_register(p, s, secret_cleanup, apr_pool_cleanup_null);
+    return s->buf;
+}
+
 apr_status_t kc_pem(apr_pool_t *p, EVP_PKEY *key, const char *pass, X509 *cert,
                     STACK_OF(X509) *chain, char **pem, apr_size_t *len,
                     const char **err)
 {
     BIO *bio = BIO_new(BIO_s_secmem());
-    secret_t *s;
     char *data = NULL;
     long n;
     int i, ok;
@@ -297,15 +305,10 @@ apr_status_t kc_pem(apr_pool_t *p, EVP_PKEY *key, const char *pass, X509 *cert,
         return CA_ECRYPTO;
     }
     n = BIO_get_mem_data(bio, &data);
-    s = apr_palloc(p, sizeof(*s));
-    s->len = (apr_size_t)n;
-    s->buf = apr_palloc(p, s->len + 1);
-    memcpy(s->buf, data, s->len);
-    s->buf[s->len] = '\0';
-    apr_pool_cleanup_register(p, s, secret_cleanup, apr_pool_cleanup_null);
+    *pem = kc_secret_alloc(p, (apr_size_t)n + 1);
+    memcpy(*pem, data, (apr_size_t)n);
     BIO_free(bio);
-    *pem = s->buf;
-    *len = s->len;
+    *len = (apr_size_t)n;
     return APR_SUCCESS;
 }
 

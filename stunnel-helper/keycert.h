@@ -41,6 +41,10 @@ int kc_key_matches(X509 *cert, EVP_PKEY *key);
  * "ec:P-384", "rsa:3072", "ed25519"; NULL for other keys. */
 const char *kc_key_type(apr_pool_t *p, EVP_PKEY *key);
 
+/* A zeroed buffer of len bytes in p, cleansed when p is cleared or
+ * destroyed: for passwords and private-key PEM. */
+char *kc_secret_alloc(apr_pool_t *p, apr_size_t len);
+
 /* PEM of the key (unencrypted PKCS#8, or encrypted with AES-256-CBC when
  * pass is not NULL), then cert, then the certificates of chain (may be
  * NULL).  The key's PEM is cleansed when p is cleared. */
