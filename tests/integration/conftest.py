@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from harness import TestCA, Httpd, run, MODULE, ADMIN
+from harness import TestCA, Httpd, run, MODULE, ADMIN, assert_no_crash
 
 
 def pytest_sessionstart(session):
@@ -23,16 +23,6 @@ def ca(tmp_path_factory):
     root = tmp_path_factory.mktemp("ca")
     os.chmod(str(root), 0o755)
     return TestCA(str(root))
-
-
-def assert_no_crash(h):
-    """No httpd child died of a signal (a crash in the module): httpd logs
-    "AH00052: child pid N exit signal Segmentation fault (11)"."""
-    log = h.log()
-    bad = [l for l in log.splitlines()
-           if "exit signal" in l or "AH00052" in l or "AH00060" in l]
-    assert not bad, "httpd children crashed:\n%s\n%s" % (
-        "\n".join(bad), h.backtraces())
 
 
 @pytest.fixture

@@ -56,6 +56,29 @@ def run(cmd, timeout=30, check=True, **kw):
     return r
 
 
+def wait_gone(pid, seconds):
+    """True once process pid has exited, False if it still runs after
+    seconds."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def assert_no_crash(h):
+    """No httpd child died of a signal (a crash in the module): httpd logs
+    "AH00052: child pid N exit signal Segmentation fault (11)".  The report
+    carries gdb backtraces of the cores the children left."""
+    bad = [l for l in h.log().splitlines()
+           if "exit signal" in l or "AH00052" in l or "AH00060" in l]
+    assert not bad, "httpd children crashed:\n%s\n%s" % (
+        "\n".join(bad), h.backtraces())
+
+
 class TestCA:
     """A CA made by certauth-admin, and a server certificate it signed."""
 
@@ -277,13 +300,8 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             return
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
+        if wait_gone(pid, 10):
+            return
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from harness import Httpd, USERS, run
+from harness import Httpd, USERS, run, assert_no_crash
 
 EST = "/.well-known/est"
 PKCS7_CERTS = "application/pkcs7-mime; smime-type=certs-only"
@@ -63,9 +63,7 @@ def h(ca):
         srv.start()
         yield srv
         srv.stop()
-        crashed = [l for l in srv.log().splitlines()
-                   if "exit signal" in l or "AH00052" in l]
-        assert not crashed, "httpd children crashed:\n" + "\n".join(crashed)
+        assert_no_crash(srv)
     finally:
         srv.cleanup()
 

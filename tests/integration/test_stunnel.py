@@ -25,7 +25,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from harness import BUILD, Httpd, USERS, free_port, run
+from harness import BUILD, Httpd, USERS, free_port, run, assert_no_crash
 
 HELPER = os.path.join(BUILD, "certauth-stunnel")
 STUNNEL = shutil.which("stunnel4") or shutil.which("stunnel") \
@@ -71,9 +71,7 @@ def h(ca):
         srv.start()
         yield srv
         srv.stop()
-        crashed = [l for l in srv.log().splitlines()
-                   if "exit signal" in l or "AH00052" in l]
-        assert not crashed, "httpd children crashed:\n" + "\n".join(crashed)
+        assert_no_crash(srv)
     finally:
         srv.cleanup()
 
