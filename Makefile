@@ -4,6 +4,8 @@
 #   make stop     stop the demo
 #   make test     install test dependencies, build, run every suite
 #   make install  install the module and conf/certauth.{load,conf} (apxs, Debian)
+#   make bench    benchmarks against cfssl, openssl ca and static Apache (minutes)
+#   make bench-quick  the same, smaller and shorter (under 2 minutes)
 
 APXS      ?= apxs
 CC        ?= gcc
@@ -38,7 +40,8 @@ ADMIN_SRC := stunnel-helper/certauth_admin.c
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all run stop test unit integration install deps-run deps-test clean
+.PHONY: all run stop test unit integration install deps-run deps-test clean \
+        bench bench-quick deps-bench
 
 all: $(MOD_SO) $(ADMIN)
 
@@ -88,6 +91,18 @@ test: deps-test
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+
+# Benchmarks (not part of `make test`): tests/bench/, see README "Performance".
+deps-bench:
+	@tests/install-deps.sh bench
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory all
+	$(PYTHON) tests/bench/bench.py
+
+bench-quick: deps-bench
+	@$(MAKE) --no-print-directory all
+	$(PYTHON) tests/bench/bench.py --quick
 
 install: all
 	$(APXS) -i -n certauth $(MOD_SO)
