@@ -950,9 +950,12 @@ def bench_pg(S, work, procs, table, ca, csrs, auth):
         with open(os.path.join(csrs[0], "0"), "rb") as f:
             status, _, body = h.enroll(f.read())
         if status != 201:
+            try:
+                why = json.loads(body)["error"]
+            except (ValueError, KeyError, TypeError):
+                why = body[:60].decode(errors="replace").strip()
             table.add("a", what, "skipped (the module does not enroll on "
-                      "PostgreSQL here: %d %s)" % (status, body[:60].decode(
-                          errors="replace").strip()))
+                      "PostgreSQL here: %d %s)" % (status, why))
             return
         r = wrk(h.url, csrs, "POST", "/ca/enroll", "application/pkcs10",
                 auth, S["cost_conns"], S["duration"])
