@@ -24,9 +24,9 @@ Rows (see README "Performance"):
      -gencrl`; CRL serving against Apache serving the same bytes
   d  RSS of the httpd child before and after many enrollments
 
-BENCH_PG=1 runs the PostgreSQL row (it needs the module's pgsql support and
-postgresql-15); BENCH_PG=0 skips it; unset, it is tried and reported as
-skipped when it cannot run.
+The PostgreSQL row is tried when postgresql-15 is installed and reported as
+skipped (with the reason) when the module cannot enroll on it; BENCH_PG=0
+leaves it out.
 """
 import argparse
 import base64
