@@ -217,11 +217,15 @@ class BenchHttpd(harness.Httpd):
 
 
 def rss_kb(pid):
+    """VmRSS and its anonymous part (heap, pools, SQLite's page caches) in
+    KB."""
+    out = {"VmRSS": 0, "RssAnon": 0}
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+            key = line.split(":")[0]
+            if key in out:
+                out[key] = int(line.split()[1])
+    return out
 
 
 class StaticApache:
@@ -908,12 +912,15 @@ def rss_row(S, work, procs, table, ca, csrs, auth):
         raise RuntimeError("the httpd child changed during the run: %s -> %s"
                            % (kids, kids2))
     after = rss_kb(kids[0])
-    growth = (after - before) / 1024.0
+    growth = (after["VmRSS"] - before["VmRSS"]) / 1024.0
     table.add("d", "httpd child RSS before / after %s more enrollments "
               "(one child, 16 threads; after %s warm-up)"
               % (human(r["ok"]), human(warm["ok"])),
-              "%.1f MB / %.1f MB: %+.2f MB (%.0f/s%s)"
-              % (before / 1024.0, after / 1024.0, growth, r["ok"] / secs,
+              "%.1f MB / %.1f MB: %+.2f MB, of which anonymous %+.2f MB "
+              "(%.0f/s%s)"
+              % (before["VmRSS"] / 1024.0, after["VmRSS"] / 1024.0, growth,
+                 (after["RssAnon"] - before["RssAnon"]) / 1024.0,
+                 r["ok"] / secs,
                  ", %d not 2xx" % r["failed"] if r["failed"] else ""),
               "≤ 2 MB growth",
               verdict(growth <= 2.0))
