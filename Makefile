@@ -7,6 +7,8 @@
 #   make install  install the module and conf/certauth.{load,conf} (apxs, Debian)
 #                 and the web pages (build/htdocs) into $(HTDOCS_DIR)
 #   make web      web pages: npm ci (once), then bundle htdocs/ into build/htdocs
+#   make bench    benchmarks against cfssl, openssl ca and static Apache (minutes)
+#   make bench-quick  the same, smaller and shorter (under 2 minutes)
 
 APXS      ?= apxs
 CC        ?= gcc
@@ -49,7 +51,7 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .PHONY: all run stop test unit integration install deps-run deps-test clean \
-        web browser-deps
+        web browser-deps bench bench-quick deps-bench
 
 # Web pages: htdocs/ holds the sources; build/htdocs what httpd serves (HTML
 # and CSS copied, each page's JavaScript bundled with pkijs + asn1js by
@@ -142,6 +144,18 @@ test: deps-test
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+
+# Benchmarks (not part of `make test`): tests/bench/, see README "Performance".
+deps-bench:
+	@tests/install-deps.sh bench
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory all
+	$(PYTHON) tests/bench/bench.py
+
+bench-quick: deps-bench
+	@$(MAKE) --no-print-directory all
+	$(PYTHON) tests/bench/bench.py --quick
 
 install: all web
 	$(APXS) -i -n certauth $(MOD_SO)

@@ -137,6 +137,7 @@ int certauth_enroll(request_rec *r)
     ireq.subject = subject;
     ireq.sans = sans;
     ireq.pubkey = X509_REQ_get0_pubkey(req);
+    ireq.spki = X509_REQ_get_X509_PUBKEY(req);
     ireq.owner = r->user;
     ireq.base_url = sc->base_url;
     rv = ca_issue(r->pool, sc->ca, st, &ireq, &cert, &row, &err);

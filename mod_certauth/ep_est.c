@@ -175,6 +175,7 @@ static int issue(request_rec *r, ca_store_t *st, const certauth_who *who,
     }
     ireq.profile = profile;
     ireq.pubkey = key ? key : X509_REQ_get0_pubkey(req);
+    ireq.spki = key ? NULL : X509_REQ_get_X509_PUBKEY(req);
     ireq.owner = certauth_who_owner(who);
     ireq.base_url = sc->base_url;
     rv = ca_issue(r->pool, sc->ca, st, &ireq, cert, &row, &err);

@@ -130,9 +130,11 @@ int certauth_renew(request_rec *r)
                                   err);
         }
         ireq.pubkey = X509_REQ_get0_pubkey(req);
+        ireq.spki = X509_REQ_get_X509_PUBKEY(req);
     }
     else {
         ireq.pubkey = X509_get0_pubkey(old);
+        ireq.spki = X509_get_X509_PUBKEY(old);
     }
     ireq.profile = profile;
     ireq.subject = X509_get_subject_name(old);

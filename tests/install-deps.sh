@@ -3,6 +3,7 @@
 #
 #   tests/install-deps.sh run    what `make run` needs (build + demo server)
 #   tests/install-deps.sh test   the above plus everything `make test` needs
+#   tests/install-deps.sh bench  the run packages plus what `make bench` needs
 #
 # Quiet when everything is present.  As root, missing packages are installed
 # with apt-get (non-interactive, works in CI without a terminal); otherwise the
@@ -29,10 +30,17 @@ command -v npm >/dev/null 2>&1 || WEB_PKGS="nodejs npm"
 RUN_PKGS="$RUN_PKGS $WEB_PKGS"
 TEST_PKGS="$TEST_PKGS chromium"
 
+# Benchmarks (make bench, make bench-quick): the load generator, the tools
+# compared with (cfssl; openssl ca comes with openssl), hyperfine,
+# PostgreSQL for the optional pgsql row, perf for profiling.
+BENCH_PKGS="wrk golang-cfssl hyperfine
+libaprutil1-dbd-pgsql postgresql-15 linux-perf"
+
 case "${1:-run}" in
-    run)  wanted="$RUN_PKGS" ;;
-    test) wanted="$RUN_PKGS $TEST_PKGS" ;;
-    *)    echo "usage: $0 [run|test]" >&2; exit 2 ;;
+    run)   wanted="$RUN_PKGS" ;;
+    test)  wanted="$RUN_PKGS $TEST_PKGS" ;;
+    bench) wanted="$RUN_PKGS $BENCH_PKGS" ;;
+    *)     echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;
 esac
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -265,11 +265,25 @@ typedef struct scratch_t {
     ASN1_GENERALIZEDTIME *inv;          /* invalidityDate              */
     ASN1_OCTET_STRING *inv_der;         /* its DER, extension value    */
     ASN1_ENUMERATED *reason;
+    /* entries without an invalidity date (most): assembled from encoded
+     * parts, with no X509_REVOKED encoded per entry (it was most of the
+     * time of a large CRL): the crlEntryExtensions of each reason, encoded
+     * once from the scratch entry, and the last revocationDate */
+    unsigned char *ext_der[N_REASONS];
+    int ext_len[N_REASONS];             /* -1: not encoded yet        */
+    unsigned char date_der[32];
+    int date_len;                       /* 0: none yet                */
+    apr_int64_t date_der_of;
 } scratch_t;
 
 static int scratch_init(scratch_t *s)
 {
+    int i;
+
     memset(s, 0, sizeof(*s));
+    for (i = 0; i < N_REASONS; i++) {
+        s->ext_len[i] = -1;
+    }
     return (s->serial = ASN1_INTEGER_new()) && (s->date = ASN1_TIME_new())
            && (s->inv = ASN1_GENERALIZEDTIME_new())
            && (s->inv_der = ASN1_OCTET_STRING_new())
@@ -286,6 +300,9 @@ static void scratch_free(scratch_t *s)
     }
     ASN1_INTEGER_free(s->serial);
     ASN1_TIME_free(s->date);
+    for (i = 0; i < N_REASONS; i++) {
+        OPENSSL_free(s->ext_der[i]);
+    }
     ASN1_GENERALIZEDTIME_free(s->inv);
     ASN1_OCTET_STRING_free(s->inv_der);
     ASN1_ENUMERATED_free(s->reason);
@@ -327,6 +344,69 @@ static X509_REVOKED *scratch_rev(scratch_t *s, int reason, int inv)
     return rev;
 }
 
+/* An entry without invalidityDate: SEQUENCE { serialNumber,
+ * revocationDate, crlEntryExtensions (the reasonCode) OPTIONAL } made of its
+ * parts encoded by OpenSSL (the same octets as i2d_X509_REVOKED, which the
+ * unit tests check against OpenSSL's own encoding of the parsed CRL). */
+static apr_status_t put_plain(scratch_t *s, const unsigned char *sn,
+                              int snlen, int reason, apr_int64_t revoked_at,
+                              unsigned char **w)
+{
+    int ilen, content;
+    unsigned char *q;
+
+    if (s->ext_len[reason] < 0) {
+        X509_REVOKED *rev = reason > 0 ? scratch_rev(s, reason, 0) : NULL;
+        const STACK_OF(X509_EXTENSION) *exts;
+        if (reason > 0 && !rev) {
+            return CA_ECRYPTO;
+        }
+        exts = rev ? X509_REVOKED_get0_extensions(rev) : NULL;
+        if (exts && sk_X509_EXTENSION_num(exts) > 0) {
+            s->ext_len[reason] = i2d_X509_EXTENSIONS(
+                (X509_EXTENSIONS *)exts, &s->ext_der[reason]);
+            if (s->ext_len[reason] <= 0) {
+                s->ext_len[reason] = -1;
+                return CA_ECRYPTO;
+            }
+        }
+        else {
+            s->ext_len[reason] = 0;
+        }
+    }
+    if (!s->date_len || s->date_der_of != revoked_at) {
+        q = s->date_der;
+        s->date_len = 0;
+        if (!ASN1_TIME_set(s->date, (time_t)revoked_at)
+            || i2d_ASN1_TIME(s->date, NULL) > (int)sizeof(s->date_der)
+            || (s->date_len = i2d_ASN1_TIME(s->date, &q)) <= 0) {
+            s->date_len = 0;
+            return CA_ECRYPTO;
+        }
+        s->date_der_of = revoked_at;
+        s->date_set = 0; /* s->date no longer holds date_of */
+    }
+    if (!ASN1_STRING_set(s->serial, sn, snlen)
+        || (ilen = i2d_ASN1_INTEGER(s->serial, NULL)) <= 0) {
+        return CA_ECRYPTO;
+    }
+    content = ilen + s->date_len + s->ext_len[reason];
+    if (ASN1_object_size(1, content, V_ASN1_SEQUENCE) > CA_CRL_ENTRY_MAX) {
+        return CA_ECRYPTO; /* the bound is exact; never happens */
+    }
+    ASN1_put_object(w, 1, content, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+    if (i2d_ASN1_INTEGER(s->serial, w) != ilen) {
+        return CA_ECRYPTO;
+    }
+    memcpy(*w, s->date_der, (size_t)s->date_len);
+    *w += s->date_len;
+    if (s->ext_len[reason] > 0) {
+        memcpy(*w, s->ext_der[reason], (size_t)s->ext_len[reason]);
+        *w += s->ext_len[reason];
+    }
+    return APR_SUCCESS;
+}
+
 /* Encode one entry at *w (at least CA_CRL_ENTRY_MAX octets of room) and
  * advance it.  APR_SUCCESS, CA_EBADINPUT (*err set) or CA_ECRYPTO. */
 static apr_status_t put_entry(apr_pool_t *p, scratch_t *s,
@@ -364,6 +444,9 @@ static apr_status_t put_entry(apr_pool_t *p, scratch_t *s,
     /* unspecified (0) is written as no reasonCode (RFC 5280 5.3.1) */
     reason = e->reason > 0 ? e->reason : 0;
     inv = e->invalidity_at > 0;
+    if (!inv) {
+        return put_plain(s, sn, snlen, reason, e->revoked_at, w);
+    }
     if (inv && !ASN1_GENERALIZEDTIME_set(s->inv, (time_t)e->invalidity_at)) {
         return CA_ECRYPTO;
     }

@@ -60,6 +60,15 @@ typedef struct ca_issue_req_t {
     apr_array_header_t *sans;     /* const char*: "email:a@b", "DNS:h",
                                      "URI:u", "IP:1.2.3.4"; may be NULL     */
     EVP_PKEY *pubkey;             /* the subject's public key (from the CSR)*/
+    const X509_PUBKEY *spki;      /* optional: the SubjectPublicKeyInfo that
+                                     holds pubkey (the CSR's), copied into
+                                     the certificate as it is; saves
+                                     X509_set_pubkey's encode + decode (40%
+                                     of an enrollment's CPU on OpenSSL 3.0).
+                                     The X509 made then carries the key as
+                                     octets only: X509_get0_pubkey() on it
+                                     is NULL (use pubkey; a parsed copy of
+                                     its DER has the key as usual)        */
     const char *owner;            /* stored as the certificate's owner     */
     const char *base_url;         /* public base URL of the CA endpoints,
                                      "https://host/ca": CRL distribution

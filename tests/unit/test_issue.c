@@ -496,6 +496,62 @@ static void test_build_minimal(apr_pool_t *p)
     UT_CHECK(x && verify_strict(ca, x) == X509_V_OK);
 }
 
+/* With req->spki (the CSR's SubjectPublicKeyInfo) the certificate carries
+ * exactly those octets and the same key as without it (X509_set_pubkey),
+ * for every key type. */
+static void test_build_spki_copy(apr_pool_t *p)
+{
+    static const char *const types[] = {"p256", "rsa2048", "ed25519"};
+    ca_t *ca = make_ca(p, "p256", -86400, 3650L * 86400);
+    ca_profile_t *prof = ca_profile_make(p, NULL);
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        EVP_PKEY *k = keygen(p, types[i]);
+        X509_PUBKEY *spki = NULL;
+        unsigned char *want = NULL, *got = NULL, *plain = NULL;
+        int wlen, glen, plen;
+        ca_issue_req_t *req = make_req(p, prof, k, NULL);
+        X509 *x = NULL, *y = NULL;
+        const char *err = NULL;
+
+        UT_CHECK(X509_PUBKEY_set(&spki, k) == 1);
+        wlen = i2d_X509_PUBKEY(spki, &want);
+        UT_CHECK(ca_cert_build(p, ca, req, NULL, (apr_int64_t)time(NULL),
+                               &y, &err) == APR_SUCCESS);
+        req->spki = spki;
+        UT_CHECK_MSG(ca_cert_build(p, ca, req, NULL, (apr_int64_t)time(NULL),
+                                   &x, &err) == APR_SUCCESS, "%s: %s",
+                     types[i], err ? err : "");
+        glen = x ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &got) : -1;
+        plen = y ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(y), &plain) : -2;
+        UT_CHECK_MSG(wlen > 0 && wlen == glen && !memcmp(want, got, wlen),
+                     "%s: SubjectPublicKeyInfo differs", types[i]);
+        UT_CHECK_MSG(plen == glen && !memcmp(plain, got, plen),
+                     "%s: differs from X509_set_pubkey's", types[i]);
+        /* signed by the CA; and as a relying party parses it: the same
+         * key, a valid certificate */
+        UT_CHECK(x && X509_verify(x, ca->key) == 1);
+        if (x) {
+            unsigned char *der = NULL;
+            const unsigned char *q;
+            int dlen = i2d_X509(x, &der);
+            X509 *parsed;
+            q = der;
+            parsed = dlen > 0 ? d2i_X509(NULL, &q, dlen) : NULL;
+            UT_CHECK(parsed
+                     && EVP_PKEY_eq(X509_get0_pubkey(parsed), k) == 1);
+            UT_CHECK(parsed && verify_strict(ca, parsed) == X509_V_OK);
+            X509_free(parsed);
+            OPENSSL_free(der);
+        }
+        OPENSSL_free(want);
+        OPENSSL_free(got);
+        OPENSSL_free(plain);
+        X509_PUBKEY_free(spki);
+    }
+}
+
 static void test_build_given_serial(apr_pool_t *p)
 {
     ca_t *ca = make_ca(p, "p256", -86400, 3650L * 86400);
@@ -1013,6 +1069,7 @@ int main(void)
     UT_RUN(test_serial_random);
     UT_RUN(test_build_full);
     UT_RUN(test_build_minimal);
+    UT_RUN(test_build_spki_copy);
     UT_RUN(test_build_given_serial);
     UT_RUN(test_build_key_usage);
     UT_RUN(test_build_validity);

@@ -162,6 +162,35 @@ static void log_collect(void *baton, const char *file, int line,
 /* Tests                                                               */
 /* ------------------------------------------------------------------ */
 
+/* The CRL's entries come from an index alone (schema 4), not from the
+ * table's rows. */
+static void test_crl_query_covered(apr_pool_t *p)
+{
+    const char *db = tmpdb(p);
+    ca_store_t *s = open_migrated(p, db);
+    raw_t *raw;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *plan = "";
+
+    UT_CHECK(s != NULL);
+    raw = raw_open(p, db);
+    /* the plan's text is its fourth column */
+    UT_CHECK(apr_dbd_select(raw->drv, p, raw->h, &res,
+                            "EXPLAIN QUERY PLAN SELECT serial, revoked_at, "
+                            "reason, invalidity_at FROM certauth_certs WHERE "
+                            "status IN ('revoked', 'superseded') AND "
+                            "not_after > 0 ORDER BY serial", 0) == 0);
+    while (res && apr_dbd_get_row(raw->drv, p, res, &row, -1) == 0) {
+        const char *d = apr_dbd_get_entry(raw->drv, row, 3);
+        plan = apr_pstrcat(p, plan, d ? d : "", "; ", NULL);
+    }
+    UT_CHECK_MSG(strstr(plan, "COVERING INDEX certauth_certs_status_crl")
+                 != NULL, "plan: %s", plan);
+    UT_CHECK(raw_scalar(p, raw, "SELECT name FROM sqlite_master WHERE "
+                        "name = 'certauth_certs_status'") == NULL);
+}
+
 static void test_migrate_twice(apr_pool_t *p)
 {
     const char *db = tmpdb(p);
@@ -891,6 +920,7 @@ int main(void)
 {
     ca_log_set(log_collect, NULL, CA_LOG_DEBUG);
     UT_RUN(test_migrate_twice);
+    UT_RUN(test_crl_query_covered);
     UT_RUN(test_connection_settings);
     UT_RUN(test_roundtrip);
     UT_RUN(test_insert_committed);

@@ -1,0 +1,974 @@
+#!/usr/bin/python3
+"""mod_certauth benchmarks: the module against cfssl, `openssl ca` and Apache
+serving static files, all measured in one run on this machine.
+
+    tests/bench/bench.py [--quick] [--out DIR]
+
+Every server is started here on a free 127.0.0.1 port (the module's httpd
+through tests/integration/harness.py, a plain Apache static-file vhost,
+`cfssl serve`, optionally PostgreSQL) and stopped by its PID at the end, also
+after a failure.  One EC P-256 CA (made by certauth-admin) signs everywhere.
+The results are printed as one table with ratios and the targets of issue 8
+next to them; a target that is not met is reported as "short", never as a
+failure of the run: timings depend on the machine.  The table is also
+written to DIR/results.md (default tests/out/bench).
+
+Rows (see README "Performance"):
+  a  enrollment throughput over HTTPS keep-alive (wrk, 2 threads) against the
+     module (durable SQLite), `cfssl serve`'s /api/v1/cfssl/sign, the
+     how-to's `openssl ca` (one process per certificate) and Apache serving a
+     1 KB static file; PostgreSQL when the module and the machine can
+  b  cost per certificate with 0 / 100k / 1M certificates already stored,
+     and `openssl ca` with an empty and a 100k-line index.txt
+  c  CRL generation with 100k / 1M revoked entries against `openssl ca
+     -gencrl`; CRL serving against Apache serving the same bytes
+  d  RSS of the httpd child before and after many enrollments
+
+The PostgreSQL row is tried when postgresql-15 is installed and reported as
+skipped (with the reason) when the module cannot enroll on it; BENCH_PG=0
+leaves it out.
+"""
+import argparse
+import base64
+import json
+import os
+import platform
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import harness  # noqa: E402
+
+REPO = harness.REPO
+ADMIN = harness.ADMIN
+MODDIR = harness.MODDIR
+APACHE = harness.APACHE
+LUA = os.path.join(HERE, "rotate.lua")
+OSSL_LOOP = os.path.join(HERE, "openssl-ca-loop.sh")
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+SIZES = {
+    "full": dict(duration=10, conns=[8, 32], cost_conns=16,
+                 stored=[0, 100000, 1000000], crl=[100000, 1000000],
+                 rss_warm=2000, rss_n=100000, ossl_n=200, index_n=100000,
+                 gencrl_runs=2),
+    "quick": dict(duration=3, conns=[16], cost_conns=16,
+                  stored=[0, 20000, 100000], crl=[20000, 100000],
+                  rss_warm=500, rss_n=3000, ossl_n=40, index_n=20000,
+                  gencrl_runs=1),
+}
+NCSR = 16
+USER, PASSWORD = "alice", harness.USERS["alice"]
+
+
+def log(msg):
+    sys.stderr.write("[bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
+    sys.stderr.flush()
+
+
+def human(n):
+    if n >= 1000000 and n % 1000000 == 0:
+        return "%dM" % (n // 1000000)
+    if n >= 1000 and n % 1000 == 0:
+        return "%dk" % (n // 1000)
+    return str(n)
+
+
+def run(cmd, timeout=600, check=True, **kw):
+    return harness.run(cmd, timeout=timeout, check=check, **kw)
+
+
+# ---------------------------------------------------------------------------
+# load generator
+
+def wrk(url, bodies, method, path, ctype, auth, conns, duration):
+    """wrk with rotate.lua; returns dict with ok/s and the counts."""
+    dirname, count = bodies if bodies else ("-", 1)
+    cmd = ["wrk", "-t2", "-c%d" % conns, "-d%ds" % duration,
+           "--timeout", "30s", "-s", LUA, url, "--", dirname, str(count),
+           method, path, ctype or "-", auth or "-"]
+    r = run(cmd, timeout=duration + 900)
+    out = r.stdout.decode(errors="replace")
+    m = re.search(r"BENCH-JSON (\{.*\})", out)
+    if not m:
+        raise RuntimeError("wrk printed no summary:\n" + out)
+    res = json.loads(m.group(1))
+    ok = sum(v for k, v in res["statuses"].items() if 200 <= int(k) < 300)
+    secs = res["duration_us"] / 1e6
+    res["ok"] = ok
+    res["secs"] = secs
+    res["rate"] = ok / secs if secs > 0 else 0.0
+    # answers other than 2xx; socket errors are mostly connections the
+    # server closed (a child stopped by the MPM's spare-thread management)
+    res["refused"] = res["requests"] - ok
+    res["sockerr"] = sum(res["errors"][k] for k in
+                         ("connect", "read", "write", "timeout"))
+    res["failed"] = res["refused"]
+    log("wrk %s %s%s c=%d: %.0f ok/s (%d ok, statuses %s, errors %s)"
+        % (method, url, path, conns, res["rate"], ok, res["statuses"],
+           res["errors"]))
+    return res
+
+
+def fmt(res, unit="/s"):
+    """'1234/s', with the answers that were not 2xx and the socket errors
+    when there were any."""
+    out = "%.0f%s" % (res["rate"], unit)
+    notes = []
+    if res["refused"]:
+        notes.append("%d not 2xx" % res["refused"])
+    if res["sockerr"]:
+        notes.append("%d socket errors" % res["sockerr"])
+    return out + (" (%s)" % ", ".join(notes) if notes else "")
+
+
+# ---------------------------------------------------------------------------
+# servers
+
+class Procs:
+    """Everything started, stopped by PID at the end."""
+
+    def __init__(self):
+        self.items = []
+
+    def add(self, obj):
+        self.items.append(obj)
+        return obj
+
+    def stop_all(self):
+        for obj in reversed(self.items):
+            try:
+                getattr(obj, "cleanup", obj.stop)()
+            except Exception as e:  # keep stopping the others
+                log("stopping %r: %s" % (obj, e))
+        self.items = []
+
+
+class BenchHttpd(harness.Httpd):
+    """The module's httpd with warn-level logging, unlimited keep-alive
+    requests, optionally one child or another database, and the site's login
+    checked against a SHA-1 htpasswd entry: the harness's bcrypt entries cost
+    about 1.5 ms of CPU per request (mod_authn_socache caches the lookup, not
+    the hash check), which would measure the password hash, not the CA."""
+
+    def __init__(self, ca, db_path=None, one_child=False, db_driver="sqlite3",
+                 db_params=None):
+        self.one_child = one_child
+        server_conf = "LogLevel warn\nMaxKeepAliveRequests 0\n"
+        if one_child:
+            server_conf += ("StartServers 1\nServerLimit 1\nThreadsPerChild 16\n"
+                            "MinSpareThreads 1\nMaxSpareThreads 16\n"
+                            "MaxRequestWorkers 16\n")
+        super().__init__(ca, enroll_auth=False, db_path=db_path,
+                         server_conf=server_conf, db_driver=db_driver,
+                         db_params=db_params)
+        self.bench_users = os.path.join(self.root, "bench-users")
+        run(["htpasswd", "-cbs", self.bench_users, USER, PASSWORD])
+        self.write_conf()
+
+    def write_conf(self):
+        super().write_conf()
+        with open(self.conf) as f:
+            text = f.read()
+        # after the harness's <Location /ca> (Require all granted), so that
+        # it applies
+        auth = """    <Location /ca/enroll>
+        AuthType Basic
+        AuthName certauth-bench
+        AuthBasicProvider file
+        AuthUserFile %s
+        Require valid-user
+    </Location>
+</VirtualHost>""" % getattr(self, "bench_users", self.users_file)
+        if text.count("</VirtualHost>") != 1:
+            raise RuntimeError("harness configuration changed: not one "
+                               "virtual host")
+        text = text.replace("</VirtualHost>", auth)
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def children(self):
+        pid = self.pid()
+        out = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(d))
+        return sorted(out)
+
+
+def rss_kb(pid):
+    """VmRSS and its anonymous part (heap, pools, SQLite's page caches) in
+    KB."""
+    out = {"VmRSS": 0, "RssAnon": 0}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key = line.split(":")[0]
+            if key in out:
+                out[key] = int(line.split()[1])
+    return out
+
+
+class StaticApache:
+    """A plain Apache (event MPM, mod_ssl, no mod_certauth) serving files
+    over HTTPS with the same certificate and the same worker settings as the
+    module's test server."""
+
+    def __init__(self, ca):
+        self.root = tempfile.mkdtemp(prefix="certauth-static-")
+        self.port = harness.free_port()
+        self.url = "https://127.0.0.1:%d" % self.port
+        self.htdocs = os.path.join(self.root, "htdocs")
+        self.pidfile = os.path.join(self.root, "httpd.pid")
+        for d in ("logs", "run", "htdocs"):
+            os.makedirs(os.path.join(self.root, d), exist_ok=True)
+        if os.geteuid() == 0:
+            os.chmod(self.root, 0o755)
+        user = "User www-data\nGroup www-data\n" if os.geteuid() == 0 else ""
+        mods = "\n".join("LoadModule %s_module %s/mod_%s.so" % (m, MODDIR, m)
+                         for m in ("mpm_event", "authz_core", "mime", "ssl",
+                                   "socache_shmcb"))
+        conf = """ServerRoot "{root}"
+DefaultRuntimeDir "{root}/run"
+PidFile "{pidfile}"
+Mutex file:{root}/run default
+Listen 127.0.0.1:{port}
+ServerName 127.0.0.1
+{mods}
+{user}
+ErrorLog "{root}/logs/error_log"
+LogLevel warn
+TypesConfig /etc/mime.types
+AddType application/pkix-crl .crl
+Timeout 20
+MaxKeepAliveRequests 0
+StartServers 2
+ThreadsPerChild 8
+MinSpareThreads 8
+MaxSpareThreads 32
+MaxRequestWorkers 32
+ServerLimit 16
+DocumentRoot "{root}/htdocs"
+<Directory "{root}/htdocs">
+    Require all granted
+</Directory>
+SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
+<VirtualHost 127.0.0.1:{port}>
+    ServerName 127.0.0.1
+    SSLEngine on
+    SSLCertificateFile {cert}
+    SSLCertificateKeyFile {key}
+</VirtualHost>
+""".format(root=self.root, pidfile=self.pidfile, port=self.port, mods=mods,
+           user=user, cert=ca.server_cert, key=ca.server_key)
+        self.conf = os.path.join(self.root, "httpd.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+
+    def put(self, name, data):
+        with open(os.path.join(self.htdocs, name), "wb") as f:
+            f.write(data)
+        os.chmod(os.path.join(self.htdocs, name), 0o644)
+
+    def start(self):
+        run([APACHE, "-f", self.conf, "-k", "start"])
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if os.path.exists(self.pidfile):
+                r = run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
+                         self.url + "/"], check=False)
+                if r.stdout.strip() and r.stdout.strip() != b"000":
+                    return self
+            time.sleep(0.1)
+        raise RuntimeError("static apache does not answer")
+
+    def pid(self):
+        try:
+            with open(self.pidfile) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        stop_pid(self.pid())
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def stop_pid(pid, timeout=10):
+    if not pid:
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (OSError, ChildProcessError):
+        pass
+
+
+class Cfssl:
+    """`cfssl serve` over HTTPS with the CA, storing what it signs in its
+    own SQLite certdb (so that it, like the module, keeps a record)."""
+
+    def __init__(self, ca, workdir):
+        self.dir = os.path.join(workdir, "cfssl")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = harness.free_port()
+        self.url = "https://127.0.0.1:%d" % self.port
+        cfg = os.path.join(self.dir, "config.json")
+        with open(cfg, "w") as f:
+            json.dump({"signing": {"default": {
+                "expiry": "8760h",
+                "usages": ["digital signature", "client auth"]}}}, f)
+        self.db = os.path.join(self.dir, "certs.db")
+        # the certdb table of cfssl's SQLite migrations
+        run(["sqlite3", self.db, """CREATE TABLE certificates (
+  serial_number blob NOT NULL, authority_key_identifier blob NOT NULL,
+  ca_label blob, status blob NOT NULL, reason int, expiry timestamp,
+  revoked_at timestamp, pem blob NOT NULL, issued_at timestamp,
+  not_before timestamp, metadata text, sans text, common_name text,
+  PRIMARY KEY(serial_number, authority_key_identifier));
+CREATE TABLE ocsp_responses (
+  serial_number blob NOT NULL, authority_key_identifier blob NOT NULL,
+  body blob NOT NULL, expiry timestamp,
+  PRIMARY KEY(serial_number, authority_key_identifier));"""])
+        dbcfg = os.path.join(self.dir, "db.json")
+        with open(dbcfg, "w") as f:
+            json.dump({"driver": "sqlite3", "data_source": self.db}, f)
+        self.log = open(os.path.join(self.dir, "cfssl.log"), "wb")
+        self.proc = subprocess.Popen(
+            ["cfssl", "serve", "-address", "127.0.0.1", "-port",
+             str(self.port), "-ca", ca.cert, "-ca-key", ca.key, "-config",
+             cfg, "-db-config", dbcfg, "-tls-cert", ca.server_cert,
+             "-tls-key", ca.server_key, "-loglevel", "3"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+
+    def start(self, csr_pem):
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            r = run(["curl", "-s", "--cacert", harness_ca.cert,
+                     "-o", "/dev/null", "-w", "%{http_code}", "-d",
+                     json.dumps({"certificate_request": csr_pem}),
+                     self.url + "/api/v1/cfssl/sign"], check=False)
+            if r.stdout.strip() == b"200":
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError("cfssl serve does not sign: %s" % open(
+            self.log.name, errors="replace").read()[-2000:])
+
+    def rows(self):
+        r = run(["sqlite3", self.db, "SELECT COUNT(*) FROM certificates"])
+        return int(r.stdout.strip())
+
+    def stop(self):
+        stop_pid(self.proc.pid)
+        self.log.close()
+
+
+class Postgres:
+    """A throw-away PostgreSQL cluster on a loopback port (initdb + pg_ctl),
+    run as the postgres user when started as root."""
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "pg")
+        self.port = harness.free_port()
+        self.pid = None
+        os.makedirs(self.dir, exist_ok=True)
+        self.as_user = []
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        data = os.path.join(self.dir, "data")
+        run(self.as_user + [PG_BIN + "/initdb", "-A", "trust", "-U",
+                            "certauth", "-D", data], timeout=120)
+        run(self.as_user + [PG_BIN + "/pg_ctl", "-D", data, "-w", "-l",
+                            os.path.join(self.dir, "log"), "-o",
+                            "-p %d -k %s -c listen_addresses=127.0.0.1 "
+                            "-c fsync=on -c synchronous_commit=on"
+                            % (self.port, self.dir), "start"], timeout=120)
+        with open(os.path.join(data, "postmaster.pid")) as f:
+            self.pid = int(f.readline())
+        run(self.as_user + [PG_BIN + "/createdb", "-h", "127.0.0.1", "-p",
+                            str(self.port), "-U", "certauth", "certauth"])
+        self.params = ("host=127.0.0.1 port=%d dbname=certauth user=certauth"
+                       % self.port)
+
+    def scalar(self, sql):
+        r = run(self.as_user + ["/usr/bin/psql", "-h", "127.0.0.1", "-p",
+                                str(self.port), "-U", "certauth", "-At",
+                                "-c", sql, "certauth"], check=False)
+        return r.stdout.decode().strip()
+
+    def stop(self):
+        stop_pid(self.pid, timeout=20)
+
+
+# ---------------------------------------------------------------------------
+# fixtures
+
+def make_csrs(workdir, n=NCSR):
+    """n EC P-256 CSRs (CN bench-i) as PKCS#10 PEM bodies, and the same as
+    cfssl sign requests; returns ((pemdir, n), (jsondir, n), first pem)."""
+    pemdir = os.path.join(workdir, "csr")
+    jsondir = os.path.join(workdir, "csr-json")
+    os.makedirs(pemdir, exist_ok=True)
+    os.makedirs(jsondir, exist_ok=True)
+    keydir = os.path.join(workdir, "csr-keys")
+    os.makedirs(keydir, exist_ok=True)
+    first = None
+    for i in range(n):
+        out = os.path.join(pemdir, str(i))
+        run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+             os.path.join(keydir, "%d.key" % i), "-subj",
+             "/O=bench/CN=bench-%d" % i, "-out", out])
+        with open(out) as f:
+            pem = f.read()
+        first = first or pem
+        with open(os.path.join(jsondir, str(i)), "w") as f:
+            json.dump({"certificate_request": pem}, f)
+    return (pemdir, n), (jsondir, n), first
+
+
+def sample_pem(ca):
+    with open(ca.server_cert) as f:
+        return f.read()
+
+
+def fill_store(db, n, pem, status="revoked"):
+    """The module's schema (certauth-admin migrate), then n certificates with
+    random 16-octet serials (as the module makes them: first octet 01..7f,
+    upper-case hex) and one audit record each, in one SQLite transaction.
+    status 'revoked' (reason keyCompromise) puts every one on the CRL."""
+    run([ADMIN, "migrate", "--db", "sqlite3:" + db])
+    if n > 0:
+        now = int(time.time())
+        sql = """PRAGMA synchronous=OFF;
+PRAGMA cache_size=-1000000;
+BEGIN;
+WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {n})
+INSERT INTO certauth_certs (serial, subject, owner, profile, not_before,
+  not_after, issued_at, status, revoked_at, reason, cert_pem, invalidity_at,
+  replaced_by)
+SELECT printf('%02X', 1 + abs(random()) % 127) || hex(randomblob(15)),
+  'CN=user' || (i % 100000) || ',O=bench', 'user' || (i % 100000), 'default',
+  {nb}, {na}, {nb} + i % 86400, '{status}',
+  CASE WHEN '{status}' = 'revoked' THEN {rv} + i % 3600 ELSE 0 END,
+  CASE WHEN '{status}' = 'revoked' THEN 1 ELSE -1 END, '{pem}', 0, ''
+FROM c;
+INSERT INTO certauth_audit (id, at, actor, auth, client, action, serial,
+  outcome, detail)
+SELECT lower(hex(randomblob(12))), issued_at, owner, 'login', '127.0.0.1',
+  'enroll', serial, 'ok', 'profile default, subject ' || subject
+FROM certauth_certs;
+COMMIT;
+""".format(n=n, nb=now - 86400, na=now + 365 * 86400, status=status,
+           rv=now - 7200, pem=pem.replace("'", "''"))
+        run(["sqlite3", db], input=sql.encode(), timeout=3600)
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("www-data")
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(db + suffix):
+                os.chown(db + suffix, pw.pw_uid, pw.pw_gid)
+
+
+def asn1_time(t):
+    return time.strftime("%y%m%d%H%M%SZ", time.gmtime(t))
+
+
+class OpensslCA:
+    """The how-to's CA directory (seed 004): openssl.cnf, index.txt, serial,
+    newcerts/, private/cakey.pem; the same CA key and certificate, SHA-256."""
+
+    def __init__(self, ca, workdir, name):
+        self.dir = os.path.join(workdir, name)
+        for d in ("newcerts", "private"):
+            os.makedirs(os.path.join(self.dir, d), exist_ok=True)
+        shutil.copy(ca.cert, os.path.join(self.dir, "cacert.pem"))
+        shutil.copy(ca.key, os.path.join(self.dir, "private", "cakey.pem"))
+        os.chmod(os.path.join(self.dir, "private", "cakey.pem"), 0o600)
+        with open(os.path.join(self.dir, "serial"), "w") as f:
+            f.write("01\n")
+        with open(os.path.join(self.dir, "index.txt.attr"), "w") as f:
+            f.write("unique_subject = no\n")
+        open(os.path.join(self.dir, "index.txt"), "w").close()
+        self.cnf = os.path.join(self.dir, "openssl.cnf")
+        with open(self.cnf, "w") as f:
+            f.write("""dir = {dir}
+[ ca ]
+default_ca = CA_default
+[ CA_default ]
+serial = $dir/serial
+database = $dir/index.txt
+new_certs_dir = $dir/newcerts
+certificate = $dir/cacert.pem
+private_key = $dir/private/cakey.pem
+default_days = 365
+default_crl_days = 7
+default_md = sha256
+preserve = no
+email_in_dn = no
+nameopt = default_ca
+certopt = default_ca
+policy = policy_match
+unique_subject = no
+x509_extensions = usr_cert
+[ policy_match ]
+organizationName = optional
+commonName = supplied
+[ usr_cert ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+crlDistributionPoints = URI:https://127.0.0.1/ca/crl
+""".format(dir=self.dir))
+
+    def fill_index(self, n, revoked):
+        """n lines of index.txt: valid ('V') or revoked ('R', keyCompromise)
+        certificates with random 16-octet serials, like the module's."""
+        now = int(time.time())
+        exp = asn1_time(now + 365 * 86400)
+        rev = asn1_time(now - 7200)
+        raw = os.urandom(16 * n)
+        with open(os.path.join(self.dir, "index.txt"), "w") as f:
+            for i in range(n):
+                b = bytearray(raw[16 * i:16 * i + 16])
+                b[0] = b[0] % 0x7f + 1
+                if revoked:
+                    f.write("R\t%s\t%s,keyCompromise\t%s\tunknown\t"
+                            "/O=bench/CN=user%d\n" % (exp, rev, b.hex().upper(),
+                                                      i % 100000))
+                else:
+                    f.write("V\t%s\t\t%s\tunknown\t/O=bench/CN=user%d\n"
+                            % (exp, b.hex().upper(), i % 100000))
+
+    def sign_loop(self, csrs, n):
+        """n certificates, one `openssl ca` process each; seconds taken."""
+        t0 = time.perf_counter()
+        run(["sh", OSSL_LOOP, self.cnf, csrs[0], str(csrs[1]), str(n),
+             os.path.join(self.dir, "out")], timeout=3600)
+        return time.perf_counter() - t0
+
+
+# ---------------------------------------------------------------------------
+# the table
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, row, what, result, target="", verdict=""):
+        self.rows.append((row, what, result, target, verdict))
+        log("%s %s: %s %s %s" % (row, what, result, target, verdict))
+
+    def markdown(self):
+        out = ["| row | measured | result | target | |",
+               "|---|---|---|---|---|"]
+        for r in sorted(self.rows, key=lambda r: r[0]):
+            out.append("| %s |" % " | ".join(r))
+        return "\n".join(out)
+
+
+def verdict(ok):
+    return "pass" if ok else "short"
+
+
+def rate_s(x):
+    return "%.0f/s" % x
+
+
+# ---------------------------------------------------------------------------
+# the benchmark
+
+harness_ca = None
+
+
+def main():
+    global harness_ca
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=os.path.join(REPO, "tests", "out",
+                                                  "bench"))
+    args = ap.parse_args()
+    mode = "quick" if args.quick else "full"
+    S = SIZES[mode]
+    os.makedirs(args.out, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="certauth-bench-")
+    if os.geteuid() == 0:
+        os.chmod(work, 0o755)
+    procs = Procs()
+    table = Table()
+    t_start = time.time()
+    try:
+        bench(S, mode, work, procs, table)
+    finally:
+        procs.stop_all()
+        if not os.environ.get("CERTAUTH_KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+    elapsed = time.time() - t_start
+    header = machine_header(mode, elapsed)
+    text = header + "\n\n" + table.markdown() + "\n"
+    print(text)
+    with open(os.path.join(args.out, "results-%s.md" % mode), "w") as f:
+        f.write(text)
+    log("written %s" % os.path.join(args.out, "results-%s.md" % mode))
+
+
+def version(cmd):
+    try:
+        r = subprocess.run(cmd, capture_output=True, timeout=10)
+        return (r.stdout + r.stderr).decode(errors="replace").splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "?"
+
+
+def machine_header(mode, elapsed):
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = [l.split(":", 1)[1].strip() for l in f
+                   if l.startswith("model name")][0]
+    except (OSError, IndexError):
+        cpu = platform.processor()
+    git = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                         capture_output=True).stdout.decode().strip()
+    return ("mod_certauth benchmark (%s, %.0f s), %s UTC, commit %s\n"
+            "machine: %d cores (%s), %s; %s; %s; %s; cfssl %s; %s; SQLite %s"
+            % (mode, elapsed, time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+               git, os.cpu_count(), cpu, platform.platform(),
+               version([APACHE, "-v"]).replace("Server version: ", ""),
+               version(["openssl", "version"]), version(["wrk", "-v"]).split(
+                   " [")[0],
+               version(["cfssl", "version"]).replace("Version: ", ""),
+               version(["hyperfine", "--version"]),
+               version(["sqlite3", "--version"]).split(" ")[0]))
+
+
+def bench(S, mode, work, procs, table):
+    global harness_ca
+    log("mode %s, work directory %s" % (mode, work))
+    ca = harness.TestCA(work)
+    harness_ca = ca
+    auth = "Basic " + base64.b64encode(
+        ("%s:%s" % (USER, PASSWORD)).encode()).decode()
+    csrs, cfssl_bodies, first_csr = make_csrs(work)
+    pem = sample_pem(ca)
+    conns = S["conns"]
+    dur = S["duration"]
+
+    # --- a: enrollment throughput -----------------------------------------
+    static = procs.add(StaticApache(ca)).start()
+    static.put("1k.bin", os.urandom(1024))
+    mod = procs.add(BenchHttpd(ca)).start()
+    cf = procs.add(Cfssl(ca, work)).start(first_csr)
+
+    res = {}
+    for c in conns:
+        res[("mod", c)] = wrk(mod.url, csrs, "POST", "/ca/enroll",
+                              "application/pkcs10", auth, c, dur)
+        res[("cfssl", c)] = wrk(cf.url, cfssl_bodies, "POST",
+                                "/api/v1/cfssl/sign", "application/json",
+                                None, c, dur)
+        res[("static", c)] = wrk(static.url, None, "GET", "/1k.bin", None,
+                                 None, c, dur)
+    stored = mod.rows()
+    sent = sum(res[("mod", c)]["ok"] for c in conns)
+    cf_rows = cf.rows()
+    cf_ok = sum(res[("cfssl", c)]["ok"] for c in conns)
+    procs.items.remove(cf)
+    cf.stop()
+
+    ossl = OpensslCA(ca, work, "openssl-empty")
+    secs = ossl.sign_loop(csrs, S["ossl_n"])
+    ossl_rate = S["ossl_n"] / secs
+    ossl_empty_ms = secs * 1000 / S["ossl_n"]
+
+    for c in conns:
+        m, cfr, st = res[("mod", c)], res[("cfssl", c)], res[("static", c)]
+        table.add("a", "enroll, mod_certauth + SQLite (durable), %d conns"
+                  % c, fmt(m))
+        table.add("a", "sign, cfssl serve + SQLite certdb, %d conns" % c,
+                  fmt(cfr))
+        table.add("a", "GET 1 KB static file, Apache, %d conns" % c,
+                  fmt(st))
+        r1 = m["rate"] / cfr["rate"] if cfr["rate"] else 0
+        r2 = m["rate"] / st["rate"] if st["rate"] else 0
+        table.add("a", "mod_certauth / cfssl, %d conns" % c, "%.2f×" % r1,
+                  "≥ 1.0×", verdict(r1 >= 1.0))
+        table.add("a", "mod_certauth / Apache static 1 KB, %d conns" % c,
+                  "%.2f×" % r2, "≥ 0.7×", verdict(r2 >= 0.7))
+    table.add("a", "openssl ca, one process per certificate (%d, serial)"
+              % S["ossl_n"], rate_s(ossl_rate))
+    best = max(res[("mod", c)]["rate"] for c in conns)
+    table.add("a", "mod_certauth (best) / openssl ca", "%.1f×"
+              % (best / ossl_rate))
+    # requests still in flight when wrk stops are answered (and stored)
+    # but not counted by wrk: at most one per connection
+    inflight = sum(conns)
+    table.add("a", "check: certificates stored by mod_certauth / 201 answers",
+              "%d / %d" % (stored, sent), "answers ≤ stored ≤ answers + %d "
+              "in flight" % inflight,
+              "ok" if sent <= stored <= sent + inflight else "MISMATCH")
+    table.add("a", "check: certificates stored by cfssl / 200 answers",
+              "%d / %d (+1 probe)" % (cf_rows, cf_ok), "the same",
+              "ok" if cf_ok + 1 <= cf_rows <= cf_ok + 1 + inflight
+              else "MISMATCH")
+    procs.items.remove(mod)
+    mod.cleanup()
+
+    bench_pg(S, work, procs, table, ca, csrs, auth)
+
+    # --- b and c: stored certificates, CRLs -------------------------------
+    cost = {}
+    crl_serve_done = False
+    dbdir = os.path.join(work, "db")
+    os.makedirs(dbdir, exist_ok=True)
+    if os.geteuid() == 0:
+        # SQLite makes its -wal and -shm files next to the database
+        pw = pwd.getpwnam("www-data")
+        os.chown(dbdir, pw.pw_uid, pw.pw_gid)
+    for n in sorted(set(S["stored"]) | set(S["crl"])):
+        db = os.path.join(dbdir, "store-%d.db" % n)
+        t0 = time.perf_counter()
+        fill_store(db, n, pem)
+        log("fixture: %d revoked certificates + audit in %.1f s"
+            % (n, time.perf_counter() - t0))
+        h = BenchHttpd(ca, db_path=db)
+        procs.add(h).start()
+        if n in S["stored"]:
+            r = wrk(h.url, csrs, "POST", "/ca/enroll", "application/pkcs10",
+                    auth, S["cost_conns"], dur)
+            cost[n] = (1000.0 / r["rate"] if r["rate"] else float("inf"),
+                       r["refused"])
+        if n in S["crl"]:
+            crl_row(S, h, n, table, static, auth)
+            if not crl_serve_done:
+                crl_serve(S, h, n, table, static)
+                crl_serve_done = True
+        procs.items.remove(h)
+        h.cleanup()
+        if n in S["crl"]:
+            gencrl_compare(S, work, ca, db, n, table)
+        os.unlink(db)
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(db + suffix):
+                os.unlink(db + suffix)
+    base = cost[S["stored"][0]][0]
+    for n in S["stored"]:
+        table.add("b", "cost per certificate, %s stored, %d conns"
+                  % (human(n), S["cost_conns"]),
+                  "%.2f ms" % cost[n][0]
+                  + (" (%d not 2xx)" % cost[n][1] if cost[n][1] else ""))
+    top = S["stored"][-1]
+    ratio = cost[top][0] / base
+    table.add("b", "cost with %s stored / empty" % human(top), "%.2f×" % ratio,
+              "≤ 1.2×", verdict(ratio <= 1.2))
+
+    ossl_big = OpensslCA(ca, work, "openssl-index")
+    ossl_big.fill_index(S["index_n"], revoked=False)
+    secs = ossl_big.sign_loop(csrs, S["ossl_n"])
+    big_ms = secs * 1000 / S["ossl_n"]
+    table.add("b", "openssl ca per certificate, empty index.txt",
+              "%.2f ms" % ossl_empty_ms)
+    table.add("b", "openssl ca per certificate, %s-line index.txt"
+              % human(S["index_n"]), "%.2f ms (%.1f× empty)"
+              % (big_ms, big_ms / ossl_empty_ms))
+    shutil.rmtree(ossl_big.dir, ignore_errors=True)
+
+    # --- d: memory ---------------------------------------------------------
+    rss_row(S, work, procs, table, ca, csrs, auth)
+
+
+def crl_row(S, h, n, table, static, auth):
+    """The first GET /ca/crl on a fresh store makes the CRL in the server:
+    read the entries, build, sign, store, write the cache file."""
+    t0 = time.perf_counter()
+    status, headers, body = h.get("/ca/crl", timeout=600)
+    secs = time.perf_counter() - t0
+    if status != 200:
+        raise RuntimeError("GET /ca/crl: %d %s" % (status, body[:300]))
+    r = run(["openssl", "crl", "-inform", "DER", "-noout", "-text"],
+            input=body)
+    entries = r.stdout.decode().count("Serial Number:")
+    h.crl_der = body
+    target = verdict(secs <= 2.0) if n >= 1000000 else ""
+    table.add("c", "CRL made by mod_certauth (first GET /ca/crl), %s revoked"
+              % human(n), "%.2f s (%d entries, %.1f MB)"
+              % (secs, entries, len(body) / 1e6),
+              "≤ 2 s for 1M" if n >= 1000000 else "", target)
+
+
+def crl_serve(S, h, n, table, static):
+    static.put("crl.crl", h.crl_der)
+    c = S["cost_conns"]
+    m = wrk(h.url, None, "GET", "/ca/crl", None, None, c, S["duration"])
+    s = wrk(static.url, None, "GET", "/crl.crl", None, None, c,
+            S["duration"])
+    table.add("c", "GET /ca/crl (%s entries, %.1f MB), mod_certauth, %d conns"
+              % (human(n), len(h.crl_der) / 1e6, c),
+              fmt(m))
+    table.add("c", "the same bytes as a static file, Apache, %d conns" % c,
+              fmt(s))
+    ratio = m["rate"] / s["rate"] if s["rate"] else 0
+    table.add("c", "CRL serving, mod_certauth / static", "%.2f×" % ratio,
+              "≥ 0.9×", verdict(ratio >= 0.9))
+
+
+def hyperfine(cmds, runs, work):
+    out = os.path.join(work, "hyperfine.json")
+    cmd = ["hyperfine", "--runs", str(runs), "--export-json", out,
+           "--style", "none"]
+    run(cmd + cmds, timeout=7200)
+    with open(out) as f:
+        data = json.load(f)
+    return [r["mean"] for r in data["results"]]
+
+
+def gencrl_compare(S, work, ca, db, n, table):
+    """certauth-admin gencrl on the same store against `openssl ca -gencrl`
+    on an index.txt with as many revoked entries."""
+    ossl = OpensslCA(ca, work, "openssl-crl")
+    ossl.fill_index(n, revoked=True)
+    ours = ("%s gencrl --db sqlite3:%s --ca-cert %s --ca-key %s --out %s"
+            % (ADMIN, db, ca.cert, ca.key, os.path.join(work, "ours.crl")))
+    theirs = ("openssl ca -gencrl -config %s -out %s"
+              % (ossl.cnf, os.path.join(work, "theirs.crl")))
+    t_ours, t_theirs = hyperfine([ours, theirs], S["gencrl_runs"], work)
+    table.add("c", "certauth-admin gencrl, %s revoked (mean of %d)"
+              % (human(n), S["gencrl_runs"]), "%.2f s" % t_ours,
+              "≤ 2 s for 1M" if n >= 1000000 else "",
+              verdict(t_ours <= 2.0) if n >= 1000000 else "")
+    table.add("c", "openssl ca -gencrl, %s-line index.txt (mean of %d)"
+              % (human(n), S["gencrl_runs"]), "%.2f s (%.1f× ours)"
+              % (t_theirs, t_theirs / t_ours if t_ours else 0))
+    shutil.rmtree(ossl.dir, ignore_errors=True)
+
+
+def enroll_count(h, csrs, auth, n, conns=8):
+    """At least n enrollments, in wrk runs of a few seconds (wrk stops by
+    time, not by count)."""
+    total = {"ok": 0, "failed": 0}
+    chunk = 3
+    while total["ok"] < n:
+        r = wrk(h.url, csrs, "POST", "/ca/enroll", "application/pkcs10",
+                auth, conns, chunk)
+        total["ok"] += r["ok"]
+        total["failed"] += r["failed"]
+        if r["ok"] == 0:
+            raise RuntimeError("no enrollment succeeded: %s" % r)
+        left = n - total["ok"]
+        chunk = max(1, min(60, int(left / r["rate"]) + 1))
+    return total
+
+
+def rss_row(S, work, procs, table, ca, csrs, auth):
+    h = procs.add(BenchHttpd(ca, one_child=True)).start()
+    warm = enroll_count(h, csrs, auth, S["rss_warm"])
+    kids = h.children()
+    if len(kids) != 1:
+        raise RuntimeError("expected one httpd child, found %s" % kids)
+    before = rss_kb(kids[0])
+    t0 = time.perf_counter()
+    r = enroll_count(h, csrs, auth, S["rss_n"])
+    secs = time.perf_counter() - t0
+    kids2 = h.children()
+    if kids2 != kids:
+        raise RuntimeError("the httpd child changed during the run: %s -> %s"
+                           % (kids, kids2))
+    after = rss_kb(kids[0])
+    growth = (after["VmRSS"] - before["VmRSS"]) / 1024.0
+    table.add("d", "httpd child RSS before / after %s more enrollments "
+              "(one child, 16 threads; after %s warm-up)"
+              % (human(r["ok"]), human(warm["ok"])),
+              "%.1f MB / %.1f MB: %+.2f MB, of which anonymous %+.2f MB "
+              "(%.0f/s%s)"
+              % (before["VmRSS"] / 1024.0, after["VmRSS"] / 1024.0, growth,
+                 (after["RssAnon"] - before["RssAnon"]) / 1024.0,
+                 r["ok"] / secs,
+                 ", %d not 2xx" % r["failed"] if r["failed"] else ""),
+              "≤ 2 MB growth",
+              verdict(growth <= 2.0))
+    procs.items.remove(h)
+    h.cleanup()
+
+
+def bench_pg(S, work, procs, table, ca, csrs, auth):
+    want = os.environ.get("BENCH_PG", "")
+    what = "enroll, mod_certauth + PostgreSQL, %d conns" % S["cost_conns"]
+    if want == "0":
+        table.add("a", what, "skipped (BENCH_PG=0)")
+        return
+    if not os.path.exists(PG_BIN + "/initdb"):
+        table.add("a", what, "skipped (postgresql-15 not installed)")
+        return
+    try:
+        pg = procs.add(Postgres(work))
+    except Exception as e:
+        table.add("a", what, "skipped (PostgreSQL did not start: %s)"
+                  % str(e).splitlines()[0][:80])
+        return
+    h = None
+    try:
+        h = BenchHttpd(ca, db_driver="pgsql", db_params=pg.params)
+        procs.add(h)
+        try:
+            h.start()
+        except RuntimeError as e:
+            table.add("a", what, "skipped (httpd with DBDriver pgsql did not "
+                      "start: %s)" % str(e).splitlines()[0][:80])
+            return
+        with open(os.path.join(csrs[0], "0"), "rb") as f:
+            status, _, body = h.enroll(f.read())
+        if status != 201:
+            try:
+                why = json.loads(body)["error"]
+            except (ValueError, KeyError, TypeError):
+                why = body[:60].decode(errors="replace").strip()
+            table.add("a", what, "skipped (the module does not enroll on "
+                      "PostgreSQL here: %d %s)" % (status, why))
+            return
+        r = wrk(h.url, csrs, "POST", "/ca/enroll", "application/pkcs10",
+                auth, S["cost_conns"], S["duration"])
+        rows = pg.scalar("SELECT COUNT(*) FROM certauth_certs")
+        table.add("a", what, "%s; %s stored / %d answers"
+                  % (fmt(r), rows, r["ok"] + 1))
+    finally:
+        if h:
+            procs.items.remove(h)
+            h.cleanup()
+        procs.items.remove(pg)
+        pg.stop()
+
+
+if __name__ == "__main__":
+    main()
