@@ -194,21 +194,6 @@ class BenchHttpd(harness.Httpd):
         with open(self.conf, "w") as f:
             f.write(text)
 
-    def children(self):
-        pid = self.pid()
-        out = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(d))
-        return sorted(out)
-
 
 def rss_kb(pid):
     """VmRSS and its anonymous part (heap, pools, SQLite's page caches) in

@@ -57,16 +57,19 @@ def run(cmd, timeout=30, check=True, **kw):
 
 
 def wait_gone(pid, seconds):
-    """True once process pid has exited, False if it still runs after
-    seconds."""
+    """True once process pid has exited (or is a zombie), False if it still
+    runs after seconds."""
     deadline = time.time() + seconds
-    while time.time() < deadline:
+    while True:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True     # exited, not yet reaped by its parent
+        except (OSError, IndexError):
             return True
+        if time.time() >= deadline:
+            return False
         time.sleep(0.05)
-    return False
 
 
 def assert_no_crash(h):
@@ -207,6 +210,7 @@ ServerRoot "{root}"
 DefaultRuntimeDir "{root}/run"
 PidFile "{pidfile}"
 CoreDumpDirectory "{root}/cores"
+GracefulShutdownTimeout 5
 Mutex file:{root}/run default
 Listen 127.0.0.1:{port}
 ServerName 127.0.0.1
@@ -292,10 +296,43 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
         except (OSError, ValueError):
             return None
 
+    def children(self):
+        """PIDs of the server's child processes, sorted."""
+        pid = self.pid()
+        out = []
+        for d in os.listdir("/proc") if pid else []:
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(d))
+        return sorted(out)
+
     def stop(self):
+        """Stop gracefully first, as Debian's apache2.service does
+        (apachectl graceful-stop: SIGWINCH, requests in progress finish),
+        and once the children are gone SIGTERM the parent (else it would
+        poll for them once a second), then SIGKILL.  A SIGTERM while
+        children run makes the event MPM abort the sockets of busy workers
+        from another thread (close_worker_sockets), which races with a
+        worker finishing its connection and now and then kills the child in
+        apr_os_sock_get: an httpd shutdown race, not a fault of the module
+        under test."""
         pid = self.pid()
         if not pid:
             return
+        kids = self.children()
+        try:
+            os.kill(pid, signal.SIGWINCH)
+        except ProcessLookupError:
+            return
+        deadline = time.time() + 8
+        for kid in kids:
+            wait_gone(kid, max(0.0, deadline - time.time()))
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
