@@ -33,7 +33,7 @@
 #include "ca_store.h"
 #include "ca_util.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define INIT_MARK "certauth__init"
 #define CA_STORE_BUSY_MS "250"
 
@@ -273,11 +273,26 @@ static const char *const migration_4[] = {
     NULL
 };
 
+/* 5: the CRL's entries in serial order without a sort: a partial index
+ * of the listed certificates only (inserts of valid ones add nothing to
+ * it), covering the CRL query.  The query of version 4 read the status
+ * index and sorted 1,000,000 entries by serial (0.55 s on SQLite here);
+ * through this index 0.33 s.  SQLite's planner, without statistics,
+ * prefers the status index, so the SQLite query names this one (INDEXED
+ * BY, crl_entries_sqlite); PostgreSQL's planner chooses itself. */
+static const char *const migration_5[] = {
+    "CREATE INDEX certauth_certs_crl ON certauth_certs "
+    "(serial, not_after, revoked_at, reason, invalidity_at, status) "
+    "WHERE status IN ('revoked', 'superseded')",
+    NULL
+};
+
 static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_1,
     migration_2,
     migration_3,
     migration_4,
+    migration_5,
 };
 
 /* Prepared statements by label. */
@@ -296,9 +311,9 @@ typedef struct {
 
 /* The CRL's entries; the parameter is the lowest not_after listed.  Also
  * run through SQLite's own interface (crl_entries_sqlite). */
-#define CRL_ENTRIES_SQL(param) \
+#define CRL_ENTRIES_SQL(indexed_by, param) \
     "SELECT serial, revoked_at, reason, invalidity_at FROM certauth_certs " \
-    "WHERE status IN ('revoked', 'superseded') AND not_after > " param " " \
+    indexed_by "WHERE status IN ('revoked', 'superseded') AND not_after > " param " " \
     "ORDER BY serial"
 
 static const stmt_def stmts[] = {
@@ -319,7 +334,7 @@ static const stmt_def stmts[] = {
      "UPDATE certauth_certs SET status = %s, revoked_at = %lld, "
      "reason = %d, invalidity_at = %lld, replaced_by = %s "
      "WHERE serial = %s AND status = %s"},
-    {"certauth_crl_entries", CRL_ENTRIES_SQL("%lld")},
+    {"certauth_crl_entries", CRL_ENTRIES_SQL("", "%lld")},
     {"certauth_count_listable",
      "SELECT COUNT(*) FROM certauth_certs "
      "WHERE status IN ('revoked', 'superseded') "
@@ -1194,7 +1209,8 @@ static apr_status_t crl_entries_sqlite(ca_store_t *s, apr_pool_t *p,
         s->last_error = "no SQLite handle";
         return CA_EDB;
     }
-    rc = sqlite3_prepare_v2(db, CRL_ENTRIES_SQL("?1"), -1, &st, NULL);
+    rc = sqlite3_prepare_v2(db, CRL_ENTRIES_SQL("INDEXED BY certauth_certs_crl ",
+                                            "?1"), -1, &st, NULL);
     if (rc == SQLITE_OK) {
         rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)not_after_min);
     }
