@@ -777,7 +777,16 @@ const char *ca_crl_pem(apr_pool_t *p, const unsigned char *der,
     if (!der || len == 0) {
         return NULL;
     }
-    return apr_pstrcat(p, "-----BEGIN X509 CRL-----\n",
-                       ca_base64_encode(p, der, len, 0),
-                       "-----END X509 CRL-----\n", NULL);
+    static const char head[] = "-----BEGIN X509 CRL-----\n";
+    static const char foot[] = "-----END X509 CRL-----\n";
+    char *pem = apr_palloc(p, sizeof(head) - 1
+                              + ca_base64_encoded_len(len, 0)
+                              + sizeof(foot));
+    char *o;
+
+    /* one buffer, the base64 written in place */
+    memcpy(pem, head, sizeof(head) - 1);
+    o = ca_base64_encode_to(pem + sizeof(head) - 1, der, len, 0);
+    memcpy(o, foot, sizeof(foot));
+    return pem;
 }
