@@ -1268,7 +1268,10 @@ apr_status_t ca_store_crl_entries(ca_store_t *s, apr_pool_t *p,
     apr_status_t rv;
     int rc;
 
-    if (s->d->sqlite) {
+    /* (the driver serialises its own calls into SQLite with a mutex of
+     * APR's, which this path does not take: only with an SQLite built
+     * thread-safe, as Debian's is) */
+    if (s->d->sqlite && sqlite3_threadsafe()) {
         return crl_entries_sqlite(s, p, not_after_min, entries);
     }
     if ((rv = get_stmt(s, "certauth_crl_entries", &stmt)) != APR_SUCCESS) {
