@@ -26,6 +26,10 @@ APR_CPPFLAGS  := $(shell apr-1-config --cppflags --cflags 2>/dev/null)
 WARN      := -Wall -Wextra -Werror
 CFLAGS_COMMON := -g -O2 -fPIC $(WARN) -std=gnu11 $(APR_CPPFLAGS) $(APR_INCLUDES) -Imod_certauth/core
 SSL_LIBS  := -lcrypto
+# the core (ca_store.c) reads the CRL entries through SQLite's own API too;
+# linked with every program that links the core (after it)
+DB_LIBS   := -lsqlite3
+SSL_LIBS  += $(DB_LIBS)
 JSON_LIBS := -ljansson
 
 CORE_SRC  := $(wildcard mod_certauth/core/*.c)

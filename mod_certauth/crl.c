@@ -218,12 +218,9 @@ static apr_status_t write_file(apr_pool_t *p, const char *path,
                                     APR_INT64_T_FMT " %" APR_INT64_T_FMT
                                     " %" APR_SIZE_T_FMT "\n", number, tu, nu,
                                     len);
-    apr_size_t hl = strlen(head);
-    char *buf = apr_palloc(p, hl + len);
-
-    memcpy(buf, head, hl);
-    memcpy(buf + hl, der, len);
-    return ca_file_write_atomic(p, path, buf, hl + len, 0644);
+    /* the header, then the DER where it is (no copy of a large CRL) */
+    return ca_file_write_atomic2(p, path, head, strlen(head), der, len,
+                                 0644);
 }
 
 /* Make, store and cache a new CRL. */

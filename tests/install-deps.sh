@@ -12,7 +12,7 @@ set -eu
 
 RUN_PKGS="apache2 apache2-dev apache2-utils libaprutil1-dbd-sqlite3 libssl-dev
 libapr1-dev libaprutil1-dev libjansson-dev openssl curl make gcc sqlite3
-libcurl4-openssl-dev"
+libcurl4-openssl-dev libsqlite3-dev"
 
 # Test suites: pytest + cryptography (integration), valgrind (leak checks),
 # and what later suites use (libcurl clients, PostgreSQL front ends, stunnel

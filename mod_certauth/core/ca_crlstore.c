@@ -32,13 +32,19 @@ apr_status_t ca_crl_make(apr_pool_t *p, const ca_t *ca, ca_store_t *store,
                                   &entries);
     }
     if (rv == APR_SUCCESS) {
-        list = apr_array_make(p, entries->nelts + 1, sizeof(ca_crl_entry_t));
+        /* the entries revoked by now, kept in place (no copy) */
+        int kept = 0;
+        list = entries;
         for (i = 0; i < entries->nelts; i++) {
             ca_crl_entry_t *e = &APR_ARRAY_IDX(entries, i, ca_crl_entry_t);
             if (e->revoked_at <= now) {
-                *(ca_crl_entry_t *)apr_array_push(list) = *e;
+                if (kept != i) {
+                    APR_ARRAY_IDX(list, kept, ca_crl_entry_t) = *e;
+                }
+                kept++;
             }
         }
+        list->nelts = kept;
         rv = ca_crl_build(p, ca, list, old + 1, now, next, der, der_len, err);
     }
     if (rv == APR_SUCCESS) {

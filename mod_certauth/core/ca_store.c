@@ -26,13 +26,14 @@
 #include <apr_strings.h>
 #include <openssl/rand.h>
 #include <apr_time.h>
+#include <sqlite3.h>
 
 #include "ca_crl.h"
 #include "ca_log.h"
 #include "ca_store.h"
 #include "ca_util.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define INIT_MARK "certauth__init"
 #define CA_STORE_BUSY_MS "250"
 
@@ -272,11 +273,26 @@ static const char *const migration_4[] = {
     NULL
 };
 
+/* 5: the CRL's entries in serial order without a sort: a partial index
+ * of the listed certificates only (inserts of valid ones add nothing to
+ * it), covering the CRL query.  The query of version 4 read the status
+ * index and sorted 1,000,000 entries by serial (0.55 s on SQLite here);
+ * through this index 0.33 s.  SQLite's planner, without statistics,
+ * prefers the status index, so the SQLite query names this one (INDEXED
+ * BY, crl_entries_sqlite); PostgreSQL's planner chooses itself. */
+static const char *const migration_5[] = {
+    "CREATE INDEX certauth_certs_crl ON certauth_certs "
+    "(serial, not_after, revoked_at, reason, invalidity_at, status) "
+    "WHERE status IN ('revoked', 'superseded')",
+    NULL
+};
+
 static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_1,
     migration_2,
     migration_3,
     migration_4,
+    migration_5,
 };
 
 /* Prepared statements by label. */
@@ -292,6 +308,13 @@ typedef struct {
                      "status, created_at, decided_by, decided_at, serial"
 #define AUDIT_COLS "id, at, actor, auth, client, action, serial, outcome, " \
                    "detail"
+
+/* The CRL's entries; the parameter is the lowest not_after listed.  Also
+ * run through SQLite's own interface (crl_entries_sqlite). */
+#define CRL_ENTRIES_SQL(indexed_by, param) \
+    "SELECT serial, revoked_at, reason, invalidity_at FROM certauth_certs " \
+    indexed_by "WHERE status IN ('revoked', 'superseded') AND not_after > " param " " \
+    "ORDER BY serial"
 
 static const stmt_def stmts[] = {
     {"certauth_cert_insert",
@@ -311,10 +334,7 @@ static const stmt_def stmts[] = {
      "UPDATE certauth_certs SET status = %s, revoked_at = %lld, "
      "reason = %d, invalidity_at = %lld, replaced_by = %s "
      "WHERE serial = %s AND status = %s"},
-    {"certauth_crl_entries",
-     "SELECT serial, revoked_at, reason, invalidity_at FROM certauth_certs "
-     "WHERE status IN ('revoked', 'superseded') AND not_after > %lld "
-     "ORDER BY serial"},
+    {"certauth_crl_entries", CRL_ENTRIES_SQL("", "%lld")},
     {"certauth_count_listable",
      "SELECT COUNT(*) FROM certauth_certs "
      "WHERE status IN ('revoked', 'superseded') "
@@ -1169,6 +1189,74 @@ apr_status_t ca_store_cert_search(ca_store_t *s, apr_pool_t *p,
     return select_rows(s, p, "certauth_cert_search", 10, args, rows);
 }
 
+/* SQLite: the CRL query through SQLite's interface on the connection of
+ * the DBD driver (apr_dbd_native_handle), one row at a time.  The driver's
+ * select reads every row of the result before it returns, copying each
+ * column (integers converted to text) into pool memory with a row and
+ * column structure each: for a 1,000,000-entry CRL that was about half of
+ * the time of making it, and ~200 MB of pool.  Here the integers are read
+ * as integers and only the serial is copied. */
+static apr_status_t crl_entries_sqlite(ca_store_t *s, apr_pool_t *p,
+                                       apr_int64_t not_after_min,
+                                       apr_array_header_t **entries)
+{
+    sqlite3 *db = apr_dbd_native_handle(s->driver, s->handle);
+    sqlite3_stmt *st = NULL;
+    apr_array_header_t *a;
+    int rc, busy = 0;
+
+    if (!db) {
+        s->last_error = "no SQLite handle";
+        return CA_EDB;
+    }
+    rc = sqlite3_prepare_v2(db, CRL_ENTRIES_SQL("INDEXED BY certauth_certs_crl ",
+                                            "?1"), -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)not_after_min);
+    }
+    if (rc != SQLITE_OK) {
+        s->last_error = apr_pstrdup(s->conn_pool, sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        return CA_EDB;
+    }
+    a = apr_array_make(p, 1024, sizeof(ca_crl_entry_t));
+    for (;;) {
+        ca_crl_entry_t *e;
+        const unsigned char *v;
+
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_BUSY && busy++ < 50) {
+            /* as the driver does: wait and step again */
+            apr_sleep(apr_time_from_msec(100));
+            continue;
+        }
+        if (rc != SQLITE_ROW) {
+            break;
+        }
+        e = apr_array_push(a);
+        v = sqlite3_column_text(st, 0);
+        e->serial = v ? apr_pstrmemdup(p, (const char *)v,
+                                       (apr_size_t)sqlite3_column_bytes(st,
+                                                                        0))
+                      : "";
+        e->revoked_at = sqlite3_column_int64(st, 1);
+        e->reason = sqlite3_column_type(st, 2) == SQLITE_NULL
+                        ? -1 : sqlite3_column_int(st, 2);
+        e->invalidity_at = sqlite3_column_int64(st, 3);
+    }
+    if (rc != SQLITE_DONE) {
+        s->last_error = apr_pstrdup(s->conn_pool, sqlite3_errmsg(db));
+        if (s->in_txn) {
+            s->txn_failed = 1;
+        }
+        sqlite3_finalize(st);
+        return CA_EDB;
+    }
+    sqlite3_finalize(st);
+    *entries = a;
+    return APR_SUCCESS;
+}
+
 apr_status_t ca_store_crl_entries(ca_store_t *s, apr_pool_t *p,
                                   apr_int64_t not_after_min,
                                   apr_array_header_t **entries)
@@ -1180,6 +1268,12 @@ apr_status_t ca_store_crl_entries(ca_store_t *s, apr_pool_t *p,
     apr_status_t rv;
     int rc;
 
+    /* (the driver serialises its own calls into SQLite with a mutex of
+     * APR's, which this path does not take: only with an SQLite built
+     * thread-safe, as Debian's is) */
+    if (s->d->sqlite && sqlite3_threadsafe()) {
+        return crl_entries_sqlite(s, p, not_after_min, entries);
+    }
     if ((rv = get_stmt(s, "certauth_crl_entries", &stmt)) != APR_SUCCESS) {
         return rv;
     }

@@ -129,41 +129,35 @@ apr_status_t ca_base64_decode(apr_pool_t *p, const char *in, apr_size_t inlen,
     return APR_SUCCESS;
 }
 
-const char *ca_base64_encode(apr_pool_t *p, const unsigned char *in,
-                             apr_size_t inlen, int crlf)
+apr_size_t ca_base64_encoded_len(apr_size_t inlen, int crlf)
 {
-    static const char tbl[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     apr_size_t enc = (inlen + 2) / 3 * 4;
-    apr_size_t lines = (enc + 63) / 64;
-    char *out = apr_palloc(p, enc + lines * 2 + 1), *o = out;
-    apr_size_t i, col = 0;
+    return enc + (enc + 63) / 64 * (crlf ? 2 : 1);
+}
 
-    for (i = 0; i < inlen; i += 3) {
-        unsigned v = (unsigned)in[i] << 16;
-        apr_size_t rem = inlen - i;
-        char q[4];
-        int k;
-        if (rem > 1) v |= (unsigned)in[i + 1] << 8;
-        if (rem > 2) v |= in[i + 2];
-        q[0] = tbl[(v >> 18) & 63];
-        q[1] = tbl[(v >> 12) & 63];
-        q[2] = rem > 1 ? tbl[(v >> 6) & 63] : '=';
-        q[3] = rem > 2 ? tbl[v & 63] : '=';
-        for (k = 0; k < 4; k++) {
-            *o++ = q[k];
-            if (++col == 64) {
-                if (crlf) *o++ = '\r';
-                *o++ = '\n';
-                col = 0;
-            }
-        }
-    }
-    if (col) {
+/* Lines of 48 input octets (64 characters) by OpenSSL's EVP_EncodeBlock,
+ * which writes a NUL after them: the line break goes over it. */
+char *ca_base64_encode_to(char *out, const unsigned char *in,
+                          apr_size_t inlen, int crlf)
+{
+    char *o = out;
+    apr_size_t i;
+
+    for (i = 0; i < inlen; i += 48) {
+        apr_size_t n = inlen - i < 48 ? inlen - i : 48;
+        o += EVP_EncodeBlock((unsigned char *)o, in + i, (int)n);
         if (crlf) *o++ = '\r';
         *o++ = '\n';
     }
     *o = '\0';
+    return o;
+}
+
+const char *ca_base64_encode(apr_pool_t *p, const unsigned char *in,
+                             apr_size_t inlen, int crlf)
+{
+    char *out = apr_palloc(p, ca_base64_encoded_len(inlen, crlf) + 1);
+    ca_base64_encode_to(out, in, inlen, crlf);
     return out;
 }
 
@@ -367,13 +361,38 @@ apr_status_t ca_file_read(apr_pool_t *p, const char *path, apr_size_t max,
     return APR_SUCCESS;
 }
 
+static apr_status_t write_all(int fd, const void *data, apr_size_t len)
+{
+    const char *c = data;
+
+    while (len > 0) {
+        ssize_t w = write(fd, c, len);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return APR_FROM_OS_ERROR(errno);
+        }
+        c += w;
+        len -= (apr_size_t)w;
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t ca_file_write_atomic(apr_pool_t *p, const char *path,
                                   const void *data, apr_size_t len,
                                   int perms)
 {
+    return ca_file_write_atomic2(p, path, data, len, NULL, 0, perms);
+}
+
+apr_status_t ca_file_write_atomic2(apr_pool_t *p, const char *path,
+                                   const void *data, apr_size_t len,
+                                   const void *data2, apr_size_t len2,
+                                   int perms)
+{
     char *tmp = apr_pstrcat(p, path, ".tmpXXXXXX", NULL);
     char *dir = apr_pstrdup(p, path), *slash;
-    const char *c = data;
     apr_status_t rv = APR_SUCCESS;
     int fd, dfd;
 
@@ -384,17 +403,11 @@ apr_status_t ca_file_write_atomic(apr_pool_t *p, const char *path,
     if (fchmod(fd, (mode_t)perms) != 0) {
         rv = APR_FROM_OS_ERROR(errno);
     }
-    while (rv == APR_SUCCESS && len > 0) {
-        ssize_t w = write(fd, c, len);
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            rv = APR_FROM_OS_ERROR(errno);
-            break;
-        }
-        c += w;
-        len -= (apr_size_t)w;
+    if (rv == APR_SUCCESS) {
+        rv = write_all(fd, data, len);
+    }
+    if (rv == APR_SUCCESS && len2) {
+        rv = write_all(fd, data2, len2);
     }
     if (rv == APR_SUCCESS && fsync(fd) != 0) {
         rv = APR_FROM_OS_ERROR(errno);

@@ -35,6 +35,12 @@ apr_status_t ca_base64_decode(apr_pool_t *p, const char *in, apr_size_t inlen,
  * else "\n". */
 const char *ca_base64_encode(apr_pool_t *p, const unsigned char *in,
                              apr_size_t inlen, int crlf);
+/* The length of ca_base64_encode's text (without its NUL). */
+apr_size_t ca_base64_encoded_len(apr_size_t inlen, int crlf);
+/* The same text written to out (ca_base64_encoded_len + 1 octets: it is
+ * NUL-terminated); returns the end of the text (the NUL). */
+char *ca_base64_encode_to(char *out, const unsigned char *in,
+                          apr_size_t inlen, int crlf);
 
 /* PEM text of one certificate. */
 const char *ca_x509_pem(apr_pool_t *p, X509 *x);
@@ -60,5 +66,11 @@ apr_status_t ca_file_read(apr_pool_t *p, const char *path, apr_size_t max,
 apr_status_t ca_file_write_atomic(apr_pool_t *p, const char *path,
                                   const void *data, apr_size_t len,
                                   int perms);
+/* The same with the file's content in two parts, one after the other (a
+ * header and a large body without copying them together). */
+apr_status_t ca_file_write_atomic2(apr_pool_t *p, const char *path,
+                                   const void *data, apr_size_t len,
+                                   const void *data2, apr_size_t len2,
+                                   int perms);
 
 #endif

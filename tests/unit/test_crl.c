@@ -803,6 +803,66 @@ static void crl_many(apr_pool_t *p, const ca_t *ca)
     }
 }
 
+/* Entries without an invalidity date (the common shape): revocation times
+ * within a day (up and down), across days, at the epoch, at the switch
+ * from UTCTime to GeneralizedTime (2050) and at the last time allowed;
+ * serials in either case, of odd length, with leading zeros.  Every
+ * revocationDate must be what OpenSSL's ASN1_TIME_set makes of the time
+ * (type and octets), every serial the one given. */
+static void crl_plain_times(apr_pool_t *p, const ca_t *ca)
+{
+    static const apr_int64_t times[] = {
+        0, 1, 59, 3600, 86399, 86400, 86400 + 43210, 86400 + 7,
+        1700000000, 1700000000 + 1, 1700000000 + 3599, 1700000000 - 17,
+        1700003661, 1699920000, 1700006399, 1700006400,
+        2524607999LL, 2524608000LL, 2524608000LL + 86399, 2524607000LL,
+        253402300799LL, 253402300000LL, 253402214400LL
+    };
+    static const char *const serials[] = {
+        "1", "0ab", "00FF", "7fffffffffffffffffffffffffffffffffffffff",
+        "0000000000000000000000000000000000000000000000000000000000000001",
+        "aBcDeF0123456789", "80", "123"
+    };
+    int n = (int)(sizeof(times) / sizeof(times[0])), i, cnt;
+    int ns = (int)(sizeof(serials) / sizeof(serials[0]));
+    apr_int64_t now = (apr_int64_t)time(NULL);
+    apr_array_header_t *a = apr_array_make(p, n, sizeof(ca_crl_entry_t));
+    unsigned char *der = NULL;
+    apr_size_t len = 0;
+    const char *err = NULL;
+    X509_CRL *crl;
+    STACK_OF(X509_REVOKED) *revs;
+
+    for (i = 0; i < n; i++) {
+        add_entry(a, serials[i % ns], times[i],
+                  i % 3 ? (i % 3 == 1 ? 1 : CA_REASON_NONE) : 0, 0);
+    }
+    UT_CHECK_MSG(ca_crl_build(p, ca, a, 9, now, now + 600, &der, &len,
+                              &err) == APR_SUCCESS, "%s", err ? err : "");
+    crl = parse_check(p, der, len);
+    if (!crl) {
+        return;
+    }
+    revs = X509_CRL_get_REVOKED(crl);
+    cnt = revs ? sk_X509_REVOKED_num(revs) : 0;
+    UT_CHECK(cnt == n);
+    for (i = 0; i < cnt && i < n; i++) {
+        X509_REVOKED *rev = sk_X509_REVOKED_value(revs, i);
+        ASN1_TIME *want = ASN1_TIME_set(NULL, (time_t)times[i]);
+        const ASN1_TIME *got = X509_REVOKED_get0_revocationDate(rev);
+        int crit;
+        UT_CHECK_MSG(want && got && ASN1_STRING_cmp(want, got) == 0
+                     && ca_asn1_time_to_epoch(got) == times[i],
+                     "entry %d: revocationDate of %lld", i,
+                     (long long)times[i]);
+        UT_CHECK_MSG(serial_eq(X509_REVOKED_get0_serialNumber(rev),
+                               serials[i % ns]), "entry %d: serial", i);
+        UT_CHECK(entry_reason(rev, &crit) == (i % 3 == 1 ? 1
+                                              : CA_REASON_NONE));
+        ASN1_TIME_free(want);
+    }
+}
+
 static void crl_suite(apr_pool_t *p, const char *key_type, int cli_check)
 {
     ca_t *ca = make_ca(p, key_type);
@@ -810,6 +870,7 @@ static void crl_suite(apr_pool_t *p, const char *key_type, int cli_check)
     crl_one(p, ca);
     crl_several(p, ca);
     crl_many(p, ca);
+    crl_plain_times(p, ca);
     crl_store_check(p, ca);
     crl_bad_input(p, ca);
 }

@@ -191,6 +191,33 @@ static void test_crl_query_covered(apr_pool_t *p)
                         "name = 'certauth_certs_status'") == NULL);
 }
 
+/* SQLite's CRL query (schema 5, crl_entries_sqlite in ca_store.c) reads
+ * the partial index in serial order: no sort, no table rows. */
+static void test_crl_query_sqlite_partial(apr_pool_t *p)
+{
+    const char *db = tmpdb(p);
+    ca_store_t *s = open_migrated(p, db);
+    raw_t *raw;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *plan = "";
+
+    UT_CHECK(s != NULL);
+    raw = raw_open(p, db);
+    UT_CHECK(apr_dbd_select(raw->drv, p, raw->h, &res,
+                            "EXPLAIN QUERY PLAN SELECT serial, revoked_at, "
+                            "reason, invalidity_at FROM certauth_certs "
+                            "INDEXED BY certauth_certs_crl WHERE "
+                            "status IN ('revoked', 'superseded') AND "
+                            "not_after > 0 ORDER BY serial", 0) == 0);
+    while (res && apr_dbd_get_row(raw->drv, p, res, &row, -1) == 0) {
+        const char *d = apr_dbd_get_entry(raw->drv, row, 3);
+        plan = apr_pstrcat(p, plan, d ? d : "", "; ", NULL);
+    }
+    UT_CHECK_MSG(strstr(plan, "COVERING INDEX certauth_certs_crl") != NULL
+                 && strstr(plan, "TEMP B-TREE") == NULL, "plan: %s", plan);
+}
+
 static void test_migrate_twice(apr_pool_t *p)
 {
     const char *db = tmpdb(p);
@@ -216,11 +243,11 @@ static void test_migrate_twice(apr_pool_t *p)
                    "1"));
     UT_CHECK(streq(raw_scalar(p, r, "SELECT version FROM certauth_schema"),
                    apr_itoa(p, ca_store_schema_version())));
-    /* the indexes of schema 1 */
+    /* the indexes: owner, subject (schema 1), status (4), CRL (5) */
     UT_CHECK(streq(raw_scalar(p, r, "SELECT COUNT(*) FROM sqlite_master "
                               "WHERE type = 'index' AND tbl_name = "
                               "'certauth_certs' AND name NOT LIKE "
-                              "'sqlite_autoindex%'"), "3"));
+                              "'sqlite_autoindex%'"), "4"));
 
     /* a second connection opened afterwards sees the same version */
     {
@@ -441,6 +468,7 @@ static void test_upgrade_from_v1(apr_pool_t *p)
     const char *err = NULL;
     int v = -1;
     apr_int64_t num = -1, tu = -1, nu = -1;
+    apr_array_header_t *entries = NULL;
 
     if (ca_store_schema_version() < 2) {
         return;
@@ -464,6 +492,11 @@ static void test_upgrade_from_v1(apr_pool_t *p)
                          "owner, profile, not_before, not_after, issued_at, "
                          "status, cert_pem) VALUES ('11', 'CN=old', 'olga', "
                          "'default', 10, 20, 15, 'valid', 'PEM')") == 0);
+    UT_CHECK(raw_exec(r, "INSERT INTO certauth_certs (serial, subject, "
+                         "owner, profile, not_before, not_after, issued_at, "
+                         "status, revoked_at, reason, cert_pem) VALUES "
+                         "('0A', 'CN=gone', 'olga', 'default', 10, 30, 15, "
+                         "'revoked', 17, 1, 'PEM')") == 0);
 
     s = open_store(p, db);
     if (!s) return;
@@ -476,6 +509,14 @@ static void test_upgrade_from_v1(apr_pool_t *p)
              && out->invalidity_at == 0 && streq(out->replaced_by, ""));
     UT_CHECK(ca_store_crl_head(s, p, &num, &tu, &nu) == APR_SUCCESS
              && num == 0);
+    /* the revoked certificate of version 1 is in the CRL index of 5 */
+    UT_CHECK(ca_store_crl_entries(s, p, 0, &entries) == APR_SUCCESS
+             && entries && entries->nelts == 1);
+    if (entries && entries->nelts == 1) {
+        ca_crl_entry_t *e = &APR_ARRAY_IDX(entries, 0, ca_crl_entry_t);
+        UT_CHECK(streq(e->serial, "0A") && e->revoked_at == 17
+                 && e->reason == 1 && e->invalidity_at == 0);
+    }
     /* (a new connection: r's view of the schema is out of date, and the
      * sqlite3 driver's legacy sqlite3_prepare does not recover from that) */
     r = raw_open(p, db);
@@ -921,6 +962,7 @@ int main(void)
     ca_log_set(log_collect, NULL, CA_LOG_DEBUG);
     UT_RUN(test_migrate_twice);
     UT_RUN(test_crl_query_covered);
+    UT_RUN(test_crl_query_sqlite_partial);
     UT_RUN(test_connection_settings);
     UT_RUN(test_roundtrip);
     UT_RUN(test_insert_committed);
