@@ -162,9 +162,15 @@ static void log_collect(void *baton, const char *file, int line,
 /* Tests                                                               */
 /* ------------------------------------------------------------------ */
 
-/* The CRL's entries come from an index alone (schema 4), not from the
- * table's rows. */
-static void test_crl_query_covered(apr_pool_t *p)
+/* SQLite's plan of the CRL query over a migrated database: the detail
+ * column of each EXPLAIN QUERY PLAN row, joined by "; ". */
+#define CRL_QUERY(indexed_by) \
+    "EXPLAIN QUERY PLAN SELECT serial, revoked_at, reason, invalidity_at " \
+    "FROM certauth_certs " indexed_by "WHERE status IN ('revoked', " \
+    "'superseded') AND not_after > 0 ORDER BY serial"
+
+static const char *crl_query_plan(apr_pool_t *p, raw_t **rawp,
+                                  const char *sql)
 {
     const char *db = tmpdb(p);
     ca_store_t *s = open_migrated(p, db);
@@ -175,16 +181,22 @@ static void test_crl_query_covered(apr_pool_t *p)
 
     UT_CHECK(s != NULL);
     raw = raw_open(p, db);
-    /* the plan's text is its fourth column */
-    UT_CHECK(apr_dbd_select(raw->drv, p, raw->h, &res,
-                            "EXPLAIN QUERY PLAN SELECT serial, revoked_at, "
-                            "reason, invalidity_at FROM certauth_certs WHERE "
-                            "status IN ('revoked', 'superseded') AND "
-                            "not_after > 0 ORDER BY serial", 0) == 0);
+    *rawp = raw;
+    UT_CHECK(apr_dbd_select(raw->drv, p, raw->h, &res, sql, 0) == 0);
     while (res && apr_dbd_get_row(raw->drv, p, res, &row, -1) == 0) {
         const char *d = apr_dbd_get_entry(raw->drv, row, 3);
         plan = apr_pstrcat(p, plan, d ? d : "", "; ", NULL);
     }
+    return plan;
+}
+
+/* The CRL's entries come from an index alone (schema 4), not from the
+ * table's rows. */
+static void test_crl_query_covered(apr_pool_t *p)
+{
+    raw_t *raw;
+    const char *plan = crl_query_plan(p, &raw, CRL_QUERY(""));
+
     UT_CHECK_MSG(strstr(plan, "COVERING INDEX certauth_certs_status_crl")
                  != NULL, "plan: %s", plan);
     UT_CHECK(raw_scalar(p, raw, "SELECT name FROM sqlite_master WHERE "
@@ -195,25 +207,10 @@ static void test_crl_query_covered(apr_pool_t *p)
  * the partial index in serial order: no sort, no table rows. */
 static void test_crl_query_sqlite_partial(apr_pool_t *p)
 {
-    const char *db = tmpdb(p);
-    ca_store_t *s = open_migrated(p, db);
     raw_t *raw;
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    const char *plan = "";
+    const char *plan = crl_query_plan(
+        p, &raw, CRL_QUERY("INDEXED BY certauth_certs_crl "));
 
-    UT_CHECK(s != NULL);
-    raw = raw_open(p, db);
-    UT_CHECK(apr_dbd_select(raw->drv, p, raw->h, &res,
-                            "EXPLAIN QUERY PLAN SELECT serial, revoked_at, "
-                            "reason, invalidity_at FROM certauth_certs "
-                            "INDEXED BY certauth_certs_crl WHERE "
-                            "status IN ('revoked', 'superseded') AND "
-                            "not_after > 0 ORDER BY serial", 0) == 0);
-    while (res && apr_dbd_get_row(raw->drv, p, res, &row, -1) == 0) {
-        const char *d = apr_dbd_get_entry(raw->drv, row, 3);
-        plan = apr_pstrcat(p, plan, d ? d : "", "; ", NULL);
-    }
     UT_CHECK_MSG(strstr(plan, "COVERING INDEX certauth_certs_crl") != NULL
                  && strstr(plan, "TEMP B-TREE") == NULL, "plan: %s", plan);
 }
