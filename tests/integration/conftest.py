@@ -1,6 +1,5 @@
 """Fixtures: a test CA, apache2 servers with mod_certauth, CSR makers."""
 import os
-import subprocess
 import tempfile
 
 import pytest
@@ -9,7 +8,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from harness import TestCA, Httpd, run, MODULE, ADMIN, assert_no_crash
+from harness import TestCA, Httpd, run, MODULE, ADMIN, assert_no_crash, serving
 
 
 def pytest_sessionstart(session):
@@ -49,27 +48,16 @@ def make_httpd(ca):
             h.cleanup()
 
 
-def _shared_server(ca, mpm):
-    h = Httpd(ca, mpm=mpm)
-    try:
-        h.start()
-        yield h
-        h.stop()
-        assert_no_crash(h)
-    finally:
-        h.cleanup()
-
-
 @pytest.fixture(scope="module")
 def httpd(ca):
     """A shared event-MPM server for tests that only add certificates."""
-    yield from _shared_server(ca, "event")
+    yield from serving(ca, mpm="event")
 
 
 @pytest.fixture(scope="module", params=["event", "prefork"])
 def mpm_httpd(request, ca):
     """The core tests (publishing, enrollment) run once per MPM."""
-    yield from _shared_server(ca, request.param)
+    yield from serving(ca, mpm=request.param)
 
 
 def key_of(kind):

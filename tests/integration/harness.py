@@ -82,6 +82,20 @@ def assert_no_crash(h):
         "\n".join(bad), h.backtraces())
 
 
+def serving(ca, **kw):
+    """Generator for module-scoped fixtures: a started Httpd(ca, **kw),
+    stopped, checked for crashed children and removed afterwards, pass or
+    fail.  Use as `yield from serving(ca, ...)`."""
+    h = Httpd(ca, **kw)
+    try:
+        h.start()
+        yield h
+        h.stop()
+        assert_no_crash(h)
+    finally:
+        h.cleanup()
+
+
 class TestCA:
     """A CA made by certauth-admin, and a server certificate it signed."""
 

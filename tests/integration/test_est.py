@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from harness import Httpd, USERS, run, assert_no_crash
+from harness import USERS, run, serving
 
 EST = "/.well-known/est"
 PKCS7_CERTS = "application/pkcs7-mime; smime-type=certs-only"
@@ -58,14 +58,7 @@ EST_CONF = """
 def h(ca):
     """One event-MPM server for the whole module (tests that count rows
     compare before and after)."""
-    srv = Httpd(ca, vhost_conf=VHOST_CONF, est_conf=EST_CONF)
-    try:
-        srv.start()
-        yield srv
-        srv.stop()
-        assert_no_crash(srv)
-    finally:
-        srv.cleanup()
+    yield from serving(ca, vhost_conf=VHOST_CONF, est_conf=EST_CONF)
 
 
 # --------------------------------------------------------------------------

@@ -22,7 +22,6 @@ import pwd
 import re
 import shutil
 import ssl
-import subprocess
 import tempfile
 import time
 import urllib.parse

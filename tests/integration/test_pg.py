@@ -16,7 +16,6 @@ import os
 import pwd
 import shutil
 import signal
-import subprocess
 import tempfile
 import threading
 import time

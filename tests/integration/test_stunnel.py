@@ -13,7 +13,6 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -25,7 +24,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from harness import BUILD, Httpd, USERS, free_port, run, assert_no_crash
+from harness import BUILD, USERS, free_port, run, serving
 
 HELPER = os.path.join(BUILD, "certauth-stunnel")
 STUNNEL = shutil.which("stunnel4") or shutil.which("stunnel") \
@@ -66,14 +65,7 @@ VHOST_CONF = """
 
 @pytest.fixture(scope="module")
 def h(ca):
-    srv = Httpd(ca, vhost_conf=VHOST_CONF, est_conf=EST_CONF)
-    try:
-        srv.start()
-        yield srv
-        srv.stop()
-        assert_no_crash(srv)
-    finally:
-        srv.cleanup()
+    yield from serving(ca, vhost_conf=VHOST_CONF, est_conf=EST_CONF)
 
 
 @pytest.fixture
