@@ -159,7 +159,7 @@ static const optdef_t optdefs[] = {
     {"--same-key", O_SAMEKEY, 0, C_RENEW},
     {"--warn-days", O_WARNDAYS, 1, C_CHECK},
     {"--nodes", O_NODES, 0, C_SPLIT},
-    {"--timeout", O_TIMEOUT, 1, C_ENROLL | C_RENEW},
+    {"--timeout", O_TIMEOUT, 1, C_ENROLL | C_RENEW | C_COMBINE},
     {"--verbose", O_VERBOSE, 0, C_ALL},
     {"-v", O_VERBOSE, 0, C_ALL},
     {"--quiet", O_QUIET, 0, C_ALL},
@@ -689,7 +689,41 @@ static int accept_issued(apr_pool_t *p, const opts_t *o, EVP_PKEY *key,
     return CS_OK;
 }
 
-/* Reload stunnel: the command through /bin/sh -c, or SIGHUP to the pid. */
+/* The name of process pid: /proc/PID/comm, else the last part of
+ * /proc/PID/exe; NULL when neither can be read (no /proc: not Linux). */
+static const char *proc_name(apr_pool_t *p, long pid, const char **exe)
+{
+    char path[64], buf[4096];
+    const char *comm = NULL;
+    ssize_t n;
+    FILE *f;
+
+    *exe = NULL;
+    snprintf(path, sizeof(path), "/proc/%ld/exe", pid);
+    n = readlink(path, buf, sizeof(buf) - 1);
+    if (n > 0) {
+        buf[n] = '\0';
+        *exe = apr_pstrdup(p, strrchr(buf, '/') ? strrchr(buf, '/') + 1
+                                                : buf);
+    }
+    snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+    if ((f = fopen(path, "re"))) {
+        if (fgets(buf, sizeof(buf), f)) {
+            buf[strcspn(buf, "\n")] = '\0';
+            comm = apr_pstrdup(p, buf);
+        }
+        fclose(f);
+    }
+    return comm ? comm : *exe;
+}
+
+static int is_stunnel_name(const char *name)
+{
+    return name && !strncmp(name, "stunnel", 7);
+}
+
+/* Reload stunnel: the command through /bin/sh -c, or SIGHUP to the pid
+ * (only when that process runs and, where /proc tells, is stunnel). */
 static int do_reload(apr_pool_t *p, const opts_t *o)
 {
     if (o->reload) {
@@ -745,6 +779,26 @@ static int do_reload(apr_pool_t *p, const opts_t *o)
                 p, "the file was replaced, but %s holds no process id",
                 o->pidfile));
         }
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+            return fail(CS_RELOAD, apr_psprintf(
+                p, "the file was replaced, but process %ld (from %s) is not "
+                   "running: stunnel was not reloaded", pid, o->pidfile));
+        }
+        if (access("/proc/self/comm", R_OK) == 0) {
+            const char *exe = NULL, *name = proc_name(p, pid, &exe);
+            if (!name) {
+                return fail(CS_RELOAD, apr_psprintf(
+                    p, "the file was replaced, but process %ld (from %s) "
+                       "is not running: stunnel was not reloaded", pid,
+                    o->pidfile));
+            }
+            if (!is_stunnel_name(name) && !is_stunnel_name(exe)) {
+                return fail(CS_RELOAD, apr_psprintf(
+                    p, "the file was replaced, but process %ld (from %s) is "
+                       "'%s', not stunnel: no SIGHUP sent (a stale pid "
+                       "file?)", pid, o->pidfile, exe ? exe : name));
+            }
+        }
         if (kill((pid_t)pid, SIGHUP) != 0) {
             return fail(CS_RELOAD, apr_psprintf(
                 p, "the file was replaced, but SIGHUP to process %ld (from "
@@ -770,6 +824,20 @@ static int check_readable(apr_pool_t *p, const char *what, const char *path)
     if (path && access(path, R_OK) != 0) {
         return fail(CS_LOCAL, apr_psprintf(p, "%s %s: %s", what, path,
                                            strerror(errno)));
+    }
+    return 0;
+}
+
+/* The lock serialising the runs that replace path (enroll --force, renew,
+ * combine --force from a timer and by hand): held from reading the old file
+ * to the rename and the reload, i.e. until the process ends.  A second run
+ * waits up to --timeout seconds, then gives up with CS_LOCAL. */
+static int take_lock(apr_pool_t *p, const opts_t *o, const char *path)
+{
+    const char *err = NULL;
+
+    if (kc_lock(p, path, o->timeout, &err) != APR_SUCCESS) {
+        return fail(CS_LOCAL, err);
     }
     return 0;
 }
@@ -823,6 +891,7 @@ static int cmd_enroll(apr_pool_t *p, const opts_t *o)
         return usage("%s", "--cn NAME (or --subject DN) is required");
     }
     if ((code = check_readable(p, "--ca", o->ca))
+        || (code = take_lock(p, o, o->out))
         || (code = refuse_existing(p, o, o->out))) {
         return code;
     }
@@ -909,7 +978,8 @@ static int cmd_renew(apr_pool_t *p, const opts_t *o)
 
     REQUIRE(o, url, "--url");
     REQUIRE(o, in, "--in");
-    if ((code = check_readable(p, "--ca", o->ca))) {
+    if ((code = check_readable(p, "--ca", o->ca))
+        || (code = take_lock(p, o, path))) {
         return code;
     }
     if (kc_load(p, o->in, NULL, 1, &b, &err) != APR_SUCCESS) {
@@ -1121,7 +1191,8 @@ static int cmd_combine(apr_pool_t *p, const opts_t *o)
         fprintf(stderr, PROG ": warning: the certificate expired on %s\n",
                 kc_time_str(p, X509_get0_notAfter(b->cert)));
     }
-    if ((code = refuse_existing(p, o, o->out))) {
+    if ((code = take_lock(p, o, o->out))
+        || (code = refuse_existing(p, o, o->out))) {
         return code;
     }
     if (kc_out_open(p, o->out, 0600, &out, &err) != APR_SUCCESS) {

@@ -554,6 +554,107 @@ apr_status_t kc_write_file(apr_pool_t *p, const char *path, const void *data,
     return kc_out_commit(o, data, len, backup, err);
 }
 
+/* ------------------------------------------------------------------ lock */
+
+typedef struct {
+    int fd;
+} kc_lock_t;
+
+static apr_status_t lock_cleanup(void *d)
+{
+    kc_lock_t *l = d;
+    if (l->fd >= 0) {
+        close(l->fd);   /* releases the record lock */
+        l->fd = -1;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t kc_lock(apr_pool_t *p, const char *path, int wait_secs,
+                     const char **err)
+{
+    kc_lock_t *l = apr_pcalloc(p, sizeof(*l));
+    const char *dir, *base, *lockpath;
+    char *real = realpath(path, NULL);
+    struct stat target, st;
+    int have_target, waited = 0, ticks = 0;
+    struct flock fl;
+
+    if (real) {
+        path = apr_pstrdup(p, real);
+        free(real);
+    }
+    dir = dir_of(p, path);
+    base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    lockpath = apr_psprintf(p, "%s/.%s.lock", dir, base);
+    have_target = stat(path, &target) == 0;
+    l->fd = open(lockpath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 0600);
+    if (l->fd >= 0) {
+        /* a new lock file: the owner of the file it guards can lock it */
+        if (have_target && fstat(l->fd, &st) == 0
+            && (st.st_uid != target.st_uid || st.st_gid != target.st_gid)) {
+            (void)!fchown(l->fd, target.st_uid, target.st_gid);
+        }
+    }
+    else if (errno == EEXIST) {
+        l->fd = open(lockpath, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        if (l->fd < 0) {
+            *err = apr_psprintf(p, "%s: cannot open the lock file %s: %s",
+                                path, lockpath, strerror(errno));
+            return CA_EIO;
+        }
+    }
+    else {
+        *err = apr_psprintf(p, "cannot create a file in %s (the lock file "
+                            "%s): %s", dir, lockpath, strerror(errno));
+        return CA_EIO;
+    }
+    apr_pool_cleanup_register(p, l, lock_cleanup, apr_pool_cleanup_null);
+    if (fstat(l->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        *err = apr_psprintf(p, "%s: the lock file %s is not a regular file",
+                            path, lockpath);
+        lock_cleanup(l);
+        return CA_EIO;
+    }
+    for (;;) {
+        memset(&fl, 0, sizeof(fl));
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        if (fcntl(l->fd, F_SETLK, &fl) == 0) {
+            return APR_SUCCESS;
+        }
+        if (errno != EACCES && errno != EAGAIN && errno != EINTR) {
+            *err = apr_psprintf(p, "%s: cannot lock %s: %s", path, lockpath,
+                                strerror(errno));
+            lock_cleanup(l);
+            return CA_EIO;
+        }
+        if (waited >= wait_secs) {
+            long holder = 0;
+            memset(&fl, 0, sizeof(fl));
+            fl.l_type = F_WRLCK;
+            fl.l_whence = SEEK_SET;
+            if (fcntl(l->fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+                holder = (long)fl.l_pid;
+            }
+            *err = apr_psprintf(p, "%s is being replaced by another run "
+                                "(%s%s holds the lock %s); gave up after "
+                                "waiting %d second%s", path,
+                                holder > 0 ? "process " : "another process",
+                                holder > 0 ? apr_ltoa(p, holder) : "",
+                                lockpath, wait_secs, wait_secs == 1 ? "" : "s");
+            lock_cleanup(l);
+            return APR_TIMEUP;
+        }
+        usleep(100 * 1000);
+        if (++ticks == 10) {
+            ticks = 0;
+            waited++;
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ time */
 
 apr_status_t kc_parse_duration(const char *s, apr_int64_t *secs)

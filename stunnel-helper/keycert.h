@@ -75,6 +75,17 @@ apr_status_t kc_write_file(apr_pool_t *p, const char *path, const void *data,
                            apr_size_t len, int mode, const char *backup,
                            const char **err);
 
+/* An exclusive lock serialising the runs that replace path: a POSIX
+ * record lock (fcntl F_SETLK, also on NFS) on the file ".NAME.lock" next to
+ * path (symbolic links resolved), created mode 0600 with the owner and group
+ * of path when it exists, and never removed (removing it would let a third
+ * run lock a new file while a second still waits on the old one).  Waits up
+ * to wait_secs seconds for another holder; APR_TIMEUP then, *err naming
+ * the process holding it.  CA_EIO when the lock file cannot be created or
+ * opened.  The lock is released when p is cleared or the process exits. */
+apr_status_t kc_lock(apr_pool_t *p, const char *path, int wait_secs,
+                     const char **err);
+
 /* "30d", "12h", "30" (days): seconds.  CA_EBADINPUT otherwise. */
 apr_status_t kc_parse_duration(const char *s, apr_int64_t *secs);
 
