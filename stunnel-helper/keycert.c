@@ -643,7 +643,8 @@ apr_status_t kc_lock(apr_pool_t *p, const char *path, int wait_secs,
                                 "waiting %d second%s", path,
                                 holder > 0 ? "process " : "another process",
                                 holder > 0 ? apr_ltoa(p, holder) : "",
-                                lockpath, wait_secs, wait_secs == 1 ? "" : "s");
+                                lockpath, wait_secs,
+                                wait_secs == 1 ? "" : "s");
             lock_cleanup(l);
             return APR_TIMEUP;
         }
