@@ -39,6 +39,9 @@
 #include "keycert.h"
 
 #define PROG "certauth-stunnel"
+/* Room reserved for a new key-cert file before the CA is asked: an RSA
+ * 4096 key and a few certificates of chain take about 10 KiB. */
+#define KC_RESERVE (32 * 1024)
 #define VERSION "1.0"
 
 /* Exit codes (also in usage_text and certauth-stunnel.1). */
@@ -929,8 +932,10 @@ static int cmd_enroll(apr_pool_t *p, const opts_t *o)
         != APR_SUCCESS) {
         return fail(CS_USAGE, err);
     }
-    /* an unwritable directory shows now, before the CA is asked */
-    if (kc_out_open(p, o->out, 0600, &out, &err) != APR_SUCCESS) {
+    /* an unwritable directory or a full disk shows now, before the CA is
+     * asked */
+    if (kc_out_open(p, o->out, 0600, &out, &err) != APR_SUCCESS
+        || kc_out_reserve(out, KC_RESERVE, &err) != APR_SUCCESS) {
         return fail(CS_LOCAL, err);
     }
     client_init(o, &c);
@@ -1020,7 +1025,10 @@ static int cmd_renew(apr_pool_t *p, const opts_t *o)
                     &err) != APR_SUCCESS) {
         return fail(CS_LOCAL, err);
     }
-    if (kc_out_open(p, path, 0600, &out, &err) != APR_SUCCESS) {
+    /* an unwritable directory or a full disk shows now, before the CA
+     * issues a certificate and supersedes this one */
+    if (kc_out_open(p, path, 0600, &out, &err) != APR_SUCCESS
+        || kc_out_reserve(out, KC_RESERVE, &err) != APR_SUCCESS) {
         return fail(CS_LOCAL, err);
     }
     /* the client certificate: the file's certificate and chain */

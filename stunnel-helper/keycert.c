@@ -323,6 +323,7 @@ struct kc_out_t {
     int existed;
     struct stat old;
     int done;
+    int reserved;       /* space reserved: cut to the data written */
 };
 
 static apr_status_t out_cleanup(void *d)
@@ -431,6 +432,29 @@ apr_status_t kc_out_open(apr_pool_t *p, const char *path, int mode,
     return out_open(p, path, mode, NULL, out, err);
 }
 
+apr_status_t kc_out_reserve(kc_out_t *o, apr_size_t len, const char **err)
+{
+    int e;
+
+    if (o->done || o->fd < 0) {
+        *err = "internal error: file already committed or aborted";
+        return CA_EIO;
+    }
+    e = posix_fallocate(o->fd, 0, (off_t)len);
+    if (e == 0) {
+        o->reserved = 1;
+        return APR_SUCCESS;
+    }
+    if (e == EOPNOTSUPP || e == EINVAL) {
+        return APR_SUCCESS;
+    }
+    *err = apr_psprintf(o->p, "%s: cannot reserve %lu bytes for %s: %s; the "
+                        "old file is unchanged", o->path, (unsigned long)len,
+                        o->tmp, strerror(e));
+    out_cleanup(o);
+    return CA_EIO;
+}
+
 int kc_out_existed(const kc_out_t *o, struct stat *st)
 {
     if (st && o->existed) {
@@ -484,6 +508,7 @@ apr_status_t kc_out_commit(kc_out_t *o, const void *data, apr_size_t len,
                            const char *backup, const char **err)
 {
     const char *c = data;
+    apr_size_t total = len;
     apr_status_t rv;
     const char *what = "write";
     int e = 0;
@@ -503,6 +528,10 @@ apr_status_t kc_out_commit(kc_out_t *o, const void *data, apr_size_t len,
         }
         c += w;
         len -= (apr_size_t)w;
+    }
+    if (!e && o->reserved && ftruncate(o->fd, (off_t)total) != 0) {
+        e = errno;
+        what = "truncate";
     }
     if (!e && fsync(o->fd) != 0) {
         e = errno;

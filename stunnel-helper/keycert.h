@@ -67,6 +67,12 @@ apr_status_t kc_out_open(apr_pool_t *p, const char *path, int mode,
  * written atomically). */
 apr_status_t kc_out_commit(kc_out_t *o, const void *data, apr_size_t len,
                            const char *backup, const char **err);
+/* Reserve len bytes for the temporary file (posix_fallocate) so that a
+ * full file system shows before any work whose result would be lost (the CA
+ * issuing a certificate); the file is cut to what kc_out_commit writes.
+ * CA_EIO with *err (the temporary file removed) when there is no room;
+ * APR_SUCCESS also where the file system cannot reserve space. */
+apr_status_t kc_out_reserve(kc_out_t *o, apr_size_t len, const char **err);
 /* Did the file exist when kc_out_open ran? (and its stat) */
 int kc_out_existed(const kc_out_t *o, struct stat *st);
 

@@ -912,12 +912,16 @@ def test_full_disk_keeps_old_file(h, wd):
                         f.write(chunk)
                 except OSError as e:
                     assert e.errno == 28, e   # ENOSPC
+        serial0 = file_serial(target)
         rc, out, err = renew(h, target, "--force")
         assert rc == LOCAL, (out, err)
         assert "No space left on device" in err, err
         assert "the old file is unchanged" in err, err
         assert open(target, "rb").read() == before
         assert leftovers(full) == []
+        # found before the CA was asked: the old certificate is not
+        # superseded by one that could not be written
+        assert admin_status(h, serial0) == "valid"
         rc, out, err = helper("combine", "--key", key, "--cert", cert,
                               "--out", target, "--force")
         assert rc == LOCAL, (out, err)

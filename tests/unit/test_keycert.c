@@ -318,6 +318,13 @@ static void test_files(apr_pool_t *p)
     apr_pool_destroy(sub);
     UT_CHECK(entries(dir) == 2);
     UT_CHECK((s = slurp(p, f)) && !strcmp(s, "two\n"));
+    /* reserved room is cut to what is written */
+    UT_CHECK(kc_out_open(p, f, 0600, &o, &err) == APR_SUCCESS);
+    UT_CHECK(kc_out_reserve(o, 65536, &err) == APR_SUCCESS);
+    UT_CHECK(kc_out_commit(o, "two\n", 4, NULL, &err) == APR_SUCCESS);
+    UT_CHECK(stat(f, &st) == 0 && st.st_size == 4);
+    UT_CHECK((s = slurp(p, f)) && !strcmp(s, "two\n"));
+    UT_CHECK(entries(dir) == 2);
     /* a symbolic link stays a link; its target is replaced */
     UT_CHECK(symlink("key-cert.pem", apr_pstrcat(p, dir, "/link.pem", NULL))
              == 0);
