@@ -987,9 +987,14 @@ static int cmd_renew(apr_pool_t *p, const opts_t *o)
 
     REQUIRE(o, url, "--url");
     REQUIRE(o, in, "--in");
-    if ((code = check_readable(p, "--ca", o->ca))
-        || (code = take_lock(p, o, path))) {
+    if ((code = check_readable(p, "--ca", o->ca))) {
         return code;
+    }
+    /* no lock file next to a mistyped --in: its error first */
+    if ((access(o->in, F_OK) != 0
+         && kc_load(p, o->in, NULL, 1, &b, &err) != APR_SUCCESS)
+        || (code = take_lock(p, o, path))) {
+        return code ? code : fail(CS_LOCAL, err);
     }
     if (kc_load(p, o->in, NULL, 1, &b, &err) != APR_SUCCESS) {
         return fail(CS_LOCAL, err);

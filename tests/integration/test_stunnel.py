@@ -876,6 +876,10 @@ def test_concurrent_renews_serialised(h, wd):
     assert rc == OK, (out, err)
     assert file_pub(kc) == cert_pub(kc) and mode(kc) == 0o600
     assert leftovers(wd) == []
+    # a mistyped --in: exit 6, and no lock file next to it
+    rc, out, err = renew(h, os.path.join(wd, "typo.pem"), "--force")
+    assert rc == LOCAL and "typo.pem: cannot read" in err, (out, err)
+    assert not os.path.exists(os.path.join(wd, ".typo.pem.lock"))
 
 
 # --------------------------------------------------------------------------
