@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -768,6 +769,7 @@ static int do_reload(apr_pool_t *p, const opts_t *o)
         apr_size_t len = 0;
         apr_status_t rv;
         long pid;
+        int pfd = -1, sent;
         char buf[120];
 
         rv = ca_file_read(p, o->pidfile, 64, &data, &len);
@@ -786,7 +788,13 @@ static int do_reload(apr_pool_t *p, const opts_t *o)
                 p, "the file was replaced, but %s holds no process id",
                 o->pidfile));
         }
-        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+        /* a pidfd holds on to this very process: when it ends and its
+         * number is reused after the checks below, the signal fails rather
+         * than reach a process that was not checked */
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
+        pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+#endif
+        if (pfd < 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
             return fail(CS_RELOAD, apr_psprintf(
                 p, "the file was replaced, but process %ld (from %s) is not "
                    "running: stunnel was not reloaded", pid, o->pidfile));
@@ -794,19 +802,35 @@ static int do_reload(apr_pool_t *p, const opts_t *o)
         if (access("/proc/self/comm", R_OK) == 0) {
             const char *exe = NULL, *name = proc_name(p, pid, &exe);
             if (!name) {
+                if (pfd >= 0) {
+                    close(pfd);
+                }
                 return fail(CS_RELOAD, apr_psprintf(
                     p, "the file was replaced, but process %ld (from %s) "
                        "is not running: stunnel was not reloaded", pid,
                     o->pidfile));
             }
             if (!is_stunnel_name(name) && !is_stunnel_name(exe)) {
+                if (pfd >= 0) {
+                    close(pfd);
+                }
                 return fail(CS_RELOAD, apr_psprintf(
                     p, "the file was replaced, but process %ld (from %s) is "
                        "'%s', not stunnel: no SIGHUP sent (a stale pid "
                        "file?)", pid, o->pidfile, exe ? exe : name));
             }
         }
-        if (kill((pid_t)pid, SIGHUP) != 0) {
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
+        if (pfd >= 0) {
+            sent = syscall(SYS_pidfd_send_signal, pfd, SIGHUP, NULL, 0) == 0;
+            close(pfd);
+        }
+        else
+#endif
+        {
+            sent = kill((pid_t)pid, SIGHUP) == 0;
+        }
+        if (!sent) {
             return fail(CS_RELOAD, apr_psprintf(
                 p, "the file was replaced, but SIGHUP to process %ld (from "
                    "%s) failed: %s", pid, o->pidfile, strerror(errno)));
