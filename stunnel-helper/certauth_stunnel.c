@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -39,6 +40,9 @@
 #include "keycert.h"
 
 #define PROG "certauth-stunnel"
+/* Room reserved for a new key-cert file before the CA is asked: an RSA
+ * 4096 key and a few certificates of chain take about 10 KiB. */
+#define KC_RESERVE (32 * 1024)
 #define VERSION "1.0"
 
 /* Exit codes (also in usage_text and certauth-stunnel.1). */
@@ -85,15 +89,17 @@ static const char usage_text[] =
     "      usercert.pem (0644) and userkey.pem (0600, encrypted unless\n"
     "      --nodes)\n"
     "\n"
-    "Common: --timeout SECONDS (60), -v/--verbose (twice: libcurl's\n"
-    "trace), -q/--quiet, -h/--help, --version.\n"
+    "Common: --timeout SECONDS (60; also the longest wait for another\n"
+    "run's lock on the file), -v/--verbose (twice: libcurl's trace),\n"
+    "-q/--quiet, -h/--help, --version.\n"
     "Passwords never come from the command line: --password-file (first\n"
     "line), the environment variable CERTAUTH_PASSWORD, or a prompt on the\n"
     "terminal (split-p12's new pass phrase: --new-password-file,\n"
     "CERTAUTH_NEW_PASSWORD, or the terminal).  Files are written mode 0600\n"
     "(usercert.pem 0644), keeping the previous file's owner and group,\n"
     "through a temporary file in the same directory that is fsynced and\n"
-    "renamed; --backup keeps the previous file as FILE.bak.\n"
+    "renamed; --backup keeps the previous file as FILE.bak.  enroll, renew\n"
+    "and combine lock .FILE.lock next to the file: one run at a time.\n"
     "\n"
     "Exit codes:\n"
     "  0  done; renew: also when renewal is not due; check: valid\n"
@@ -106,9 +112,11 @@ static const char usage_text[] =
     "  5  refused by the CA (wrong password, not allowed, certificate\n"
     "     revoked, expired or superseded: enroll again); old file untouched\n"
     "  6  local problem (file unreadable or corrupt, directory not\n"
-    "     writable, existing file without --force, wrong import password);\n"
-    "     the old file is untouched\n"
+    "     writable, disk full, existing file without --force, wrong import\n"
+    "     password, another run held the lock on the file for --timeout\n"
+    "     seconds); the old file is untouched\n"
     "  7  the file was replaced but the reload command or signal failed\n"
+    "     (--pidfile: the process is not running or is not stunnel)\n"
     "  8  the CA holds the request for an administrator's approval\n";
 
 /* ------------------------------------------------------------------ options */
@@ -159,7 +167,7 @@ static const optdef_t optdefs[] = {
     {"--same-key", O_SAMEKEY, 0, C_RENEW},
     {"--warn-days", O_WARNDAYS, 1, C_CHECK},
     {"--nodes", O_NODES, 0, C_SPLIT},
-    {"--timeout", O_TIMEOUT, 1, C_ENROLL | C_RENEW},
+    {"--timeout", O_TIMEOUT, 1, C_ENROLL | C_RENEW | C_COMBINE},
     {"--verbose", O_VERBOSE, 0, C_ALL},
     {"-v", O_VERBOSE, 0, C_ALL},
     {"--quiet", O_QUIET, 0, C_ALL},
@@ -689,7 +697,41 @@ static int accept_issued(apr_pool_t *p, const opts_t *o, EVP_PKEY *key,
     return CS_OK;
 }
 
-/* Reload stunnel: the command through /bin/sh -c, or SIGHUP to the pid. */
+/* The name of process pid: /proc/PID/comm, else the last part of
+ * /proc/PID/exe; NULL when neither can be read (no /proc: not Linux). */
+static const char *proc_name(apr_pool_t *p, long pid, const char **exe)
+{
+    char path[64], buf[4096];
+    const char *comm = NULL;
+    ssize_t n;
+    FILE *f;
+
+    *exe = NULL;
+    snprintf(path, sizeof(path), "/proc/%ld/exe", pid);
+    n = readlink(path, buf, sizeof(buf) - 1);
+    if (n > 0) {
+        buf[n] = '\0';
+        *exe = apr_pstrdup(p, strrchr(buf, '/') ? strrchr(buf, '/') + 1
+                                                : buf);
+    }
+    snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+    if ((f = fopen(path, "re"))) {
+        if (fgets(buf, sizeof(buf), f)) {
+            buf[strcspn(buf, "\n")] = '\0';
+            comm = apr_pstrdup(p, buf);
+        }
+        fclose(f);
+    }
+    return comm ? comm : *exe;
+}
+
+static int is_stunnel_name(const char *name)
+{
+    return name && !strncmp(name, "stunnel", 7);
+}
+
+/* Reload stunnel: the command through /bin/sh -c, or SIGHUP to the pid
+ * (only when that process runs and, where /proc tells, is stunnel). */
 static int do_reload(apr_pool_t *p, const opts_t *o)
 {
     if (o->reload) {
@@ -727,6 +769,7 @@ static int do_reload(apr_pool_t *p, const opts_t *o)
         apr_size_t len = 0;
         apr_status_t rv;
         long pid;
+        int pfd = -1, sent;
         char buf[120];
 
         rv = ca_file_read(p, o->pidfile, 64, &data, &len);
@@ -745,7 +788,49 @@ static int do_reload(apr_pool_t *p, const opts_t *o)
                 p, "the file was replaced, but %s holds no process id",
                 o->pidfile));
         }
-        if (kill((pid_t)pid, SIGHUP) != 0) {
+        /* a pidfd holds on to this very process: when it ends and its
+         * number is reused after the checks below, the signal fails rather
+         * than reach a process that was not checked */
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
+        pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+#endif
+        if (pfd < 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+            return fail(CS_RELOAD, apr_psprintf(
+                p, "the file was replaced, but process %ld (from %s) is not "
+                   "running: stunnel was not reloaded", pid, o->pidfile));
+        }
+        if (access("/proc/self/comm", R_OK) == 0) {
+            const char *exe = NULL, *name = proc_name(p, pid, &exe);
+            if (!name) {
+                if (pfd >= 0) {
+                    close(pfd);
+                }
+                return fail(CS_RELOAD, apr_psprintf(
+                    p, "the file was replaced, but process %ld (from %s) "
+                       "is not running: stunnel was not reloaded", pid,
+                    o->pidfile));
+            }
+            if (!is_stunnel_name(name) && !is_stunnel_name(exe)) {
+                if (pfd >= 0) {
+                    close(pfd);
+                }
+                return fail(CS_RELOAD, apr_psprintf(
+                    p, "the file was replaced, but process %ld (from %s) is "
+                       "'%s', not stunnel: no SIGHUP sent (a stale pid "
+                       "file?)", pid, o->pidfile, exe ? exe : name));
+            }
+        }
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
+        if (pfd >= 0) {
+            sent = syscall(SYS_pidfd_send_signal, pfd, SIGHUP, NULL, 0) == 0;
+            close(pfd);
+        }
+        else
+#endif
+        {
+            sent = kill((pid_t)pid, SIGHUP) == 0;
+        }
+        if (!sent) {
             return fail(CS_RELOAD, apr_psprintf(
                 p, "the file was replaced, but SIGHUP to process %ld (from "
                    "%s) failed: %s", pid, o->pidfile, strerror(errno)));
@@ -770,6 +855,20 @@ static int check_readable(apr_pool_t *p, const char *what, const char *path)
     if (path && access(path, R_OK) != 0) {
         return fail(CS_LOCAL, apr_psprintf(p, "%s %s: %s", what, path,
                                            strerror(errno)));
+    }
+    return 0;
+}
+
+/* The lock serialising the runs that replace path (enroll --force, renew,
+ * combine --force from a timer and by hand): held from reading the old file
+ * to the rename and the reload, i.e. until the process ends.  A second run
+ * waits up to --timeout seconds, then gives up with CS_LOCAL. */
+static int take_lock(apr_pool_t *p, const opts_t *o, const char *path)
+{
+    const char *err = NULL;
+
+    if (kc_lock(p, path, o->timeout, &err) != APR_SUCCESS) {
+        return fail(CS_LOCAL, err);
     }
     return 0;
 }
@@ -823,6 +922,7 @@ static int cmd_enroll(apr_pool_t *p, const opts_t *o)
         return usage("%s", "--cn NAME (or --subject DN) is required");
     }
     if ((code = check_readable(p, "--ca", o->ca))
+        || (code = take_lock(p, o, o->out))
         || (code = refuse_existing(p, o, o->out))) {
         return code;
     }
@@ -860,8 +960,10 @@ static int cmd_enroll(apr_pool_t *p, const opts_t *o)
         != APR_SUCCESS) {
         return fail(CS_USAGE, err);
     }
-    /* an unwritable directory shows now, before the CA is asked */
-    if (kc_out_open(p, o->out, 0600, &out, &err) != APR_SUCCESS) {
+    /* an unwritable directory or a full disk shows now, before the CA is
+     * asked */
+    if (kc_out_open(p, o->out, 0600, &out, &err) != APR_SUCCESS
+        || kc_out_reserve(out, KC_RESERVE, &err) != APR_SUCCESS) {
         return fail(CS_LOCAL, err);
     }
     client_init(o, &c);
@@ -912,6 +1014,12 @@ static int cmd_renew(apr_pool_t *p, const opts_t *o)
     if ((code = check_readable(p, "--ca", o->ca))) {
         return code;
     }
+    /* no lock file next to a mistyped --in: its error first */
+    if ((access(o->in, F_OK) != 0
+         && kc_load(p, o->in, NULL, 1, &b, &err) != APR_SUCCESS)
+        || (code = take_lock(p, o, path))) {
+        return code ? code : fail(CS_LOCAL, err);
+    }
     if (kc_load(p, o->in, NULL, 1, &b, &err) != APR_SUCCESS) {
         return fail(CS_LOCAL, err);
     }
@@ -950,7 +1058,10 @@ static int cmd_renew(apr_pool_t *p, const opts_t *o)
                     &err) != APR_SUCCESS) {
         return fail(CS_LOCAL, err);
     }
-    if (kc_out_open(p, path, 0600, &out, &err) != APR_SUCCESS) {
+    /* an unwritable directory or a full disk shows now, before the CA
+     * issues a certificate and supersedes this one */
+    if (kc_out_open(p, path, 0600, &out, &err) != APR_SUCCESS
+        || kc_out_reserve(out, KC_RESERVE, &err) != APR_SUCCESS) {
         return fail(CS_LOCAL, err);
     }
     /* the client certificate: the file's certificate and chain */
@@ -1121,7 +1232,8 @@ static int cmd_combine(apr_pool_t *p, const opts_t *o)
         fprintf(stderr, PROG ": warning: the certificate expired on %s\n",
                 kc_time_str(p, X509_get0_notAfter(b->cert)));
     }
-    if ((code = refuse_existing(p, o, o->out))) {
+    if ((code = take_lock(p, o, o->out))
+        || (code = refuse_existing(p, o, o->out))) {
         return code;
     }
     if (kc_out_open(p, o->out, 0600, &out, &err) != APR_SUCCESS) {

@@ -323,6 +323,7 @@ struct kc_out_t {
     int existed;
     struct stat old;
     int done;
+    int reserved;       /* space reserved: cut to the data written */
 };
 
 static apr_status_t out_cleanup(void *d)
@@ -431,6 +432,29 @@ apr_status_t kc_out_open(apr_pool_t *p, const char *path, int mode,
     return out_open(p, path, mode, NULL, out, err);
 }
 
+apr_status_t kc_out_reserve(kc_out_t *o, apr_size_t len, const char **err)
+{
+    int e;
+
+    if (o->done || o->fd < 0) {
+        *err = "internal error: file already committed or aborted";
+        return CA_EIO;
+    }
+    e = posix_fallocate(o->fd, 0, (off_t)len);
+    if (e == 0) {
+        o->reserved = 1;
+        return APR_SUCCESS;
+    }
+    if (e == EOPNOTSUPP || e == EINVAL) {
+        return APR_SUCCESS;
+    }
+    *err = apr_psprintf(o->p, "%s: cannot reserve %lu bytes for %s: %s; the "
+                        "old file is unchanged", o->path, (unsigned long)len,
+                        o->tmp, strerror(e));
+    out_cleanup(o);
+    return CA_EIO;
+}
+
 int kc_out_existed(const kc_out_t *o, struct stat *st)
 {
     if (st && o->existed) {
@@ -484,6 +508,7 @@ apr_status_t kc_out_commit(kc_out_t *o, const void *data, apr_size_t len,
                            const char *backup, const char **err)
 {
     const char *c = data;
+    apr_size_t total = len;
     apr_status_t rv;
     const char *what = "write";
     int e = 0;
@@ -503,6 +528,10 @@ apr_status_t kc_out_commit(kc_out_t *o, const void *data, apr_size_t len,
         }
         c += w;
         len -= (apr_size_t)w;
+    }
+    if (!e && o->reserved && ftruncate(o->fd, (off_t)total) != 0) {
+        e = errno;
+        what = "truncate";
     }
     if (!e && fsync(o->fd) != 0) {
         e = errno;
@@ -552,6 +581,108 @@ apr_status_t kc_write_file(apr_pool_t *p, const char *path, const void *data,
         return rv;
     }
     return kc_out_commit(o, data, len, backup, err);
+}
+
+/* ------------------------------------------------------------------ lock */
+
+typedef struct {
+    int fd;
+} kc_lock_t;
+
+static apr_status_t lock_cleanup(void *d)
+{
+    kc_lock_t *l = d;
+    if (l->fd >= 0) {
+        close(l->fd);   /* releases the record lock */
+        l->fd = -1;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t kc_lock(apr_pool_t *p, const char *path, int wait_secs,
+                     const char **err)
+{
+    kc_lock_t *l = apr_pcalloc(p, sizeof(*l));
+    const char *dir, *base, *lockpath;
+    char *real = realpath(path, NULL);
+    struct stat target, st;
+    int have_target, waited = 0, ticks = 0;
+    struct flock fl;
+
+    if (real) {
+        path = apr_pstrdup(p, real);
+        free(real);
+    }
+    dir = dir_of(p, path);
+    base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    lockpath = apr_psprintf(p, "%s/.%s.lock", dir, base);
+    have_target = stat(path, &target) == 0;
+    l->fd = open(lockpath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 0600);
+    if (l->fd >= 0) {
+        /* a new lock file: the owner of the file it guards can lock it */
+        if (have_target && fstat(l->fd, &st) == 0
+            && (st.st_uid != target.st_uid || st.st_gid != target.st_gid)) {
+            (void)!fchown(l->fd, target.st_uid, target.st_gid);
+        }
+    }
+    else if (errno == EEXIST) {
+        l->fd = open(lockpath, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        if (l->fd < 0) {
+            *err = apr_psprintf(p, "%s: cannot open the lock file %s: %s",
+                                path, lockpath, strerror(errno));
+            return CA_EIO;
+        }
+    }
+    else {
+        *err = apr_psprintf(p, "cannot create a file in %s (the lock file "
+                            "%s): %s", dir, lockpath, strerror(errno));
+        return CA_EIO;
+    }
+    apr_pool_cleanup_register(p, l, lock_cleanup, apr_pool_cleanup_null);
+    if (fstat(l->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        *err = apr_psprintf(p, "%s: the lock file %s is not a regular file",
+                            path, lockpath);
+        lock_cleanup(l);
+        return CA_EIO;
+    }
+    for (;;) {
+        memset(&fl, 0, sizeof(fl));
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        if (fcntl(l->fd, F_SETLK, &fl) == 0) {
+            return APR_SUCCESS;
+        }
+        if (errno != EACCES && errno != EAGAIN && errno != EINTR) {
+            *err = apr_psprintf(p, "%s: cannot lock %s: %s", path, lockpath,
+                                strerror(errno));
+            lock_cleanup(l);
+            return CA_EIO;
+        }
+        if (waited >= wait_secs) {
+            long holder = 0;
+            memset(&fl, 0, sizeof(fl));
+            fl.l_type = F_WRLCK;
+            fl.l_whence = SEEK_SET;
+            if (fcntl(l->fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+                holder = (long)fl.l_pid;
+            }
+            *err = apr_psprintf(p, "%s is being replaced by another run "
+                                "(%s%s holds the lock %s); gave up after "
+                                "waiting %d second%s", path,
+                                holder > 0 ? "process " : "another process",
+                                holder > 0 ? apr_ltoa(p, holder) : "",
+                                lockpath, wait_secs,
+                                wait_secs == 1 ? "" : "s");
+            lock_cleanup(l);
+            return APR_TIMEUP;
+        }
+        usleep(100 * 1000);
+        if (++ticks == 10) {
+            ticks = 0;
+            waited++;
+        }
+    }
 }
 
 /* ------------------------------------------------------------------ time */

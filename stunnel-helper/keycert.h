@@ -67,6 +67,12 @@ apr_status_t kc_out_open(apr_pool_t *p, const char *path, int mode,
  * written atomically). */
 apr_status_t kc_out_commit(kc_out_t *o, const void *data, apr_size_t len,
                            const char *backup, const char **err);
+/* Reserve len bytes for the temporary file (posix_fallocate) so that a
+ * full file system shows before any work whose result would be lost (the CA
+ * issuing a certificate); the file is cut to what kc_out_commit writes.
+ * CA_EIO with *err (the temporary file removed) when there is no room;
+ * APR_SUCCESS also where the file system cannot reserve space. */
+apr_status_t kc_out_reserve(kc_out_t *o, apr_size_t len, const char **err);
 /* Did the file exist when kc_out_open ran? (and its stat) */
 int kc_out_existed(const kc_out_t *o, struct stat *st);
 
@@ -74,6 +80,17 @@ int kc_out_existed(const kc_out_t *o, struct stat *st);
 apr_status_t kc_write_file(apr_pool_t *p, const char *path, const void *data,
                            apr_size_t len, int mode, const char *backup,
                            const char **err);
+
+/* An exclusive lock serialising the runs that replace path: a POSIX
+ * record lock (fcntl F_SETLK, also on NFS) on the file ".NAME.lock" next to
+ * path (symbolic links resolved), created mode 0600 with the owner and group
+ * of path when it exists, and never removed (removing it would let a third
+ * run lock a new file while a second still waits on the old one).  Waits up
+ * to wait_secs seconds for another holder; APR_TIMEUP then, *err naming
+ * the process holding it.  CA_EIO when the lock file cannot be created or
+ * opened.  The lock is released when p is cleared or the process exits. */
+apr_status_t kc_lock(apr_pool_t *p, const char *path, int wait_secs,
+                     const char **err);
 
 /* "30d", "12h", "30" (days): seconds.  CA_EBADINPUT otherwise. */
 apr_status_t kc_parse_duration(const char *s, apr_int64_t *secs);

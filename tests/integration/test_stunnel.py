@@ -8,10 +8,12 @@ plus check, combine and split-p12 checked with the openssl command line.
 Every process started here (apache2, stunnel, the echo server) is stopped
 by its PID when the test ends, pass or fail.
 """
+import fcntl
 import json
 import os
 import pwd
 import re
+import signal
 import shutil
 import socket
 import ssl
@@ -569,6 +571,9 @@ def test_read_only_directory(h, wd):
         user = "nobody"
         pw = pwd.getpwnam(user)
         os.chown(kc, pw.pw_uid, pw.pw_gid)
+        # its lock file (left by the enroll) goes with it, as chown -R would
+        os.chown(os.path.join(ro, ".key-cert.pem.lock"), pw.pw_uid,
+                 pw.pw_gid)
     cafile = os.path.join(wd, "cacert.pem")
     shutil.copy(h.ca.cert, cafile)
     os.chmod(cafile, 0o644)
@@ -589,7 +594,9 @@ def test_read_only_directory(h, wd):
                               user=user)
         assert rc == LOCAL, (out, err)
         assert "cannot create a file in %s" % ro in err, err
-        assert sorted(os.listdir(ro)) == ["key-cert.pem"]
+        # nothing new: only the file and the lock file the enroll left
+        assert sorted(os.listdir(ro)) == [".key-cert.pem.lock",
+                                          "key-cert.pem"]
     finally:
         os.chmod(ro, 0o755)
 
@@ -794,3 +801,180 @@ def test_usage_errors(wd):
     assert rc == USAGE and "not an option of check" in err
     rc, o, err = helper("--help")
     assert rc == OK and "Exit codes" in o
+
+
+# --------------------------------------------------------------------------
+# two runs on one file are serialised by the lock file .key-cert.pem.lock
+
+
+def renewed_serial(out):
+    m = re.search(r"^renewed .*serial=([0-9A-F]+) ", out, re.M)
+    assert m, out
+    return m.group(1)
+
+
+def test_concurrent_renews_serialised(h, wd):
+    """What is asserted: while another process holds the lock, a renew
+    gives up after --timeout with exit 6 and a message naming the holder,
+    file untouched; two renew --force started together while the lock is
+    held both wait, and once it is released both succeed one after the
+    other: the second renews the certificate the first wrote (without the
+    lock both would renew the same old certificate and the CA would refuse
+    the superseded one), the file holds the second's certificate, valid,
+    and both earlier ones are superseded; no temporary file is left."""
+    kc = os.path.join(wd, "key-cert.pem")
+    assert enroll(h, wd, kc)[0] == OK
+    serial0 = file_serial(kc)
+    lockpath = os.path.join(wd, ".key-cert.pem.lock")
+    assert os.path.exists(lockpath) and mode(lockpath) == 0o600
+    before = open(kc, "rb").read()
+    lock = open(lockpath, "r+")
+    procs = []
+    try:
+        fcntl.lockf(lock, fcntl.LOCK_EX)
+        rc, out, err = renew(h, kc, "--force", "--timeout", "1")
+        assert rc == LOCAL, (out, err)
+        assert "being replaced by another run (process %d holds the lock" \
+            % os.getpid() in err, err
+        assert "gave up after waiting 1 second" in err, err
+        assert open(kc, "rb").read() == before and leftovers(wd) == []
+        # two at once, both waiting on the lock
+        e = {k: v for k, v in os.environ.items() if k != "CERTAUTH_PASSWORD"}
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                [HELPER, "renew", "--url", h.url, "--ca", h.ca.cert, "--in",
+                 kc, "--force", "--timeout", "60"], env=e,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, start_new_session=True))
+        # a blocked run cannot finish; give them time to reach the lock
+        time.sleep(1)
+        assert [p.poll() for p in procs] == [None, None]
+        assert open(kc, "rb").read() == before
+        fcntl.lockf(lock, fcntl.LOCK_UN)
+        results = []
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            results.append((p.returncode, out.decode(), err.decode()))
+    finally:
+        lock.close()
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for rc, out, err in results:
+        assert rc == OK, (out, err)
+    serials = [renewed_serial(out) for rc, out, err in results]
+    final = file_serial(kc)
+    assert serial0 not in serials and serials[0] != serials[1], serials
+    assert final in serials, (final, serials)
+    first = serials[0] if final == serials[1] else serials[1]
+    assert admin_status(h, serial0) == "superseded"
+    assert admin_status(h, first) == "superseded"
+    assert admin_status(h, final) == "valid"
+    rc, out, err = helper("check", "--in", kc, "--ca", h.ca.cert,
+                          "--warn-days", "0")
+    assert rc == OK, (out, err)
+    assert file_pub(kc) == cert_pub(kc) and mode(kc) == 0o600
+    assert leftovers(wd) == []
+    # a mistyped --in: exit 6, and no lock file next to it
+    rc, out, err = renew(h, os.path.join(wd, "typo.pem"), "--force")
+    assert rc == LOCAL and "typo.pem: cannot read" in err, (out, err)
+    assert not os.path.exists(os.path.join(wd, ".typo.pem.lock"))
+
+
+# --------------------------------------------------------------------------
+# a full disk: the old file stays, exit 6, no temporary file
+
+
+def test_full_disk_keeps_old_file(h, wd):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    kc = os.path.join(wd, "key-cert.pem")
+    assert enroll(h, wd, kc)[0] == OK
+    key = os.path.join(wd, "key.pem")
+    cert = os.path.join(wd, "cert.pem")
+    openssl("pkey", "-in", kc, "-out", key)
+    openssl("x509", "-in", kc, "-out", cert)
+    full = os.path.join(wd, "full")
+    os.mkdir(full)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755",
+                        "tmpfs", full], capture_output=True)
+    if r.returncode != 0:
+        os.rmdir(full)
+        pytest.skip("cannot mount a tmpfs here: %s"
+                    % r.stderr.decode(errors="replace").strip())
+    try:
+        target = os.path.join(full, "key-cert.pem")
+        shutil.copyfile(kc, target)
+        os.chmod(target, 0o600)
+        before = open(target, "rb").read()
+        # fill it: big writes, then single bytes, until ENOSPC
+        with open(os.path.join(full, "filler"), "wb", buffering=0) as f:
+            for chunk in (b"\0" * 4096, b"\0"):
+                try:
+                    while True:
+                        f.write(chunk)
+                except OSError as e:
+                    assert e.errno == 28, e   # ENOSPC
+        serial0 = file_serial(target)
+        rc, out, err = renew(h, target, "--force")
+        assert rc == LOCAL, (out, err)
+        assert "No space left on device" in err, err
+        assert "the old file is unchanged" in err, err
+        assert open(target, "rb").read() == before
+        assert leftovers(full) == []
+        # found before the CA was asked: the old certificate is not
+        # superseded by one that could not be written
+        assert admin_status(h, serial0) == "valid"
+        rc, out, err = helper("combine", "--key", key, "--cert", cert,
+                              "--out", target, "--force")
+        assert rc == LOCAL, (out, err)
+        assert "No space left on device" in err, err
+        assert "the old file is unchanged" in err, err
+        assert open(target, "rb").read() == before
+        assert leftovers(full) == []
+        assert sorted(os.listdir(full)) == [".key-cert.pem.lock",
+                                            "filler", "key-cert.pem"]
+    finally:
+        subprocess.run(["umount", full])
+        os.rmdir(full)
+
+
+# --------------------------------------------------------------------------
+# --pidfile signals only a running stunnel
+
+
+def test_pidfile_not_stunnel(h, wd):
+    kc = os.path.join(wd, "key-cert.pem")
+    assert enroll(h, wd, kc)[0] == OK
+    key = os.path.join(wd, "key.pem")
+    cert = os.path.join(wd, "cert.pem")
+    openssl("pkey", "-in", kc, "-out", key)
+    openssl("x509", "-in", kc, "-out", cert)
+    pidfile = os.path.join(wd, "stunnel.pid")
+    sleeper = subprocess.Popen(["sleep", "300"])
+    try:
+        with open(pidfile, "w") as f:
+            f.write("%d\n" % sleeper.pid)
+        ino = os.stat(kc).st_ino
+        rc, out, err = helper("combine", "--key", key, "--cert", cert,
+                              "--out", kc, "--force", "--pidfile", pidfile)
+        assert rc == 7, (out, err)
+        assert "the file was replaced, but process %d (from %s) is 'sleep', " \
+            "not stunnel: no SIGHUP sent" % (sleeper.pid, pidfile) in err, err
+        # replaced all the same (a new inode from the rename), and valid
+        assert os.stat(kc).st_ino != ino and "combined" in out, out
+        assert file_pub(kc) == cert_pub(kc)
+        # no SIGHUP reached sleep: a SIGHUP pending or delivered would end
+        # it with signal 1 before the SIGTERM sent now
+        assert sleeper.poll() is None
+    finally:
+        sleeper.terminate()
+        sleeper.wait(10)
+    assert sleeper.returncode == -signal.SIGTERM
+    # a process that has ended (reaped above): not running, exit 7
+    rc, out, err = renew(h, kc, "--force", "--pidfile", pidfile)
+    assert rc == 7, (out, err)
+    assert "the file was replaced, but process %d (from %s) is not running" \
+        % (sleeper.pid, pidfile) in err, err
+    assert "renewed" in out and file_serial(kc) == renewed_serial(out), out

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <apr_strings.h>
@@ -317,6 +318,13 @@ static void test_files(apr_pool_t *p)
     apr_pool_destroy(sub);
     UT_CHECK(entries(dir) == 2);
     UT_CHECK((s = slurp(p, f)) && !strcmp(s, "two\n"));
+    /* reserved room is cut to what is written */
+    UT_CHECK(kc_out_open(p, f, 0600, &o, &err) == APR_SUCCESS);
+    UT_CHECK(kc_out_reserve(o, 65536, &err) == APR_SUCCESS);
+    UT_CHECK(kc_out_commit(o, "two\n", 4, NULL, &err) == APR_SUCCESS);
+    UT_CHECK(stat(f, &st) == 0 && st.st_size == 4);
+    UT_CHECK((s = slurp(p, f)) && !strcmp(s, "two\n"));
+    UT_CHECK(entries(dir) == 2);
     /* a symbolic link stays a link; its target is replaced */
     UT_CHECK(symlink("key-cert.pem", apr_pstrcat(p, dir, "/link.pem", NULL))
              == 0);
@@ -348,6 +356,80 @@ static void test_files(apr_pool_t *p)
     rmrf(p, dir);
 }
 
+/* A child process (POSIX record locks are per process) tries kc_lock on
+ * path with wait 0: 0 when it got the lock, 1 when APR_TIMEUP named the
+ * holder `holder`, 2 otherwise. */
+static int child_lock(const char *path, long holder)
+{
+    pid_t pid;
+    int status = 0;
+
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid == 0) {
+        apr_pool_t *cp;
+        const char *err = NULL;
+        apr_status_t rv;
+        apr_pool_create(&cp, NULL);
+        rv = kc_lock(cp, path, 0, &err);
+        if (rv == APR_SUCCESS) {
+            _exit(0);
+        }
+        if (rv == APR_TIMEUP && strstr(err, "being replaced by another run")
+            && strstr(err, apr_psprintf(cp, "process %ld ", holder))) {
+            _exit(1);
+        }
+        fprintf(stderr, "  child: %s\n", err ? err : "?");
+        _exit(2);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
+        return -1;
+    }
+    return WEXITSTATUS(status);
+}
+
+static void test_lock(apr_pool_t *p)
+{
+    const char *dir = tmpdir(p), *f, *link, *lockf, *err = NULL;
+    apr_pool_t *sub;
+    struct stat st;
+
+    UT_CHECK(dir != NULL);
+    if (!dir) {
+        return;
+    }
+    f = apr_pstrcat(p, dir, "/key-cert.pem", NULL);
+    link = apr_pstrcat(p, dir, "/link.pem", NULL);
+    lockf = apr_pstrcat(p, dir, "/.key-cert.pem.lock", NULL);
+    UT_CHECK(kc_write_file(p, f, "one\n", 4, 0600, NULL, &err)
+             == APR_SUCCESS);
+    UT_CHECK(symlink("key-cert.pem", link) == 0);
+    /* nobody holds it: a child gets it at once */
+    UT_CHECK(child_lock(f, 0) == 0);
+    apr_pool_create(&sub, p);
+    UT_CHECK(kc_lock(sub, f, 0, &err) == APR_SUCCESS);
+    UT_CHECK(stat(lockf, &st) == 0 && (st.st_mode & 0777) == 0600);
+    /* held: the child gives up and names this process, also through the
+     * symbolic link (the lock file is next to the link's target) */
+    UT_CHECK(child_lock(f, (long)getpid()) == 1);
+    UT_CHECK(child_lock(link, (long)getpid()) == 1);
+    /* the lock file does not disturb the file or its replacement */
+    UT_CHECK(kc_write_file(p, f, "two\n", 4, 0600, NULL, &err)
+             == APR_SUCCESS);
+    UT_CHECK(child_lock(f, (long)getpid()) == 1);
+    /* released with its pool: the child gets it; the lock file stays */
+    apr_pool_destroy(sub);
+    UT_CHECK(child_lock(f, 0) == 0);
+    UT_CHECK(child_lock(link, 0) == 0);
+    UT_CHECK(stat(lockf, &st) == 0);
+    /* a directory that does not exist */
+    UT_CHECK(kc_lock(p, apr_pstrcat(p, dir, "/no/such.pem", NULL), 0, &err)
+             == CA_EIO);
+    UT_CHECK_MSG(strstr(err, "cannot create a file in") != NULL, "%s", err);
+    rmrf(p, dir);
+}
+
 int main(void)
 {
     UT_RUN(test_duration);
@@ -357,5 +439,6 @@ int main(void)
     UT_RUN(test_pkcs7);
     UT_RUN(test_csr);
     UT_RUN(test_files);
+    UT_RUN(test_lock);
     return ut_finish();
 }
