@@ -116,6 +116,18 @@ def openssl(*args, data=None):
     return run(["openssl"] + list(args), input=data)
 
 
+def enrolled_parts(h, wd):
+    """Enroll key-cert.pem in wd, and split it with openssl into key.pem
+    and cert.pem: (key-cert, key, cert) paths."""
+    kc = os.path.join(wd, "key-cert.pem")
+    assert enroll(h, wd, kc)[0] == OK
+    key = os.path.join(wd, "key.pem")
+    cert = os.path.join(wd, "cert.pem")
+    openssl("pkey", "-in", kc, "-out", key)
+    openssl("x509", "-in", kc, "-out", cert)
+    return kc, key, cert
+
+
 def file_serial(path):
     """The serial of the certificate in a key-cert file, by openssl."""
     out = openssl("x509", "-in", path, "-noout", "-serial").stdout.decode()
@@ -693,12 +705,7 @@ def expired_selfsigned(old):
 
 
 def test_combine_round_trip(h, wd):
-    kc = os.path.join(wd, "key-cert.pem")
-    assert enroll(h, wd, kc)[0] == OK
-    key = os.path.join(wd, "key.pem")
-    cert = os.path.join(wd, "cert.pem")
-    openssl("pkey", "-in", kc, "-out", key)
-    openssl("x509", "-in", kc, "-out", cert)
+    kc, key, cert = enrolled_parts(h, wd)
     out = os.path.join(wd, "combined.pem")
     rc, o, err = helper("combine", "--key", key, "--cert", cert, "--out", out)
     assert rc == OK, (o, err)
@@ -889,12 +896,7 @@ def test_concurrent_renews_serialised(h, wd):
 def test_full_disk_keeps_old_file(h, wd):
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
-    kc = os.path.join(wd, "key-cert.pem")
-    assert enroll(h, wd, kc)[0] == OK
-    key = os.path.join(wd, "key.pem")
-    cert = os.path.join(wd, "cert.pem")
-    openssl("pkey", "-in", kc, "-out", key)
-    openssl("x509", "-in", kc, "-out", cert)
+    kc, key, cert = enrolled_parts(h, wd)
     full = os.path.join(wd, "full")
     os.mkdir(full)
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755",
@@ -945,12 +947,7 @@ def test_full_disk_keeps_old_file(h, wd):
 
 
 def test_pidfile_not_stunnel(h, wd):
-    kc = os.path.join(wd, "key-cert.pem")
-    assert enroll(h, wd, kc)[0] == OK
-    key = os.path.join(wd, "key.pem")
-    cert = os.path.join(wd, "cert.pem")
-    openssl("pkey", "-in", kc, "-out", key)
-    openssl("x509", "-in", kc, "-out", cert)
+    kc, key, cert = enrolled_parts(h, wd)
     pidfile = os.path.join(wd, "stunnel.pid")
     sleeper = subprocess.Popen(["sleep", "300"])
     try:
