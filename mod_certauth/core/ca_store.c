@@ -919,24 +919,39 @@ static ca_cert_row_t *row_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *r)
     return c;
 }
 
-static apr_status_t select_rows(ca_store_t *s, apr_pool_t *p,
+/* Run the prepared statement `label` with its arguments; the results in
+ * *res, read to the end by the caller. */
+static apr_status_t run_pselect(ca_store_t *s, apr_pool_t *p,
                                 const char *label, int nargs,
-                                const char **args, apr_array_header_t **rows)
+                                const char **args, apr_dbd_results_t **res)
 {
     apr_dbd_prepared_t *stmt;
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
     apr_status_t rv;
     int rc;
 
     if ((rv = get_stmt(s, label, &stmt)) != APR_SUCCESS) {
         return rv;
     }
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
-                         s->d->seek, nargs, args);
+    rc = apr_dbd_pselect(s->driver, p, s->handle, res, stmt, s->d->seek,
+                         nargs, args);
     if (rc != 0) {
         set_error(s, rc);
         return CA_EDB;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t select_rows(ca_store_t *s, apr_pool_t *p,
+                                const char *label, int nargs,
+                                const char **args, apr_array_header_t **rows)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_status_t rv;
+    int rc;
+
+    if ((rv = run_pselect(s, p, label, nargs, args, &res)) != APR_SUCCESS) {
+        return rv;
     }
     *rows = apr_array_make(p, 4, sizeof(ca_cert_row_t *));
     /* Read every row to the end, so the statement is reset. */
@@ -1031,20 +1046,12 @@ apr_status_t ca_store_cert_list(ca_store_t *s, apr_pool_t *p,
 static apr_status_t count_of(ca_store_t *s, apr_pool_t *p, const char *label,
                              int nargs, const char **args, apr_int64_t *count)
 {
-    apr_dbd_prepared_t *stmt;
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
     apr_status_t rv;
-    int rc;
 
-    if ((rv = get_stmt(s, label, &stmt)) != APR_SUCCESS) {
+    if ((rv = run_pselect(s, p, label, nargs, args, &res)) != APR_SUCCESS) {
         return rv;
-    }
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
-                         s->d->seek, nargs, args);
-    if (rc != 0) {
-        set_error(s, rc);
-        return CA_EDB;
     }
     *count = 0;
     while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
@@ -1246,9 +1253,6 @@ static apr_status_t crl_entries_sqlite(ca_store_t *s, apr_pool_t *p,
     }
     if (rc != SQLITE_DONE) {
         s->last_error = apr_pstrdup(s->conn_pool, sqlite3_errmsg(db));
-        if (s->in_txn) {
-            s->txn_failed = 1;
-        }
         sqlite3_finalize(st);
         return CA_EDB;
     }
@@ -1261,12 +1265,10 @@ apr_status_t ca_store_crl_entries(ca_store_t *s, apr_pool_t *p,
                                   apr_int64_t not_after_min,
                                   apr_array_header_t **entries)
 {
-    apr_dbd_prepared_t *stmt;
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
     const char *args[1];
     apr_status_t rv;
-    int rc;
 
     /* (the driver serialises its own calls into SQLite with a mutex of
      * APR's, which this path does not take: only with an SQLite built
@@ -1274,15 +1276,10 @@ apr_status_t ca_store_crl_entries(ca_store_t *s, apr_pool_t *p,
     if (s->d->sqlite && sqlite3_threadsafe()) {
         return crl_entries_sqlite(s, p, not_after_min, entries);
     }
-    if ((rv = get_stmt(s, "certauth_crl_entries", &stmt)) != APR_SUCCESS) {
-        return rv;
-    }
     args[0] = i64(p, not_after_min);
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
-                         s->d->seek, 1, args);
-    if (rc != 0) {
-        set_error(s, rc);
-        return CA_EDB;
+    if ((rv = run_pselect(s, p, "certauth_crl_entries", 1, args, &res))
+        != APR_SUCCESS) {
+        return rv;
     }
     *entries = apr_array_make(p, 64, sizeof(ca_crl_entry_t));
     while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
@@ -1302,20 +1299,13 @@ static apr_status_t crl_read(ca_store_t *s, apr_pool_t *p, const char *label,
                              apr_int64_t *number, apr_int64_t *this_update,
                              apr_int64_t *next_update, const char **der_b64)
 {
-    apr_dbd_prepared_t *stmt;
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
     apr_status_t rv;
-    int rc, found = 0;
+    int found = 0;
 
-    if ((rv = get_stmt(s, label, &stmt)) != APR_SUCCESS) {
+    if ((rv = run_pselect(s, p, label, 0, NULL, &res)) != APR_SUCCESS) {
         return rv;
-    }
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
-                         s->d->seek, 0, NULL);
-    if (rc != 0) {
-        set_error(s, rc);
-        return CA_EDB;
     }
     while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
         found = 1;
@@ -1434,28 +1424,21 @@ apr_status_t ca_store_audit_list(ca_store_t *s, apr_pool_t *p,
                                  const char *serial, int limit, int offset,
                                  apr_array_header_t **rows)
 {
-    apr_dbd_prepared_t *stmt;
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
     const char *args[3];
     apr_status_t rv;
-    int rc, n = 0;
+    int n = 0;
 
-    if ((rv = get_stmt(s, serial ? "certauth_audit_serial"
-                                 : "certauth_audit_list", &stmt))
-        != APR_SUCCESS) {
-        return rv;
-    }
     if (serial) {
         args[n++] = serial;
     }
     args[n++] = apr_itoa(p, limit > 0 ? limit : 100);
     args[n++] = apr_itoa(p, offset > 0 ? offset : 0);
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
-                         s->d->seek, n, args);
-    if (rc != 0) {
-        set_error(s, rc);
-        return CA_EDB;
+    if ((rv = run_pselect(s, p, serial ? "certauth_audit_serial"
+                                       : "certauth_audit_list", n, args,
+                          &res)) != APR_SUCCESS) {
+        return rv;
     }
     *rows = apr_array_make(p, 16, sizeof(ca_audit_t *));
     while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
@@ -1514,20 +1497,12 @@ static apr_status_t pending_rows(ca_store_t *s, apr_pool_t *p,
                                  const char *label, int nargs,
                                  const char **args, apr_array_header_t **rows)
 {
-    apr_dbd_prepared_t *stmt;
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
     apr_status_t rv;
-    int rc;
 
-    if ((rv = get_stmt(s, label, &stmt)) != APR_SUCCESS) {
+    if ((rv = run_pselect(s, p, label, nargs, args, &res)) != APR_SUCCESS) {
         return rv;
-    }
-    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt,
-                         s->d->seek, nargs, args);
-    if (rc != 0) {
-        set_error(s, rc);
-        return CA_EDB;
     }
     *rows = apr_array_make(p, 4, sizeof(ca_pending_t *));
     while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
