@@ -57,14 +57,17 @@ UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 .PHONY: all run stop test unit integration install deps-run deps-test clean \
         web browser-deps bench bench-quick deps-bench
 
-# Web pages: htdocs/ holds the sources; build/htdocs what httpd serves (HTML
-# and CSS copied, each page's JavaScript bundled with pkijs + asn1js by
-# esbuild).  npm ci runs only when the lock file changed, so `make run`
-# works offline once the packages are installed.
+# Web pages: htdocs/ holds the sources; build/htdocs what httpd serves (each
+# page assembled by build-pages.mjs from its own part and the shared
+# partials/layout.html, CSS copied, each page's JavaScript bundled with pkijs
+# + asn1js by esbuild).  npm ci runs only when the lock file changed, so
+# `make run` works offline once the packages are installed.
 NPM        ?= npm
+NODE       ?= node
 HTDOCS_DIR ?= /usr/local/share/certauth/htdocs
 WEB_OUT    := $(BUILD)/htdocs
-WEB_SRC    := $(wildcard htdocs/*.html htdocs/css/*.css htdocs/js/*.js)
+WEB_SRC    := $(wildcard htdocs/*.html htdocs/partials/*.html htdocs/css/*.css htdocs/js/*.js) \
+              htdocs/build-pages.mjs
 WEB_PAGES  := home request mycerts
 WEB_DEPS   := htdocs/node_modules/.package-lock.json
 BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
@@ -109,7 +112,7 @@ $(WEB_DEPS): htdocs/package.json htdocs/package-lock.json
 $(WEB_OUT)/.built: $(WEB_SRC) $(WEB_DEPS)
 	rm -rf $(WEB_OUT)
 	mkdir -p $(WEB_OUT)/css $(WEB_OUT)/js
-	cp htdocs/*.html $(WEB_OUT)/
+	$(NODE) htdocs/build-pages.mjs $(WEB_OUT) htdocs/*.html
 	cp htdocs/css/*.css $(WEB_OUT)/css/
 	cp htdocs/js/pkcs12.js $(WEB_OUT)/js/
 	htdocs/node_modules/.bin/esbuild $(WEB_PAGES:%=htdocs/js/%.js) --bundle \
