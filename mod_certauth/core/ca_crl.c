@@ -374,6 +374,7 @@ static apr_status_t put_plain(scratch_t *s, const unsigned char *sn,
         }
     }
     if (s->date_len && s->date_der_of != revoked_at && s->date_patchable
+        && revoked_at >= 0 && s->date_der_of >= 0
         && revoked_at / 86400 == s->date_der_of / 86400) {
         /* the same day: only the time of day differs, and it is the last
          * six digits before the 'Z' in both UTCTime and GeneralizedTime
