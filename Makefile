@@ -4,7 +4,7 @@
 #   make run      install missing Debian packages, build, start the demo CA
 #   make stop     stop the demo
 #   make test     install test dependencies, build, run every suite
-#   make install  install the module and conf/certauth.{load,conf} (apxs, Debian)
+#   make install  install the module and conf/certauth.{load,conf} (Debian; DESTDIR)
 #                 and the web pages (build/htdocs) into $(HTDOCS_DIR)
 #   make web      web pages: npm ci (once), then bundle htdocs/ into build/htdocs
 #   make bench    benchmarks against cfssl, openssl ca and static Apache (minutes)
@@ -164,12 +164,17 @@ bench-quick: deps-bench
 	@$(MAKE) --no-print-directory all
 	$(PYTHON) tests/bench/bench.py --quick
 
+# DESTDIR is honoured (packaging, staged installs): the module goes where
+# apxs says modules live, installed like the rest (apxs -i would ignore it).
+AP_LIBEXECDIR := $(shell $(APXS) -q LIBEXECDIR 2>/dev/null)
+AP_SYSCONFDIR := $(shell $(APXS) -q SYSCONFDIR 2>/dev/null)
+
 install: all web
-	$(APXS) -i -n certauth $(MOD_SO)
-	install -m 0644 conf/certauth.load $(DESTDIR)$(shell $(APXS) -q SYSCONFDIR)/mods-available/certauth.load
-	install -m 0644 conf/certauth.conf $(DESTDIR)$(shell $(APXS) -q SYSCONFDIR)/mods-available/certauth.conf
-	install -m 0644 conf/profiles.conf $(DESTDIR)$(shell $(APXS) -q SYSCONFDIR)/conf-available/certauth-profiles.conf
-	install -m 0755 $(ADMIN) $(DESTDIR)/usr/local/bin/certauth-admin
+	install -D -m 0644 $(MOD_SO) $(DESTDIR)$(AP_LIBEXECDIR)/mod_certauth.so
+	install -D -m 0644 conf/certauth.load $(DESTDIR)$(AP_SYSCONFDIR)/mods-available/certauth.load
+	install -D -m 0644 conf/certauth.conf $(DESTDIR)$(AP_SYSCONFDIR)/mods-available/certauth.conf
+	install -D -m 0644 conf/profiles.conf $(DESTDIR)$(AP_SYSCONFDIR)/conf-available/certauth-profiles.conf
+	install -D -m 0755 $(ADMIN) $(DESTDIR)/usr/local/bin/certauth-admin
 	install -D -m 0755 $(STUNNEL) $(DESTDIR)/usr/local/bin/certauth-stunnel
 	install -D -m 0644 stunnel-helper/certauth-stunnel.1 $(DESTDIR)/usr/local/share/man/man1/certauth-stunnel.1
 	install -d -m 0755 $(DESTDIR)$(HTDOCS_DIR)/css $(DESTDIR)$(HTDOCS_DIR)/js
