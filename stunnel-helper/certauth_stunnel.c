@@ -969,13 +969,13 @@ static int cmd_enroll(apr_pool_t *p, const opts_t *o)
     client_init(o, &c);
     /* cacerts is public: the password goes to simpleenroll only */
     note(o, "asking %s", est_op_url(p, &c, "cacerts"));
-    if ((erc = est_cacerts(p, &c, &cacerts, NULL, &err)) != EST_OK) {
+    if ((erc = est_cacerts(p, &c, &cacerts, &err)) != EST_OK) {
         return fail(est_exit(erc), err);
     }
     c.user = o->user;
     c.password = pw;
     note(o, "asking %s", est_op_url(p, &c, "simpleenroll"));
-    if ((erc = est_enroll(p, &c, 0, req, &answer, NULL, &err)) != EST_OK) {
+    if ((erc = est_enroll(p, &c, 0, req, &answer, &err)) != EST_OK) {
         return fail(est_exit(erc), err);
     }
     if ((code = accept_issued(p, o, key, answer, cacerts, &leaf, &chain,
@@ -1077,12 +1077,12 @@ static int cmd_renew(apr_pool_t *p, const opts_t *o)
     c.cert_pem = cert_pem;
     c.key_pem = key_pem;
     note(o, "asking %s", est_op_url(p, &c, "cacerts"));
-    if ((erc = est_cacerts(p, &c, &cacerts, NULL, &err)) != EST_OK) {
+    if ((erc = est_cacerts(p, &c, &cacerts, &err)) != EST_OK) {
         return fail(est_exit(erc), err);
     }
     note(o, "asking %s for serial %s", est_op_url(p, &c, "simplereenroll"),
          ca_serial_hex(p, X509_get0_serialNumber(b->cert)));
-    if ((erc = est_enroll(p, &c, 1, req, &answer, NULL, &err)) != EST_OK) {
+    if ((erc = est_enroll(p, &c, 1, req, &answer, &err)) != EST_OK) {
         if (erc == EST_REFUSED && !strstr(err, "enroll again")
             && !strstr(err, "renewal opens")) {
             err = apr_pstrcat(p, err, " (a revoked, superseded or expired "

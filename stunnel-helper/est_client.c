@@ -9,7 +9,6 @@
  * key-cert file is read once, by the caller. */
 
 #include <ctype.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -56,7 +55,6 @@ typedef struct {
     apr_pool_t *p;
     char *buf;
     apr_size_t len, cap;
-    char retry_after[32];
 } answer_t;
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -83,30 +81,6 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
     memcpy(a->buf + a->len, ptr, n);
     a->len += n;
     a->buf[a->len] = '\0';
-    return n;
-}
-
-static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
-{
-    answer_t *a = ud;
-    size_t n = size * nitems, i;
-
-    if (n >= 5 && !strncmp(buf, "HTTP/", 5)) {
-        a->retry_after[0] = '\0'; /* a new answer (after a 401 or 100) */
-    }
-    else if (n > 12 && !strncasecmp(buf, "Retry-After:", 12)) {
-        const char *v = buf + 12;
-        size_t vl = n - 12;
-        while (vl && (*v == ' ' || *v == '\t')) {
-            v++;
-            vl--;
-        }
-        for (i = 0; i < vl && i + 1 < sizeof(a->retry_after)
-                    && isdigit((unsigned char)v[i]); i++) {
-            a->retry_after[i] = v[i];
-        }
-        a->retry_after[i] = '\0';
-    }
     return n;
 }
 
@@ -159,7 +133,7 @@ static int local_curl_error(CURLcode rc)
 static est_rc_t perform(apr_pool_t *p, const est_client_t *c, const char *op,
                         const char *body, apr_size_t blen, long *status,
                         const char **ctype, char **out, apr_size_t *outlen,
-                        est_reply_t *reply, const char **err)
+                        const char **err)
 {
     const char *url = est_op_url(p, c, op);
     char errbuf[CURL_ERROR_SIZE];
@@ -176,11 +150,6 @@ static est_rc_t perform(apr_pool_t *p, const est_client_t *c, const char *op,
     *ctype = "";
     *out = NULL;
     *outlen = 0;
-    if (reply) {
-        reply->http_status = 0;
-        reply->retry_after = -1;
-        reply->url = url;
-    }
     if (strncasecmp(url, "https://", 8)) {
         *err = apr_psprintf(p, "%s: the CA's URL must start with https://",
                             url);
@@ -262,8 +231,6 @@ static est_rc_t perform(apr_pool_t *p, const est_client_t *c, const char *op,
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &a);
 
     rc = curl_easy_perform(h);
     why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
@@ -308,10 +275,6 @@ static est_rc_t perform(apr_pool_t *p, const est_client_t *c, const char *op,
         return EST_UNREACHABLE;
     }
 
-    if (reply) {
-        reply->http_status = code;
-        reply->retry_after = a.retry_after[0] ? atol(a.retry_after) : -1;
-    }
     *status = code;
     *out = a.buf ? a.buf : apr_pstrdup(p, "");
     *outlen = a.len;
@@ -354,39 +317,30 @@ static est_rc_t perform(apr_pool_t *p, const est_client_t *c, const char *op,
 
 /* ------------------------------------------------------------------ ops */
 
-est_rc_t est_cacerts(apr_pool_t *p, const est_client_t *c,
-                     STACK_OF(X509) **certs, est_reply_t *reply,
-                     const char **err)
+/* The certificates of a 200 answer to op: a PKCS#7 certs-only. */
+static est_rc_t certs_answer(apr_pool_t *p, const est_client_t *c,
+                             const char *op, long status, const char *ctype,
+                             const char *body, apr_size_t len,
+                             STACK_OF(X509) **certs, const char **err)
 {
-    const char *ctype, *perr = NULL;
-    char *body;
-    apr_size_t len;
-    long status;
-    est_rc_t rc;
+    const char *perr = NULL;
 
-    *certs = NULL;
-    rc = perform(p, c, "cacerts", NULL, 0, &status, &ctype, &body, &len,
-                 reply, err);
-    if (rc != EST_OK) {
-        return rc;
-    }
     if (status != 200) {
         *err = apr_psprintf(p, "%s: unexpected HTTP %ld",
-                            est_op_url(p, c, "cacerts"), status);
+                            est_op_url(p, c, op), status);
         return EST_PROTOCOL;
     }
     if (kc_pkcs7_certs_parse(p, body, len, certs, &perr) != APR_SUCCESS) {
         *err = apr_psprintf(p, "%s: not an EST answer (%s): %s",
-                            est_op_url(p, c, "cacerts"),
+                            est_op_url(p, c, op),
                             *ctype ? ctype : "no content type", perr);
         return EST_PROTOCOL;
     }
     return EST_OK;
 }
 
-est_rc_t est_csrattrs(apr_pool_t *p, const est_client_t *c,
-                      unsigned char **der, apr_size_t *dlen,
-                      est_reply_t *reply, const char **err)
+est_rc_t est_cacerts(apr_pool_t *p, const est_client_t *c,
+                     STACK_OF(X509) **certs, const char **err)
 {
     const char *ctype;
     char *body;
@@ -394,32 +348,21 @@ est_rc_t est_csrattrs(apr_pool_t *p, const est_client_t *c,
     long status;
     est_rc_t rc;
 
-    *der = NULL;
-    *dlen = 0;
-    rc = perform(p, c, "csrattrs", NULL, 0, &status, &ctype, &body, &len,
-                 reply, err);
+    *certs = NULL;
+    rc = perform(p, c, "cacerts", NULL, 0, &status, &ctype, &body, &len,
+                 err);
     if (rc != EST_OK) {
         return rc;
     }
-    if (status == 204 || (status == 200 && len == 0)) {
-        return EST_OK;
-    }
-    if (status != 200
-        || ca_base64_decode(p, body, len, der, dlen) != APR_SUCCESS) {
-        *err = apr_psprintf(p, "%s: not an EST answer (HTTP %ld, %s)",
-                            est_op_url(p, c, "csrattrs"), status,
-                            *ctype ? ctype : "no content type");
-        return EST_PROTOCOL;
-    }
-    return EST_OK;
+    return certs_answer(p, c, "cacerts", status, ctype, body, len, certs,
+                        err);
 }
 
 est_rc_t est_enroll(apr_pool_t *p, const est_client_t *c, int reenroll,
-                    X509_REQ *req, STACK_OF(X509) **certs,
-                    est_reply_t *reply, const char **err)
+                    X509_REQ *req, STACK_OF(X509) **certs, const char **err)
 {
     const char *op = reenroll ? "simplereenroll" : "simpleenroll";
-    const char *ctype, *b64, *perr = NULL;
+    const char *ctype, *b64;
     unsigned char *der = NULL;
     char *body;
     apr_size_t len;
@@ -436,7 +379,7 @@ est_rc_t est_enroll(apr_pool_t *p, const est_client_t *c, int reenroll,
     b64 = ca_base64_encode(p, der, (apr_size_t)dlen, 1);
     OPENSSL_free(der);
     rc = perform(p, c, op, b64, strlen(b64), &status, &ctype, &body, &len,
-                 reply, err);
+                 err);
     if (rc != EST_OK) {
         return rc;
     }
@@ -447,16 +390,5 @@ est_rc_t est_enroll(apr_pool_t *p, const est_client_t *c, int reenroll,
                             est_op_url(p, c, op), r ? ": " : "", r ? r : "");
         return EST_PENDING;
     }
-    if (status != 200) {
-        *err = apr_psprintf(p, "%s: unexpected HTTP %ld",
-                            est_op_url(p, c, op), status);
-        return EST_PROTOCOL;
-    }
-    if (kc_pkcs7_certs_parse(p, body, len, certs, &perr) != APR_SUCCESS) {
-        *err = apr_psprintf(p, "%s: not an EST answer (%s): %s",
-                            est_op_url(p, c, op),
-                            *ctype ? ctype : "no content type", perr);
-        return EST_PROTOCOL;
-    }
-    return EST_OK;
+    return certs_answer(p, c, op, status, ctype, body, len, certs, err);
 }

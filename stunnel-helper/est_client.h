@@ -1,5 +1,5 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
-/* est_client: an EST (RFC 7030) client over libcurl: cacerts, csrattrs,
+/* est_client: an EST (RFC 7030) client over libcurl: cacerts,
  * simpleenroll and simplereenroll.  TLS always verifies the server (with
  * ca_file, or the system's trust store); authentication is HTTP Basic or a
  * client certificate held in memory. */
@@ -38,13 +38,6 @@ typedef struct est_client_t {
     int verbose;              /* curl's trace on stderr                   */
 } est_client_t;
 
-/* Details of the last answer (optional). */
-typedef struct est_reply_t {
-    long http_status;         /* 0 when no HTTP answer came               */
-    long retry_after;         /* seconds from Retry-After, or -1          */
-    const char *url;          /* the URL asked                            */
-} est_reply_t;
-
 /* Once per process, before any other call (curl_global_init). */
 int est_global_init(void);
 void est_global_cleanup(void);
@@ -54,18 +47,12 @@ const char *est_op_url(apr_pool_t *p, const est_client_t *c, const char *op);
 
 /* GET cacerts: the CA certificates (freed with p). */
 est_rc_t est_cacerts(apr_pool_t *p, const est_client_t *c,
-                     STACK_OF(X509) **certs, est_reply_t *reply,
-                     const char **err);
-
-/* GET csrattrs: the DER of the attributes; *len 0 for 204 (none). */
-est_rc_t est_csrattrs(apr_pool_t *p, const est_client_t *c,
-                      unsigned char **der, apr_size_t *len,
-                      est_reply_t *reply, const char **err);
+                     STACK_OF(X509) **certs, const char **err);
 
 /* POST simpleenroll (reenroll 0) or simplereenroll (reenroll 1) with req:
  * the certificates of the certs-only answer (the issued one among them). */
 est_rc_t est_enroll(apr_pool_t *p, const est_client_t *c, int reenroll,
                     X509_REQ *req, STACK_OF(X509) **certs,
-                    est_reply_t *reply, const char **err);
+                    const char **err);
 
 #endif
