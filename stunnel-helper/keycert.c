@@ -81,6 +81,7 @@ apr_status_t kc_parse(apr_pool_t *p, const char *data, apr_size_t len,
         unsigned char *der = NULL;
         long dlen = 0;
         unsigned long e;
+        int stop = 0;
 
         ERR_set_mark();
         if (!PEM_read_bio(in, &name, &header, &der, &dlen)) {
@@ -107,11 +108,7 @@ apr_status_t kc_parse(apr_pool_t *p, const char *data, apr_size_t len,
                 *err = apr_psprintf(p, "certificate %d (PEM block %d) is "
                                     "corrupt", sk_X509_num(certs) + 1,
                                     nblocks);
-                OPENSSL_free(name);
-                OPENSSL_free(header);
-                OPENSSL_free(der);
-                ERR_clear_error();
-                goto done;
+                stop = 1;
             }
         }
         else if (strstr(name, "PRIVATE KEY")) {
@@ -132,18 +129,15 @@ apr_status_t kc_parse(apr_pool_t *p, const char *data, apr_size_t len,
                 ca_pool_pkey(p, key);
             }
             OPENSSL_cleanse(der, (size_t)dlen);
-            if (!key || nkeys > 1) {
-                OPENSSL_free(name);
-                OPENSSL_free(header);
-                OPENSSL_free(der);
-                ERR_clear_error();
-                goto done;
-            }
+            stop = !key || nkeys > 1;
         }
         /* other blocks (EC PARAMETERS, ...) are ignored */
         OPENSSL_free(name);
         OPENSSL_free(header);
         OPENSSL_free(der);
+        if (stop) {
+            goto done;
+        }
     }
     if (!nblocks) {
         *err = "no PEM data (neither a private key nor a certificate)";
@@ -340,6 +334,12 @@ static apr_status_t out_cleanup(void *d)
     return APR_SUCCESS;
 }
 
+static const char *base_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
 static const char *dir_of(apr_pool_t *p, const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -359,7 +359,6 @@ static apr_status_t out_open(apr_pool_t *p, const char *path, int mode,
 {
     kc_out_t *o = apr_pcalloc(p, sizeof(*o));
     struct stat lst, now;
-    const char *base;
 
     *out = NULL;
     o->p = p;
@@ -393,8 +392,7 @@ static apr_status_t out_open(apr_pool_t *p, const char *path, int mode,
         return CA_EIO;
     }
     o->dir = dir_of(p, path);
-    base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    o->tmp = apr_psprintf(p, "%s/.%s.tmpXXXXXX", o->dir, base);
+    o->tmp = apr_psprintf(p, "%s/.%s.tmpXXXXXX", o->dir, base_of(path));
     o->fd = mkostemp(o->tmp, O_CLOEXEC);
     if (o->fd < 0) {
         *err = apr_psprintf(p, "cannot create a file in %s: %s", o->dir,
@@ -603,7 +601,7 @@ apr_status_t kc_lock(apr_pool_t *p, const char *path, int wait_secs,
                      const char **err)
 {
     kc_lock_t *l = apr_pcalloc(p, sizeof(*l));
-    const char *dir, *base, *lockpath;
+    const char *dir, *lockpath;
     char *real = realpath(path, NULL);
     struct stat target, st;
     int have_target, waited = 0, ticks = 0;
@@ -614,8 +612,7 @@ apr_status_t kc_lock(apr_pool_t *p, const char *path, int wait_secs,
         free(real);
     }
     dir = dir_of(p, path);
-    base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    lockpath = apr_psprintf(p, "%s/.%s.lock", dir, base);
+    lockpath = apr_psprintf(p, "%s/.%s.lock", dir, base_of(path));
     have_target = stat(path, &target) == 0;
     l->fd = open(lockpath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                  0600);
@@ -747,7 +744,6 @@ apr_status_t kc_pkcs7_certs_parse(apr_pool_t *p, const char *body,
     const unsigned char *q;
     STACK_OF(X509) *in, *sk;
     PKCS7 *p7;
-    int i;
 
     *certs = NULL;
     if (ca_base64_decode(p, body, len, &der, &dlen) != APR_SUCCESS
@@ -773,17 +769,8 @@ apr_status_t kc_pkcs7_certs_parse(apr_pool_t *p, const char *body,
         return CA_EBADINPUT;
     }
     sk = ca_pool_x509_stack(p, sk_X509_new_null());
-    for (i = 0; sk && i < sk_X509_num(in); i++) {
-        X509 *x = sk_X509_value(in, i);
-        if (!X509_up_ref(x)) {
-            sk = NULL;
-            break;
-        }
-        if (!sk_X509_push(sk, x)) {
-            X509_free(x);
-            sk = NULL;
-            break;
-        }
+    if (sk && !X509_add_certs(sk, in, X509_ADD_FLAG_UP_REF)) {
+        sk = NULL; /* the pool frees what was added */
     }
     PKCS7_free(p7);
     if (!sk) {
