@@ -471,17 +471,20 @@ static char *secret_from_tty(apr_pool_t *p, const char *prompt)
     return out;
 }
 
-/* A password: --password-file, CERTAUTH_PASSWORD, or the terminal.
- * NULL with *code and *err when there is none. */
-static const char *get_password(apr_pool_t *p, const opts_t *o,
-                                const char *prompt, int *code,
-                                const char **err)
+/* A secret: the first line of file, the environment variable env_name,
+ * or a line typed on the terminal after prompt (and again after `again`
+ * when that is not NULL).  NULL with *code and *err when there is none
+ * (*err: `none` when there is no source at all). */
+static const char *get_secret(apr_pool_t *p, const char *file,
+                              const char *env_name, const char *prompt,
+                              const char *again, const char *none, int *code,
+                              const char **err)
 {
-    const char *env = getenv("CERTAUTH_PASSWORD");
-    char *pw;
+    const char *env = getenv(env_name);
+    char *pw, *pw2;
 
-    if (o->passfile) {
-        if (!(pw = secret_from_file(p, o->passfile, err))) {
+    if (file) {
+        if (!(pw = secret_from_file(p, file, err))) {
             *code = CS_LOCAL;
         }
         return pw;
@@ -491,13 +494,28 @@ static const char *get_password(apr_pool_t *p, const opts_t *o,
         strcpy(pw, env);
         return pw;
     }
-    if ((pw = secret_from_tty(p, prompt))) {
-        return pw;
+    if (!(pw = secret_from_tty(p, prompt))) {
+        *code = CS_USAGE;
+        *err = none;
+        return NULL;
     }
-    *code = CS_USAGE;
-    *err = "no password: give --password-file FILE, set CERTAUTH_PASSWORD, "
-           "or run on a terminal";
-    return NULL;
+    if (again && (!(pw2 = secret_from_tty(p, again)) || strcmp(pw, pw2))) {
+        *code = CS_USAGE;
+        *err = "the pass phrases differ";
+        return NULL;
+    }
+    return pw;
+}
+
+/* A password: --password-file, CERTAUTH_PASSWORD, or the terminal. */
+static const char *get_password(apr_pool_t *p, const opts_t *o,
+                                const char *prompt, int *code,
+                                const char **err)
+{
+    return get_secret(p, o->passfile, "CERTAUTH_PASSWORD", prompt, NULL,
+                      "no password: give --password-file FILE, set "
+                      "CERTAUTH_PASSWORD, or run on a terminal",
+                      code, err);
 }
 
 /* ------------------------------------------------------------------ helpers */
@@ -660,15 +678,16 @@ static int accept_issued(apr_pool_t *p, const opts_t *o, EVP_PKEY *key,
         *err = "the CA's answer holds no certificate for the new key";
         return CS_UNREACHABLE;
     }
+    if (!roots || !inter) {
+        *err = "out of memory";
+        return CS_LOCAL;
+    }
     for (i = 0; i < sk_X509_num(cacerts); i++) {
         X509 *x = sk_X509_value(cacerts, i);
-        if (X509_self_signed(x, 0) == 1) {
-            X509_up_ref(x);
-            sk_X509_push(roots, x);
-        }
-        else {
-            X509_up_ref(x);
-            sk_X509_push(inter, x);
+        if (!X509_add_cert(X509_self_signed(x, 0) == 1 ? roots : inter, x,
+                           X509_ADD_FLAG_UP_REF)) {
+            *err = "out of memory";
+            return CS_LOCAL;
         }
     }
     /* a CA that publishes no root: trust what it publishes */
@@ -1003,7 +1022,7 @@ static int cmd_renew(apr_pool_t *p, const opts_t *o)
     X509 *leaf = NULL;
     X509_EXTENSION *san = NULL;
     kc_out_t *out = NULL;
-    const char *err = NULL, *cert_pem, *key_pem = NULL;
+    const char *err = NULL;
     char *kp = NULL, *cp = NULL;
     apr_size_t kl = 0, cl = 0;
     apr_int64_t now = now_sec(), nb, na;
@@ -1015,10 +1034,12 @@ static int cmd_renew(apr_pool_t *p, const opts_t *o)
         return code;
     }
     /* no lock file next to a mistyped --in: its error first */
-    if ((access(o->in, F_OK) != 0
-         && kc_load(p, o->in, NULL, 1, &b, &err) != APR_SUCCESS)
-        || (code = take_lock(p, o, path))) {
-        return code ? code : fail(CS_LOCAL, err);
+    if (access(o->in, F_OK) != 0
+        && kc_load(p, o->in, NULL, 1, &b, &err) != APR_SUCCESS) {
+        return fail(CS_LOCAL, err);
+    }
+    if ((code = take_lock(p, o, path))) {
+        return code;
     }
     if (kc_load(p, o->in, NULL, 1, &b, &err) != APR_SUCCESS) {
         return fail(CS_LOCAL, err);
@@ -1071,11 +1092,9 @@ static int cmd_renew(apr_pool_t *p, const opts_t *o)
                != APR_SUCCESS) {
         return fail(CS_LOCAL, err);
     }
-    cert_pem = cp;
-    key_pem = kp;
     client_init(o, &c);
-    c.cert_pem = cert_pem;
-    c.key_pem = key_pem;
+    c.cert_pem = cp;
+    c.key_pem = kp;
     note(o, "asking %s", est_op_url(p, &c, "cacerts"));
     if ((erc = est_cacerts(p, &c, &cacerts, &err)) != EST_OK) {
         return fail(est_exit(erc), err);
@@ -1250,8 +1269,8 @@ static int cmd_combine(apr_pool_t *p, const opts_t *o)
 
 static int cmd_split(apr_pool_t *p, const opts_t *o)
 {
-    const char *certpath, *keypath, *err = NULL, *pass = NULL;
-    char *newpass = NULL, *data = NULL, *kpem = NULL, *cpem = NULL;
+    const char *certpath, *keypath, *err = NULL, *pass = NULL, *newpass = NULL;
+    char *data = NULL, *kpem = NULL, *cpem = NULL;
     apr_size_t len = 0, klen = 0, clen = 0;
     const unsigned char *q;
     PKCS12 *p12;
@@ -1261,7 +1280,7 @@ static int cmd_split(apr_pool_t *p, const opts_t *o)
     kc_out_t *kout = NULL, *cout = NULL;
     struct stat st;
     apr_status_t rv;
-    int code, i;
+    int code;
     char buf[120];
 
     REQUIRE(o, in, "--in");
@@ -1322,28 +1341,14 @@ static int cmd_split(apr_pool_t *p, const opts_t *o)
                                            "the certificate", o->in));
     }
     if (!o->nodes) {
-        const char *env = getenv("CERTAUTH_NEW_PASSWORD");
-        if (o->newpassfile) {
-            if (!(newpass = secret_from_file(p, o->newpassfile, &err))) {
-                return fail(CS_LOCAL, err);
-            }
-        }
-        else if (env) {
-            newpass = kc_secret_alloc(p, strlen(env) + 1);
-            strcpy(newpass, env);
-        }
-        else {
-            char *again;
-            if (!(newpass = secret_from_tty(p, "Enter PEM pass phrase: "))) {
-                return fail(CS_USAGE, "no new pass phrase for userkey.pem: "
-                                      "give --new-password-file FILE, set "
-                                      "CERTAUTH_NEW_PASSWORD, give --nodes, "
-                                      "or run on a terminal");
-            }
-            again = secret_from_tty(p, "Verifying - Enter PEM pass phrase: ");
-            if (!again || strcmp(newpass, again)) {
-                return fail(CS_USAGE, "the pass phrases differ");
-            }
+        if (!(newpass = get_secret(p, o->newpassfile, "CERTAUTH_NEW_PASSWORD",
+                                   "Enter PEM pass phrase: ",
+                                   "Verifying - Enter PEM pass phrase: ",
+                                   "no new pass phrase for userkey.pem: give "
+                                   "--new-password-file FILE, set "
+                                   "CERTAUTH_NEW_PASSWORD, give --nodes, or "
+                                   "run on a terminal", &code, &err))) {
+            return fail(code, err);
         }
         if (strlen(newpass) < 4) {
             return fail(CS_USAGE, "the new pass phrase needs at least 4 "
@@ -1378,11 +1383,9 @@ static int cmd_split(apr_pool_t *p, const opts_t *o)
         printf("wrote %s (0600, %s)\n", keypath,
                o->nodes ? "not encrypted" : "encrypted with the new pass "
                                             "phrase");
-        for (i = 0; ca && i < sk_X509_num(ca); i++) {
-            if (i == 0) {
-                printf("not written: %d CA certificate%s from the PKCS#12\n",
-                       sk_X509_num(ca), sk_X509_num(ca) == 1 ? "" : "s");
-            }
+        if (sk_X509_num(ca) > 0) {
+            printf("not written: %d CA certificate%s from the PKCS#12\n",
+                   sk_X509_num(ca), sk_X509_num(ca) == 1 ? "" : "s");
         }
     }
     return CS_OK;
