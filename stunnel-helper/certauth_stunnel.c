@@ -1204,8 +1204,8 @@ static int cmd_check(apr_pool_t *p, const opts_t *o)
 static int cmd_combine(apr_pool_t *p, const opts_t *o)
 {
     const char *files[3];
-    char *all = "", *data = NULL;
-    apr_size_t len = 0, total = 0;
+    char *data[3] = {NULL, NULL, NULL}, *all;
+    apr_size_t len[3] = {0, 0, 0}, total = 0;
     kc_bundle_t *b = NULL;
     kc_out_t *out = NULL;
     const char *err = NULL, *pw;
@@ -1219,25 +1219,33 @@ static int cmd_combine(apr_pool_t *p, const opts_t *o)
     files[0] = o->key;
     files[1] = o->cert;
     files[2] = o->chain_file;
-    for (i = 0; i < 3; i++) {
-        if (!files[i]) {
-            continue;
+    for (i = 0, rv = APR_SUCCESS; i < 3 && rv == APR_SUCCESS; i++) {
+        if (files[i]) {
+            rv = ca_file_read(p, files[i], 1024 * 1024, &data[i], &len[i]);
+            total += len[i] + 1;
         }
-        rv = ca_file_read(p, files[i], 1024 * 1024, &data, &len);
-        if (rv != APR_SUCCESS) {
-            return fail(CS_LOCAL, apr_psprintf(
-                p, "%s: cannot read: %s", files[i],
-                apr_strerror(rv, buf, sizeof(buf))));
+    }
+    if (rv != APR_SUCCESS) {
+        OPENSSL_cleanse(data[0], len[0]); /* the key */
+        return fail(CS_LOCAL, apr_psprintf(
+            p, "%s: cannot read: %s", files[i - 1],
+            apr_strerror(rv, buf, sizeof(buf))));
+    }
+    /* the files one after the other, each ending with a line break, in a
+     * buffer cleansed with the pool */
+    all = kc_secret_alloc(p, total + 1);
+    for (i = 0, total = 0; i < 3; i++) {
+        if (files[i]) {
+            memcpy(all + total, data[i], len[i]);
+            all[total + len[i]] = '\n';
+            total += len[i] + 1;
+            OPENSSL_cleanse(data[i], len[i]);
         }
-        all = apr_pstrcat(p, all, data, "\n", NULL);
-        total += len + 1;
-        OPENSSL_cleanse(data, len);
     }
     rv = kc_parse(p, all, total, NULL, 1, &b, &err);
     if (rv != APR_SUCCESS && strstr(err, "encrypted")) {
         if (!(pw = get_password(p, o, apr_psprintf(p, "Pass phrase for %s: ",
                                                    o->key), &code, &err))) {
-            OPENSSL_cleanse(all, total);
             return fail(code, err);
         }
         rv = kc_parse(p, all, total, pw, 1, &b, &err);
