@@ -549,7 +549,9 @@ static const char *left_str(apr_pool_t *p, apr_int64_t secs)
 }
 
 /* 0 no file; 1 a valid key-cert file (key matches, currently valid);
- * 2 an invalid or expired one (may be replaced); 3 something else. */
+ * 2 a readable one whose certificate expired or is not yet valid (may be
+ * replaced); 3 anything else: unreadable, corrupt, a key that does not
+ * match or cannot be checked (encrypted). */
 static int existing_state(apr_pool_t *p, const char *path, const char **what)
 {
     struct stat st;
@@ -572,11 +574,10 @@ static int existing_state(apr_pool_t *p, const char *path, const char **what)
                              kc_time_str(p, X509_get0_notAfter(b->cert)));
         return nb <= now && now <= na ? 1 : 2;
     }
+    /* unreadable, corrupt, or a key that cannot be checked (encrypted):
+     * nothing says it is dead, so it is kept unless --force */
     *what = err;
-    if (rv == CA_EIO || strstr(err, "no PEM data")) {
-        return 3;
-    }
-    return 2;
+    return 3;
 }
 
 static int refuse_existing(apr_pool_t *p, const opts_t *o, const char *path)
@@ -595,9 +596,10 @@ static int refuse_existing(apr_pool_t *p, const opts_t *o, const char *path)
                                            what));
     }
     if (st == 3) {
-        return fail(CS_LOCAL, apr_psprintf(p, "%s exists and is not a "
-                                           "key-cert file (%s); use --force "
-                                           "to replace it", path, what));
+        return fail(CS_LOCAL, apr_psprintf(p, "%s exists and cannot be "
+                                           "read as a key-cert file (%s); "
+                                           "use --force to replace it", path,
+                                           what));
     }
     return 0;
 }

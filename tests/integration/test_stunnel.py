@@ -613,6 +613,28 @@ def test_read_only_directory(h, wd):
         os.chmod(ro, 0o755)
 
 
+def test_enroll_keeps_unreadable_file(h, wd):
+    """A file whose key cannot be checked (encrypted) or that is corrupt is
+    not known to be dead: enroll keeps it unless --force."""
+    kc, key, cert = enrolled_parts(h, wd)
+    enc = openssl("pkey", "-in", key, "-aes256", "-passout", "pass:secret1234"
+                  ).stdout.decode()
+    text = enc + open(cert).read()
+    with open(kc, "w") as f:
+        f.write(text)
+    rc, out, err = enroll(h, wd, kc)
+    assert rc == LOCAL, (out, err)
+    assert kc in err and "--force" in err, err
+    assert open(kc).read() == text and leftovers(wd) == []
+    with open(kc, "w") as f:
+        f.write("garbage\n")
+    rc, out, err = enroll(h, wd, kc)
+    assert rc == LOCAL and "--force" in err, (out, err)
+    assert open(kc).read() == "garbage\n"
+    assert enroll(h, wd, kc, extra=("--force",))[0] == OK
+    assert helper("check", "--in", kc, "--warn-days", "0")[0] == OK
+
+
 def test_corrupt_keycert(h, wd):
     kc = os.path.join(wd, "key-cert.pem")
     assert enroll(h, wd, kc)[0] == OK
