@@ -63,8 +63,8 @@ typedef struct kc_out_t kc_out_t;
 apr_status_t kc_out_open(apr_pool_t *p, const char *path, int mode,
                          kc_out_t **out, const char **err);
 /* Write data and rename.  backup: when not NULL and the file existed, a copy
- * of the previous file is kept there first (same mode and owner rules, also
- * written atomically). */
+ * of the previous file is kept there first (mode 0600 whatever the file's,
+ * the previous file's owner, also written atomically). */
 apr_status_t kc_out_commit(kc_out_t *o, const void *data, apr_size_t len,
                            const char *backup, const char **err);
 /* Reserve len bytes for the temporary file (posix_fallocate) so that a
