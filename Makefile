@@ -87,7 +87,8 @@ $(CORE_LIB): $(CORE_OBJ)
 $(MOD_SO): $(MOD_SRC) $(MOD_HDR) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(CFLAGS_COMMON) $(AP_CFLAGS) $(AP_CPPFLAGS) -I$(AP_INCLUDEDIR) \
-	    -o $@ $(MOD_SRC) $(CORE_LIB) $(SSL_LIBS) $(JSON_LIBS)
+	    $(CURL_CFLAGS) -o $@ $(MOD_SRC) $(CORE_LIB) $(SSL_LIBS) $(JSON_LIBS) \
+	    $(CURL_LIBS)
 
 $(ADMIN): $(ADMIN_SRC) $(CORE_LIB)
 	@mkdir -p $(dir $@)
@@ -103,7 +104,7 @@ $(BUILD)/tests/test_keycert: stunnel-helper/keycert.c stunnel-helper/keycert.h
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h tests/unit/rawdb.h $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -Itests/unit -o $@ $< $(CORE_LIB) $(APR_LIBS) $(SSL_LIBS)
+	$(CC) $(CFLAGS_COMMON) -Itests/unit -o $@ $< $(CORE_LIB) $(APR_LIBS) $(SSL_LIBS) $(JSON_LIBS)
 
 $(WEB_DEPS): htdocs/package.json htdocs/package-lock.json
 	cd htdocs && $(NPM) ci --no-audit --no-fund --prefer-offline

@@ -32,8 +32,9 @@
 #include "ca_log.h"
 #include "ca_store.h"
 #include "ca_util.h"
+#include "ca_store_ext.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 #define INIT_MARK "certauth__init"
 #define CA_STORE_BUSY_MS "250"
 
@@ -293,6 +294,7 @@ static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_3,
     migration_4,
     migration_5,
+    ca_store_acme_migration, /* 6: ACME (ca_store_acme.c) */
 };
 
 /* Prepared statements by label. */
@@ -412,8 +414,10 @@ int ca_store_schema_version(void)
     return SCHEMA_VERSION;
 }
 
-static apr_status_t get_stmt(ca_store_t *s, const char *label,
-                             apr_dbd_prepared_t **out)
+/* The statement `label`: from the table above, or with the SQL given
+ * (sql non-NULL: statements of the store's other files). */
+static apr_status_t get_stmt_sql(ca_store_t *s, const char *label,
+                                 const char *sql, apr_dbd_prepared_t **out)
 {
     apr_dbd_prepared_t *stmt = apr_hash_get(s->prepared, label,
                                             APR_HASH_KEY_STRING);
@@ -424,26 +428,89 @@ static apr_status_t get_stmt(ca_store_t *s, const char *label,
         *out = stmt;
         return APR_SUCCESS;
     }
-    for (d = stmts; d->label; d++) {
-        if (!strcmp(d->label, label)) {
-            break;
+    if (!sql) {
+        for (d = stmts; d->label; d++) {
+            if (!strcmp(d->label, label)) {
+                break;
+            }
         }
-    }
-    if (!d->label) {
-        return APR_EINVAL;
+        if (!d->label) {
+            return APR_EINVAL;
+        }
+        sql = d->sql;
     }
     rc = apr_dbd_prepare(s->driver, s->conn_pool, s->handle,
-                         sql_expand(s->conn_pool, s->d, d->sql),
-                         s->d->named ? d->label : NULL, &stmt);
+                         sql_expand(s->conn_pool, s->d, sql),
+                         s->d->named ? label : NULL, &stmt);
     if (rc != 0) {
         set_error(s, rc);
         ca_log(CA_LOG_MARK, CA_LOG_ERR, 0, NULL, "cannot prepare %s: %s",
                label, s->last_error);
         return CA_EDB;
     }
-    apr_hash_set(s->prepared, apr_pstrdup(s->conn_pool, d->label),
+    apr_hash_set(s->prepared, apr_pstrdup(s->conn_pool, label),
                  APR_HASH_KEY_STRING, stmt);
     *out = stmt;
+    return APR_SUCCESS;
+}
+
+static apr_status_t get_stmt(ca_store_t *s, const char *label,
+                             apr_dbd_prepared_t **out)
+{
+    return get_stmt_sql(s, label, NULL, out);
+}
+
+apr_status_t ca_store_x_query(ca_store_t *s, apr_pool_t *p, const char *label,
+                              const char *sql, int nargs, const char **args,
+                              int *nrows)
+{
+    apr_dbd_prepared_t *stmt;
+    apr_status_t rv;
+    int n = 0, rc;
+
+    if ((rv = get_stmt_sql(s, label, sql, &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    rc = write_pquery(s, p, &n, stmt, nargs, args);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    if (nrows) {
+        *nrows = n;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_x_select(ca_store_t *s, apr_pool_t *p,
+                               const char *label, const char *sql, int nargs,
+                               const char **args, int ncols,
+                               apr_array_header_t **rows)
+{
+    apr_dbd_prepared_t *stmt;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_status_t rv;
+    int rc, i;
+
+    if ((rv = get_stmt_sql(s, label, sql, &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    rc = apr_dbd_pselect(s->driver, p, s->handle, &res, stmt, s->d->seek,
+                         nargs, args);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    *rows = apr_array_make(p, 4, sizeof(const char **));
+    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
+        const char **cols = apr_pcalloc(p, sizeof(char *) * (apr_size_t)ncols);
+        for (i = 0; i < ncols; i++) {
+            const char *v = apr_dbd_get_entry(s->driver, row, i);
+            cols[i] = apr_pstrdup(p, v ? v : "");
+        }
+        APR_ARRAY_PUSH(*rows, const char **) = cols;
+    }
     return APR_SUCCESS;
 }
 
