@@ -122,6 +122,13 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                          sc->where, err ? err : "cannot load the CA");
             return !OK;
         }
+        if (sc->acme_location && !sc->acme_profile) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1901)
+                         "CertAuthACME On (%s) needs CertAuthACMEProfile "
+                         "(which profile, which names) for server %s",
+                         sc->acme_location, name);
+            return !OK;
+        }
         if (sc->crl_days < 0) sc->crl_days = 7;
         if (sc->crl_retention_days < 0) sc->crl_retention_days = 90;
         if (sc->crl_refresh_secs < 0) sc->crl_refresh_secs = 60;
@@ -304,6 +311,7 @@ static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
                                     pchild);
     }
     certauth_crl_child_init(pchild, s0);
+    certauth_acme_child_init(pchild, s0);
     if (!dbd_open) {
         return;
     }
@@ -401,6 +409,31 @@ ca_store_t *certauth_store_quiet(request_rec *r)
     return st;
 }
 
+ca_store_t *certauth_store_bg(apr_pool_t *p, server_rec *s, void **handle)
+{
+    ap_dbd_t *dbd = dbd_open ? dbd_open(p, s) : NULL;
+    ca_store_t *st = NULL;
+
+    *handle = dbd;
+    if (!dbd) {
+        return NULL;
+    }
+    if (wrap(&st, p, dbd) != APR_SUCCESS
+        || ca_store_check(st, p) != APR_SUCCESS) {
+        dbd_close(s, dbd);
+        *handle = NULL;
+        return NULL;
+    }
+    return st;
+}
+
+void certauth_store_release(server_rec *s, void *handle)
+{
+    if (handle && dbd_close) {
+        dbd_close(s, handle);
+    }
+}
+
 /* The path below the endpoints' Location, or NULL when r is not ours. */
 static const char *endpoint_path(request_rec *r, const certauth_dir_conf *dc)
 {
@@ -424,6 +457,7 @@ static int is_endpoint(const char *rest)
            || !strcmp(rest, "pkcs12")
            || !strcmp(rest, "crl") || !strcmp(rest, "crl.pem")
            || !strcmp(rest, "api/certs") || !strcmp(rest, "api/audit")
+           || !strcmp(rest, "api/acme/eab")
            || !strcmp(rest, "api/pending") || !strncmp(rest, "api/pending/", 12);
 }
 
@@ -435,7 +469,8 @@ static int certauth_fixups(request_rec *r)
     const certauth_dir_conf *dc = certauth_dir(r);
     const char *rest = endpoint_path(r, dc);
 
-    if (rest && (certauth_is_est(dc) ? certauth_est_op(rest)
+    if (rest && (certauth_is_acme(dc) ? 1
+                 : certauth_is_est(dc) ? certauth_est_op(rest)
                                      : is_endpoint(rest))) {
         r->handler = CERTAUTH_HANDLER;
     }
@@ -464,8 +499,14 @@ static int certauth_handler(request_rec *r)
                               "not configured", "no CA for this server");
     }
 
+    if (certauth_is_acme(dc)) {
+        return certauth_acme(r, rest);
+    }
     if (certauth_is_est(dc)) {
         return certauth_est(r, rest);
+    }
+    if (!strcmp(rest, "api/acme/eab")) {
+        return certauth_acme_eab(r);
     }
     if (!strcmp(rest, "enroll")) {
         return certauth_enroll(r);
@@ -519,6 +560,8 @@ static void certauth_register_hooks(apr_pool_t *p)
     ap_hook_fixups(certauth_fixups, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_expr_lookup(certauth_expr_lookup, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(certauth_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(certauth_acme_log_transaction, NULL, NULL,
+                            APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(certauth) = {

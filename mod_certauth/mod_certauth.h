@@ -42,6 +42,12 @@ typedef struct certauth_srv_conf {
     const char *crl_cache;       /* cache file (runtime dir), per CA        */
     apr_array_header_t *refs;    /* certauth_ref: profiles named elsewhere  */
     ca_t *ca;                    /* loaded at check_config                  */
+    /* ACME (ep_acme.c) */
+    const char *acme_profile;    /* CertAuthACMEProfile: the profile name   */
+    apr_array_header_t *acme_names; /* its identifier patterns (const char*) */
+    int acme_http_port;          /* http-01 port, -1 unset (80)             */
+    int acme_eab;                /* EAB required, -1 unset (1)              */
+    const char *acme_location;   /* the Location saying CertAuthACME On     */
 } certauth_srv_conf;
 
 /* A profile named by CertAuthDefaultProfile, checked at start-up. */
@@ -100,6 +106,7 @@ typedef struct certauth_dir_conf {
     const char *default_profile; /* a <CertAuthProfile> name, or NULL       */
     ap_expr_info_t *admin;       /* CertAuthAdmin: who administers          */
     certauth_prof_conf prof;     /* this Location's own profile settings    */
+    int acme;                    /* CertAuthACME: an ACME server, -1 unset  */
 } certauth_dir_conf;
 
 /* config.c */
@@ -204,5 +211,18 @@ int certauth_pkcs12(request_rec *r);
 int certauth_is_est(const certauth_dir_conf *dc);
 int certauth_est_op(const char *rest);
 int certauth_est(request_rec *r, const char *rest);
+/* ACME (RFC 8555) below a Location saying CertAuthACME On (ep_acme.c). */
+int certauth_is_acme(const certauth_dir_conf *dc);
+int certauth_acme(request_rec *r, const char *rest);
+/* POST api/acme/eab: external account binding credentials for the login. */
+int certauth_acme_eab(request_rec *r);
+void certauth_acme_child_init(apr_pool_t *p, server_rec *s);
+/* prefork: challenge validations queued by a request run after it. */
+int certauth_acme_log_transaction(request_rec *r);
+/* mod_certauth.c: a connection of its own for work outside a request (the
+ * ACME validation thread); NULL when the database is unavailable.
+ * certauth_store_release gives it back. */
+ca_store_t *certauth_store_bg(apr_pool_t *p, server_rec *s, void **handle);
+void certauth_store_release(server_rec *s, void *handle);
 
 #endif

@@ -278,6 +278,31 @@ apr_status_t ca_store_acme_account_rekey(ca_store_t *s, apr_pool_t *p,
                   "jwk = %s WHERE id = %s AND thumbprint = %s", 4, args);
 }
 
+apr_status_t ca_store_acme_account_orders(ca_store_t *s, apr_pool_t *p,
+                                          const char *account,
+                                          apr_int64_t now,
+                                          apr_array_header_t **ids)
+{
+    const char *args[2] = {account, i64(p, now)};
+    apr_array_header_t *rows;
+    apr_status_t rv = ca_store_x_select(s, p, "certauth_acme_account_orders",
+                                        "SELECT id FROM certauth_acme_orders "
+                                        "WHERE account = %s AND expires > "
+                                        "%lld ORDER BY created_at DESC, id "
+                                        "LIMIT 1000", 2, args, 1, &rows);
+    int i;
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    *ids = apr_array_make(p, rows->nelts, sizeof(const char *));
+    for (i = 0; i < rows->nelts; i++) {
+        APR_ARRAY_PUSH(*ids, const char *)
+            = APR_ARRAY_IDX(rows, i, const char **)[0];
+    }
+    return APR_SUCCESS;
+}
+
 static ca_acme_order_t *order_of(apr_pool_t *p, const char **c)
 {
     ca_acme_order_t *o = apr_pcalloc(p, sizeof(*o));

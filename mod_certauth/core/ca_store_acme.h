@@ -98,6 +98,13 @@ apr_status_t ca_store_acme_account_rekey(ca_store_t *s, apr_pool_t *p,
                                          const char *thumbprint,
                                          const char *jwk);
 
+/* The ids of an account's orders not yet expired at `now`, newest first
+ * (at most 1000; const char*). */
+apr_status_t ca_store_acme_account_orders(ca_store_t *s, apr_pool_t *p,
+                                          const char *account,
+                                          apr_int64_t now,
+                                          apr_array_header_t **ids);
+
 /* An order with one authorization per identifier and its challenges, in
  * one transaction.  authz: ca_acme_authz_t*, challs: ca_acme_chall_t*
  * (each naming its authz). */

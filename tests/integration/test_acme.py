@@ -1,0 +1,584 @@
+"""ACME (RFC 8555): the server below /acme, with real clients (certbot, lego,
+mod_md in a second httpd) and protocol refusals made with the python3-acme
+and josepy libraries (Debian packages that certbot brings)."""
+import base64
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+import josepy as jose
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
+
+from harness import (ADMIN, APACHE, MODDIR, TestCA, free_port, run, serving)
+
+CERTBOT = shutil.which("certbot") or "/usr/bin/certbot"
+LEGO = shutil.which("lego") or "/usr/bin/lego"
+
+
+def acme_conf(http_port):
+    return r"""
+<CertAuthProfile acme-server>
+    CertAuthValidityDays 90
+    CertAuthExtendedKeyUsage serverAuth
+    CertAuthRequire "%%{REMOTE_USER} != 'bob'"
+</CertAuthProfile>
+CertAuthACMEProfile acme-server localhost *.localhost *.invalid
+CertAuthACMEChallengePort %d
+<Location /acme>
+    CertAuthACME On
+    Require all granted
+</Location>
+""" % http_port
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory):
+    return TestCA(str(tmp_path_factory.mktemp("acme")))
+
+
+@pytest.fixture(scope="module")
+def http_port():
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def h(ca, http_port):
+    yield from serving(ca, vhost_conf=acme_conf(http_port))
+
+
+def directory_url(h):
+    return h.url + "/acme/directory"
+
+
+def eab(h, user="alice"):
+    st, hd, body = h.request("POST", "/ca/api/acme/eab", user=user,
+                             headers={"Content-Type": "application/json"},
+                             body=b"{}")
+    assert st == 201, body
+    assert hd["content-type"].startswith("application/json")
+    d = json.loads(body)
+    assert d["directory"] == directory_url(h)
+    return d["kid"], d["hmac_key"]
+
+
+def my_serials(h, user="alice"):
+    st, _, body = h.request("GET", "/ca/api/certs", user=user)
+    assert st == 200, body
+    d = json.loads(body)
+    certs = d["certificates"]
+    return {c["serial"]: c for c in certs}
+
+
+class Responder:
+    """http-01: serves /.well-known/acme-challenge/TOKEN on 127.0.0.1."""
+
+    def __init__(self, port):
+        self.tokens = {}
+        self.redirect = None
+        tokens = self.tokens
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                t = self.path.rsplit("/", 1)[-1]
+                if outer.redirect:
+                    self.send_response(302)
+                    self.send_header("Location", outer.redirect)
+                    self.end_headers()
+                    return
+                body = tokens.get(t)
+                if body is None:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
+        self.t = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.t.start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+class EdKey:
+    """An Ed25519 account key (josepy 1.13 has no OKP keys)."""
+
+    def __init__(self):
+        self.key = ed25519.Ed25519PrivateKey.generate()
+
+    def public_key(self):
+        return self
+
+    def to_partial_json(self):
+        raw = self.key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {"kty": "OKP", "crv": "Ed25519",
+                "x": jose.b64encode(raw).decode()}
+
+    def thumbprint(self):
+        import hashlib
+        return hashlib.sha256(json.dumps(
+            self.to_partial_json(), sort_keys=True,
+            separators=(",", ":")).encode()).digest()
+
+
+class EdAlg:
+    name = "EdDSA"
+
+    def sign(self, key, msg):
+        return key.sign(msg)
+
+
+# ---------------------------------------------------------------------------
+# a small JWS client (josepy), so that each request can be spoiled on purpose
+
+class Client:
+    def __init__(self, h, key=None, alg=None):
+        self.h = h
+        self.key = key or jose.JWKEC(key=ec.generate_private_key(
+            ec.SECP256R1()))
+        self.alg = alg or jose.ES256
+        self.kid = None
+        st, hd, body = h.get("/acme/directory")
+        assert st == 200, body
+        self.dir = json.loads(body)
+
+    def path(self, url):
+        assert url.startswith(self.h.url)
+        return url[len(self.h.url):]
+
+    def nonce(self):
+        st, hd, _ = self.h.request("HEAD", self.path(self.dir["newNonce"]))
+        assert st == 200
+        return hd["replay-nonce"]
+
+    def jws(self, url, payload, nonce=None, kid=None, jwk=False, key=None,
+            alg=None):
+        key = key or self.key
+        prot = {"alg": (alg or self.alg).name, "url": url,
+                "nonce": nonce if nonce is not None else self.nonce()}
+        if jwk or not (kid or self.kid):
+            prot["jwk"] = key.public_key().to_partial_json()
+        else:
+            prot["kid"] = kid or self.kid
+        p64 = jose.b64encode(json.dumps(prot).encode()).decode()
+        pl = b"" if payload is None else json.dumps(payload).encode()
+        pl64 = jose.b64encode(pl).decode()
+        sig = (alg or self.alg).sign(key.key,
+                                     ("%s.%s" % (p64, pl64)).encode())
+        return {"protected": p64, "payload": pl64,
+                "signature": jose.b64encode(sig).decode()}
+
+    def post_raw(self, url, obj, ctype="application/jose+json"):
+        st, hd, body = self.h.request(
+            "POST", self.path(url), body=json.dumps(obj).encode(),
+            headers={"Content-Type": ctype})
+        return st, hd, body
+
+    def post(self, url, payload, **kw):
+        return self.post_raw(url, self.jws(url, payload, **kw))
+
+    def eab_binding(self, kid, hmac_key, url=None):
+        url = url or self.dir["newAccount"]
+        prot = {"alg": "HS256", "kid": kid, "url": url}
+        p64 = jose.b64encode(json.dumps(prot).encode()).decode()
+        pl64 = jose.b64encode(json.dumps(
+            self.key.public_key().to_partial_json()).encode()).decode()
+        import hmac as _h
+        mac = _h.new(jose.b64decode(hmac_key),
+                     ("%s.%s" % (p64, pl64)).encode(), "sha256").digest()
+        return {"protected": p64, "payload": pl64,
+                "signature": jose.b64encode(mac).decode()}
+
+    def register(self, kid, hmac_key):
+        st, hd, body = self.post(self.dir["newAccount"], {
+            "termsOfServiceAgreed": True,
+            "externalAccountBinding": self.eab_binding(kid, hmac_key)},
+            jwk=True)
+        assert st == 201, body
+        self.kid = hd["location"]
+        return json.loads(body)
+
+    def order(self, names):
+        st, hd, body = self.post(self.dir["newOrder"], {
+            "identifiers": [{"type": "dns", "value": n} for n in names]})
+        return st, hd, json.loads(body)
+
+    def thumbprint(self):
+        return jose.b64encode(self.key.thumbprint()).decode()
+
+    def validate(self, order, responder, wait=30):
+        for az_url in order["authorizations"]:
+            st, _, body = self.post(az_url, None)
+            assert st == 200, body
+            az = json.loads(body)
+            ch = [c for c in az["challenges"] if c["type"] == "http-01"][0]
+            responder.tokens[ch["token"]] = (
+                "%s.%s" % (ch["token"], self.thumbprint())).encode()
+            st, _, body = self.post(ch["url"], {})
+            assert st == 200, body
+        return self.poll(order, wait)
+
+    def poll(self, order_or_url, wait=30, until=("ready", "invalid",
+                                                  "valid")):
+        url = order_or_url if isinstance(order_or_url, str) else None
+        deadline = time.time() + wait
+        while True:
+            st, _, body = self.post(url or self.order_url, None)
+            assert st == 200, body
+            o = json.loads(body)
+            if o["status"] in until or time.time() > deadline:
+                return o
+            time.sleep(0.3)
+
+    def csr(self, names, cn=None, key=None):
+        key = key or ec.generate_private_key(ec.SECP256R1())
+        b = x509.CertificateSigningRequestBuilder().subject_name(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+                      if cn else []))
+        b = b.add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName(n) for n in names]), critical=False)
+        der = b.sign(key, hashes.SHA256()).public_bytes(
+            serialization.Encoding.DER)
+        return jose.b64encode(der).decode(), key
+
+
+def load_chain(pem):
+    end = b"-----END CERTIFICATE-----"
+    return [x509.load_pem_x509_certificate(p + end)
+            for p in pem.split(end) if p.strip()]
+
+
+def problem(st, hd, body, status, ptype):
+    assert st == status, (st, body)
+    assert hd["content-type"].startswith("application/problem+json"), hd
+    d = json.loads(body)
+    assert d["type"] == "urn:ietf:params:acme:error:" + ptype, d
+    return d
+
+
+@pytest.fixture(scope="module")
+def responder(http_port):
+    r = Responder(http_port)
+    yield r
+    r.close()
+
+
+def issue(c, responder, names=("localhost",)):
+    st, hd, o = c.order(list(names))
+    assert st == 201, o
+    c.order_url = hd["location"]
+    o = c.validate(o, responder)
+    assert o["status"] == "ready", o
+    csr, key = c.csr(list(names))
+    st, hd, body = c.post(o["finalize"], {"csr": csr})
+    assert st == 200, body
+    o = json.loads(body)
+    assert o["status"] == "valid", o
+    st, hd, pem = c.post(o["certificate"], None)
+    assert st == 200, pem
+    assert hd["content-type"] == "application/pem-certificate-chain"
+    certs = load_chain(pem)
+    return certs, key, o
+
+
+# ---------------------------------------------------------------------------
+
+def test_directory_and_nonce(h):
+    st, hd, body = h.get("/acme/directory")
+    assert st == 200
+    d = json.loads(body)
+    for k in ("newNonce", "newAccount", "newOrder", "revokeCert",
+              "keyChange"):
+        assert d[k].startswith(h.url + "/acme/"), d
+    assert d["meta"]["externalAccountRequired"] is True
+    st, hd, _ = h.request("HEAD", "/acme/new-nonce")
+    assert st == 200 and hd["replay-nonce"]
+    assert hd["cache-control"] == "no-store"
+    st, hd2, _ = h.get("/acme/new-nonce")
+    assert st == 204 and hd2["replay-nonce"] != hd["replay-nonce"]
+
+
+def test_eab_needs_login_and_profile_rule(h):
+    st, _, _ = h.request("POST", "/ca/api/acme/eab",
+                         headers={"Content-Type": "application/json"},
+                         body=b"{}")
+    assert st == 401
+    # bob is not allowed by the profile's CertAuthRequire
+    st, _, body = h.request("POST", "/ca/api/acme/eab", user="bob",
+                            headers={"Content-Type": "application/json"},
+                            body=b"{}")
+    assert st == 403, body
+    # a cross-site form post (no JSON, no X-Requested-With) is refused
+    st, _, body = h.request("POST", "/ca/api/acme/eab", user="alice",
+                            headers={"Content-Type":
+                                     "application/x-www-form-urlencoded"},
+                            body=b"a=b")
+    assert st == 403, body
+    st, _, body = h.request("GET", "/ca/api/acme/eab", user="alice")
+    assert st == 405
+
+
+def test_python_client_full_flow(h, responder):
+    """Account (EAB), order, http-01, finalize, download, revoke by the
+    account; the certificate is alice's in the store."""
+    c = Client(h)
+    kid, key = eab(h)
+    acct = c.register(kid, key)
+    assert acct["status"] == "valid"
+    assert acct["externalAccountBinding"]["kid"] == kid
+    certs, _, o = issue(c, responder)
+    leaf = certs[0]
+    assert leaf.extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName) == ["localhost"]
+    assert len(certs) >= 2  # the chain: the CA follows
+    serial = "%X" % leaf.serial_number
+    if len(serial) % 2:
+        serial = "0" + serial
+    mine = my_serials(h)
+    assert serial in mine and mine[serial]["profile"] == "acme-server"
+    # the account's orders list names it
+    st, _, body = c.post(c.kid + "/orders", None)
+    assert st == 200 and c.order_url in json.loads(body)["orders"]
+    # revoke by the account; then it is revoked and on the CRL
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    st, hd, body = c.post(c.dir["revokeCert"],
+                          {"certificate": jose.b64encode(der).decode(),
+                           "reason": 4})
+    assert st == 200, body
+    st, hd, body = c.post(c.dir["revokeCert"],
+                          {"certificate": jose.b64encode(der).decode()})
+    problem(st, hd, body, 400, "alreadyRevoked")
+    assert my_serials(h)[serial]["status"] == "revoked"
+    st, _, crl = h.get("/ca/crl")
+    crl = x509.load_der_x509_crl(crl)
+    assert crl.get_revoked_certificate_by_serial_number(
+        leaf.serial_number) is not None
+
+
+def test_revoke_by_certificate_key(h, responder):
+    c = Client(h)
+    c.register(*eab(h))
+    certs, certkey, _ = issue(c, responder)
+    der = certs[0].public_bytes(serialization.Encoding.DER)
+    # another account (bob cannot get one; alice's second) may not
+    other = Client(h)
+    other.register(*eab(h, "admin"))
+    st, hd, body = other.post(other.dir["revokeCert"],
+                              {"certificate": jose.b64encode(der).decode()})
+    problem(st, hd, body, 403, "unauthorized")
+    # the certificate's own key may, signed with jwk
+    kc = Client(h, key=jose.JWKEC(key=certkey))
+    st, hd, body = kc.post(kc.dir["revokeCert"],
+                           {"certificate": jose.b64encode(der).decode()},
+                           jwk=True)
+    assert st == 200, body
+
+
+@pytest.mark.parametrize("kind", ["rsa", "p384", "ed25519"])
+def test_account_key_types(h, kind):
+    if kind == "rsa":
+        key = jose.JWKRSA(key=rsa.generate_private_key(65537, 2048))
+        alg = jose.RS256
+    elif kind == "p384":
+        key = jose.JWKEC(key=ec.generate_private_key(ec.SECP384R1()))
+        alg = jose.ES384
+    else:
+        key, alg = EdKey(), EdAlg()
+    c = Client(h, key=key, alg=alg)
+    acct = c.register(*eab(h))
+    assert acct["status"] == "valid"
+    st, hd, body = c.post(c.kid, None)
+    assert st == 200, body
+
+
+def test_account_existing_deactivate_keychange(h):
+    c = Client(h)
+    # onlyReturnExisting for an unknown key
+    st, hd, body = c.post(c.dir["newAccount"], {"onlyReturnExisting": True},
+                          jwk=True)
+    problem(st, hd, body, 400, "accountDoesNotExist")
+    # no EAB
+    st, hd, body = c.post(c.dir["newAccount"], {"termsOfServiceAgreed": True},
+                          jwk=True)
+    problem(st, hd, body, 401, "externalAccountRequired")
+    kid, hk = eab(h)
+    c.register(kid, hk)
+    # the same EAB credentials do not bind a second account
+    c2 = Client(h)
+    st, hd, body = c2.post(c2.dir["newAccount"], {
+        "externalAccountBinding": c2.eab_binding(kid, hk)}, jwk=True)
+    problem(st, hd, body, 401, "unauthorized")
+    # a wrong HMAC key
+    kid2, hk2 = eab(h)
+    st, hd, body = c2.post(c2.dir["newAccount"], {
+        "externalAccountBinding": c2.eab_binding(kid2, hk)}, jwk=True)
+    problem(st, hd, body, 401, "unauthorized")
+    # onlyReturnExisting finds the account
+    st, hd, body = c.post(c.dir["newAccount"], {"onlyReturnExisting": True},
+                          jwk=True)
+    assert st == 200 and hd["location"] == c.kid
+    # keyChange
+    newkey = jose.JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
+    url = c.dir["keyChange"]
+    inner_prot = {"alg": "ES256", "jwk": newkey.public_key().to_partial_json(),
+                  "url": url}
+    ip64 = jose.b64encode(json.dumps(inner_prot).encode()).decode()
+    ipl64 = jose.b64encode(json.dumps({
+        "account": c.kid,
+        "oldKey": c.key.public_key().to_partial_json()}).encode()).decode()
+    isig = jose.ES256.sign(newkey.key, ("%s.%s" % (ip64, ipl64)).encode())
+    inner = {"protected": ip64, "payload": ipl64,
+             "signature": jose.b64encode(isig).decode()}
+    st, hd, body = c.post(url, inner)
+    assert st == 200, body
+    # the old key no longer works, the new one does
+    st, hd, body = c.post(c.kid, None)
+    problem(st, hd, body, 400, "malformed")
+    c.key = newkey
+    st, hd, body = c.post(c.kid, None)
+    assert st == 200, body
+    # deactivate; then the account is refused
+    st, hd, body = c.post(c.kid, {"status": "deactivated"})
+    assert st == 200 and json.loads(body)["status"] == "deactivated"
+    st, hd, body = c.post(c.dir["newOrder"], {
+        "identifiers": [{"type": "dns", "value": "localhost"}]})
+    problem(st, hd, body, 401, "unauthorized")
+
+
+def test_refusals(h, responder):
+    c = Client(h)
+    c.register(*eab(h))
+    url = c.dir["newOrder"]
+    ids = {"identifiers": [{"type": "dns", "value": "localhost"}]}
+    # bad signature
+    j = c.jws(url, ids)
+    sig = bytearray(jose.b64decode(j["signature"]))
+    sig[5] ^= 1
+    j["signature"] = jose.b64encode(bytes(sig)).decode()
+    st, hd, body = c.post_raw(url, j)
+    problem(st, hd, body, 400, "malformed")
+    assert "verification" in json.loads(body)["detail"]
+    # replayed nonce: the first use works, the second is badNonce with a
+    # fresh nonce
+    n = c.nonce()
+    st, hd, body = c.post(url, ids, nonce=n)
+    assert st == 201, body
+    st, hd, body = c.post(url, ids, nonce=n)
+    problem(st, hd, body, 400, "badNonce")
+    assert hd["replay-nonce"] and hd["replay-nonce"] != n
+    # a made-up nonce
+    st, hd, body = c.post(url, ids, nonce="AAAA")
+    problem(st, hd, body, 400, "badNonce")
+    # wrong URL: signed for another resource
+    j = c.jws(c.dir["revokeCert"], ids)
+    st, hd, body = c.post_raw(url, j)
+    problem(st, hd, body, 401, "unauthorized")
+    # unknown account
+    st, hd, body = c.post(url, ids, kid=h.url + "/acme/acct/nosuchaccount")
+    problem(st, hd, body, 400, "accountDoesNotExist")
+    # the wrong media type
+    st, hd, body = c.post_raw(url, c.jws(url, ids), ctype="application/json")
+    problem(st, hd, body, 415, "malformed")
+    # alg none
+    j = c.jws(url, ids)
+    prot = json.loads(jose.b64decode(j["protected"]))
+    prot["alg"] = "none"
+    j["protected"] = jose.b64encode(json.dumps(prot).encode()).decode()
+    st, hd, body = c.post_raw(url, j)
+    problem(st, hd, body, 400, "badSignatureAlgorithm")
+    # names outside the profile
+    st, hd, body = c.post(url, {"identifiers": [
+        {"type": "dns", "value": "localhost"},
+        {"type": "dns", "value": "www.example.com"}]})
+    d = problem(st, hd, body, 400, "rejectedIdentifier")
+    assert d["subproblems"][0]["identifier"]["value"] == "www.example.com"
+    st, hd, body = c.post(url, {"identifiers": [
+        {"type": "dns", "value": "*.localhost"}]})
+    problem(st, hd, body, 400, "rejectedIdentifier")
+    st, hd, body = c.post(url, {"identifiers": [
+        {"type": "ip", "value": "127.0.0.1"}]})
+    problem(st, hd, body, 400, "unsupportedIdentifier")
+    # finalize before the order is ready
+    st, hd, o = c.order(["localhost"])
+    assert st == 201
+    csr, _ = c.csr(["localhost"])
+    st, hd, body = c.post(o["finalize"], {"csr": csr})
+    problem(st, hd, body, 403, "orderNotReady")
+    st, hd, o = c.order(["localhost", "nothing.invalid"])
+    assert st == 201
+    c.order_url = hd["location"]
+    # nothing.invalid does not resolve (RFC 6761): its challenge fails
+    o2 = c.validate(o, responder)
+    assert o2["status"] == "invalid", o2
+    # failed challenge: the authorization and the order are invalid
+    st, _, body = c.post(o["authorizations"][1], None)
+    az = json.loads(body)
+    assert az["status"] == "invalid"
+    ch = az["challenges"][0]
+    assert ch["status"] == "invalid"
+    assert ch["error"]["type"].startswith("urn:ietf:params:acme:error:")
+    # the CSR check, on a ready order
+    st, hd, o = c.order(["localhost"])
+    c.order_url = hd["location"]
+    o = c.validate(o, responder)
+    assert o["status"] == "ready"
+    for names, cn in ((["localhost", "x.localhost"], None),
+                      (["other.localhost"], None),
+                      (["localhost"], "wrong.localhost")):
+        csr, _ = c.csr(names, cn=cn)
+        st, hd, body = c.post(o["finalize"], {"csr": csr})
+        problem(st, hd, body, 400, "badCSR")
+    # nothing issued for the refused CSRs; the order is still ready
+    o = c.poll(c.order_url)
+    assert o["status"] == "ready"
+
+
+def test_wrong_key_authorization_and_redirects(h, responder, http_port):
+    c = Client(h)
+    c.register(*eab(h))
+    st, hd, o = c.order(["localhost"])
+    c.order_url = hd["location"]
+    st, _, body = c.post(o["authorizations"][0], None)
+    ch = json.loads(body)["challenges"][0]
+    responder.tokens[ch["token"]] = b"wrong.answer"
+    st, _, body = c.post(ch["url"], {})
+    assert st == 200, body
+    o = c.poll(c.order_url, until=("invalid", "ready"))
+    assert o["status"] == "invalid"
+    st, _, body = c.post(ch["url"], None)
+    assert json.loads(body)["error"]["type"].endswith("incorrectResponse")
+    # a redirect to a name the profile does not allow is not followed
+    st, hd, o = c.order(["localhost"])
+    c.order_url = hd["location"]
+    st, _, body = c.post(o["authorizations"][0], None)
+    ch = json.loads(body)["challenges"][0]
+    responder.redirect = "http://www.example.com:%d/x" % http_port
+    try:
+        st, _, body = c.post(ch["url"], {})
+        o = c.poll(c.order_url, until=("invalid", "ready"))
+    finally:
+        responder.redirect = None
+    assert o["status"] == "invalid"
+    st, _, body = c.post(ch["url"], None)
+    err = json.loads(body)["error"]
+    assert err["type"].endswith("unauthorized") and "example.com" in \
+        err["detail"]
