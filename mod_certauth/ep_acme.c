@@ -1785,8 +1785,14 @@ int certauth_acme_eab(request_rec *r)
         return status;
     }
     memset(&e, 0, sizeof(e));
-    e.kid = ca_acme_random(r->pool, 16);
-    e.hmac_key = ca_acme_random(r->pool, 32);
+    /* neither may start with '-', which command lines take for an option
+     * (certbot --eab-kid, lego --hmac) */
+    do {
+        e.kid = ca_acme_random(r->pool, 16);
+    } while (e.kid && e.kid[0] == '-');
+    do {
+        e.hmac_key = ca_acme_random(r->pool, 32);
+    } while (e.hmac_key && e.hmac_key[0] == '-');
     e.owner = r->user;
     e.created_at = now;
     e.expires = now + EAB_SECS;

@@ -67,6 +67,7 @@ def eab(h, user="alice"):
     assert hd["content-type"].startswith("application/json")
     d = json.loads(body)
     assert d["directory"] == directory_url(h)
+    assert not d["kid"].startswith("-") and not d["hmac_key"].startswith("-")
     return d["kid"], d["hmac_key"]
 
 
@@ -274,7 +275,7 @@ def problem(st, hd, body, status, ptype):
     return d
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def responder(http_port):
     r = Responder(http_port)
     yield r
@@ -582,3 +583,76 @@ def test_wrong_key_authorization_and_redirects(h, responder, http_port):
     err = json.loads(body)["error"]
     assert err["type"].endswith("unauthorized") and "example.com" in \
         err["detail"]
+
+
+# ---------------------------------------------------------------------------
+# real clients
+
+def cert_serial_hex(path):
+    with open(path, "rb") as f:
+        c = x509.load_pem_x509_certificate(f.read())
+    s = "%X" % c.serial_number
+    return ("0" + s if len(s) % 2 else s), c
+
+
+def test_certbot_obtain_renew_revoke(h, http_port, tmp_path):
+    kid, hmac_key = eab(h)
+    d = str(tmp_path)
+    env = dict(os.environ, REQUESTS_CA_BUNDLE=h.ca.cert)
+    common = ["--config-dir", d + "/config", "--work-dir", d + "/work",
+              "--logs-dir", d + "/logs", "--non-interactive"]
+    r = run([CERTBOT, "certonly", "--standalone", "--http-01-port",
+             str(http_port), "--http-01-address", "127.0.0.1",
+             "--server", directory_url(h), "--eab-kid=" + kid,
+             "--eab-hmac-key=" + hmac_key, "--agree-tos",
+             "--register-unsafely-without-email", "-d", "localhost",
+             "--cert-name", "t1"] + common, env=env, check=False,
+            timeout=180)
+    assert r.returncode == 0, (r.stdout + r.stderr).decode()
+    live = d + "/config/live/t1/"
+    s1, c1 = cert_serial_hex(live + "cert.pem")
+    with open(live + "chain.pem", "rb") as f:
+        assert x509.load_pem_x509_certificate(f.read()).subject == \
+            x509.load_pem_x509_certificate(h.ca.pem).subject
+    mine = my_serials(h)
+    assert s1 in mine and mine[s1]["status"] == "valid"
+    # renew (forced: the certificate is new)
+    r = run([CERTBOT, "renew", "--force-renewal", "--cert-name", "t1",
+             "--no-random-sleep-on-renew"]
+            + common, env=env, check=False, timeout=180)
+    assert r.returncode == 0, (r.stdout + r.stderr).decode()
+    s2, c2 = cert_serial_hex(live + "cert.pem")
+    assert s2 != s1 and s2 in my_serials(h)
+    # revoke the renewed one
+    r = run([CERTBOT, "revoke", "--cert-path", live + "cert.pem",
+             "--reason", "superseded", "--no-delete-after-revoke",
+             "--server", directory_url(h)] + common, env=env, check=False,
+            timeout=180)
+    assert r.returncode == 0, (r.stdout + r.stderr).decode()
+    assert my_serials(h)[s2]["status"] == "revoked"
+    st, _, crl = h.get("/ca/crl")
+    assert x509.load_der_x509_crl(crl).get_revoked_certificate_by_serial_number(
+        c2.serial_number) is not None
+
+
+def test_lego_obtain_renew_revoke(h, http_port, tmp_path):
+    kid, hmac_key = eab(h)
+    d = str(tmp_path)
+    env = dict(os.environ, LEGO_CA_CERTIFICATES=h.ca.cert)
+    common = [LEGO, "--server", directory_url(h), "--path", d,
+              "--accept-tos", "--email", "lego@example.org", "--eab",
+              "--kid=" + kid, "--hmac=" + hmac_key, "--domains", "localhost",
+              "--http", "--http.port", "127.0.0.1:%d" % http_port]
+    r = run(common + ["run"], env=env, check=False, timeout=180)
+    assert r.returncode == 0, (r.stdout + r.stderr).decode()
+    crt = os.path.join(d, "certificates", "localhost.crt")
+    s1, _ = cert_serial_hex(crt)
+    assert s1 in my_serials(h)
+    r = run(common + ["renew", "--days", "3650"], env=env, check=False,
+            timeout=180)
+    assert r.returncode == 0, (r.stdout + r.stderr).decode()
+    s2, _ = cert_serial_hex(crt)
+    assert s2 != s1 and s2 in my_serials(h)
+    r = run(common + ["revoke"], env=env, check=False, timeout=180)
+    assert r.returncode == 0, (r.stdout + r.stderr).decode()
+    assert my_serials(h)[s2]["status"] == "revoked"
