@@ -656,3 +656,198 @@ def test_lego_obtain_renew_revoke(h, http_port, tmp_path):
     r = run(common + ["revoke"], env=env, check=False, timeout=180)
     assert r.returncode == 0, (r.stdout + r.stderr).decode()
     assert my_serials(h)[s2]["status"] == "revoked"
+
+
+class MdHttpd:
+    """A second apache2 with mod_md, getting its certificate for localhost
+    from the CA's ACME server (http-01 on http_port, MDPortMap)."""
+
+    def __init__(self, h, http_port, kid, hmac_key):
+        self.root = tempfile.mkdtemp(prefix="certauth-md-")
+        os.chmod(self.root, 0o755)
+        self.h = h
+        self.http_port = http_port
+        self.https_port = free_port()
+        self.kid, self.hmac = kid, hmac_key
+        self.conf = os.path.join(self.root, "httpd.conf")
+        self.pidfile = os.path.join(self.root, "httpd.pid")
+        self.log = os.path.join(self.root, "error_log")
+        for d in ("run", "htdocs"):
+            os.makedirs(os.path.join(self.root, d), exist_ok=True)
+        # the children (www-data) read it; the test CA's directory is 0700
+        self.cacert = os.path.join(self.root, "cacert.pem")
+        shutil.copy(h.ca.cert, self.cacert)
+        os.chmod(self.cacert, 0o644)
+        self.write(renew_window=None)
+
+    def write(self, renew_window):
+        mods = ["mpm_event", "authz_core", "ssl", "socache_shmcb",
+                "md", "mime"]
+        conf = "\n".join("LoadModule %s_module %s/mod_%s.so" % (m, MODDIR, m)
+                         for m in mods)
+        user = ""
+        if os.geteuid() == 0:
+            user = "User www-data\nGroup www-data\n"
+        conf += """
+ServerRoot "{root}"
+DefaultRuntimeDir "{root}/run"
+PidFile "{pid}"
+Mutex file:{root}/run default
+{user}
+ServerName localhost
+ServerAdmin mailto:webmaster@example.org
+ErrorLog "{log}"
+LogLevel warn md:info
+Listen 127.0.0.1:{http}
+Listen 127.0.0.1:{https}
+TypesConfig /etc/mime.types
+DocumentRoot "{root}/htdocs"
+SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
+MDStoreDir "{root}/md"
+MDCertificateAuthority {directory}
+MDCACertificateFile {cacert}
+MDExternalAccountBinding {kid} {hmac}
+MDPortMap 80:{http} 443:{https}
+MDCAChallenges http-01
+MDCertificateAgreement accepted
+{window}
+MDomain localhost
+<VirtualHost 127.0.0.1:{http}>
+    ServerName localhost
+</VirtualHost>
+<VirtualHost 127.0.0.1:{https}>
+    ServerName localhost
+    SSLEngine on
+</VirtualHost>
+""".format(root=self.root, pid=self.pidfile, user=user, log=self.log,
+           http=self.http_port, https=self.https_port,
+           directory=directory_url(self.h), cacert=self.cacert,
+           kid=self.kid, hmac=self.hmac,
+           window=("MDRenewWindow %s" % renew_window) if renew_window
+           else "")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+
+    def apachectl(self, *args):
+        r = run([APACHE, "-f", self.conf] + list(args), check=False)
+        assert r.returncode == 0, (r.stdout + r.stderr).decode() + \
+            self.log_text()
+
+    def log_text(self):
+        try:
+            with open(self.log) as f:
+                return f.read()[-4000:]
+        except OSError:
+            return ""
+
+    def pid(self):
+        try:
+            with open(self.pidfile) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def wait_staged(self, old_serial=None, timeout=120):
+        """Until mod_md has a new certificate staged for activation."""
+        path = os.path.join(self.root, "md", "staging", "localhost",
+                            "pubcert.pem")
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    c = x509.load_pem_x509_certificate(f.read())
+                if "%X" % c.serial_number != old_serial:
+                    return
+            time.sleep(0.5)
+        raise AssertionError("mod_md staged no certificate:\n"
+                             + self.log_text())
+
+    def served(self, timeout=30):
+        """The certificate served for localhost (after a graceful
+        restart, once the children serve it)."""
+        import socket
+        import ssl
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            try:
+                ctx = ssl.create_default_context(cafile=self.h.ca.cert)
+                with socket.create_connection(("127.0.0.1", self.https_port),
+                                              timeout=5) as s:
+                    with ctx.wrap_socket(s, server_hostname="localhost") as t:
+                        return x509.load_der_x509_certificate(
+                            t.getpeercert(True))
+            except (OSError, ssl.SSLError) as e:
+                last = e
+                time.sleep(0.5)
+        raise AssertionError("no certificate of the CA served: %s\n%s"
+                             % (last, self.log_text()))
+
+    def stop(self):
+        pid = self.pid()
+        if pid:
+            try:
+                os.kill(pid, 15)
+            except ProcessLookupError:
+                pass
+            deadline = time.time() + 15
+            while time.time() < deadline:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.2)
+        if not os.environ.get("CERTAUTH_KEEP"):
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def hexserial(c):
+    s = "%X" % c.serial_number
+    return "0" + s if len(s) % 2 else s
+
+
+def test_mod_md_obtains_serves_renews(h, http_port):
+    """mod_md in a second httpd gets a certificate for localhost with EAB
+    credentials of alice, serves it after a graceful restart, renews it
+    (a renewal window longer than the validity) and serves the new one;
+    alice revokes it on the site (mod_md has no revocation)."""
+    kid, hmac_key = eab(h)
+    md = MdHttpd(h, http_port, kid, hmac_key)
+    try:
+        md.apachectl("-t")
+        md.apachectl("-k", "start")
+        md.wait_staged()
+        md.apachectl("-k", "graceful")
+        c1 = md.served()
+        # until the graceful restart is done, mod_md's fallback may show
+        deadline = time.time() + 30
+        while c1.issuer != x509.load_pem_x509_certificate(h.ca.pem).subject \
+                and time.time() < deadline:
+            time.sleep(0.5)
+            c1 = md.served()
+        assert c1.issuer == x509.load_pem_x509_certificate(h.ca.pem).subject
+        s1 = hexserial(c1)
+        mine = my_serials(h)
+        assert s1 in mine and mine[s1]["status"] == "valid"
+        # renewal
+        md.write(renew_window="91d")
+        md.apachectl("-k", "graceful")
+        md.wait_staged(old_serial="%X" % c1.serial_number)
+        md.apachectl("-k", "graceful")
+        deadline = time.time() + 30
+        c2 = md.served()
+        while c2.serial_number == c1.serial_number and \
+                time.time() < deadline:
+            time.sleep(0.5)
+            c2 = md.served()
+        assert c2.serial_number != c1.serial_number
+        s2 = hexserial(c2)
+        assert s2 in my_serials(h)
+    finally:
+        md.stop()
+    st, _, body = h.request("POST", "/ca/revoke", user="alice",
+                            headers={"Content-Type": "application/json"},
+                            body=json.dumps({"serial": s2,
+                                             "reason": "superseded"}).encode())
+    assert st == 200, body
+    assert my_serials(h)[s2]["status"] == "revoked"
