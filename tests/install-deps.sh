@@ -16,10 +16,12 @@ libcurl4-openssl-dev libsqlite3-dev"
 
 # Test suites: pytest + cryptography (integration), valgrind (leak checks),
 # and what later suites use (libcurl clients, PostgreSQL front ends, stunnel
-# for certauth-stunnel's tests,
+# for certauth-stunnel's tests, the ACME clients certbot and lego (and
+# python3-acme/josepy, which test_acme.py signs with; mod_md is in apache2),
 # certutil for browser NSS databases, gdb for backtraces of crashed children).
 TEST_PKGS="python3-pytest python3-cryptography valgrind libcurl4-openssl-dev
-libaprutil1-dbd-pgsql postgresql-15 stunnel4 libnss3-tools gdb"
+libaprutil1-dbd-pgsql postgresql-15 stunnel4 libnss3-tools gdb
+certbot lego python3-acme python3-josepy"
 
 # The web pages are bundled with npm packages (make web), and the browser
 # tests drive Debian's chromium (playwright-core from npm, no browser
