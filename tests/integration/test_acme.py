@@ -375,6 +375,17 @@ def test_python_client_full_flow(h, responder):
         leaf.serial_number) is not None
 
 
+def test_prefork_validates_after_the_response(ca, http_port, responder):
+    """prefork has no threads to spare: the validation runs in the child
+    after the response to the challenge POST; the flow is the same."""
+    for hp in serving(ca, mpm="prefork", vhost_conf=acme_conf(http_port)):
+        c = Client(hp)
+        c.register(*eab(hp))
+        certs, _, o = issue(c, responder)
+        assert "%X" % certs[0].serial_number in \
+            {k.lstrip("0") for k in my_serials(hp)}
+
+
 def test_revoke_by_certificate_key(h, responder):
     c = Client(h)
     c.register(*eab(h))
