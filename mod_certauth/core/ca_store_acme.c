@@ -1,72 +1,18 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
-/* ca_store_acme.c: the ACME server's tables (migration 6) and queries.
+/* ca_store_acme.c: the ACME server's queries (its tables: migration 6 in
+ * ca_store_schema.c).
  * The SQL follows ca_store.c's portable style (lower-case identifiers,
  * %s text and %lld number parameters, keys made by the module). */
 
 #include <string.h>
 
+#include <apr_dbd.h>
 #include <apr_strings.h>
 
 #include "ca_store_acme.h"
-#include "ca_store_ext.h"
+#include "ca_store_int.h"
 #include "ca_util.h"
 
-/* 6: ACME.  Orders reference accounts, authorizations orders, challenges
- * authorizations; rows are deleted children first (cleanup). */
-const char *const ca_store_acme_migration[] = {
-    "CREATE TABLE certauth_acme_nonces ("
-    " nonce VARCHAR(64) PRIMARY KEY,"
-    " expires BIGINT NOT NULL)",
-    "CREATE INDEX certauth_acme_nonces_exp ON certauth_acme_nonces (expires)",
-    "CREATE TABLE certauth_acme_eab ("
-    " kid VARCHAR(64) PRIMARY KEY,"
-    " hmac_key VARCHAR(128) NOT NULL,"
-    " owner VARCHAR(255) NOT NULL,"
-    " created_at BIGINT NOT NULL,"
-    " expires BIGINT NOT NULL,"
-    " account VARCHAR(64) NOT NULL DEFAULT '')",
-    "CREATE TABLE certauth_acme_accounts ("
-    " id VARCHAR(64) PRIMARY KEY,"
-    " thumbprint VARCHAR(64) NOT NULL UNIQUE,"
-    " jwk TEXT NOT NULL,"
-    " owner VARCHAR(255) NOT NULL,"
-    " status VARCHAR(16) NOT NULL,"
-    " contact TEXT NOT NULL,"
-    " eab_kid VARCHAR(64) NOT NULL,"
-    " created_at BIGINT NOT NULL)",
-    "CREATE TABLE certauth_acme_orders ("
-    " id VARCHAR(64) PRIMARY KEY,"
-    " account VARCHAR(64) NOT NULL,"
-    " status VARCHAR(16) NOT NULL,"
-    " expires BIGINT NOT NULL,"
-    " identifiers TEXT NOT NULL,"
-    " profile VARCHAR(64) NOT NULL,"
-    " serial VARCHAR(64) NOT NULL DEFAULT '',"
-    " error TEXT NOT NULL DEFAULT '',"
-    " created_at BIGINT NOT NULL)",
-    "CREATE INDEX certauth_acme_orders_exp ON certauth_acme_orders (expires)",
-    "CREATE TABLE certauth_acme_authz ("
-    " id VARCHAR(64) PRIMARY KEY,"
-    " order_id VARCHAR(64) NOT NULL,"
-    " account VARCHAR(64) NOT NULL,"
-    " ident VARCHAR(255) NOT NULL,"
-    " status VARCHAR(16) NOT NULL,"
-    " expires BIGINT NOT NULL,"
-    " seq INTEGER NOT NULL)",
-    "CREATE INDEX certauth_acme_authz_order ON certauth_acme_authz "
-    "(order_id, seq)",
-    "CREATE TABLE certauth_acme_challenges ("
-    " id VARCHAR(64) PRIMARY KEY,"
-    " authz_id VARCHAR(64) NOT NULL,"
-    " type VARCHAR(16) NOT NULL,"
-    " token VARCHAR(64) NOT NULL,"
-    " status VARCHAR(16) NOT NULL,"
-    " validated_at BIGINT NOT NULL DEFAULT 0,"
-    " error TEXT NOT NULL DEFAULT '')",
-    "CREATE INDEX certauth_acme_chall_authz ON certauth_acme_challenges "
-    "(authz_id)",
-    NULL
-};
 
 #define EAB_COLS "kid, hmac_key, owner, created_at, expires, account"
 #define ACCT_COLS "id, thumbprint, jwk, owner, status, contact, eab_kid, " \
@@ -76,6 +22,158 @@ const char *const ca_store_acme_migration[] = {
 #define AUTHZ_COLS "id, order_id, account, ident, status, expires"
 #define CHALL_COLS "id, authz_id, type, token, status, validated_at, error"
 
+const ca_st_stmt_def ca_st_stmts_acme[] = {
+    {"certauth_acme_nonce_add",
+     "INSERT INTO certauth_acme_nonces (nonce, "
+     "expires) VALUES (%s, %lld)"},
+    {"certauth_acme_nonce_use",
+     "DELETE FROM certauth_acme_nonces WHERE "
+     "nonce = %s AND expires > %lld"},
+    {"certauth_acme_eab_add",
+     "INSERT INTO certauth_acme_eab (kid, hmac_key, "
+     "owner, created_at, expires, account) VALUES "
+     "(%s, %s, %s, %lld, %lld, '')"},
+    {"certauth_acme_eab_get",
+     "SELECT " EAB_COLS " FROM certauth_acme_eab "
+     "WHERE kid = %s"},
+    {"certauth_acme_eab_bind",
+     "UPDATE certauth_acme_eab SET account = %s "
+     "WHERE kid = %s AND account = ''"},
+    {"certauth_acme_account_add",
+     "INSERT INTO certauth_acme_accounts ("
+     ACCT_COLS ") VALUES (%s, %s, %s, %s, "
+     "%s, %s, %s, %lld) ON CONFLICT "
+     "(thumbprint) DO NOTHING"},
+    {"certauth_acme_account_get",
+     "SELECT " ACCT_COLS " FROM certauth_acme_accounts "
+     "WHERE id = %s"},
+    {"certauth_acme_account_by_key",
+     "SELECT " ACCT_COLS " FROM certauth_acme_accounts "
+     "WHERE thumbprint = %s"},
+    {"certauth_acme_account_update_c",
+     "UPDATE certauth_acme_accounts SET status = %s, "
+     "contact = %s WHERE id = %s"},
+    {"certauth_acme_account_update",
+     "UPDATE certauth_acme_accounts SET status = %s "
+     "WHERE id = %s"},
+    {"certauth_acme_account_rekey",
+     "UPDATE certauth_acme_accounts SET thumbprint = %s, "
+     "jwk = %s WHERE id = %s AND thumbprint = %s"},
+    {"certauth_acme_account_orders",
+     "SELECT id FROM certauth_acme_orders "
+     "WHERE account = %s AND expires > "
+     "%lld ORDER BY created_at DESC, id "
+     "LIMIT 1000"},
+    {"certauth_acme_order_add",
+     "INSERT INTO certauth_acme_orders (id, account, "
+     "status, expires, identifiers, profile, "
+     "created_at) VALUES (%s, %s, %s, %lld, %s, %s, "
+     "%lld)"},
+    {"certauth_acme_authz_add",
+     "INSERT INTO certauth_acme_authz (" AUTHZ_COLS
+     ", seq) VALUES (%s, %s, %s, %s, %s, %lld, %d)"},
+    {"certauth_acme_chall_add",
+     "INSERT INTO certauth_acme_challenges (id, "
+     "authz_id, type, token, status) VALUES "
+     "(%s, %s, %s, %s, %s)"},
+    {"certauth_acme_order_get",
+     "SELECT " ORDER_COLS " FROM certauth_acme_orders "
+     "WHERE id = %s"},
+    {"certauth_acme_order_set",
+     "UPDATE certauth_acme_orders SET status = %s, "
+     "serial = CASE WHEN %s = '1' THEN %s ELSE serial END, "
+     "error = CASE WHEN %s = '1' THEN %s ELSE error END "
+     "WHERE id = %s AND status = %s"},
+    {"certauth_acme_order_authz",
+     "SELECT " AUTHZ_COLS " FROM "
+     "certauth_acme_authz WHERE "
+     "order_id = %s ORDER BY seq"},
+    {"certauth_acme_authz_get",
+     "SELECT " AUTHZ_COLS " FROM certauth_acme_authz "
+     "WHERE id = %s"},
+    {"certauth_acme_authz_set",
+     "UPDATE certauth_acme_authz SET status = %s "
+     "WHERE id = %s AND status = %s"},
+    {"certauth_acme_authz_challs",
+     "SELECT " CHALL_COLS " FROM "
+     "certauth_acme_challenges WHERE "
+     "authz_id = %s ORDER BY type"},
+    {"certauth_acme_chall_get",
+     "SELECT " CHALL_COLS " FROM "
+     "certauth_acme_challenges WHERE id = %s"},
+    {"certauth_acme_chall_set",
+     "UPDATE certauth_acme_challenges SET status = %s, "
+     "validated_at = %lld, error = %s "
+     "WHERE id = %s AND status = %s"},
+    {"certauth_acme_nonce_clean",
+     "DELETE FROM certauth_acme_nonces WHERE "
+     "expires <= %lld"},
+    {"certauth_acme_eab_clean",
+     "DELETE FROM certauth_acme_eab WHERE "
+     "account = '' AND expires <= %lld"},
+    {"certauth_acme_chall_clean",
+     "DELETE FROM certauth_acme_challenges WHERE "
+     "authz_id IN (SELECT a.id FROM certauth_acme_authz "
+     "a JOIN certauth_acme_orders o ON a.order_id = o.id "
+     "WHERE o.expires <= %lld)"},
+    {"certauth_acme_authz_clean",
+     "DELETE FROM certauth_acme_authz WHERE "
+     "order_id IN (SELECT id FROM "
+     "certauth_acme_orders WHERE expires <= %lld)"},
+    {"certauth_acme_order_clean",
+     "DELETE FROM certauth_acme_orders WHERE "
+     "expires <= %lld"},
+    {NULL, NULL}
+};
+
+/* A write statement of the table: *nrows (may be NULL) the rows changed. */
+static apr_status_t x_query(ca_store_t *s, apr_pool_t *p, const char *label,
+                            int nargs, const char **args, int *nrows)
+{
+    apr_dbd_prepared_t *stmt;
+    apr_status_t rv;
+    int n = 0, rc;
+
+    if ((rv = ca_st_stmt(s, label, &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    rc = ca_st_write(s, p, &n, stmt, nargs, args);
+    if (rc != 0) {
+        ca_st_error(s, rc);
+        return CA_EDB;
+    }
+    if (nrows) {
+        *nrows = n;
+    }
+    return APR_SUCCESS;
+}
+
+/* A select of the table: *rows holds const char ** of ncols values ("" for
+ * NULL), every row read. */
+static apr_status_t x_select(ca_store_t *s, apr_pool_t *p, const char *label,
+                             int nargs, const char **args, int ncols,
+                             apr_array_header_t **rows)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_status_t rv;
+    int i;
+
+    if ((rv = ca_st_pselect(s, p, label, nargs, args, &res)) != APR_SUCCESS) {
+        return rv;
+    }
+    *rows = apr_array_make(p, 4, sizeof(const char **));
+    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
+        const char **cols = apr_pcalloc(p, sizeof(char *) * (apr_size_t)ncols);
+        for (i = 0; i < ncols; i++) {
+            const char *v = apr_dbd_get_entry(s->driver, row, i);
+            cols[i] = apr_pstrdup(p, v ? v : "");
+        }
+        APR_ARRAY_PUSH(*rows, const char **) = cols;
+    }
+    return APR_SUCCESS;
+}
+
 static const char *i64(apr_pool_t *p, apr_int64_t v)
 {
     return apr_psprintf(p, "%" APR_INT64_T_FMT, v);
@@ -83,12 +181,11 @@ static const char *i64(apr_pool_t *p, apr_int64_t v)
 
 /* One row by key: CA_ENOTFOUND when none. */
 static apr_status_t one(ca_store_t *s, apr_pool_t *p, const char *label,
-                        const char *sql, int nargs, const char **args,
-                        int ncols, const char ***cols)
+                        int nargs, const char **args, int ncols,
+                        const char ***cols)
 {
     apr_array_header_t *rows;
-    apr_status_t rv = ca_store_x_select(s, p, label, sql, nargs, args, ncols,
-                                        &rows);
+    apr_status_t rv = x_select(s, p, label, nargs, args, ncols, &rows);
     if (rv != APR_SUCCESS) {
         return rv;
     }
@@ -101,10 +198,10 @@ static apr_status_t one(ca_store_t *s, apr_pool_t *p, const char *label,
 
 /* A conditional update: CA_ECONFLICT when it changed nothing. */
 static apr_status_t update(ca_store_t *s, apr_pool_t *p, const char *label,
-                           const char *sql, int nargs, const char **args)
+                           int nargs, const char **args)
 {
     int n = 0;
-    apr_status_t rv = ca_store_x_query(s, p, label, sql, nargs, args, &n);
+    apr_status_t rv = x_query(s, p, label, nargs, args, &n);
     if (rv != APR_SUCCESS) {
         return rv;
     }
@@ -115,18 +212,14 @@ apr_status_t ca_store_acme_nonce_add(ca_store_t *s, apr_pool_t *p,
                                      const char *nonce, apr_int64_t expires)
 {
     const char *args[2] = {nonce, i64(p, expires)};
-    return ca_store_x_query(s, p, "certauth_acme_nonce_add",
-                            "INSERT INTO certauth_acme_nonces (nonce, "
-                            "expires) VALUES (%s, %lld)", 2, args, NULL);
+    return x_query(s, p, "certauth_acme_nonce_add", 2, args, NULL);
 }
 
 apr_status_t ca_store_acme_nonce_use(ca_store_t *s, apr_pool_t *p,
                                      const char *nonce, apr_int64_t now)
 {
     const char *args[2] = {nonce, i64(p, now)};
-    apr_status_t rv = update(s, p, "certauth_acme_nonce_use",
-                             "DELETE FROM certauth_acme_nonces WHERE "
-                             "nonce = %s AND expires > %lld", 2, args);
+    apr_status_t rv = update(s, p, "certauth_acme_nonce_use", 2, args);
     return rv == CA_ECONFLICT ? CA_ENOTFOUND : rv;
 }
 
@@ -147,10 +240,7 @@ apr_status_t ca_store_acme_eab_add(ca_store_t *s, apr_pool_t *p,
 {
     const char *args[5] = {e->kid, e->hmac_key, e->owner,
                            i64(p, e->created_at), i64(p, e->expires)};
-    return ca_store_x_query(s, p, "certauth_acme_eab_add",
-                            "INSERT INTO certauth_acme_eab (kid, hmac_key, "
-                            "owner, created_at, expires, account) VALUES "
-                            "(%s, %s, %s, %lld, %lld, '')", 5, args, NULL);
+    return x_query(s, p, "certauth_acme_eab_add", 5, args, NULL);
 }
 
 apr_status_t ca_store_acme_eab_get(ca_store_t *s, apr_pool_t *p,
@@ -158,9 +248,7 @@ apr_status_t ca_store_acme_eab_get(ca_store_t *s, apr_pool_t *p,
 {
     const char *args[1] = {kid};
     const char **c;
-    apr_status_t rv = one(s, p, "certauth_acme_eab_get",
-                          "SELECT " EAB_COLS " FROM certauth_acme_eab "
-                          "WHERE kid = %s", 1, args, 6, &c);
+    apr_status_t rv = one(s, p, "certauth_acme_eab_get", 1, args, 6, &c);
     if (rv == APR_SUCCESS) {
         *e = eab_of(p, c);
     }
@@ -171,9 +259,7 @@ apr_status_t ca_store_acme_eab_bind(ca_store_t *s, apr_pool_t *p,
                                     const char *kid, const char *account)
 {
     const char *args[2] = {account, kid};
-    return update(s, p, "certauth_acme_eab_bind",
-                  "UPDATE certauth_acme_eab SET account = %s "
-                  "WHERE kid = %s AND account = ''", 2, args);
+    return update(s, p, "certauth_acme_eab_bind", 2, args);
 }
 
 static ca_acme_account_t *account_of(apr_pool_t *p, const char **c)
@@ -198,11 +284,7 @@ apr_status_t ca_store_acme_account_add(ca_store_t *s, apr_pool_t *p,
                            a->eab_kid ? a->eab_kid : "",
                            i64(p, a->created_at)};
     int n = 0;
-    apr_status_t rv = ca_store_x_query(s, p, "certauth_acme_account_add",
-                                       "INSERT INTO certauth_acme_accounts ("
-                                       ACCT_COLS ") VALUES (%s, %s, %s, %s, "
-                                       "%s, %s, %s, %lld) ON CONFLICT "
-                                       "(thumbprint) DO NOTHING", 8, args,
+    apr_status_t rv = x_query(s, p, "certauth_acme_account_add", 8, args,
                                        &n);
     if (rv != APR_SUCCESS) {
         return rv;
@@ -215,9 +297,7 @@ apr_status_t ca_store_acme_account_get(ca_store_t *s, apr_pool_t *p,
 {
     const char *args[1] = {id};
     const char **c;
-    apr_status_t rv = one(s, p, "certauth_acme_account_get",
-                          "SELECT " ACCT_COLS " FROM certauth_acme_accounts "
-                          "WHERE id = %s", 1, args, 8, &c);
+    apr_status_t rv = one(s, p, "certauth_acme_account_get", 1, args, 8, &c);
     if (rv == APR_SUCCESS) {
         *a = account_of(p, c);
     }
@@ -230,9 +310,7 @@ apr_status_t ca_store_acme_account_by_key(ca_store_t *s, apr_pool_t *p,
 {
     const char *args[1] = {thumbprint};
     const char **c;
-    apr_status_t rv = one(s, p, "certauth_acme_account_by_key",
-                          "SELECT " ACCT_COLS " FROM certauth_acme_accounts "
-                          "WHERE thumbprint = %s", 1, args, 8, &c);
+    apr_status_t rv = one(s, p, "certauth_acme_account_by_key", 1, args, 8, &c);
     if (rv == APR_SUCCESS) {
         *a = account_of(p, c);
     }
@@ -245,15 +323,11 @@ apr_status_t ca_store_acme_account_update(ca_store_t *s, apr_pool_t *p,
 {
     if (contact) {
         const char *args[3] = {status, contact, id};
-        return update(s, p, "certauth_acme_account_update_c",
-                      "UPDATE certauth_acme_accounts SET status = %s, "
-                      "contact = %s WHERE id = %s", 3, args);
+        return update(s, p, "certauth_acme_account_update_c", 3, args);
     }
     else {
         const char *args[2] = {status, id};
-        return update(s, p, "certauth_acme_account_update",
-                      "UPDATE certauth_acme_accounts SET status = %s "
-                      "WHERE id = %s", 2, args);
+        return update(s, p, "certauth_acme_account_update", 2, args);
     }
 }
 
@@ -273,9 +347,7 @@ apr_status_t ca_store_acme_account_rekey(ca_store_t *s, apr_pool_t *p,
     if (rv != CA_ENOTFOUND) {
         return rv;
     }
-    return update(s, p, "certauth_acme_account_rekey",
-                  "UPDATE certauth_acme_accounts SET thumbprint = %s, "
-                  "jwk = %s WHERE id = %s AND thumbprint = %s", 4, args);
+    return update(s, p, "certauth_acme_account_rekey", 4, args);
 }
 
 apr_status_t ca_store_acme_account_orders(ca_store_t *s, apr_pool_t *p,
@@ -285,11 +357,7 @@ apr_status_t ca_store_acme_account_orders(ca_store_t *s, apr_pool_t *p,
 {
     const char *args[2] = {account, i64(p, now)};
     apr_array_header_t *rows;
-    apr_status_t rv = ca_store_x_select(s, p, "certauth_acme_account_orders",
-                                        "SELECT id FROM certauth_acme_orders "
-                                        "WHERE account = %s AND expires > "
-                                        "%lld ORDER BY created_at DESC, id "
-                                        "LIMIT 1000", 2, args, 1, &rows);
+    apr_status_t rv = x_select(s, p, "certauth_acme_account_orders", 2, args, 1, &rows);
     int i;
 
     if (rv != APR_SUCCESS) {
@@ -358,11 +426,7 @@ apr_status_t ca_store_acme_order_add(ca_store_t *s, apr_pool_t *p,
         const char *args[7] = {o->id, o->account, o->status,
                                i64(p, o->expires), o->identifiers,
                                o->profile, i64(p, o->created_at)};
-        rv = ca_store_x_query(s, p, "certauth_acme_order_add",
-                              "INSERT INTO certauth_acme_orders (id, account, "
-                              "status, expires, identifiers, profile, "
-                              "created_at) VALUES (%s, %s, %s, %lld, %s, %s, "
-                              "%lld)", 7, args, NULL);
+        rv = x_query(s, p, "certauth_acme_order_add", 7, args, NULL);
     }
     for (i = 0; rv == APR_SUCCESS && i < authz->nelts; i++) {
         const ca_acme_authz_t *a = APR_ARRAY_IDX(authz, i,
@@ -370,9 +434,7 @@ apr_status_t ca_store_acme_order_add(ca_store_t *s, apr_pool_t *p,
         const char *args[7] = {a->id, a->order_id, a->account, a->ident,
                                a->status, i64(p, a->expires),
                                apr_itoa(p, i)};
-        rv = ca_store_x_query(s, p, "certauth_acme_authz_add",
-                              "INSERT INTO certauth_acme_authz (" AUTHZ_COLS
-                              ", seq) VALUES (%s, %s, %s, %s, %s, %lld, %d)",
+        rv = x_query(s, p, "certauth_acme_authz_add",
                               7, args, NULL);
     }
     for (i = 0; rv == APR_SUCCESS && i < challs->nelts; i++) {
@@ -380,10 +442,7 @@ apr_status_t ca_store_acme_order_add(ca_store_t *s, apr_pool_t *p,
                                                  ca_acme_chall_t *);
         const char *args[5] = {c->id, c->authz_id, c->type, c->token,
                                c->status};
-        rv = ca_store_x_query(s, p, "certauth_acme_chall_add",
-                              "INSERT INTO certauth_acme_challenges (id, "
-                              "authz_id, type, token, status) VALUES "
-                              "(%s, %s, %s, %s, %s)", 5, args, NULL);
+        rv = x_query(s, p, "certauth_acme_chall_add", 5, args, NULL);
     }
     {
         apr_status_t erv = ca_store_txn_end(s, p, rv == APR_SUCCESS);
@@ -396,9 +455,7 @@ apr_status_t ca_store_acme_order_get(ca_store_t *s, apr_pool_t *p,
 {
     const char *args[1] = {id};
     const char **c;
-    apr_status_t rv = one(s, p, "certauth_acme_order_get",
-                          "SELECT " ORDER_COLS " FROM certauth_acme_orders "
-                          "WHERE id = %s", 1, args, 9, &c);
+    apr_status_t rv = one(s, p, "certauth_acme_order_get", 1, args, 9, &c);
     if (rv == APR_SUCCESS) {
         *o = order_of(p, c);
     }
@@ -412,11 +469,7 @@ apr_status_t ca_store_acme_order_set(ca_store_t *s, apr_pool_t *p,
 {
     const char *args[7] = {to, serial ? "1" : "", serial ? serial : "",
                            error ? "1" : "", error ? error : "", id, from};
-    return update(s, p, "certauth_acme_order_set",
-                  "UPDATE certauth_acme_orders SET status = %s, "
-                  "serial = CASE WHEN %s = '1' THEN %s ELSE serial END, "
-                  "error = CASE WHEN %s = '1' THEN %s ELSE error END "
-                  "WHERE id = %s AND status = %s", 7, args);
+    return update(s, p, "certauth_acme_order_set", 7, args);
 }
 
 apr_status_t ca_store_acme_order_authz(ca_store_t *s, apr_pool_t *p,
@@ -425,10 +478,7 @@ apr_status_t ca_store_acme_order_authz(ca_store_t *s, apr_pool_t *p,
 {
     const char *args[1] = {order_id};
     apr_array_header_t *rows;
-    apr_status_t rv = ca_store_x_select(s, p, "certauth_acme_order_authz",
-                                        "SELECT " AUTHZ_COLS " FROM "
-                                        "certauth_acme_authz WHERE "
-                                        "order_id = %s ORDER BY seq", 1, args,
+    apr_status_t rv = x_select(s, p, "certauth_acme_order_authz", 1, args,
                                         6, &rows);
     int i;
 
@@ -448,9 +498,7 @@ apr_status_t ca_store_acme_authz_get(ca_store_t *s, apr_pool_t *p,
 {
     const char *args[1] = {id};
     const char **c;
-    apr_status_t rv = one(s, p, "certauth_acme_authz_get",
-                          "SELECT " AUTHZ_COLS " FROM certauth_acme_authz "
-                          "WHERE id = %s", 1, args, 6, &c);
+    apr_status_t rv = one(s, p, "certauth_acme_authz_get", 1, args, 6, &c);
     if (rv == APR_SUCCESS) {
         *a = authz_of(p, c);
     }
@@ -462,9 +510,7 @@ apr_status_t ca_store_acme_authz_set(ca_store_t *s, apr_pool_t *p,
                                      const char *to)
 {
     const char *args[3] = {to, id, from};
-    return update(s, p, "certauth_acme_authz_set",
-                  "UPDATE certauth_acme_authz SET status = %s "
-                  "WHERE id = %s AND status = %s", 3, args);
+    return update(s, p, "certauth_acme_authz_set", 3, args);
 }
 
 apr_status_t ca_store_acme_authz_challs(ca_store_t *s, apr_pool_t *p,
@@ -473,10 +519,7 @@ apr_status_t ca_store_acme_authz_challs(ca_store_t *s, apr_pool_t *p,
 {
     const char *args[1] = {authz_id};
     apr_array_header_t *rows;
-    apr_status_t rv = ca_store_x_select(s, p, "certauth_acme_authz_challs",
-                                        "SELECT " CHALL_COLS " FROM "
-                                        "certauth_acme_challenges WHERE "
-                                        "authz_id = %s ORDER BY type", 1,
+    apr_status_t rv = x_select(s, p, "certauth_acme_authz_challs", 1,
                                         args, 7, &rows);
     int i;
 
@@ -496,9 +539,7 @@ apr_status_t ca_store_acme_chall_get(ca_store_t *s, apr_pool_t *p,
 {
     const char *args[1] = {id};
     const char **cols;
-    apr_status_t rv = one(s, p, "certauth_acme_chall_get",
-                          "SELECT " CHALL_COLS " FROM "
-                          "certauth_acme_challenges WHERE id = %s", 1, args,
+    apr_status_t rv = one(s, p, "certauth_acme_chall_get", 1, args,
                           7, &cols);
     if (rv == APR_SUCCESS) {
         *c = chall_of(p, cols);
@@ -513,10 +554,7 @@ apr_status_t ca_store_acme_chall_set(ca_store_t *s, apr_pool_t *p,
 {
     const char *args[5] = {to, i64(p, validated_at), error ? error : "", id,
                            from};
-    return update(s, p, "certauth_acme_chall_set",
-                  "UPDATE certauth_acme_challenges SET status = %s, "
-                  "validated_at = %lld, error = %s "
-                  "WHERE id = %s AND status = %s", 5, args);
+    return update(s, p, "certauth_acme_chall_set", 5, args);
 }
 
 apr_status_t ca_store_acme_cleanup(ca_store_t *s, apr_pool_t *p,
@@ -526,37 +564,24 @@ apr_status_t ca_store_acme_cleanup(ca_store_t *s, apr_pool_t *p,
     const char *b[1] = {i64(p, before)};
     apr_status_t rv;
 
-    if ((rv = ca_store_x_query(s, p, "certauth_acme_nonce_clean",
-                               "DELETE FROM certauth_acme_nonces WHERE "
-                               "expires <= %lld", 1, n, NULL))
+    if ((rv = x_query(s, p, "certauth_acme_nonce_clean", 1, n, NULL))
         != APR_SUCCESS) {
         return rv;
     }
-    if ((rv = ca_store_x_query(s, p, "certauth_acme_eab_clean",
-                               "DELETE FROM certauth_acme_eab WHERE "
-                               "account = '' AND expires <= %lld", 1, n,
+    if ((rv = x_query(s, p, "certauth_acme_eab_clean", 1, n,
                                NULL)) != APR_SUCCESS) {
         return rv;
     }
     if ((rv = ca_store_txn_begin(s, p)) != APR_SUCCESS) {
         return rv;
     }
-    rv = ca_store_x_query(s, p, "certauth_acme_chall_clean",
-                          "DELETE FROM certauth_acme_challenges WHERE "
-                          "authz_id IN (SELECT a.id FROM certauth_acme_authz "
-                          "a JOIN certauth_acme_orders o ON a.order_id = o.id "
-                          "WHERE o.expires <= %lld)", 1, b, NULL);
+    rv = x_query(s, p, "certauth_acme_chall_clean", 1, b, NULL);
     if (rv == APR_SUCCESS) {
-        rv = ca_store_x_query(s, p, "certauth_acme_authz_clean",
-                              "DELETE FROM certauth_acme_authz WHERE "
-                              "order_id IN (SELECT id FROM "
-                              "certauth_acme_orders WHERE expires <= %lld)",
+        rv = x_query(s, p, "certauth_acme_authz_clean",
                               1, b, NULL);
     }
     if (rv == APR_SUCCESS) {
-        rv = ca_store_x_query(s, p, "certauth_acme_order_clean",
-                              "DELETE FROM certauth_acme_orders WHERE "
-                              "expires <= %lld", 1, b, NULL);
+        rv = x_query(s, p, "certauth_acme_order_clean", 1, b, NULL);
     }
     {
         apr_status_t erv = ca_store_txn_end(s, p, rv == APR_SUCCESS);
