@@ -1091,7 +1091,9 @@ static int finalize(acme_req *a, const char *id)
     rv = ca_issue(r->pool, a->sc->ca, a->st, &ireq, &cert, &row, &err);
     if (rv != APR_SUCCESS) {
         int code = certauth_status_of(rv);
-        const char *ptype = code == HTTP_CONFLICT ? "rateLimited"
+        /* the profile's per-owner limit is a refusal, not a rate limit
+         * to wait out */
+        const char *ptype = code == HTTP_CONFLICT ? "unauthorized"
                             : code >= 500 ? "serverInternal" : "badCSR";
         json_t *e = json_pack("{s:s,s:s}", "type",
                               apr_pstrcat(r->pool, CA_ACME_ERR_PREFIX, ptype,

@@ -386,6 +386,59 @@ def test_prefork_validates_after_the_response(ca, http_port, responder):
             {k.lstrip("0") for k in my_serials(hp)}
 
 
+def test_two_front_ends_on_postgresql(ca, http_port, responder):
+    """Two front ends sharing one PostgreSQL database: a nonce of one is
+    good on the other (once), and one order goes through both."""
+    import test_pg
+    if test_pg.pg_missing() or test_pg.pgsql_driver_missing():
+        pytest.skip("PostgreSQL 15 or APR's pgsql driver absent")
+    pg = test_pg.Postgres()
+    gens = []
+    try:
+        pg.start()
+        pg.createdb()
+        conf = acme_conf(http_port) + "DBDMin 0\nDBDKeep 2\nDBDMax 8\n"
+        fe = []
+        for _ in range(2):
+            g = serving(ca, db_driver="pgsql", db_params=pg.params,
+                        vhost_conf=conf)
+            fe.append(next(g))
+            gens.append(g)
+        h1, h2 = fe
+        c1, c2 = Client(h1), Client(h2)
+        c1.register(*eab(h1))
+        c2.key, c2.kid = c1.key, c1.kid.replace(h1.url, h2.url)
+        # a nonce of front end 1, spent on front end 2, then refused on 1
+        n = c1.nonce()
+        st, hd, body = c2.post(c2.dir["newOrder"], {
+            "identifiers": [{"type": "dns", "value": "localhost"}]}, nonce=n)
+        assert st == 201, body
+        order_path = hd["location"][len(h2.url):]
+        st, hd, body = c1.post(c1.dir["newOrder"], {
+            "identifiers": [{"type": "dns", "value": "localhost"}]}, nonce=n)
+        problem(st, hd, body, 400, "badNonce")
+        # the order of front end 2, validated and finalized through 1
+        c1.order_url = h1.url + order_path
+        st, _, body = c1.post(c1.order_url, None)
+        o = c1.validate(json.loads(body), responder)
+        assert o["status"] == "ready", o
+        csr, _ = c1.csr(["localhost"])
+        st, _, body = c1.post(o["finalize"], {"csr": csr})
+        assert st == 200, body
+        o = json.loads(body)
+        st, hd, pem = c2.post(o["certificate"].replace(h1.url, h2.url), None)
+        assert st == 200 and b"BEGIN CERTIFICATE" in pem
+        assert pg.psql("SELECT COUNT(*) FROM certauth_certs "
+                       "WHERE owner = 'alice'") == "1"
+        for g in gens:
+            for _ in g:       # stops the front end, checks for crashes
+                pass
+    finally:
+        for g in gens:
+            g.close()         # a failed test: stopped and removed all the same
+        pg.cleanup()
+
+
 def test_revoke_by_certificate_key(h, responder):
     c = Client(h)
     c.register(*eab(h))
