@@ -87,7 +87,7 @@ $(CORE_LIB): $(CORE_OBJ)
 $(MOD_SO): $(MOD_SRC) $(MOD_HDR) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(CFLAGS_COMMON) $(AP_CFLAGS) $(AP_CPPFLAGS) -I$(AP_INCLUDEDIR) \
-	    $(CURL_CFLAGS) -o $@ $(MOD_SRC) $(CORE_LIB) $(SSL_LIBS) $(JSON_LIBS) \
+	    $(CURL_CFLAGS) -o $@ $(MOD_SRC) $(CORE_LIB) -lssl $(SSL_LIBS) $(JSON_LIBS) \
 	    $(CURL_LIBS)
 
 $(ADMIN): $(ADMIN_SRC) $(CORE_LIB)

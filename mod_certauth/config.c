@@ -43,6 +43,7 @@ void *certauth_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->crl_refresh_secs = -1;
     c->supersede_grace_secs = -1;
     c->acme_http_port = -1;
+    c->acme_tls_port = -1;
     c->acme_eab = -1;
     return c;
 }
@@ -70,6 +71,7 @@ void *certauth_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(acme_profile);
     MERGE_PTR(acme_names);
     MERGE_INT(acme_http_port);
+    MERGE_INT(acme_tls_port);
     MERGE_INT(acme_eab);
     MERGE_PTR(acme_location);
     return c;
@@ -804,7 +806,8 @@ static const char *set_acme_port(cmd_parms *cmd, void *d, const char *arg)
         return err;
     }
     return parse_int(cmd, cmd->cmd->name, arg, 1, 65535,
-                     &sc->acme_http_port);
+                     !strcasecmp(cmd->cmd->name, "CertAuthACMETLSPort")
+                         ? &sc->acme_tls_port : &sc->acme_http_port);
 }
 
 static const char *set_acme_eab(cmd_parms *cmd, void *d, int flag)
@@ -1048,6 +1051,8 @@ const command_rec certauth_cmds[] = {
                       "pattern (name, *.domain, *)"),
     AP_INIT_TAKE1("CertAuthACMEChallengePort", set_acme_port, NULL, RSRC_CONF,
                   "the port http-01 challenges are fetched from (default 80)"),
+    AP_INIT_TAKE1("CertAuthACMETLSPort", set_acme_port, NULL, RSRC_CONF,
+                  "the port tls-alpn-01 challenges connect to (default 443)"),
     AP_INIT_FLAG("CertAuthACMERequireEAB", set_acme_eab, NULL, RSRC_CONF,
                  "On (default): ACME accounts need external account binding "
                  "credentials of a site user"),

@@ -25,8 +25,17 @@
 #include <apr_strings.h>
 #include <pthread.h>
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "mod_certauth.h"
 #include "ca_acme.h"
@@ -979,6 +988,14 @@ static int new_order(acme_req *a)
         c->status = CA_ACME_PENDING;
         c->error = "";
         APR_ARRAY_PUSH(challs, ca_acme_chall_t *) = c;
+        c = apr_pcalloc(r->pool, sizeof(*c));
+        c->id = ca_acme_random(r->pool, 12);
+        c->authz_id = z->id;
+        c->type = "tls-alpn-01";
+        c->token = ca_acme_random(r->pool, 32);
+        c->status = CA_ACME_PENDING;
+        c->error = "";
+        APR_ARRAY_PUSH(challs, ca_acme_chall_t *) = c;
     }
     rv = ca_store_acme_order_add(a->st, r->pool, &o, authz, challs);
     if (rv != APR_SUCCESS) {
@@ -1211,7 +1228,9 @@ typedef struct acme_job {
     server_rec *s;
     const char *chall_id, *authz_id, *order_id, *ident, *token, *key_authz;
     const char *client;          /* the ACME client, for the log           */
-    int port;
+    const char *type;            /* http-01, tls-alpn-01                   */
+    int port;                    /* http-01's port                         */
+    int tls_port;                /* tls-alpn-01's port                     */
     apr_array_header_t *patterns;
 } acme_job;
 
@@ -1352,10 +1371,183 @@ static const char *http01(apr_pool_t *p, const acme_job *j,
     return "unauthorized";
 }
 
+
+/* A TCP connection to host:port within `secs` seconds, reads and writes
+ * bounded the same; -1 with *detail. */
+static int connect_bounded(apr_pool_t *p, const char *host, int port,
+                           int secs, const char **detail)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    char portstr[16];
+    int fd = -1, rc;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    apr_snprintf(portstr, sizeof(portstr), "%d", port);
+    /* curl's rule for http-01 too: names under localhost are loopback */
+    if (!strcmp(host, "localhost")
+        || (strlen(host) > 10
+            && !strcmp(host + strlen(host) - 10, ".localhost"))) {
+        host = "localhost";
+    }
+    if ((rc = getaddrinfo(host, portstr, &hints, &res)) != 0) {
+        *detail = apr_psprintf(p, "%s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai; ai = ai->ai_next) {
+        struct pollfd pfd;
+        int flags, err = 0;
+        socklen_t elen = sizeof(err);
+        struct timeval tv;
+
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0) {
+            continue;
+        }
+        flags = fcntl(fd, F_GETFL, 0);
+        fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+        rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+        if (rc != 0 && errno == EINPROGRESS) {
+            pfd.fd = fd;
+            pfd.events = POLLOUT;
+            rc = poll(&pfd, 1, secs * 1000) == 1
+                 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == 0
+                 && err == 0 ? 0 : -1;
+        }
+        if (rc == 0) {
+            fcntl(fd, F_SETFL, flags);
+            tv.tv_sec = secs;
+            tv.tv_usec = 0;
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+            break;
+        }
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        *detail = apr_psprintf(p, "cannot connect to %s port %d", host,
+                               port);
+    }
+    return fd;
+}
+
+/* tls-alpn-01 (RFC 8737): a TLS handshake with SNI NAME and ALPN
+ * acme-tls/1; the certificate must name only NAME and carry the critical
+ * acmeIdentifier extension with the SHA-256 of the key authorization.
+ * NULL when it does, else a problem type with *detail. */
+static const char *tlsalpn01(apr_pool_t *p, const acme_job *j,
+                             const char **detail)
+{
+    static const unsigned char alpn[] = "\x0a" "acme-tls/1";
+    unsigned char want[34];
+    unsigned int mdlen = 32;
+    const unsigned char *proto = NULL;
+    unsigned int plen = 0;
+    SSL_CTX *ctx = NULL;
+    SSL *ssl = NULL;
+    X509 *peer = NULL;
+    GENERAL_NAMES *gens = NULL;
+    ASN1_OBJECT *oid = NULL;
+    const char *type = "unauthorized";
+    int fd, idx, ok;
+
+    want[0] = 0x04;          /* DER OCTET STRING of 32 octets */
+    want[1] = 0x20;
+    if (!EVP_Digest(j->key_authz, strlen(j->key_authz), want + 2, &mdlen,
+                    EVP_sha256(), NULL)) {
+        *detail = "SHA-256 failed";
+        return "serverInternal";
+    }
+    fd = connect_bounded(p, j->ident, j->tls_port, 10, detail);
+    if (fd < 0) {
+        return "connection";
+    }
+    if (!(ctx = SSL_CTX_new(TLS_client_method()))
+        || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)
+        || SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1) != 0
+        || !(ssl = SSL_new(ctx)) || !SSL_set_fd(ssl, fd)
+        || !SSL_set_tlsext_host_name(ssl, j->ident)) {
+        *detail = "cannot set up TLS";
+        type = "serverInternal";
+        goto leave;
+    }
+    SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+    if (SSL_connect(ssl) != 1) {
+        *detail = apr_psprintf(p, "%s port %d: TLS handshake failed",
+                               j->ident, j->tls_port);
+        type = "tls";
+        goto leave;
+    }
+    SSL_get0_alpn_selected(ssl, &proto, &plen);
+    if (plen != 10 || memcmp(proto, "acme-tls/1", 10)) {
+        *detail = apr_psprintf(p, "%s port %d did not select ALPN "
+                               "acme-tls/1", j->ident, j->tls_port);
+        goto leave;
+    }
+    if (!(peer = SSL_get1_peer_certificate(ssl))) {
+        *detail = "no certificate";
+        goto leave;
+    }
+    gens = X509_get_ext_d2i(peer, NID_subject_alt_name, NULL, NULL);
+    ok = gens && sk_GENERAL_NAME_num(gens) == 1;
+    if (ok) {
+        GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, 0);
+        ASN1_IA5STRING *dns = g->type == GEN_DNS ? g->d.dNSName : NULL;
+        ok = dns && (size_t)ASN1_STRING_length(dns) == strlen(j->ident)
+             && !strncasecmp((const char *)ASN1_STRING_get0_data(dns),
+                             j->ident, strlen(j->ident));
+    }
+    if (!ok) {
+        *detail = apr_psprintf(p, "the certificate must name %s and no "
+                               "other name", j->ident);
+        goto leave;
+    }
+    oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+    idx = oid ? X509_get_ext_by_OBJ(peer, oid, -1) : -1;
+    if (idx < 0 || X509_get_ext_by_OBJ(peer, oid, idx) >= 0) {
+        *detail = "the certificate has no (or more than one) "
+                  "acmeIdentifier extension";
+        goto leave;
+    }
+    {
+        X509_EXTENSION *ext = X509_get_ext(peer, idx);
+        ASN1_OCTET_STRING *v = X509_EXTENSION_get_data(ext);
+        if (!X509_EXTENSION_get_critical(ext)) {
+            *detail = "the acmeIdentifier extension is not critical";
+            goto leave;
+        }
+        if (ASN1_STRING_length(v) != (int)sizeof(want)
+            || CRYPTO_memcmp(ASN1_STRING_get0_data(v), want,
+                             sizeof(want))) {
+            *detail = "the acmeIdentifier is not the key authorization's";
+            type = "incorrectResponse";
+            goto leave;
+        }
+    }
+    type = NULL;
+leave:
+    ASN1_OBJECT_free(oid);
+    GENERAL_NAMES_free(gens);
+    X509_free(peer);
+    if (ssl) {
+        SSL_shutdown(ssl);
+        SSL_free(ssl);
+    }
+    SSL_CTX_free(ctx);
+    close(fd);
+    return type;
+}
+
 static void run_job(acme_job *j, ca_store_t *st)
 {
     apr_pool_t *p = j->pool;
-    const char *detail = NULL, *type = http01(p, j, &detail);
+    const char *detail = NULL;
+    const char *type = !strcmp(j->type, "tls-alpn-01")
+                           ? tlsalpn01(p, j, &detail) : http01(p, j, &detail);
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
     apr_status_t rv;
 
@@ -1367,8 +1559,8 @@ static void run_job(acme_job *j, ca_store_t *st)
                                          CA_ACME_VALID);
         }
         ap_log_error(APLOG_MARK, APLOG_INFO, rv, j->s, CA_LOGNO(1907)
-                     "ACME http-01 for %s (client %s): valid%s", j->ident,
-                     j->client, rv ? ", but not stored" : "");
+                     "ACME %s for %s (client %s): valid%s", j->type,
+                     j->ident, j->client, rv ? ", but not stored" : "");
     }
     else {
         json_t *e = json_pack("{s:s,s:s,s:i}", "type",
@@ -1389,7 +1581,7 @@ static void run_job(acme_job *j, ca_store_t *st)
                                          CA_ACME_INVALID, NULL, err);
         }
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, j->s, CA_LOGNO(1908)
-                     "ACME http-01 for %s (client %s): invalid: %s: %s",
+                     "ACME %s for %s (client %s): invalid: %s: %s", j->type,
                      j->ident, j->client, type, detail);
     }
     if (rv != APR_SUCCESS && rv != CA_ECONFLICT) {
@@ -1453,7 +1645,9 @@ static void start_job(acme_req *a, ca_acme_authz_t *z, ca_acme_chall_t *c)
     j->token = apr_pstrdup(p, c->token);
     j->key_authz = ca_acme_key_authz(p, c->token, tp ? tp : "");
     j->client = apr_pstrdup(p, r->useragent_ip);
+    j->type = apr_pstrdup(p, c->type);
     j->port = a->sc->acme_http_port > 0 ? a->sc->acme_http_port : 80;
+    j->tls_port = a->sc->acme_tls_port > 0 ? a->sc->acme_tls_port : 443;
     j->patterns = apr_array_make(p, a->sc->acme_names->nelts,
                                  sizeof(const char *));
     for (i = 0; i < a->sc->acme_names->nelts; i++) {

@@ -46,6 +46,7 @@ typedef struct certauth_srv_conf {
     const char *acme_profile;    /* CertAuthACMEProfile: the profile name   */
     apr_array_header_t *acme_names; /* its identifier patterns (const char*) */
     int acme_http_port;          /* http-01 port, -1 unset (80)             */
+    int acme_tls_port;           /* tls-alpn-01 port, -1 unset (443)        */
     int acme_eab;                /* EAB required, -1 unset (1)              */
     const char *acme_location;   /* the Location saying CertAuthACME On     */
 } certauth_srv_conf;

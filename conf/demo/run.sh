@@ -351,9 +351,11 @@ SSLSessionTickets off
     # certbot, lego, mod_md: accounts need EAB credentials of a site user
     # whom the profile allows (POST /ca/api/acme/eab, the button on My
     # certificates); names localhost and below; http-01 fetched from port
-    # 5002, as Pebble does (run the client's standalone server there)
+    # 5002, tls-alpn-01 on port 5001, as Pebble does (run the client's
+    # standalone server there)
     CertAuthACMEProfile server localhost *.localhost
     CertAuthACMEChallengePort ${ACME_HTTP_PORT:-5002}
+    CertAuthACMETLSPort ${ACME_TLS_PORT:-5001}
     <Location /acme>
         CertAuthACME On
         Require all granted

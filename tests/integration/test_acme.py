@@ -24,6 +24,9 @@ CERTBOT = shutil.which("certbot") or "/usr/bin/certbot"
 LEGO = shutil.which("lego") or "/usr/bin/lego"
 
 
+TLS_PORT = free_port()
+
+
 def acme_conf(http_port):
     return r"""
 <CertAuthProfile acme-server>
@@ -33,11 +36,12 @@ def acme_conf(http_port):
 </CertAuthProfile>
 CertAuthACMEProfile acme-server localhost *.localhost *.invalid
 CertAuthACMEChallengePort %d
+CertAuthACMETLSPort %d
 <Location /acme>
     CertAuthACME On
     Require all granted
 </Location>
-""" % http_port
+""" % (http_port, TLS_PORT)
 
 
 @pytest.fixture(scope="module")
@@ -915,3 +919,39 @@ def test_mod_md_obtains_serves_renews(h, http_port):
                                              "reason": "superseded"}).encode())
     assert st == 200, body
     assert my_serials(h)[s2]["status"] == "revoked"
+
+
+def test_lego_tls_alpn_01(h, tmp_path):
+    """tls-alpn-01 (RFC 8737) with lego's own TLS server on the port of
+    CertAuthACMETLSPort."""
+    kid, hmac_key = eab(h)
+    d = str(tmp_path)
+    env = dict(os.environ, LEGO_CA_CERTIFICATES=h.ca.cert)
+    r = run([LEGO, "--server", directory_url(h), "--path", d, "--accept-tos",
+             "--email", "lego@example.org", "--eab", "--kid=" + kid,
+             "--hmac=" + hmac_key, "--domains", "localhost", "--tls",
+             "--tls.port", "127.0.0.1:%d" % TLS_PORT, "run"], env=env,
+            check=False, timeout=180)
+    assert r.returncode == 0, (r.stdout + r.stderr).decode()
+    s1, _ = cert_serial_hex(os.path.join(d, "certificates", "localhost.crt"))
+    assert s1 in my_serials(h)
+
+
+def test_tls_alpn_01_refused_without_server(h):
+    """Nobody answers on the tls-alpn-01 port: the challenge, the
+    authorization and the order are invalid, with a connection problem."""
+    c = Client(h)
+    c.register(*eab(h))
+    st, hd, o = c.order(["localhost"])
+    c.order_url = hd["location"]
+    st, _, body = c.post(o["authorizations"][0], None)
+    ch = [x for x in json.loads(body)["challenges"]
+          if x["type"] == "tls-alpn-01"][0]
+    st, _, body = c.post(ch["url"], {})
+    assert st == 200, body
+    o = c.poll(c.order_url, until=("invalid", "ready"))
+    assert o["status"] == "invalid"
+    st, _, body = c.post(ch["url"], None)
+    ch = json.loads(body)
+    assert ch["status"] == "invalid"
+    assert ch["error"]["type"].endswith(":connection"), ch
