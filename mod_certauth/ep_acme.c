@@ -12,8 +12,9 @@
  * Every POST is a JWS (application/jose+json) checked the same way in
  * acme_post(): url, nonce, jwk or kid, signature, then the resource.
  * Accounts are bound to a site user through external account binding;
- * that user owns the certificates.  http-01 validation runs in a thread of
- * the child (prefork: after the response), never in the request. */
+ * that user owns the certificates.  http-01 and tls-alpn-01 validations
+ * run in a thread of the child (prefork: after the response), never in the
+ * request. */
 
 #include <httpd.h>
 #include <http_config.h>
@@ -91,6 +92,15 @@ static void add_nonce(acme_req *a)
                                 acme_url(a, "directory")));
     if (!a->st || !n) {
         return;
+    }
+    /* anyone may ask for nonces: now and then (1 in 64) the expired ones
+     * go, so that the table stays at about an hour's worth */
+    if (n[0] == 'A'
+        && ca_store_acme_nonce_clean(a->st, a->r->pool, a->now)
+               != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, a->r, CA_LOGNO(1912)
+                      "cannot remove expired nonces: %s",
+                      ca_store_last_error(a->st));
     }
     rv = ca_store_acme_nonce_add(a->st, a->r->pool, n, a->now + NONCE_SECS);
     if (rv != APR_SUCCESS) {

@@ -223,6 +223,13 @@ apr_status_t ca_store_acme_nonce_use(ca_store_t *s, apr_pool_t *p,
     return rv == CA_ECONFLICT ? CA_ENOTFOUND : rv;
 }
 
+apr_status_t ca_store_acme_nonce_clean(ca_store_t *s, apr_pool_t *p,
+                                       apr_int64_t now)
+{
+    const char *args[1] = {i64(p, now)};
+    return x_query(s, p, "certauth_acme_nonce_clean", 1, args, NULL);
+}
+
 static ca_acme_eab_t *eab_of(apr_pool_t *p, const char **c)
 {
     ca_acme_eab_t *e = apr_pcalloc(p, sizeof(*e));
@@ -564,8 +571,7 @@ apr_status_t ca_store_acme_cleanup(ca_store_t *s, apr_pool_t *p,
     const char *b[1] = {i64(p, before)};
     apr_status_t rv;
 
-    if ((rv = x_query(s, p, "certauth_acme_nonce_clean", 1, n, NULL))
-        != APR_SUCCESS) {
+    if ((rv = ca_store_acme_nonce_clean(s, p, now)) != APR_SUCCESS) {
         return rv;
     }
     if ((rv = x_query(s, p, "certauth_acme_eab_clean", 1, n,

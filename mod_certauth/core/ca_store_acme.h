@@ -68,6 +68,9 @@ apr_status_t ca_store_acme_nonce_add(ca_store_t *s, apr_pool_t *p,
                                      const char *nonce, apr_int64_t expires);
 apr_status_t ca_store_acme_nonce_use(ca_store_t *s, apr_pool_t *p,
                                      const char *nonce, apr_int64_t now);
+/* Remove the nonces expired at `now`. */
+apr_status_t ca_store_acme_nonce_clean(ca_store_t *s, apr_pool_t *p,
+                                       apr_int64_t now);
 
 apr_status_t ca_store_acme_eab_add(ca_store_t *s, apr_pool_t *p,
                                    const ca_acme_eab_t *e);

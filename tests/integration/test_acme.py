@@ -27,9 +27,10 @@ LEGO = shutil.which("lego") or "/usr/bin/lego"
 TLS_PORT = free_port()
 
 
-def acme_conf(http_port):
+def acme_conf(http_port, extra=""):
     return r"""
 <CertAuthProfile acme-server>
+    %s
     CertAuthValidityDays 90
     CertAuthExtendedKeyUsage serverAuth
     CertAuthRequire "%%{REMOTE_USER} != 'bob'"
@@ -41,7 +42,7 @@ CertAuthACMETLSPort %d
     CertAuthACME On
     Require all granted
 </Location>
-""" % (http_port, TLS_PORT)
+""" % (extra, http_port, TLS_PORT)
 
 
 @pytest.fixture(scope="module")
@@ -382,12 +383,23 @@ def test_python_client_full_flow(h, responder):
 def test_prefork_validates_after_the_response(ca, http_port, responder):
     """prefork has no threads to spare: the validation runs in the child
     after the response to the challenge POST; the flow is the same."""
-    for hp in serving(ca, mpm="prefork", vhost_conf=acme_conf(http_port)):
+    conf = acme_conf(http_port, "CertAuthMaxValidPerOwner 1")
+    for hp in serving(ca, mpm="prefork", vhost_conf=conf):
         c = Client(hp)
         c.register(*eab(hp))
         certs, _, o = issue(c, responder)
         assert "%X" % certs[0].serial_number in \
             {k.lstrip("0") for k in my_serials(hp)}
+        # ACME certificates count in the profile's per-owner limit
+        st, hd, o = c.order(["localhost"])
+        c.order_url = hd["location"]
+        o = c.validate(o, responder)
+        csr, _ = c.csr(["localhost"])
+        st, hd, body = c.post(o["finalize"], {"csr": csr})
+        d = problem(st, hd, body, 403, "unauthorized")
+        assert "1 valid" in d["detail"] or "limit" in d["detail"], d
+        assert len(my_serials(hp)) == 1
+        assert c.poll(c.order_url)["status"] == "invalid"
 
 
 def test_two_front_ends_on_postgresql(ca, http_port, responder):
