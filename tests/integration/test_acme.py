@@ -382,8 +382,10 @@ def test_python_client_full_flow(h, responder):
 
 def test_prefork_validates_after_the_response(ca, http_port, responder):
     """prefork has no threads to spare: the validation runs in the child
-    after the response to the challenge POST; the flow is the same."""
-    conf = acme_conf(http_port, "CertAuthMaxValidPerOwner 1")
+    after the response to the challenge POST; the flow is the same.  The
+    same server has a per-owner limit of 1 and EAB optional."""
+    conf = acme_conf(http_port, "CertAuthMaxValidPerOwner 1") + \
+        "CertAuthACMERequireEAB Off\n"
     for hp in serving(ca, mpm="prefork", vhost_conf=conf):
         c = Client(hp)
         c.register(*eab(hp))
@@ -400,6 +402,21 @@ def test_prefork_validates_after_the_response(ca, http_port, responder):
         assert "1 valid" in d["detail"] or "limit" in d["detail"], d
         assert len(my_serials(hp)) == 1
         assert c.poll(c.order_url)["status"] == "invalid"
+        # CertAuthACMERequireEAB Off: an account without EAB, owned by
+        # acme:ID, gets certificates; the directory says so
+        st, _, body = hp.get("/acme/directory")
+        assert json.loads(body)["meta"]["externalAccountRequired"] is False
+        anon = Client(hp)
+        st, hd, body = anon.post(anon.dir["newAccount"],
+                                 {"termsOfServiceAgreed": True}, jwk=True)
+        assert st == 201, body
+        anon.kid = hd["location"]
+        certs, _, _ = issue(anon, responder)
+        owner = "acme:" + anon.kid.rsplit("/", 1)[1]
+        st, _, body = hp.request("GET", "/ca/api/certs?owner=" + owner,
+                                 user="admin")
+        assert st == 200, body
+        assert len(json.loads(body)["certificates"]) == 1
 
 
 def test_two_front_ends_on_postgresql(ca, http_port, responder):
