@@ -374,6 +374,14 @@ def test_python_client_full_flow(h, responder):
                           {"certificate": jose.b64encode(der).decode()})
     problem(st, hd, body, 400, "alreadyRevoked")
     assert my_serials(h)[serial]["status"] == "revoked"
+    # audited: account, issue, revocation
+    st, _, body = h.request("GET", "/ca/api/audit?serial=" + serial,
+                            user="admin")
+    assert st == 200, body
+    ev = {(e["action"], e["outcome"], e["actor"])
+          for e in json.loads(body)["events"]}
+    assert ("acme-issue", "ok", "alice") in ev, ev
+    assert ("revoke", "ok", "alice") in ev, ev
     st, _, crl = h.get("/ca/crl")
     crl = x509.load_der_x509_crl(crl)
     assert crl.get_revoked_certificate_by_serial_number(
@@ -985,3 +993,54 @@ def test_tls_alpn_01_refused_without_server(h):
     ch = json.loads(body)
     assert ch["status"] == "invalid"
     assert ch["error"]["type"].endswith(":connection"), ch
+
+
+def test_malformed_requests_never_500(h):
+    """Garbage in every place an ACME request has one: a problem document
+    with a 4xx status, never a 500."""
+    c = Client(h)
+    c.register(*eab(h))
+    d = c.dir
+    bad_bodies = [b"", b"not json", b"[]", b"{}", b'{"protected":1}',
+                  b'{"protected":"!!","payload":"","signature":""}',
+                  json.dumps({"protected": jose.b64encode(b"[1]").decode(),
+                              "payload": "", "signature": ""}).encode()]
+    for url in (d["newAccount"], d["newOrder"], d["revokeCert"],
+                d["keyChange"], c.kid):
+        for body in bad_bodies:
+            st, hd, out = h.request("POST", c.path(url), body=body,
+                                    headers={"Content-Type":
+                                             "application/jose+json"})
+            assert 400 <= st < 500, (url, body, st, out)
+            assert hd["content-type"].startswith("application/problem+json")
+    payloads = [[], "x", {"identifiers": "x"}, {"identifiers": [1]},
+                {"identifiers": [{"type": "dns"}]},
+                {"identifiers": [{"type": "dns", "value": "a..b"}]},
+                {"identifiers": [{"type": "dns", "value": "x" * 300}]},
+                {"identifiers": [{"type": "dns", "value": "localhost"}],
+                 "notAfter": "2030-01-01T00:00:00Z"},
+                {"csr": "!!!"}, {"csr": jose.b64encode(b"junk").decode()},
+                {"certificate": "!!"},
+                {"certificate": jose.b64encode(b"junk").decode()},
+                {"certificate": jose.b64encode(b"junk").decode(),
+                 "reason": "x"},
+                {"contact": "x"}, {"contact": ["http://x"]},
+                {"status": "valid"}, {"status": 1}]
+    st, hd, o = c.order(["localhost"])
+    assert st == 201
+    for url in (d["newOrder"], o["finalize"], d["revokeCert"], c.kid,
+                o["authorizations"][0], d["keyChange"]):
+        for pl in payloads:
+            st, hd, out = c.post(url, pl)
+            assert st < 500, (url, pl, st, out)
+    # unknown resources and methods
+    for path in ("/acme/nothing", "/acme/order/", "/acme/acct/x/y",
+                 "/acme/cert/zz/zz"):
+        st, hd, out = h.request("POST", path, body=b"{}",
+                                headers={"Content-Type":
+                                         "application/jose+json"})
+        assert st == 404, (path, st, out)
+    st, hd, out = h.get("/acme/new-account")
+    assert st == 405 and hd["allow"] == "POST"
+    st, hd, out = h.request("POST", "/acme/directory", body=b"{}")
+    assert st == 405
