@@ -53,6 +53,8 @@ APLOG_USE_MODULE(certauth);
 #define MAX_IDENTS 100
 #define HTTP01_MAX_BODY 8192
 #define MAX_THREADS 16
+#define VALIDATE_SECS 30         /* all of a validation, redirects too */
+#define RESTART_SECS 90          /* processing longer: its child is gone */
 
 static apr_uint32_t running_threads;
 
@@ -299,7 +301,7 @@ static json_t *chall_json(acme_req *a, ca_acme_chall_t *c)
                                                          "chall/", c->id,
                                                          NULL)),
                           "status", c->status, "token", c->token);
-    if (c->validated_at) {
+    if (c->validated_at && !strcmp(c->status, CA_ACME_VALID)) {
         json_object_set_new(j, "validated", json_string(
             iso_time(a->r->pool, c->validated_at)));
     }
@@ -1314,9 +1316,11 @@ static const char *http01(apr_pool_t *p, const acme_job *j,
                                    "acme-challenge/%s", j->ident, j->port,
                                    j->token);
     fetch_buf *b = apr_pcalloc(p, sizeof(*b));
+    apr_time_t deadline = apr_time_now() + apr_time_from_sec(VALIDATE_SECS);
     int hops;
 
     for (hops = 0; hops <= 10; hops++) {
+        long left_ms = (long)apr_time_as_msec(deadline - apr_time_now());
         CURL *c = curl_easy_init();
         CURLcode cc;
         long code = 0;
@@ -1327,12 +1331,19 @@ static const char *http01(apr_pool_t *p, const acme_job *j,
             *detail = "cannot start a fetch";
             return "serverInternal";
         }
+        if (left_ms <= 0) {
+            curl_easy_cleanup(c);
+            *detail = apr_psprintf(p, "%s: no answer within %d s", url,
+                                   VALIDATE_SECS);
+            return "connection";
+        }
         b->len = 0;
         b->too_big = 0;
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                         left_ms < 10000 ? left_ms : 10000L);
         curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(c, CURLOPT_USERAGENT, "mod_certauth-acme");
@@ -1736,10 +1747,29 @@ static int challenge(acme_req *a, const char *id)
             return problem(a, HTTP_FORBIDDEN, "malformed",
                            "the order is no longer pending");
         }
+        /* validated_at holds the start while processing */
         rv = ca_store_acme_chall_set(a->st, r->pool, c->id, CA_ACME_PENDING,
-                                     CA_ACME_PROCESSING, 0, NULL);
+                                     CA_ACME_PROCESSING, a->now, NULL);
         if (rv == APR_SUCCESS) {
             c->status = CA_ACME_PROCESSING;
+            start_job(a, z, c);
+        }
+        else if (rv != CA_ECONFLICT) {
+            return db_problem(a, rv);
+        }
+    }
+    else if (a->payload && !strcmp(c->status, CA_ACME_PROCESSING)
+             && c->validated_at <= a->now - RESTART_SECS
+             && !strcmp(z->status, CA_ACME_PENDING) && z->expires > a->now) {
+        /* the child validating it went away (restart, crash): the
+         * client's new request takes it over, once */
+        rv = ca_store_acme_chall_restart(a->st, r->pool, c->id,
+                                         c->validated_at, a->now);
+        if (rv == APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CA_LOGNO(1913)
+                          "ACME: validation of %s restarted (processing "
+                          "since %" APR_INT64_T_FMT ")", z->ident,
+                          c->validated_at);
             start_job(a, z, c);
         }
         else if (rv != CA_ECONFLICT) {

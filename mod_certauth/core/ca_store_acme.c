@@ -105,6 +105,9 @@ const ca_st_stmt_def ca_st_stmts_acme[] = {
      "UPDATE certauth_acme_challenges SET status = %s, "
      "validated_at = %lld, error = %s "
      "WHERE id = %s AND status = %s"},
+    {"certauth_acme_chall_restart",
+     "UPDATE certauth_acme_challenges SET validated_at = %lld "
+     "WHERE id = %s AND status = 'processing' AND validated_at = %lld"},
     {"certauth_acme_nonce_clean",
      "DELETE FROM certauth_acme_nonces WHERE "
      "expires <= %lld"},
@@ -562,6 +565,15 @@ apr_status_t ca_store_acme_chall_set(ca_store_t *s, apr_pool_t *p,
     const char *args[5] = {to, i64(p, validated_at), error ? error : "", id,
                            from};
     return update(s, p, "certauth_acme_chall_set", 5, args);
+}
+
+apr_status_t ca_store_acme_chall_restart(ca_store_t *s, apr_pool_t *p,
+                                         const char *id,
+                                         apr_int64_t started,
+                                         apr_int64_t now)
+{
+    const char *args[3] = {i64(p, now), id, i64(p, started)};
+    return update(s, p, "certauth_acme_chall_restart", 3, args);
 }
 
 apr_status_t ca_store_acme_cleanup(ca_store_t *s, apr_pool_t *p,

@@ -58,7 +58,7 @@ typedef struct ca_acme_chall_t {
     const char *type;         /* http-01, tls-alpn-01                     */
     const char *token;
     const char *status;       /* pending, processing, valid, invalid      */
-    apr_int64_t validated_at;
+    apr_int64_t validated_at; /* processing: when it started            */
     const char *error;        /* problem document (JSON) or ""            */
 } ca_acme_chall_t;
 
@@ -141,6 +141,14 @@ apr_status_t ca_store_acme_chall_set(ca_store_t *s, apr_pool_t *p,
                                      const char *id, const char *from,
                                      const char *to, apr_int64_t validated_at,
                                      const char *error);
+
+/* Take over a validation that has been processing since `started`
+ * (the child running it went away): its start becomes `now`.
+ * CA_ECONFLICT when another request took it over first. */
+apr_status_t ca_store_acme_chall_restart(ca_store_t *s, apr_pool_t *p,
+                                         const char *id,
+                                         apr_int64_t started,
+                                         apr_int64_t now);
 
 /* Remove expired nonces, orders (with their authorizations and
  * challenges) that expired before `before`, and unused EAB keys past

@@ -1044,3 +1044,41 @@ def test_malformed_requests_never_500(h):
     assert st == 405 and hd["allow"] == "POST"
     st, hd, out = h.request("POST", "/acme/directory", body=b"{}")
     assert st == 405
+
+
+def test_stuck_validation_is_taken_over(h, responder):
+    """A challenge left processing (its child went away mid-validation)
+    is validated again when the client asks once more, after 90 s."""
+    c = Client(h)
+    c.register(*eab(h))
+    st, hd, o = c.order(["localhost"])
+    c.order_url = hd["location"]
+    st, _, body = c.post(o["authorizations"][0], None)
+    ch = [x for x in json.loads(body)["challenges"]
+          if x["type"] == "http-01"][0]
+    cid = ch["url"].rsplit("/", 1)[1]
+    # as if a child had started it long ago and died
+    run(["sqlite3", h.db, "UPDATE certauth_acme_challenges SET "
+         "status = 'processing', validated_at = %d WHERE id = '%s'"
+         % (int(time.time()) - 600, cid)], user=h.user)
+    responder.tokens[ch["token"]] = (
+        "%s.%s" % (ch["token"], c.thumbprint())).encode()
+    st, _, body = c.post(ch["url"], {})
+    assert st == 200, body
+    assert c.poll(c.order_url)["status"] == "ready"
+    # a recent one is left alone
+    st, hd, o = c.order(["localhost"])
+    c.order_url = hd["location"]
+    st, _, body = c.post(o["authorizations"][0], None)
+    ch = [x for x in json.loads(body)["challenges"]
+          if x["type"] == "http-01"][0]
+    cid = ch["url"].rsplit("/", 1)[1]
+    run(["sqlite3", h.db, "UPDATE certauth_acme_challenges SET "
+         "status = 'processing', validated_at = %d WHERE id = '%s'"
+         % (int(time.time()), cid)], user=h.user)
+    responder.tokens[ch["token"]] = (
+        "%s.%s" % (ch["token"], c.thumbprint())).encode()
+    st, _, body = c.post(ch["url"], {})
+    assert json.loads(body)["status"] == "processing"
+    time.sleep(2)
+    assert c.poll(c.order_url, wait=0)["status"] == "pending"
