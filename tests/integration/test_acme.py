@@ -1082,3 +1082,24 @@ def test_stuck_validation_is_taken_over(h, responder):
     assert json.loads(body)["status"] == "processing"
     time.sleep(2)
     assert c.poll(c.order_url, wait=0)["status"] == "pending"
+
+
+@pytest.mark.parametrize("conf,needle", [
+    ("CertAuthACMEProfile nosuch localhost\n"
+     "<Location /acme>\nCertAuthACME On\n</Location>\n", "nosuch"),
+    ("<Location /acme>\nCertAuthACME On\n</Location>\n",
+     "needs CertAuthACMEProfile"),
+    ("CertAuthACMEProfile server\n", "at least one DNS name pattern"),
+    ("<CertAuthProfile server>\n</CertAuthProfile>\n"
+     "CertAuthACMEProfile server http://x\n", "not a DNS name pattern"),
+    ("CertAuthACMEChallengePort 0\n", "CertAuthACMEChallengePort"),
+])
+def test_configuration_mistakes(ca, conf, needle):
+    """Each mistake stops `apache2 -t` with a line that names it."""
+    from harness import Httpd
+    h = Httpd(ca, vhost_conf=conf)
+    try:
+        rc, out = h.configtest()
+        assert rc != 0 and needle in out, out
+    finally:
+        h.cleanup()
