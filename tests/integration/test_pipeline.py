@@ -1,0 +1,435 @@
+"""Issue 12: one request pipeline.  Each finding of the issue reproduced
+against a real apache2 (each of these failed before the change), and the
+route-table walk: every state-changing route refuses a cross-site-shaped
+request and stores nothing.
+"""
+import json
+import os
+import re
+import subprocess
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+import harness
+from conftest import make_csr
+from harness import run, serving
+from test_lifecycle import Holder, enroll, revoke, api_certs, jrequest
+from test_est import (EST, b64, csr_for, est_post, one_cert, cn, multipart,
+                      sh, write_identity)
+
+LOC = """
+        CertAuthSubjectRDN O "certauth tests"
+        CertAuthSubjectRDN CN "%{REMOTE_USER}"
+        CertAuthSANFromCSR DNS example.org "*.example.org"
+        CertAuthValidityDays 20
+"""
+
+VHOST = """
+    <CertAuthProfile bobs>
+        CertAuthSubjectRDN CN "%{REMOTE_USER}"
+        CertAuthRequire "%{REMOTE_USER} == 'bob'"
+        CertAuthValidityDays 20
+        CertAuthEnrollWithCertificate On
+    </CertAuthProfile>
+    <CertAuthProfile closed>
+        CertAuthRequire "%{REMOTE_USER} == 'nobody-at-all'"
+    </CertAuthProfile>
+    <CertAuthProfile bycert>
+        CertAuthSubjectRDN CN "%{REMOTE_USER}"
+        CertAuthValidityDays 20
+        CertAuthEnrollWithCertificate On
+    </CertAuthProfile>
+    <CertAuthProfile anykey>
+        CertAuthSubjectRDN CN "%{REMOTE_USER}"
+        CertAuthKeyTypes ec:P-256 ec:P-384 rsa:2048
+        CertAuthValidityDays 20
+    </CertAuthProfile>
+    <CertAuthProfile one>
+        CertAuthSubjectRDN CN "%{REMOTE_USER}"
+        CertAuthKeyTypes rsa:3072
+        CertAuthMaxValidPerOwner 1
+        CertAuthValidityDays 20
+    </CertAuthProfile>
+"""
+
+
+@pytest.fixture(scope="module")
+def keydir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("pipekeys"))
+
+
+@pytest.fixture(scope="module")
+def h(ca):
+    yield from serving(ca, location_conf=LOC, vhost_conf=VHOST)
+
+
+def strict_json(body):
+    """The body must be valid UTF-8 JSON (json.loads of bytes would
+    replace nothing, but make sure with an explicit strict decode)."""
+    return json.loads(body.decode("utf-8", errors="strict"))
+
+
+def status_of(h, serial):
+    st, _, doc, body = api_certs(h, "?owner=&limit=1000", user="admin")
+    assert st == 200, body
+    return {c["serial"]: c["status"] for c in doc["certificates"]}.get(serial)
+
+
+# --- finding 1: cross-site renew ---------------------------------------------
+
+def test_cross_site_renew_refused(h, keydir):
+    c = enroll(h, keydir, "alice")
+    before = h.rows()
+    st, hd, body = h.request("POST", "/ca/renew", body=b"",
+                             headers={"Content-Type": "text/plain"},
+                             client_cert=c.tls)
+    assert st == 403, (st, body)
+    assert strict_json(body)["error"]
+    assert h.rows() == before
+    assert status_of(h, c.serial) == "valid"
+    # a foreign Origin is refused even with X-Requested-With
+    st, hd, body = h.request("POST", "/ca/renew", body=b"",
+                             headers={"X-Requested-With": "x",
+                                      "Origin": "https://evil.example"},
+                             client_cert=c.tls)
+    assert st == 403, (st, body)
+    assert h.rows() == before
+    # the site's own origin with the header is fine
+    st, hd, body = h.request("POST", "/ca/renew", body=b"",
+                             headers={"X-Requested-With": "x",
+                                      "Origin": h.url},
+                             client_cert=c.tls)
+    assert st == 201, (st, body)
+
+
+# --- finding 2: invalid JSON -------------------------------------------------
+
+def test_json_profile_bytes(h):
+    csr, _ = make_csr()
+    st, hd, body = h.enroll(csr, path="/ca/enroll?profile=%ff%fe")
+    assert st == 404, body
+    doc = strict_json(body)
+    assert "\\xFF\\xFE" in doc["detail"], doc
+    st, hd, body = h.enroll(csr, path="/ca/enroll?profile=%3Cb%3E")
+    assert st == 404, body
+    doc = strict_json(body)
+    assert "'<b>'" in doc["detail"], doc
+
+
+def test_json_san_invalid_utf8_audited(h, tmp_path):
+    key = tmp_path / "k.pem"
+    out = tmp_path / "r.csr"
+    run(["openssl", "ecparam", "-genkey", "-name", "prime256v1", "-noout",
+         "-out", str(key)])
+    run(["openssl", "req", "-new", "-key", str(key), "-subj", "/CN=x",
+         "-addext", b"subjectAltName=DNS:a\xffb.example.com", "-out",
+         str(out)])
+    st, hd, body = h.enroll(out.read_bytes(), user="bob")
+    assert st == 422, body
+    doc = strict_json(body)
+    assert "a\\xFFb.example.com" in doc["detail"], doc
+    st, hd, body = h.request("GET", "/ca/api/audit?limit=50", user="admin")
+    assert st == 200, body
+    events = strict_json(body)["events"]
+    assert any("a\\xFFb.example.com" in (e["detail"] or "")
+               for e in events), events
+
+
+def test_revoke_numeric_serial(h, keydir):
+    # a JSON number is the serial's value: 12 is serial 0C
+    st, hd, doc, body = jrequest(h, "POST", "/ca/revoke", body=json.dumps(
+        {"serial": 12, "reason": "superseded"}),
+        headers={"Content-Type": "application/json"}, user="alice")
+    assert st == 404, body
+    assert "0C" in doc["detail"], doc
+    st, hd, doc, body = jrequest(h, "POST", "/ca/revoke", body=json.dumps(
+        {"serial": -12}), headers={"Content-Type": "application/json"},
+        user="alice")
+    assert st == 400 and doc["error"] == "bad serial", body
+
+
+# --- finding 3: a revoked certificate locks the person out ---------------
+
+def test_revoked_certificate_does_not_lock_out(h, keydir):
+    c = enroll(h, keydir, "alice")
+    st, _, _, body = revoke(h, c.serial, "keyCompromise", user="alice")
+    assert st == 200, body
+    target = enroll(h, keydir, "alice")
+    # the stale certificate alone: a challenge for the login
+    st, hd, doc, body = api_certs(h, client_cert=c.tls)
+    assert st == 401, body
+    assert hd.get("www-authenticate", "").startswith("Basic"), hd
+    # with the login beside it: the login counts
+    st, hd, doc, body = api_certs(h, client_cert=c.tls, user="alice")
+    assert st == 200, body
+    assert doc["owner"] == "alice" and doc["presented"] is None
+    st, _, doc, body = revoke(h, target.serial, "keyCompromise",
+                              user="alice", client_cert=c.tls)
+    assert st == 200, body
+
+
+# --- finding 4: administrators by certificate ------------------------------
+
+def test_administrator_by_certificate(h, keydir):
+    adm = enroll(h, keydir, "admin")
+    alice = enroll(h, keydir, "alice")
+    st, hd, doc, body = api_certs(h, client_cert=adm.tls)
+    assert st == 200, body
+    assert doc["admin"] is True, doc
+    st, hd, doc, body = api_certs(h, client_cert=alice.tls, user="admin")
+    assert st == 200, body
+    assert doc["admin"] is True, doc
+    st, hd, doc, body = api_certs(h, client_cert=alice.tls)
+    assert st == 200 and doc["admin"] is False, doc
+
+
+# --- finding 5: certificates issued on the strength of a certificate --------
+
+def test_enroll_by_certificate_off_by_default(h, ca, tmp_path):
+    der, _ = csr_for()
+    der, key = csr_for()
+    cert = one_cert(ca, est_post(h, "simpleenroll", b64(der), user="bob"),
+                    tmp_path)
+    ident = write_identity(tmp_path, "bob0", cert, key)
+    before = h.rows()
+    der2, _ = csr_for()
+    r = est_post(h, "simpleenroll", b64(der2), user=None, cert=ident)
+    assert r.status == 403, r
+    assert h.rows() == before
+
+
+def test_enroll_by_certificate_cascade(h, ca, tmp_path):
+    der, key = csr_for()
+    cert = one_cert(ca, est_post(h, "simpleenroll", b64(der), user="bob",
+                                 label="bycert"), tmp_path)
+    ident = write_identity(tmp_path, "bob1", cert, key)
+    der2, key2 = csr_for()
+    child = one_cert(ca, est_post(h, "simpleenroll", b64(der2), user=None,
+                                  cert=ident, label="bycert"), tmp_path)
+    assert cn(child) == "bob"
+    child_serial = "%X" % child.serial_number
+    parent_serial = "%X" % cert.serial_number
+    st, _, doc, body = revoke(h, parent_serial, "keyCompromise", user="bob")
+    assert st == 200, body
+    certs = {int(c["serial"].replace(":", ""), 16): c for c in
+             api_certs(h, "?owner=bob&limit=1000", user="admin")[2]
+             ["certificates"]}
+    assert certs[child.serial_number]["status"] == "revoked", certs
+    assert certs[child.serial_number]["reason"] == "keyCompromise"
+    st, _, body = h.request("GET", "/ca/api/audit?limit=50", user="admin")
+    events = strict_json(body)["events"]
+    assert any(e["action"] == "revoke" and e["serial"]
+               and int(e["serial"].replace(":", ""), 16)
+               == child.serial_number and parent_serial.lstrip("0")
+               in (e["detail"] or "").replace(":", "") for e in events), \
+        events
+    del child_serial
+
+
+# --- finding 6: labelled EST and CertAuthRequire ----------------------------
+
+def test_labelled_est_certificate_holder(h, ca, tmp_path):
+    der, key = csr_for()
+    cert = one_cert(ca, est_post(h, "simpleenroll", b64(der), user="bob",
+                                 label="bobs"), tmp_path)
+    ident = write_identity(tmp_path, "bobs", cert, key)
+    der2, _ = csr_for(subject=cert.subject)
+    new = one_cert(ca, est_post(h, "simplereenroll", b64(der2), user=None,
+                                cert=ident, label="bobs"), tmp_path)
+    assert cn(new) == "bob"
+    # alice's certificate on bob's label: the rule says no
+    der3, key3 = csr_for()
+    acert = one_cert(ca, est_post(h, "simpleenroll", b64(der3),
+                                  user="alice", label="bycert"), tmp_path)
+    aident = write_identity(tmp_path, "alice-bycert", acert, key3)
+    der4, _ = csr_for()
+    r = est_post(h, "simpleenroll", b64(der4), user=None, cert=aident,
+                 label="bobs")
+    assert r.status == 403, r
+
+
+def test_csrattrs_public_on_any_label(h):
+    st, hd, body = h.request("GET", EST + "/closed/csrattrs")
+    assert st in (200, 204), (st, body)
+
+
+# --- finding 7: serverkeygen -------------------------------------------------
+
+def test_serverkeygen_follows_csr_key(h, tmp_path):
+    der, _ = csr_for(key=None)
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    k = rsa.generate_private_key(65537, 2048)
+    der, _ = csr_for(key=k)
+    r = est_post(h, "serverkeygen", b64(der), user="alice", label="anykey")
+    assert r.status == 200, r
+    parts = multipart(r)
+    out = sh("openssl base64 -d | openssl pkey -inform DER -noout -text",
+             parts[0][1])
+    assert b"Private-Key: (2048 bit" in out.stdout, out.stdout[:200]
+
+
+def test_serverkeygen_limit_before_key(h, tmp_path):
+    der, _ = csr_for()
+    r = est_post(h, "serverkeygen", b64(der), user="admin", label="one")
+    assert r.status == 200, r
+    mark = len(h.log())
+    r = est_post(h, "serverkeygen", b64(der), user="admin", label="one")
+    assert r.status == 409, r
+    assert "making a" not in h.log()[mark:], h.log()[mark:]
+
+
+# --- finding 10: security headers ------------------------------------------
+
+def test_nosniff_everywhere(h):
+    for path in ("/ca/cacert.pem", "/ca/certs/zz", "/ca/crl",
+                 "/ca/renew", EST + "/cacerts", EST + "/csrattrs"):
+        st, hd, body = h.request("GET", path)
+        assert hd.get("x-content-type-options") == "nosniff", (path, hd)
+
+
+# --- the route table walk ---------------------------------------------------
+
+ROUTES_C = os.path.join(harness.REPO, "mod_certauth", "routes.c")
+ROUTE_RE = re.compile(
+    r'^\s*ROUTE\("([^"]+)", (\d), (M_GET|M_POST), (.+?), (\d), (\d+), '
+    r'(CERTAUTH_\w+), (\d), (NULL|"\w+"), (\w+)\),\s*$')
+
+
+def routes():
+    """The module's route table, read from routes.c (one ROUTE per line)."""
+    text = open(ROUTES_C).read()
+    defines = dict(re.findall(r'#define (\w+_TYPES) ((?:"[^"]*"\s*\\?\s*)+)',
+                              text))
+    out = []
+    for line in text.splitlines():
+        if "ROUTE(NULL" in line or "#define ROUTE" in line:
+            continue
+        m = ROUTE_RE.match(line)
+        if not m and "ROUTE(" in line:
+            raise AssertionError("unparsable route line: %r" % line)
+        if not m:
+            continue
+        media = m.group(4)
+        for k, v in defines.items():
+            media = media.replace(k, v)
+        media = "".join(re.findall(r'"([^"]*)"', media)).split()
+        out.append({"path": m.group(1), "est": m.group(2) == "1",
+                    "method": m.group(3)[2:], "media": media,
+                    "caller": m.group(7), "state": m.group(8) == "1"})
+    return out
+
+
+def test_route_table_parsed():
+    rs = routes()
+    names = {(r["est"], r["path"]) for r in rs}
+    # every endpoint the README documents is in the table
+    for want in ["cacert.crt", "cacert.pem", "certs/*", "crl", "crl.pem",
+                 "enroll", "renew", "revoke", "pkcs12", "api/certs",
+                 "api/audit", "api/pending", "api/pending/*"]:
+        assert (False, want) in names, want
+    for want in ["cacerts", "csrattrs", "simpleenroll", "simplereenroll",
+                 "serverkeygen"]:
+        assert (True, want) in names, want
+    assert sum(r["state"] for r in rs) == 8, rs
+
+
+def url_of(route):
+    path = route["path"].replace("*", "0A1B")
+    return (EST + "/" if route["est"] else "/ca/") + path
+
+
+def audit_ok_count(h):
+    st, _, body = h.request("GET", "/ca/api/audit?limit=1000", user="admin")
+    return sum(1 for e in strict_json(body)["events"] if e["outcome"] == "ok")
+
+
+def credentials(route, holder):
+    if route["caller"] == "CERTAUTH_CERT":
+        return {"client_cert": holder.tls}
+    if route["caller"] == "CERTAUTH_ADMIN":
+        return {"user": "admin"}
+    return {"user": "alice"}
+
+
+def good_body(route, target):
+    """A body the route accepts, of its first media type."""
+    mt = route["media"][0] if route["media"] else None
+    if route["est"]:
+        der, _ = csr_for()
+        return mt, b64(der)
+    if route["path"] == "revoke":
+        return mt, json.dumps({"serial": target.serial}).encode()
+    if route["path"] == "pkcs12":
+        return mt, json.dumps({"password": "a-long-password"}).encode()
+    if route["path"].startswith("api/pending"):
+        return mt, b'{"decision": "approve"}'
+    if route["path"] == "renew":
+        return None, b""
+    csr, _ = make_csr()
+    return mt, csr
+
+
+def test_every_state_changing_route_refuses_cross_site(h, keydir):
+    holder = enroll(h, keydir, "alice")
+    target = enroll(h, keydir, "alice")
+    rows = h.rows()
+    oks = audit_ok_count(h)
+    walked = 0
+    for route in routes():
+        if not route["state"]:
+            continue
+        walked += 1
+        url = url_of(route)
+        cred = credentials(route, holder)
+        shapes = [
+            ({"Content-Type": "text/plain"}, b"serial=" + target.serial.encode()),
+            ({"Content-Type": "application/x-www-form-urlencoded"},
+             b"serial=" + target.serial.encode() + b"&reason=keyCompromise"),
+            ({"Content-Type": "multipart/form-data; boundary=x"},
+             b"--x--\r\n"),
+            ({}, b""),
+        ]
+        for headers, body in shapes:
+            st, hd, resp = h.request("POST", url, body=body, headers=headers,
+                                     **cred)
+            assert st in (403, 415), (url, headers, st, resp)
+        # the route's own media type, but from another site's page
+        mt, body = good_body(route, target)
+        headers = {"Origin": "https://evil.example", "X-Requested-With": "x"}
+        if mt:
+            headers["Content-Type"] = mt
+        st, hd, resp = h.request("POST", url, body=body, headers=headers,
+                                 **cred)
+        assert st == 403, (url, st, resp)
+        assert b"cross-site" in resp, resp
+    assert walked == 8
+    assert h.rows() == rows
+    assert status_of(h, holder.serial) == "valid"
+    assert status_of(h, target.serial) == "valid"
+    assert audit_ok_count(h) == oks
+
+
+def test_route_rules_405_413_415(h):
+    for route in routes():
+        url = url_of(route)
+        other = "GET" if route["method"] == "POST" else "POST"
+        st, hd, body = h.request(other, url, body=b"" if other == "POST"
+                                 else None, user="admin")
+        if st == 401:   # httpd's own authentication came first
+            continue
+        assert st == 405, (url, st, body)
+        assert route["method"] in hd.get("allow", ""), (url, hd)
+        assert hd.get("x-content-type-options") == "nosniff"
+        if route["media"]:
+            st, hd, body = h.request("POST", url, body=b"x" * 70000,
+                                     headers={"Content-Type":
+                                              route["media"][0]},
+                                     user="admin")
+            assert st == 413, (url, st, body)
+            st, hd, body = h.request("POST", url, body=b"x",
+                                     headers={"Content-Type": "image/png"},
+                                     user="admin")
+            assert st == 415, (url, st, body)
