@@ -44,6 +44,19 @@ const certauth_prof_conf *certauth_select_profile(request_rec *r,
                                   detail);
 }
 
+const certauth_prof_conf *certauth_profile_find(request_rec *r,
+                                                const char *name)
+{
+    const certauth_dir_conf *dc = certauth_dir(r);
+    const certauth_srv_conf *sc = certauth_srv(r->server);
+
+    if (!name) {
+        name = dc->default_profile;
+    }
+    return name ? apr_hash_get(sc->profiles, name, APR_HASH_KEY_STRING)
+                : &dc->prof;
+}
+
 const certauth_prof_conf *certauth_profile_named(request_rec *r,
                                                  const char *name,
                                                  int *status,
@@ -60,8 +73,7 @@ const certauth_prof_conf *certauth_profile_named(request_rec *r,
         pc = apr_hash_get(sc->profiles, name, APR_HASH_KEY_STRING);
         if (!pc) {
             *status = HTTP_NOT_FOUND;
-            *detail = apr_psprintf(r->pool, "no profile named '%s'",
-                                   ap_escape_html(r->pool, name));
+            *detail = apr_psprintf(r->pool, "no profile named '%s'", name);
             return NULL;
         }
     }
@@ -243,7 +255,7 @@ int certauth_expr_lookup(ap_expr_lookup_parms *parms)
         *parms->data = parms->name;
         return OK;
     }
-    return DECLINED;
+    return certauth_ident_expr_lookup(parms);
 }
 
 const certauth_prof_conf *certauth_profile_of_cert(request_rec *r,

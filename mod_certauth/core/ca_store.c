@@ -33,7 +33,7 @@
 #include "ca_store.h"
 #include "ca_util.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 #define INIT_MARK "certauth__init"
 #define CA_STORE_BUSY_MS "250"
 
@@ -287,12 +287,26 @@ static const char *const migration_5[] = {
     NULL
 };
 
+/* 6: which certificate authorised a certificate issued on the strength of
+ * that certificate alone (EST with a client certificate and no login,
+ * CertAuthEnrollWithCertificate), so that revoking it for keyCompromise
+ * revokes what it authorised (ca_lc_revoke). */
+static const char *const migration_6[] = {
+    "CREATE TABLE certauth_cert_links ("
+    " serial VARCHAR(64) PRIMARY KEY,"
+    " authorized_by VARCHAR(64) NOT NULL)",
+    "CREATE INDEX certauth_cert_links_by ON certauth_cert_links "
+    "(authorized_by)",
+    NULL
+};
+
 static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_1,
     migration_2,
     migration_3,
     migration_4,
     migration_5,
+    migration_6,
 };
 
 /* Prepared statements by label. */
@@ -387,6 +401,14 @@ static const stmt_def stmts[] = {
     {"certauth_count_valid_owner",
      "SELECT COUNT(*) FROM certauth_certs WHERE owner = %s AND profile = %s "
      "AND status = 'valid' AND not_after > %lld"},
+    {"certauth_link_add",
+     "INSERT INTO certauth_cert_links (serial, authorized_by) "
+     "VALUES (%s, %s)"},
+    {"certauth_link_children",
+     "SELECT serial FROM certauth_cert_links WHERE authorized_by = %s "
+     "ORDER BY serial"},
+    {"certauth_link_parent",
+     "SELECT authorized_by FROM certauth_cert_links WHERE serial = %s"},
     {"certauth_count_valid_subject",
      "SELECT COUNT(*) FROM certauth_certs WHERE subject = %s "
      "AND status = 'valid' AND not_after > %lld"},
@@ -1412,6 +1434,11 @@ apr_status_t ca_store_audit_add(ca_store_t *s, apr_pool_t *p,
     args[6] = a->serial ? a->serial : "";
     args[7] = a->outcome ? a->outcome : "";
     args[8] = a->detail ? a->detail : "";
+    /* text from outside (a CSR's names) made valid UTF-8: PostgreSQL
+     * refuses invalid bytes, and a refused row would be a lost row */
+    for (rc = 2; rc < 9; rc++) {
+        args[rc] = ca_utf8_clean(p, args[rc]);
+    }
     rc = write_pquery(s, p, &nrows, stmt, 9, args);
     if (rc != 0) {
         set_error(s, rc);
@@ -1645,4 +1672,69 @@ apr_status_t ca_store_crl_invalidate(ca_store_t *s, apr_pool_t *p)
         return CA_EDB;
     }
     return APR_SUCCESS;
+}
+
+/* ---- links: which certificate authorised which (migration 6) ---------- */
+
+apr_status_t ca_store_link_add(ca_store_t *s, apr_pool_t *p,
+                               const char *serial, const char *authorized_by)
+{
+    apr_dbd_prepared_t *stmt;
+    const char *args[2];
+    apr_status_t rv;
+    int nrows = 0, rc;
+
+    if ((rv = get_stmt(s, "certauth_link_add", &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    args[0] = serial;
+    args[1] = authorized_by;
+    rc = write_pquery(s, p, &nrows, stmt, 2, args);
+    if (rc != 0) {
+        set_error(s, rc);
+        return CA_EDB;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t link_select(ca_store_t *s, apr_pool_t *p,
+                                const char *label, const char *serial,
+                                apr_array_header_t **out)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *args[1];
+    apr_status_t rv;
+
+    args[0] = serial;
+    if ((rv = run_pselect(s, p, label, 1, args, &res)) != APR_SUCCESS) {
+        return rv;
+    }
+    *out = apr_array_make(p, 2, sizeof(const char *));
+    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
+        const char *v = apr_dbd_get_entry(s->driver, row, 0);
+        APR_ARRAY_PUSH(*out, const char *) = apr_pstrdup(p, v ? v : "");
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_link_children(ca_store_t *s, apr_pool_t *p,
+                                    const char *serial,
+                                    apr_array_header_t **children)
+{
+    return link_select(s, p, "certauth_link_children", serial, children);
+}
+
+apr_status_t ca_store_link_parent(ca_store_t *s, apr_pool_t *p,
+                                  const char *serial, const char **parent)
+{
+    apr_array_header_t *rows = NULL;
+    apr_status_t rv = link_select(s, p, "certauth_link_parent", serial,
+                                  &rows);
+
+    *parent = NULL;
+    if (rv == APR_SUCCESS && rows->nelts) {
+        *parent = APR_ARRAY_IDX(rows, 0, const char *);
+    }
+    return rv;
 }
