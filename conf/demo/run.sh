@@ -302,7 +302,7 @@ SSLSessionTickets off
         CertAuth On
         Require all granted
         CertAuthDefaultProfile user
-        CertAuthAdmin "%{REMOTE_USER} == 'admin'"
+        CertAuthAdmin "%{CERTAUTH_OWNER} in {'admin'} || %{CERTAUTH_CERT_OWNER} in {'admin'}"
     </Location>
 
     # The web pages (build/htdocs, made by make web) next to the endpoints,
@@ -342,7 +342,10 @@ SSLSessionTickets off
         AuthBasicProvider file
         AuthUserFile "$HTPASSWD"
         <RequireAny>
-            Require ssl-verify-client
+            <RequireAll>
+                Require ssl-verify-client
+                Require expr "-z req('Authorization')"
+            </RequireAll>
             Require valid-user
         </RequireAny>
     </LocationMatch>
@@ -356,7 +359,10 @@ SSLSessionTickets off
         AuthBasicProvider file
         AuthUserFile "$HTPASSWD"
         <RequireAny>
-            Require ssl-verify-client
+            <RequireAll>
+                Require ssl-verify-client
+                Require expr "-z req('Authorization')"
+            </RequireAll>
             Require valid-user
         </RequireAny>
     </Location>
