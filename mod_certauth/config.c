@@ -426,7 +426,9 @@ static const char *rdn_options(cmd_parms *cmd, const char *directive,
         else if (!strncasecmp(a, "chars=", 6)) {
             if (!ca_charset_valid(a + 6)) {
                 return apr_psprintf(cmd->pool, "%s %s: bad character set "
-                                    "'%s' (e.g. chars=A-Za-z0-9.-)",
+                                    "'%s': ranges only within 0-9, a-z or "
+                                    "A-Z; a '-' meant as itself goes first "
+                                    "or last (e.g. chars=A-Za-z0-9._-)",
                                     directive, rdn->field, a + 6);
             }
             rdn->charset = a + 6;

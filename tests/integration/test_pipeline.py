@@ -433,3 +433,140 @@ def test_route_rules_405_413_415(h):
                                      headers={"Content-Type": "image/png"},
                                      user="admin")
             assert st == 415, (url, st, body)
+
+
+# --- findings 8 and 9: the shipped profiles ---------------------------------
+
+from test_profiles import SHIPPED_SERVER, SHIPPED_VHOST  # noqa: E402
+
+ODD_USERS = {"ann-marie": "ann-marie-secret", "a<b": "odd-secret-1",
+             "x=y": "odd-secret-2"}
+
+
+@pytest.fixture(scope="module")
+def shipped(ca):
+    h = harness.Httpd(ca, server_conf=SHIPPED_SERVER,
+                      vhost_conf=SHIPPED_VHOST,
+                      location_conf="CertAuthDefaultProfile user")
+    for u, pw in ODD_USERS.items():
+        run(["htpasswd", "-bB", h.users_file, u, pw])
+    try:
+        h.start()
+        yield h
+        h.stop()
+        harness.assert_no_crash(h)
+    finally:
+        h.cleanup()
+
+
+def basic_as(user):
+    import base64
+    return "Basic " + base64.b64encode(
+        ("%s:%s" % (user, ODD_USERS[user])).encode()).decode()
+
+
+def test_shipped_protogeni_chars(shipped):
+    h = shipped
+    csr, _ = make_csr()
+    st, hd, body = h.request("POST", "/ca/enroll?profile=protogeni",
+                             body=csr, headers={
+                                 "Content-Type": "application/pkcs10",
+                                 "Authorization": basic_as("ann-marie")})
+    assert st == 201, body
+    cert = x509.load_pem_x509_certificate(body)
+    ou = [a.value for a in cert.subject
+          if a.oid == x509.oid.NameOID.ORGANIZATIONAL_UNIT_NAME]
+    assert ou == ["example.org.ann-marie"], ou
+    for user in ("a<b", "x=y"):
+        before = h.rows()
+        st, hd, body = h.request("POST", "/ca/enroll?profile=protogeni",
+                                 body=csr, headers={
+                                     "Content-Type": "application/pkcs10",
+                                     "Authorization": basic_as(user)})
+        assert st == 422, (user, st, body)
+        assert "OU" in strict_json(body)["detail"]
+        assert h.rows() == before
+
+
+def test_chars_range_across_classes_refused(make_httpd):
+    h = make_httpd(start=False, location_conf=
+                   'CertAuthSubjectRDN OU "%{REMOTE_USER}" chars=a-zA-Z0-9.-_')
+    rc, out = h.configtest()
+    assert rc != 0, out
+    assert "character set 'a-zA-Z0-9.-_'" in out, out
+    assert "first or last" in out, out
+
+
+def test_shipped_server_certificate_authenticates_itself(shipped, tmp_path):
+    """The shipped server profile's certificate is accepted by mod_ssl as a
+    client certificate (clientAuth beside serverAuth): it reaches the
+    module, which identifies it; renewing it is then only a matter of its
+    renewal window."""
+    h = shipped
+    key = tmp_path / "srv.key"
+    csrf = tmp_path / "srv.csr"
+    run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-subj",
+         "/CN=www.example.org", "-addext",
+         "subjectAltName=DNS:www.example.org", "-out", str(csrf)])
+    st, hd, body = h.enroll(csrf.read_bytes(), user="admin",
+                            path="/ca/enroll?profile=server")
+    assert st == 201, body
+    cert = x509.load_pem_x509_certificate(body)
+    ekus = list(cert.extensions.get_extension_for_class(
+        x509.ExtendedKeyUsage).value)
+    assert ekus == [ExtendedKeyUsageOID.SERVER_AUTH,
+                    ExtendedKeyUsageOID.CLIENT_AUTH]
+    certf = tmp_path / "srv.pem"
+    certf.write_bytes(body)
+    # curl presents it: the module knows who it is
+    st, headers, out = h.curl("--cert", str(certf), "--key", str(key),
+                              h.base + "/api/certs")
+    assert st == 200, out
+    doc = strict_json(out)
+    assert doc["presented"] == "%032X" % cert.serial_number \
+        or int(doc["presented"], 16) == cert.serial_number, doc
+    # renew: the window (30 of 397 days) is not open yet, and the module
+    # says so (before: the TLS handshake refused the certificate)
+    st, headers, out = h.curl("--cert", str(certf), "--key", str(key),
+                              "-X", "POST", "-H", "X-Requested-With: curl",
+                              h.base + "/renew")
+    assert st == 403, out
+    assert "renewal opens 30 days before expiry" in strict_json(out)["detail"]
+    # EST simplereenroll under the server label: the label's
+    # CertAuthRequire sees the certificate's owner (admin)
+    recsr = tmp_path / "re.csr"
+    run(["openssl", "req", "-new", "-key", str(key), "-subj",
+         "/O=Test Org/CN=www.example.org", "-addext",
+         "subjectAltName=DNS:www.example.org", "-out", str(recsr)])
+    der = run(["openssl", "req", "-in", str(recsr), "-outform",
+               "DER"]).stdout
+    r = est_post(h, "simplereenroll", b64(der), label="server", user=None,
+                 cert=(str(certf), str(key)))
+    assert r.status == 403, r
+    assert b"renewal opens" in r.body, r
+    assert b"may not use profile" not in r.body, r
+
+
+def test_shipped_stunnel_renew_with_certauth_stunnel(shipped, tmp_path):
+    """certauth-stunnel enroll then renew --profile stunnel against the
+    shipped stunnel profile (CertAuthRequire admins): the renewal reaches
+    the profile's rule as the certificate's owner; what remains is the
+    renewal window, named in the message (before: 403 "you may not use
+    profile" and a hint to log in)."""
+    from test_stunnel import helper, password_file, REFUSED, OK
+    d = str(tmp_path)
+    os.chmod(d, 0o755)
+    kc = os.path.join(d, "key-cert.pem")
+    rc, out, err = helper("enroll", "--url", shipped.url, "--ca",
+                          shipped.ca.cert, "--user", "admin",
+                          "--password-file", password_file(d, "admin"),
+                          "--profile", "stunnel", "--cn", "peer-1", "--san",
+                          "DNS:localhost", "--out", kc)
+    assert rc == OK, (out, err)
+    rc, out, err = helper("renew", "--url", shipped.url, "--ca",
+                          shipped.ca.cert, "--in", kc, "--profile",
+                          "stunnel", "--force")
+    assert rc == REFUSED, (rc, out, err)
+    assert "renewal opens 30 days before expiry" in err, err
+    assert "may not use profile" not in err, err

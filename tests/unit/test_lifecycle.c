@@ -15,6 +15,7 @@
 #include "ca_ca.h"
 #include "ca_lifecycle.h"
 #include "ca_store.h"
+#include "ca_subject.h"
 #include "ca_util.h"
 
 static int rm_one(const char *path, const struct stat *st, int flag,
@@ -304,8 +305,43 @@ static void test_utf8_clean(apr_pool_t *p)
     UT_CHECK(!strcmp(ca_utf8_clean(p, "\xc3\xa9\xff"), "\xc3\xa9\\xFF"));
 }
 
+/* chars= sets (ca_subject.c): '-' first or last is itself; ranges only
+ * within one class, so the protogeni profile's old "a-zA-Z0-9.-_" (the
+ * range . to _) is refused at start-up */
+static void test_charset(apr_pool_t *p)
+{
+    apr_array_header_t *rules = apr_array_make(p, 1, sizeof(ca_rdn_rule_t));
+    ca_rdn_rule_t *rule = apr_array_push(rules);
+    X509_NAME *name = NULL;
+    const char *err = NULL, *bad[] = {"a<b", "a>b", "a@b", "a[b", "a]b",
+                                      "a\\b", "a^b", "a=b", "a b", NULL};
+    int i;
+
+    UT_CHECK(ca_charset_valid("a-zA-Z0-9._-"));
+    UT_CHECK(ca_charset_valid("-a-z"));
+    UT_CHECK(ca_charset_valid("a-zA-Z0-9.*-"));
+    UT_CHECK(!ca_charset_valid("a-zA-Z0-9.-_"));
+    UT_CHECK(!ca_charset_valid("z-a"));
+    UT_CHECK(!ca_charset_valid("0-z"));
+    UT_CHECK(!ca_charset_valid(""));
+    memset(rule, 0, sizeof(*rule));
+    rule->nid = NID_organizationalUnitName;
+    rule->kind = CA_RDN_TEMPLATE;
+    rule->charset = "a-zA-Z0-9._-";
+    rule->value = "example.org.ann-marie_2";
+    UT_CHECK_MSG(ca_subject_build(p, rules, NULL, NULL, &name, &err)
+                 == APR_SUCCESS, "%s", err ? err : "");
+    for (i = 0; bad[i]; i++) {
+        rule->value = apr_pstrcat(p, "example.org.", bad[i], NULL);
+        name = NULL;
+        UT_CHECK_MSG(ca_subject_build(p, rules, NULL, NULL, &name, &err)
+                     == CA_EPOLICY, "%s", bad[i]);
+    }
+}
+
 int main(void)
 {
+    UT_RUN(test_charset);
     UT_RUN(test_renewal);
     UT_RUN(test_reasons);
     UT_RUN(test_may_revoke);
