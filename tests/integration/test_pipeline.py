@@ -6,6 +6,7 @@ request and stores nothing.
 import json
 import os
 import re
+import ssl
 import subprocess
 
 import pytest
@@ -570,3 +571,156 @@ def test_shipped_stunnel_renew_with_certauth_stunnel(shipped, tmp_path):
     assert rc == REFUSED, (rc, out, err)
     assert "renewal opens 30 days before expiry" in err, err
     assert "may not use profile" not in err, err
+
+
+# --- the authorization matrix: login x certificate x every route -------------
+
+MATRIX_LOC = """
+        CertAuthSubjectRDN O "certauth tests"
+        CertAuthSubjectRDN CN "%{REMOTE_USER}"
+        CertAuthValidityDays 20
+"""
+TLS = "TLS refused"
+LOGINS = [None, "alice", "bob", "admin"]
+CERTS = ["none", "valid", "revoked", "superseded", "foreign"]
+PUBLIC = {"cacert.crt", "cacert.pem", "certs/*", "crl", "crl.pem",
+          "est:cacerts", "est:csrattrs"}
+BEHIND_LOGIN = {"enroll", "pkcs12"}          # Require valid-user
+BEHIND_EITHER = {"revoke", "api/certs", "api/audit", "api/pending",
+                 "api/pending/*", "est:simpleenroll", "est:serverkeygen",
+                 "est:simplereenroll"}       # the <RequireAny> idiom
+
+
+def expected(route, login, cert):
+    """What the identity model and the route table say (README "Identity
+    and authorization"); the certificate is always alice's."""
+    if cert == "foreign":
+        return TLS
+    valid, presented = cert == "valid", cert != "none"
+    if route in PUBLIC:
+        return 200
+    # httpd's own authentication, before the module
+    if route in BEHIND_LOGIN and not login:
+        return 401
+    if route in BEHIND_EITHER and not login and not presented:
+        return 401
+    if route in ("renew", "est:simplereenroll"):
+        if valid:
+            return 201 if route == "renew" else 200
+        return 403 if presented else 401
+    if route in BEHIND_LOGIN:
+        return 201
+    someone = login or valid
+    if not someone:
+        return 401
+    if route == "revoke":
+        return 200 if (login in ("alice", "admin") or valid) else 403
+    if route == "api/certs":
+        return 200
+    if route in ("api/audit", "api/pending", "api/pending/*"):
+        if login != "admin":
+            return 403
+        return 404 if route == "api/pending/*" else 200
+    if route in ("est:simpleenroll", "est:serverkeygen"):
+        # a certificate alone obtains no new certificate by default
+        return 200 if login else 403
+    raise AssertionError(route)
+
+
+@pytest.fixture(scope="module")
+def mx(ca, tmp_path_factory):
+    import datetime
+    from test_lifecycle import handmade_cert, renew as lc_renew
+    h = harness.Httpd(ca, location_conf=MATRIX_LOC)
+    try:
+        h.start()
+        kd = str(tmp_path_factory.mktemp("mxkeys"))
+        foreign_ca = harness.TestCA(str(tmp_path_factory.mktemp("mxforeign")))
+        now = datetime.datetime.now(datetime.timezone.utc)
+        env = {"kd": kd, "valid": enroll(h, kd, "alice"),
+               "foreign": handmade_cert(foreign_ca, kd,
+                                        now - datetime.timedelta(hours=1),
+                                        now + datetime.timedelta(days=10))}
+        c = enroll(h, kd, "alice")
+        assert revoke(h, c.serial, "keyCompromise", user="alice")[0] == 200
+        env["revoked"] = c
+        c = enroll(h, kd, "alice")
+        st, _, body = lc_renew(h, c)
+        assert st == 201, body
+        env["superseded"] = c
+        yield h, env
+        h.stop()
+        harness.assert_no_crash(h)
+    finally:
+        h.cleanup()
+
+
+def matrix_call(h, env, route, login, cert):
+    kw = {}
+    if login:
+        kw["user"] = login
+    holder = None
+    if cert != "none":
+        # renew and simplereenroll consume a valid certificate: a fresh one
+        holder = (enroll(h, env["kd"], "alice")
+                  if cert == "valid" and route in ("renew",
+                                                   "est:simplereenroll")
+                  else env[cert])
+        kw["client_cert"] = holder.tls
+    est = route.startswith("est:")
+    name = route[4:] if est else route
+    url = (EST + "/" if est else "/ca/") + name.replace(
+        "*", env["valid"].serial if name == "certs/*" else "0A1B")
+    headers, body, method = {}, None, "GET"
+    if est and name in ("simpleenroll", "serverkeygen", "simplereenroll"):
+        method = "POST"
+        subject = holder.cert.subject if (holder and name ==
+                                          "simplereenroll") else None
+        der, _ = csr_for(subject=subject)
+        headers["Content-Type"] = "application/pkcs10"
+        body = b64(der)
+    elif name == "enroll":
+        method, body = "POST", make_csr()[0]
+        headers["Content-Type"] = "application/pkcs10"
+    elif name == "renew":
+        method, body = "POST", b""
+        headers["X-Requested-With"] = "test"
+    elif name == "revoke":
+        target = enroll(h, env["kd"], "alice")
+        method = "POST"
+        body = json.dumps({"serial": target.serial}).encode()
+        headers["Content-Type"] = "application/json"
+    elif name == "pkcs12":
+        method = "POST"
+        body = json.dumps({"password": "matrix-password-1"}).encode()
+        headers["Content-Type"] = "application/json"
+    elif name == "api/pending/*":
+        method, body = "POST", b'{"decision": "reject"}'
+        headers["Content-Type"] = "application/json"
+    try:
+        st, hd, out = h.request(method, url, body=body, headers=headers,
+                                **kw)
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+        return TLS, b""
+    if st == 201 and name == "renew" and holder:
+        # the renewal is of the presented certificate, for its owner
+        assert x509.load_pem_x509_certificate(out).subject \
+            == holder.cert.subject
+    return st, out
+
+
+def test_authorization_matrix_every_route(mx):
+    h, env = mx
+    wrong = []
+    cells = 0
+    for route in routes():
+        key = ("est:" if route["est"] else "") + route["path"]
+        for login in LOGINS:
+            for cert in CERTS:
+                cells += 1
+                want = expected(key, login, cert)
+                got, body = matrix_call(h, env, key, login, cert)
+                if got != want:
+                    wrong.append((key, login, cert, want, got, body[:160]))
+    assert cells == 18 * 4 * 5
+    assert not wrong, "\n".join(repr(w) for w in wrong)
