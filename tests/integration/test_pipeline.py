@@ -724,3 +724,66 @@ def test_authorization_matrix_every_route(mx):
                     wrong.append((key, login, cert, want, got, body[:160]))
     assert cells == 18 * 4 * 5
     assert not wrong, "\n".join(repr(w) for w in wrong)
+
+
+# --- the shipped configuration: a stale certificate locks nobody out ---------
+
+def example_vhost_parts(users_file):
+    """The access block of revoke/api and the CertAuthAdmin line, as
+    conf/example-vhost.conf ships them, with the test's password file."""
+    text = open(os.path.join(harness.REPO, "conf", "example-vhost.conf")).read()
+    m = re.search(r'\n(\s*<LocationMatch "\^/ca/\(revoke.*?</LocationMatch>)',
+                  text, re.S)
+    assert m, "no revoke/api block in conf/example-vhost.conf"
+    block = re.sub(r"AuthUserFile \S+", "AuthUserFile " + users_file,
+                   m.group(1))
+    admin = re.search(r"^\s*(CertAuthAdmin .*)$", text, re.M)
+    assert admin, "no CertAuthAdmin in conf/example-vhost.conf"
+    return block, admin.group(1)
+
+
+def test_example_vhost_stale_certificate(ca, make_httpd, tmp_path):
+    h = make_httpd(start=False, enroll_auth=False)
+    block, admin = example_vhost_parts(h.users_file)
+    h.write_conf()
+    extra = block + """
+    <LocationMatch "^/ca/enroll$">
+        AuthType Basic
+        AuthName Example
+        AuthBasicProvider file
+        AuthUserFile %s
+        Require valid-user
+    </LocationMatch>
+""" % h.users_file
+    with open(h.conf) as f:
+        conf = f.read()
+    # the example's CertAuthAdmin instead of the harness's; its access
+    # block after the <Location /ca>, as in the example
+    conf = conf.replace("CertAuthAdmin \"%{REMOTE_USER} == 'admin'\"",
+                        admin, 1)
+    conf = conf.replace("</VirtualHost>", extra + "</VirtualHost>", 1)
+    with open(h.conf, "w") as f:
+        f.write(conf)
+    h.start()
+    kd = str(tmp_path)
+    stale = enroll(h, kd, "alice")
+    assert revoke(h, stale.serial, "keyCompromise", user="alice")[0] == 200
+    # the stale certificate alone: the module's 401 asks for the login
+    st, hd, doc, body = api_certs(h, client_cert=stale.tls)
+    assert st == 401 and hd["www-authenticate"].startswith("Basic"), body
+    # with the login: in, as alice, and revoking works
+    st, hd, doc, body = api_certs(h, client_cert=stale.tls, user="alice")
+    assert st == 200 and doc["owner"] == "alice", body
+    other = enroll(h, kd, "alice")
+    st, _, doc, body = revoke(h, other.serial, "keyCompromise",
+                              client_cert=stale.tls, user="alice")
+    assert st == 200, body
+    # administrators by either credential
+    adm = enroll(h, kd, "admin")
+    assert api_certs(h, client_cert=adm.tls)[2]["admin"] is True
+    good = enroll(h, kd, "alice")
+    assert api_certs(h, client_cert=good.tls, user="admin")[2]["admin"] \
+        is True
+    assert api_certs(h, client_cert=adm.tls, user="alice")[2]["admin"] \
+        is True
+    assert api_certs(h, client_cert=good.tls)[2]["admin"] is False
