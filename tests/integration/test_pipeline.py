@@ -787,3 +787,35 @@ def test_example_vhost_stale_certificate(ca, make_httpd, tmp_path):
     assert api_certs(h, client_cert=adm.tls, user="alice")[2]["admin"] \
         is True
     assert api_certs(h, client_cert=good.tls)[2]["admin"] is False
+
+
+# --- finding 10: one rule for HTTP and certauth-admin -----------------------
+
+def test_certauth_admin_same_revocation_rules(h, ca, tmp_path):
+    from harness import ADMIN
+    db = "sqlite3:" + h.db
+    c = enroll(h, str(tmp_path), "alice")
+    for reason in ("cACompromise", "aACompromise"):
+        r = run([ADMIN, "revoke", "--db", db, c.serial, "--reason", reason],
+                check=False, user=h.user)
+        assert r.returncode == 2, r
+        assert b"end-entity" in r.stderr, r.stderr
+        st, _, doc, body = revoke(h, c.serial, reason, user="alice")
+        assert st == 400 and "end-entity" in doc["detail"], body
+    assert status_of(h, c.serial) == "valid"
+    # keyCompromise by the operator: the certificates it authorised too
+    der, key = csr_for()
+    parent = one_cert(ca, est_post(h, "simpleenroll", b64(der), user="bob",
+                                   label="bycert"), tmp_path)
+    ident = write_identity(tmp_path, "bob-admin", parent, key)
+    der2, _ = csr_for()
+    child = one_cert(ca, est_post(h, "simpleenroll", b64(der2), user=None,
+                                  cert=ident, label="bycert"), tmp_path)
+    pserial = "%X" % parent.serial_number
+    r = run([ADMIN, "revoke", "--db", db, pserial, "--reason",
+             "keyCompromise"], check=False, user=h.user)
+    assert r.returncode == 0, r
+    certs = {int(x["serial"], 16): x for x in api_certs(
+        h, "?owner=bob&limit=1000", user="admin")[2]["certificates"]}
+    assert certs[child.serial_number]["status"] == "revoked"
+    assert certs[child.serial_number]["reason"] == "keyCompromise"
