@@ -499,11 +499,22 @@ int certauth_est(request_rec *r, certauth_req *q)
     }
     else if (!strcmp(op, "serverkeygen")) {
         ca_profile_t *prof = certauth_profile(r->pool, pc);
+        X509_NAME *subj = NULL;
+        apr_array_header_t *sans = NULL;
         apr_status_t rv;
 
-        /* the limits first: no key is made for a request refused anyway */
+        /* the names and the limits first: no key is made for a request
+         * refused anyway */
+        if ((status = certauth_build_names(r, pc, req, &subj, &sans,
+                                           &detail))) {
+            certauth_audit(r, st, &who, "serverkeygen", "", "refused",
+                           detail);
+            return certauth_est_error(r, status == HTTP_INTERNAL_SERVER_ERROR
+                                             ? status : HTTP_BAD_REQUEST,
+                                      detail);
+        }
         rv = ca_lc_limits_check(r->pool, st, prof, certauth_who_owner(&who),
-                                now, &err);
+                                ca_x509_name_str(r->pool, subj), now, &err);
         if (rv != APR_SUCCESS) {
             certauth_audit(r, st, &who, "serverkeygen", "", "refused",
                            rv == CA_ECONFLICT ? err

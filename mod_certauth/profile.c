@@ -16,24 +16,7 @@ APLOG_USE_MODULE(certauth);
 /* The value of one query argument, URL-decoded; NULL when absent. */
 static const char *query_arg(request_rec *r, const char *name)
 {
-    char *args, *tok, *state = NULL;
-    apr_size_t n = strlen(name);
-
-    if (!r->args) {
-        return NULL;
-    }
-    args = apr_pstrdup(r->pool, r->args);
-    for (tok = apr_strtok(args, "&", &state); tok;
-         tok = apr_strtok(NULL, "&", &state)) {
-        if (!strncmp(tok, name, n) && tok[n] == '=') {
-            char *v = tok + n + 1;
-            if (ap_unescape_urlencoded(v) != OK) {
-                return "";
-            }
-            return v;
-        }
-    }
-    return NULL;
+    return certauth_form_get(r->pool, r->args, name);
 }
 
 const certauth_prof_conf *certauth_select_profile(request_rec *r,

@@ -71,11 +71,24 @@ void ca_lc_renewal_prepare(ca_issue_req_t *req, ca_profile_t *prof,
 
 apr_status_t ca_lc_limits_check(apr_pool_t *p, ca_store_t *st,
                                 const ca_profile_t *prof, const char *owner,
-                                apr_int64_t now, const char **err)
+                                const char *subject, apr_int64_t now,
+                                const char **err)
 {
     apr_int64_t n = 0;
     apr_status_t rv;
 
+    if (prof->unique_subject && subject) {
+        rv = ca_store_count_valid_subject(st, p, subject, now, &n);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        if (n > 0) {
+            *err = apr_psprintf(p, "a valid certificate with subject %s "
+                                "exists already (unique subjects); revoke "
+                                "it first", subject);
+            return CA_ECONFLICT;
+        }
+    }
     if (prof->max_valid_per_owner <= 0) {
         return APR_SUCCESS;
     }

@@ -38,11 +38,13 @@ void ca_lc_renewal_prepare(ca_issue_req_t *req, ca_profile_t *prof,
 
 /* The limits of a profile, checked before any work is done for a new
  * certificate (server-made keys): CA_ECONFLICT with *err when owner has
- * reached max_valid_per_owner of this profile.  ca_issue checks again,
- * atomically, when it stores. */
+ * reached max_valid_per_owner of this profile, or, with unique subjects,
+ * when a valid certificate has subject (RFC 2253 text, as stored; NULL:
+ * not checked).  ca_issue checks again, atomically, when it stores. */
 apr_status_t ca_lc_limits_check(apr_pool_t *p, ca_store_t *st,
                                 const ca_profile_t *prof, const char *owner,
-                                apr_int64_t now, const char **err);
+                                const char *subject, apr_int64_t now,
+                                const char **err);
 
 /* ---- revocation --------------------------------------------------------- */
 

@@ -214,18 +214,26 @@ static void test_limits(apr_pool_t *p)
     }
     memset(&prof, 0, sizeof(prof));
     prof.name = "default";
-    UT_CHECK(ca_lc_limits_check(p, st, &prof, "bob", now, &err)
+    UT_CHECK(ca_lc_limits_check(p, st, &prof, "bob", NULL, now, &err)
              == APR_SUCCESS);
     prof.max_valid_per_owner = 1;
-    UT_CHECK(ca_lc_limits_check(p, st, &prof, "bob", now, &err)
+    UT_CHECK(ca_lc_limits_check(p, st, &prof, "bob", NULL, now, &err)
              == APR_SUCCESS);
     UT_CHECK(ca_store_cert_insert(st, p, row_make(p, "11", "bob", now))
              == APR_SUCCESS);
-    UT_CHECK(ca_lc_limits_check(p, st, &prof, "bob", now, &err)
+    UT_CHECK(ca_lc_limits_check(p, st, &prof, "bob", NULL, now, &err)
              == CA_ECONFLICT);
     UT_CHECK(err && strstr(err, "at most 1"));
-    UT_CHECK(ca_lc_limits_check(p, st, &prof, "alice", now, &err)
+    UT_CHECK(ca_lc_limits_check(p, st, &prof, "alice", NULL, now, &err)
              == APR_SUCCESS);
+    /* unique subjects: "CN=bob" is taken (row_make), "CN=carol" free */
+    prof.max_valid_per_owner = 0;
+    prof.unique_subject = 1;
+    UT_CHECK(ca_lc_limits_check(p, st, &prof, "alice", "CN=bob", now, &err)
+             == CA_ECONFLICT);
+    UT_CHECK(err && strstr(err, "unique subjects"));
+    UT_CHECK(ca_lc_limits_check(p, st, &prof, "alice", "CN=carol", now,
+                                &err) == APR_SUCCESS);
 }
 
 static void test_approval(apr_pool_t *p)
