@@ -445,6 +445,8 @@ static int certauth_handler(request_rec *r)
     if (!rest) {
         return DECLINED;
     }
+    /* every response of the module, this one's error too */
+    apr_table_setn(r->err_headers_out, "X-Content-Type-Options", "nosniff");
     if (!sc->ca) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(0111)
                       "CertAuth On but no CA configured for this server");
