@@ -361,24 +361,25 @@ int certauth_dispatch(request_rec *r, const certauth_route *rt,
     }
     /* the cross-site rule for every route that changes state */
     if (rt->changes_state) {
+        const char *why = NULL;
+
         if (origin && !own_origin(r, origin)) {
-            ap_discard_request_body(r);
-            return certauth_fail(r, q, HTTP_FORBIDDEN,
-                                 "cross-site request refused",
-                                 apr_pstrcat(r->pool, "cross-site request "
-                                             "refused: requests from ",
-                                             origin, " are not accepted",
-                                             NULL));
+            why = apr_pstrcat(r->pool, "cross-site request refused: "
+                              "requests from ", origin, " are not accepted",
+                              NULL);
         }
-        if (preflight_free(q->mtype)
-            && !apr_table_get(r->headers_in, "X-Requested-With")) {
+        else if (preflight_free(q->mtype)
+                 && !apr_table_get(r->headers_in, "X-Requested-With")) {
+            why = "cross-site request refused: a request without a "
+                  "Content-Type, or a form or text/plain one, needs an "
+                  "X-Requested-With header";
+        }
+        if (why) {
             ap_discard_request_body(r);
+            certauth_audit(r, q->st, &q->who, rt->action, "", "refused",
+                           why);
             return certauth_fail(r, q, HTTP_FORBIDDEN,
-                                 "cross-site request refused",
-                                 "cross-site request refused: a request "
-                                 "without a Content-Type, or a form or "
-                                 "text/plain one, needs an "
-                                 "X-Requested-With header");
+                                 "cross-site request refused", why);
         }
     }
     /* the body, bounded (chunked bodies too) */
