@@ -152,7 +152,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 
-# Benchmarks (not part of `make test`): tests/bench/, see README "Performance".
+# Benchmarks (not part of `make test`): tests/bench/, see tests/bench/README.md.
 deps-bench:
 	@tests/install-deps.sh bench
 

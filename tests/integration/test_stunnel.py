@@ -32,7 +32,7 @@ HELPER = os.path.join(BUILD, "certauth-stunnel")
 STUNNEL = shutil.which("stunnel4") or shutil.which("stunnel") \
     or "/usr/bin/stunnel4"
 
-# Exit codes documented in certauth-stunnel(1) and the README.
+# Exit codes documented in certauth-stunnel(1).
 OK, EXPIRING, INVALID, USAGE, UNREACHABLE, REFUSED, LOCAL = 0, 1, 2, 3, 4, 5, 6
 
 # The EST Location's own profile (no label): names from the CSR, one day of
