@@ -641,10 +641,10 @@ static void test_log_sink(apr_pool_t *p)
 
     memset(&s, 0, sizeof(s));
     ca_log_set(capture, &s, CA_LOG_NOTICE);
-    UT_CHECK(ca_log_is_level(CA_LOG_ERR));
-    UT_CHECK(ca_log_is_level(CA_LOG_NOTICE));
-    UT_CHECK(!ca_log_is_level(CA_LOG_INFO));
-    UT_CHECK(!ca_log_is_level(CA_LOG_DEBUG));
+    UT_CHECK(ca_log_enabled(CA_LOG_ERR));
+    UT_CHECK(ca_log_enabled(CA_LOG_NOTICE));
+    UT_CHECK(!ca_log_enabled(CA_LOG_INFO));
+    UT_CHECK(!ca_log_enabled(CA_LOG_DEBUG));
 
     line = __LINE__ + 1;
     ca_log(CA_LOG_MARK, CA_LOG_WARN, CA_EIO, p, "x=%d s=%s", 42, "abc");
