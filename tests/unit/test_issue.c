@@ -23,6 +23,7 @@
 #include "ca_csr.h"
 #include "ca_issue.h"
 #include "ca_store.h"
+#include "ca_store_test.h"
 #include "ca_util.h"
 
 #define BASE "https://ca.example:8443/ca"

@@ -21,6 +21,7 @@
 #include "ca_crl.h"
 #include "ca_log.h"
 #include "ca_store.h"
+#include "ca_store_test.h"
 #include "ca_util.h"
 
 /* ------------------------------------------------------------------ */

@@ -18,6 +18,7 @@
 #include "rawdb.h"
 #include "ca_log.h"
 #include "ca_store.h"
+#include "ca_store_test.h"
 #include "ca_util.h"
 
 /* ------------------------------------------------------------------ */
