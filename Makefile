@@ -98,12 +98,21 @@ $(STUNNEL): $(STUNNEL_SRC) $(STUNNEL_HDR) $(CORE_LIB)
 	$(CC) $(CFLAGS_COMMON) $(CURL_CFLAGS) -Istunnel-helper -o $@ $(STUNNEL_SRC) \
 	    $(CORE_LIB) $(CURL_LIBS) $(APR_LIBS) $(SSL_LIBS)
 
-# the unit test of certauth-stunnel's key-cert files includes keycert.c
-$(BUILD)/tests/test_keycert: stunnel-helper/keycert.c stunnel-helper/keycert.h
-
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h tests/unit/rawdb.h $(CORE_LIB)
+# certauth-stunnel's key-cert files, an object of their own for its unit test
+$(BUILD)/stunnel/keycert.o: stunnel-helper/keycert.c stunnel-helper/keycert.h $(CORE_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -Itests/unit -o $@ $< $(CORE_LIB) $(APR_LIBS) $(SSL_LIBS)
+	$(CC) $(CFLAGS_COMMON) -Istunnel-helper -c $< -o $@
+
+# unit tests link the core library (and the objects they name below)
+UNIT_DEPS := tests/unit/unit.h tests/unit/rawdb.h $(CORE_LIB)
+$(BUILD)/tests/test_keycert: $(BUILD)/stunnel/keycert.o
+$(BUILD)/tests/test_keycert: UNIT_OBJS := $(BUILD)/stunnel/keycert.o
+$(BUILD)/tests/test_keycert: UNIT_INC := -Istunnel-helper
+
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -Itests/unit $(UNIT_INC) -o $@ $< $(UNIT_OBJS) \
+	    $(CORE_LIB) $(APR_LIBS) $(SSL_LIBS)
 
 $(WEB_DEPS): htdocs/package.json htdocs/package-lock.json
 	cd htdocs && $(NPM) ci --no-audit --no-fund --prefer-offline
