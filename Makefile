@@ -45,9 +45,11 @@ ADMIN     := $(BUILD)/certauth-admin
 ADMIN_SRC := mod_certauth/admin/certauth_admin.c
 
 STUNNEL     := $(BUILD)/certauth-stunnel
-STUNNEL_SRC := stunnel-helper/certauth_stunnel.c stunnel-helper/est_client.c \
-               stunnel-helper/keycert.c
-STUNNEL_HDR := stunnel-helper/est_client.h stunnel-helper/keycert.h
+STUNNEL_SRC := stunnel-helper/certauth_stunnel.c \
+               $(wildcard stunnel-helper/cmd_*.c) \
+               stunnel-helper/est_client.c stunnel-helper/keycert.c
+STUNNEL_HDR := stunnel-helper/certauth_stunnel.h stunnel-helper/est_client.h \
+               stunnel-helper/keycert.h
 CURL_CFLAGS := $(shell curl-config --cflags 2>/dev/null)
 CURL_LIBS   := $(shell curl-config --libs 2>/dev/null || echo -lcurl)
 
