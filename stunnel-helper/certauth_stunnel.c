@@ -75,56 +75,112 @@ static const char usage_text[] =
 
 /* ------------------------------------------------------------------ options */
 
-
+/* Codes of the long options: past every character, so that only -v and -q
+ * (--verbose, --quiet) have a short form. */
 enum {
-    O_URL, O_CA, O_USER, O_PASSFILE, O_NEWPASSFILE, O_CN, O_SUBJECT, O_SAN,
-    O_PROFILE, O_KEYTYPE, O_CHAIN, O_OUT, O_IN, O_KEY, O_CERT, O_CHAINFILE,
-    O_OUTDIR, O_FORCE, O_BACKUP, O_RELOAD, O_PIDFILE, O_WITHIN, O_REKEY,
-    O_SAMEKEY, O_WARNDAYS, O_NODES, O_TIMEOUT, O_VERBOSE, O_QUIET
+    O_URL = 256, O_CA, O_USER, O_PASSFILE, O_NEWPASSFILE, O_CN, O_SUBJECT,
+    O_SAN, O_PROFILE, O_KEYTYPE, O_CHAIN, O_OUT, O_IN, O_KEY, O_CERT,
+    O_CHAINFILE, O_OUTDIR, O_FORCE, O_BACKUP, O_RELOAD, O_PIDFILE, O_WITHIN,
+    O_REKEY, O_SAMEKEY, O_WARNDAYS, O_NODES, O_TIMEOUT,
+    O_VERBOSE = 'v', O_QUIET = 'q'
 };
 
-typedef struct {
-    const char *name;
-    int id;
-    int has_arg;
-    int cmds;
-} optdef_t;
-
-static const optdef_t optdefs[] = {
-    {"--url", O_URL, 1, C_ENROLL | C_RENEW},
-    {"--ca", O_CA, 1, C_ENROLL | C_RENEW | C_CHECK},
-    {"--user", O_USER, 1, C_ENROLL},
-    {"--password-file", O_PASSFILE, 1, C_ENROLL | C_COMBINE | C_SPLIT},
-    {"--new-password-file", O_NEWPASSFILE, 1, C_SPLIT},
-    {"--cn", O_CN, 1, C_ENROLL},
-    {"--subject", O_SUBJECT, 1, C_ENROLL},
-    {"--san", O_SAN, 1, C_ENROLL},
-    {"--profile", O_PROFILE, 1, C_ENROLL | C_RENEW},
-    {"--key-type", O_KEYTYPE, 1, C_ENROLL | C_RENEW},
-    {"--chain", O_CHAIN, 1, C_ENROLL | C_RENEW},
-    {"--out", O_OUT, 1, C_ENROLL | C_RENEW | C_COMBINE},
-    {"--in", O_IN, 1, C_RENEW | C_CHECK | C_SPLIT},
-    {"--key", O_KEY, 1, C_COMBINE},
-    {"--cert", O_CERT, 1, C_COMBINE},
-    {"--chain-file", O_CHAINFILE, 1, C_COMBINE},
-    {"--out-dir", O_OUTDIR, 1, C_SPLIT},
-    {"--force", O_FORCE, 0, C_ENROLL | C_RENEW | C_COMBINE | C_SPLIT},
-    {"--backup", O_BACKUP, 0, C_ENROLL | C_RENEW | C_COMBINE | C_SPLIT},
-    {"--reload", O_RELOAD, 1, C_ENROLL | C_RENEW | C_COMBINE},
-    {"--pidfile", O_PIDFILE, 1, C_ENROLL | C_RENEW | C_COMBINE},
-    {"--if-expires-within", O_WITHIN, 1, C_RENEW},
-    {"--rekey", O_REKEY, 0, C_RENEW},
-    {"--same-key", O_SAMEKEY, 0, C_RENEW},
-    {"--warn-days", O_WARNDAYS, 1, C_CHECK},
-    {"--nodes", O_NODES, 0, C_SPLIT},
-    {"--timeout", O_TIMEOUT, 1, C_ENROLL | C_RENEW | C_COMBINE},
-    {"--verbose", O_VERBOSE, 0, C_ALL},
-    {"-v", O_VERBOSE, 0, C_ALL},
-    {"--quiet", O_QUIET, 0, C_ALL},
-    {"-q", O_QUIET, 0, C_ALL},
-    {NULL, 0, 0, 0}
+/* The options for apr_getopt_long; the description names the commands
+ * an option belongs to ("*": all of them). */
+static const apr_getopt_option_t options[] = {
+    {"url", O_URL, 1, "enroll renew"},
+    {"ca", O_CA, 1, "enroll renew check"},
+    {"user", O_USER, 1, "enroll"},
+    {"password-file", O_PASSFILE, 1, "enroll combine split-p12"},
+    {"new-password-file", O_NEWPASSFILE, 1, "split-p12"},
+    {"cn", O_CN, 1, "enroll"},
+    {"subject", O_SUBJECT, 1, "enroll"},
+    {"san", O_SAN, 1, "enroll"},
+    {"profile", O_PROFILE, 1, "enroll renew"},
+    {"key-type", O_KEYTYPE, 1, "enroll renew"},
+    {"chain", O_CHAIN, 1, "enroll renew"},
+    {"out", O_OUT, 1, "enroll renew combine"},
+    {"in", O_IN, 1, "renew check split-p12"},
+    {"key", O_KEY, 1, "combine"},
+    {"cert", O_CERT, 1, "combine"},
+    {"chain-file", O_CHAINFILE, 1, "combine"},
+    {"out-dir", O_OUTDIR, 1, "split-p12"},
+    {"force", O_FORCE, 0, "enroll renew combine split-p12"},
+    {"backup", O_BACKUP, 0, "enroll renew combine split-p12"},
+    {"reload", O_RELOAD, 1, "enroll renew combine"},
+    {"pidfile", O_PIDFILE, 1, "enroll renew combine"},
+    {"if-expires-within", O_WITHIN, 1, "renew"},
+    {"rekey", O_REKEY, 0, "renew"},
+    {"same-key", O_SAMEKEY, 0, "renew"},
+    {"warn-days", O_WARNDAYS, 1, "check"},
+    {"nodes", O_NODES, 0, "split-p12"},
+    {"timeout", O_TIMEOUT, 1, "enroll renew combine"},
+    {"verbose", O_VERBOSE, 0, "*"},
+    {"quiet", O_QUIET, 0, "*"},
+    {NULL, 0, 0, NULL}
 };
 
+static const apr_getopt_option_t *option_of(int optch)
+{
+    const apr_getopt_option_t *d;
+
+    for (d = options; d->optch && d->optch != optch; d++) {
+    }
+    return d;
+}
+
+/* Whether cmd is one of the words of list ("*": every command). */
+static int belongs(const char *list, const char *cmd)
+{
+    apr_size_t n = strlen(cmd);
+
+    if (!strcmp(list, "*")) {
+        return 1;
+    }
+    while ((list = strstr(list, cmd)) != NULL) {
+        if ((list[n] == ' ' || list[n] == '\0')) {
+            return 1;
+        }
+        list += n;
+    }
+    return 0;
+}
+
+/* apr_getopt's message ("COMMAND: what: option"), kept for usage(). */
+static void getopt_error(void *baton, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(baton, 256, fmt, ap);
+    va_end(ap);
+}
+
+/* A usage error for apr_getopt_long's failure, worded as before: the
+ * option that is unknown, lacks its value or has one it does not take. */
+static int getopt_usage(apr_pool_t *p, const char *msg)
+{
+    const char *what = strstr(msg, ": "), *opt;
+    char *eq;
+
+    what = what ? what + 2 : msg;
+    opt = strstr(what, ": ");
+    opt = apr_pstrdup(p, opt ? opt + 2 : "");
+    apr_collapse_spaces((char *)opt, opt);
+    if (!strncmp(what, "missing argument", 16)) {
+        return usage("%s needs a value", opt);
+    }
+    if (!strncmp(what, "erroneous argument", 18)) {
+        if ((eq = strchr(opt, '=')) != NULL) {
+            *eq = '\0';
+        }
+        return usage("%s takes no value", opt);
+    }
+    return usage("unknown option '%s'", !strncmp(what, "invalid option "
+                                                 "character", 24)
+                                            ? apr_pstrcat(p, "-", opt, NULL)
+                                            : opt);
+}
 
 int usage(const char *fmt, const char *arg)
 {
@@ -141,7 +197,11 @@ static int parse_opts(apr_pool_t *p, int argc, char **argv, opts_t *o)
         int cmd;
     } cmds[] = {{"enroll", C_ENROLL}, {"renew", C_RENEW}, {"check", C_CHECK},
                 {"combine", C_COMBINE}, {"split-p12", C_SPLIT}, {NULL, 0}};
-    int i, j;
+    apr_getopt_t *os;
+    apr_status_t rv;
+    const char *v;
+    char errbuf[256] = "";
+    int j, optch;
 
     memset(o, 0, sizeof(*o));
     o->sans = apr_array_make(p, 4, sizeof(const char *));
@@ -156,43 +216,23 @@ static int parse_opts(apr_pool_t *p, int argc, char **argv, opts_t *o)
     if (!o->cmd) {
         return usage("unknown command '%s'", argv[1]);
     }
-    for (i = 2; i < argc; i++) {
-        const char *a = argv[i], *eq = strchr(a, '='), *v = NULL;
-        const optdef_t *d = NULL;
-        apr_size_t n = eq && !strncmp(a, "--", 2) ? (apr_size_t)(eq - a)
-                                                  : strlen(a);
+    if (apr_getopt_init(&os, p, argc - 1, (const char *const *)argv + 1)
+        != APR_SUCCESS) {
+        return usage("%s", "cannot parse the options");
+    }
+    os->errfn = getopt_error;
+    os->errarg = errbuf;
+    while ((rv = apr_getopt_long(os, options, &optch, &v)) == APR_SUCCESS) {
+        const apr_getopt_option_t *d = option_of(optch);
         char *end;
         long l;
 
-        for (j = 0; optdefs[j].name; j++) {
-            if (strlen(optdefs[j].name) == n
-                && !strncmp(a, optdefs[j].name, n)) {
-                d = &optdefs[j];
-                break;
-            }
-        }
-        if (!d) {
-            return usage("unknown option '%s'", a);
-        }
-        if (!(d->cmds & o->cmd)) {
+        if (!belongs(d->description, o->cmdname)) {
             return usage(apr_psprintf(p, "%%s is not an option of %s",
-                                      o->cmdname), d->name);
+                                      o->cmdname),
+                         apr_pstrcat(p, "--", d->name, NULL));
         }
-        if (d->has_arg) {
-            if (eq && a[n] == '=') {
-                v = eq + 1;
-            }
-            else if (i + 1 < argc) {
-                v = argv[++i];
-            }
-            else {
-                return usage("%s needs a value", d->name);
-            }
-        }
-        else if (a[n] == '=') {
-            return usage("%s takes no value", d->name);
-        }
-        switch (d->id) {
+        switch (optch) {
         case O_URL: o->url = v; break;
         case O_CA: o->ca = v; break;
         case O_USER: o->user = v; break;
@@ -234,10 +274,11 @@ static int parse_opts(apr_pool_t *p, int argc, char **argv, opts_t *o)
         case O_TIMEOUT:
             l = strtol(v, &end, 10);
             if (!*v || *end || l < 0 || l > 36500
-                || (d->id == O_TIMEOUT && l == 0)) {
-                return usage("%s needs a positive number", d->name);
+                || (optch == O_TIMEOUT && l == 0)) {
+                return usage("%s needs a positive number",
+                             apr_pstrcat(p, "--", d->name, NULL));
             }
-            if (d->id == O_WARNDAYS) {
+            if (optch == O_WARNDAYS) {
                 o->warn_days = (int)l;
             }
             else {
@@ -248,6 +289,13 @@ static int parse_opts(apr_pool_t *p, int argc, char **argv, opts_t *o)
         case O_VERBOSE: o->verbose++; break;
         case O_QUIET: o->quiet = 1; break;
         }
+    }
+    if (rv != APR_EOF) {
+        return getopt_usage(p, errbuf);
+    }
+    if (os->ind < os->argc) {
+        /* no command takes arguments besides its options */
+        return usage("unknown option '%s'", os->argv[os->ind]);
     }
     if (o->rekey && o->same_key) {
         return usage("%s", "--rekey and --same-key exclude each other");
