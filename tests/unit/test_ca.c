@@ -32,58 +32,6 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-static const char *mktmpdir(apr_pool_t *p)
-{
-    char *d = apr_pstrdup(p, "/tmp/certauth-ut-ca-XXXXXX");
-    if (!mkdtemp(d)) {
-        perror("mkdtemp");
-        abort();
-    }
-    return d;
-}
-
-static int dir_count(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    if (!d) {
-        return -1;
-    }
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            n++;
-        }
-    }
-    closedir(d);
-    return n;
-}
-
-static void rm_rf(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[4096];
-    if (!d) {
-        return;
-    }
-    while ((e = readdir(d))) {
-        struct stat st;
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) {
-            continue;
-        }
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            rm_rf(path);
-        }
-        else {
-            unlink(path);
-        }
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static void write_file(const char *path, const char *data, mode_t mode)
 {
     int fd;
@@ -217,7 +165,7 @@ static void check_create(apr_pool_t *p, const char *key_type, int days,
                          const char *want_alg, int want_bits,
                          const char *want_group, int want_sig_nid)
 {
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *cf = apr_pstrcat(p, dir, "/cacert.pem", NULL);
     const char *kf = apr_pstrcat(p, dir, "/cakey.pem", NULL);
     const char *err = NULL, *kpem, *cpem;
@@ -243,12 +191,12 @@ static void check_create(apr_pool_t *p, const char *key_type, int days,
     UT_CHECK_MSG(rv == APR_SUCCESS, "%s: %s", key_type ? key_type : "default",
                  err ? err : "");
     if (rv != APR_SUCCESS) {
-        rm_rf(dir);
+        ut_rm_rf(dir);
         return;
     }
     UT_CHECK(mode_of(kf) == 0600);
     UT_CHECK(mode_of(cf) == 0644);
-    UT_CHECK(dir_count(dir) == 2);              /* no temp files left */
+    UT_CHECK(ut_dir_count(dir) == 2);              /* no temp files left */
     kpem = ut_slurp(p, kf);
     cpem = ut_slurp(p, cf);
     UT_CHECK(kpem && !strncmp(kpem, "-----BEGIN PRIVATE KEY-----\n", 28)
@@ -259,7 +207,7 @@ static void check_create(apr_pool_t *p, const char *key_type, int days,
     rv = ca_load(&ca, p, cf, kf, NULL, &err);
     UT_CHECK_MSG(rv == APR_SUCCESS, "load: %s", err ? err : "");
     if (rv != APR_SUCCESS) {
-        rm_rf(dir);
+        ut_rm_rf(dir);
         return;
     }
     x = ca->cert;
@@ -341,7 +289,7 @@ static void check_create(apr_pool_t *p, const char *key_type, int days,
     UT_CHECK(ca->chain && sk_X509_num(ca->chain) == 0);
     UT_CHECK(ca->sha256_fp && strlen(ca->sha256_fp) == 95
              && !strcmp(ca->sha256_fp, fingerprint(p, x)));
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 static void test_create_ec(apr_pool_t *p)
@@ -373,7 +321,7 @@ static void test_create_ed25519(apr_pool_t *p)
 static void test_create_defaults(apr_pool_t *p)
 {
     /* NULL key type: EC P-256; 0 days: 3650; no subject: a default one */
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *cf = apr_pstrcat(p, dir, "/c.pem", NULL);
     const char *kf = apr_pstrcat(p, dir, "/k.pem", NULL);
     const char *err = NULL;
@@ -391,14 +339,14 @@ static void test_create_defaults(apr_pool_t *p)
                  == 3650LL * 86400);
         UT_CHECK(ca->subject && *ca->subject);
     }
-    rm_rf(dir);
+    ut_rm_rf(dir);
     check_create(p, NULL, 0, "CN=x", "CN=x", "EC", 256, "prime256v1",
                  NID_ecdsa_with_SHA256);
 }
 
 static void test_create_serials_differ(apr_pool_t *p)
 {
-    const char *d1 = mktmpdir(p), *d2 = mktmpdir(p), *err;
+    const char *d1 = ut_tmpdir(p), *d2 = ut_tmpdir(p), *err;
     ca_t *a = NULL, *b = NULL;
 
     make_ca(p, d1, "CN=same", NULL);
@@ -408,13 +356,13 @@ static void test_create_serials_differ(apr_pool_t *p)
     UT_CHECK(a && b && ASN1_INTEGER_cmp(X509_get_serialNumber(a->cert),
                                         X509_get_serialNumber(b->cert)) != 0);
     UT_CHECK(a && b && strcmp(a->sha256_fp, b->sha256_fp) != 0);
-    rm_rf(d1);
-    rm_rf(d2);
+    ut_rm_rf(d1);
+    ut_rm_rf(d2);
 }
 
 static void test_create_refuses(apr_pool_t *p)
 {
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *cf = apr_pstrcat(p, dir, "/ca.pem", NULL);
     const char *kf = apr_pstrcat(p, dir, "/ca.key", NULL);
     const char *other = apr_pstrcat(p, dir, "/other.key", NULL);
@@ -442,13 +390,13 @@ static void test_create_refuses(apr_pool_t *p)
     unlink(other);
     /* nothing was changed */
     UT_CHECK(!strcmp(ut_slurp(p, cf), c0) && !strcmp(ut_slurp(p, kf), k0));
-    UT_CHECK(dir_count(dir) == 2);
-    rm_rf(dir);
+    UT_CHECK(ut_dir_count(dir) == 2);
+    ut_rm_rf(dir);
 }
 
 static void test_create_bad_options(apr_pool_t *p)
 {
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *cf = apr_pstrcat(p, dir, "/ca.pem", NULL);
     const char *kf = apr_pstrcat(p, dir, "/ca.key", NULL);
     static const char *bad_types[] = {
@@ -477,7 +425,7 @@ static void test_create_bad_options(apr_pool_t *p)
     o.key_passphrase = "";
     err = NULL;
     UT_CHECK(ca_create(p, &o, cf, kf, &err) == CA_EBADINPUT && one_line(err));
-    UT_CHECK(dir_count(dir) == 0);
+    UT_CHECK(ut_dir_count(dir) == 0);
 
     /* a directory that does not exist: CA_EIO, nothing left anywhere */
     o.key_passphrase = NULL;
@@ -485,13 +433,13 @@ static void test_create_bad_options(apr_pool_t *p)
     UT_CHECK(ca_create(p, &o, cf, apr_pstrcat(p, dir, "/private/ca.key", NULL),
                        &err) == CA_EIO && one_line(err)
              && strstr(err, "/private/ca.key"));
-    UT_CHECK(dir_count(dir) == 0);
+    UT_CHECK(ut_dir_count(dir) == 0);
     /* the key is written, the certificate cannot be: the key goes too */
     err = NULL;
     UT_CHECK(ca_create(p, &o, apr_pstrcat(p, dir, "/nodir/ca.pem", NULL), kf,
                        &err) == CA_EIO && one_line(err));
-    UT_CHECK(dir_count(dir) == 0);
-    rm_rf(dir);
+    UT_CHECK(ut_dir_count(dir) == 0);
+    ut_rm_rf(dir);
 }
 
 /* ------------------------------------------------------------------ */
@@ -502,7 +450,7 @@ static void test_create_bad_options(apr_pool_t *p)
 
 static void test_passphrase_sources(apr_pool_t *p)
 {
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *kf = apr_pstrcat(p, dir, "/ca.key", NULL);
     const char *pf = apr_pstrcat(p, dir, "/pass.txt", NULL);
     const char *script = apr_pstrcat(p, dir, "/pass.sh", NULL);
@@ -547,7 +495,7 @@ static void test_passphrase_sources(apr_pool_t *p)
                  == APR_SUCCESS, "%s", err ? err : "");
     UT_CHECK(ca && ca->key);
     unsetenv("CERTAUTH_UT_PASS");
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 static void check_refused(apr_pool_t *p, const char *dir, const char *pass,
@@ -568,7 +516,7 @@ static void check_refused(apr_pool_t *p, const char *dir, const char *pass,
 
 static void test_passphrase_refusals(apr_pool_t *p)
 {
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *pf = apr_pstrcat(p, dir, "/pass.txt", NULL);
     const char *fail = apr_pstrcat(p, dir, "/fail.sh", NULL);
     const char *wrong = apr_pstrcat(p, dir, "/wrong.sh", NULL);
@@ -598,14 +546,14 @@ static void test_passphrase_refusals(apr_pool_t *p)
                   "/nonexistent", NULL);
     check_refused(p, dir, "prompt:" PASS, "prompt:", NULL);
     check_refused(p, dir, PASS, NULL, NULL);
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 static void test_passphrase_not_needed(apr_pool_t *p)
 {
     /* An unencrypted key loads with a pass phrase source configured, and
      * the program is not run at all. */
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *script = apr_pstrcat(p, dir, "/pass.sh", NULL);
     const char *marker = apr_pstrcat(p, dir, "/ran", NULL);
     const char *err = NULL;
@@ -621,7 +569,7 @@ static void test_passphrase_not_needed(apr_pool_t *p)
     unsetenv("CERTAUTH_UT_UNSET");
     UT_CHECK(load(p, dir, "ca.pem", "ca.key", "env:CERTAUTH_UT_UNSET", &ca,
                   &err) == APR_SUCCESS);
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 /* ------------------------------------------------------------------ */
@@ -630,7 +578,7 @@ static void test_passphrase_not_needed(apr_pool_t *p)
 
 static void test_load_key_mode(apr_pool_t *p)
 {
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *kf = apr_pstrcat(p, dir, "/ca.key", NULL);
     static const int modes[] = { 0644, 0640, 0604, 0660, 0606, 0610, 0601 };
     const char *err = NULL;
@@ -655,12 +603,12 @@ static void test_load_key_mode(apr_pool_t *p)
     chmod(kf, 0600);
     UT_CHECK(load(p, dir, "ca.pem", "ca.key", NULL, &ca, &err)
              == APR_SUCCESS);
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 static void test_load_mismatch(apr_pool_t *p)
 {
-    const char *d1 = mktmpdir(p), *d2 = mktmpdir(p);
+    const char *d1 = ut_tmpdir(p), *d2 = ut_tmpdir(p);
     const char *err = NULL;
     ca_t *ca = NULL;
 
@@ -672,13 +620,13 @@ static void test_load_mismatch(apr_pool_t *p)
              && one_line(err) && strstr(err, "does not match")
              && strstr(err, d1));
     UT_CHECK(ERR_peek_error() == 0);
-    rm_rf(d1);
-    rm_rf(d2);
+    ut_rm_rf(d1);
+    ut_rm_rf(d2);
 }
 
 static void test_load_missing_and_garbage(apr_pool_t *p)
 {
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *err = NULL;
     ca_t *ca = NULL;
 
@@ -707,14 +655,14 @@ static void test_load_missing_and_garbage(apr_pool_t *p)
              == CA_ECONFIG && one_line(err));
     UT_CHECK(ca == NULL);
     UT_CHECK(ERR_peek_error() == 0);
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 /* Write cert and key, then expect ca_load to refuse with `want`. */
 static void check_cert_refused(apr_pool_t *p, X509 *x, EVP_PKEY *k,
                                const char *want)
 {
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *err = NULL;
     ca_t *ca = NULL;
     apr_status_t rv;
@@ -726,7 +674,7 @@ static void check_cert_refused(apr_pool_t *p, X509 *x, EVP_PKEY *k,
                  && strstr(err, apr_pstrcat(p, dir, "/ca.pem", NULL)),
                  "want '%s': rv %d err %s", want, rv, err ? err : "(null)");
     UT_CHECK(ERR_peek_error() == 0);
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 static void test_load_not_a_ca(apr_pool_t *p)
@@ -761,7 +709,7 @@ static void test_load_minimal_ca(apr_pool_t *p)
     EVP_PKEY *k = ec_key(p);
     X509 *x = self_signed(p, k, "Minimal CA", X509_VERSION_3, "CA:TRUE", NULL,
                           -60, 86400);
-    const char *dir = mktmpdir(p), *err = NULL;
+    const char *dir = ut_tmpdir(p), *err = NULL;
     ca_t *ca = NULL;
 
     write_file(apr_pstrcat(p, dir, "/ca.pem", NULL), ca_x509_pem(p, x), 0644);
@@ -769,13 +717,13 @@ static void test_load_minimal_ca(apr_pool_t *p)
     UT_CHECK_MSG(load(p, dir, "ca.pem", "ca.key", NULL, &ca, &err)
                  == APR_SUCCESS, "%s", err ? err : "");
     UT_CHECK(ca && !strcmp(ca->subject, "CN=Minimal CA"));
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 static void test_load_chain(apr_pool_t *p)
 {
     /* The CA certificate first, then the chain above it. */
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *cf = apr_pstrcat(p, dir, "/ca.pem", NULL);
     EVP_PKEY *rk = ec_key(p);
     X509 *root = self_signed(p, rk, "Upper Root", X509_VERSION_3,
@@ -791,7 +739,7 @@ static void test_load_chain(apr_pool_t *p)
     UT_CHECK(load(p, dir, "ca.pem", "ca.key", NULL, &ca, &err)
              == APR_SUCCESS);
     if (!ca) {
-        rm_rf(dir);
+        ut_rm_rf(dir);
         return;
     }
     UT_CHECK(!strcmp(ca->subject, "CN=Intermediate"));
@@ -808,7 +756,7 @@ static void test_load_chain(apr_pool_t *p)
     /* the chain alone is not a CA of ours: its key is not the one given */
     write_file(cf, apr_pstrcat(p, rootpem, capem, NULL), 0644);
     UT_CHECK(load(p, dir, "ca.pem", "ca.key", NULL, &ca, &err) == CA_ECONFIG);
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 /* ------------------------------------------------------------------ */

@@ -32,59 +32,6 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-static const char *mktmpdir(apr_pool_t *p)
-{
-    char *d = apr_pstrdup(p, "/tmp/certauth-ut-util-XXXXXX");
-    if (!mkdtemp(d)) {
-        perror("mkdtemp");
-        abort();
-    }
-    return d;
-}
-
-/* Number of directory entries other than . and .. */
-static int dir_count(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    if (!d) {
-        return -1;
-    }
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            n++;
-        }
-    }
-    closedir(d);
-    return n;
-}
-
-static void rm_rf(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[4096];
-    if (!d) {
-        return;
-    }
-    while ((e = readdir(d))) {
-        struct stat st;
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) {
-            continue;
-        }
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            rm_rf(path);
-        }
-        else {
-            unlink(path);
-        }
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static void write_plain(const char *path, const char *data, mode_t mode)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
@@ -454,7 +401,7 @@ static void test_pool_cleanups(apr_pool_t *p)
 
 static void test_file_read(apr_pool_t *p)
 {
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *f = apr_pstrcat(p, dir, "/f", NULL);
     const char *e = apr_pstrcat(p, dir, "/empty", NULL);
     char *data = NULL;
@@ -485,12 +432,12 @@ static void test_file_read(apr_pool_t *p)
     UT_CHECK(len > 20 && strstr(data, "Name:") && strlen(data) == len);
     UT_CHECK(ca_file_read(p, "/proc/self/status", 16, &data, &len)
              != APR_SUCCESS);
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 static void test_file_read_large(apr_pool_t *p)
 {
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *f = apr_pstrcat(p, dir, "/big", NULL);
     apr_size_t n = 100000, len = 0, i;
     char *big = apr_palloc(p, n + 1), *data = NULL;
@@ -503,12 +450,12 @@ static void test_file_read_large(apr_pool_t *p)
     UT_CHECK(ca_file_read(p, f, n, &data, &len) == APR_SUCCESS && len == n
              && !memcmp(data, big, n));
     UT_CHECK(ca_file_read(p, f, n - 1, &data, &len) != APR_SUCCESS);
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 static void test_write_atomic(apr_pool_t *p)
 {
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *f = apr_pstrcat(p, dir, "/key.pem", NULL);
     const char *c = apr_pstrcat(p, dir, "/cert.pem", NULL);
     struct stat st;
@@ -518,7 +465,7 @@ static void test_write_atomic(apr_pool_t *p)
     UT_CHECK(stat(f, &st) == 0 && (st.st_mode & 07777) == 0600
              && S_ISREG(st.st_mode) && st.st_size == 7);
     UT_CHECK(ut_slurp(p, f) && !strcmp(ut_slurp(p, f), "secret\n"));
-    UT_CHECK(dir_count(dir) == 1);               /* no temp file left */
+    UT_CHECK(ut_dir_count(dir) == 1);               /* no temp file left */
 
     /* perms are exact whatever the umask */
     UT_CHECK(ca_file_write_atomic(p, c, "cert\n", 5, 0644) == APR_SUCCESS);
@@ -528,19 +475,19 @@ static void test_write_atomic(apr_pool_t *p)
     UT_CHECK(ca_file_write_atomic(p, c, "new", 3, 0600) == APR_SUCCESS);
     UT_CHECK(stat(c, &st) == 0 && (st.st_mode & 07777) == 0600);
     UT_CHECK(ut_slurp(p, c) && !strcmp(ut_slurp(p, c), "new"));
-    UT_CHECK(dir_count(dir) == 2);
+    UT_CHECK(ut_dir_count(dir) == 2);
 
     /* empty content */
     UT_CHECK(ca_file_write_atomic(p, c, "", 0, 0644) == APR_SUCCESS);
     UT_CHECK(stat(c, &st) == 0 && st.st_size == 0);
-    UT_CHECK(dir_count(dir) == 2);
+    UT_CHECK(ut_dir_count(dir) == 2);
     umask(old);
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 static void test_write_atomic_binary(apr_pool_t *p)
 {
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *f = apr_pstrcat(p, dir, "/bin", NULL);
     unsigned char buf[70000];
     char *data = NULL;
@@ -552,12 +499,12 @@ static void test_write_atomic_binary(apr_pool_t *p)
              == APR_SUCCESS);
     UT_CHECK(ca_file_read(p, f, sizeof(buf), &data, &len) == APR_SUCCESS
              && len == sizeof(buf) && !memcmp(data, buf, len));
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 static void test_write_atomic_failures(apr_pool_t *p)
 {
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *sub = apr_pstrcat(p, dir, "/sub", NULL);
     const char *inner = apr_pstrcat(p, sub, "/keep", NULL);
     struct stat st;
@@ -565,7 +512,7 @@ static void test_write_atomic_failures(apr_pool_t *p)
     /* into a directory that does not exist: an error, nothing created */
     UT_CHECK(ca_file_write_atomic(p, apr_pstrcat(p, dir, "/nodir/x", NULL),
                                   "x", 1, 0600) != APR_SUCCESS);
-    UT_CHECK(dir_count(dir) == 0);
+    UT_CHECK(ut_dir_count(dir) == 0);
     UT_CHECK(stat(apr_pstrcat(p, dir, "/nodir", NULL), &st) != 0);
 
     /* the rename fails (a directory is in the way): the temp file is
@@ -574,7 +521,7 @@ static void test_write_atomic_failures(apr_pool_t *p)
     write_plain(inner, "keep", 0600);
     UT_CHECK(ca_file_write_atomic(p, sub, "x", 1, 0600) != APR_SUCCESS);
     UT_CHECK(stat(sub, &st) == 0 && S_ISDIR(st.st_mode));
-    UT_CHECK(dir_count(dir) == 1 && dir_count(sub) == 1);
+    UT_CHECK(ut_dir_count(dir) == 1 && ut_dir_count(sub) == 1);
     UT_CHECK(ut_slurp(p, inner) && !strcmp(ut_slurp(p, inner), "keep"));
 
     /* a read-only directory (not enforced for root: skip then) */
@@ -584,23 +531,23 @@ static void test_write_atomic_failures(apr_pool_t *p)
         UT_CHECK(ca_file_write_atomic(p, f, "new", 3, 0600) != APR_SUCCESS);
         chmod(sub, 0700);
         UT_CHECK(ut_slurp(p, f) && !strcmp(ut_slurp(p, f), "keep"));
-        UT_CHECK(dir_count(sub) == 1);
+        UT_CHECK(ut_dir_count(sub) == 1);
     }
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 static void test_write_atomic_relative(apr_pool_t *p)
 {
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     char cwd[4096];
 
     UT_CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
     UT_CHECK(chdir(dir) == 0);
     UT_CHECK(ca_file_write_atomic(p, "rel.txt", "r", 1, 0600) == APR_SUCCESS);
     UT_CHECK(chdir(cwd) == 0);
-    UT_CHECK(dir_count(dir) == 1);
+    UT_CHECK(ut_dir_count(dir) == 1);
     UT_CHECK(ut_slurp(p, apr_pstrcat(p, dir, "/rel.txt", NULL)) != NULL);
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 /* ------------------------------------------------------------------ */
@@ -664,7 +611,7 @@ static void test_log_sink(apr_pool_t *p)
 
 static void test_log_default_stderr(apr_pool_t *p)
 {
-    const char *dir = mktmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *f = apr_pstrcat(p, dir, "/stderr", NULL);
     int fd = open(f, O_WRONLY | O_CREAT | O_TRUNC, 0600), saved;
     char *out;
@@ -683,7 +630,7 @@ static void test_log_default_stderr(apr_pool_t *p)
     out = ut_slurp(p, f);
     UT_CHECK_MSG(out && !strcmp(out, "[warn] hello there\n[error] second\n"),
                  "got '%s'", out ? out : "(null)");
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 static void test_log_ssl_errors(apr_pool_t *p)

@@ -7,7 +7,11 @@
  * Helpers the tests share:
  *   ut_tmpdir(p)              a fresh directory, removed with everything in
  *                             it when p is destroyed
- *   ut_slurp(p, path)         a file's contents (NUL-terminated), or NULL */
+ *   ut_slurp(p, path)         a file's contents (NUL-terminated), or NULL
+ *   ut_dir_count(dir)         entries besides . and .. (-1: unreadable)
+ *   ut_rm_rf(dir)             remove a directory and everything in it
+ *   ut_keygen(p, type)        a key freed with p: rsa1024, rsa2048, p256,
+ *                             p384, p521, k256, ed25519, ed448, x25519 */
 #ifndef UNIT_H
 #define UNIT_H
 
@@ -20,6 +24,12 @@
 #include <apr_general.h>
 #include <apr_pools.h>
 #include <apr_strings.h>
+
+#include <dirent.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/evp.h>
 
 #include "ca_util.h"
 
@@ -90,6 +100,66 @@ static inline char *ut_slurp(apr_pool_t *p, const char *path)
         return NULL;
     }
     return data;
+}
+
+static inline int ut_dir_count(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (!d) {
+        return -1;
+    }
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static inline void ut_rm_rf(const char *dir)
+{
+    nftw(dir, ut_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static inline EVP_PKEY *ut_keygen(apr_pool_t *p, const char *type)
+{
+    EVP_PKEY *k = NULL;
+
+    if (!strcmp(type, "rsa1024")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+    }
+    else if (!strcmp(type, "rsa2048")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    }
+    else if (!strcmp(type, "p256")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    }
+    else if (!strcmp(type, "p384")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    }
+    else if (!strcmp(type, "p521")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
+    }
+    else if (!strcmp(type, "k256")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
+    }
+    else if (!strcmp(type, "ed25519")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    }
+    else if (!strcmp(type, "ed448")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "ED448");
+    }
+    else if (!strcmp(type, "x25519")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+    }
+    if (!k) {
+        fprintf(stderr, "keygen %s failed\n", type);
+        abort();
+    }
+    return ca_pool_pkey(p, k);
 }
 
 static int ut_finish(void)
