@@ -288,3 +288,30 @@ def test_quick_start_begins_with_what_a_bare_debian_lacks():
     first = blocks[0].splitlines()[0]
     assert first.startswith("apt-get update && apt-get install"), first
     assert {"git", "make"} <= apt_packages(first), first
+
+
+# --- the index ---------------------------------------------------------------
+
+def slug(title):
+    """GitHub's anchor of a heading."""
+    s = re.sub(r"[^\w\- ]", "", title.strip().lower())
+    return s.replace(" ", "-")
+
+
+def test_readme_links_name_its_chapters():
+    with open(README) as f:
+        text = f.read()
+    anchors = {slug(t) for t in re.findall(r"^#{2,4} (.+)$", text, re.M)}
+    links = set(re.findall(r"\]\(#([^)]+)\)", text))
+    assert not sorted(links - anchors), sorted(links - anchors)
+    index = text[:text.index("\n## ")]
+    chapters = {slug(t) for t in re.findall(r"^## (.+)$", text, re.M)}
+    missing = sorted(chapters - set(re.findall(r"\]\(#([^)]+)\)", index)))
+    assert not missing, "chapters missing from the index: %s" % missing
+
+
+def test_readme_table_rows_are_short():
+    with open(README) as f:
+        long_rows = [(n, len(line)) for n, line in enumerate(f, 1)
+                     if line.startswith("|") and len(line) > 201]
+    assert not long_rows, long_rows
