@@ -66,6 +66,7 @@ int certauth_is_acme(const certauth_dir_conf *dc)
 /* One ACME request. */
 typedef struct acme_req {
     request_rec *r;
+    certauth_req *q;             /* what the route table settled           */
     const certauth_srv_conf *sc;
     ca_store_t *st;
     const char *base;            /* absolute URL of the Location          */
@@ -184,8 +185,9 @@ static void audit(acme_req *a, const char *owner, const char *action,
 {
     certauth_who who;
 
+    /* the account's owner acts, through the account (no login) */
     memset(&who, 0, sizeof(who));
-    who.user = owner;
+    who.owner = owner;
     certauth_audit(a->r, a->st, owner ? &who : NULL, action,
                    serial ? serial : "", outcome,
                    apr_pstrcat(a->r->pool, "ACME", a->acct ? " account " : "",
@@ -317,14 +319,6 @@ static json_t *chall_json(acme_req *a, ca_acme_chall_t *c)
 
 /* ---- request checks --------------------------------------------------- */
 
-static int media_type_is(request_rec *r, const char *want)
-{
-    const char *ct = apr_table_get(r->headers_in, "Content-Type");
-    apr_size_t n = strlen(want);
-    return ct && !strncasecmp(ct, want, n) && (!ct[n] || ct[n] == ';'
-                                               || ct[n] == ' ');
-}
-
 /* The request URL as the client named it (scheme, host, port, path). */
 static const char *request_url(request_rec *r)
 {
@@ -360,30 +354,13 @@ static apr_status_t load_account(acme_req *a, const char *kid, int *status,
 static int acme_post(acme_req *a, int jwk_ok, int jwk_only)
 {
     request_rec *r = a->r;
-    const certauth_dir_conf *dc = certauth_dir(r);
     const char *err = NULL, *type = NULL, *detail = NULL;
-    char *body;
-    apr_size_t len;
+    const char *body = a->q->body;
+    apr_size_t len = a->q->len;
     apr_status_t rv;
     int status;
 
-    if (r->method_number != M_POST) {
-        ap_discard_request_body(r);
-        apr_table_setn(r->err_headers_out, "Allow", "POST");
-        return problem(a, HTTP_METHOD_NOT_ALLOWED, "malformed",
-                       "ACME resources are POSTed (POST-as-GET to read)");
-    }
-    if (!media_type_is(r, ACME_CT_JOSE)) {
-        ap_discard_request_body(r);
-        return problem(a, HTTP_UNSUPPORTED_MEDIA_TYPE, "malformed",
-                       "the request must be " ACME_CT_JOSE);
-    }
-    if ((status = certauth_read_body(r, dc, &body, &len))) {
-        return problem(a, status, "malformed",
-                       status == HTTP_REQUEST_ENTITY_TOO_LARGE
-                           ? "the request is too large"
-                           : "the request body cannot be read");
-    }
+    /* the method, the media type and the body bound: the route table */
     if (ca_jws_parse(r->pool, body, len, &a->jws, &err) != APR_SUCCESS) {
         return problem(a, HTTP_BAD_REQUEST, "malformed", err);
     }
@@ -476,15 +453,7 @@ static int acme_post(acme_req *a, int jwk_ok, int jwk_only)
 
 static int directory(acme_req *a)
 {
-    request_rec *r = a->r;
-    json_t *d;
-
-    if (r->method_number != M_GET) {
-        ap_discard_request_body(r);
-        apr_table_setn(r->err_headers_out, "Allow", "GET, HEAD");
-        return problem(a, HTTP_METHOD_NOT_ALLOWED, "malformed", "use GET");
-    }
-    d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:{s:b,s:s}}",
+    json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:{s:b,s:s}}",
                   "newNonce", acme_url(a, "new-nonce"),
                   "newAccount", acme_url(a, "new-account"),
                   "newOrder", acme_url(a, "new-order"),
@@ -499,12 +468,6 @@ static int new_nonce(acme_req *a)
 {
     request_rec *r = a->r;
 
-    if (r->method_number != M_GET) {
-        ap_discard_request_body(r);
-        apr_table_setn(r->err_headers_out, "Allow", "GET, HEAD");
-        return problem(a, HTTP_METHOD_NOT_ALLOWED, "malformed",
-                       "use HEAD or GET");
-    }
     add_nonce(a);
     if (!apr_table_get(r->err_headers_out, "Replay-Nonce")) {
         return db_problem(a, CA_EDB);
@@ -692,7 +655,7 @@ static int new_account(acme_req *a)
         return db_problem(a, rv);
     }
     a->acct = &n;
-    audit(a, n.owner, "acme-account", NULL, "ok",
+    audit(a, n.owner, "acme_account", NULL, "ok",
           apr_pstrcat(r->pool, "new account, key ", tp, NULL));
     return send_account(a, HTTP_CREATED, &n);
 }
@@ -733,7 +696,7 @@ static int account(acme_req *a, const char *id)
     }
     if (v) {
         a->acct->status = CA_ACME_DEACTIVATED;
-        audit(a, a->acct->owner, "acme-account", NULL, "ok", "deactivated");
+        audit(a, a->acct->owner, "acme_account", NULL, "ok", "deactivated");
     }
     if (contact) {
         a->acct->contact = contact;
@@ -845,7 +808,7 @@ static int key_change(acme_req *a)
     }
     a->acct->jwk = canon;
     a->acct->thumbprint = tp;
-    audit(a, a->acct->owner, "acme-account", NULL, "ok",
+    audit(a, a->acct->owner, "acme_account", NULL, "ok",
           apr_pstrcat(r->pool, "key changed to ", tp, NULL));
     return send_account(a, HTTP_OK, a->acct);
 }
@@ -961,7 +924,7 @@ static int new_order(acme_req *a)
             json_object_get(json_array_get(sub, 0), "detail"));
         const char *t = json_string_value(
             json_object_get(json_array_get(sub, 0), "type"));
-        audit(a, a->acct->owner, "acme-order", NULL, "refused", first);
+        audit(a, a->acct->owner, "acme_order", NULL, "refused", first);
         return problem_sub(a, HTTP_BAD_REQUEST,
                            t + strlen(CA_ACME_ERR_PREFIX), first, sub);
     }
@@ -1083,7 +1046,7 @@ static int finalize(acme_req *a, const char *id)
     if (ca_csr_check(r->pool, req, &profile->key_policy, &err)
             != APR_SUCCESS
         || ca_acme_csr_matches(r->pool, req, ids, &err) != APR_SUCCESS) {
-        audit(a, a->acct->owner, "acme-issue", NULL, "refused", err);
+        audit(a, a->acct->owner, "acme_issue", NULL, "refused", err);
         return problem(a, HTTP_BAD_REQUEST, "badCSR", err);
     }
     /* the order is this request's from here on */
@@ -1134,7 +1097,7 @@ static int finalize(acme_req *a, const char *id)
         free(es);
         ca_store_acme_order_set(a->st, r->pool, o->id, CA_ACME_PROCESSING,
                                 CA_ACME_INVALID, NULL, perr);
-        audit(a, a->acct->owner, "acme-issue", NULL, "refused", err);
+        audit(a, a->acct->owner, "acme_issue", NULL, "refused", err);
         if (code >= 500) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(1906)
                           "ACME issuing for %s: %s", a->acct->owner,
@@ -1146,7 +1109,7 @@ static int finalize(acme_req *a, const char *id)
     }
     rv = ca_store_acme_order_set(a->st, r->pool, o->id, CA_ACME_PROCESSING,
                                  CA_ACME_VALID, row->serial, NULL);
-    audit(a, a->acct->owner, "acme-issue", row->serial, "ok",
+    audit(a, a->acct->owner, "acme_issue", row->serial, "ok",
           apr_psprintf(r->pool, "profile %s, names %s", row->profile,
                        o->identifiers));
     if (rv != APR_SUCCESS) {
@@ -1902,18 +1865,36 @@ static int revoke_cert(acme_req *a)
 
 /* ---- dispatch --------------------------------------------------------- */
 
-int certauth_acme(request_rec *r, const char *rest)
+static void acme_init(acme_req *a, request_rec *r, certauth_req *q)
 {
     const certauth_dir_conf *dc = certauth_dir(r);
+
+    memset(a, 0, sizeof(*a));
+    a->r = r;
+    a->q = q;
+    a->sc = certauth_srv(r->server);
+    a->now = (apr_int64_t)apr_time_sec(apr_time_now());
+    a->base = ap_construct_url(r->pool, dc->location, r);
+}
+
+/* The route table's refusals (405, 413, 415) as problem documents. */
+int certauth_acme_fail(request_rec *r, int status, const char *detail)
+{
+    acme_req a;
+
+    acme_init(&a, r, NULL);
+    a.st = certauth_store_quiet(r);
+    return problem(&a, status, "malformed", detail);
+}
+
+int certauth_acme(request_rec *r, certauth_req *q)
+{
+    const char *rest = q->rest;
     acme_req a;
     const char *id;
     int status;
 
-    memset(&a, 0, sizeof(a));
-    a.r = r;
-    a.sc = certauth_srv(r->server);
-    a.now = (apr_int64_t)apr_time_sec(apr_time_now());
-    a.base = ap_construct_url(r->pool, dc->location, r);
+    acme_init(&a, r, q);
     if (!a.sc->acme_profile) {
         return problem(&a, HTTP_NOT_FOUND, "malformed",
                        "no CertAuthACMEProfile for this server");
@@ -1974,38 +1955,20 @@ int certauth_acme(request_rec *r, const char *rest)
 
 /* POST api/acme/eab (below the CA's Location): EAB credentials for the
  * logged-in user, if the ACME profile's CertAuthRequire allows them. */
-int certauth_acme_eab(request_rec *r)
+int certauth_acme_eab(request_rec *r, certauth_req *q)
 {
     const certauth_srv_conf *sc = certauth_srv(r->server);
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
     const char *detail = NULL;
     ca_acme_eab_t e;
-    ca_store_t *st;
+    ca_store_t *st = q->st;
     json_t *j;
     char *s;
     const char *out;
     apr_status_t rv;
     int status = 0;
 
-    if (r->method_number != M_POST) {
-        ap_discard_request_body(r);
-        apr_table_setn(r->err_headers_out, "Allow", "POST");
-        return certauth_error(r, HTTP_METHOD_NOT_ALLOWED,
-                              "method not allowed", "use POST");
-    }
-    ap_discard_request_body(r);
-    if (!r->user) {
-        return certauth_error(r, HTTP_UNAUTHORIZED, "login required",
-                              "ACME credentials are given to the site's "
-                              "users");
-    }
-    /* a cross-site form or fetch cannot send JSON or set this header */
-    if (!media_type_is(r, "application/json")
-        && !apr_table_get(r->headers_in, "X-Requested-With")) {
-        return certauth_error(r, HTTP_FORBIDDEN, "cross-site request refused",
-                              "POST application/json or send an "
-                              "X-Requested-With header");
-    }
+    /* method, login and the cross-site rule: the route table */
     if (!sc->acme_profile || !sc->acme_location) {
         return certauth_error(r, HTTP_NOT_FOUND, "no ACME server",
                               "this site has no ACME server "
@@ -2016,9 +1979,6 @@ int certauth_acme_eab(request_rec *r)
                                              ? "profile not allowed"
                                              : "unknown profile",
                               detail);
-    }
-    if (!(st = certauth_store(r, &status))) {
-        return status;
     }
     memset(&e, 0, sizeof(e));
     /* neither may start with '-', which command lines take for an option
@@ -2042,7 +2002,7 @@ int certauth_acme_eab(request_rec *r)
         return certauth_error(r, HTTP_SERVICE_UNAVAILABLE,
                               "database unavailable", "try again later");
     }
-    certauth_audit(r, st, NULL, "acme-eab", "", "ok",
+    certauth_audit(r, st, NULL, "acme_eab", "", "ok",
                    apr_pstrcat(r->pool, "kid ", e.kid, NULL));
     j = json_pack("{s:s,s:s,s:s,s:s}", "kid", e.kid, "hmac_key", e.hmac_key,
                   "directory",

@@ -1,6 +1,6 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 /* ca_store_acme: the ACME server's rows in the certificate database
- * (schema version 6): nonces (shared by all children and front ends),
+ * (schema version 7): nonces (shared by all children and front ends),
  * external account binding keys, accounts, orders, authorizations and
  * challenges.  Status changes are conditional on the status read
  * (CA_ECONFLICT when another process changed it first). */

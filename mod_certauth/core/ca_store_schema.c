@@ -11,9 +11,10 @@
 
 #include "ca_log.h"
 #include "ca_store_int.h"
+#include "ca_store_test.h"
 #include "ca_util.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 /* Migrations: each a list of portable statements, applied in order. */
 static const char *const migration_1[] = {
@@ -111,10 +112,24 @@ static const char *const migration_5[] = {
     NULL
 };
 
-/* 6: the ACME server (ca_store_acme.c): nonces, EAB credentials,
- * accounts, orders, authorizations, challenges.  Orders reference accounts, authorizations orders, challenges
- * authorizations; rows are deleted children first (cleanup). */
+/* 6: which certificate authorised a certificate issued on the strength of
+ * that certificate alone (EST with a client certificate and no login,
+ * CertAuthEnrollWithCertificate), so that revoking it for keyCompromise
+ * revokes what it authorised (ca_lc_revoke). */
 static const char *const migration_6[] = {
+    "CREATE TABLE certauth_cert_links ("
+    " serial VARCHAR(64) PRIMARY KEY,"
+    " authorized_by VARCHAR(64) NOT NULL)",
+    "CREATE INDEX certauth_cert_links_by ON certauth_cert_links "
+    "(authorized_by)",
+    NULL
+};
+
+/* 7: the ACME server (ca_store_acme.c): nonces, EAB credentials,
+ * accounts, orders, authorizations, challenges.  Orders reference
+ * accounts, authorizations orders, challenges authorizations; rows are
+ * deleted children first (cleanup). */
+static const char *const migration_7[] = {
     "CREATE TABLE certauth_acme_nonces ("
     " nonce VARCHAR(64) PRIMARY KEY,"
     " expires BIGINT NOT NULL)",
@@ -176,6 +191,7 @@ static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_4,
     migration_5,
     migration_6,
+    migration_7,
 };
 
 
