@@ -505,7 +505,13 @@ static int cmd_import(apr_pool_t *p, const opts_t *o)
                                     : apr_pstrcat(p, dir, "/cacert.pem",
                                                   NULL);
         bio = BIO_new_file(cf, "r");
-        cacert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        if (!bio) {
+            fprintf(stderr, "certauth-admin: cannot read %s: %s (give the "
+                    "CA certificate with --ca-cert)\ncertauth-admin: "
+                    "nothing imported\n", cf, strerror(errno));
+            return 1;
+        }
+        cacert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
         BIO_free(bio);
         if (!cacert) {
             fprintf(stderr, "certauth-admin: %s: no PEM CA certificate "
