@@ -90,12 +90,25 @@ static const char *parse_revocation(apr_pool_t *p, char *field,
     if (!*field) {
         return "an R line needs a revocation date";
     }
-    time_s = apr_strtok(field, ",", &last);
-    reason_s = apr_strtok(NULL, ",", &last);
-    arg = apr_strtok(NULL, ",", &last);
-    extra = apr_strtok(NULL, ",", &last);
-    if (extra || field[strlen(field) - 1] == ',') {
+    /* split by hand: apr_strtok would pass over empty parts */
+    time_s = field;
+    reason_s = arg = extra = NULL;
+    if ((last = strchr(time_s, ','))) {
+        *last++ = '\0';
+        reason_s = last;
+        if ((last = strchr(reason_s, ','))) {
+            *last++ = '\0';
+            arg = last;
+            if ((last = strchr(arg, ','))) {
+                extra = last;
+            }
+        }
+    }
+    if (extra) {
         return "revocation field has more than TIME,REASON,ARG";
+    }
+    if ((reason_s && !*reason_s) || (arg && !*arg)) {
+        return "revocation field has an empty part";
     }
     if ((e->row.revoked_at = ca_import_time(time_s)) < 0) {
         return apr_psprintf(p, "revocation date '%s' is not YYMMDDHHMMSSZ "
