@@ -1,6 +1,7 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 /* certauth-admin: the operator's tool on the same CA files and database.
  *   certauth-admin init --dir DIR [--key-type T] [--days N] [--subject S]
+ *                       [--pkcs11 URI --pass file:PINFILE]
  *   certauth-admin migrate --db DRIVER:PARAMS
  *   certauth-admin list --db DRIVER:PARAMS [--owner NAME] [--limit N]
  *   certauth-admin show --db DRIVER:PARAMS SERIAL
@@ -30,6 +31,8 @@
 #include "ca_ca.h"
 #include "ca_crl.h"
 #include "ca_import.h"
+#include "ca_pkcs11.h"
+#include "admin_pkcs11.h"
 #include "ca_log.h"
 #include "ca_store.h"
 #include "ca_util.h"
@@ -39,6 +42,10 @@ static const char usage_text[] =
     "  init --dir DIR [--key-type ec|ec:P-384|rsa|rsa:BITS|ed25519]\n"
     "       [--days 3650] [--subject \"CN=Example Root CA,O=Example\"]\n"
     "       create a root CA: DIR/cacert.pem and DIR/private/cakey.pem (0600)\n"
+    "  init --dir DIR --pkcs11 URI --pass file:PINFILE [--key-type ec|rsa]\n"
+    "       [--days 3650] [--subject S]\n"
+    "       the same with the key in a PKCS#11 token (made there, or the\n"
+    "       one there with the URI's object= label): DIR/cacert.pem only\n"
     "  migrate --db sqlite3:/path/certauth.db | pgsql:\"host=... dbname=...\"\n"
     "       create or upgrade the database schema\n"
     "  list --db DB [--owner NAME] [--limit N] [--offset N]\n"
@@ -49,7 +56,7 @@ static const char usage_text[] =
     "       revoke a certificate (RFC 5280 reason name, default "
     "unspecified);\n"
     "       httpd publishes the new CRL within CertAuthCRLRefreshSeconds\n"
-    "  gencrl --db DB --ca-cert cacert.pem --ca-key cakey.pem [--days 7]\n"
+    "  gencrl --db DB --ca-cert cacert.pem --ca-key cakey.pem|URI [--days 7]\n"
     "         [--retention-days 90] [--pass file:/path] [--out crl.pem]\n"
     "       make a new CRL now (stored in the database, and PEM to --out)\n"
     "  import --db DB --index index.txt [--certs newcerts/]\n"
@@ -84,7 +91,7 @@ static void log_stderr(void *baton, const char *file, int line,
 typedef struct {
     const char *dir, *key_type, *subject, *db, *owner, *reason, *ca_cert,
         *ca_key, *pass, *out, *index, *certs, *crlnumber, *owner_from,
-        *profile;
+        *profile, *pkcs11;
     int days, limit, offset, retention, dry_run;
     const char *pos[4];
     int npos;
@@ -94,7 +101,7 @@ enum {
     OPT_DIR = 256, OPT_KEY_TYPE, OPT_SUBJECT, OPT_DB, OPT_OWNER, OPT_REASON,
     OPT_CA_CERT, OPT_CA_KEY, OPT_PASS, OPT_OUT, OPT_DAYS, OPT_LIMIT,
     OPT_OFFSET, OPT_RETENTION, OPT_INDEX, OPT_CERTS, OPT_CRLNUMBER,
-    OPT_OWNER_FROM, OPT_PROFILE, OPT_DRY_RUN
+    OPT_OWNER_FROM, OPT_PROFILE, OPT_DRY_RUN, OPT_PKCS11
 };
 
 static const apr_getopt_option_t options[] = {
@@ -118,6 +125,7 @@ static const apr_getopt_option_t options[] = {
     {"owner-from", OPT_OWNER_FROM, 1, "cn, email or a name"},
     {"profile", OPT_PROFILE, 1, "profile name"},
     {"dry-run", OPT_DRY_RUN, 0, "report only"},
+    {"pkcs11", OPT_PKCS11, 1, "PKCS#11 URI of the CA key"},
     {"help", 'h', 0, "help"},
     {NULL, 0, 0, NULL}
 };
@@ -184,6 +192,7 @@ static int parse_opts(apr_pool_t *p, int argc, char **argv, opts_t *o)
         case OPT_OWNER_FROM: o->owner_from = arg; break;
         case OPT_PROFILE: o->profile = arg; break;
         case OPT_DRY_RUN: o->dry_run = 1; break;
+        case OPT_PKCS11: o->pkcs11 = arg; break;
         case OPT_DAYS: rc = number_opt("days", arg, &o->days); break;
         case OPT_LIMIT: rc = number_opt("limit", arg, &o->limit); break;
         case OPT_OFFSET: rc = number_opt("offset", arg, &o->offset); break;
@@ -237,6 +246,59 @@ static const char *iso_time(apr_pool_t *p, apr_int64_t t)
     return apr_pstrdup(p, buf);
 }
 
+/* init --pkcs11 URI: the key in the token (made there, or the one there),
+ * the self-signed certificate in DIR/cacert.pem. */
+static int cmd_init_pkcs11(apr_pool_t *p, const opts_t *o)
+{
+    ca_init_opts_t io;
+    const char *cert, *err = NULL;
+    EVP_PKEY *key;
+    apr_pool_t *kp;
+    ca_t *ca;
+    int created = 0;
+
+    if (!ca_pkcs11_is_uri(o->pkcs11)) {
+        return usage("--pkcs11 needs a PKCS#11 URI (pkcs11:token=...;"
+                     "object=...)");
+    }
+    if (apr_dir_make_recursive(o->dir, APR_FPROT_OS_DEFAULT, p)
+        != APR_SUCCESS) {
+        fprintf(stderr, "certauth-admin: cannot create %s: %s\n", o->dir,
+                strerror(errno));
+        return 1;
+    }
+    cert = apr_pstrcat(p, o->dir, "/cacert.pem", NULL);
+    if (admin_pkcs11_keygen(p, o->pkcs11, o->pass, o->key_type, &created,
+                            &err) != APR_SUCCESS) {
+        fprintf(stderr, "certauth-admin: %s: %s\n", o->pkcs11, err);
+        return 1;
+    }
+    memset(&io, 0, sizeof(io));
+    io.days = o->days;
+    io.subject = o->subject ? o->subject : "CN=certauth demo root CA";
+    /* the key through the same unit httpd uses, released before the
+     * certificate is loaded back as httpd would */
+    apr_pool_create(&kp, p);
+    if (ca_pkcs11_load_key(kp, o->pkcs11, o->pass, &key, &err)
+        != APR_SUCCESS
+        || ca_create_with_key(kp, &io, key, cert, &err) != APR_SUCCESS) {
+        fprintf(stderr, "certauth-admin: %s\n", err ? err : "failed");
+        apr_pool_destroy(kp);
+        return 1;
+    }
+    apr_pool_destroy(kp);
+    if (ca_load(&ca, p, cert, o->pkcs11, o->pass, &err) != APR_SUCCESS) {
+        fprintf(stderr, "certauth-admin: %s\n", err ? err : "failed");
+        return 1;
+    }
+    printf("CA certificate: %s\nCA key:         %s (%s)\n"
+           "subject:        %s\nSHA-256:        %s\n",
+           cert, o->pkcs11, created ? "made in the token"
+                                    : "was in the token already",
+           ca->subject, ca->sha256_fp);
+    return 0;
+}
+
 static int cmd_init(apr_pool_t *p, const opts_t *o)
 {
     ca_init_opts_t io;
@@ -245,6 +307,9 @@ static int cmd_init(apr_pool_t *p, const opts_t *o)
 
     if (!o->dir) {
         return usage("init needs --dir DIR");
+    }
+    if (o->pkcs11) {
+        return cmd_init_pkcs11(p, o);
     }
     if (apr_dir_make_recursive(o->dir, APR_FPROT_OS_DEFAULT, p)
         != APR_SUCCESS) {

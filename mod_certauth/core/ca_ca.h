@@ -16,6 +16,10 @@ typedef struct ca_t {
     const char *cert_pem;    /* PEM of cert followed by the chain             */
     const char *subject;     /* RFC 2253 subject of cert                      */
     const char *sha256_fp;   /* "AB:CD:..." SHA-256 fingerprint of cert       */
+    const char *key_uri;     /* the key is in a PKCS#11 token: its URI, else
+                                NULL (ca_pkcs11.h)                            */
+    const char *pin_source;  /* its PIN's source (file:, exec:, env:) or NULL */
+    apr_pool_t *key_pool;    /* holds a token key (and the module)            */
 } ca_t;
 
 /* Load a CA.  cert_file: PEM, the CA certificate first, then any chain above
@@ -27,9 +31,26 @@ typedef struct ca_t {
  * a CA (basicConstraints CA:TRUE, keyCertSign when keyUsage is present) and
  * is currently valid.  On failure returns CA_ECONFIG/CA_EIO with *err a one-
  * line reason naming the file.  The objects are freed with pool p. */
+/* key_file may also be a PKCS#11 URI ("pkcs11:token=ca;object=cakey"): the
+ * key stays in the token (ca_pkcs11.h) and passphrase is the source of the
+ * PIN. */
 apr_status_t ca_load(ca_t **pca, apr_pool_t *p, const char *cert_file,
                      const char *key_file, const char *passphrase,
                      const char **err);
+
+/* A CA whose key is in a token: let go of the key, its session and the
+ * module now (ca->key becomes NULL), e.g. in httpd's parent before it
+ * forks: PKCS#11 sessions must not cross fork().  No-op for a key file. */
+void ca_key_release(ca_t *ca);
+/* ... and load it again, in a child (the key lives in a subpool of p).
+ * No-op for a key file or a key that is loaded.  CA_ECONFIG with *err. */
+apr_status_t ca_key_reopen(ca_t *ca, apr_pool_t *p, const char **err);
+
+/* A secret from its source: "file:/path" (first line), "exec:/program"
+ * (first line of its output; the program gets `arg` as argument) or
+ * "env:NAME".  NULL with *err on failure.  The copy is in p. */
+const char *ca_secret_get(apr_pool_t *p, const char *source, const char *arg,
+                          const char **err);
 
 typedef struct ca_init_opts_t {
     const char *key_type;   /* "ec" (P-256, default), "ec:P-384", "rsa",
@@ -48,6 +69,24 @@ typedef struct ca_init_opts_t {
 apr_status_t ca_create(apr_pool_t *p, const ca_init_opts_t *opts,
                        const char *cert_file, const char *key_file,
                        const char **err);
+
+/* The same with a key made elsewhere (e.g. in a PKCS#11 token): only the
+ * certificate is written (0644); CA_EEXIST when it exists. */
+apr_status_t ca_create_with_key(apr_pool_t *p, const ca_init_opts_t *opts,
+                                EVP_PKEY *key, const char *cert_file,
+                                const char **err);
+
+/* A CA certificate: subject and public key `pub`, issued by `issuer`
+ * (NULL: self-signed, the subject is the issuer) and signed with
+ * issuer_key; v3_ca-like extensions as ca_create's, a 16-byte random
+ * serial, notBefore now, notAfter `not_after` (seconds since the epoch)
+ * when > 0, else `days` from now.  Freed with p.  Used for the root and for
+ * the link certificates of a rollover (old key certified by the new CA and
+ * the other way round). */
+apr_status_t ca_cert_make(apr_pool_t *p, X509_NAME *subject, EVP_PKEY *pub,
+                          X509 *issuer, EVP_PKEY *issuer_key,
+                          apr_int64_t not_after, int days, X509 **out,
+                          const char **err);
 
 /* Generate a key: same key_type syntax as above. */
 apr_status_t ca_key_generate(apr_pool_t *p, const char *key_type,
