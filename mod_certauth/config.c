@@ -20,6 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include "mod_certauth.h"
+#include "ca_pkcs11.h"
 #include "ca_util.h"
 
 certauth_srv_conf *certauth_srv(server_rec *s)
@@ -181,6 +182,16 @@ static const char *set_ca_key(cmd_parms *cmd, void *d, const char *arg)
     (void)d;
     if (err) {
         return err;
+    }
+    /* a PKCS#11 URI names a key in a token (core/ca_pkcs11.c) */
+    if (ca_pkcs11_is_uri(arg)) {
+        const char *why = NULL;
+        if (ca_pkcs11_check_uri(cmd->pool, arg, &why) != APR_SUCCESS) {
+            return apr_pstrcat(cmd->pool, "CertAuthCAKeyFile: ", why, NULL);
+        }
+        sc->ca_key_file = arg;
+        sc->where = where(cmd);
+        return NULL;
     }
     sc->ca_key_file = ap_server_root_relative(cmd->pool, arg);
     if (!sc->ca_key_file) {

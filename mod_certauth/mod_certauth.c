@@ -109,8 +109,12 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
             && !strcmp(sc->ca_key_file, certauth_srv(s0)->ca_key_file)) {
             sc->ca = certauth_srv(s0)->ca;
         }
-        else if (ca_load(&sc->ca, pconf, sc->ca_cert_file, sc->ca_key_file,
-                         sc->passphrase, &err) != APR_SUCCESS) {
+        /* a key in a PKCS#11 token is checked in a process of its own
+         * (configtest too) and loaded by each child after fork
+         * (certauth_child_init): this process never opens the module */
+        else if (ca_load_ex(&sc->ca, pconf, sc->ca_cert_file,
+                            sc->ca_key_file, sc->passphrase,
+                            CA_LOAD_KEY_LATER, &err) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(0103)
                          "%s (%s): %s",
                          err && (strstr(err, "no pass phrase")
@@ -304,6 +308,15 @@ static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
                                     pchild);
     }
     certauth_crl_child_init(pchild, s0);
+    for (s = s0; s; s = s->next) {
+        certauth_srv_conf *sc = certauth_srv(s);
+        const char *err = NULL;
+        if (sc->ca && ca_key_reopen(sc->ca, pchild, &err) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1801)
+                         "CertAuthCAKeyFile (%s): %s; this process cannot "
+                         "sign (503) until httpd restarts", sc->where, err);
+        }
+    }
     if (!dbd_open) {
         return;
     }

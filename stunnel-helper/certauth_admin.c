@@ -251,7 +251,7 @@ static const char *iso_time(apr_pool_t *p, apr_int64_t t)
 static int cmd_init_pkcs11(apr_pool_t *p, const opts_t *o)
 {
     ca_init_opts_t io;
-    const char *cert, *err = NULL;
+    const char *cert, *err = NULL, *pin = NULL;
     EVP_PKEY *key;
     apr_pool_t *kp;
     ca_t *ca;
@@ -279,7 +279,12 @@ static int cmd_init_pkcs11(apr_pool_t *p, const opts_t *o)
     /* the key through the same unit httpd uses, released before the
      * certificate is loaded back as httpd would */
     apr_pool_create(&kp, p);
-    if (ca_pkcs11_load_key(kp, o->pkcs11, o->pass, &key, &err)
+    if (o->pass && !(pin = ca_secret_get(kp, o->pass, o->pkcs11, &err))) {
+        fprintf(stderr, "certauth-admin: PIN: %s\n", err);
+        apr_pool_destroy(kp);
+        return 1;
+    }
+    if (ca_pkcs11_load_key(kp, o->pkcs11, pin, &key, &err)
         != APR_SUCCESS
         || ca_create_with_key(kp, &io, key, cert, &err) != APR_SUCCESS) {
         fprintf(stderr, "certauth-admin: %s\n", err ? err : "failed");

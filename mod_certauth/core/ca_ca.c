@@ -196,15 +196,21 @@ static const char *sha256_fp(apr_pool_t *p, X509 *x)
     return out;
 }
 
+static apr_status_t cleanse_str(void *s)
+{
+    OPENSSL_cleanse(s, strlen(s));
+    return APR_SUCCESS;
+}
+
 /* The key of ca->key_uri into a pool of its own under p (released with
- * it, or by ca_key_release). */
+ * it)). */
 static apr_status_t load_token_key(ca_t *ca, apr_pool_t *p, const char **err)
 {
     apr_pool_t *kp;
     const char *why = NULL;
 
     apr_pool_create(&kp, p);
-    if (ca_pkcs11_load_key(kp, ca->key_uri, ca->pin_source, &ca->key, &why)
+    if (ca_pkcs11_load_key(kp, ca->key_uri, ca->pin, &ca->key, &why)
         != APR_SUCCESS) {
         apr_pool_destroy(kp);
         ca->key = NULL;
@@ -215,7 +221,7 @@ static apr_status_t load_token_key(ca_t *ca, apr_pool_t *p, const char **err)
     return APR_SUCCESS;
 }
 
-void ca_key_release(ca_t *ca)
+static void key_release(ca_t *ca)
 {
     if (ca->key_pool) {
         apr_pool_destroy(ca->key_pool);
@@ -235,7 +241,7 @@ apr_status_t ca_key_reopen(ca_t *ca, apr_pool_t *p, const char **err)
     }
     if (X509_check_private_key(ca->cert, ca->key) != 1) {
         ERR_clear_error();
-        ca_key_release(ca);
+        key_release(ca);
         *err = apr_psprintf(p, "CA key %s no longer matches the CA "
                             "certificate", ca->key_uri);
         return CA_ECONFIG;
@@ -246,6 +252,13 @@ apr_status_t ca_key_reopen(ca_t *ca, apr_pool_t *p, const char **err)
 apr_status_t ca_load(ca_t **pca, apr_pool_t *p, const char *cert_file,
                      const char *key_file, const char *passphrase,
                      const char **err)
+{
+    return ca_load_ex(pca, p, cert_file, key_file, passphrase, 0, err);
+}
+
+apr_status_t ca_load_ex(ca_t **pca, apr_pool_t *p, const char *cert_file,
+                        const char *key_file, const char *passphrase,
+                        int flags, const char **err)
 {
     ca_t *ca = apr_pcalloc(p, sizeof(*ca));
     pw_ctx_t pw;
@@ -290,8 +303,29 @@ apr_status_t ca_load(ca_t **pca, apr_pool_t *p, const char *cert_file,
     if (ca_pkcs11_is_uri(key_file)) {
         /* in a token: the pass phrase source gives the PIN */
         ca->key_uri = apr_pstrdup(p, key_file);
-        ca->pin_source = passphrase ? apr_pstrdup(p, passphrase) : NULL;
-        if (load_token_key(ca, p, err) != APR_SUCCESS) {
+        if (ca_pkcs11_check_uri(p, key_file, err) != APR_SUCCESS) {
+            *err = apr_psprintf(p, "CA key %s: %s", key_file, *err);
+            return CA_ECONFIG;
+        }
+        if (passphrase) {
+            const char *why = NULL;
+            ca->pin = ca_secret_get(p, passphrase, key_file, &why);
+            if (!ca->pin) {
+                *err = apr_psprintf(p, "CA key %s: PIN: %s", key_file, why);
+                return CA_ECONFIG;
+            }
+            apr_pool_cleanup_register(p, ca->pin, cleanse_str,
+                                      apr_pool_cleanup_null);
+        }
+        if (flags & CA_LOAD_KEY_LATER) {
+            const char *why = NULL;
+            if (ca_pkcs11_probe(p, key_file, ca->pin, ca->cert, &why)
+                != APR_SUCCESS) {
+                *err = apr_psprintf(p, "CA key %s: %s", key_file, why);
+                return CA_ECONFIG;
+            }
+        }
+        else if (load_token_key(ca, p, err) != APR_SUCCESS) {
             return CA_ECONFIG;
         }
     }
@@ -346,7 +380,7 @@ apr_status_t ca_load(ca_t **pca, apr_pool_t *p, const char *cert_file,
             return CA_ECONFIG;
         }
     }
-    if (X509_check_private_key(ca->cert, ca->key) != 1) {
+    if (ca->key && X509_check_private_key(ca->cert, ca->key) != 1) {
         ERR_clear_error();
         *err = apr_psprintf(p, "CA key file %s does not match the "
                             "certificate in %s", key_file, cert_file);

@@ -18,7 +18,8 @@ typedef struct ca_t {
     const char *sha256_fp;   /* "AB:CD:..." SHA-256 fingerprint of cert       */
     const char *key_uri;     /* the key is in a PKCS#11 token: its URI, else
                                 NULL (ca_pkcs11.h)                            */
-    const char *pin_source;  /* its PIN's source (file:, exec:, env:) or NULL */
+    const char *pin;         /* its PIN (read once from the pass phrase
+                                source, cleansed with the pool) or NULL     */
     apr_pool_t *key_pool;    /* holds a token key (and the module)            */
 } ca_t;
 
@@ -38,12 +39,19 @@ apr_status_t ca_load(ca_t **pca, apr_pool_t *p, const char *cert_file,
                      const char *key_file, const char *passphrase,
                      const char **err);
 
-/* A CA whose key is in a token: let go of the key, its session and the
- * module now (ca->key becomes NULL), e.g. in httpd's parent before it
- * forks: PKCS#11 sessions must not cross fork().  No-op for a key file. */
-void ca_key_release(ca_t *ca);
-/* ... and load it again, in a child (the key lives in a subpool of p).
- * No-op for a key file or a key that is loaded.  CA_ECONFIG with *err. */
+/* The same; flags CA_LOAD_KEY_LATER: a key in a PKCS#11 token is checked
+ * in a child process (loaded, compared with the certificate, one
+ * signature) and not loaded here (ca->key stays NULL): for a process that
+ * forks (httpd's parent), whose children each call ca_key_reopen after
+ * fork, as PKCS#11 requires.  Key files are loaded as always. */
+#define CA_LOAD_KEY_LATER 1
+apr_status_t ca_load_ex(ca_t **pca, apr_pool_t *p, const char *cert_file,
+                        const char *key_file, const char *passphrase,
+                        int flags, const char **err);
+
+/* Load a token key left for later (the key lives in a subpool of p), with
+ * the PIN read by ca_load_ex.  No-op for a key file or a key that is
+ * loaded.  CA_ECONFIG with *err. */
 apr_status_t ca_key_reopen(ca_t *ca, apr_pool_t *p, const char **err);
 
 /* A secret from its source: "file:/path" (first line), "exec:/program"

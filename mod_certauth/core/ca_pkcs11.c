@@ -4,8 +4,11 @@
  * its use is kept: OpenSSL 3.0 of Debian 12 has no pkcs11 provider. */
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <apr_strings.h>
 #include <openssl/engine.h>
@@ -96,6 +99,12 @@ static apr_status_t hold_cleanup(void *data)
 }
 
 /* The engine's message, one line, without OpenSSL's location prefixes. */
+static const char *why(apr_pool_t *p);
+static const char *why_fn(apr_pool_t *p)
+{
+    return why(p);
+}
+
 static const char *why(apr_pool_t *p)
 {
     unsigned long e;
@@ -114,12 +123,12 @@ static const char *why(apr_pool_t *p)
 }
 
 apr_status_t ca_pkcs11_load_key(apr_pool_t *p, const char *uri,
-                                const char *pin_source, EVP_PKEY **key,
+                                const char *pin, EVP_PKEY **key,
                                 const char **err)
 {
     P11KitUri *u;
     p11_hold_t *h;
-    const char *module = NULL, *pin = NULL, *q, *name;
+    const char *module = NULL, *q, *name;
     int ok;
 
     *key = NULL;
@@ -135,10 +144,6 @@ apr_status_t ca_pkcs11_load_key(apr_pool_t *p, const char *uri,
     q = strchr(uri, '?');
     name = q ? apr_pstrndup(p, uri, (apr_size_t)(q - uri)) : uri;
 
-    if (pin_source && !(pin = ca_secret_get(p, pin_source, uri, err))) {
-        *err = apr_psprintf(p, "PIN: %s", *err);
-        return CA_ECONFIG;
-    }
     ERR_clear_error();
     h = apr_pcalloc(p, sizeof(*h));
     h->e = ENGINE_by_id("pkcs11");
@@ -159,8 +164,9 @@ apr_status_t ca_pkcs11_load_key(apr_pool_t *p, const char *uri,
         return CA_ECONFIG;
     }
     if (pin) {
+        /* libp11 keeps its own copy (to log in again when a session is
+         * lost) until the engine is finished */
         ok = ENGINE_ctrl_cmd_string(h->e, "PIN", pin, 0);
-        OPENSSL_cleanse((char *)pin, strlen(pin));
         if (!ok) {
             *err = apr_psprintf(p, "pkcs11 engine: PIN: %s", why(p));
             return CA_ECONFIG;
@@ -180,10 +186,87 @@ apr_status_t ca_pkcs11_load_key(apr_pool_t *p, const char *uri,
         *err = apr_psprintf(p, "no private key loaded from the token "
                             "(%s%s)",
                             strstr(r, "PIN") || strstr(r, "login")
-                                ? "wrong PIN? " : !pin
-                                ? "no PIN configured? " : "", r);
+                                ? "wrong PIN? "
+                                : strstr(r, "not found")
+                                ? "no such token or key? "
+                                : !pin ? "no PIN configured? " : "", r);
         return CA_ECONFIG;
     }
     *key = h->key;
     return APR_SUCCESS;
+}
+
+apr_status_t ca_pkcs11_probe(apr_pool_t *p, const char *uri, const char *pin,
+                             X509 *cert, const char **err)
+{
+    int fds[2], status = 0;
+    char buf[1024];
+    ssize_t n, total = 0;
+    pid_t pid;
+
+    *err = NULL;
+    if (pipe(fds) != 0) {
+        *err = apr_psprintf(p, "cannot probe the token: %s", strerror(errno));
+        return CA_ECONFIG;
+    }
+    pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        *err = apr_psprintf(p, "cannot probe the token: %s", strerror(errno));
+        return CA_ECONFIG;
+    }
+    if (pid == 0) {
+        /* the child: load, compare with the certificate, sign once */
+        apr_pool_t *cp;
+        EVP_PKEY *key = NULL;
+        const char *why = NULL;
+        EVP_MD_CTX *md = NULL;
+        unsigned char sig[1024];
+        size_t siglen = sizeof(sig);
+
+        close(fds[0]);
+        apr_pool_create(&cp, NULL);
+        if (ca_pkcs11_load_key(cp, uri, pin, &key, &why) == APR_SUCCESS) {
+            if (cert && X509_check_private_key(cert, key) != 1) {
+                why = "the key does not match the CA certificate";
+            }
+            else if (!(md = EVP_MD_CTX_new())
+                     || EVP_DigestSignInit(md, NULL, ca_sign_md(key), NULL,
+                                           key) != 1
+                     || EVP_DigestSign(md, sig, &siglen,
+                                       (const unsigned char *)"probe", 5)
+                            != 1) {
+                why = apr_psprintf(cp, "the token does not sign with the key "
+                                   "(%s)", why_fn(cp));
+            }
+            EVP_MD_CTX_free(md);
+        }
+        if (why && write(fds[1], why, strlen(why)) < 0) {
+            _exit(2);
+        }
+        _exit(why ? 1 : 0);
+    }
+    close(fds[1]);
+    while (total < (ssize_t)sizeof(buf) - 1
+           && (n = read(fds[0], buf + total,
+                        sizeof(buf) - 1 - (size_t)total)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+        total += n;
+    }
+    buf[total] = '\0';
+    close(fds[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        return APR_SUCCESS;
+    }
+    *err = total ? apr_pstrdup(p, buf)
+                 : apr_psprintf(p, "the token probe died (status %d)", status);
+    return CA_ECONFIG;
 }

@@ -10,16 +10,23 @@
  * libsofthsm2.so); without it the engine's default module is used (p11-kit's
  * proxy, which loads the modules registered with p11-kit).  The PIN never
  * stands in the URI (pin-value is refused): it comes from the same sources
- * as a key file's pass phrase (file:, exec:, env:).
+ * as a key file's pass phrase (file:, exec:, env:), read once by the
+ * process that loads the CA (httpd's parent, as root) and kept in memory
+ * for the children, which run as the httpd user and need no access to
+ * the PIN's source.
  *
- * PKCS#11 forbids using a module's sessions across fork(): a process that
- * forks (httpd's parent) releases the key (and so the module) before, and
- * each child loads it again (ca_key_release / ca_key_reopen in ca_ca.h). */
+ * PKCS#11 forbids using a module's sessions across fork(), and libp11
+ * 0.4.12 does not finalise the module when the engine is finished (its
+ * cached keys keep the engine referenced): a process that forks (httpd's
+ * parent) never loads the module itself.  It checks the key in a child
+ * process of its own (ca_pkcs11_probe) and each of its children loads the
+ * key after fork (CA_LOAD_KEY_LATER and ca_key_reopen in ca_ca.h). */
 #ifndef CA_PKCS11_H
 #define CA_PKCS11_H
 
 #include <apr_pools.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 /* The string is a PKCS#11 URI (begins with "pkcs11:", any case). */
 int ca_pkcs11_is_uri(const char *s);
@@ -29,14 +36,20 @@ int ca_pkcs11_is_uri(const char *s);
 apr_status_t ca_pkcs11_check_uri(apr_pool_t *p, const char *uri,
                                  const char **err);
 
-/* Load the private key the URI names, logging in with the PIN from
- * pin_source (file:/path, exec:/path, env:NAME; NULL: no login).  The key,
- * the session and the module are released with pool p.  Errors: CA_ECONFIG
- * with *err one line (engine missing, module not loadable, no such token or
- * key, wrong PIN). */
+/* Load the private key the URI names, logging in with `pin` (NULL: no
+ * login; callers get it with ca_secret_get from file:, exec:, env:).  The
+ * key, the session and the module are released with pool p.  Errors:
+ * CA_ECONFIG with *err one line (engine missing, module not loadable, no
+ * such token or key, wrong PIN). */
 apr_status_t ca_pkcs11_load_key(apr_pool_t *p, const char *uri,
-                                const char *pin_source, EVP_PKEY **key,
+                                const char *pin, EVP_PKEY **key,
                                 const char **err);
+
+/* In a child process (fork; the caller never loads the module): load the
+ * key, check it matches `cert` (when not NULL) and make one signature.
+ * CA_ECONFIG with *err the child's one-line reason. */
+apr_status_t ca_pkcs11_probe(apr_pool_t *p, const char *uri, const char *pin,
+                             X509 *cert, const char **err);
 
 /* The PKCS#11 module a URI names (its module-path), or NULL: the engine's
  * default.  For tools that talk to the module directly. */
