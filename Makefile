@@ -45,7 +45,7 @@ MOD_HDR   := $(wildcard mod_certauth/*.h)
 MOD_SO    := $(BUILD)/mod_certauth.so
 
 ADMIN     := $(BUILD)/certauth-admin
-ADMIN_SRC := stunnel-helper/certauth_admin.c mod_certauth/admin/admin_pkcs11.c
+ADMIN_SRC := mod_certauth/admin/certauth_admin.c mod_certauth/admin/admin_pkcs11.c
 ADMIN_HDR := mod_certauth/admin/admin_pkcs11.h
 
 STUNNEL     := $(BUILD)/certauth-stunnel
