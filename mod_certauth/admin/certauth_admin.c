@@ -8,6 +8,8 @@
  *   certauth-admin revoke --db DRIVER:PARAMS SERIAL [--reason NAME]
  *   certauth-admin gencrl --db DRIVER:PARAMS --ca-cert F --ca-key F
  *                         [--days 7] [--out crl.pem]
+ *   certauth-admin rollover --ca-cert F --ca-key F|URI --dir NEWDIR
+ *                           [--pkcs11 URI --new-pass SRC]
  *   certauth-admin import --db DRIVER:PARAMS --index index.txt
  *                         [--certs newcerts/] [--crlnumber crlnumber]
  *                         [--ca-cert cacert.pem] [--owner-from cn|email|NAME]
@@ -63,7 +65,13 @@ static const char usage_text[] =
     "         [--crlnumber crlnumber] [--ca-cert cacert.pem]\n"
     "         [--owner-from cn|email|NAME] [--profile default] [--dry-run]\n"
     "       import an openssl ca directory (every line or nothing; the\n"
-    "       defaults are next to index.txt); a second run changes nothing\n";
+    "       defaults are next to index.txt); a second run changes nothing\n"
+    "  rollover --ca-cert cacert.pem --ca-key cakey.pem|URI [--pass SRC]\n"
+    "           --dir NEWDIR [--key-type T] [--days 3650] [--subject S]\n"
+    "           [--pkcs11 URI --new-pass SRC]\n"
+    "       a new CA key and certificate in NEWDIR (the old subject unless\n"
+    "       --subject) with link certificates NewWithOld and OldWithNew\n"
+    "       (NEWDIR/links.pem) and a copy of the old CA certificate\n";
 
 static int usage(const char *msg)
 {
@@ -91,7 +99,7 @@ static void log_stderr(void *baton, const char *file, int line,
 typedef struct {
     const char *dir, *key_type, *subject, *db, *owner, *reason, *ca_cert,
         *ca_key, *pass, *out, *index, *certs, *crlnumber, *owner_from,
-        *profile, *pkcs11;
+        *profile, *pkcs11, *new_pass;
     int days, limit, offset, retention, dry_run;
     const char *pos[4];
     int npos;
@@ -101,7 +109,7 @@ enum {
     OPT_DIR = 256, OPT_KEY_TYPE, OPT_SUBJECT, OPT_DB, OPT_OWNER, OPT_REASON,
     OPT_CA_CERT, OPT_CA_KEY, OPT_PASS, OPT_OUT, OPT_DAYS, OPT_LIMIT,
     OPT_OFFSET, OPT_RETENTION, OPT_INDEX, OPT_CERTS, OPT_CRLNUMBER,
-    OPT_OWNER_FROM, OPT_PROFILE, OPT_DRY_RUN, OPT_PKCS11
+    OPT_OWNER_FROM, OPT_PROFILE, OPT_DRY_RUN, OPT_PKCS11, OPT_NEW_PASS
 };
 
 static const apr_getopt_option_t options[] = {
@@ -126,6 +134,7 @@ static const apr_getopt_option_t options[] = {
     {"profile", OPT_PROFILE, 1, "profile name"},
     {"dry-run", OPT_DRY_RUN, 0, "report only"},
     {"pkcs11", OPT_PKCS11, 1, "PKCS#11 URI of the CA key"},
+    {"new-pass", OPT_NEW_PASS, 1, "PIN source of the new key (rollover)"},
     {"help", 'h', 0, "help"},
     {NULL, 0, 0, NULL}
 };
@@ -193,6 +202,7 @@ static int parse_opts(apr_pool_t *p, int argc, char **argv, opts_t *o)
         case OPT_PROFILE: o->profile = arg; break;
         case OPT_DRY_RUN: o->dry_run = 1; break;
         case OPT_PKCS11: o->pkcs11 = arg; break;
+        case OPT_NEW_PASS: o->new_pass = arg; break;
         case OPT_DAYS: rc = number_opt("days", arg, &o->days); break;
         case OPT_LIMIT: rc = number_opt("limit", arg, &o->limit); break;
         case OPT_OFFSET: rc = number_opt("offset", arg, &o->offset); break;
@@ -632,6 +642,162 @@ static int cmd_import(apr_pool_t *p, const opts_t *o)
     return 0;
 }
 
+/* rollover: a new CA key and self-signed certificate (by default the old
+ * CA's subject) in --dir, and the RFC 4210 link certificates: NewWithOld
+ * (the new key certified by the old CA) and OldWithNew (the old key
+ * certified by the new CA), valid until the old CA certificate expires. */
+static int cmd_rollover(apr_pool_t *p, const opts_t *o)
+{
+    ca_t *old;
+    EVP_PKEY *key = NULL;
+    X509_NAME *name;
+    X509 *newca, *nwo, *own;
+    const char *err = NULL, *cert, *keyf, *privdir, *pem, *links, *prev;
+    apr_int64_t old_na;
+    apr_status_t rv;
+    apr_pool_t *kp = NULL;
+    apr_finfo_t fi;
+    int created = 0, days = o->days > 0 ? o->days : 3650;
+
+    if (!o->ca_cert || !o->ca_key || !o->dir) {
+        return usage("rollover needs --ca-cert and --ca-key (the CA now) and "
+                     "--dir (where the new CA goes)");
+    }
+    if (ca_load(&old, p, o->ca_cert, o->ca_key, o->pass, &err)
+        != APR_SUCCESS) {
+        fprintf(stderr, "certauth-admin: %s\n", err);
+        return 1;
+    }
+    cert = apr_pstrcat(p, o->dir, "/cacert.pem", NULL);
+    links = apr_pstrcat(p, o->dir, "/links.pem", NULL);
+    prev = apr_pstrcat(p, o->dir, "/previous-cacert.pem", NULL);
+    privdir = apr_pstrcat(p, o->dir, "/private", NULL);
+    keyf = apr_pstrcat(p, privdir, "/cakey.pem", NULL);
+    if (apr_stat(&fi, cert, APR_FINFO_TYPE, p) == APR_SUCCESS
+        || (!o->pkcs11 && apr_stat(&fi, keyf, APR_FINFO_TYPE, p)
+                              == APR_SUCCESS)) {
+        fprintf(stderr, "certauth-admin: %s already holds a CA; not "
+                "overwriting it\n", o->dir);
+        return 1;
+    }
+    if (apr_dir_make_recursive(o->dir, APR_FPROT_OS_DEFAULT, p)
+        != APR_SUCCESS) {
+        fprintf(stderr, "certauth-admin: cannot create %s: %s\n", o->dir,
+                strerror(errno));
+        return 1;
+    }
+    if (o->subject) {
+        if (ca_name_parse(p, o->subject, &name, &err) != APR_SUCCESS) {
+            fprintf(stderr, "certauth-admin: --subject: %s\n", err);
+            return 2;
+        }
+    }
+    else {
+        name = X509_get_subject_name(old->cert);
+    }
+    /* the new key: in a token, or a file (0600) */
+    if (o->pkcs11) {
+        const char *pin = NULL;
+        if (!ca_pkcs11_is_uri(o->pkcs11)) {
+            return usage("--pkcs11 needs a PKCS#11 URI");
+        }
+        if (admin_pkcs11_keygen(p, o->pkcs11, o->new_pass, o->key_type,
+                                &created, &err) != APR_SUCCESS) {
+            fprintf(stderr, "certauth-admin: %s: %s\n", o->pkcs11, err);
+            return 1;
+        }
+        apr_pool_create(&kp, p);
+        if ((o->new_pass
+             && !(pin = ca_secret_get(kp, o->new_pass, o->pkcs11, &err)))
+            || ca_pkcs11_load_key(kp, o->pkcs11, pin, &key, &err)
+                   != APR_SUCCESS) {
+            fprintf(stderr, "certauth-admin: %s\n", err);
+            apr_pool_destroy(kp);
+            return 1;
+        }
+        if (!created) {
+            fprintf(stderr, "certauth-admin: note: %s was in the token "
+                    "already; using it\n", o->pkcs11);
+        }
+    }
+    else {
+        BIO *bio;
+        char *data;
+        long len;
+
+        if (ca_key_generate(p, o->key_type, &key, &err) != APR_SUCCESS) {
+            fprintf(stderr, "certauth-admin: %s\n", err);
+            return 1;
+        }
+        if (mkdir(privdir, 0700) != 0 && errno != EEXIST) {
+            fprintf(stderr, "certauth-admin: cannot create %s: %s\n",
+                    privdir, strerror(errno));
+            return 1;
+        }
+        bio = BIO_new(BIO_s_mem());
+        if (!bio || !PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL,
+                                              NULL)) {
+            BIO_free(bio);
+            fprintf(stderr, "certauth-admin: cannot encode the key\n");
+            return 1;
+        }
+        len = BIO_get_mem_data(bio, &data);
+        rv = ca_file_write_atomic(p, keyf, data, (apr_size_t)len, 0600);
+        OPENSSL_cleanse(data, (size_t)len);
+        BIO_free(bio);
+        if (rv != APR_SUCCESS) {
+            fprintf(stderr, "certauth-admin: cannot write %s\n", keyf);
+            return 1;
+        }
+    }
+    old_na = ca_asn1_time_to_epoch(X509_get0_notAfter(old->cert));
+    if (ca_cert_make(p, name, key, NULL, key, 0, days, &newca, &err)
+            != APR_SUCCESS
+        || ca_cert_make(p, name, key, old->cert, old->key, old_na, 0, &nwo,
+                        &err) != APR_SUCCESS
+        || ca_cert_make(p, X509_get_subject_name(old->cert), old->key,
+                        newca, key, old_na, 0, &own, &err) != APR_SUCCESS) {
+        fprintf(stderr, "certauth-admin: %s\n", err);
+        if (kp) {
+            apr_pool_destroy(kp);
+        }
+        return 1;
+    }
+    pem = ca_x509_pem(p, newca);
+    if (ca_file_write_atomic(p, cert, pem, strlen(pem), 0644) != APR_SUCCESS
+        || ca_file_write_atomic(p, prev, old->cert_pem,
+                                strlen(old->cert_pem), 0644) != APR_SUCCESS
+        || (pem = apr_pstrcat(p, ca_x509_pem(p, nwo), ca_x509_pem(p, own),
+                              NULL),
+            ca_file_write_atomic(p, links, pem, strlen(pem), 0644))
+               != APR_SUCCESS) {
+        fprintf(stderr, "certauth-admin: cannot write the certificates in "
+                "%s\n", o->dir);
+        if (kp) {
+            apr_pool_destroy(kp);
+        }
+        return 1;
+    }
+    if (kp) {
+        apr_pool_destroy(kp);
+    }
+    printf("new CA certificate:  %s\nnew CA key:          %s\n"
+           "link certificates:   %s (NewWithOld, OldWithNew)\n"
+           "previous CA:         %s\n"
+           "valid until:         %s (links: %s)\n\n"
+           "In the virtual host (the old lines replaced):\n"
+           "    CertAuthCACertificateFile %s\n"
+           "    CertAuthCAKeyFile %s\n"
+           "    CertAuthPreviousCACertificateFile %s\n"
+           "    CertAuthCALinkCertificates %s\n"
+           "    SSLCACertificateFile: both %s and %s\n",
+           cert, o->pkcs11 ? o->pkcs11 : keyf, links, prev,
+           iso_time(p, ca_asn1_time_to_epoch(X509_get0_notAfter(newca))),
+           iso_time(p, old_na), cert, o->pkcs11 ? o->pkcs11 : keyf, prev,
+           links, cert, prev);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     apr_pool_t *p;
@@ -678,6 +844,9 @@ int main(int argc, char **argv)
     }
     else if (!strcmp(argv[1], "import")) {
         rc = cmd_import(p, &o);
+    }
+    else if (!strcmp(argv[1], "rollover")) {
+        rc = cmd_rollover(p, &o);
     }
     else {
         rc = usage(apr_psprintf(p, "unknown command '%s'", argv[1]));
