@@ -57,6 +57,8 @@ void *certauth_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(ca_cert_file);
     MERGE_PTR(ca_key_file);
     MERGE_PTR(passphrase);
+    MERGE_PTR(prev_ca_file);
+    MERGE_PTR(link_file);
     MERGE_PTR(base_url);
     MERGE_PTR(where);
     c->has_endpoints = add->has_endpoints;
@@ -172,6 +174,30 @@ static const char *set_ca_cert(cmd_parms *cmd, void *d, const char *arg)
                            arg, NULL);
     }
     sc->where = where(cmd);
+    return NULL;
+}
+
+/* CertAuthPreviousCACertificateFile, CertAuthCALinkCertificates */
+static const char *set_rollover_file(cmd_parms *cmd, void *d,
+                                     const char *arg)
+{
+    certauth_srv_conf *sc = certauth_srv(cmd->server);
+    const char *err = srv_only(cmd), *path;
+    (void)d;
+    if (err) {
+        return err;
+    }
+    path = ap_server_root_relative(cmd->pool, arg);
+    if (!path) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": bad path ", arg,
+                           NULL);
+    }
+    if (cmd->info) {
+        sc->link_file = path;
+    }
+    else {
+        sc->prev_ca_file = path;
+    }
     return NULL;
 }
 
@@ -943,6 +969,14 @@ const command_rec certauth_cmds[] = {
     AP_INIT_TAKE1("CertAuthCAPassPhrase", set_passphrase, NULL, RSRC_CONF,
                   "pass phrase of an encrypted CA key: file:/path, "
                   "exec:/path or env:NAME"),
+    AP_INIT_TAKE1("CertAuthPreviousCACertificateFile", set_rollover_file,
+                  NULL, RSRC_CONF,
+                  "after a rollover: the previous CA certificate (its "
+                  "certificates still identify their holders; published)"),
+    AP_INIT_TAKE1("CertAuthCALinkCertificates", set_rollover_file, (void *)1,
+                  RSRC_CONF,
+                  "after a rollover: the link certificates NewWithOld and "
+                  "OldWithNew (certauth-admin rollover's links.pem)"),
     AP_INIT_TAKE1("CertAuthBaseURL", set_base_url, NULL, RSRC_CONF,
                   "public URL of the CA endpoints, e.g. "
                   "https://ca.example.org/ca"),

@@ -126,6 +126,23 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                          sc->where, err ? err : "cannot load the CA");
             return !OK;
         }
+        if (sc->link_file && !sc->prev_ca_file) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1802)
+                         "CertAuthCALinkCertificates (%s): needs "
+                         "CertAuthPreviousCACertificateFile", sc->where);
+            return !OK;
+        }
+        if (sc->prev_ca_file && !sc->ca->previous
+            && ca_set_previous(sc->ca, pconf, sc->prev_ca_file,
+                               sc->link_file, &err) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1803)
+                         "%s (%s): %s",
+                         err && sc->link_file && strstr(err, sc->link_file)
+                             ? "CertAuthCALinkCertificates"
+                             : "CertAuthPreviousCACertificateFile",
+                         sc->where, err);
+            return !OK;
+        }
         if (sc->crl_days < 0) sc->crl_days = 7;
         if (sc->crl_retention_days < 0) sc->crl_retention_days = 90;
         if (sc->crl_refresh_secs < 0) sc->crl_refresh_secs = 60;

@@ -30,6 +30,8 @@ typedef struct certauth_srv_conf {
     const char *ca_cert_file;
     const char *ca_key_file;
     const char *passphrase;      /* file:/exec:/env: or NULL                */
+    const char *prev_ca_file;    /* after a rollover: the previous CA       */
+    const char *link_file;       /* ... and the link certificates           */
     const char *base_url;        /* no trailing slash                       */
     const char *where;           /* "file:line" of the CA directives        */
     int has_endpoints;           /* a Location of this server says CertAuth On */

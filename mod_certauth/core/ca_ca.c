@@ -755,3 +755,101 @@ apr_status_t ca_create(apr_pool_t *p, const ca_init_opts_t *opts,
     }
     return APR_SUCCESS;
 }
+
+/* All PEM certificates of a file (at least one). */
+static apr_status_t read_certs(apr_pool_t *p, const char *file,
+                               STACK_OF(X509) **out, const char **err)
+{
+    BIO *bio = BIO_new_file(file, "r");
+    STACK_OF(X509) *sk;
+    X509 *x;
+
+    if (!bio) {
+        int e = errno;
+        ERR_clear_error();
+        *err = apr_psprintf(p, "cannot read %s: %s", file, strerror(e));
+        return CA_ECONFIG;
+    }
+    sk = ca_pool_x509_stack(p, sk_X509_new_null());
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+        sk_X509_push(sk, x);
+    }
+    ERR_clear_error();
+    BIO_free(bio);
+    if (!sk_X509_num(sk)) {
+        *err = apr_psprintf(p, "%s holds no PEM certificate", file);
+        return CA_ECONFIG;
+    }
+    *out = sk;
+    return APR_SUCCESS;
+}
+
+int ca_issued_by_us(const ca_t *ca, X509 *x)
+{
+    int ok = (X509_check_issued(ca->cert, x) == X509_V_OK
+              && X509_verify(x, X509_get0_pubkey(ca->cert)) == 1)
+             || (ca->previous
+                 && X509_check_issued(ca->previous, x) == X509_V_OK
+                 && X509_verify(x, X509_get0_pubkey(ca->previous)) == 1);
+    ERR_clear_error();
+    return ok;
+}
+
+apr_status_t ca_set_previous(ca_t *ca, apr_pool_t *p, const char *prev_file,
+                             const char *links_file, const char **err)
+{
+    STACK_OF(X509) *prev, *links = NULL;
+    EVP_PKEY *newk = X509_get0_pubkey(ca->cert), *oldk;
+    const char *pem;
+    int i;
+
+    if (read_certs(p, prev_file, &prev, err) != APR_SUCCESS) {
+        return CA_ECONFIG;
+    }
+    ca->previous = sk_X509_value(prev, 0);
+    if (!(X509_get_extension_flags(ca->previous) & EXFLAG_CA)) {
+        *err = apr_psprintf(p, "certificate in %s is not a CA certificate",
+                            prev_file);
+        return CA_ECONFIG;
+    }
+    oldk = X509_get0_pubkey(ca->previous);
+    if (!oldk || !newk || EVP_PKEY_eq(oldk, newk) == 1) {
+        *err = apr_psprintf(p, "the previous CA in %s has the same key as "
+                            "the CA: not a rollover", prev_file);
+        return CA_ECONFIG;
+    }
+    if (links_file && read_certs(p, links_file, &links, err)
+                          != APR_SUCCESS) {
+        return CA_ECONFIG;
+    }
+    for (i = 0; links && i < sk_X509_num(links); i++) {
+        X509 *l = sk_X509_value(links, i);
+        EVP_PKEY *k = X509_get0_pubkey(l);
+        int nwo = k && EVP_PKEY_eq(k, newk) == 1
+                  && X509_verify(l, oldk) == 1;
+        int own = k && EVP_PKEY_eq(k, oldk) == 1
+                  && X509_verify(l, newk) == 1;
+        ERR_clear_error();
+        if (!nwo && !own) {
+            *err = apr_psprintf(p, "certificate %d in %s links neither the "
+                                "CA's key to the previous CA (NewWithOld) "
+                                "nor the previous CA's key to the CA "
+                                "(OldWithNew)", i + 1, links_file);
+            return CA_ECONFIG;
+        }
+    }
+    ca->publish = ca_pool_x509_stack(p, sk_X509_new_null());
+    pem = ca->cert_pem;   /* the CA and its chain */
+    for (i = 0; i < sk_X509_num(ca->chain); i++) {
+        sk_X509_push(ca->publish, X509_dup(sk_X509_value(ca->chain, i)));
+    }
+    sk_X509_push(ca->publish, X509_dup(ca->previous));
+    pem = apr_pstrcat(p, pem, ca_x509_pem(p, ca->previous), NULL);
+    for (i = 0; links && i < sk_X509_num(links); i++) {
+        sk_X509_push(ca->publish, X509_dup(sk_X509_value(links, i)));
+        pem = apr_pstrcat(p, pem, ca_x509_pem(p, sk_X509_value(links, i)),
+                          NULL);
+    }
+    ca->publish_pem = pem;
+    return APR_SUCCESS;
+}

@@ -21,6 +21,11 @@ typedef struct ca_t {
     const char *pin;         /* its PIN (read once from the pass phrase
                                 source, cleansed with the pool) or NULL     */
     apr_pool_t *key_pool;    /* holds a token key (and the module)            */
+    X509 *previous;          /* after a rollover: the previous CA, or NULL    */
+    STACK_OF(X509) *publish; /* what cacert.pem and EST cacerts carry besides
+                                cert: the chain, the previous CA, the link
+                                certificates (NULL: the chain alone)          */
+    const char *publish_pem; /* cert and publish, PEM (NULL: cert_pem)        */
 } ca_t;
 
 /* Load a CA.  cert_file: PEM, the CA certificate first, then any chain above
@@ -53,6 +58,20 @@ apr_status_t ca_load_ex(ca_t **pca, apr_pool_t *p, const char *cert_file,
  * the PIN read by ca_load_ex.  No-op for a key file or a key that is
  * loaded.  CA_ECONFIG with *err. */
 apr_status_t ca_key_reopen(ca_t *ca, apr_pool_t *p, const char **err);
+
+/* After a rollover (certauth-admin rollover): the previous CA certificate
+ * and the link certificates (links_file, may be NULL; NewWithOld: this
+ * CA's key certified by the previous CA, OldWithNew: the previous CA's key
+ * certified by this one).  Each link must join the two keys one way or the
+ * other, with a valid signature; the previous certificate must be a CA
+ * certificate.  Sets ca->previous, ca->publish, ca->publish_pem.
+ * CA_ECONFIG with *err naming the file. */
+apr_status_t ca_set_previous(ca_t *ca, apr_pool_t *p, const char *prev_file,
+                             const char *links_file, const char **err);
+
+/* The certificate was issued by this CA or by its previous one (names and
+ * signature). */
+int ca_issued_by_us(const ca_t *ca, X509 *x);
 
 /* A secret from its source: "file:/path" (first line), "exec:/program"
  * (first line of its output; the program gets `arg` as argument) or
