@@ -59,6 +59,8 @@ void *certauth_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(passphrase);
     MERGE_PTR(prev_ca_file);
     MERGE_PTR(link_file);
+    MERGE_PTR(prev_key_file);
+    MERGE_PTR(prev_passphrase);
     MERGE_PTR(base_url);
     MERGE_PTR(where);
     c->has_endpoints = add->has_endpoints;
@@ -197,6 +199,39 @@ static const char *set_rollover_file(cmd_parms *cmd, void *d,
     }
     else {
         sc->prev_ca_file = path;
+    }
+    return NULL;
+}
+
+/* CertAuthPreviousCAKeyFile path|URI [file:|exec:|env: pass phrase] */
+static const char *set_prev_key(cmd_parms *cmd, void *d, const char *key,
+                                const char *pass)
+{
+    certauth_srv_conf *sc = certauth_srv(cmd->server);
+    const char *err = srv_only(cmd);
+    (void)d;
+    if (err) {
+        return err;
+    }
+    if (ca_pkcs11_is_uri(key)) {
+        if (ca_pkcs11_check_uri(cmd->pool, key, &err) != APR_SUCCESS) {
+            return apr_pstrcat(cmd->pool, "CertAuthPreviousCAKeyFile: ", err,
+                               NULL);
+        }
+        sc->prev_key_file = key;
+    }
+    else if (!(sc->prev_key_file = ap_server_root_relative(cmd->pool,
+                                                           key))) {
+        return apr_pstrcat(cmd->pool, "CertAuthPreviousCAKeyFile: bad path ",
+                           key, NULL);
+    }
+    if (pass) {
+        if (strncmp(pass, "file:", 5) && strncmp(pass, "exec:", 5)
+            && strncmp(pass, "env:", 4)) {
+            return "CertAuthPreviousCAKeyFile: the pass phrase source is "
+                   "file:/path, exec:/path or env:NAME";
+        }
+        sc->prev_passphrase = pass;
     }
     return NULL;
 }
@@ -973,6 +1008,11 @@ const command_rec certauth_cmds[] = {
                   NULL, RSRC_CONF,
                   "after a rollover: the previous CA certificate (its "
                   "certificates still identify their holders; published)"),
+    AP_INIT_TAKE12("CertAuthPreviousCAKeyFile", set_prev_key, NULL,
+                   RSRC_CONF,
+                   "after a rollover: the previous CA's key (file or "
+                   "PKCS#11 URI) and optionally its pass phrase source: it "
+                   "signs the previous CA's CRL"),
     AP_INIT_TAKE1("CertAuthCALinkCertificates", set_rollover_file, (void *)1,
                   RSRC_CONF,
                   "after a rollover: the link certificates NewWithOld and "

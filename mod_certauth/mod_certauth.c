@@ -143,6 +143,22 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                          sc->where, err);
             return !OK;
         }
+        if (sc->prev_key_file && !sc->prev_ca_file) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1804)
+                         "CertAuthPreviousCAKeyFile (%s): needs "
+                         "CertAuthPreviousCACertificateFile", sc->where);
+            return !OK;
+        }
+        if (sc->prev_key_file && !sc->prev_ca
+            && ca_load_ex(&sc->prev_ca, pconf, sc->prev_ca_file,
+                          sc->prev_key_file, sc->prev_passphrase,
+                          CA_LOAD_KEY_LATER | CA_LOAD_EXPIRED_OK, &err)
+                   != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1805)
+                         "CertAuthPreviousCAKeyFile (%s): %s", sc->where,
+                         err);
+            return !OK;
+        }
         if (sc->crl_days < 0) sc->crl_days = 7;
         if (sc->crl_retention_days < 0) sc->crl_retention_days = 90;
         if (sc->crl_refresh_secs < 0) sc->crl_refresh_secs = 60;
@@ -333,6 +349,13 @@ static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
                          "CertAuthCAKeyFile (%s): %s; this process cannot "
                          "sign (503) until httpd restarts", sc->where, err);
         }
+        if (sc->prev_ca
+            && ca_key_reopen(sc->prev_ca, pchild, &err) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1806)
+                         "CertAuthPreviousCAKeyFile (%s): %s; this process "
+                         "cannot sign the previous CA's CRL (503)",
+                         sc->where, err);
+        }
     }
     if (!dbd_open) {
         return;
@@ -453,6 +476,8 @@ static int is_endpoint(const char *rest)
            || !strcmp(rest, "renew") || !strcmp(rest, "revoke")
            || !strcmp(rest, "pkcs12")
            || !strcmp(rest, "crl") || !strcmp(rest, "crl.pem")
+           || !strcmp(rest, "crl/previous")
+           || !strcmp(rest, "crl/previous.pem")
            || !strcmp(rest, "api/certs") || !strcmp(rest, "api/audit")
            || !strcmp(rest, "api/pending") || !strncmp(rest, "api/pending/", 12);
 }
@@ -530,6 +555,9 @@ static int certauth_handler(request_rec *r)
     }
     if (!strcmp(rest, "crl") || !strcmp(rest, "crl.pem")) {
         return certauth_crl(r, rest[3] == '.');
+    }
+    if (!strcmp(rest, "crl/previous") || !strcmp(rest, "crl/previous.pem")) {
+        return certauth_crl_previous(r, rest[12] == '.');
     }
     if (!strncmp(rest, "api/", 4)) {
         return certauth_api(r, rest + 4);

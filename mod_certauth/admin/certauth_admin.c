@@ -789,11 +789,13 @@ static int cmd_rollover(apr_pool_t *p, const opts_t *o)
            "    CertAuthCACertificateFile %s\n"
            "    CertAuthCAKeyFile %s\n"
            "    CertAuthPreviousCACertificateFile %s\n"
+           "    CertAuthPreviousCAKeyFile %s%s%s\n"
            "    CertAuthCALinkCertificates %s\n"
            "    SSLCACertificateFile: both %s and %s\n",
            cert, o->pkcs11 ? o->pkcs11 : keyf, links, prev,
            iso_time(p, ca_asn1_time_to_epoch(X509_get0_notAfter(newca))),
            iso_time(p, old_na), cert, o->pkcs11 ? o->pkcs11 : keyf, prev,
+           o->ca_key, o->pass ? " " : "", o->pass ? o->pass : "",
            links, cert, prev);
     return 0;
 }

@@ -404,11 +404,13 @@ apr_status_t ca_load_ex(ca_t **pca, apr_pool_t *p, const char *cert_file,
                             cert_file);
         return CA_ECONFIG;
     }
-    if (X509_cmp_time(X509_get0_notAfter(ca->cert), &now) <= 0) {
+    if (!(flags & CA_LOAD_EXPIRED_OK)
+        && X509_cmp_time(X509_get0_notAfter(ca->cert), &now) <= 0) {
         *err = apr_psprintf(p, "CA certificate in %s has expired", cert_file);
         return CA_ECONFIG;
     }
-    if (X509_cmp_time(X509_get0_notBefore(ca->cert), &now) > 0) {
+    if (!(flags & CA_LOAD_EXPIRED_OK)
+        && X509_cmp_time(X509_get0_notBefore(ca->cert), &now) > 0) {
         *err = apr_psprintf(p, "CA certificate in %s is not valid yet",
                             cert_file);
         return CA_ECONFIG;

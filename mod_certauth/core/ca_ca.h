@@ -50,6 +50,10 @@ apr_status_t ca_load(ca_t **pca, apr_pool_t *p, const char *cert_file,
  * forks (httpd's parent), whose children each call ca_key_reopen after
  * fork, as PKCS#11 requires.  Key files are loaded as always. */
 #define CA_LOAD_KEY_LATER 1
+/* flags CA_LOAD_EXPIRED_OK: a CA certificate that has expired (or is not
+ * valid yet) is accepted: the previous CA after a rollover, which only
+ * signs CRLs. */
+#define CA_LOAD_EXPIRED_OK 2
 apr_status_t ca_load_ex(ca_t **pca, apr_pool_t *p, const char *cert_file,
                         const char *key_file, const char *passphrase,
                         int flags, const char **err);

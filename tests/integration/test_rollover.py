@@ -8,6 +8,7 @@ certificates still identify their holders and renew into new-CA
 certificates (curl, certauth-stunnel renew), and openssl verify accepts
 old and new certificates with either root."""
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -57,12 +58,15 @@ class RollCA:
                 "CertAuthBaseURL https://127.0.0.1/ca\n"
                 % (self.old_cert, self.old_key))
 
-    def new_directives(self):
+    def new_directives(self, prev_key=True):
         return ("CertAuthCACertificateFile %s\nCertAuthCAKeyFile %s\n"
                 "CertAuthPreviousCACertificateFile %s\n"
+                "%s"
                 "CertAuthCALinkCertificates %s\n"
                 "CertAuthBaseURL https://127.0.0.1/ca\n"
-                % (self.new_cert, self.new_key, self.prev, self.links))
+                % (self.new_cert, self.new_key, self.prev,
+                   "CertAuthPreviousCAKeyFile %s\n" % self.old_key
+                   if prev_key else "", self.links))
 
 
 def load(path):
@@ -169,6 +173,7 @@ def test_rollover_with_live_clients(roll, tmp_path):
         h1.start()
         alice = enroll(h1, keydir, user="alice")
         bob = enroll(h1, keydir, user="bob")
+        dave = enroll(h1, keydir, user="bob")
         kc = os.path.join(wd, "key-cert.pem")
         rc, out, err = helper("enroll", "--url", h1.url, "--ca", roll.cert,
                               "--user", "admin", "--password-file",
@@ -247,10 +252,51 @@ def test_rollover_with_live_clients(roll, tmp_path):
         st, _, body2 = h2.request("GET", "/ca/api/certs",
                                   client_cert=bob.tls)
         assert st == 200, body2
-        import json
         doc = json.loads(body2)
         assert doc.get("presented") == bob.serial, doc
-        assert [c["serial"] for c in doc["certificates"]] == [bob.serial]
+        assert {c["serial"] for c in doc["certificates"]} == {bob.serial,
+                                                               dave.serial}
+
+        # bob's old-CA certificate revoked (with itself): the new CA's CRL
+        # and the previous CA's CRL (same number and entries, issued and
+        # signed by the old CA) list it
+        st, _, body3 = h2.request(
+            "POST", "/ca/revoke", body=json.dumps(
+                {"serial": bob.serial, "reason": "keyCompromise"}),
+            headers={"Content-Type": "application/json"},
+            client_cert=bob.tls)
+        assert st == 200, body3
+        st, _, der = h2.get("/ca/crl")
+        crl_new = x509.load_der_x509_crl(der)
+        st, _, der = h2.get("/ca/crl/previous")
+        assert st == 200, der
+        crl_old = x509.load_der_x509_crl(der)
+        assert crl_new.issuer == new.subject and crl_old.issuer == old.subject
+        assert crl_new.is_signature_valid(new.public_key())
+        assert crl_old.is_signature_valid(old.public_key())
+        assert not crl_old.is_signature_valid(new.public_key())
+        assert crl_old.extensions.get_extension_for_class(
+            x509.AuthorityKeyIdentifier).value.key_identifier == ski(old)
+        num = lambda c: c.extensions.get_extension_for_class(
+            x509.CRLNumber).value.crl_number
+        assert num(crl_old) == num(crl_new)
+        assert crl_old.get_revoked_certificate_by_serial_number(
+            bob.cert.serial_number) is not None
+        st, _, pem = h2.get("/ca/crl/previous.pem")
+        oldcrl = os.path.join(tmp, "previous.crl")
+        with open(oldcrl, "wb") as f:
+            f.write(pem)
+        r = run(["openssl", "verify", "-crl_check", "-CAfile", roll.old_cert,
+                 "-CRLfile", oldcrl, os.path.join(tmp, "bob.pem")]
+                if _write(os.path.join(tmp, "bob.pem"), bob.pem) else [],
+                check=False)
+        assert r.returncode != 0 and b"revoked" in r.stdout + r.stderr
+        # the old CA's other certificate is not revoked
+        _write(os.path.join(tmp, "dave.pem"), dave.pem)
+        r = run(["openssl", "verify", "-crl_check", "-CAfile", roll.old_cert,
+                 "-CRLfile", oldcrl, os.path.join(tmp, "dave.pem")],
+                check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
         h2.stop()
         assert_no_crash(h2)
     finally:
@@ -258,6 +304,27 @@ def test_rollover_with_live_clients(roll, tmp_path):
         if h2:
             h2.cleanup()
         shutil.rmtree(wd, ignore_errors=True)
+
+
+def _write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+    return True
+
+
+def test_no_previous_key_no_previous_crl(roll):
+    run([ADMIN, "rollover", "--ca-cert", roll.old_cert, "--ca-key",
+         roll.old_key, "--dir", roll.new_dir])
+    roll.write_trust()
+    h = Httpd(roll, ca_directives=roll.new_directives(prev_key=False))
+    try:
+        h.start()
+        st, _, body = h.get("/ca/crl/previous")
+        assert st == 404 and b"CertAuthPreviousCAKeyFile" in body
+        h.stop()
+        assert_no_crash(h)
+    finally:
+        h.cleanup()
 
 
 def _first_cert(path):
