@@ -181,6 +181,7 @@ install: all web
 	install -D -m 0755 $(ADMIN) $(DESTDIR)/usr/local/bin/certauth-admin
 	install -D -m 0755 $(STUNNEL) $(DESTDIR)/usr/local/bin/certauth-stunnel
 	install -D -m 0644 stunnel-helper/certauth-stunnel.1 $(DESTDIR)/usr/local/share/man/man1/certauth-stunnel.1
+	install -D -m 0644 mod_certauth/admin/certauth-admin.1 $(DESTDIR)/usr/local/share/man/man1/certauth-admin.1
 	install -d -m 0755 $(DESTDIR)$(HTDOCS_DIR)/css $(DESTDIR)$(HTDOCS_DIR)/js
 	install -m 0644 $(WEB_OUT)/*.html $(DESTDIR)$(HTDOCS_DIR)/
 	install -m 0644 $(WEB_OUT)/css/* $(DESTDIR)$(HTDOCS_DIR)/css/
