@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 
 from conftest import make_csr
 from harness import ADMIN, Httpd, run, assert_no_crash
@@ -93,6 +93,7 @@ def token(ca):
     uri = "pkcs11:token=ca;object=cakey;type=private?module-path=" + MODULE
     try:
         hca = HsmCA(root, ca, uri, pinfile)
+        hca.tokens = tokens
         give_to_httpd(tokens)
         yield hca
     finally:
@@ -158,6 +159,9 @@ def modules_mapped(pid):
 def test_token_ca_lifecycle(token, mpm, tmp_path):
     keydir = str(tmp_path / "keys")
     os.makedirs(keydir)
+    # the tools run as root above may have rewritten token files (SoftHSM
+    # replaces them): the children (www-data) must read them
+    give_to_httpd(token.tokens)
     h = Httpd(token, mpm=mpm, ca_directives=token.directives(),
               location_conf=LOC)
     try:
@@ -271,3 +275,84 @@ def test_configtest_good(token):
     finally:
         h.cleanup()
     assert rc == 0, out
+
+
+def test_rollover_from_token(token, tmp_path):
+    """The token CA rolled over to a key file: the token's key signs the
+    link certificate NewWithOld and, as CertAuthPreviousCAKeyFile (a URI
+    and its PIN source), the previous CA's CRL in each child."""
+    root = tempfile.mkdtemp(prefix="certauth-p11roll-")
+    os.chmod(root, 0o755)
+    new = os.path.join(root, "new")
+    try:
+        run([ADMIN, "rollover", "--ca-cert", token.ca_cert, "--ca-key",
+             token.uri, "--pass", "file:" + token.pinfile, "--dir", new])
+        links = open(os.path.join(new, "links.pem"), "rb").read()
+        nwo = x509.load_pem_x509_certificate(
+            links.split(b"-----END CERTIFICATE-----")[0]
+            + b"-----END CERTIFICATE-----\n")
+        assert nwo.issuer == token.x509.subject
+        # signed by the token's key: verifies against the token CA
+        nwo_file = os.path.join(root, "nwo.pem")
+        with open(nwo_file, "wb") as f:
+            f.write(nwo.public_bytes(serialization.Encoding.PEM))
+        r = run(["openssl", "verify", "-CAfile", token.ca_cert, nwo_file],
+                check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+        d = ("CertAuthCACertificateFile %s/cacert.pem\n"
+             "CertAuthCAKeyFile %s/private/cakey.pem\n"
+             "CertAuthPreviousCACertificateFile %s/previous-cacert.pem\n"
+             "CertAuthPreviousCAKeyFile \"%s\" file:%s\n"
+             "CertAuthCALinkCertificates %s/links.pem\n"
+             "CertAuthBaseURL https://127.0.0.1/ca\n"
+             % (new, new, new, token.uri, token.pinfile, new))
+        give_to_httpd(token.tokens)
+        h = Httpd(token, ca_directives=d)
+        try:
+            h.start()
+            assert not modules_mapped(h.pid())
+            st, _, der = h.get("/ca/crl/previous")
+            assert st == 200, der
+            crl = x509.load_der_x509_crl(der)
+            assert crl.issuer == token.x509.subject
+            assert crl.is_signature_valid(token.x509.public_key())
+            h.stop()
+            assert_no_crash(h)
+        finally:
+            h.cleanup()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_rollover_into_token(tmp_path, token):
+    """A key-file CA rolled over to a new key made in the token."""
+    root = tempfile.mkdtemp(prefix="certauth-p11roll2-")
+    try:
+        old = os.path.join(root, "old")
+        run([ADMIN, "init", "--dir", old])
+        uri = token.uri.replace("object=cakey", "object=cakey2")
+        r = run([ADMIN, "rollover", "--ca-cert", old + "/cacert.pem",
+                 "--ca-key", old + "/private/cakey.pem", "--dir",
+                 root + "/new", "--pkcs11", uri, "--new-pass",
+                 "file:" + token.pinfile])
+        assert uri in r.stdout.decode()
+        assert not os.path.exists(root + "/new/private/cakey.pem")
+        # NewWithOld: the token's new key certified by the old CA
+        links = open(root + "/new/links.pem", "rb").read()
+        nwo = x509.load_pem_x509_certificate(
+            links.split(b"-----END CERTIFICATE-----")[0]
+            + b"-----END CERTIFICATE-----\n")
+        newca = x509.load_pem_x509_certificate(
+            open(root + "/new/cacert.pem", "rb").read())
+        oldca = x509.load_pem_x509_certificate(
+            open(old + "/cacert.pem", "rb").read())
+        assert nwo.public_key().public_numbers() == \
+            newca.public_key().public_numbers()
+        assert nwo.issuer == oldca.subject
+        # the new key signs: gencrl with it
+        r = run([ADMIN, "gencrl", "--db", "sqlite3:" + root + "/x.db",
+                 "--ca-cert", root + "/new/cacert.pem", "--ca-key", uri,
+                 "--pass", "file:" + token.pinfile])
+        assert b"CRL number 1" in r.stdout
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
