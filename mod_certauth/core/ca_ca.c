@@ -232,12 +232,21 @@ static void key_release(ca_t *ca)
 
 apr_status_t ca_key_reopen(ca_t *ca, apr_pool_t *p, const char **err)
 {
+    int attempt;
+
     *err = NULL;
     if (!ca->key_uri || ca->key) {
         return APR_SUCCESS;
     }
-    if (load_token_key(ca, p, err) != APR_SUCCESS) {
-        return CA_ECONFIG;
+    /* several children open the token at the same moment; SoftHSM's file
+     * store, for one, can show a reader an object another process is
+     * rewriting (a login updates the token file): a few tries */
+    for (attempt = 0; load_token_key(ca, p, err) != APR_SUCCESS;
+         attempt++) {
+        if (attempt == 4) {
+            return CA_ECONFIG;
+        }
+        apr_sleep(apr_time_from_msec(100 * (attempt + 1)));
     }
     if (X509_check_private_key(ca->cert, ca->key) != 1) {
         ERR_clear_error();
