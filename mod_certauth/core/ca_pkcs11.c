@@ -99,12 +99,6 @@ static apr_status_t hold_cleanup(void *data)
 }
 
 /* The engine's message, one line, without OpenSSL's location prefixes. */
-static const char *why(apr_pool_t *p);
-static const char *why_fn(apr_pool_t *p)
-{
-    return why(p);
-}
-
 static const char *why(apr_pool_t *p)
 {
     unsigned long e;
@@ -220,16 +214,17 @@ apr_status_t ca_pkcs11_probe(apr_pool_t *p, const char *uri, const char *pin,
         /* the child: load, compare with the certificate, sign once */
         apr_pool_t *cp;
         EVP_PKEY *key = NULL;
-        const char *why = NULL;
+        const char *reason = NULL;
         EVP_MD_CTX *md = NULL;
         unsigned char sig[1024];
         size_t siglen = sizeof(sig);
 
         close(fds[0]);
         apr_pool_create(&cp, NULL);
-        if (ca_pkcs11_load_key(cp, uri, pin, &key, &why) == APR_SUCCESS) {
+        if (ca_pkcs11_load_key(cp, uri, pin, &key, &reason)
+            == APR_SUCCESS) {
             if (cert && X509_check_private_key(cert, key) != 1) {
-                why = "the key does not match the CA certificate";
+                reason = "the key does not match the CA certificate";
             }
             else if (!(md = EVP_MD_CTX_new())
                      || EVP_DigestSignInit(md, NULL, ca_sign_md(key), NULL,
@@ -237,15 +232,15 @@ apr_status_t ca_pkcs11_probe(apr_pool_t *p, const char *uri, const char *pin,
                      || EVP_DigestSign(md, sig, &siglen,
                                        (const unsigned char *)"probe", 5)
                             != 1) {
-                why = apr_psprintf(cp, "the token does not sign with the key "
-                                   "(%s)", why_fn(cp));
+                reason = apr_psprintf(cp, "the token does not sign with "
+                                      "the key (%s)", why(cp));
             }
             EVP_MD_CTX_free(md);
         }
-        if (why && write(fds[1], why, strlen(why)) < 0) {
+        if (reason && write(fds[1], reason, strlen(reason)) < 0) {
             _exit(2);
         }
-        _exit(why ? 1 : 0);
+        _exit(reason ? 1 : 0);
     }
     close(fds[1]);
     while (total < (ssize_t)sizeof(buf) - 1

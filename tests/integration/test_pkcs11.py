@@ -374,3 +374,15 @@ def test_rollover_into_token(tmp_path, token):
         assert b"CRL number 1" in r.stdout
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_configtest_token_key_not_matching(token, ca):
+    """The token's key with another CA's certificate: the probe says so."""
+    h = Httpd(token, ca_directives=token.directives().replace(
+        token.ca_cert, ca.cert))
+    try:
+        rc, out = h.configtest()
+    finally:
+        h.cleanup()
+    assert rc != 0
+    one_line(out, "CertAuthCAKeyFile", "does not match the CA certificate")
