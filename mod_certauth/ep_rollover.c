@@ -3,20 +3,107 @@
  * CA's CRL, for the certificates it issued, until it expires.  It is the
  * current CRL (the one GET crl serves: same number, dates and entries)
  * issued and signed by the previous CA (ca_crl_resign), made from the
- * stored CRL on each request: the previous CA's CRL is asked for by the
- * holders of its remaining certificates only. */
+ * stored CRL when its number changes and kept by each process until then
+ * (the state row tells the number cheaply). */
 
 #include <httpd.h>
 #include <http_config.h>
 #include <http_log.h>
 #include <http_protocol.h>
+#include <apr_hash.h>
 #include <apr_strings.h>
+#include <apr_thread_mutex.h>
 
 #include "mod_certauth.h"
 #include "ca_crl.h"
 #include "ca_util.h"
 
 APLOG_USE_MODULE(certauth);
+
+/* The previous CA's CRL last made by this process, per previous CA. */
+typedef struct {
+    apr_pool_t *pool;          /* holds der; replaced with it            */
+    apr_int64_t number, this_update, next_update;
+    unsigned char *der;
+    apr_size_t len;
+} prev_crl;
+
+static apr_pool_t *cache_pool;
+static apr_hash_t *cache;      /* ca_t* of the previous CA -> prev_crl*   */
+#if APR_HAS_THREADS
+static apr_thread_mutex_t *cache_lock;
+#endif
+
+void certauth_rollover_child_init(apr_pool_t *p)
+{
+    apr_pool_create(&cache_pool, p);
+    cache = apr_hash_make(cache_pool);
+#if APR_HAS_THREADS
+    apr_thread_mutex_create(&cache_lock, APR_THREAD_MUTEX_DEFAULT, p);
+#endif
+}
+
+/* A copy (in r's pool) of the cached CRL of this number, or NULL. */
+static const unsigned char *cached(request_rec *r, const ca_t *prev,
+                                   apr_int64_t number, apr_int64_t tu,
+                                   apr_size_t *len)
+{
+    const unsigned char *out = NULL;
+    prev_crl *c;
+
+    if (!cache) {
+        return NULL;
+    }
+#if APR_HAS_THREADS
+    apr_thread_mutex_lock(cache_lock);
+#endif
+    c = apr_hash_get(cache, &prev, sizeof(prev));
+    if (c && c->number == number && c->this_update == tu) {
+        out = apr_pmemdup(r->pool, c->der, c->len);
+        *len = c->len;
+    }
+#if APR_HAS_THREADS
+    apr_thread_mutex_unlock(cache_lock);
+#endif
+    return out;
+}
+
+static void keep(const ca_t *prev, apr_int64_t number, apr_int64_t tu,
+                 apr_int64_t nu, const unsigned char *der, apr_size_t len)
+{
+    prev_crl *c;
+    apr_pool_t *p;
+
+    if (!cache) {
+        return;
+    }
+#if APR_HAS_THREADS
+    apr_thread_mutex_lock(cache_lock);
+#endif
+    c = apr_hash_get(cache, &prev, sizeof(prev));
+    if (!c) {
+        const ca_t **k = apr_palloc(cache_pool, sizeof(*k));
+        *k = prev;
+        c = apr_pcalloc(cache_pool, sizeof(*c));
+        apr_hash_set(cache, k, sizeof(*k), c);
+    }
+    if (!c->pool || c->number < number
+        || (c->number == number && c->this_update != tu)) {
+        apr_pool_create(&p, cache_pool);
+        if (c->pool) {
+            apr_pool_destroy(c->pool);
+        }
+        c->pool = p;
+        c->der = apr_pmemdup(p, der, len);
+        c->len = len;
+        c->number = number;
+        c->this_update = tu;
+        c->next_update = nu;
+    }
+#if APR_HAS_THREADS
+    apr_thread_mutex_unlock(cache_lock);
+#endif
+}
 
 int certauth_crl_previous(request_rec *r, int pem)
 {
@@ -45,7 +132,7 @@ int certauth_crl_previous(request_rec *r, int pem)
     if (!(st = certauth_store(r, &status))) {
         return status;
     }
-    rv = ca_store_crl_get(st, r->pool, &number, &tu, &nu, &b64);
+    rv = ca_store_crl_head(st, r->pool, &number, &tu, &nu);
     if (rv == APR_SUCCESS && (number == 0 || now >= tu + (nu - tu) / 2)) {
         /* none yet, or due: the next CRL, as GET crl would make it */
         int locked = certauth_db_lock(r);
@@ -55,7 +142,7 @@ int certauth_crl_previous(request_rec *r, int pem)
         certauth_db_unlock(r, locked);
         if (rv == CA_ECONFLICT) {
             /* another process was first: take its CRL */
-            rv = ca_store_crl_get(st, r->pool, &number, &tu, &nu, &b64);
+            rv = ca_store_crl_head(st, r->pool, &number, &tu, &nu);
             der = NULL;
         }
         else if (rv == APR_SUCCESS) {
@@ -63,15 +150,25 @@ int certauth_crl_previous(request_rec *r, int pem)
             nu = now + (apr_int64_t)sc->crl_days * 86400;
         }
     }
-    if (rv == APR_SUCCESS && !der
-        && ca_base64_decode(r->pool, b64, strlen(b64), &der, &len)
-               != APR_SUCCESS) {
-        err = "the stored CRL cannot be decoded";
-        rv = CA_ECRYPTO;
-    }
-    if (rv == APR_SUCCESS) {
-        rv = ca_crl_resign(r->pool, sc->prev_ca, der, len, &out, &out_len,
-                           &err);
+    if (rv == APR_SUCCESS
+        && !(out = (unsigned char *)cached(r, sc->prev_ca, number, tu,
+                                           &out_len))) {
+        if (!der) {
+            rv = ca_store_crl_get(st, r->pool, &number, &tu, &nu, &b64);
+            if (rv == APR_SUCCESS
+                && ca_base64_decode(r->pool, b64, strlen(b64), &der, &len)
+                       != APR_SUCCESS) {
+                err = "the stored CRL cannot be decoded";
+                rv = CA_ECRYPTO;
+            }
+        }
+        if (rv == APR_SUCCESS) {
+            rv = ca_crl_resign(r->pool, sc->prev_ca, der, len, &out,
+                               &out_len, &err);
+        }
+        if (rv == APR_SUCCESS) {
+            keep(sc->prev_ca, number, tu, nu, out, out_len);
+        }
     }
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(1807)

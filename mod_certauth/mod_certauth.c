@@ -341,6 +341,7 @@ static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
                                     pchild);
     }
     certauth_crl_child_init(pchild, s0);
+    certauth_rollover_child_init(pchild);
     for (s = s0; s; s = s->next) {
         certauth_srv_conf *sc = certauth_srv(s);
         const char *err = NULL;

@@ -193,6 +193,7 @@ void certauth_crl_regenerate(request_rec *r, ca_store_t *st);
 void certauth_crl_child_init(apr_pool_t *p, server_rec *s);
 /* GET crl/previous[.pem]: the previous CA's CRL (ep_rollover.c) */
 int certauth_crl_previous(request_rec *r, int pem);
+void certauth_rollover_child_init(apr_pool_t *pchild);
 /* The module's global mutex (CRL making, schema changes), held for the
  * request r: certauth_db_lock returns whether it locked, to be passed to
  * certauth_db_unlock.  Store access from r while it is held is fine. */

@@ -297,6 +297,28 @@ def test_rollover_with_live_clients(roll, tmp_path):
                  "-CRLfile", oldcrl, os.path.join(tmp, "dave.pem")],
                 check=False)
         assert r.returncode == 0, r.stdout + r.stderr
+        # a later revocation: a new number, the previous CA's CRL follows
+        # (each process keeps it only for the number it was made from)
+        for _ in range(3):
+            st, _, der = h2.get("/ca/crl/previous")
+            assert st == 200 and num(x509.load_der_x509_crl(der)) == \
+                num(crl_new)
+        st, _, body4 = h2.request(
+            "POST", "/ca/revoke", body=json.dumps(
+                {"serial": dave.serial, "reason": "superseded"}),
+            headers={"Content-Type": "application/json"},
+            client_cert=dave.tls)
+        assert st == 200, body4
+        st, _, der = h2.get("/ca/crl")
+        crl_new2 = x509.load_der_x509_crl(der)
+        assert num(crl_new2) > num(crl_new)
+        for _ in range(3):
+            st, _, der = h2.get("/ca/crl/previous")
+            crl_old2 = x509.load_der_x509_crl(der)
+            assert num(crl_old2) == num(crl_new2)
+            assert crl_old2.is_signature_valid(old.public_key())
+            assert crl_old2.get_revoked_certificate_by_serial_number(
+                dave.cert.serial_number) is not None
         h2.stop()
         assert_no_crash(h2)
     finally:
