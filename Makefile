@@ -49,9 +49,11 @@ ADMIN_SRC := mod_certauth/admin/certauth_admin.c mod_certauth/admin/admin_pkcs11
 ADMIN_HDR := mod_certauth/admin/admin_pkcs11.h
 
 STUNNEL     := $(BUILD)/certauth-stunnel
-STUNNEL_SRC := stunnel-helper/certauth_stunnel.c stunnel-helper/est_client.c \
-               stunnel-helper/keycert.c
-STUNNEL_HDR := stunnel-helper/est_client.h stunnel-helper/keycert.h
+STUNNEL_SRC := stunnel-helper/certauth_stunnel.c \
+               $(wildcard stunnel-helper/cmd_*.c) \
+               stunnel-helper/est_client.c stunnel-helper/keycert.c
+STUNNEL_HDR := stunnel-helper/certauth_stunnel.h stunnel-helper/est_client.h \
+               stunnel-helper/keycert.h
 CURL_CFLAGS := $(shell curl-config --cflags 2>/dev/null)
 CURL_LIBS   := $(shell curl-config --libs 2>/dev/null || echo -lcurl)
 
@@ -102,12 +104,21 @@ $(STUNNEL): $(STUNNEL_SRC) $(STUNNEL_HDR) $(CORE_LIB)
 	$(CC) $(CFLAGS_COMMON) $(CURL_CFLAGS) -Istunnel-helper -o $@ $(STUNNEL_SRC) \
 	    $(CORE_LIB) $(CURL_LIBS) $(APR_LIBS) $(SSL_LIBS)
 
-# the unit test of certauth-stunnel's key-cert files includes keycert.c
-$(BUILD)/tests/test_keycert: stunnel-helper/keycert.c stunnel-helper/keycert.h
-
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h tests/unit/rawdb.h $(CORE_LIB)
+# certauth-stunnel's key-cert files, an object of their own for its unit test
+$(BUILD)/stunnel/keycert.o: stunnel-helper/keycert.c stunnel-helper/keycert.h $(CORE_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -Itests/unit -o $@ $< $(CORE_LIB) $(APR_LIBS) $(SSL_LIBS)
+	$(CC) $(CFLAGS_COMMON) -Istunnel-helper -c $< -o $@
+
+# unit tests link the core library (and the objects they name below)
+UNIT_DEPS := tests/unit/unit.h tests/unit/rawdb.h $(CORE_LIB)
+$(BUILD)/tests/test_keycert: $(BUILD)/stunnel/keycert.o
+$(BUILD)/tests/test_keycert: UNIT_OBJS := $(BUILD)/stunnel/keycert.o
+$(BUILD)/tests/test_keycert: UNIT_INC := -Istunnel-helper
+
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -Itests/unit $(UNIT_INC) -o $@ $< $(UNIT_OBJS) \
+	    $(CORE_LIB) $(APR_LIBS) $(SSL_LIBS)
 
 $(WEB_DEPS): htdocs/package.json htdocs/package-lock.json
 	cd htdocs && $(NPM) ci --no-audit --no-fund --prefer-offline
@@ -156,7 +167,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 
-# Benchmarks (not part of `make test`): tests/bench/, see README "Performance".
+# Benchmarks (not part of `make test`): tests/bench/, see tests/bench/README.md.
 deps-bench:
 	@tests/install-deps.sh bench
 

@@ -117,7 +117,7 @@ int certauth_crl_previous(request_rec *r, int pem)
     apr_status_t rv;
     int status = 0, listed = 0;
 
-    /* request checks (GET/HEAD: the dispatcher; no body, no identity) */
+    /* the route table (routes.c) checked the method: GET/HEAD, anyone */
     if (!sc->prev_ca) {
         return certauth_error(r, HTTP_NOT_FOUND, "not found",
                               "this CA has no previous CA whose CRL it "

@@ -214,6 +214,7 @@ def test_rollover_with_live_clients(roll, tmp_path):
         # the old certificate) gives a certificate of the new CA
         r = run(["curl", "-sS", "--cacert", roll.cert, "--cert",
                  alice.cert_file, "--key", alice.key_file, "-X", "POST",
+                 "-H", "X-Requested-With: curl",
                  "-o", "-", "-w", "\n%{http_code}", h2.url + "/ca/renew"],
                 check=False)
         body, code = r.stdout.rsplit(b"\n", 1)
