@@ -41,6 +41,7 @@
 #include "mod_certauth.h"
 #include "ca_acme.h"
 #include "ca_jws.h"
+#include "ca_lifecycle.h"
 #include "ca_store_acme.h"
 #include "ca_util.h"
 
@@ -1779,14 +1780,15 @@ static int certificate(acme_req *a, const char *serial)
 static int revoke_cert(acme_req *a)
 {
     request_rec *r = a->r;
-    const char *c64, *serial, *detail;
+    const char *c64, *serial, *detail, *owner, *err = NULL;
+    apr_array_header_t *cascaded;
     unsigned char *der;
     const unsigned char *d;
     apr_size_t derlen;
     X509 *x;
     ca_cert_row_t *row = NULL;
     json_t *jr;
-    int status, reason = 0;
+    int status, reason = 0, i;
     apr_status_t rv;
 
     if ((status = acme_post(a, 1, 0))) {
@@ -1843,21 +1845,32 @@ static int revoke_cert(acme_req *a)
                        "revoke with an account of the certificate's owner "
                        "or with the certificate's key");
     }
-    rv = ca_store_cert_set_status(a->st, r->pool, serial, CA_STATUS_VALID,
-                                  CA_STATUS_REVOKED, a->now, reason, 0, "",
-                                  &row);
+    /* the lifecycle's revocation: keyCompromise also revokes what this
+     * certificate authorised (as POST revoke does) */
+    cascaded = apr_array_make(r->pool, 2, sizeof(const char *));
+    owner = row->owner;
+    rv = ca_lc_revoke(r->pool, a->st, serial, reason, a->now, 0, &row,
+                      cascaded, &err);
     if (rv == CA_ECONFLICT) {
         return problem(a, HTTP_BAD_REQUEST, "alreadyRevoked",
-                       apr_psprintf(r->pool, "the certificate is %s",
-                                    row ? row->status : "not valid"));
+                       err ? err : "the certificate is not valid");
+    }
+    if (rv != APR_SUCCESS && !row) {
+        return db_problem(a, rv);
+    }
+    for (i = 0; i < cascaded->nelts; i++) {
+        audit(a, owner, "revoke", APR_ARRAY_IDX(cascaded, i, const char *),
+              "ok", apr_psprintf(r->pool, "keyCompromise: authorised by "
+                                 "certificate %s", serial));
     }
     if (rv != APR_SUCCESS) {
-        return db_problem(a, rv);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(1914)
+                      "ACME: revoking what %s authorised: %s", serial,
+                      err ? err : "");
     }
     detail = apr_psprintf(r->pool, "reason %d, by %s", reason,
                           a->acct ? "account" : "certificate key");
-    audit(a, a->acct ? a->acct->owner : row->owner, "revoke", serial, "ok",
-          detail);
+    audit(a, owner, "revoke", serial, "ok", detail);
     certauth_crl_regenerate(r, a->st);
     add_nonce(a);
     return certauth_send(r, HTTP_OK, "application/json", "", 0);
