@@ -15,6 +15,7 @@
 #include "ca_csr.h"
 #include "ca_issue.h"
 #include "ca_store.h"
+#include "ca_store_acme.h"
 #include "ca_subject.h"
 
 /* A module-specific tag on every log line the module writes itself. */
@@ -319,6 +320,13 @@ int certauth_acme(request_rec *r, certauth_req *q);
 int certauth_acme_fail(request_rec *r, int status, const char *detail);
 /* POST api/acme/eab: external account binding credentials for the login. */
 int certauth_acme_eab(request_rec *r, certauth_req *q);
+/* acme_validate.c: validate challenge c of authorization z (the account's
+ * key authorization) outside this request: in a thread of the child, or
+ * after the response (prefork). */
+void certauth_acme_validate(request_rec *r, const certauth_srv_conf *sc,
+                            const char *account_jwk,
+                            const ca_acme_authz_t *z,
+                            const ca_acme_chall_t *c);
 void certauth_acme_child_init(apr_pool_t *p, server_rec *s);
 /* prefork: challenge validations queued by a request run after it. */
 int certauth_acme_log_transaction(request_rec *r);
