@@ -453,3 +453,31 @@ int certauth_crl(request_rec *r, int pem)
     return ap_pass_brigade(r->output_filters, bb) == APR_SUCCESS
                ? OK : AP_FILTER_ERROR;
 }
+
+int certauth_crl_generation(request_rec *r, const char **gen)
+{
+    const certauth_srv_conf *sc = certauth_srv(r->server);
+    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+    crl_cache *c;
+    int need, status = 0;
+
+    lock();
+    c = cache_sync(sc->crl_cache);
+    need = stale(c->blob, now)
+           || apr_time_sec(apr_time_now() - c->db_checked)
+                  >= sc->crl_refresh_secs;
+    unlock();
+    if (need) {
+        int locked = certauth_db_lock(r);
+        status = refresh(r, sc->crl_cache);
+        certauth_db_unlock(r, locked);
+    }
+    lock();
+    c = cache_sync(sc->crl_cache);
+    *gen = c->blob ? apr_psprintf(r->pool, "%" APR_INT64_T_FMT ":%"
+                                  APR_INT64_T_FMT, c->blob->number,
+                                  c->blob->this_update)
+                   : NULL;
+    unlock();
+    return status;
+}

@@ -178,6 +178,7 @@ static int issue(request_rec *r, ca_store_t *st, const certauth_who *who,
     ireq.spki = key ? NULL : X509_REQ_get_X509_PUBKEY(req);
     ireq.owner = certauth_who_owner(who);
     ireq.base_url = sc->base_url;
+    ireq.ocsp_url = sc->ocsp_url && *sc->ocsp_url ? sc->ocsp_url : NULL;
     rv = ca_issue(r->pool, sc->ca, st, &ireq, cert, &row, &err);
     if (rv != APR_SUCCESS) {
         int code = certauth_status_of(rv);

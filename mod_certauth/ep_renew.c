@@ -142,6 +142,7 @@ int certauth_renew(request_rec *r)
     ca_cert_sans(r->pool, old, ireq.sans);
     ireq.owner = row->owner;
     ireq.base_url = sc->base_url;
+    ireq.ocsp_url = sc->ocsp_url && *sc->ocsp_url ? sc->ocsp_url : NULL;
     ireq.supersede = row->serial;
     ireq.supersede_at = now + sc->supersede_grace_secs;
     /* the renewal replaces one certificate: limits do not apply */

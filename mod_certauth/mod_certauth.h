@@ -40,6 +40,15 @@ typedef struct certauth_srv_conf {
     int supersede_grace_secs;    /* a superseded certificate is listed on
                                     the CRL this long after its renewal     */
     const char *crl_cache;       /* cache file (runtime dir), per CA        */
+    int ocsp;                    /* CertAuthOCSP: serve the responder, -1   */
+    const char *ocsp_path;       /* below the Location (default "ocsp")     */
+    const char *ocsp_url;        /* AIA OCSP URL of issued certificates     */
+    int ocsp_signer_ca;          /* sign with the CA key, -1 unset          */
+    int ocsp_validity_secs;      /* thisUpdate to nextUpdate, -1 unset      */
+    int ocsp_responder_days;     /* responder certificate validity, -1      */
+    const char *ocsp_dir;        /* response cache (runtime dir), per CA    */
+    const char *ocsp_responder;  /* responder key + certificate file        */
+    struct ca_ocsp_t *ocsp_hashes; /* the CA's CertID hashes                */
     apr_array_header_t *refs;    /* certauth_ref: profiles named elsewhere  */
     ca_t *ca;                    /* loaded at check_config                  */
 } certauth_srv_conf;
@@ -191,6 +200,19 @@ void certauth_crl_child_init(apr_pool_t *p, server_rec *s);
  * certauth_db_unlock.  Store access from r while it is held is fine. */
 int certauth_db_lock(request_rec *r);
 void certauth_db_unlock(request_rec *r, int locked);
+
+/* crl.c: a tag of the current CRL ("number:thisUpdate"), brought up to
+ * date as a CRL request does; every change of a certificate's status makes
+ * a new CRL, so OCSP responses made under another tag are out of date.
+ * 0, or an HTTP status (database unavailable) with *gen what this front end
+ * has (NULL: none). */
+int certauth_crl_generation(request_rec *r, const char **gen);
+
+/* ep_ocsp.c: the OCSP responder below the Location (rest: "ocsp" or
+ * "ocsp/..."). */
+int certauth_is_ocsp(request_rec *r, const char *rest);
+int certauth_ocsp(request_rec *r, const char *rest);
+void certauth_ocsp_child_init(apr_pool_t *p, server_rec *s);
 
 /* Endpoints: one file each.  `rest` is the path below the Location. */
 int certauth_publish_cacert(request_rec *r, int pem);
