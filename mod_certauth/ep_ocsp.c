@@ -288,8 +288,8 @@ static ca_ocsp_signer_t *signer_from_file(apr_pool_t *p,
 {
     ca_ocsp_signer_t *s = NULL;
     const char *err;
-    char *data;
-    apr_size_t len;
+    char *data = NULL;
+    apr_size_t len = 0;
 
     if (ca_file_read(p, sc->ocsp_responder, OCSP_MAX_FILE, &data, &len)
             != APR_SUCCESS
@@ -297,7 +297,7 @@ static ca_ocsp_signer_t *signer_from_file(apr_pool_t *p,
                != APR_SUCCESS) {
         s = NULL;
     }
-    if (len) {
+    if (data && len) {
         OPENSSL_cleanse(data, len);
     }
     return s;

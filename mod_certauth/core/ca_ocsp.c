@@ -347,7 +347,8 @@ apr_status_t ca_ocsp_error_response(apr_pool_t *p, int status,
 ca_ocsp_signer_t *ca_ocsp_signer_ca(apr_pool_t *p, const ca_t *ca)
 {
     ca_ocsp_signer_t *s = apr_pcalloc(p, sizeof(*s));
-    s->cert = NULL;
+    s->cert = ca->cert;
+    s->is_ca = 1;
     s->key = ca->key;
     s->not_after = ca_asn1_time_to_epoch(X509_get0_notAfter(ca->cert));
     s->id = "ca";
@@ -438,7 +439,7 @@ apr_status_t ca_ocsp_respond(apr_pool_t *p, const ca_ocsp_req_t *req,
                               signer->key) != 1
         || !OCSP_basic_sign_ctx(bs, signer->cert, ctx, NULL,
                                 OCSP_RESPID_KEY
-                                    | (signer->cert ? 0 : OCSP_NOCERTS))) {
+                                    | (signer->is_ca ? OCSP_NOCERTS : 0))) {
         *err = apr_psprintf(p, "signing the OCSP response failed: %s",
                             ca_log_ssl_errors(p));
         goto leave;

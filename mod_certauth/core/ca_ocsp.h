@@ -25,8 +25,9 @@ apr_status_t ca_ocsp_init(ca_ocsp_t **out, apr_pool_t *p, const ca_t *ca);
 
 /* Who signs the responses. */
 typedef struct ca_ocsp_signer_t {
-    X509 *cert;              /* delegated responder certificate; NULL: the
-                                CA's own key signs (no certificate sent)   */
+    X509 *cert;              /* delegated responder certificate, or the
+                                CA certificate when the CA key signs       */
+    int is_ca;               /* the CA signs: no certificate is sent       */
     EVP_PKEY *key;
     apr_int64_t not_before;  /* of cert (0 with the CA key)                */
     apr_int64_t not_after;   /* of cert; no response is valid beyond it    */
