@@ -17,9 +17,10 @@ libcurl4-openssl-dev libsqlite3-dev"
 # Test suites: pytest + cryptography (integration), valgrind (leak checks),
 # and what later suites use (libcurl clients, PostgreSQL front ends, stunnel
 # for certauth-stunnel's tests,
-# certutil for browser NSS databases, gdb for backtraces of crashed children).
+# certutil for browser NSS databases and vfychain for OCSP, gnutls-bin for
+# ocsptool, gdb for backtraces of crashed children).
 TEST_PKGS="python3-pytest python3-cryptography valgrind libcurl4-openssl-dev
-libaprutil1-dbd-pgsql postgresql-15 stunnel4 libnss3-tools gdb"
+libaprutil1-dbd-pgsql postgresql-15 stunnel4 libnss3-tools gdb gnutls-bin"
 
 # The web pages are bundled with npm packages (make web), and the browser
 # tests drive Debian's chromium (playwright-core from npm, no browser
