@@ -30,6 +30,8 @@
 #include <apr_thread_mutex.h>
 #include <stdlib.h>
 
+#include <openssl/evp.h>
+
 #include "mod_certauth.h"
 #include "ca_ocsp.h"
 #include "ca_util.h"
@@ -176,6 +178,28 @@ static int send_ok(request_rec *r, const unsigned char *der, apr_size_t len,
         apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     }
     return certauth_send(r, HTTP_OK, OCSP_CTYPE_RESP, der, len);
+}
+
+/* The ETag of a response: its own hash, so that two children that made
+ * the same response at once (different signatures) never share one. */
+static const char *etag_of(apr_pool_t *p, const unsigned char *der,
+                           apr_size_t len)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0, i;
+    char *out = apr_palloc(p, 2 * 12 + 3), *o = out;
+
+    if (!EVP_Digest(der, len, md, &n, EVP_sha256(), NULL) || n < 12) {
+        return "\"ocsp\"";
+    }
+    *o++ = '"';
+    for (i = 0; i < 12; i++) {
+        apr_snprintf(o, 3, "%02x", md[i]);
+        o += 2;
+    }
+    *o++ = '"';
+    *o = '\0';
+    return out;
 }
 
 static const char *entry_file(apr_pool_t *p, const certauth_srv_conf *sc,
@@ -541,9 +565,8 @@ int certauth_ocsp(request_rec *r, const char *rest)
             apr_int64_t tu = e->this_update, nu = e->next_update;
             apr_size_t n = e->len;
             unlock();
-            return send_ok(r, copy, n, tu, nu,
-                           apr_psprintf(r->pool, "\"%.16s-%" APR_INT64_T_FMT
-                                        "\"", req->cache_key, tu), 1);
+            return send_ok(r, copy, n, tu, nu, etag_of(r->pool, copy, n),
+                           1);
         }
         unlock();
         if ((e = entry_load(r, sc, req->cache_key))
@@ -554,9 +577,8 @@ int certauth_ocsp(request_rec *r, const char *rest)
             lock();
             entry_put(state_of(sc), e);
             unlock();
-            return send_ok(r, copy, n, tu, nu,
-                           apr_psprintf(r->pool, "\"%.16s-%" APR_INT64_T_FMT
-                                        "\"", req->cache_key, tu), 1);
+            return send_ok(r, copy, n, tu, nu, etag_of(r->pool, copy, n),
+                           1);
         }
         free(e);
         e = NULL;
@@ -609,7 +631,5 @@ int certauth_ocsp(request_rec *r, const char *rest)
         unlock();
     }
     return send_ok(r, out, out_len, now, next,
-                   apr_psprintf(r->pool, "\"%.16s-%" APR_INT64_T_FMT "\"",
-                                req->cache_key ? req->cache_key : "x", now),
-                   req->cacheable && known);
+                   etag_of(r->pool, out, out_len), req->cacheable && known);
 }

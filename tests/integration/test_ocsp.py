@@ -51,7 +51,7 @@ Listen 127.0.0.1:{hp}
     # what httpd refuses before any module (a bad %-escape) still gets an
     # OCSP response
     ErrorDocument 400 /ca/ocsp
-    DBDriver sqlite3
+    DBDriver {driver}
     DBDParams "{db}"
     CertAuthCACertificateFile {cert}
     CertAuthCAKeyFile {key}
@@ -75,17 +75,18 @@ class OcspServer:
     """The harness's HTTPS server (enroll, revoke) plus the plain-HTTP
     virtual host with the responder."""
 
-    def __init__(self, ca, extra="", mpm="event"):
+    def __init__(self, ca, extra="", mpm="event", **kw):
         self.hp = free_port()
         self.ocsp_url = "http://127.0.0.1:%d/ca/ocsp" % self.hp
-        self.h = Httpd(ca, mpm=mpm, location_conf=LOCATION_CONF,
+        self.h = Httpd(ca, mpm=mpm, location_conf=LOCATION_CONF, **kw,
                        vhost_conf="CertAuthOCSP On\n"
                                   "    CertAuthOCSPURL %s\n"
                                   "    CertAuthCRLRefreshSeconds 1\n"
                                   "    AllowEncodedSlashes NoDecode\n    %s"
                                   % (self.ocsp_url, extra))
         self.h.server_conf = HTTP_VHOST.format(
-            hp=self.hp, db=self.h.db, cert=ca.cert, key=ca.key,
+            hp=self.hp, db=self.h.db_params, driver=self.h.db_driver,
+            cert=ca.cert, key=ca.key,
             base=self.h.base, extra=extra)
         self.h.write_conf()
         self.h.start()
@@ -716,3 +717,102 @@ def test_signer_ca_key(ca, wd):
         ski = issuer.extensions.get_extension_for_class(
             x509.SubjectKeyIdentifier).value.digest
         assert resp.responder_key_hash == ski
+
+
+# --------------------------------------------------------------------------
+# several front ends on PostgreSQL; tryLater while the database is down
+
+def test_pg_front_ends_agree(ca, wd):
+    from test_pg import Postgres, pg_missing, pgsql_driver_missing
+    if pg_missing() or pgsql_driver_missing():
+        pytest.skip("PostgreSQL 15 or the APR pgsql driver is missing")
+    pg = Postgres()
+    fronts = []
+    try:
+        pg.start()
+        pg.createdb()
+        for _ in range(2):
+            fronts.append(OcspServer(ca, extra="CertAuthCRLRefreshSeconds 2",
+                                     db_driver="pgsql", db_params=pg.params))
+        a, b = fronts
+        h = enroll(a, wd)
+        nonced = request_der(ca.pem, [h], b"\x01" * 16)
+        for f in fronts:
+            out = openssl_ocsp(f, ca, "-no_nonce", certs=[h])
+            assert "%s: good" % h.cert in out, out
+        revoke(a, h, "keyCompromise")
+        # at once on the front end that revoked; on the other within its
+        # CertAuthCRLRefreshSeconds (2 s; polled with a margin)
+        out = openssl_ocsp(a, ca, "-no_nonce", certs=[h])
+        assert "%s: revoked" % h.cert in out, out
+        deadline = time.time() + 20
+        while True:
+            out = openssl_ocsp(b, ca, "-no_nonce", certs=[h])
+            if "%s: revoked" % h.cert in out or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        assert "%s: revoked" % h.cert in out, out
+        assert "Reason: keyCompromise" in out
+        # each front end signs with its own responder certificate, both
+        # issued by the CA and stored in the shared database
+        signers = set()
+        for f in fronts:
+            st, hd, body = post(f, nonced)
+            resp = ocsp.load_der_ocsp_response(body)
+            assert resp.certificate_status == ocsp.OCSPCertStatus.REVOKED
+            signers.add(resp.certificates[0].serial_number)
+        assert len(signers) == 2
+        n = pg.psql("SELECT count(*) FROM certauth_certs WHERE "
+                    "owner = 'ocsp-responder'")
+        assert int(n) == 2, n
+        # the database goes away: pre-produced responses are still served
+        # while valid; a nonce needs the database: tryLater, 503
+        st, hd, cached = post(b, request_der(ca.pem, [h]))
+        assert st == 200
+        pg.stop()
+        st, hd, body = post(b, request_der(ca.pem, [h]))
+        assert st == 200 and body == cached
+        st, hd, body = post(b, request_der(ca.pem, [h], b"\x02" * 16))
+        assert_error(st, hd, body, 503, ocsp.OCSPResponseStatus.TRY_LATER)
+        assert hd.get("Retry-After", "").isdigit()
+        # and back
+        pg.start()
+        deadline = time.time() + 30
+        while True:
+            st, hd, body = post(b, request_der(ca.pem, [h], b"\x03" * 16))
+            if st == 200 or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        assert st == 200
+    finally:
+        for f in fronts:
+            f.h.stop()
+        for f in fronts:
+            assert_no_crash(f.h)
+            f.h.cleanup()
+        pg.cleanup()
+
+
+def test_prefork_children_share_responses(ca, wd):
+    """Pre-produced responses are shared by the children (the file in the
+    runtime directory): with the prefork MPM, many connections land on
+    several children and all get the same bytes (an ECDSA signature made
+    again would differ)."""
+    for s in serve(ca, mpm="prefork"):
+        h = enroll(s, wd)
+        der = request_der(ca.pem, [h])
+        bodies = set()
+        # made once (several children missing it at the same moment may
+        # each make a valid one; then each is kept)
+        st, hd, first = post(s, der)
+        assert st == 200
+        import concurrent.futures
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            for st, hd, body in ex.map(lambda _: post(s, der), range(40)):
+                assert st == 200
+                bodies.add(body)
+        assert bodies == {first}
+        pids = s.h.children()
+        assert len(pids) >= 2, pids
+        resp = ocsp.load_der_ocsp_response(bodies.pop())
+        assert resp.certificate_status == ocsp.OCSPCertStatus.GOOD
