@@ -188,6 +188,19 @@ static int crl_dirs(apr_pool_t *pconf, server_rec *s0)
             }
             fp[j] = '\0';
             sc->crl_cache = apr_psprintf(pconf, "%s/crl-%s.bin", dir, fp);
+            if (sc->ocsp && sc->has_endpoints) {
+                core_dir_config *cd = ap_get_core_module_config(
+                    s->lookup_defaults);
+                if (!cd->allow_encoded_slashes) {
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                                 CA_LOGNO(1704) "CertAuthOCSP On in server "
+                                 "%s without AllowEncodedSlashes NoDecode: "
+                                 "httpd answers OCSP GET requests whose "
+                                 "base64 holds %%2F with its own 404 page",
+                                 s->server_hostname ? s->server_hostname
+                                                    : "(default)");
+                }
+            }
             sc->ocsp_dir = apr_psprintf(pconf, "%s/ocsp-%s", dir, fp);
             sc->ocsp_responder = apr_psprintf(pconf, "%s/ocsp-%s-responder"
                                               ".pem", dir, fp);

@@ -816,3 +816,15 @@ def test_prefork_children_share_responses(ca, wd):
         assert len(pids) >= 2, pids
         resp = ocsp.load_der_ocsp_response(bodies.pop())
         assert resp.certificate_status == ocsp.OCSPCertStatus.GOOD
+
+
+def test_warns_without_allow_encoded_slashes(make_httpd):
+    h = make_httpd(vhost_conf="CertAuthOCSP On")
+    assert "CA1704" in h.log() and "AllowEncodedSlashes" in h.log()
+    # the responder answers on the HTTPS host too (POST needs no %2F)
+    st, hd, body = h.request("POST", "/ca/ocsp", body=b"junk",
+                             headers={"Content-Type":
+                                      "application/ocsp-request"})
+    assert st == 400 and hd["content-type"] == "application/ocsp-response"
+    assert ocsp.load_der_ocsp_response(body).response_status == \
+        ocsp.OCSPResponseStatus.MALFORMED_REQUEST
