@@ -458,6 +458,7 @@ int certauth_crl_generation(request_rec *r, const char **gen)
 {
     const certauth_srv_conf *sc = certauth_srv(r->server);
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+    apr_int64_t number = 0, tu = 0;
     crl_cache *c;
     int need, status = 0;
 
@@ -466,18 +467,25 @@ int certauth_crl_generation(request_rec *r, const char **gen)
     need = stale(c->blob, now)
            || apr_time_sec(apr_time_now() - c->db_checked)
                   >= sc->crl_refresh_secs;
+    if (!need) {
+        number = c->blob->number;
+        tu = c->blob->this_update;
+    }
     unlock();
     if (need) {
         int locked = certauth_db_lock(r);
         status = refresh(r, sc->crl_cache);
         certauth_db_unlock(r, locked);
+        lock();
+        c = cache_sync(sc->crl_cache);
+        if (c->blob) {
+            number = c->blob->number;
+            tu = c->blob->this_update;
+        }
+        unlock();
     }
-    lock();
-    c = cache_sync(sc->crl_cache);
-    *gen = c->blob ? apr_psprintf(r->pool, "%" APR_INT64_T_FMT ":%"
-                                  APR_INT64_T_FMT, c->blob->number,
-                                  c->blob->this_update)
-                   : NULL;
-    unlock();
+    *gen = number ? apr_psprintf(r->pool, "%" APR_INT64_T_FMT ":%"
+                                 APR_INT64_T_FMT, number, tu)
+                  : NULL;
     return status;
 }

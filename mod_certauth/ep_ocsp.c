@@ -150,16 +150,19 @@ static int send_error(request_rec *r, int http, int status,
 
 /* A successful response; GET requests without nonce get the RFC 5019
  * caching headers. */
+static const char *etag_of(apr_pool_t *p, const unsigned char *der,
+                           apr_size_t len);
+
 static int send_ok(request_rec *r, const unsigned char *der, apr_size_t len,
                    apr_int64_t this_update, apr_int64_t next_update,
-                   const char *etag, int cacheable)
+                   int cacheable)
 {
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
 
     if (cacheable && r->method_number == M_GET) {
         int status;
         apr_int64_t age = next_update > now ? next_update - now : 0;
-        apr_table_setn(r->headers_out, "ETag", etag);
+        apr_table_setn(r->headers_out, "ETag", etag_of(r->pool, der, len));
         ap_update_mtime(r, apr_time_from_sec(this_update));
         ap_set_last_modified(r);
         apr_table_setn(r->headers_out, "Expires",
@@ -565,8 +568,7 @@ int certauth_ocsp(request_rec *r, const char *rest)
             apr_int64_t tu = e->this_update, nu = e->next_update;
             apr_size_t n = e->len;
             unlock();
-            return send_ok(r, copy, n, tu, nu, etag_of(r->pool, copy, n),
-                           1);
+            return send_ok(r, copy, n, tu, nu, 1);
         }
         unlock();
         if ((e = entry_load(r, sc, req->cache_key))
@@ -577,8 +579,7 @@ int certauth_ocsp(request_rec *r, const char *rest)
             lock();
             entry_put(state_of(sc), e);
             unlock();
-            return send_ok(r, copy, n, tu, nu, etag_of(r->pool, copy, n),
-                           1);
+            return send_ok(r, copy, n, tu, nu, 1);
         }
         free(e);
         e = NULL;
@@ -630,6 +631,5 @@ int certauth_ocsp(request_rec *r, const char *rest)
         entry_put(state_of(sc), e);
         unlock();
     }
-    return send_ok(r, out, out_len, now, next,
-                   etag_of(r->pool, out, out_len), req->cacheable && known);
+    return send_ok(r, out, out_len, now, next, req->cacheable && known);
 }
