@@ -828,3 +828,69 @@ def test_warns_without_allow_encoded_slashes(make_httpd):
     assert st == 400 and hd["content-type"] == "application/ocsp-response"
     assert ocsp.load_der_ocsp_response(body).response_status == \
         ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+
+
+def test_responder_certificate_reused_then_renewed(ca, wd):
+    """The responder certificate in the runtime directory is used while
+    less than half of its validity has passed, and replaced by a new one
+    issued through the store once more has."""
+    import datetime
+    import pwd
+    from cryptography.hazmat.primitives.serialization import (
+        load_pem_private_key)
+    issuer = x509.load_pem_x509_certificate(ca.pem)
+    with open(ca.key, "rb") as f:
+        ca_key = load_pem_private_key(f.read(), None)
+    fp = issuer.fingerprint(hashes.SHA256()).hex().upper()[:16]
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def responder_pem(nb, na):
+        k = ec.generate_private_key(ec.SECP256R1())
+        c = (x509.CertificateBuilder()
+             .subject_name(x509.Name([x509.NameAttribute(
+                 NameOID.COMMON_NAME, "OCSP Responder")]))
+             .issuer_name(issuer.subject).public_key(k.public_key())
+             .serial_number(x509.random_serial_number())
+             .not_valid_before(nb).not_valid_after(na)
+             .add_extension(x509.ExtendedKeyUsage(
+                 [ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
+             .add_extension(x509.OCSPNoCheck(), critical=False)
+             .sign(ca_key, hashes.SHA256()))
+        return c, k.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()) + c.public_bytes(
+                serialization.Encoding.PEM)
+
+    hour = datetime.timedelta(hours=1)
+    for past, renewed in ((1, False), (30, True)):
+        gen = serve(ca)
+        s = next(gen)
+        try:
+            cert, pem = responder_pem(now - past * hour,
+                                      now + (48 - past) * hour)
+            path = os.path.join(s.h.root, "run", "certauth",
+                                "ocsp-%s-responder.pem" % fp)
+            with open(path, "wb") as f:
+                f.write(pem)
+            os.chmod(path, 0o600)
+            if os.geteuid() == 0:
+                pw = pwd.getpwnam("www-data")
+                os.chown(path, pw.pw_uid, pw.pw_gid)
+            h = enroll(s, wd)
+            st, hd, body = post(s, request_der(ca.pem, [h], b"\x05" * 16))
+            resp = ocsp.load_der_ocsp_response(body)
+            assert resp.certificate_status == ocsp.OCSPCertStatus.GOOD
+            used = resp.certificates[0]
+            if renewed:
+                assert used.serial_number != cert.serial_number
+                assert used.not_valid_after > cert.not_valid_after
+                with open(path, "rb") as f:
+                    assert x509.load_pem_x509_certificate(
+                        f.read().split(b"-----END PRIVATE KEY-----")[1]
+                        .strip()).serial_number == used.serial_number
+                assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+            else:
+                assert used.serial_number == cert.serial_number
+        finally:
+            for _ in gen:
+                pass
