@@ -25,6 +25,7 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <apr_file_info.h>
+#include <apr_file_io.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
@@ -45,6 +46,8 @@ APLOG_USE_MODULE(certauth);
 #define OCSP_MAGIC "CERTAUTHOCSP1"
 #define OCSP_MEM_ENTRIES 8192
 #define SIGNER_RECHECK_SECS 60
+/* expired responses are removed from the cache directory this often */
+#define SWEEP_SECS 3600
 
 /* A response kept in memory (malloc'ed, replaced under the lock). */
 typedef struct ocsp_entry {
@@ -294,6 +297,50 @@ static void entry_save(request_rec *r, const certauth_srv_conf *sc,
                       "cannot write the OCSP response cache in %s",
                       sc->ocsp_dir);
     }
+}
+
+/* Remove the files of responses past their nextUpdate (certificates no
+ * one asked about since; on Debian the runtime directory is a tmpfs), at
+ * most every SWEEP_SECS by one child: the mtime of a marker file says
+ * when the last sweep began.  Called after a response was made, never on
+ * the path of a kept one. */
+static void sweep(request_rec *r, const certauth_srv_conf *sc)
+{
+    apr_time_t now = apr_time_now();
+    apr_time_t old = now - apr_time_from_sec(sc->ocsp_validity_secs + 300);
+    const char *marker = apr_pstrcat(r->pool, sc->ocsp_dir, "/.swept",
+                                     NULL);
+    apr_finfo_t fi;
+    apr_dir_t *dir;
+    apr_pool_t *p;
+    int removed = 0;
+
+    if (apr_stat(&fi, marker, APR_FINFO_MTIME, r->pool) == APR_SUCCESS
+        && now - fi.mtime < apr_time_from_sec(SWEEP_SECS)) {
+        return;
+    }
+    /* claim this round (another child that sees the new marker skips) */
+    if (ca_file_write_atomic(r->pool, marker, "", 0, 0644) != APR_SUCCESS
+        || apr_pool_create(&p, r->pool) != APR_SUCCESS) {
+        return;
+    }
+    if (apr_dir_open(&dir, sc->ocsp_dir, p) == APR_SUCCESS) {
+        while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_MTIME
+                                     | APR_FINFO_TYPE, dir) == APR_SUCCESS) {
+            apr_size_t n = fi.name ? strlen(fi.name) : 0;
+            if (fi.filetype == APR_REG && n > 4
+                && !strcmp(fi.name + n - 4, ".der") && fi.mtime < old
+                && apr_file_remove(apr_pstrcat(p, sc->ocsp_dir, "/", fi.name,
+                                               NULL), p) == APR_SUCCESS) {
+                removed++;
+            }
+        }
+        apr_dir_close(dir);
+    }
+    apr_pool_destroy(p);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, CA_LOGNO(1716)
+                  "OCSP cache %s: %d expired responses removed",
+                  sc->ocsp_dir, removed);
 }
 
 /* Usable: made under the current tag and not past half of its validity
@@ -630,6 +677,7 @@ int certauth_ocsp(request_rec *r, const char *rest)
         lock();
         entry_put(state_of(sc), e);
         unlock();
+        sweep(r, sc);
     }
     return send_ok(r, out, out_len, now, next, req->cacheable && known);
 }

@@ -894,3 +894,35 @@ def test_responder_certificate_reused_then_renewed(ca, wd):
         finally:
             for _ in gen:
                 pass
+
+
+def test_cache_directory_sweep(ca, wd):
+    """Responses past their nextUpdate (certificates no one asked about
+    since) are removed from the runtime directory (a tmpfs on Debian);
+    current ones stay."""
+    for s in serve(ca):
+        h1 = enroll(s, wd)
+        st, _, first = post(s, request_der(ca.pem, [h1]))
+        assert st == 200
+        rundir = os.path.join(s.h.root, "run", "certauth")
+        cdir = [os.path.join(rundir, d) for d in os.listdir(rundir)
+                if d.startswith("ocsp-") and os.path.isdir(
+                    os.path.join(rundir, d))][0]
+        kept = [f for f in os.listdir(cdir) if f.endswith(".der")]
+        assert len(kept) == 1, kept
+        stale = os.path.join(cdir, "0" * 64 + "-r.der")
+        with open(stale, "wb") as f:
+            f.write(b"CERTAUTHOCSP1 1:1 1 2 0\n")
+        two_days = time.time() - 2 * 86400
+        os.utime(stale, (two_days, two_days))
+        # the last sweep was an hour ago: the next response made sweeps
+        os.utime(os.path.join(cdir, ".swept"), (two_days, two_days))
+        h2 = enroll(s, wd)
+        st, _, _ = post(s, request_der(ca.pem, [h2]))
+        assert st == 200
+        left = sorted(f for f in os.listdir(cdir) if f.endswith(".der"))
+        assert not os.path.exists(stale)
+        assert len(left) == 2 and kept[0] in left, left
+        # the kept response is still served from the cache, same bytes
+        st, _, again = post(s, request_der(ca.pem, [h1]))
+        assert again == first
