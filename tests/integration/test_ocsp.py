@@ -926,3 +926,31 @@ def test_cache_directory_sweep(ca, wd):
         # the kept response is still served from the cache, same bytes
         st, _, again = post(s, request_der(ca.pem, [h1]))
         assert again == first
+
+
+def test_ocsp_path_configurable(make_httpd, ca):
+    h = make_httpd(vhost_conf="CertAuthOCSP On\n"
+                              "    CertAuthOCSPPath status/ocsp")
+    ctype = {"Content-Type": "application/ocsp-request"}
+    st, hd, body = h.request("POST", "/ca/status/ocsp", body=b"junk",
+                             headers=ctype)
+    assert st == 400 and hd["content-type"] == "application/ocsp-response"
+    st, hd, body = h.request("POST", "/ca/ocsp", body=b"junk",
+                             headers=ctype)
+    assert hd.get("content-type") != "application/ocsp-response", st
+    # an unknown serial of this CA, through the configured path
+    der = openssl_request_serial(ca, "0x0BADC0DE")
+    st, hd, body = h.request("POST", "/ca/status/ocsp", body=der,
+                             headers=ctype)
+    assert st == 200
+    assert ocsp.load_der_ocsp_response(body).certificate_status == \
+        ocsp.OCSPCertStatus.UNKNOWN
+
+
+def openssl_request_serial(ca, serial):
+    with tempfile.TemporaryDirectory() as d:
+        f = os.path.join(d, "req.der")
+        run(["openssl", "ocsp", "-issuer", ca.cert, "-serial", serial,
+             "-no_nonce", "-reqout", f])
+        with open(f, "rb") as r:
+            return r.read()
