@@ -2,7 +2,10 @@
 /* ep_ocsp.c: the OCSP responder (RFC 6960, RFC 5019 profile) at
  * {Location}/{CertAuthOCSPPath}: POST application/ocsp-request, or GET with
  * the request in the path (base64, URL-encoded, or base64url).  Every answer
- * is an OCSPResponse (application/ocsp-response), errors included.
+ * is an OCSPResponse (application/ocsp-response), errors included: the
+ * route table's refusals too (certauth_fail calls certauth_ocsp_fail).
+ * Routes "ocsp" (POST) and "ocsp/\*" (GET) in routes.c; certauth_ocsp_rest
+ * maps the configured path to them.
  *
  * Speed: a response to a request without nonce for one certificate depends
  * on its CertID only; it is made once and kept in a file of the runtime
@@ -41,7 +44,7 @@ APLOG_USE_MODULE(certauth);
 
 #define OCSP_CTYPE_REQ "application/ocsp-request"
 #define OCSP_CTYPE_RESP "application/ocsp-response"
-#define OCSP_MAX_BODY (16 * 1024)
+#define OCSP_MAX_BODY (16 * 1024)    /* as the route table says */
 #define OCSP_MAX_FILE (64 * 1024)
 #define OCSP_MAGIC "CERTAUTHOCSP1"
 #define OCSP_MEM_ENTRIES 8192
@@ -113,17 +116,47 @@ static ocsp_state *state_of(const certauth_srv_conf *sc)
     return s;
 }
 
-int certauth_is_ocsp(request_rec *r, const char *rest)
+const char *certauth_ocsp_rest(request_rec *r, const char *rest)
 {
     const certauth_srv_conf *sc = certauth_srv(r->server);
+    const char *tail;
     apr_size_t n;
+    char *out, *o;
 
-    if (!sc->ocsp || !sc->ocsp_path || !sc->ocsp_hashes) {
-        return 0;
+    if (sc->ocsp && sc->ocsp_path && sc->ocsp_hashes) {
+        n = strlen(sc->ocsp_path);
+        if (!strncmp(rest, sc->ocsp_path, n)
+            && (rest[n] == '\0' || rest[n] == '/')) {
+            tail = rest + n;
+            while (*tail == '/') {
+                tail++;
+            }
+            if (!*tail) {
+                return "ocsp";
+            }
+            /* the table's "ocsp/\*" is one segment: a '/' of the base64
+             * (sent without URL-encoding) as %2F, which the decoder takes */
+            out = o = apr_palloc(r->pool, 5 + 3 * strlen(tail) + 1);
+            memcpy(o, "ocsp/", 5);
+            o += 5;
+            for (; *tail; tail++) {
+                if (*tail == '/') {
+                    memcpy(o, "%2F", 3);
+                    o += 3;
+                }
+                else {
+                    *o++ = *tail;
+                }
+            }
+            *o = '\0';
+            return out;
+        }
     }
-    n = strlen(sc->ocsp_path);
-    return !strncmp(rest, sc->ocsp_path, n)
-           && (rest[n] == '\0' || rest[n] == '/');
+    /* the table's own name when the responder is off or elsewhere */
+    if (!strncmp(rest, "ocsp", 4) && (rest[4] == '\0' || rest[4] == '/')) {
+        return "";
+    }
+    return rest;
 }
 
 static const char *status_name(int status)
@@ -486,96 +519,41 @@ static ca_ocsp_signer_t *get_signer(request_rec *r, ca_store_t *st,
     return s;
 }
 
-/* The request's DER; 0, or an answer already sent. */
-static int read_request(request_rec *r, const char *rest,
-                        unsigned char **der, apr_size_t *len, int *answered)
+int certauth_ocsp_fail(request_rec *r, int status, const char *detail)
 {
-    const certauth_srv_conf *sc = certauth_srv(r->server);
-    const char *ctype, *arg;
-    char *body;
-    apr_size_t n = 0;
-    long got;
-    int rc;
+    return send_error(r, status,
+                      status == HTTP_SERVICE_UNAVAILABLE
+                          ? OCSP_RESPONSE_STATUS_TRYLATER
+                      : status >= 500 ? OCSP_RESPONSE_STATUS_INTERNALERROR
+                                      : OCSP_RESPONSE_STATUS_MALFORMEDREQUEST,
+                      detail);
+}
 
+/* The request's DER: the body of a POST (method, media type and bound
+ * checked by the route table), or the path of a GET; 0, or an answer
+ * already sent. */
+static int read_request(request_rec *r, certauth_req *q, unsigned char **der,
+                        apr_size_t *len, int *answered)
+{
     *answered = 1;
     if (r->method_number == M_GET) {
-        arg = rest + strlen(sc->ocsp_path);
-        while (*arg == '/') {
-            arg++;
-        }
-        if (!*arg) {
-            return send_error(r, HTTP_BAD_REQUEST,
-                              OCSP_RESPONSE_STATUS_MALFORMEDREQUEST,
-                              "GET without a request: use GET "
-                              "{path}/{base64 request} or POST");
-        }
-        if (strlen(arg) > 4 * OCSP_MAX_BODY
-            || ca_ocsp_decode_get(r->pool, arg, der, len) != APR_SUCCESS) {
+        if (strlen(q->tail) > 4 * OCSP_MAX_BODY
+            || ca_ocsp_decode_get(r->pool, q->tail, der, len)
+                   != APR_SUCCESS) {
             return send_error(r, HTTP_BAD_REQUEST,
                               OCSP_RESPONSE_STATUS_MALFORMEDREQUEST,
                               "the GET request is not base64");
         }
-        *answered = 0;
-        return 0;
     }
-    if (r->method_number != M_POST) {
-        r->allowed = (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
-        apr_table_setn(r->headers_out, "Allow", "GET, HEAD, POST");
-        ap_discard_request_body(r);
-        return send_error(r, HTTP_METHOD_NOT_ALLOWED,
-                          OCSP_RESPONSE_STATUS_MALFORMEDREQUEST,
-                          "method not allowed");
+    else {
+        *der = (unsigned char *)q->body;
+        *len = q->len;
     }
-    ctype = apr_table_get(r->headers_in, "Content-Type");
-    if (!ctype || strncasecmp(ctype, OCSP_CTYPE_REQ, strlen(OCSP_CTYPE_REQ))
-        || (ctype[strlen(OCSP_CTYPE_REQ)] != '\0'
-            && ctype[strlen(OCSP_CTYPE_REQ)] != ';'
-            && ctype[strlen(OCSP_CTYPE_REQ)] != ' ')) {
-        ap_discard_request_body(r);
-        return send_error(r, HTTP_UNSUPPORTED_MEDIA_TYPE,
-                          OCSP_RESPONSE_STATUS_MALFORMEDREQUEST,
-                          "Content-Type must be " OCSP_CTYPE_REQ);
-    }
-    {
-        const char *cl = apr_table_get(r->headers_in, "Content-Length");
-        if (cl && (strlen(cl) > 9 || atol(cl) > OCSP_MAX_BODY)) {
-            r->connection->keepalive = AP_CONN_CLOSE;
-            return send_error(r, HTTP_REQUEST_ENTITY_TOO_LARGE,
-                              OCSP_RESPONSE_STATUS_MALFORMEDREQUEST,
-                              "request body too large");
-        }
-    }
-    if ((rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK)) != OK) {
-        return send_error(r, HTTP_BAD_REQUEST,
-                          OCSP_RESPONSE_STATUS_MALFORMEDREQUEST,
-                          "cannot read the request body");
-    }
-    body = apr_palloc(r->pool, OCSP_MAX_BODY + 1);
-    if (ap_should_client_block(r)) {
-        while ((got = ap_get_client_block(r, body + n,
-                                          OCSP_MAX_BODY + 1 - n)) > 0) {
-            n += (apr_size_t)got;
-            if (n > OCSP_MAX_BODY) {
-                r->connection->keepalive = AP_CONN_CLOSE;
-                return send_error(r, HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  OCSP_RESPONSE_STATUS_MALFORMEDREQUEST,
-                                  "request body too large");
-            }
-        }
-        if (got < 0) {
-            r->connection->keepalive = AP_CONN_CLOSE;
-            return send_error(r, HTTP_BAD_REQUEST,
-                              OCSP_RESPONSE_STATUS_MALFORMEDREQUEST,
-                              "cannot read the request body");
-        }
-    }
-    *der = (unsigned char *)body;
-    *len = n;
     *answered = 0;
     return 0;
 }
 
-int certauth_ocsp(request_rec *r, const char *rest)
+int certauth_ocsp(request_rec *r, certauth_req *q)
 {
     const certauth_srv_conf *sc = certauth_srv(r->server);
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
@@ -591,7 +569,7 @@ int certauth_ocsp(request_rec *r, const char *rest)
     apr_status_t rv;
     int answered, rc, dbdown, status, i, keep, known;
 
-    rc = read_request(r, rest, &der, &len, &answered);
+    rc = read_request(r, q, &der, &len, &answered);
     if (answered) {
         return rc;
     }

@@ -127,7 +127,8 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
         if (sc->crl_retention_days < 0) sc->crl_retention_days = 90;
         if (sc->crl_refresh_secs < 0) sc->crl_refresh_secs = 60;
         if (sc->supersede_grace_secs < 0) sc->supersede_grace_secs = 0;
-        if (sc->ocsp < 0) sc->ocsp = 0;
+        /* on by default like the CRL (2); 1: CertAuthOCSP On was said */
+        if (sc->ocsp < 0) sc->ocsp = 2;
         if (!sc->ocsp_path) sc->ocsp_path = "ocsp";
         if (sc->ocsp_signer_ca < 0) sc->ocsp_signer_ca = 0;
         if (sc->ocsp_validity_secs < 0) sc->ocsp_validity_secs = 3600;
@@ -188,7 +189,7 @@ static int crl_dirs(apr_pool_t *pconf, server_rec *s0)
             }
             fp[j] = '\0';
             sc->crl_cache = apr_psprintf(pconf, "%s/crl-%s.bin", dir, fp);
-            if (sc->ocsp && sc->has_endpoints) {
+            if (sc->ocsp == 1 && sc->has_endpoints) {
                 core_dir_config *cd = ap_get_core_module_config(
                     s->lookup_defaults);
                 if (!cd->allow_encoded_slashes) {
@@ -461,18 +462,6 @@ static const char *endpoint_path(request_rec *r, const certauth_dir_conf *dc)
     return r->uri + n + 1;
 }
 
-static int is_endpoint(const char *rest)
-{
-    return !strcmp(rest, "cacert.crt") || !strcmp(rest, "cacert.pem")
-           || !strcmp(rest, "enroll") || !strncmp(rest, "certs/", 6)
-           || !strcmp(rest, "renew") || !strcmp(rest, "revoke")
-           || !strcmp(rest, "pkcs12")
-           || !strcmp(rest, "crl") || !strcmp(rest, "crl.pem")
-           || !strcmp(rest, "api/certs") || !strcmp(rest, "api/audit")
-           || !strcmp(rest, "api/pending") || !strncmp(rest, "api/pending/", 12);
-}
-
-
 /* Claim the request for our handler once the site's access and
  * authentication checks have run. */
 static int certauth_fixups(request_rec *r)
@@ -480,9 +469,10 @@ static int certauth_fixups(request_rec *r)
     const certauth_dir_conf *dc = certauth_dir(r);
     const char *rest = endpoint_path(r, dc);
 
-    if (rest && (certauth_is_est(dc) ? certauth_est_op(rest)
-                                     : is_endpoint(rest)
-                                           || certauth_is_ocsp(r, rest))) {
+    if (rest && !certauth_is_est(dc)) {
+        rest = certauth_ocsp_rest(r, rest);
+    }
+    if (rest && *rest && certauth_route_of(dc, rest)) {
         r->handler = CERTAUTH_HANDLER;
     }
     return DECLINED;
@@ -492,6 +482,7 @@ static int certauth_handler(request_rec *r)
 {
     certauth_dir_conf *dc;
     certauth_srv_conf *sc;
+    const certauth_route *rt;
     const char *rest;
 
     if (!r->handler || strcmp(r->handler, CERTAUTH_HANDLER)) {
@@ -503,6 +494,8 @@ static int certauth_handler(request_rec *r)
     if (!rest) {
         return DECLINED;
     }
+    /* every response of the module, this one's error too */
+    apr_table_setn(r->err_headers_out, "X-Content-Type-Options", "nosniff");
     if (!sc->ca) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(0111)
                       "CertAuth On but no CA configured for this server");
@@ -510,50 +503,14 @@ static int certauth_handler(request_rec *r)
                               "not configured", "no CA for this server");
     }
 
-    if (certauth_is_est(dc)) {
-        return certauth_est(r, rest);
+    if (!certauth_is_est(dc)) {
+        rest = certauth_ocsp_rest(r, rest);
     }
-    if (certauth_is_ocsp(r, rest)) {
-        return certauth_ocsp(r, rest);
+    if (!*rest || !(rt = certauth_route_of(dc, rest))) {
+        return DECLINED;
     }
-    if (!strcmp(rest, "enroll")) {
-        return certauth_enroll(r);
-    }
-    if (!strcmp(rest, "renew")) {
-        return certauth_renew(r);
-    }
-    if (!strcmp(rest, "revoke")) {
-        return certauth_revoke(r);
-    }
-    if (!strcmp(rest, "pkcs12")) {
-        return certauth_pkcs12(r);
-    }
-    if (!strncmp(rest, "api/pending/", 12)) {
-        return certauth_api(r, rest + 4);
-    }
-    if (r->method_number != M_GET) {
-        ap_discard_request_body(r);
-        r->allowed = (AP_METHOD_BIT << M_GET);
-        apr_table_setn(r->err_headers_out, "Allow", "GET, HEAD");
-        return certauth_error(r, HTTP_METHOD_NOT_ALLOWED,
-                              "method not allowed", "use GET");
-    }
-    if (!strcmp(rest, "cacert.crt")) {
-        return certauth_publish_cacert(r, 0);
-    }
-    if (!strcmp(rest, "cacert.pem")) {
-        return certauth_publish_cacert(r, 1);
-    }
-    if (!strncmp(rest, "certs/", 6)) {
-        return certauth_publish_cert(r, rest + 6);
-    }
-    if (!strcmp(rest, "crl") || !strcmp(rest, "crl.pem")) {
-        return certauth_crl(r, rest[3] == '.');
-    }
-    if (!strncmp(rest, "api/", 4)) {
-        return certauth_api(r, rest + 4);
-    }
-    return DECLINED;
+    /* the route table's rules first, then the endpoint (routes.c) */
+    return certauth_dispatch(r, rt, rest);
 }
 
 static void certauth_register_hooks(apr_pool_t *p)

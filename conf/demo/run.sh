@@ -311,7 +311,7 @@ SSLSessionTickets off
         CertAuth On
         Require all granted
         CertAuthDefaultProfile user
-        CertAuthAdmin "%{REMOTE_USER} == 'admin'"
+        CertAuthAdmin "%{CERTAUTH_OWNER} in {'admin'} || %{CERTAUTH_CERT_OWNER} in {'admin'}"
     </Location>
 
     # The web pages (build/htdocs, made by make web) next to the endpoints,
@@ -351,7 +351,10 @@ SSLSessionTickets off
         AuthBasicProvider file
         AuthUserFile "$HTPASSWD"
         <RequireAny>
-            Require ssl-verify-client
+            <RequireAll>
+                Require ssl-verify-client
+                Require expr "-z req('Authorization')"
+            </RequireAll>
             Require valid-user
         </RequireAny>
     </LocationMatch>
@@ -365,7 +368,10 @@ SSLSessionTickets off
         AuthBasicProvider file
         AuthUserFile "$HTPASSWD"
         <RequireAny>
-            Require ssl-verify-client
+            <RequireAll>
+                Require ssl-verify-client
+                Require expr "-z req('Authorization')"
+            </RequireAll>
             Require valid-user
         </RequireAny>
     </Location>
@@ -379,7 +385,7 @@ SSLSessionTickets off
 <VirtualHost 127.0.0.1:$OCSP_PORT>
     ServerName localhost
     AllowEncodedSlashes NoDecode
-    ErrorDocument 400 /ca/ocsp
+    ErrorDocument 400 /ca/ocsp/error
     DBDriver sqlite3
     DBDParams "$DB"
     CertAuthCACertificateFile "$CA_CERT"

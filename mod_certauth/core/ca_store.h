@@ -257,4 +257,16 @@ const char *ca_store_statement_label(int i);
 /* The last database error as text (for the log), or "". */
 const char *ca_store_last_error(ca_store_t *s);
 
+/* Links (schema 6): serial was issued on the strength of the certificate
+ * authorized_by alone; the serials it authorised; its authoriser (NULL
+ * when none). */
+apr_status_t ca_store_link_add(ca_store_t *s, apr_pool_t *p,
+                               const char *serial,
+                               const char *authorized_by);
+apr_status_t ca_store_link_children(ca_store_t *s, apr_pool_t *p,
+                                    const char *serial,
+                                    apr_array_header_t **children);
+apr_status_t ca_store_link_parent(ca_store_t *s, apr_pool_t *p,
+                                  const char *serial, const char **parent);
+
 #endif

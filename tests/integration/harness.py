@@ -197,8 +197,13 @@ class Httpd:
         AuthName certauth-test
         AuthBasicProvider file
         AuthUserFile %s
+        # a login, when one is sent, is checked even beside a certificate
+        # (a stale certificate in the browser never hides the login)
         <RequireAny>
-            Require ssl-verify-client
+            <RequireAll>
+                Require ssl-verify-client
+                Require expr "-z req('Authorization')"
+            </RequireAll>
             Require valid-user
         </RequireAny>
     </LocationMatch>
@@ -210,8 +215,13 @@ class Httpd:
         AuthName certauth-test
         AuthBasicProvider file
         AuthUserFile %s
+        # a login, when one is sent, is checked even beside a certificate
+        # (a stale certificate in the browser never hides the login)
         <RequireAny>
-            Require ssl-verify-client
+            <RequireAll>
+                Require ssl-verify-client
+                Require expr "-z req('Authorization')"
+            </RequireAll>
             Require valid-user
         </RequireAny>
     </Location>

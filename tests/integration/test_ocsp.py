@@ -50,7 +50,7 @@ Listen 127.0.0.1:{hp}
     AllowEncodedSlashes NoDecode
     # what httpd refuses before any module (a bad %-escape) still gets an
     # OCSP response
-    ErrorDocument 400 /ca/ocsp
+    ErrorDocument 400 /ca/ocsp/error
     DBDriver {driver}
     DBDParams "{db}"
     CertAuthCACertificateFile {cert}
@@ -447,7 +447,8 @@ def test_malformed_requests(srv, ca, certs):
     assert_error(*get(srv.ocsp_url + "/not-base64!!"), 400, MAL)
     assert_error(*get(srv.ocsp_url + "/%%%%bad-escape"), 400, MAL)
     assert_error(*get(srv.ocsp_url + "/" + "A" * 5), 400, MAL)
-    assert_error(*get(srv.ocsp_url), 400, MAL)
+    # GET without a request: the path is the POST route's
+    assert_error(*get(srv.ocsp_url), 405, MAL)
     assert_error(*get(srv.ocsp_url + "/"
                       + base64.b64encode(b"\x30\x03\x02\x01\x01").decode()),
                  400, MAL)

@@ -588,7 +588,10 @@ def test_shipped_server(shipped):
     assert subject(cert) == [("O", "Test Org"), ("CN", "www.example.org")]
     assert sans(cert) == ["DNS:www.example.org", "DNS:example.org",
                           "DNS:*.example.org"]
-    assert eku(cert) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    # clientAuth too: the certificate authenticates its own renewal
+    # (issue 12)
+    assert eku(cert) == [ExtendedKeyUsageOID.SERVER_AUTH,
+                         ExtendedKeyUsageOID.CLIENT_AUTH]
     assert about_days(cert, 397)
     c.refused(422, csr([("CN", "www.example.org")],
                        sans=["DNS:www.example.org", "DNS:www.example.com"]),

@@ -157,7 +157,7 @@ static void pg_reset(apr_pool_t *p)
     raw_t *r = pg_raw(p);
     UT_CHECK(raw_exec(r, "DROP TABLE IF EXISTS certauth_schema, "
                          "certauth_certs, certauth_crl, certauth_audit, "
-                         "certauth_pending CASCADE") == 0);
+                         "certauth_pending, certauth_cert_links CASCADE") == 0);
 }
 
 static ca_store_t *pg_store(apr_pool_t *p, int migrate)
