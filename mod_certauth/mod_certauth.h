@@ -41,7 +41,8 @@ typedef struct certauth_srv_conf {
     int supersede_grace_secs;    /* a superseded certificate is listed on
                                     the CRL this long after its renewal     */
     const char *crl_cache;       /* cache file (runtime dir), per CA        */
-    int ocsp;                    /* CertAuthOCSP: serve the responder, -1   */
+    int ocsp;                    /* CertAuthOCSP: 1 On, 0 Off, 2 on by
+                                    default, -1 unset                       */
     const char *ocsp_path;       /* below the Location (default "ocsp")     */
     const char *ocsp_url;        /* AIA OCSP URL of issued certificates     */
     int ocsp_signer_ca;          /* sign with the CA key, -1 unset          */
