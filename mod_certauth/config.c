@@ -1058,7 +1058,8 @@ const command_rec certauth_cmds[] = {
                   RSRC_CONF, "a renewed certificate appears on the CRL this "
                   "long after its renewal (default 0)"),
     AP_INIT_FLAG("CertAuthOCSP", set_ocsp, NULL, RSRC_CONF,
-                 "Off: no OCSP responder below the CertAuth Location (default On)"),
+                 "Off: no OCSP responder below the CertAuth Location "
+                 "(default On)"),
     AP_INIT_TAKE1("CertAuthOCSPPath", set_ocsp_path, NULL, RSRC_CONF,
                   "path of the OCSP responder below the Location (default "
                   "ocsp)"),
