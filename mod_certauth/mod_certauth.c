@@ -50,6 +50,17 @@ static void log_sink(void *baton, const char *file, int line,
                   ap_server_conf, "%s", msg);
 }
 
+/* The core formats a line only when httpd would write it: its threshold is
+ * the level for this module of the server log_sink writes to (LogLevel
+ * certauth:LEVEL of the main server). */
+static void log_threshold(server_rec *s)
+{
+    int level = ap_get_server_module_loglevel(s, APLOG_MODULE_INDEX);
+
+    ca_log_set(log_sink, NULL,
+               level >= APLOG_DEBUG ? CA_LOG_DEBUG : (ca_log_level_t)level);
+}
+
 static int certauth_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
                                apr_pool_t *ptemp)
 {
@@ -233,6 +244,7 @@ static int certauth_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)plog;
     (void)ptemp;
 
+    log_threshold(s);
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }

@@ -10,6 +10,7 @@
 
 #include "ca_log.h"
 #include "ca_store_int.h"
+#include "ca_store_test.h"
 #include "ca_util.h"
 
 const ca_st_stmt_def ca_st_stmts_certs[] = {

@@ -11,6 +11,7 @@
 
 #include "ca_log.h"
 #include "ca_store_int.h"
+#include "ca_store_test.h"
 #include "ca_util.h"
 
 #define SCHEMA_VERSION 6

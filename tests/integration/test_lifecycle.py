@@ -253,9 +253,11 @@ def as_server_user(h, cmd):
 @pytest.fixture(scope="module")
 def life(ca):
     h = Httpd(ca, location_conf=LOC)
-    h.start()
-    yield h
-    h.cleanup()
+    try:
+        h.start()
+        yield h
+    finally:
+        h.cleanup()
 
 
 def test_lifecycle(life, ca, keydir):
@@ -887,8 +889,8 @@ def audited(ca, tmp_path_factory):
     """A server with one of each event; returns (server, events, holders)."""
     keys = str(tmp_path_factory.mktemp("auditkeys"))
     h = Httpd(ca, location_conf=LOC)
-    h.start()
     try:
+        h.start()
         a1 = enroll(h, keys, "alice")
         st, _, body = renew(h, a1)
         assert st == 201, body

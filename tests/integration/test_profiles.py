@@ -301,9 +301,11 @@ OPTIONS_VHOST = r"""
 def opt(ca):
     h = Httpd(ca, server_conf=OPTIONS_SERVER, vhost_conf=OPTIONS_VHOST,
               location_conf="CertAuthDefaultProfile dflt")
-    h.start()
-    yield Client(h)
-    h.cleanup()
+    try:
+        h.start()
+        yield Client(h)
+    finally:
+        h.cleanup()
 
 
 def test_selection_default_unknown_and_server_level(opt, ca):
@@ -552,11 +554,13 @@ MAIL = {"X-Test-Mail": "alice@example.org"}
 def shipped(ca):
     h = Httpd(ca, server_conf=SHIPPED_SERVER, vhost_conf=SHIPPED_VHOST,
               location_conf="CertAuthDefaultProfile user")
-    rc, out = h.configtest()
-    assert rc == 0, out
-    h.start()
-    yield Client(h)
-    h.cleanup()
+    try:
+        rc, out = h.configtest()
+        assert rc == 0, out
+        h.start()
+        yield Client(h)
+    finally:
+        h.cleanup()
 
 
 def test_shipped_user(shipped, ca):
@@ -1015,8 +1019,10 @@ BAD_CONFIGS = [
 @pytest.fixture(scope="module")
 def cfg(ca):
     h = Httpd(ca)
-    yield h
-    h.cleanup()
+    try:
+        yield h
+    finally:
+        h.cleanup()
 
 
 def configtest(h, vhost_conf="", location_conf="", server_conf=""):
