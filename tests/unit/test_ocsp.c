@@ -24,25 +24,6 @@
 #include "ca_store.h"
 #include "ca_util.h"
 
-static const char *tmpdir(apr_pool_t *p)
-{
-    char *t = apr_pstrdup(p, "/tmp/test_ocsp.XXXXXX");
-    if (!mkdtemp(t)) {
-        abort();
-    }
-    return t;
-}
-
-static apr_status_t rm_rf(void *d)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", (const char *)d);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "cannot remove %s\n", (const char *)d);
-    }
-    return APR_SUCCESS;
-}
-
 typedef struct fixture {
     ca_t *ca;
     ca_store_t *st;
@@ -116,11 +97,10 @@ static const char *ser(apr_pool_t *p, X509 *x)
 static fixture *setup(apr_pool_t *p, const char *kt)
 {
     fixture *f = apr_pcalloc(p, sizeof(*f));
-    const char *dir = tmpdir(p), *err = NULL;
+    const char *dir = ut_tmpdir(p), *err = NULL;
     apr_int64_t now = (apr_int64_t)time(NULL);
     int version;
 
-    apr_pool_cleanup_register(p, dir, rm_rf, apr_pool_cleanup_null);
     f->t0 = now;
     f->ca = make_ca(p, dir, kt, "CN=OCSP Test CA,O=Example");
     if (ca_store_open(&f->st, p, "sqlite3",
