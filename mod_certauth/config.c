@@ -20,6 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include "mod_certauth.h"
+#include "ca_pkcs11.h"
 #include "ca_util.h"
 
 certauth_srv_conf *certauth_srv(server_rec *s)
@@ -60,6 +61,10 @@ void *certauth_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(ca_cert_file);
     MERGE_PTR(ca_key_file);
     MERGE_PTR(passphrase);
+    MERGE_PTR(prev_ca_file);
+    MERGE_PTR(link_file);
+    MERGE_PTR(prev_key_file);
+    MERGE_PTR(prev_passphrase);
     MERGE_PTR(base_url);
     MERGE_PTR(where);
     c->has_endpoints = add->has_endpoints;
@@ -186,6 +191,63 @@ static const char *set_ca_cert(cmd_parms *cmd, void *d, const char *arg)
     return NULL;
 }
 
+/* CertAuthPreviousCACertificateFile, CertAuthCALinkCertificates */
+static const char *set_rollover_file(cmd_parms *cmd, void *d,
+                                     const char *arg)
+{
+    certauth_srv_conf *sc = certauth_srv(cmd->server);
+    const char *err = srv_only(cmd), *path;
+    (void)d;
+    if (err) {
+        return err;
+    }
+    path = ap_server_root_relative(cmd->pool, arg);
+    if (!path) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": bad path ", arg,
+                           NULL);
+    }
+    if (cmd->info) {
+        sc->link_file = path;
+    }
+    else {
+        sc->prev_ca_file = path;
+    }
+    return NULL;
+}
+
+/* CertAuthPreviousCAKeyFile path|URI [file:|exec:|env: pass phrase] */
+static const char *set_prev_key(cmd_parms *cmd, void *d, const char *key,
+                                const char *pass)
+{
+    certauth_srv_conf *sc = certauth_srv(cmd->server);
+    const char *err = srv_only(cmd);
+    (void)d;
+    if (err) {
+        return err;
+    }
+    if (ca_pkcs11_is_uri(key)) {
+        if (ca_pkcs11_check_uri(cmd->pool, key, &err) != APR_SUCCESS) {
+            return apr_pstrcat(cmd->pool, "CertAuthPreviousCAKeyFile: ", err,
+                               NULL);
+        }
+        sc->prev_key_file = key;
+    }
+    else if (!(sc->prev_key_file = ap_server_root_relative(cmd->pool,
+                                                           key))) {
+        return apr_pstrcat(cmd->pool, "CertAuthPreviousCAKeyFile: bad path ",
+                           key, NULL);
+    }
+    if (pass) {
+        if (strncmp(pass, "file:", 5) && strncmp(pass, "exec:", 5)
+            && strncmp(pass, "env:", 4)) {
+            return "CertAuthPreviousCAKeyFile: the pass phrase source is "
+                   "file:/path, exec:/path or env:NAME";
+        }
+        sc->prev_passphrase = pass;
+    }
+    return NULL;
+}
+
 static const char *set_ca_key(cmd_parms *cmd, void *d, const char *arg)
 {
     certauth_srv_conf *sc = certauth_srv(cmd->server);
@@ -193,6 +255,16 @@ static const char *set_ca_key(cmd_parms *cmd, void *d, const char *arg)
     (void)d;
     if (err) {
         return err;
+    }
+    /* a PKCS#11 URI names a key in a token (core/ca_pkcs11.c) */
+    if (ca_pkcs11_is_uri(arg)) {
+        const char *why = NULL;
+        if (ca_pkcs11_check_uri(cmd->pool, arg, &why) != APR_SUCCESS) {
+            return apr_pstrcat(cmd->pool, "CertAuthCAKeyFile: ", why, NULL);
+        }
+        sc->ca_key_file = arg;
+        sc->where = where(cmd);
+        return NULL;
     }
     sc->ca_key_file = ap_server_root_relative(cmd->pool, arg);
     if (!sc->ca_key_file) {
@@ -1041,6 +1113,19 @@ const command_rec certauth_cmds[] = {
     AP_INIT_TAKE1("CertAuthCAPassPhrase", set_passphrase, NULL, RSRC_CONF,
                   "pass phrase of an encrypted CA key: file:/path, "
                   "exec:/path or env:NAME"),
+    AP_INIT_TAKE1("CertAuthPreviousCACertificateFile", set_rollover_file,
+                  NULL, RSRC_CONF,
+                  "after a rollover: the previous CA certificate (its "
+                  "certificates still identify their holders; published)"),
+    AP_INIT_TAKE12("CertAuthPreviousCAKeyFile", set_prev_key, NULL,
+                   RSRC_CONF,
+                   "after a rollover: the previous CA's key (file or "
+                   "PKCS#11 URI) and optionally its pass phrase source: it "
+                   "signs the previous CA's CRL"),
+    AP_INIT_TAKE1("CertAuthCALinkCertificates", set_rollover_file, (void *)1,
+                  RSRC_CONF,
+                  "after a rollover: the link certificates NewWithOld and "
+                  "OldWithNew (certauth-admin rollover's links.pem)"),
     AP_INIT_TAKE1("CertAuthBaseURL", set_base_url, NULL, RSRC_CONF,
                   "public URL of the CA endpoints, e.g. "
                   "https://ca.example.org/ca"),

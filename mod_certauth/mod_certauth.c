@@ -121,8 +121,12 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
             && !strcmp(sc->ca_key_file, certauth_srv(s0)->ca_key_file)) {
             sc->ca = certauth_srv(s0)->ca;
         }
-        else if (ca_load(&sc->ca, pconf, sc->ca_cert_file, sc->ca_key_file,
-                         sc->passphrase, &err) != APR_SUCCESS) {
+        /* a key in a PKCS#11 token is checked in a process of its own
+         * (configtest too) and loaded by each child after fork
+         * (certauth_child_init): this process never opens the module */
+        else if (ca_load_ex(&sc->ca, pconf, sc->ca_cert_file,
+                            sc->ca_key_file, sc->passphrase,
+                            CA_LOAD_KEY_LATER, &err) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(0103)
                          "%s (%s): %s",
                          err && (strstr(err, "no pass phrase")
@@ -132,6 +136,39 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                              ? "CertAuthCAKeyFile"
                              : "CertAuthCACertificateFile",
                          sc->where, err ? err : "cannot load the CA");
+            return !OK;
+        }
+        if (sc->link_file && !sc->prev_ca_file) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1802)
+                         "CertAuthCALinkCertificates (%s): needs "
+                         "CertAuthPreviousCACertificateFile", sc->where);
+            return !OK;
+        }
+        if (sc->prev_ca_file && !sc->ca->previous
+            && ca_set_previous(sc->ca, pconf, sc->prev_ca_file,
+                               sc->link_file, &err) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1803)
+                         "%s (%s): %s",
+                         err && sc->link_file && strstr(err, sc->link_file)
+                             ? "CertAuthCALinkCertificates"
+                             : "CertAuthPreviousCACertificateFile",
+                         sc->where, err);
+            return !OK;
+        }
+        if (sc->prev_key_file && !sc->prev_ca_file) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1804)
+                         "CertAuthPreviousCAKeyFile (%s): needs "
+                         "CertAuthPreviousCACertificateFile", sc->where);
+            return !OK;
+        }
+        if (sc->prev_key_file && !sc->prev_ca
+            && ca_load_ex(&sc->prev_ca, pconf, sc->prev_ca_file,
+                          sc->prev_key_file, sc->prev_passphrase,
+                          CA_LOAD_KEY_LATER | CA_LOAD_EXPIRED_OK, &err)
+                   != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1805)
+                         "CertAuthPreviousCAKeyFile (%s): %s", sc->where,
+                         err);
             return !OK;
         }
         if (sc->crl_days < 0) sc->crl_days = 7;
@@ -362,6 +399,23 @@ static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
     }
     certauth_crl_child_init(pchild, s0);
     certauth_ocsp_child_init(pchild, s0);
+    certauth_rollover_child_init(pchild);
+    for (s = s0; s; s = s->next) {
+        certauth_srv_conf *sc = certauth_srv(s);
+        const char *err = NULL;
+        if (sc->ca && ca_key_reopen(sc->ca, pchild, &err) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1801)
+                         "CertAuthCAKeyFile (%s): %s; this process cannot "
+                         "sign (503) until httpd restarts", sc->where, err);
+        }
+        if (sc->prev_ca
+            && ca_key_reopen(sc->prev_ca, pchild, &err) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1806)
+                         "CertAuthPreviousCAKeyFile (%s): %s; this process "
+                         "cannot sign the previous CA's CRL (503)",
+                         sc->where, err);
+        }
+    }
     if (!dbd_open) {
         return;
     }

@@ -31,6 +31,11 @@ typedef struct certauth_srv_conf {
     const char *ca_cert_file;
     const char *ca_key_file;
     const char *passphrase;      /* file:/exec:/env: or NULL                */
+    const char *prev_ca_file;    /* after a rollover: the previous CA       */
+    const char *link_file;       /* ... and the link certificates           */
+    const char *prev_key_file;   /* ... its key (signs its CRL), or NULL    */
+    const char *prev_passphrase; /* ... the key's pass phrase / PIN source  */
+    ca_t *prev_ca;               /* ... loaded (the key in each child)      */
     const char *base_url;        /* no trailing slash                       */
     const char *where;           /* "file:line" of the CA directives        */
     int has_endpoints;           /* a Location of this server says CertAuth On */
@@ -226,6 +231,9 @@ int certauth_crl(request_rec *r, int pem);
 void certauth_crl_regenerate(request_rec *r, ca_store_t *st);
 /* Child start-up of the CRL cache. */
 void certauth_crl_child_init(apr_pool_t *p, server_rec *s);
+/* GET crl/previous[.pem]: the previous CA's CRL (ep_rollover.c) */
+int certauth_crl_previous(request_rec *r, int pem);
+void certauth_rollover_child_init(apr_pool_t *pchild);
 /* The module's global mutex (CRL making, schema changes), held for the
  * request r: certauth_db_lock returns whether it locked, to be passed to
  * certauth_db_unlock.  Store access from r while it is held is fine. */

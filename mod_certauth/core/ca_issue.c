@@ -1013,6 +1013,12 @@ apr_status_t ca_issue(apr_pool_t *p, const ca_t *ca, ca_store_t *store,
         *row = NULL;
     }
     *err = NULL;
+    if (!ca->key) {
+        /* a token key that this process could not open (ca_key_reopen) */
+        *err = "the CA key is not available in this process (PKCS#11 "
+               "token unreachable?)";
+        return CA_EDB;
+    }
     for (attempt = 0; attempt < CA_ISSUE_ATTEMPTS; attempt++) {
         if (ca_serial_random(&serial) != APR_SUCCESS) {
             *err = "cannot generate a serial number";
