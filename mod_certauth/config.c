@@ -46,6 +46,10 @@ void *certauth_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->acme_http_port = -1;
     c->acme_tls_port = -1;
     c->acme_eab = -1;
+    c->ocsp = -1;
+    c->ocsp_signer_ca = -1;
+    c->ocsp_validity_secs = -1;
+    c->ocsp_responder_days = -1;
     return c;
 }
 
@@ -79,6 +83,12 @@ void *certauth_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(acme_tls_port);
     MERGE_INT(acme_eab);
     MERGE_PTR(acme_location);
+    MERGE_INT(ocsp);
+    MERGE_PTR(ocsp_path);
+    MERGE_PTR(ocsp_url);
+    MERGE_INT(ocsp_signer_ca);
+    MERGE_INT(ocsp_validity_secs);
+    MERGE_INT(ocsp_responder_days);
     return c;
 }
 
@@ -939,8 +949,95 @@ static const char *set_srv_int(cmd_parms *cmd, void *d, const char *arg)
     if (!strcasecmp(name, "CertAuthCRLRefreshSeconds")) {
         return parse_int(cmd, name, arg, 1, 86400, &sc->crl_refresh_secs);
     }
+    if (!strcasecmp(name, "CertAuthOCSPValiditySeconds")) {
+        return parse_int(cmd, name, arg, 60, 7 * 86400,
+                         &sc->ocsp_validity_secs);
+    }
+    if (!strcasecmp(name, "CertAuthOCSPResponderDays")) {
+        return parse_int(cmd, name, arg, 1, 365, &sc->ocsp_responder_days);
+    }
     return parse_int(cmd, name, arg, 0, 30 * 86400,
                      &sc->supersede_grace_secs);
+}
+
+/* CertAuthOCSP On|Off */
+static const char *set_ocsp(cmd_parms *cmd, void *d, int flag)
+{
+    const char *err = srv_only(cmd);
+    (void)d;
+    if (err) {
+        return err;
+    }
+    certauth_srv(cmd->server)->ocsp = flag;
+    return NULL;
+}
+
+/* CertAuthOCSPPath SEGMENT: below the CertAuth Location. */
+static const char *set_ocsp_path(cmd_parms *cmd, void *d, const char *arg)
+{
+    const char *err = srv_only(cmd);
+    (void)d;
+    if (err) {
+        return err;
+    }
+    while (*arg == '/') {
+        arg++;
+    }
+    if (!*arg || strspn(arg, "abcdefghijklmnopqrstuvwxyz"
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
+                     != strlen(arg)
+        || arg[strlen(arg) - 1] == '/' || strstr(arg, "..")) {
+        return apr_psprintf(cmd->pool, "CertAuthOCSPPath: '%s' is not a "
+                            "path below the Location (e.g. ocsp)", arg);
+    }
+    certauth_srv(cmd->server)->ocsp_path = arg;
+    return NULL;
+}
+
+/* CertAuthOCSPURL URL|none: the AIA OCSP entry of issued certificates. */
+static const char *set_ocsp_url(cmd_parms *cmd, void *d, const char *arg)
+{
+    const char *err = srv_only(cmd);
+    apr_uri_t uri;
+    (void)d;
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(arg, "none")) {
+        certauth_srv(cmd->server)->ocsp_url = "";
+        return NULL;
+    }
+    if (apr_uri_parse(cmd->pool, arg, &uri) != APR_SUCCESS || !uri.scheme
+        || (strcasecmp(uri.scheme, "https") && strcasecmp(uri.scheme, "http"))
+        || !uri.hostname || !*uri.hostname || uri.query || uri.fragment
+        || strpbrk(arg, " \t\"<>\\")) {
+        return apr_psprintf(cmd->pool, "CertAuthOCSPURL: '%s' is not an "
+                            "absolute http URL (e.g. "
+                            "http://ca.example.org/ca/ocsp) or none", arg);
+    }
+    certauth_srv(cmd->server)->ocsp_url = arg;
+    return NULL;
+}
+
+/* CertAuthOCSPSigner responder|ca */
+static const char *set_ocsp_signer(cmd_parms *cmd, void *d, const char *arg)
+{
+    const char *err = srv_only(cmd);
+    (void)d;
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(arg, "ca")) {
+        certauth_srv(cmd->server)->ocsp_signer_ca = 1;
+    }
+    else if (!strcasecmp(arg, "responder")) {
+        certauth_srv(cmd->server)->ocsp_signer_ca = 0;
+    }
+    else {
+        return "CertAuthOCSPSigner: responder (a delegated responder "
+               "certificate, the default) or ca (the CA key)";
+    }
+    return NULL;
 }
 
 /* CertAuthAdmin EXPR: who administers the CA (any serial, search, audit). */
@@ -1140,6 +1237,23 @@ const command_rec certauth_cmds[] = {
     AP_INIT_TAKE1("CertAuthSupersedeGraceSeconds", set_srv_int, NULL,
                   RSRC_CONF, "a renewed certificate appears on the CRL this "
                   "long after its renewal (default 0)"),
+    AP_INIT_FLAG("CertAuthOCSP", set_ocsp, NULL, RSRC_CONF,
+                 "Off: no OCSP responder below the CertAuth Location "
+                 "(default On)"),
+    AP_INIT_TAKE1("CertAuthOCSPPath", set_ocsp_path, NULL, RSRC_CONF,
+                  "path of the OCSP responder below the Location (default "
+                  "ocsp)"),
+    AP_INIT_TAKE1("CertAuthOCSPURL", set_ocsp_url, NULL, RSRC_CONF,
+                  "OCSP URL written into issued certificates' "
+                  "authorityInfoAccess, or none (default)"),
+    AP_INIT_TAKE1("CertAuthOCSPSigner", set_ocsp_signer, NULL, RSRC_CONF,
+                  "responder (delegated certificate, default) or ca"),
+    AP_INIT_TAKE1("CertAuthOCSPValiditySeconds", set_srv_int, NULL,
+                  RSRC_CONF, "from thisUpdate to nextUpdate of OCSP "
+                  "responses (default 3600)"),
+    AP_INIT_TAKE1("CertAuthOCSPResponderDays", set_srv_int, NULL, RSRC_CONF,
+                  "validity of the responder certificate, renewed at half "
+                  "of it (default 2)"),
     AP_INIT_TAKE1("CertAuthAdmin", set_admin, NULL, ACCESS_CONF,
                   "an httpd expression that is true for administrators"),
     AP_INIT_TAKE_ARGV("CertAuthACMEProfile", set_acme_profile, NULL,

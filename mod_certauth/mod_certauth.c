@@ -24,6 +24,7 @@
 #include "mod_dbd.h"
 #include "mod_certauth.h"
 #include "ca_log.h"
+#include "ca_ocsp.h"
 #include "ca_util.h"
 
 static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
@@ -181,6 +182,18 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
         if (sc->crl_retention_days < 0) sc->crl_retention_days = 90;
         if (sc->crl_refresh_secs < 0) sc->crl_refresh_secs = 60;
         if (sc->supersede_grace_secs < 0) sc->supersede_grace_secs = 0;
+        /* on by default like the CRL (2); 1: CertAuthOCSP On was said */
+        if (sc->ocsp < 0) sc->ocsp = 2;
+        if (!sc->ocsp_path) sc->ocsp_path = "ocsp";
+        if (sc->ocsp_signer_ca < 0) sc->ocsp_signer_ca = 0;
+        if (sc->ocsp_validity_secs < 0) sc->ocsp_validity_secs = 3600;
+        if (sc->ocsp_responder_days < 0) sc->ocsp_responder_days = 2;
+        if (sc->ocsp && ca_ocsp_init(&sc->ocsp_hashes, pconf, sc->ca)
+                            != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1701)
+                         "CertAuthOCSP: cannot hash the CA's name and key");
+            return !OK;
+        }
         if (sc->has_endpoints) {
             any = 1;
         }
@@ -231,6 +244,38 @@ static int crl_dirs(apr_pool_t *pconf, server_rec *s0)
             }
             fp[j] = '\0';
             sc->crl_cache = apr_psprintf(pconf, "%s/crl-%s.bin", dir, fp);
+            if (sc->ocsp == 1 && sc->has_endpoints) {
+                core_dir_config *cd = ap_get_core_module_config(
+                    s->lookup_defaults);
+                if (!cd->allow_encoded_slashes) {
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                                 CA_LOGNO(1704) "CertAuthOCSP On in server "
+                                 "%s without AllowEncodedSlashes NoDecode: "
+                                 "httpd answers OCSP GET requests whose "
+                                 "base64 holds %%2F with its own 404 page",
+                                 s->server_hostname ? s->server_hostname
+                                                    : "(default)");
+                }
+            }
+            sc->ocsp_dir = apr_psprintf(pconf, "%s/ocsp-%s", dir, fp);
+            sc->ocsp_responder = apr_psprintf(pconf, "%s/ocsp-%s-responder"
+                                              ".pem", dir, fp);
+            if (sc->ocsp && mkdir(sc->ocsp_dir, 0755) != 0
+                && errno != EEXIST) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG,
+                             APR_FROM_OS_ERROR(errno), s, CA_LOGNO(1702)
+                             "cannot create %s", sc->ocsp_dir);
+                return !OK;
+            }
+            if (sc->ocsp && geteuid() == 0
+                && chown(sc->ocsp_dir, ap_unixd_config.user_id,
+                         ap_unixd_config.group_id) != 0) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG,
+                             APR_FROM_OS_ERROR(errno), s, CA_LOGNO(1703)
+                             "cannot give %s to the httpd user",
+                             sc->ocsp_dir);
+                return !OK;
+            }
         }
     }
     return OK;
@@ -360,6 +405,7 @@ static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
                                     pchild);
     }
     certauth_crl_child_init(pchild, s0);
+    certauth_ocsp_child_init(pchild, s0);
     certauth_rollover_child_init(pchild);
     for (s = s0; s; s = s->next) {
         certauth_srv_conf *sc = certauth_srv(s);
@@ -522,7 +568,10 @@ static int certauth_fixups(request_rec *r)
     const certauth_dir_conf *dc = certauth_dir(r);
     const char *rest = endpoint_path(r, dc);
 
-    if (rest && certauth_route_of(dc, rest)) {
+    if (rest && !certauth_is_est(dc)) {
+        rest = certauth_ocsp_rest(r, rest);
+    }
+    if (rest && *rest && certauth_route_of(dc, rest)) {
         r->handler = CERTAUTH_HANDLER;
     }
     return DECLINED;
@@ -553,7 +602,10 @@ static int certauth_handler(request_rec *r)
                               "not configured", "no CA for this server");
     }
 
-    if (!(rt = certauth_route_of(dc, rest))) {
+    if (!certauth_is_est(dc)) {
+        rest = certauth_ocsp_rest(r, rest);
+    }
+    if (!*rest || !(rt = certauth_route_of(dc, rest))) {
         return DECLINED;
     }
     /* the route table's rules first, then the endpoint (routes.c) */

@@ -25,6 +25,7 @@ APLOG_USE_MODULE(certauth);
                   "application/octet-stream"
 #define FORM_TYPES "application/json application/x-www-form-urlencoded"
 #define JOSE_TYPES "application/jose+json"
+#define OCSP_TYPES "application/ocsp-request"
 
 static int ep_cacert_crt(request_rec *r, certauth_req *q)
 {
@@ -94,6 +95,8 @@ const certauth_route certauth_routes[] = {
     ROUTE("api/audit", 0, M_GET, NULL, 0, 0, CERTAUTH_ADMIN, 0, NULL, certauth_api),
     ROUTE("api/pending", 0, M_GET, NULL, 0, 0, CERTAUTH_ADMIN, 0, NULL, certauth_api),
     ROUTE("api/pending/*", 0, M_POST, "application/json", 0, 0, CERTAUTH_ADMIN, 1, "approval", certauth_api),
+    ROUTE("ocsp", 0, M_POST, OCSP_TYPES, 0, 16384, CERTAUTH_ANYONE, 0, NULL, certauth_ocsp),
+    ROUTE("ocsp/*", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_ocsp),
     ROUTE("cacerts", 1, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_est),
     ROUTE("csrattrs", 1, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_est),
     ROUTE("simpleenroll", 1, M_POST, "application/pkcs10", 0, 0, CERTAUTH_EITHER, 1, "enroll", certauth_est),
@@ -171,6 +174,11 @@ const certauth_route *certauth_route_of(const certauth_dir_conf *dc,
 int certauth_fail(request_rec *r, const certauth_req *q, int status,
                   const char *error, const char *detail)
 {
+    /* OCSP clients get OCSP responses, errors too */
+    if (q && q->route && q->route->run == certauth_ocsp) {
+        return certauth_ocsp_fail(r, status, detail && *detail ? detail
+                                                               : error);
+    }
     if (q && q->route && q->route->est == 1) {
         return certauth_est_error(r, status, detail && *detail ? detail
                                                                : error);
