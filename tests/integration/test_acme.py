@@ -57,7 +57,39 @@ def http_port():
 
 @pytest.fixture(scope="module")
 def h(ca, http_port):
-    yield from serving(ca, vhost_conf=acme_conf(http_port))
+    """The ACME server, with the OCSP responder named in its certificates."""
+    from harness import Httpd, assert_no_crash
+    srv = Httpd(ca, vhost_conf=acme_conf(http_port))
+    try:
+        srv.vhost_conf += ("CertAuthOCSP On\nCertAuthOCSPURL %s/ca/ocsp\n"
+                           % srv.url)
+        srv.write_conf()
+        srv.start()
+        yield srv
+        srv.stop()
+        assert_no_crash(srv)
+    finally:
+        srv.cleanup()
+
+
+def ocsp_status(h, leaf):
+    """The OCSP responder's answer for an issued certificate, through the
+    URL the certificate names."""
+    from cryptography.x509 import ocsp
+    from cryptography.x509.oid import AuthorityInformationAccessOID
+    aia = leaf.extensions.get_extension_for_class(
+        x509.AuthorityInformationAccess).value
+    url = [d.access_location.value for d in aia
+           if d.access_method == AuthorityInformationAccessOID.OCSP][0]
+    assert url.startswith(h.url + "/"), url
+    req = ocsp.OCSPRequestBuilder().add_certificate(
+        leaf, x509.load_pem_x509_certificate(h.ca.pem),
+        hashes.SHA1()).build().public_bytes(serialization.Encoding.DER)
+    st, hd, body = h.request("POST", url[len(h.url):], body=req,
+                             headers={"Content-Type":
+                                      "application/ocsp-request"})
+    assert st == 200, body
+    return ocsp.load_der_ocsp_response(body).certificate_status
 
 
 def directory_url(h):
@@ -371,7 +403,9 @@ def test_python_client_full_flow(h, responder):
     # the account's orders list names it
     st, _, body = c.post(c.kid + "/orders", None)
     assert st == 200 and c.order_url in json.loads(body)["orders"]
-    # revoke by the account; then it is revoked and on the CRL
+    from cryptography.x509 import ocsp
+    assert ocsp_status(h, leaf) == ocsp.OCSPCertStatus.GOOD
+    # revoke by the account; then it is revoked, on the CRL and in OCSP
     der = leaf.public_bytes(serialization.Encoding.DER)
     st, hd, body = c.post(c.dir["revokeCert"],
                           {"certificate": jose.b64encode(der).decode(),
@@ -393,6 +427,7 @@ def test_python_client_full_flow(h, responder):
     crl = x509.load_der_x509_crl(crl)
     assert crl.get_revoked_certificate_by_serial_number(
         leaf.serial_number) is not None
+    assert ocsp_status(h, leaf) == ocsp.OCSPCertStatus.REVOKED
 
 
 def test_prefork_validates_after_the_response(ca, http_port, responder):
