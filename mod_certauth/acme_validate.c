@@ -525,9 +525,16 @@ int certauth_acme_log_transaction(request_rec *r)
 }
 
 
-void certauth_acme_child_init(apr_pool_t *p, server_rec *s)
+/* libcurl's global set-up, once, in the parent before any CA key is
+ * loaded: it initialises OpenSSL with its configuration, which done again
+ * in a child after a PKCS#11 CA key was opened there made that key unable
+ * to sign (test_pkcs11.py). */
+void certauth_acme_pre_config(void)
 {
-    (void)p;
-    (void)s;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    static int done;
+
+    if (!done) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        done = 1;
+    }
 }

@@ -67,6 +67,7 @@ static int certauth_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)plog;
     (void)ptemp;
     ca_log_set(log_sink, NULL, CA_LOG_DEBUG);
+    certauth_acme_pre_config();
     if (ap_mutex_register(pconf, db_mutex_type, NULL, APR_LOCK_DEFAULT, 0)
         != APR_SUCCESS) {
         return !OK;
@@ -423,7 +424,6 @@ static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
                          sc->where, err);
         }
     }
-    certauth_acme_child_init(pchild, s0);
     if (!dbd_open) {
         return;
     }

@@ -355,7 +355,7 @@ void certauth_acme_validate(request_rec *r, const certauth_srv_conf *sc,
                             const char *account_jwk,
                             const ca_acme_authz_t *z,
                             const ca_acme_chall_t *c);
-void certauth_acme_child_init(apr_pool_t *p, server_rec *s);
+void certauth_acme_pre_config(void);
 /* prefork: challenge validations queued by a request run after it. */
 int certauth_acme_log_transaction(request_rec *r);
 /* mod_certauth.c: a connection of its own for work outside a request (the
