@@ -251,6 +251,8 @@ def test_browser_request_renew_revoke(make_httpd, ca, tmp_path):
     with open(os.path.join(OUT, "result.json")) as f:
         res = json.load(f)
     assert res["problems"] == []
+    # axe-core on every state: no violations
+    assert res["axe"] and all(v == [] for v in res["axe"].values()), res["axe"]
 
     # Home: the fingerprint the page computed is the CA's
     fp = run(["openssl", "x509", "-in", ca.cert, "-noout", "-fingerprint",
@@ -284,8 +286,11 @@ def test_browser_request_renew_revoke(make_httpd, ca, tmp_path):
             serialization.Encoding.PEM))
         certs, _ = pk12util_import(p12, P12_PASS,
                                    str(tmp_path / ("nss-" + kind)))
-        # the friendly name pairs key and certificate under the login
-        assert re.search(r"^alice\s+u,u,u", certs, re.M), certs
+        # the friendly name pairs key and certificate: the CN, the CA's
+        # name, the expiry and the serial (issue 16)
+        assert re.search(r"^alice \(certauth test root CA, until "
+                         r"\d{4}-\d\d-\d\d, serial %s\)\s+u,u,u"
+                         % res[kind]["serial"][:8], certs, re.M), certs
         made[kind] = serial_hex(cert)
 
     # the API says what the browser did
@@ -363,6 +368,14 @@ LONG_PROFILE = """
 """
 
 
+# a page nobody may open: Apache's 403, answered with the site's page
+FORBIDDEN = """
+    <Location /ca/forbidden.html>
+        Require all denied
+    </Location>
+"""
+
+
 def start_pages_httpd(make_httpd, location_conf, extra_vhost):
     """An httpd with the shipped web-page lines (error documents included)
     and the pages' login, serving a copy of build/htdocs."""
@@ -375,7 +388,8 @@ def start_pages_httpd(make_httpd, location_conf, extra_vhost):
         conf = f.read()
     i = conf.rindex("</VirtualHost>")
     with open(h.conf, "w") as f:
-        f.write(conf[:i] + PAGES_AUTH.format(users=h.users_file) + conf[i:])
+        f.write(conf[:i] + PAGES_AUTH.format(users=h.users_file)
+                + FORBIDDEN + conf[i:])
     h.start()
     return h
 
@@ -419,6 +433,9 @@ def test_browser_bad_paths(make_httpd, ca, tmp_path):
     # every finding first) are the site's, the API's errors stay JSON
     st, hd, body = h.get("/ca/nothing-here")
     assert st == 404 and b'<html lang="en">' in body, body[:300]
+    assert b'href="/ca/css/certauth.css"' in body
+    st, hd, body = h.get("/ca/forbidden.html")
+    assert st == 403 and b"Not allowed" in body, body[:300]
     st, hd, body = h.get("/ca/api/certs")
     assert st == 401 and b"<html" in body   # Apache's own 401: the page
     st, hd, body = h.get("/ca/api/certs?limit=x", user="alice")
@@ -448,7 +465,7 @@ def test_browser_bad_paths(make_httpd, ca, tmp_path):
              "-passin", "pass:" + P12_PASS]).stdout)
         serial = serial_hex(cert)
         expect = "alice (%s, until %s, serial %s)" % (
-            ca_name, cert.not_valid_after_utc.strftime("%Y-%m-%d"),
+            ca_name, cert.not_valid_after.strftime("%Y-%m-%d"),
             serial[:8])
         assert expect in names, (kind, names)
         assert re.search(r"Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, "
