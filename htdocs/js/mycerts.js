@@ -131,8 +131,10 @@ async function loadMine() {
     $("#continue-login").hidden = true;
     renderCerts($("#mine tbody"), doc.certificates, { reload: reloadAll });
     setStatus(listStatus, doc.certificates.length + " certificate(s)" + (doc.more ? " (more exist: showing the first 1000)" : "") + ".");
-    $("#renew-section").hidden = false;
+    // the section shows the hint (no certificate presented) or the open
+    // Renew form; never its heading alone
     $("#renew-none").hidden = !!me.presented;
+    $("#renew-section").hidden = !!me.presented && $("#renew").hidden;
     if (me.admin) {
       $("#admin").hidden = false;
       loadAudit();
@@ -221,6 +223,7 @@ function closeRenew() {
   renewing = null;
   renewForm.reset();
   $("#renew").hidden = true;
+  $("#renew-section").hidden = $("#renew-none").hidden;
   $("#renew-hint").textContent = "";
   setStatus($("#renew-status"), "");
   $("#renew-download").hidden = true;
@@ -230,6 +233,7 @@ function closeRenew() {
 
 function openRenew(c) {
   renewing = c.serial;
+  $("#renew-section").hidden = false;
   $("#renew").hidden = false;
   $("#renew-fields").hidden = false;
   $("#renew-what").textContent = c.serial + " — " + c.subject + ", valid until " + fmtDate(c.not_after);

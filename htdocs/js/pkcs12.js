@@ -22,6 +22,7 @@
 
   function updateButton() {
     button.disabled = busy || done || full || !rule;
+    again.hidden = !done || full;
   }
 
   function lower(s) {
@@ -161,7 +162,6 @@
   };
   again.onclick = function () {
     done = false;
-    again.hidden = true;
     download.hidden = true;
     say("");
     updateButton();
@@ -199,7 +199,6 @@
         $("fb-profile").value = prof;
         $("after").hidden = false;
         done = true;
-        again.hidden = false;
       } else {
         say("Failed: " + errorOf(xhr), "error");
       }

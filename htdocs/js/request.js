@@ -15,6 +15,7 @@ let login = null, rule = null, full = false, busy = false, done = false;
 
 function updateButton() {
   button.disabled = busy || done || full || !rule;
+  again.hidden = !done || full;
 }
 
 // who is logged in (shown, kept out of the password), the rule, the limit
@@ -46,7 +47,6 @@ if (!hasWebCrypto()) {
   });
   again.addEventListener("click", () => {
     done = false;
-    again.hidden = true;
     $("#request-download").hidden = true;
     setStatus(status, "");
     updateButton();
@@ -77,7 +77,6 @@ if (!hasWebCrypto()) {
       $("#password-hint").textContent = "";
       $("#after").hidden = false;
       done = true;
-      again.hidden = false;
     } catch (e) {
       // shown by issueToPkcs12; also a hint for the key-less browsers
       if (e.name === "NotSupportedError") $("#no-webcrypto").hidden = false;

@@ -260,6 +260,8 @@ async function main() {
     const txt = await row.textContent().catch(() => "");
     check("renew-window:says when", /Renewal opens on \d{4}-\d{2}-\d{2}/.test(txt), txt);
     check("renew-window:no empty renew form", await p.isHidden("#renew"), "");
+    const sect = (await p.isVisible("#renew-section")) ? (await p.innerText("#renew-section")).trim() : "";
+    check("renew-window:no empty Renew heading", sect !== "Renew", JSON.stringify(sect));
     await everything(p, "mycerts-renew-later", ["#mine tr.presented button.danger"]);
   });
 
