@@ -42,7 +42,7 @@ MOD_HDR   := $(wildcard mod_certauth/*.h)
 MOD_SO    := $(BUILD)/mod_certauth.so
 
 ADMIN     := $(BUILD)/certauth-admin
-ADMIN_SRC := stunnel-helper/certauth_admin.c
+ADMIN_SRC := mod_certauth/admin/certauth_admin.c
 
 STUNNEL     := $(BUILD)/certauth-stunnel
 STUNNEL_SRC := stunnel-helper/certauth_stunnel.c stunnel-helper/est_client.c \

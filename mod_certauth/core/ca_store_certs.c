@@ -1,0 +1,298 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+/* ca_store_certs.c: the issued certificates: insert, look-ups, status
+ * changes, searches and the counts behind per-owner limits. */
+
+#include <string.h>
+
+#include <apr_dbd.h>
+#include <apr_hash.h>
+#include <apr_strings.h>
+
+#include "ca_log.h"
+#include "ca_store_int.h"
+#include "ca_util.h"
+
+const ca_st_stmt_def ca_st_stmts_certs[] = {
+    {"certauth_cert_insert",
+     "INSERT INTO certauth_certs (" CERT_COLS ") VALUES "
+     "(%s, %s, %s, %s, %lld, %lld, %lld, %s, %lld, %d, %s, %lld, %s) "
+     "ON CONFLICT (serial) DO NOTHING"},
+    {"certauth_cert_get",
+     "SELECT " CERT_COLS " FROM certauth_certs WHERE serial = %s"},
+    {"certauth_cert_list_owner",
+     "SELECT " CERT_COLS " FROM certauth_certs WHERE owner = %s "
+     "ORDER BY issued_at DESC, serial LIMIT %d OFFSET %d"},
+    {"certauth_cert_list_all",
+     "SELECT " CERT_COLS " FROM certauth_certs "
+     "ORDER BY issued_at DESC, serial LIMIT %d OFFSET %d"},
+    {"certauth_cert_count", "SELECT COUNT(*) FROM certauth_certs"},
+    {"certauth_cert_set_status",
+     "UPDATE certauth_certs SET status = %s, revoked_at = %lld, "
+     "reason = %d, invalidity_at = %lld, replaced_by = %s "
+     "WHERE serial = %s AND status = %s"},
+    {"certauth_cert_search",
+     "SELECT " CERT_COLS " FROM certauth_certs "
+     "WHERE (%s = '' OR owner = %s) AND (%s = '' OR status = %s) "
+     "AND (%s = '' OR subject LIKE %s ESCAPE '!') "
+     "AND not_after <= %lld AND not_after > %lld "
+     "ORDER BY issued_at DESC, serial LIMIT %d OFFSET %d"},
+    {"certauth_count_valid_owner",
+     "SELECT COUNT(*) FROM certauth_certs WHERE owner = %s AND profile = %s "
+     "AND status = 'valid' AND not_after > %lld"},
+    {"certauth_count_valid_subject",
+     "SELECT COUNT(*) FROM certauth_certs WHERE subject = %s "
+     "AND status = 'valid' AND not_after > %lld"},
+    {NULL, NULL}
+};
+
+
+static ca_cert_row_t *row_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *r)
+{
+    ca_cert_row_t *c = apr_pcalloc(p, sizeof(*c));
+    const char *v;
+
+#define COL(i) ((v = apr_dbd_get_entry(s->driver, r, (i))) ? v : "")
+    c->serial = apr_pstrdup(p, COL(0));
+    c->subject = apr_pstrdup(p, COL(1));
+    c->owner = apr_pstrdup(p, COL(2));
+    c->profile = apr_pstrdup(p, COL(3));
+    c->not_before = ca_st_to_i64(COL(4));
+    c->not_after = ca_st_to_i64(COL(5));
+    c->issued_at = ca_st_to_i64(COL(6));
+    c->status = apr_pstrdup(p, COL(7));
+    c->revoked_at = ca_st_to_i64(COL(8));
+    c->reason = atoi(COL(9));
+    c->cert_pem = apr_pstrdup(p, COL(10));
+    c->invalidity_at = ca_st_to_i64(COL(11));
+    c->replaced_by = apr_pstrdup(p, COL(12));
+#undef COL
+    return c;
+}
+
+static apr_status_t select_rows(ca_store_t *s, apr_pool_t *p,
+                                const char *label, int nargs,
+                                const char **args, apr_array_header_t **rows)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_status_t rv;
+    int rc;
+
+    if ((rv = ca_st_pselect(s, p, label, nargs, args, &res)) != APR_SUCCESS) {
+        return rv;
+    }
+    *rows = apr_array_make(p, 4, sizeof(ca_cert_row_t *));
+    /* Read every row to the end, so the statement is reset. */
+    while ((rc = apr_dbd_get_row(s->driver, p, res, &row, -1)) == 0) {
+        APR_ARRAY_PUSH(*rows, ca_cert_row_t *) = row_of(s, p, row);
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_cert_get(ca_store_t *s, apr_pool_t *p,
+                               const char *serial, ca_cert_row_t **row)
+{
+    apr_array_header_t *rows;
+    const char *args[1] = {serial};
+    apr_status_t rv = select_rows(s, p, "certauth_cert_get", 1, args, &rows);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (rows->nelts == 0) {
+        return CA_ENOTFOUND;
+    }
+    *row = APR_ARRAY_IDX(rows, 0, ca_cert_row_t *);
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_cert_insert(ca_store_t *s, apr_pool_t *p,
+                                  const ca_cert_row_t *c)
+{
+    apr_dbd_prepared_t *stmt;
+    const char *args[13];
+    ca_cert_row_t *existing;
+    apr_status_t rv;
+    int nrows = 0, rc;
+
+    if ((rv = ca_st_stmt(s, "certauth_cert_insert", &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    args[0] = c->serial;
+    args[1] = c->subject;
+    args[2] = c->owner;
+    args[3] = c->profile;
+    args[4] = ca_st_i64(p, c->not_before);
+    args[5] = ca_st_i64(p, c->not_after);
+    args[6] = ca_st_i64(p, c->issued_at);
+    args[7] = c->status;
+    args[8] = ca_st_i64(p, c->revoked_at);
+    args[9] = apr_itoa(p, c->reason);
+    args[10] = c->cert_pem;
+    args[11] = ca_st_i64(p, c->invalidity_at);
+    args[12] = c->replaced_by ? c->replaced_by : "";
+    rc = ca_st_write(s, p, &nrows, stmt, 13, args);
+    if (rc == 0 && nrows == 1) {
+        return APR_SUCCESS;
+    }
+    if (rc != 0) {
+        ca_st_error(s, rc);
+    }
+    else {
+        s->last_error = "insert stored no row";
+    }
+    /* A taken serial is the one failure the caller can cure. */
+    if (ca_store_cert_get(s, p, c->serial, &existing) == APR_SUCCESS) {
+        return CA_EEXIST;
+    }
+    return CA_EDB;
+}
+
+apr_status_t ca_store_cert_list(ca_store_t *s, apr_pool_t *p,
+                                const char *owner, int limit, int offset,
+                                apr_array_header_t **rows)
+{
+    const char *args[3];
+
+    if (limit <= 0) {
+        limit = 100;
+    }
+    if (offset < 0) {
+        offset = 0;
+    }
+    if (owner) {
+        args[0] = owner;
+        args[1] = apr_itoa(p, limit);
+        args[2] = apr_itoa(p, offset);
+        return select_rows(s, p, "certauth_cert_list_owner", 3, args, rows);
+    }
+    args[0] = apr_itoa(p, limit);
+    args[1] = apr_itoa(p, offset);
+    return select_rows(s, p, "certauth_cert_list_all", 2, args, rows);
+}
+
+apr_status_t ca_store_cert_count(ca_store_t *s, apr_pool_t *p,
+                                 apr_int64_t *count)
+{
+    return ca_st_count(s, p, "certauth_cert_count", 0, NULL, count);
+}
+
+apr_status_t ca_store_count_valid_owner(ca_store_t *s, apr_pool_t *p,
+                                        const char *owner,
+                                        const char *profile, apr_int64_t now,
+                                        apr_int64_t *count)
+{
+    const char *args[3];
+    args[0] = owner;
+    args[1] = profile;
+    args[2] = ca_st_i64(p, now);
+    return ca_st_count(s, p, "certauth_count_valid_owner", 3, args, count);
+}
+
+apr_status_t ca_store_count_valid_subject(ca_store_t *s, apr_pool_t *p,
+                                          const char *subject,
+                                          apr_int64_t now,
+                                          apr_int64_t *count)
+{
+    const char *args[2];
+    args[0] = subject;
+    args[1] = ca_st_i64(p, now);
+    return ca_st_count(s, p, "certauth_count_valid_subject", 2, args, count);
+}
+
+apr_status_t ca_store_cert_set_status(ca_store_t *s, apr_pool_t *p,
+                                      const char *serial, const char *from,
+                                      const char *status,
+                                      apr_int64_t revoked_at, int reason,
+                                      apr_int64_t invalidity_at,
+                                      const char *replaced_by,
+                                      ca_cert_row_t **row)
+{
+    apr_dbd_prepared_t *stmt;
+    const char *args[7];
+    apr_status_t rv;
+    int nrows = 0, rc;
+
+    if (row) {
+        *row = NULL;
+    }
+    if ((rv = ca_st_stmt(s, "certauth_cert_set_status", &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    args[0] = status;
+    args[1] = ca_st_i64(p, revoked_at);
+    args[2] = apr_itoa(p, reason);
+    args[3] = ca_st_i64(p, invalidity_at);
+    args[4] = replaced_by ? replaced_by : "";
+    args[5] = serial;
+    args[6] = from;
+    rc = ca_st_write(s, p, &nrows, stmt, 7, args);
+    if (rc != 0) {
+        ca_st_error(s, rc);
+        return CA_EDB;
+    }
+    if (nrows == 1) {
+        return row ? ca_store_cert_get(s, p, serial, row) : APR_SUCCESS;
+    }
+    {
+        ca_cert_row_t *existing;
+        rv = ca_store_cert_get(s, p, serial, &existing);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        if (row) {
+            *row = existing;
+        }
+        return CA_ECONFLICT;
+    }
+}
+
+/* LIKE pattern for "contains", '!' escaping the wildcards. */
+static const char *like_contains(apr_pool_t *p, const char *v)
+{
+    char *out = apr_palloc(p, strlen(v) * 2 + 3), *o = out;
+    *o++ = '%';
+    for (; *v; v++) {
+        if (*v == '%' || *v == '_' || *v == '!') {
+            *o++ = '!';
+        }
+        *o++ = *v;
+    }
+    *o++ = '%';
+    *o = '\0';
+    return out;
+}
+
+apr_status_t ca_store_cert_search(ca_store_t *s, apr_pool_t *p,
+                                  const ca_cert_filter_t *f, int limit,
+                                  int offset, apr_array_header_t **rows)
+{
+    const char *args[11];
+    const char *owner = f->owner ? f->owner : "";
+    const char *status = f->status ? f->status : "";
+    const char *sub = f->subject_contains ? f->subject_contains : "";
+
+    if (limit <= 0) {
+        limit = 100;
+    }
+    if (offset < 0) {
+        offset = 0;
+    }
+    if (*owner && !*status && !*sub && !f->not_after_max && !f->not_after_min) {
+        /* the common case, through the owner index */
+        return ca_store_cert_list(s, p, owner, limit, offset, rows);
+    }
+    args[0] = owner;
+    args[1] = owner;
+    args[2] = status;
+    args[3] = status;
+    args[4] = sub;
+    args[5] = *sub ? like_contains(p, sub) : "";
+    args[6] = ca_st_i64(p, f->not_after_max ? f->not_after_max
+                                      : APR_INT64_C(9000000000000));
+    args[7] = ca_st_i64(p, f->not_after_min ? f->not_after_min
+                                      : APR_INT64_C(-9000000000000));
+    args[8] = apr_itoa(p, limit);
+    args[9] = apr_itoa(p, offset);
+    return select_rows(s, p, "certauth_cert_search", 10, args, rows);
+}

@@ -1,0 +1,191 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+/* ca_store_pending.c: requests waiting for an administrator's approval. */
+
+#include <string.h>
+
+#include <apr_dbd.h>
+#include <apr_hash.h>
+#include <apr_strings.h>
+
+#include "ca_log.h"
+#include "ca_store_int.h"
+#include "ca_util.h"
+#include <openssl/rand.h>
+
+const ca_st_stmt_def ca_st_stmts_pending[] = {
+    {"certauth_pending_add",
+     "INSERT INTO certauth_pending (" PENDING_COLS ") VALUES "
+     "(%s, %s, %s, %s, %s, %s, %s, %lld, %s, %lld, %s)"},
+    {"certauth_pending_find",
+     "SELECT " PENDING_COLS " FROM certauth_pending WHERE csr_hash = %s "
+     "AND owner = %s AND profile = %s ORDER BY created_at DESC"},
+    {"certauth_pending_get",
+     "SELECT " PENDING_COLS " FROM certauth_pending WHERE id = %s"},
+    {"certauth_pending_list",
+     "SELECT " PENDING_COLS " FROM certauth_pending WHERE status = %s "
+     "ORDER BY created_at, id LIMIT %d OFFSET %d"},
+    {"certauth_pending_set",
+     "UPDATE certauth_pending SET status = %s, decided_by = %s, "
+     "decided_at = %lld, serial = %s WHERE id = %s AND status = %s"},
+    {NULL, NULL}
+};
+
+
+static ca_pending_t *pending_of(ca_store_t *s, apr_pool_t *p,
+                                apr_dbd_row_t *r)
+{
+    ca_pending_t *c = apr_pcalloc(p, sizeof(*c));
+    const char *v;
+#define PCOL(i) apr_pstrdup(p, (v = apr_dbd_get_entry(s->driver, r, (i))) \
+                                   ? v : "")
+    c->id = PCOL(0);
+    c->csr_hash = PCOL(1);
+    c->owner = PCOL(2);
+    c->profile = PCOL(3);
+    c->subject = PCOL(4);
+    c->csr_pem = PCOL(5);
+    c->status = PCOL(6);
+    c->created_at = ca_st_to_i64(apr_dbd_get_entry(s->driver, r, 7));
+    c->decided_by = PCOL(8);
+    c->decided_at = ca_st_to_i64(apr_dbd_get_entry(s->driver, r, 9));
+    c->serial = PCOL(10);
+#undef PCOL
+    return c;
+}
+
+static apr_status_t pending_rows(ca_store_t *s, apr_pool_t *p,
+                                 const char *label, int nargs,
+                                 const char **args, apr_array_header_t **rows)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_status_t rv;
+
+    if ((rv = ca_st_pselect(s, p, label, nargs, args, &res)) != APR_SUCCESS) {
+        return rv;
+    }
+    *rows = apr_array_make(p, 4, sizeof(ca_pending_t *));
+    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
+        APR_ARRAY_PUSH(*rows, ca_pending_t *) = pending_of(s, p, row);
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_pending_add(ca_store_t *s, apr_pool_t *p,
+                                  ca_pending_t *r)
+{
+    apr_dbd_prepared_t *stmt;
+    const char *args[11];
+    unsigned char rnd[12];
+    char *hex = apr_palloc(p, sizeof(rnd) * 2 + 1);
+    apr_status_t rv;
+    apr_size_t i;
+    int nrows = 0, rc;
+
+    if ((rv = ca_st_stmt(s, "certauth_pending_add", &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return CA_ECRYPTO;
+    }
+    for (i = 0; i < sizeof(rnd); i++) {
+        apr_snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+    }
+    r->id = hex;
+    args[0] = r->id;
+    args[1] = r->csr_hash;
+    args[2] = r->owner;
+    args[3] = r->profile;
+    args[4] = r->subject;
+    args[5] = r->csr_pem;
+    args[6] = r->status;
+    args[7] = ca_st_i64(p, r->created_at);
+    args[8] = r->decided_by ? r->decided_by : "";
+    args[9] = ca_st_i64(p, r->decided_at);
+    args[10] = r->serial ? r->serial : "";
+    rc = ca_st_write(s, p, &nrows, stmt, 11, args);
+    if (rc != 0) {
+        ca_st_error(s, rc);
+        return CA_EDB;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_pending_find(ca_store_t *s, apr_pool_t *p,
+                                   const char *csr_hash, const char *owner,
+                                   const char *profile, ca_pending_t **row)
+{
+    apr_array_header_t *rows;
+    const char *args[3];
+    apr_status_t rv;
+
+    args[0] = csr_hash;
+    args[1] = owner;
+    args[2] = profile;
+    rv = pending_rows(s, p, "certauth_pending_find", 3, args, &rows);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (rows->nelts == 0) {
+        return CA_ENOTFOUND;
+    }
+    *row = APR_ARRAY_IDX(rows, 0, ca_pending_t *);
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_pending_get(ca_store_t *s, apr_pool_t *p,
+                                  const char *id, ca_pending_t **row)
+{
+    apr_array_header_t *rows;
+    const char *args[1];
+    apr_status_t rv;
+
+    args[0] = id;
+    rv = pending_rows(s, p, "certauth_pending_get", 1, args, &rows);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (rows->nelts == 0) {
+        return CA_ENOTFOUND;
+    }
+    *row = APR_ARRAY_IDX(rows, 0, ca_pending_t *);
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_pending_list(ca_store_t *s, apr_pool_t *p,
+                                   const char *status, int limit, int offset,
+                                   apr_array_header_t **rows)
+{
+    const char *args[3];
+    args[0] = status;
+    args[1] = apr_itoa(p, limit > 0 ? limit : 100);
+    args[2] = apr_itoa(p, offset > 0 ? offset : 0);
+    return pending_rows(s, p, "certauth_pending_list", 3, args, rows);
+}
+
+apr_status_t ca_store_pending_set(ca_store_t *s, apr_pool_t *p,
+                                  const char *id, const char *from,
+                                  const char *to, const char *by,
+                                  apr_int64_t at, const char *serial)
+{
+    apr_dbd_prepared_t *stmt;
+    const char *args[6];
+    apr_status_t rv;
+    int nrows = 0, rc;
+
+    if ((rv = ca_st_stmt(s, "certauth_pending_set", &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    args[0] = to;
+    args[1] = by ? by : "";
+    args[2] = ca_st_i64(p, at);
+    args[3] = serial ? serial : "";
+    args[4] = id;
+    args[5] = from;
+    rc = ca_st_write(s, p, &nrows, stmt, 6, args);
+    if (rc != 0) {
+        ca_st_error(s, rc);
+        return CA_EDB;
+    }
+    return nrows == 1 ? APR_SUCCESS : CA_ECONFLICT;
+}

@@ -1,0 +1,283 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+/* ca_store_schema.c: the tables, their forward migrations, and the
+ * schema version kept in the database. */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_dbd.h>
+#include <apr_strings.h>
+#include <apr_time.h>
+
+#include "ca_log.h"
+#include "ca_store_int.h"
+#include "ca_util.h"
+
+#define SCHEMA_VERSION 5
+
+/* Migrations: each a list of portable statements, applied in order. */
+static const char *const migration_1[] = {
+    "CREATE TABLE certauth_certs ("
+    " serial VARCHAR(64) PRIMARY KEY,"
+    " subject TEXT NOT NULL,"
+    " owner VARCHAR(255) NOT NULL,"
+    " profile VARCHAR(64) NOT NULL,"
+    " not_before BIGINT NOT NULL,"
+    " not_after BIGINT NOT NULL,"
+    " issued_at BIGINT NOT NULL,"
+    " status VARCHAR(16) NOT NULL,"
+    " revoked_at BIGINT NOT NULL DEFAULT 0,"
+    " reason INTEGER NOT NULL DEFAULT -1,"
+    " cert_pem TEXT NOT NULL)",
+    "CREATE INDEX certauth_certs_owner ON certauth_certs (owner)",
+    "CREATE INDEX certauth_certs_subject ON certauth_certs (subject)",
+    "CREATE INDEX certauth_certs_status ON certauth_certs (status, not_after)",
+    NULL
+};
+
+/* 2: revocation details, the CRL state, the audit log. */
+static const char *const migration_2[] = {
+    "ALTER TABLE certauth_certs ADD COLUMN invalidity_at BIGINT NOT NULL "
+    "DEFAULT 0",
+    "ALTER TABLE certauth_certs ADD COLUMN replaced_by VARCHAR(64) NOT NULL "
+    "DEFAULT ''",
+    "CREATE TABLE certauth_crl ("
+    " id INTEGER PRIMARY KEY,"
+    " crl_number BIGINT NOT NULL,"
+    " this_update BIGINT NOT NULL,"
+    " next_update BIGINT NOT NULL,"
+    " crl_der TEXT NOT NULL)",
+    "INSERT INTO certauth_crl (id, crl_number, this_update, next_update, "
+    "crl_der) VALUES (1, 0, 0, 0, '')",
+    "CREATE TABLE certauth_audit ("
+    " id VARCHAR(32) PRIMARY KEY,"
+    " at BIGINT NOT NULL,"
+    " actor VARCHAR(255) NOT NULL,"
+    " auth VARCHAR(16) NOT NULL,"
+    " client VARCHAR(64) NOT NULL,"
+    " action VARCHAR(16) NOT NULL,"
+    " serial VARCHAR(64) NOT NULL,"
+    " outcome VARCHAR(16) NOT NULL,"
+    " detail TEXT NOT NULL)",
+    "CREATE INDEX certauth_audit_at ON certauth_audit (at)",
+    "CREATE INDEX certauth_audit_serial ON certauth_audit (serial)",
+    NULL
+};
+
+/* 3: requests waiting for an administrator's approval. */
+static const char *const migration_3[] = {
+    "CREATE TABLE certauth_pending ("
+    " id VARCHAR(32) PRIMARY KEY,"
+    " csr_hash VARCHAR(64) NOT NULL,"
+    " owner VARCHAR(255) NOT NULL,"
+    " profile VARCHAR(64) NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " csr_pem TEXT NOT NULL,"
+    " status VARCHAR(16) NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " decided_by VARCHAR(255) NOT NULL DEFAULT '',"
+    " decided_at BIGINT NOT NULL DEFAULT 0,"
+    " serial VARCHAR(64) NOT NULL DEFAULT '')",
+    "CREATE INDEX certauth_pending_hash ON certauth_pending (csr_hash)",
+    "CREATE INDEX certauth_pending_status ON certauth_pending "
+    "(status, created_at)",
+    NULL
+};
+
+/* 4: the CRL query (certauth_crl_entries) reads only an index: with the
+ * (status, not_after) index it fetched every listed row from the table
+ * (the certificate PEM included): 1.4 s of a 1,000,000-entry CRL on SQLite
+ * here, 0.6 s with this one.  The old index is its prefix, so the other
+ * status queries use it the same way, and an insert still updates one
+ * status index. */
+static const char *const migration_4[] = {
+    "DROP INDEX IF EXISTS certauth_certs_status",
+    "CREATE INDEX certauth_certs_status_crl ON certauth_certs "
+    "(status, not_after, serial, revoked_at, reason, invalidity_at)",
+    NULL
+};
+
+/* 5: the CRL's entries in serial order without a sort: a partial index
+ * of the listed certificates only (inserts of valid ones add nothing to
+ * it), covering the CRL query.  The query of version 4 read the status
+ * index and sorted 1,000,000 entries by serial (0.55 s on SQLite here);
+ * through this index 0.33 s.  SQLite's planner, without statistics,
+ * prefers the status index, so the SQLite query names this one (INDEXED
+ * BY, crl_entries_sqlite); PostgreSQL's planner chooses itself. */
+static const char *const migration_5[] = {
+    "CREATE INDEX certauth_certs_crl ON certauth_certs "
+    "(serial, not_after, revoked_at, reason, invalidity_at, status) "
+    "WHERE status IN ('revoked', 'superseded')",
+    NULL
+};
+
+static const char *const *const migrations[SCHEMA_VERSION] = {
+    migration_1,
+    migration_2,
+    migration_3,
+    migration_4,
+    migration_5,
+};
+
+
+int ca_store_schema_version(void)
+{
+    return SCHEMA_VERSION;
+}
+
+/* The schema version in the database (0: none yet). */
+static apr_status_t read_version(ca_store_t *s, apr_pool_t *p, int *version)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rc;
+
+    *version = 0;
+    rc = apr_dbd_select(s->driver, p, s->handle, &res,
+                        "SELECT version FROM certauth_schema", s->d->seek);
+    if (rc != 0) {
+        ca_st_error(s, rc);
+        return CA_EDB;
+    }
+    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
+        const char *v = apr_dbd_get_entry(s->driver, row, 0);
+        if (v && atoi(v) > *version) {
+            *version = atoi(v);
+        }
+    }
+    return APR_SUCCESS;
+}
+/* One migration in its own transaction; a no-op when another process has
+ * applied it meanwhile.  *applied tells whether this call did it. */
+static apr_status_t migrate_to(ca_store_t *s, apr_pool_t *p, int target,
+                               int *applied)
+{
+    const char *const *sql;
+    apr_status_t rv, crv;
+    int cur = 0;
+
+    *applied = 0;
+    if ((rv = ca_st_txn_open(s, p)) != APR_SUCCESS) {
+        return rv;
+    }
+    rv = ca_st_xact_lock(s, p, PG_LOCK_MIGRATE, 0);
+    if (rv == APR_SUCCESS) {
+        rv = read_version(s, p, &cur);
+    }
+    if (rv == APR_SUCCESS && cur < target) {
+        for (sql = migrations[target - 1]; *sql && rv == APR_SUCCESS; sql++) {
+            rv = ca_st_query(s, ca_st_sql_expand(p, s->d, *sql));
+        }
+        if (rv == APR_SUCCESS) {
+            rv = ca_st_query(s, "DELETE FROM certauth_schema");
+        }
+        if (rv == APR_SUCCESS) {
+            rv = ca_st_query(s, apr_psprintf(p, "INSERT INTO certauth_schema"
+                                           " (version) VALUES (%d)", target));
+        }
+    }
+    crv = ca_st_txn_close(s, p, rv == APR_SUCCESS);
+    if (rv == APR_SUCCESS) {
+        rv = crv;
+    }
+    if (rv == APR_SUCCESS && cur < target) {
+        *applied = 1;
+    }
+    return rv;
+}
+
+/* The version table.  PostgreSQL: CREATE TABLE IF NOT EXISTS is not safe
+ * against a concurrent one (both may try to create it), so under the
+ * migration lock. */
+static apr_status_t schema_table(ca_store_t *s, apr_pool_t *p)
+{
+    static const char sql[] = "CREATE TABLE IF NOT EXISTS certauth_schema "
+                              "(version INTEGER NOT NULL)";
+    apr_status_t rv, crv;
+
+    if (!s->d->xact_lock) {
+        ca_st_wl_enter(s);
+        rv = ca_st_query(s, sql);
+        ca_st_wl_leave(s);
+        return rv;
+    }
+    if ((rv = ca_st_txn_open(s, p)) != APR_SUCCESS) {
+        return rv;
+    }
+    rv = ca_st_xact_lock(s, p, PG_LOCK_MIGRATE, 0);
+    if (rv == APR_SUCCESS) {
+        rv = ca_st_query(s, sql);
+    }
+    crv = ca_st_txn_close(s, p, rv == APR_SUCCESS);
+    return rv == APR_SUCCESS ? crv : rv;
+}
+
+apr_status_t ca_store_migrate(ca_store_t *s, apr_pool_t *p, int *version,
+                              const char **err)
+{
+    apr_status_t rv;
+    int v = 0, target, tries;
+
+    *err = NULL;
+    /* SQLite answers "database schema has changed" to a statement compiled
+     * before another process changed the schema; it reloads the schema for
+     * the next one, so ask again. */
+    for (tries = 0; tries < 5; tries++) {
+        rv = schema_table(s, p);
+        if (rv == APR_SUCCESS) {
+            rv = read_version(s, p, &v);
+        }
+        if (rv == APR_SUCCESS) {
+            break;
+        }
+        apr_sleep(apr_time_from_msec(20));
+    }
+    if (rv != APR_SUCCESS) {
+        *err = apr_psprintf(p, "cannot read the schema version: %s",
+                            s->last_error);
+        return rv;
+    }
+    if (v > SCHEMA_VERSION) {
+        *err = apr_psprintf(p, "database schema version %d is newer than "
+                            "this mod_certauth (%d)", v, SCHEMA_VERSION);
+        return CA_ECONFIG;
+    }
+    for (target = v + 1; target <= SCHEMA_VERSION; target++) {
+        int applied = 0;
+
+        /* Another process may change the schema between our statements
+         * (SQLite: "database schema has changed" once); try again. */
+        for (tries = 0; tries < 5; tries++) {
+            rv = migrate_to(s, p, target, &applied);
+            if (rv == APR_SUCCESS) {
+                break;
+            }
+            apr_sleep(apr_time_from_msec(20));
+        }
+        if (rv != APR_SUCCESS) {
+            *err = apr_psprintf(p, "migration to schema version %d failed: "
+                                "%s", target, s->last_error);
+            return rv;
+        }
+        if (applied) {
+            ca_log(CA_LOG_MARK, CA_LOG_INFO, 0, p,
+                   "database schema migrated to version %d", target);
+        }
+    }
+    *version = SCHEMA_VERSION;
+    return APR_SUCCESS;
+}
+
+const char *ca_store_migration_sql(apr_pool_t *p, const char *driver,
+                                   int version, int i)
+{
+    const char *const *sql;
+    int n;
+
+    if (version < 1 || version > SCHEMA_VERSION || i < 0) {
+        return NULL;
+    }
+    for (sql = migrations[version - 1], n = 0; *sql && n < i; sql++, n++) {
+    }
+    return *sql ? ca_st_sql_expand(p, ca_st_dialect_of(driver), *sql) : NULL;
+}
