@@ -192,6 +192,8 @@ $("#revoke-form").addEventListener("submit", async (ev) => {
       // would only bring up a login prompt): update the page here
       markRow(r.serial, "revoked", "on " + fmtDate(r.revoked_at) + ", " + reasonName(r.reason));
       me.presented = null;
+      $("#who").textContent = "Signed in as " + me.owner + " with certificate " + r.serial +
+        ", which is now revoked: remove it from the browser, or continue with your login.";
       const row = revoking.tbody.querySelector('tr[data-serial="' + r.serial + '"]');
       if (row) noteAt(row, said);
     } else {
