@@ -20,6 +20,7 @@
 
 #include "mod_certauth.h"
 #include "ca_crl.h"
+#include "ca_lifecycle.h"
 #include "ca_util.h"
 
 APLOG_USE_MODULE(certauth);
@@ -300,10 +301,14 @@ void certauth_crl_regenerate(request_rec *r, ca_store_t *st)
     certauth_db_unlock(r, locked);
 }
 
-/* Time to make a new one: half of its validity has passed. */
-static int stale(const crl_blob *b, apr_int64_t now)
+/* Refresh the cached CRL?  The rule is the core's (ca_lifecycle.c). */
+static int due(const crl_blob *b, apr_int64_t now, apr_time_t db_checked,
+               int refresh_secs)
 {
-    return !b || now >= b->this_update + (b->next_update - b->this_update) / 2;
+    return ca_lc_crl_refresh_due(b != NULL, b ? b->this_update : 0,
+                                 b ? b->next_update : 0, now,
+                                 apr_time_sec(apr_time_now() - db_checked),
+                                 refresh_secs);
 }
 
 /* Ask the database (and make a CRL when needed); under the global lock. */
@@ -318,9 +323,7 @@ static int refresh(request_rec *r, const char *path)
     lock();
     c = cache_sync(path);
     have = c->blob ? c->blob->number : 0;
-    if (c->blob && !stale(c->blob, now)
-        && apr_time_sec(apr_time_now() - c->db_checked)
-               < sc->crl_refresh_secs) {
+    if (!due(c->blob, now, c->db_checked, sc->crl_refresh_secs)) {
         unlock();
         return 0; /* another child did it meanwhile */
     }
@@ -375,9 +378,7 @@ int certauth_crl(request_rec *r, int pem)
 
     lock();
     c = cache_sync(sc->crl_cache);
-    need = stale(c->blob, now)
-           || apr_time_sec(apr_time_now() - c->db_checked)
-                  >= sc->crl_refresh_secs;
+    need = due(c->blob, now, c->db_checked, sc->crl_refresh_secs);
     unlock();
 
     if (need) {
