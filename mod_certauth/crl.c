@@ -454,3 +454,37 @@ int certauth_crl(request_rec *r, int pem)
     return ap_pass_brigade(r->output_filters, bb) == APR_SUCCESS
                ? OK : AP_FILTER_ERROR;
 }
+
+int certauth_crl_generation(request_rec *r, const char **gen)
+{
+    const certauth_srv_conf *sc = certauth_srv(r->server);
+    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+    apr_int64_t number = 0, tu = 0;
+    crl_cache *c;
+    int need, status = 0;
+
+    lock();
+    c = cache_sync(sc->crl_cache);
+    need = due(c->blob, now, c->db_checked, sc->crl_refresh_secs);
+    if (!need && c->blob) {
+        number = c->blob->number;
+        tu = c->blob->this_update;
+    }
+    unlock();
+    if (need) {
+        int locked = certauth_db_lock(r);
+        status = refresh(r, sc->crl_cache);
+        certauth_db_unlock(r, locked);
+        lock();
+        c = cache_sync(sc->crl_cache);
+        if (c->blob) {
+            number = c->blob->number;
+            tu = c->blob->this_update;
+        }
+        unlock();
+    }
+    *gen = number ? apr_psprintf(r->pool, "%" APR_INT64_T_FMT ":%"
+                                 APR_INT64_T_FMT, number, tu)
+                  : NULL;
+    return status;
+}
