@@ -4,8 +4,10 @@
  *
  * Resources (below the Location L):
  *   GET  L/directory                  the directory
- *   HEAD/GET L/new-nonce              a nonce (kept in the database, so
- *                                     every child and front end accepts it)
+ *   HEAD/GET L/new-nonce              a nonce (an HMAC under a key kept in
+ *                                     the database, so every child and
+ *                                     front end accepts it; handing one
+ *                                     out writes nothing)
  *   POST L/new-account, L/acct/ID, L/key-change
  *   POST L/new-order, L/order/ID, L/order/ID/finalize, L/authz/ID,
  *        L/chall/ID, L/cert/SERIAL, L/revoke-cert, L/acct/ID/orders
@@ -20,7 +22,9 @@
 #include <http_core.h>
 #include <http_log.h>
 #include <http_protocol.h>
+#include <apr_atomic.h>
 #include <apr_strings.h>
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -34,7 +38,8 @@
 APLOG_USE_MODULE(certauth);
 
 #define ACME_CT_JOSE "application/jose+json"
-#define NONCE_SECS 3600
+#define NONCE_SECS 3600          /* a nonce's lifetime                    */
+#define NONCE_SKEW 300           /* front ends' clocks may differ so much  */
 #define ORDER_SECS (7 * 86400)
 #define EAB_SECS (30 * 86400)
 #define MAX_IDENTS 100
@@ -65,36 +70,73 @@ static const char *acme_url(acme_req *a, const char *path)
     return apr_pstrcat(a->r->pool, a->base, "/", path, NULL);
 }
 
-/* A fresh nonce in Replay-Nonce (and the index link); logged when the
- * database refuses. */
+/* The nonces' MAC key of this process: read from the database by the
+ * first request that needs it (made there once per database), then kept
+ * for the life of the child; NULL until then. */
+static volatile void *nonce_key_cache;
+
+static const unsigned char *nonce_key_cached(void)
+{
+    return apr_atomic_casptr(&nonce_key_cache, NULL, NULL);
+}
+
+/* The key, read from the database when this process has none yet (a->st
+ * needed then); NULL (logged) when it cannot be had. */
+static const unsigned char *nonce_key(acme_req *a)
+{
+    const unsigned char *k = nonce_key_cached();
+    const char *fresh, *b64 = NULL;
+    unsigned char *raw = NULL, *mine;
+    apr_size_t len = 0;
+    apr_status_t rv;
+
+    if (k || !a->st) {
+        return k;
+    }
+    fresh = ca_acme_random(a->r->pool, CA_ACME_NONCE_KEY_LEN);
+    rv = ca_store_acme_nonce_key(a->st, a->r->pool, fresh, a->now, &b64);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, a->r, CA_LOGNO(1902)
+                      "cannot read or make the ACME nonce key: %s",
+                      ca_store_last_error(a->st));
+        return NULL;
+    }
+    if (ca_b64url_decode(a->r->pool, b64, &raw, &len) != APR_SUCCESS
+        || len != CA_ACME_NONCE_KEY_LEN || !(mine = malloc(len))) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, a->r, CA_LOGNO(1915)
+                      "the ACME nonce key in the database is not %d "
+                      "base64url octets", CA_ACME_NONCE_KEY_LEN);
+        return NULL;
+    }
+    memcpy(mine, raw, len);
+    OPENSSL_cleanse(raw, len);
+    /* several threads may have read it at once: the first one's stays */
+    k = apr_atomic_casptr(&nonce_key_cache, mine, NULL);
+    if (k) {
+        OPENSSL_cleanse(mine, len);
+        free(mine);
+        return k;
+    }
+    return mine;
+}
+
+/* A fresh nonce in Replay-Nonce (and the index link).  It costs no
+ * database access once the process has the key. */
 static void add_nonce(acme_req *a)
 {
-    const char *n = ca_acme_random(a->r->pool, 16);
-    apr_status_t rv;
+    const unsigned char *key = nonce_key(a);
+    const char *n;
 
     apr_table_setn(a->r->err_headers_out, "Link",
                    apr_psprintf(a->r->pool, "<%s>;rel=\"index\"",
                                 acme_url(a, "directory")));
-    if (!a->st || !n) {
+    if (!key) {
         return;
     }
-    /* anyone may ask for nonces: now and then (1 in 64) the expired ones
-     * go, so that the table stays at about an hour's worth */
-    if (n[0] == 'A'
-        && ca_store_acme_nonce_clean(a->st, a->r->pool, a->now)
-               != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, a->r, CA_LOGNO(1912)
-                      "cannot remove expired nonces: %s",
-                      ca_store_last_error(a->st));
+    n = ca_acme_nonce_make(a->r->pool, key, CA_ACME_NONCE_KEY_LEN, a->now);
+    if (n) {
+        apr_table_setn(a->r->err_headers_out, "Replay-Nonce", n);
     }
-    rv = ca_store_acme_nonce_add(a->st, a->r->pool, n, a->now + NONCE_SECS);
-    if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, a->r, CA_LOGNO(1902)
-                      "cannot store a nonce: %s",
-                      ca_store_last_error(a->st));
-        return;
-    }
-    apr_table_setn(a->r->err_headers_out, "Replay-Nonce", n);
 }
 
 static int send_json(acme_req *a, int status, json_t *body)
@@ -339,6 +381,8 @@ static int acme_post(acme_req *a, int jwk_ok, int jwk_only)
     const char *err = NULL, *type = NULL, *detail = NULL;
     const char *body = a->q->body;
     apr_size_t len = a->q->len;
+    const unsigned char *nkey;
+    apr_int64_t issued = 0;
     apr_status_t rv;
     int status;
 
@@ -376,13 +420,18 @@ static int acme_post(acme_req *a, int jwk_ok, int jwk_only)
         return problem(a, HTTP_BAD_REQUEST, "badNonce",
                        "the protected header has no nonce");
     }
-    rv = ca_store_acme_nonce_use(a->st, r->pool, a->jws->nonce, a->now);
-    if (rv == CA_ENOTFOUND) {
-        return problem(a, HTTP_BAD_REQUEST, "badNonce",
-                       "the nonce is unknown, used or expired");
+    /* the nonce's MAC and age, without the database */
+    if (!(nkey = nonce_key(a))) {
+        return db_problem(a, CA_EDB);
     }
+    rv = ca_acme_nonce_check(r->pool, nkey, CA_ACME_NONCE_KEY_LEN,
+                             a->jws->nonce, a->now, NONCE_SECS, NONCE_SKEW,
+                             &issued);
     if (rv != APR_SUCCESS) {
-        return db_problem(a, rv);
+        return problem(a, HTTP_BAD_REQUEST, "badNonce",
+                       rv == CA_EPOLICY ? "the nonce has expired"
+                                        : "the nonce was not issued by "
+                                          "this server");
     }
     if (a->jws->jwk) {
         a->jwk = a->jws->jwk;
@@ -411,6 +460,26 @@ static int acme_post(acme_req *a, int jwk_ok, int jwk_only)
         return problem(a, HTTP_BAD_REQUEST, "malformed",
                        apr_pstrcat(r->pool, "JWS verification error: ", err,
                                    NULL));
+    }
+    /* signed by the key: now the nonce is spent (one insert; a second use,
+     * here or on another front end, conflicts), kept until its lifetime
+     * is over (and the clocks' difference); now and then (1 in 64) the
+     * rows of nonces past it go */
+    rv = ca_store_acme_nonce_spend(a->st, r->pool, a->jws->nonce,
+                                   issued + NONCE_SECS + NONCE_SKEW);
+    if (rv == CA_EEXIST) {
+        return problem(a, HTTP_BAD_REQUEST, "badNonce",
+                       "the nonce was used already");
+    }
+    if (rv != APR_SUCCESS) {
+        return db_problem(a, rv);
+    }
+    if (a->jws->nonce[20] == 'A'
+        && ca_store_acme_nonce_clean(a->st, r->pool, a->now)
+               != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, CA_LOGNO(1912)
+                      "cannot remove spent nonces: %s",
+                      ca_store_last_error(a->st));
     }
     if (a->acct && strcmp(a->acct->status, "valid")) {
         return problem(a, HTTP_UNAUTHORIZED, "unauthorized",
@@ -446,10 +515,15 @@ static int directory(acme_req *a)
     return send_json(a, HTTP_OK, d);
 }
 
+/* Once the child has the key, no database access at all. */
 static int new_nonce(acme_req *a)
 {
     request_rec *r = a->r;
+    int status;
 
+    if (!nonce_key_cached() && !(a->st = certauth_store(r, &status))) {
+        return status;
+    }
     add_nonce(a);
     if (!apr_table_get(r->err_headers_out, "Replay-Nonce")) {
         return db_problem(a, CA_EDB);
@@ -1398,7 +1472,9 @@ int certauth_acme_fail(request_rec *r, int status, const char *detail)
     acme_req a;
 
     acme_init(&a, r, NULL);
-    a.st = certauth_store_quiet(r);
+    if (!nonce_key_cached()) {
+        a.st = certauth_store_quiet(r);
+    }
     return problem(&a, status, "malformed", detail);
 }
 
@@ -1414,14 +1490,16 @@ int certauth_acme(request_rec *r, certauth_req *q)
         return problem(&a, HTTP_NOT_FOUND, "malformed",
                        "no CertAuthACMEProfile for this server");
     }
-    if (!(a.st = certauth_store(r, &status))) {
-        return status;
-    }
+    /* the directory and nonces: no database (a nonce: once the child
+     * has read the key) */
     if (!strcmp(rest, "directory")) {
         return directory(&a);
     }
     if (!strcmp(rest, "new-nonce")) {
         return new_nonce(&a);
+    }
+    if (!(a.st = certauth_store(r, &status))) {
+        return status;
     }
     if (!strcmp(rest, "new-account")) {
         return new_account(&a);

@@ -6,6 +6,9 @@
 
 #include <apr_lib.h>
 #include <apr_strings.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
@@ -204,6 +207,81 @@ const char *ca_acme_random(apr_pool_t *p, apr_size_t n)
         return NULL;
     }
     return ca_b64url_encode(p, b, n);
+}
+
+#define NONCE_TIME 8
+#define NONCE_RAND 16
+#define NONCE_MAC  16
+#define NONCE_OCTETS (NONCE_TIME + NONCE_RAND + NONCE_MAC)
+
+/* The truncated MAC of time || random (the first NONCE_TIME + NONCE_RAND
+ * octets of b). */
+static int nonce_mac(const unsigned char *key, apr_size_t keylen,
+                     const unsigned char *b, unsigned char *mac)
+{
+    unsigned char full[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+
+    if (!key || keylen == 0
+        || !HMAC(EVP_sha256(), key, (int)keylen, b, NONCE_TIME + NONCE_RAND,
+                 full, &n)
+        || n < NONCE_MAC) {
+        return 0;
+    }
+    memcpy(mac, full, NONCE_MAC);
+    OPENSSL_cleanse(full, sizeof(full));
+    return 1;
+}
+
+const char *ca_acme_nonce_make(apr_pool_t *p, const unsigned char *key,
+                               apr_size_t keylen, apr_int64_t now)
+{
+    unsigned char b[NONCE_OCTETS];
+    apr_uint64_t t = (apr_uint64_t)now;
+    int i;
+
+    for (i = NONCE_TIME - 1; i >= 0; i--) {
+        b[i] = (unsigned char)(t & 0xff);
+        t >>= 8;
+    }
+    if (RAND_bytes(b + NONCE_TIME, NONCE_RAND) != 1
+        || !nonce_mac(key, keylen, b, b + NONCE_TIME + NONCE_RAND)) {
+        return NULL;
+    }
+    return ca_b64url_encode(p, b, sizeof(b));
+}
+
+apr_status_t ca_acme_nonce_check(apr_pool_t *p, const unsigned char *key,
+                                 apr_size_t keylen, const char *nonce,
+                                 apr_int64_t now, apr_int64_t lifetime,
+                                 apr_int64_t skew, apr_int64_t *issued)
+{
+    unsigned char *b = NULL, mac[NONCE_MAC];
+    apr_size_t len = 0;
+    apr_uint64_t t = 0;
+    apr_int64_t at;
+    int i;
+
+    if (!nonce || strlen(nonce) != CA_ACME_NONCE_CHARS
+        || ca_b64url_decode(p, nonce, &b, &len) != APR_SUCCESS
+        || len != NONCE_OCTETS) {
+        return CA_EBADINPUT;
+    }
+    if (!nonce_mac(key, keylen, b, mac)
+        || CRYPTO_memcmp(mac, b + NONCE_TIME + NONCE_RAND, NONCE_MAC)) {
+        return CA_EBADINPUT;
+    }
+    for (i = 0; i < NONCE_TIME; i++) {
+        t = (t << 8) | b[i];
+    }
+    at = (apr_int64_t)t;
+    if (issued) {
+        *issued = at;
+    }
+    if (at < 0 || now - at >= lifetime || at - now > skew) {
+        return CA_EPOLICY;
+    }
+    return APR_SUCCESS;
 }
 
 int ca_acme_http01_body_ok(const char *body, apr_size_t len,

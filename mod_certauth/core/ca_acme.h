@@ -56,6 +56,28 @@ const char *ca_acme_key_authz(apr_pool_t *p, const char *token,
 /* A random base64url string of n random octets (ids, tokens, nonces). */
 const char *ca_acme_random(apr_pool_t *p, apr_size_t n);
 
+/* Nonces that cost no database write to hand out (checked statelessly,
+ * spent in the database only when a request signed with one is verified):
+ * base64url(issue time, 8 octets big-endian || 16 random octets || the
+ * first 16 octets of HMAC-SHA256(key, time || random)), 54 characters.
+ * The key (CA_ACME_NONCE_KEY_LEN octets) is shared by every child and
+ * front end (ca_store_acme_nonce_key). */
+#define CA_ACME_NONCE_KEY_LEN 32
+#define CA_ACME_NONCE_CHARS   54
+/* A new nonce issued at `now`; NULL when the random generator or the MAC
+ * fails. */
+const char *ca_acme_nonce_make(apr_pool_t *p, const unsigned char *key,
+                               apr_size_t keylen, apr_int64_t now);
+/* Check a nonce: APR_SUCCESS (issue time in *issued) when it is one of
+ * ours (the MAC compared with CRYPTO_memcmp), issued at most `lifetime`
+ * seconds before `now` and at most `skew` seconds after it (the clocks of
+ * several front ends); CA_EBADINPUT when malformed or the MAC is wrong;
+ * CA_EPOLICY when too old or from the future. */
+apr_status_t ca_acme_nonce_check(apr_pool_t *p, const unsigned char *key,
+                                 apr_size_t keylen, const char *nonce,
+                                 apr_int64_t now, apr_int64_t lifetime,
+                                 apr_int64_t skew, apr_int64_t *issued);
+
 /* The http-01 answer body matches the key authorization: trailing white
  * space (RFC 8555 section 8.3) is ignored, nothing else. */
 int ca_acme_http01_body_ok(const char *body, apr_size_t len,

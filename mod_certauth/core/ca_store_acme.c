@@ -23,12 +23,14 @@
 #define CHALL_COLS "id, authz_id, type, token, status, validated_at, error"
 
 const ca_st_stmt_def ca_st_stmts_acme[] = {
-    {"certauth_acme_nonce_add",
-     "INSERT INTO certauth_acme_nonces (nonce, "
-     "expires) VALUES (%s, %lld)"},
-    {"certauth_acme_nonce_use",
-     "DELETE FROM certauth_acme_nonces WHERE "
-     "nonce = %s AND expires > %lld"},
+    {"certauth_acme_nonce_key_get",
+     "SELECT hmac_key FROM certauth_acme_nonce_key WHERE id = 1"},
+    {"certauth_acme_nonce_key_add",
+     "INSERT INTO certauth_acme_nonce_key (id, hmac_key, created_at) "
+     "VALUES (1, %s, %lld) ON CONFLICT (id) DO NOTHING"},
+    {"certauth_acme_nonce_spend",
+     "INSERT INTO certauth_acme_spent_nonces (nonce, expires) "
+     "VALUES (%s, %lld) ON CONFLICT (nonce) DO NOTHING"},
     {"certauth_acme_eab_add",
      "INSERT INTO certauth_acme_eab (kid, hmac_key, "
      "owner, created_at, expires, account) VALUES "
@@ -109,7 +111,7 @@ const ca_st_stmt_def ca_st_stmts_acme[] = {
      "UPDATE certauth_acme_challenges SET validated_at = %lld "
      "WHERE id = %s AND status = 'processing' AND validated_at = %lld"},
     {"certauth_acme_nonce_clean",
-     "DELETE FROM certauth_acme_nonces WHERE "
+     "DELETE FROM certauth_acme_spent_nonces WHERE "
      "expires <= %lld"},
     {"certauth_acme_eab_clean",
      "DELETE FROM certauth_acme_eab WHERE "
@@ -211,19 +213,36 @@ static apr_status_t update(ca_store_t *s, apr_pool_t *p, const char *label,
     return n >= 1 ? APR_SUCCESS : CA_ECONFLICT;
 }
 
-apr_status_t ca_store_acme_nonce_add(ca_store_t *s, apr_pool_t *p,
-                                     const char *nonce, apr_int64_t expires)
+apr_status_t ca_store_acme_nonce_key(ca_store_t *s, apr_pool_t *p,
+                                     const char *fresh, apr_int64_t now,
+                                     const char **key)
 {
-    const char *args[2] = {nonce, i64(p, expires)};
-    return x_query(s, p, "certauth_acme_nonce_add", 2, args, NULL);
+    const char **c;
+    const char *args[2] = {fresh, i64(p, now)};
+    apr_status_t rv = one(s, p, "certauth_acme_nonce_key_get", 0, NULL, 1,
+                          &c);
+
+    if (rv == CA_ENOTFOUND && fresh) {
+        /* the first process to get here makes it; the others (children,
+         * front ends) read the one that won */
+        rv = x_query(s, p, "certauth_acme_nonce_key_add", 2, args, NULL);
+        if (rv == APR_SUCCESS) {
+            rv = one(s, p, "certauth_acme_nonce_key_get", 0, NULL, 1, &c);
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        *key = c[0];
+    }
+    return rv;
 }
 
-apr_status_t ca_store_acme_nonce_use(ca_store_t *s, apr_pool_t *p,
-                                     const char *nonce, apr_int64_t now)
+apr_status_t ca_store_acme_nonce_spend(ca_store_t *s, apr_pool_t *p,
+                                       const char *nonce,
+                                       apr_int64_t expires)
 {
-    const char *args[2] = {nonce, i64(p, now)};
-    apr_status_t rv = update(s, p, "certauth_acme_nonce_use", 2, args);
-    return rv == CA_ECONFLICT ? CA_ENOTFOUND : rv;
+    const char *args[2] = {nonce, i64(p, expires)};
+    apr_status_t rv = update(s, p, "certauth_acme_nonce_spend", 2, args);
+    return rv == CA_ECONFLICT ? CA_EEXIST : rv;
 }
 
 apr_status_t ca_store_acme_nonce_clean(ca_store_t *s, apr_pool_t *p,

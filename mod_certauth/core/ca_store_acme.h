@@ -1,6 +1,7 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 /* ca_store_acme: the ACME server's rows in the certificate database
- * (schema version 7): nonces (shared by all children and front ends),
+ * (schema versions 7 and 8): the nonce key and spent nonces (shared by
+ * all children and front ends),
  * external account binding keys, accounts, orders, authorizations and
  * challenges.  Status changes are conditional on the status read
  * (CA_ECONFLICT when another process changed it first). */
@@ -62,13 +63,20 @@ typedef struct ca_acme_chall_t {
     const char *error;        /* problem document (JSON) or ""            */
 } ca_acme_chall_t;
 
-/* Nonces: add one valid until `expires`; use one (deleted, so it is good
- * once): APR_SUCCESS, or CA_ENOTFOUND when unknown, used or expired. */
-apr_status_t ca_store_acme_nonce_add(ca_store_t *s, apr_pool_t *p,
-                                     const char *nonce, apr_int64_t expires);
-apr_status_t ca_store_acme_nonce_use(ca_store_t *s, apr_pool_t *p,
-                                     const char *nonce, apr_int64_t now);
-/* Remove the nonces expired at `now`. */
+/* The nonces' MAC key (base64url text, ca_acme_nonce_make) in *key: the
+ * one in the database; when there is none yet and `fresh` is not NULL,
+ * `fresh` is stored first unless another process stored one meanwhile
+ * (the only write, once per database).  CA_ENOTFOUND: none and no
+ * `fresh`. */
+apr_status_t ca_store_acme_nonce_key(ca_store_t *s, apr_pool_t *p,
+                                     const char *fresh, apr_int64_t now,
+                                     const char **key);
+/* Mark a nonce spent (until `expires`, the end of its lifetime): one
+ * insert; CA_EEXIST when it was spent already (a replay). */
+apr_status_t ca_store_acme_nonce_spend(ca_store_t *s, apr_pool_t *p,
+                                       const char *nonce,
+                                       apr_int64_t expires);
+/* Remove the spent nonces whose lifetime ended at `now`. */
 apr_status_t ca_store_acme_nonce_clean(ca_store_t *s, apr_pool_t *p,
                                        apr_int64_t now);
 

@@ -14,7 +14,7 @@
 #include "ca_store_test.h"
 #include "ca_util.h"
 
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 
 /* Migrations: each a list of portable statements, applied in order. */
 static const char *const migration_1[] = {
@@ -184,6 +184,26 @@ static const char *const migration_7[] = {
     NULL
 };
 
+/* 8: ACME nonces are made without the database (an HMAC of their issue
+ * time and random octets, ca_acme_nonce_make) under a key kept in the
+ * database for every child and front end (one row, made once by the
+ * module); a nonce is recorded only when a request signed with it is
+ * verified (spent, until its lifetime is over).  The table of handed-out
+ * nonces goes. */
+static const char *const migration_8[] = {
+    "DROP TABLE certauth_acme_nonces",
+    "CREATE TABLE certauth_acme_nonce_key ("
+    " id INTEGER PRIMARY KEY,"
+    " hmac_key VARCHAR(128) NOT NULL,"
+    " created_at BIGINT NOT NULL)",
+    "CREATE TABLE certauth_acme_spent_nonces ("
+    " nonce VARCHAR(64) PRIMARY KEY,"
+    " expires BIGINT NOT NULL)",
+    "CREATE INDEX certauth_acme_spent_nonces_exp ON "
+    "certauth_acme_spent_nonces (expires)",
+    NULL
+};
+
 static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_1,
     migration_2,
@@ -192,6 +212,7 @@ static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_5,
     migration_6,
     migration_7,
+    migration_8,
 };
 
 

@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include "unit.h"
+#include "rawdb.h"
 #include "ca_acme.h"
 #include "ca_jws.h"
 #include "ca_store.h"
@@ -223,6 +224,56 @@ static void test_names(apr_pool_t *p)
     UT_CHECK(!ca_acme_name_allowed(pat, "*.example.org"));
 }
 
+/* Stateless nonces: a nonce of the key checks, within its lifetime; a
+ * changed octet, another key, an old or future issue time, a malformed
+ * text do not. */
+static void test_nonce(apr_pool_t *p)
+{
+    unsigned char key[CA_ACME_NONCE_KEY_LEN], other[CA_ACME_NONCE_KEY_LEN];
+    const char *n, *n2;
+    char *bad;
+    apr_int64_t at = 0;
+    apr_size_t i;
+
+    memset(key, 7, sizeof(key));
+    memset(other, 8, sizeof(other));
+    n = ca_acme_nonce_make(p, key, sizeof(key), 1000000);
+    n2 = ca_acme_nonce_make(p, key, sizeof(key), 1000000);
+    UT_CHECK(n && n2 && strlen(n) == CA_ACME_NONCE_CHARS && strcmp(n, n2));
+    UT_CHECK(ca_acme_nonce_check(p, key, sizeof(key), n, 1000000, 3600, 300,
+                                 &at) == APR_SUCCESS && at == 1000000);
+    UT_CHECK(ca_acme_nonce_check(p, key, sizeof(key), n, 1003599, 3600, 300,
+                                 NULL) == APR_SUCCESS);
+    /* expired, and issued too far in the future */
+    UT_CHECK(ca_acme_nonce_check(p, key, sizeof(key), n, 1003600, 3600, 300,
+                                 NULL) == CA_EPOLICY);
+    UT_CHECK(ca_acme_nonce_check(p, key, sizeof(key), n, 999700, 3600, 300,
+                                 NULL) == APR_SUCCESS);
+    UT_CHECK(ca_acme_nonce_check(p, key, sizeof(key), n, 999699, 3600, 300,
+                                 NULL) == CA_EPOLICY);
+    /* another key */
+    UT_CHECK(ca_acme_nonce_check(p, other, sizeof(other), n, 1000000, 3600,
+                                 300, NULL) == CA_EBADINPUT);
+    /* every character changed in turn (time, random, MAC) */
+    for (i = 0; i < CA_ACME_NONCE_CHARS - 1; i++) {
+        bad = apr_pstrdup(p, n);
+        bad[i] = bad[i] == 'B' ? 'C' : 'B';
+        UT_CHECK(ca_acme_nonce_check(p, key, sizeof(key), bad, 1000000, 3600,
+                                     300, NULL) == CA_EBADINPUT);
+    }
+    UT_CHECK(ca_acme_nonce_check(p, key, sizeof(key), "AAAA", 1000000, 3600,
+                                 300, NULL) == CA_EBADINPUT);
+    UT_CHECK(ca_acme_nonce_check(p, key, sizeof(key), "", 1000000, 3600,
+                                 300, NULL) == CA_EBADINPUT);
+    bad = apr_pstrdup(p, n);
+    bad[3] = '+';
+    UT_CHECK(ca_acme_nonce_check(p, key, sizeof(key), bad, 1000000, 3600,
+                                 300, NULL) == CA_EBADINPUT);
+    UT_CHECK(ca_acme_nonce_check(p, key, sizeof(key),
+                                 apr_pstrcat(p, n, "A", NULL), 1000000, 3600,
+                                 300, NULL) == CA_EBADINPUT);
+}
+
 static void test_order_status(apr_pool_t *p)
 {
     apr_array_header_t *a = apr_array_make(p, 2, sizeof(const char *));
@@ -291,6 +342,16 @@ static void test_csr_matches(apr_pool_t *p)
                                  ids, &err) == CA_EPOLICY);
 }
 
+/* The number of rows of a table of the store's file. */
+static long spent_rows(apr_pool_t *p)
+{
+    raw_t *r = raw_open(p, apr_psprintf(p, "/tmp/test_jws_%d.db",
+                                        (int)getpid()));
+    const char *v = raw_scalar(p, r, "SELECT COUNT(*) FROM "
+                                     "certauth_acme_spent_nonces");
+    return v ? atol(v) : -1;
+}
+
 static ca_store_t *store(apr_pool_t *p)
 {
     const char *path = apr_psprintf(p, "/tmp/test_jws_%d.db", (int)getpid());
@@ -324,13 +385,27 @@ static void test_store_acme(apr_pool_t *p)
     if (!s) {
         return;
     }
-    /* nonces are good once, and not after they expire */
-    UT_CHECK(ca_store_acme_nonce_add(s, p, "n1", 200) == APR_SUCCESS);
-    UT_CHECK(ca_store_acme_nonce_add(s, p, "n2", 200) == APR_SUCCESS);
-    UT_CHECK(ca_store_acme_nonce_use(s, p, "n1", 150) == APR_SUCCESS);
-    UT_CHECK(ca_store_acme_nonce_use(s, p, "n1", 150) == CA_ENOTFOUND);
-    UT_CHECK(ca_store_acme_nonce_use(s, p, "n2", 250) == CA_ENOTFOUND);
-    UT_CHECK(ca_store_acme_nonce_use(s, p, "nx", 150) == CA_ENOTFOUND);
+    /* the nonce key: none, then made once; a second process's candidate
+     * loses to the stored one */
+    {
+        const char *k1 = NULL, *k2 = NULL;
+        UT_CHECK(ca_store_acme_nonce_key(s, p, NULL, 100, &k1)
+                 == CA_ENOTFOUND);
+        UT_CHECK(ca_store_acme_nonce_key(s, p, "key-a", 100, &k1)
+                 == APR_SUCCESS && !strcmp(k1, "key-a"));
+        UT_CHECK(ca_store_acme_nonce_key(s, p, "key-b", 100, &k2)
+                 == APR_SUCCESS && !strcmp(k2, "key-a"));
+        UT_CHECK(ca_store_acme_nonce_key(s, p, NULL, 100, &k2)
+                 == APR_SUCCESS && !strcmp(k2, "key-a"));
+        /* a spent nonce is spent once; the rows go after their lifetime */
+        UT_CHECK(ca_store_acme_nonce_spend(s, p, "n1", 200) == APR_SUCCESS);
+        UT_CHECK(ca_store_acme_nonce_spend(s, p, "n1", 200) == CA_EEXIST);
+        UT_CHECK(ca_store_acme_nonce_spend(s, p, "n2", 300) == APR_SUCCESS);
+        UT_CHECK(spent_rows(p) == 2);
+        UT_CHECK(ca_store_acme_nonce_clean(s, p, 250) == APR_SUCCESS);
+        UT_CHECK(spent_rows(p) == 1);
+        UT_CHECK(ca_store_acme_nonce_spend(s, p, "n2", 300) == CA_EEXIST);
+    }
 
     UT_CHECK(ca_store_acme_eab_add(s, p, &eab) == APR_SUCCESS);
     UT_CHECK(ca_store_acme_eab_get(s, p, "kid1", &e) == APR_SUCCESS);
@@ -392,6 +467,7 @@ int main(void)
     UT_RUN(test_parse_refusals);
     UT_RUN(test_hmac);
     UT_RUN(test_names);
+    UT_RUN(test_nonce);
     UT_RUN(test_order_status);
     UT_RUN(test_csr_matches);
     UT_RUN(test_store_acme);
