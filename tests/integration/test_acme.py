@@ -1145,3 +1145,178 @@ def test_configuration_mistakes(ca, conf, needle):
         assert rc != 0 and needle in out, out
     finally:
         h.cleanup()
+
+
+# ---------------------------------------------------------------------------
+# nonces: made without the database (HMAC under a key in the database),
+# spent (one row) only by a request whose signature verifies
+
+def nonce_key(h):
+    import sqlite3
+    con = sqlite3.connect(h.db, timeout=30)
+    try:
+        return jose.b64decode(con.execute(
+            "SELECT hmac_key FROM certauth_acme_nonce_key").fetchone()[0])
+    finally:
+        con.close()
+
+
+def make_nonce(key, at, rnd=None):
+    """A nonce as the server makes one (README, chapter ACME)."""
+    import hmac as _h
+    tr = int(at).to_bytes(8, "big") + (rnd or os.urandom(16))
+    return jose.b64encode(
+        tr + _h.new(key, tr, "sha256").digest()[:16]).decode()
+
+
+def table_rows(h, tables=None):
+    """{table: rows} of the database (every table when tables is None)."""
+    import sqlite3
+    con = sqlite3.connect(h.db, timeout=30)
+    try:
+        if tables is None:
+            tables = [r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: con.execute("SELECT COUNT(*) FROM %s" % t).fetchone()[0]
+                for t in tables}
+    finally:
+        con.close()
+
+
+def spent(h):
+    return table_rows(h, ["certauth_acme_spent_nonces"])[
+        "certauth_acme_spent_nonces"]
+
+
+def test_nonce_forged_expired(h):
+    c = Client(h)
+    c.register(*eab(h))
+    url = c.dir["newOrder"]
+    ids = {"identifiers": [{"type": "dns", "value": "localhost"}]}
+    key = nonce_key(h)
+    assert len(key) == 32
+    n = c.nonce()
+    assert len(n) == 54
+    # made here with the server's key and the time now: accepted (so the
+    # refusals below are for the MAC and the age, not the format)
+    st, hd, body = c.post(url, ids, nonce=make_nonce(key, time.time()))
+    assert st == 201, body
+    # forged: a MAC changed, another key, a served nonce's time changed
+    forged = n[:-2] + ("B" if n[-2] != "B" else "C") + n[-1]
+    for bad in (forged, make_nonce(os.urandom(32), time.time()),
+                jose.b64encode(
+                    (int(time.time()) - 5).to_bytes(8, "big")
+                    + jose.b64decode(n)[8:]).decode()):
+        before = spent(h)
+        st, hd, body = c.post(url, ids, nonce=bad)
+        d = problem(st, hd, body, 400, "badNonce")
+        assert "not issued by this server" in d["detail"], d
+        assert len(hd["replay-nonce"]) == 54 and hd["replay-nonce"] != bad
+        assert spent(h) == before
+    # expired: the server's key, issued more than an hour ago
+    old = make_nonce(key, time.time() - 3700)
+    st, hd, body = c.post(url, ids, nonce=old)
+    d = problem(st, hd, body, 400, "badNonce")
+    assert "expired" in d["detail"], d
+    assert hd["replay-nonce"]
+    # the fresh nonce of a badNonce answer works
+    st, hd, body = c.post(url, ids, nonce=hd["replay-nonce"])
+    assert st == 201, body
+
+
+def test_spent_only_when_signed(h):
+    """Unsigned, badly signed or refused-before-verification requests leave
+    the spent table as it was, and their nonce still works afterwards."""
+    c = Client(h)
+    c.register(*eab(h))
+    url = c.dir["newOrder"]
+    ids = {"identifiers": [{"type": "dns", "value": "localhost"}]}
+    before = spent(h)
+    n = c.nonce()
+    # badly signed
+    j = c.jws(url, ids, nonce=n)
+    sig = bytearray(jose.b64decode(j["signature"]))
+    sig[3] ^= 1
+    j["signature"] = jose.b64encode(bytes(sig)).decode()
+    st, hd, body = c.post_raw(url, j)
+    problem(st, hd, body, 400, "malformed")
+    # unsigned (empty signature)
+    j = c.jws(url, ids, nonce=n)
+    j["signature"] = ""
+    st, hd, body = c.post_raw(url, j)
+    assert st == 400, body
+    # signed by another key than the account's
+    other = jose.JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
+    st, hd, body = c.post_raw(url, c.jws(url, ids, nonce=n, key=other))
+    problem(st, hd, body, 400, "malformed")
+    # signed for another URL, an unknown account
+    st, hd, body = c.post_raw(url, c.jws(c.dir["revokeCert"], ids, nonce=n))
+    problem(st, hd, body, 401, "unauthorized")
+    st, hd, body = c.post(url, ids, nonce=n,
+                          kid=h.url + "/acme/acct/nosuchaccount")
+    problem(st, hd, body, 400, "accountDoesNotExist")
+    assert spent(h) == before
+    # the nonce was never spent: a good request with it works, once
+    st, hd, body = c.post(url, ids, nonce=n)
+    assert st == 201, body
+    assert spent(h) == before + 1
+    st, hd, body = c.post(url, ids, nonce=n)
+    problem(st, hd, body, 400, "badNonce")
+    assert spent(h) == before + 1
+
+
+def nonces(h, count):
+    """count newNonce requests (HEAD and GET in turn) over kept-alive
+    connections; the nonces served."""
+    import http.client
+    out = []
+    conn = None
+    for i in range(count):
+        if conn is None:
+            conn = http.client.HTTPSConnection(
+                "127.0.0.1", h.port, context=h.ssl_context(None), timeout=60)
+        conn.request("HEAD" if i % 2 else "GET", "/acme/new-nonce")
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == (200 if i % 2 else 204), resp.status
+        out.append(resp.getheader("Replay-Nonce"))
+        if resp.will_close:
+            conn.close()
+            conn = None
+    if conn is not None:
+        conn.close()
+    return out
+
+
+def test_new_nonce_writes_nothing(h):
+    """1,000 newNonce requests add no row and take no write lock: they are
+    answered while the sqlite3 shell holds an exclusive lock."""
+    import sqlite3
+    nonces(h, 20)              # the children have read the key
+    rows = table_rows(h)
+    sh = subprocess.Popen(["sqlite3", h.db], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    try:
+        sh.stdin.write("BEGIN EXCLUSIVE;\nSELECT 'locked';\n")
+        sh.stdin.flush()
+        assert sh.stdout.readline().strip() == "locked"
+        # the lock is held: no other writer gets in
+        con = sqlite3.connect(h.db, timeout=0)
+        with pytest.raises(sqlite3.OperationalError):
+            con.execute("BEGIN IMMEDIATE")
+        con.close()
+        got = nonces(h, 1000)
+        assert len(set(got)) == 1000 and all(len(n) == 54 for n in got)
+        assert sh.poll() is None     # the lock was held throughout
+    finally:
+        sh.stdin.write("ROLLBACK;\n.quit\n")
+        sh.stdin.flush()
+        sh.communicate(timeout=30)
+    assert table_rows(h) == rows
+    # and they are good nonces
+    c = Client(h)
+    c.register(*eab(h))
+    st, hd, body = c.post(c.dir["newOrder"], {"identifiers": [
+        {"type": "dns", "value": "localhost"}]}, nonce=got[-1])
+    assert st == 201, body
