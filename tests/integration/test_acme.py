@@ -499,7 +499,22 @@ def test_two_front_ends_on_postgresql(ca, http_port, responder):
         order_path = hd["location"][len(h2.url):]
         st, hd, body = c1.post(c1.dir["newOrder"], {
             "identifiers": [{"type": "dns", "value": "localhost"}]}, nonce=n)
-        problem(st, hd, body, 400, "badNonce")
+        d = problem(st, hd, body, 400, "badNonce")
+        # refused as spent (the two share the key and the spent nonces)
+        assert "used already" in d["detail"], d
+        # and a nonce served with that refusal is good on the other one
+        st, hd, body = c2.post(c2.dir["newOrder"], {
+            "identifiers": [{"type": "dns", "value": "localhost"}]},
+            nonce=hd["replay-nonce"])
+        assert st == 201, body
+        # handing out nonces writes nothing on PostgreSQL either
+        count = ("SELECT (SELECT COUNT(*) FROM certauth_acme_spent_nonces)"
+                 " || '/' || (SELECT COUNT(*) FROM certauth_acme_nonce_key)")
+        before = pg.psql(count)
+        assert before == "3/1", before     # newAccount, two newOrders
+        nonces(h1, 100)
+        nonces(h2, 100)
+        assert pg.psql(count) == before
         # the order of front end 2, validated and finalized through 1
         c1.order_url = h1.url + order_path
         st, _, body = c1.post(c1.order_url, None)
