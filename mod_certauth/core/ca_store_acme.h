@@ -158,9 +158,9 @@ apr_status_t ca_store_acme_chall_restart(ca_store_t *s, apr_pool_t *p,
                                          apr_int64_t started,
                                          apr_int64_t now);
 
-/* Remove spent nonces past their lifetime, orders (with their authorizations and
- * challenges) that expired before `before`, and unused EAB keys past
- * their expiry. */
+/* Remove spent nonces past their lifetime, orders (with their
+ * authorizations and challenges) that expired before `before`, and unused
+ * EAB keys past their expiry. */
 apr_status_t ca_store_acme_cleanup(ca_store_t *s, apr_pool_t *p,
                                    apr_int64_t now, apr_int64_t before);
 
