@@ -131,6 +131,8 @@ void ca_st_wl_leave(ca_store_t *s)
     }
 }
 
+static apr_status_t pg_budget(ca_store_t *s);
+
 /* A write statement (prepared), under the writer lock.  SQLite, outside a
  * transaction: in one of the store's own, so that the wait for SQLite's
  * write lock is the bounded one of ca_st_txn_open and not the driver's
@@ -148,7 +150,7 @@ int ca_st_write(ca_store_t *s, apr_pool_t *p, int *nrows,
         }
         own = 1;
     }
-    else if (ca_st_wl_enter(s) != APR_SUCCESS) {
+    else if (pg_budget(s) != APR_SUCCESS || ca_st_wl_enter(s) != APR_SUCCESS) {
         return -1;
     }
     rc = apr_dbd_pquery(s->driver, p, s->handle, nrows, stmt, nargs, args);
@@ -282,6 +284,48 @@ static int remaining_ms(ca_store_t *s, int dflt)
     return left <= 1000 ? 1 : (int)apr_time_as_msec(left);
 }
 
+#define TIMEOUT_MARK "certauth__timeouts"
+
+/* PostgreSQL, before a statement that may wait for a lock: the server's
+ * lock_timeout and statement_timeout of the session are lowered to the
+ * time left when it is much less than they are (only slow requests pay
+ * the round trip); past the deadline nothing is sent. */
+static apr_status_t pg_budget(ca_store_t *s)
+{
+    int *cur, ms, rc, nrows = 0;
+    char sql[96];
+
+    if (s->d->sqlite || !s->deadline) {
+        return APR_SUCCESS;
+    }
+    if (apr_time_now() >= s->deadline) {
+        s->last_error = "the request's time for the database is used up "
+                        "(CertAuthDBTimeout)";
+        s->err_kind = CA_ERR_BUSY;
+        s->keep_error = 1;
+        return CA_EBUSY;
+    }
+    ms = remaining_ms(s, 0);
+    cur = apr_hash_get(s->prepared, TIMEOUT_MARK, APR_HASH_KEY_STRING);
+    if (cur && *cur <= ms + 250) {
+        return APR_SUCCESS;
+    }
+    apr_snprintf(sql, sizeof(sql), "SET lock_timeout = %d; "
+                 "SET statement_timeout = %d", ms, ms);
+    rc = apr_dbd_query(s->driver, s->handle, &nrows, sql);
+    if (rc != 0) {
+        ca_st_error(s, rc);
+        s->keep_error = 1;
+        return CA_EDB;
+    }
+    if (!cur) {
+        cur = apr_palloc(s->conn_pool, sizeof(*cur));
+        apr_hash_set(s->prepared, TIMEOUT_MARK, APR_HASH_KEY_STRING, cur);
+    }
+    *cur = ms;
+    return APR_SUCCESS;
+}
+
 const char *ca_store_last_error(ca_store_t *s)
 {
     return s && s->last_error ? s->last_error : "";
@@ -322,9 +366,13 @@ apr_status_t ca_st_select_drain(ca_store_t *s, apr_pool_t *p, const char *sql)
 {
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
-    int rc = apr_dbd_select(s->driver, p, s->handle, &res, sql,
-                            s->d->seek);
+    int rc;
 
+    if (pg_budget(s) != APR_SUCCESS) {
+        s->keep_error = 0;
+        return CA_EDB;
+    }
+    rc = apr_dbd_select(s->driver, p, s->handle, &res, sql, s->d->seek);
     if (rc != 0) {
         ca_st_error(s, rc);
         return CA_EDB;
@@ -394,9 +442,9 @@ static apr_status_t conn_init(ca_store_t *s, apr_pool_t *p)
 
 /* PostgreSQL: a statement waiting for a lock (a row, a table, an advisory
  * lock) or running longer than the bound is cancelled by the server, so a
- * held lock gives a refusal and not a hang; set once per connection (and
- * again after libpq reconnected it, a new session). */
-#define TIMEOUT_MARK "certauth__timeouts"
+ * held lock gives a refusal and not a hang; set to the bound at the start
+ * of each request when a previous one lowered it (pg_budget), and after
+ * libpq reconnected the connection (a new session). */
 
 static void pg_timeouts(ca_store_t *s, apr_pool_t *p)
 {
@@ -606,17 +654,6 @@ apr_status_t ca_st_txn_open(ca_store_t *s, apr_pool_t *p)
         }
         s->in_txn = 1;
         s->txn_failed = 0;
-        if (s->deadline && s->bound_ms > 0) {
-            /* this transaction's lock waits end at the deadline */
-            int ms = remaining_ms(s, s->bound_ms);
-            rc = apr_dbd_query(s->driver, s->handle, &nrows,
-                               apr_psprintf(p, "SET LOCAL lock_timeout = %d; "
-                                            "SET LOCAL statement_timeout = "
-                                            "%d", ms, ms));
-            if (rc != 0) {
-                ca_st_error(s, rc);
-            }
-        }
         return APR_SUCCESS;
     }
     rc = apr_dbd_transaction_start(s->driver, p, s->handle, &s->txn);
@@ -754,6 +791,10 @@ apr_status_t ca_st_pselect(ca_store_t *s, apr_pool_t *p,
 
     if ((rv = ca_st_stmt(s, label, &stmt)) != APR_SUCCESS) {
         return rv;
+    }
+    if (pg_budget(s) != APR_SUCCESS) {
+        s->keep_error = 0;
+        return CA_EDB;
     }
     rc = apr_dbd_pselect(s->driver, p, s->handle, res, stmt, s->d->seek,
                          nargs, args);
