@@ -105,13 +105,14 @@ def timed(fn, *a, **kw):
 @pytest.mark.parametrize("mpm", MPMS)
 def test_sqlite_locked_by_another_program(make_httpd, mpm):
     """A 12 s exclusive lock by the sqlite3 shell and 45 concurrent
-    writers: the site's page, the CRL and the CA certificate answer within
-    2 s throughout; every writer is answered within the bound (201, or 503
+    writers: the site's page, the CRL, the CA certificate and a certificate
+    by serial answer within 2 s throughout; every writer is answered within the bound (201, or 503
     with Retry-After); a refusal is answered at once and its audit record
     goes to the error log in full; enrollment works right after."""
     h = server(make_httpd, mpm, "CertAuthDBMaxWaiters 6")
     st, hd, body = h.enroll(make_csr())
     assert st == 201, body
+    cert_path = "/ca/certs/" + serial_of(hd)
     assert get_crl(h)[0] is not None
     csrs = [make_csr() for _ in range(45)]
     bad_csr = make_csr("secp256k1")          # refused: key type
@@ -123,7 +124,7 @@ def test_sqlite_locked_by_another_program(make_httpd, mpm):
 
         def reader():
             while not stop.is_set():
-                for path in ("/", "/ca/crl", "/ca/cacert.crt"):
+                for path in ("/", "/ca/crl", "/ca/cacert.crt", cert_path):
                     dt, (st, _, _) = timed(h.get, path, timeout=30)
                     reads.append((path, st, dt))
                 time.sleep(0.05)
