@@ -72,6 +72,12 @@ static void unlock(void)
 #endif
 }
 
+#if APR_HAS_THREADS
+/* held by the watchdog while it works, so that the child's exit waits */
+static apr_thread_mutex_t *wd_lock;
+#endif
+static volatile apr_uint32_t wd_stop;
+
 void certauth_crl_child_init(apr_pool_t *p, server_rec *s)
 {
     (void)s;
@@ -79,6 +85,18 @@ void certauth_crl_child_init(apr_pool_t *p, server_rec *s)
     caches = apr_hash_make(cache_pool);
 #if APR_HAS_THREADS
     apr_thread_mutex_create(&cache_lock, APR_THREAD_MUTEX_DEFAULT, p);
+    apr_thread_mutex_create(&wd_lock, APR_THREAD_MUTEX_DEFAULT, p);
+#endif
+}
+
+void certauth_crl_child_exit(void)
+{
+    apr_atomic_set32(&wd_stop, 1);
+#if APR_HAS_THREADS
+    if (wd_lock) {
+        apr_thread_mutex_lock(wd_lock);
+        apr_thread_mutex_unlock(wd_lock);
+    }
 #endif
 }
 
@@ -458,20 +476,40 @@ static apr_status_t crl_watchdog(int state, void *data, apr_pool_t *p)
     apr_uint32_t marks;
     apr_time_t now = apr_time_now();
 
-    if (state == AP_WATCHDOG_STATE_STOPPING) {
+    if (state == AP_WATCHDOG_STATE_STOPPING || apr_atomic_read32(&wd_stop)
+        || !caches
+#if APR_HAS_THREADS
+        || !wd_lock
+#endif
+        ) {
+        /* (also before this child's child_init ran: the next turn) */
         return APR_SUCCESS;
     }
-    if (state == AP_WATCHDOG_STATE_STARTING) {
-        wd_built = certauth_crl_marks();
+#if APR_HAS_THREADS
+    apr_thread_mutex_lock(wd_lock);
+#endif
+    if (!apr_atomic_read32(&wd_stop)) {
+        /* the connections are given back before wd_lock is (a pool of
+         * our own, not the callback's, which goes after the return) */
+        apr_pool_t *wp;
+        apr_pool_create(&wp, p);
+        p = wp;
+        if (state == AP_WATCHDOG_STATE_STARTING) {
+            wd_built = certauth_crl_marks();
+        }
+        marks = certauth_crl_marks();
+        if (marks != wd_built
+            && now - wd_last_build >= crl_delay(s0) / 2) {
+            wd_built = marks;
+            wd_last_build = now;
+            wd_run(s0, p, 1);
+        }
+        wd_run(s0, p, 0);
+        apr_pool_destroy(wp);
     }
-    marks = certauth_crl_marks();
-    if (marks != wd_built
-        && now - wd_last_build >= crl_delay(s0) / 2) {
-        wd_built = marks;
-        wd_last_build = now;
-        wd_run(s0, p, 1);
-    }
-    wd_run(s0, p, 0);
+#if APR_HAS_THREADS
+    apr_thread_mutex_unlock(wd_lock);
+#endif
     return APR_SUCCESS;
 }
 

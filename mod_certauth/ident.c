@@ -185,8 +185,9 @@ void certauth_audit(request_rec *r, ca_store_t *st, const certauth_who *who,
             audit_later_t *d = apr_pcalloc(r->pool, sizeof(*d));
             d->r = r;
             d->a = a;
-            apr_pool_cleanup_register(r->pool, d, audit_later,
-                                      apr_pool_cleanup_null);
+            /* before the connection is given back (pre-cleanups run
+             * first, the last registered first) */
+            apr_pool_pre_cleanup_register(r->pool, d, audit_later);
             return;
         }
     }

@@ -223,6 +223,8 @@ void certauth_crl_regenerate(request_rec *r, ca_store_t *st);
 /* Child start-up of the CRL cache; the watchdog (post_config). */
 void certauth_crl_child_init(apr_pool_t *p, server_rec *s);
 int certauth_crl_post_config(apr_pool_t *pconf, server_rec *s);
+/* The child exits: returns once the watchdog's work has ended. */
+void certauth_crl_child_exit(void);
 
 /* Endpoints: one file each.  `rest` is the path below the Location. */
 int certauth_publish_cacert(request_rec *r, int pem);

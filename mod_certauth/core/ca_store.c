@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <sqlite3.h>
+#include <apr_atomic.h>
 #include <apr_dbd.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
@@ -282,6 +283,30 @@ static int remaining_ms(ca_store_t *s, int dflt)
     }
     left = s->deadline - apr_time_now();
     return left <= 1000 ? 1 : (int)apr_time_as_msec(left);
+}
+
+/* SQLite's busy handler while BEGIN waits for the write lock: pauses of
+ * 1 to 16 ms, then 20 ms, until the deadline or a cancellation. */
+static int busy_wait(void *arg, int count)
+{
+    ca_store_t *s = arg;
+    apr_time_t now = apr_time_now();
+    apr_interval_time_t pause;
+
+    if (now >= s->deadline || (s->cancel && apr_atomic_read32(s->cancel))) {
+        return 0;
+    }
+    pause = apr_time_from_msec(count < 5 ? 1 << count : 20);
+    if (pause > s->deadline - now) {
+        pause = s->deadline - now;
+    }
+    apr_sleep(pause);
+    return 1;
+}
+
+void ca_store_set_cancel(ca_store_t *s, volatile apr_uint32_t *flag)
+{
+    s->cancel = flag;
 }
 
 #define TIMEOUT_MARK "certauth__timeouts"
@@ -567,6 +592,16 @@ apr_status_t ca_store_check(ca_store_t *s, apr_pool_t *p)
     return rv;
 }
 
+void ca_store_release(ca_store_t *s, apr_pool_t *p)
+{
+    if (s->in_txn || s->txn) {
+        ca_st_txn_close(s, p, 0);
+    }
+    while (s->wdepth > 0) {
+        ca_st_wl_leave(s);
+    }
+}
+
 /* The driver's connection structure starts with SQLite's handle in every
  * release of apr-util 1.x (struct apr_dbd_t { sqlite3 *conn; ... } in
  * dbd/apr_dbd_sqlite3.c); with it cleared, the driver's check_conn fails,
@@ -625,8 +660,16 @@ apr_status_t ca_st_txn_open(ca_store_t *s, apr_pool_t *p)
             ca_st_wl_leave(s);
             return CA_EDB;
         }
-        sqlite3_busy_timeout(db, remaining_ms(s, CA_STORE_UNBOUNDED_MS));
+        apr_time_t saved = s->deadline;
+
+        if (!saved) {
+            s->deadline = apr_time_now()
+                          + apr_time_from_msec(CA_STORE_UNBOUNDED_MS);
+        }
+        sqlite3_busy_handler(db, busy_wait, s);
         rc = sqlite3_exec(db, s->d->begin, NULL, NULL, NULL);
+        s->deadline = saved;
+        /* (replaces the handler) */
         sqlite3_busy_timeout(db, atoi(CA_STORE_BUSY_MS));
         if (rc != SQLITE_OK) {
             s->last_error = apr_pstrdup(s->conn_pool, sqlite3_errmsg(db));

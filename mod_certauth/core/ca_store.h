@@ -92,6 +92,9 @@ void ca_store_set_writer_lock(ca_store_t *s, ca_store_lock_fn fn,
  * function says so (ca_store_txn_begin), else CA_EDB with
  * ca_store_busy() true. */
 void ca_store_set_deadline(ca_store_t *s, apr_time_t deadline, int bound_ms);
+/* A flag that, once non-zero, ends SQLite's wait for its write lock before
+ * the deadline (a process that shuts down). */
+void ca_store_set_cancel(ca_store_t *s, volatile apr_uint32_t *flag);
 /* The last error was a lock not had in time (busy, lock timeout). */
 int ca_store_busy(ca_store_t *s);
 /* The last error says the connection itself is unusable (SQLite:
@@ -103,6 +106,9 @@ int ca_store_broken(ca_store_t *s);
  * store must not be used afterwards.  SQLite only (PostgreSQL connections
  * are reconnected by ca_store_check); APR_ENOTIMPL otherwise. */
 apr_status_t ca_store_discard(ca_store_t *s);
+/* The end of a user of the store: a transaction still open is rolled back
+ * and the writer lock given back. */
+void ca_store_release(ca_store_t *s, apr_pool_t *p);
 
 apr_status_t ca_store_wrap(ca_store_t **ps, apr_pool_t *p,
                            const apr_dbd_driver_t *driver, apr_dbd_t *handle,

@@ -68,6 +68,7 @@ struct ca_store_t {
     /* What the last error means: CA_ERR_* below. */
     int err_kind;
     int keep_error;             /* last_error set by the store itself    */
+    volatile apr_uint32_t *cancel; /* non-zero: stop waiting (shutdown)   */
 };
 
 /* Kinds of database errors (ca_store_busy, ca_store_broken). */
