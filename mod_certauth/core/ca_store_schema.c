@@ -225,9 +225,17 @@ apr_status_t ca_store_migrate(ca_store_t *s, apr_pool_t *p, int *version,
     *err = NULL;
     /* the usual case, a current schema: nothing to write, so nothing to
      * wait for while another program holds the write lock */
-    if (read_version(s, p, &v) == APR_SUCCESS && v == SCHEMA_VERSION) {
-        *version = v;
-        return APR_SUCCESS;
+    {
+        const char *last = s->last_error;
+        int kind = s->err_kind;
+
+        if (read_version(s, p, &v) == APR_SUCCESS && v == SCHEMA_VERSION) {
+            *version = v;
+            return APR_SUCCESS;
+        }
+        /* (no table yet: not an error of this call's) */
+        s->last_error = last;
+        s->err_kind = kind;
     }
     /* SQLite answers "database schema has changed" to a statement compiled
      * before another process changed the schema; it reloads the schema for
