@@ -360,9 +360,16 @@ static ca_store_t *ctx_store(certauth_dbctx *x, apr_pool_t *p)
     if (!x->r && apr_atomic_read32(&stopping)) {
         return NULL;
     }
-    for (attempt = 0; attempt < 2; attempt++) {
+    /* Connections of mod_dbd's pool that were discarded, or opened while
+     * the database was read-only, may come several in a row: each is
+     * replaced (mod_dbd's ap_dbd_open returns NULL for one it drops),
+     * a few times within the deadline. */
+    for (attempt = 0; attempt < 8; attempt++) {
         apr_status_t rv;
 
+        if (attempt && apr_time_now() >= x->deadline) {
+            break;
+        }
         if (!x->dbd) {
             /* the request's connection; when mod_dbd has none for it
              * (the one it had was just discarded), one of our own */
@@ -374,7 +381,7 @@ static ca_store_t *ctx_store(certauth_dbctx *x, apr_pool_t *p)
                 x->own = x->dbd != NULL;
             }
             if (!x->dbd) {
-                return NULL;
+                continue;
             }
         }
         rv = ca_store_wrap(&x->st, p, x->dbd->driver, x->dbd->handle,
