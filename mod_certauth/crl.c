@@ -21,6 +21,7 @@
 #include "mod_certauth.h"
 #include "mod_watchdog.h"
 #include "ca_crl.h"
+#include "ca_lifecycle.h"
 #include "ca_util.h"
 
 APLOG_USE_MODULE(certauth);
@@ -292,7 +293,7 @@ static apr_status_t generate(server_rec *s, ca_store_t *st, apr_pool_t *pool,
     rv = write_file(p, sc->crl_cache, number, now,
                     now + (apr_int64_t)sc->crl_days * 86400, der, len);
     if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, CA_LOGNO(0702)
+        ap_log_error(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), s, CA_LOGNO(0702)
                      "cannot write the CRL cache %s", sc->crl_cache);
     }
     detail = apr_psprintf(p, "CRL number %" APR_INT64_T_FMT ", %d entries",
@@ -327,10 +328,14 @@ static apr_status_t fetch(server_rec *s, ca_store_t *st, apr_pool_t *pool)
     return rv;
 }
 
-/* Time to make a new one: half of its validity has passed. */
-static int stale(const crl_blob *b, apr_int64_t now)
+/* Refresh the cached CRL?  The rule is the core's (ca_lifecycle.c). */
+static int due(const crl_blob *b, apr_int64_t now, apr_time_t db_checked,
+               int refresh_secs)
 {
-    return !b || now >= b->this_update + (b->next_update - b->this_update) / 2;
+    return ca_lc_crl_refresh_due(b != NULL, b ? b->this_update : 0,
+                                 b ? b->next_update : 0, now,
+                                 apr_time_sec(apr_time_now() - db_checked),
+                                 refresh_secs);
 }
 
 /* Ask the database and make a CRL when needed (force: a change of status
@@ -354,6 +359,11 @@ static int refresh(server_rec *s, ca_store_t *st, apr_pool_t *p,
     lock();
     c = cache_sync(path);
     have = c->blob ? c->blob->number : 0;
+    if (!force && !due(c->blob, now, c->db_checked, sc->crl_refresh_secs)) {
+        unlock();
+        certauth_db_unlock();
+        return 0; /* another child did it meanwhile */
+    }
     unlock();
 
     if (force) {
@@ -575,9 +585,7 @@ int certauth_crl(request_rec *r, int pem)
     c = cache_sync(sc->crl_cache);
     need = !c->blob || c->blob->next_update <= now
            || (!have_watchdog
-               && (stale(c->blob, now)
-                   || apr_time_sec(apr_time_now() - c->db_checked)
-                          >= sc->crl_refresh_secs));
+               && due(c->blob, now, c->db_checked, sc->crl_refresh_secs));
     unlock();
 
     if (need) {

@@ -35,6 +35,7 @@
 
 #include "ca_log.h"
 #include "ca_store_int.h"
+#include "ca_store_test.h"
 #include "ca_util.h"
 
 #define INIT_MARK "certauth__init"
@@ -43,17 +44,15 @@
 #define CA_STORE_UNBOUNDED_MS 5000
 
 static const ca_dialect_t dialects[] = {
-    {"sqlite3", 1, 0, 1, "BEGIN IMMEDIATE", NULL, "", "BLOB",
-     "INTEGER PRIMARY KEY AUTOINCREMENT"},
+    {"sqlite3", 1, 0, 1, "BEGIN IMMEDIATE", NULL, ""},
     {"pgsql", 0, 1, 0, "BEGIN", "SELECT pg_advisory_xact_lock(%d, %d)",
-     " FOR UPDATE", "BYTEA", "BIGSERIAL PRIMARY KEY"},
-    {NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL}
+     " FOR UPDATE"},
+    {NULL, 0, 0, 0, NULL, NULL, NULL}
 };
 
 /* Unknown drivers get SQLite's dialect minus its PRAGMAs: plain SQL. */
 static const ca_dialect_t generic = {
-    "generic", 0, 0, 1, NULL, NULL, "", "BLOB",
-    "INTEGER PRIMARY KEY"
+    "generic", 0, 0, 1, NULL, NULL, ""
 };
 
 const ca_dialect_t *ca_st_dialect_of(const char *driver)
@@ -77,8 +76,6 @@ const char *ca_st_sql_expand(apr_pool_t *p, const ca_dialect_t *d,
         apr_size_t off;
     } tokens[] = {
         {"{FOR_UPDATE}", APR_OFFSETOF(ca_dialect_t, for_update)},
-        {"{BLOB}", APR_OFFSETOF(ca_dialect_t, blob)},
-        {"{ID_PK}", APR_OFFSETOF(ca_dialect_t, id_pk)},
     };
     const char *out = sql, *b;
     apr_size_t i;

@@ -149,10 +149,6 @@ apr_status_t ca_store_cert_list(ca_store_t *s, apr_pool_t *p,
                                 const char *owner, int limit, int offset,
                                 apr_array_header_t **rows);
 
-/* Number of rows in the certificates table (used by tests and tools). */
-apr_status_t ca_store_cert_count(ca_store_t *s, apr_pool_t *p,
-                                 apr_int64_t *count);
-
 /* A transaction on this connection (SQLite: BEGIN IMMEDIATE, so writers
  * queue; PostgreSQL: BEGIN, READ COMMITTED, rows changed are locked until
  * the end; the caller reads and writes inside it).  end: commit when `commit`
@@ -278,20 +274,19 @@ apr_status_t ca_store_pending_set(ca_store_t *s, apr_pool_t *p,
                                   const char *to, const char *by,
                                   apr_int64_t at, const char *serial);
 
-/* The SQL text each database gets, for tests and tools: the dialect's
- * expansion of any SQL (tokens such as {FOR_UPDATE}, {BLOB}, {ID_PK}), of
- * the statement with a label, or of statement i of a migration to
- * `version` (NULL past the end).  ca_store_statement_label(i): the labels,
- * NULL past the end.  driver: "sqlite3", "pgsql". */
-const char *ca_store_dialect_sql(apr_pool_t *p, const char *driver,
-                                 const char *sql);
-const char *ca_store_statement_sql(apr_pool_t *p, const char *driver,
-                                   const char *label);
-const char *ca_store_migration_sql(apr_pool_t *p, const char *driver,
-                                   int version, int i);
-const char *ca_store_statement_label(int i);
-
 /* The last database error as text (for the log), or "". */
 const char *ca_store_last_error(ca_store_t *s);
+
+/* Links (schema 6): serial was issued on the strength of the certificate
+ * authorized_by alone; the serials it authorised; its authoriser (NULL
+ * when none). */
+apr_status_t ca_store_link_add(ca_store_t *s, apr_pool_t *p,
+                               const char *serial,
+                               const char *authorized_by);
+apr_status_t ca_store_link_children(ca_store_t *s, apr_pool_t *p,
+                                    const char *serial,
+                                    apr_array_header_t **children);
+apr_status_t ca_store_link_parent(ca_store_t *s, apr_pool_t *p,
+                                  const char *serial, const char **parent);
 
 #endif

@@ -42,10 +42,9 @@ typedef struct ca_dialect_t {
      * two %d arguments (class, key); NULL: the write transaction already
      * excludes other writers (SQLite). */
     const char *xact_lock;
-    /* Expansions of the tokens of the SQL text. */
-    const char *for_update;     /* {FOR_UPDATE}: lock the rows read      */
-    const char *blob;           /* {BLOB}: a binary column type          */
-    const char *id_pk;          /* {ID_PK}: an automatic integer key     */
+    /* Expansion of the token {FOR_UPDATE} of the SQL text: lock the rows
+     * read (the CRL row, while a CRL is made). */
+    const char *for_update;
 } ca_dialect_t;
 
 struct ca_store_t {

@@ -11,9 +11,10 @@
 
 #include "ca_log.h"
 #include "ca_store_int.h"
+#include "ca_store_test.h"
 #include "ca_util.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 /* Migrations: each a list of portable statements, applied in order. */
 static const char *const migration_1[] = {
@@ -111,12 +112,26 @@ static const char *const migration_5[] = {
     NULL
 };
 
+/* 6: which certificate authorised a certificate issued on the strength of
+ * that certificate alone (EST with a client certificate and no login,
+ * CertAuthEnrollWithCertificate), so that revoking it for keyCompromise
+ * revokes what it authorised (ca_lc_revoke). */
+static const char *const migration_6[] = {
+    "CREATE TABLE certauth_cert_links ("
+    " serial VARCHAR(64) PRIMARY KEY,"
+    " authorized_by VARCHAR(64) NOT NULL)",
+    "CREATE INDEX certauth_cert_links_by ON certauth_cert_links "
+    "(authorized_by)",
+    NULL
+};
+
 static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_1,
     migration_2,
     migration_3,
     migration_4,
     migration_5,
+    migration_6,
 };
 
 
