@@ -64,6 +64,7 @@ static apr_uint32_t schema_ready;
  * before the children are forked). */
 typedef struct {
     volatile apr_uint64_t progress;    /* last time a writer got through  */
+    volatile apr_uint64_t broken;      /* last time a connection broke    */
     volatile apr_uint32_t crl_marks;   /* changes of status so far        */
     volatile apr_uint32_t nslots;
     volatile apr_uint32_t slot[1];     /* pid of a writer, 0: free        */
@@ -293,6 +294,9 @@ static apr_status_t ctx_cleanup(void *data)
     }
     if (x->st && ca_store_broken(x->st)
         && ca_store_discard(x->st) == APR_SUCCESS) {
+        if (shared) {
+            apr_atomic_set64(&shared->broken, (apr_uint64_t)apr_time_now());
+        }
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, CA_LOGNO(1302)
                      "database connection dropped after an error (%s); the "
                      "next request opens a new one",
@@ -364,7 +368,7 @@ static ca_store_t *ctx_store(certauth_dbctx *x, apr_pool_t *p)
      * the database was read-only, may come several in a row: each is
      * replaced (mod_dbd's ap_dbd_open returns NULL for one it drops),
      * a few times within the deadline. */
-    for (attempt = 0; attempt < 8; attempt++) {
+    for (attempt = 0; attempt < 16; attempt++) {
         apr_status_t rv;
 
         if (attempt && apr_time_now() >= x->deadline) {
@@ -395,6 +399,23 @@ static ca_store_t *ctx_store(certauth_dbctx *x, apr_pool_t *p)
         }
         if (rv == APR_SUCCESS) {
             rv = ca_store_check(x->st, p);
+        }
+        if (rv == APR_SUCCESS && shared
+            && ca_store_opened(x->st)
+                   <= (apr_time_t)apr_atomic_read64(&shared->broken)
+            && ca_store_discard(x->st) == APR_SUCCESS) {
+            /* opened before (or while) a connection of this server broke:
+             * made under the same fault (read-only files, a lost disk),
+             * it is replaced rather than tried */
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, x->s, CA_LOGNO(1304)
+                         "database connection opened before the last "
+                         "connection failure replaced");
+            if (x->own) {
+                dbd_close(x->s, x->dbd);
+            }
+            x->dbd = NULL;
+            x->st = NULL;
+            continue;
         }
         if (rv == APR_SUCCESS) {
             x->checked = 1;

@@ -106,6 +106,8 @@ int ca_store_broken(ca_store_t *s);
  * store must not be used afterwards.  SQLite only (PostgreSQL connections
  * are reconnected by ca_store_check); APR_ENOTIMPL otherwise. */
 apr_status_t ca_store_discard(ca_store_t *s);
+/* When this connection was set up (its first use by the store). */
+apr_time_t ca_store_opened(ca_store_t *s);
 /* The end of a user of the store: a transaction still open is rolled back
  * and the writer lock given back. */
 void ca_store_release(ca_store_t *s, apr_pool_t *p);
