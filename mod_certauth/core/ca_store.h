@@ -234,6 +234,13 @@ apr_status_t ca_store_crl_put(ca_store_t *s, apr_pool_t *p,
  * front ends make a new one at their next database check. */
 apr_status_t ca_store_crl_invalidate(ca_store_t *s, apr_pool_t *p);
 
+/* Raise the stored CRL number to `number` when it is lower (the next CRL
+ * gets number + 1) and mark the stored CRL out of date; a no-op when the
+ * stored number is already as high (an import from openssl ca: the CRL
+ * numbers continue above the old ones). */
+apr_status_t ca_store_crl_raise(ca_store_t *s, apr_pool_t *p,
+                                apr_int64_t number);
+
 /* The audit log. */
 apr_status_t ca_store_audit_add(ca_store_t *s, apr_pool_t *p,
                                 const ca_audit_t *a);
