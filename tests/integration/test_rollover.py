@@ -267,8 +267,9 @@ def test_rollover_with_live_clients(roll, tmp_path):
             headers={"Content-Type": "application/json"},
             client_cert=bob.tls)
         assert st == 200, body3
-        st, _, der = h2.get("/ca/crl")
-        crl_new = x509.load_der_x509_crl(der)
+        # made by the watchdog within CertAuthCRLDelay
+        crl_new = poll_crl(h2, lambda c: c.get_revoked_certificate_by_serial_number(
+            bob.cert.serial_number) is not None, "bob's revocation")
         st, _, der = h2.get("/ca/crl/previous")
         assert st == 200, der
         crl_old = x509.load_der_x509_crl(der)
