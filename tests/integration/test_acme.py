@@ -1327,6 +1327,8 @@ def test_new_nonce_writes_nothing(h):
         con.close()
         got = nonces(h, 1000)
         assert len(set(got)) == 1000 and all(len(n) == 54 for n in got)
+        st, _, body = h.get("/acme/directory")
+        assert st == 200, body
         assert sh.poll() is None     # the lock was held throughout
     finally:
         sh.stdin.write("ROLLBACK;\n.quit\n")
