@@ -136,10 +136,12 @@ int certauth_enroll(request_rec *r)
     ireq.profile = profile;
     ireq.subject = subject;
     ireq.sans = sans;
-    ireq.pubkey = X509_REQ_get0_pubkey(req);
+    ireq.pubkey = ca_csr_pubkey(r->pool, req);
     ireq.spki = X509_REQ_get_X509_PUBKEY(req);
     ireq.owner = r->user;
     ireq.base_url = sc->base_url;
+    /* the record is committed with the certificate (one commit) */
+    ireq.audit = certauth_audit_new(r, NULL, "enroll", "", "ok", NULL);
     rv = ca_issue(r->pool, sc->ca, st, &ireq, &cert, &row, &err);
     if (rv != APR_SUCCESS) {
         int code = certauth_status_of(rv);
@@ -162,9 +164,7 @@ int certauth_enroll(request_rec *r)
         return refuse(r, code, "CSR refused", err);
     }
 
-    certauth_audit(r, st, NULL, "enroll", row->serial, "ok",
-                   apr_psprintf(r->pool, "profile %s, subject %s",
-                                row->profile, row->subject));
+    certauth_audit_log(r, ireq.audit);
     apr_table_setn(r->headers_out, "Location",
                    apr_pstrcat(r->pool, sc->base_url, "/certs/", row->serial,
                                NULL));

@@ -174,10 +174,15 @@ static int issue(request_rec *r, ca_store_t *st, const certauth_who *who,
         ireq.sans = sans;
     }
     ireq.profile = profile;
-    ireq.pubkey = key ? key : X509_REQ_get0_pubkey(req);
+    ireq.pubkey = key ? key : ca_csr_pubkey(r->pool, req);
     ireq.spki = key ? NULL : X509_REQ_get_X509_PUBKEY(req);
     ireq.owner = certauth_who_owner(who);
     ireq.base_url = sc->base_url;
+    ireq.audit = certauth_audit_new(r, who, action, "", "ok",
+                                    renewing
+                                        ? apr_psprintf(r->pool, "replaces %s",
+                                                       who->cert->serial)
+                                        : NULL);
     rv = ca_issue(r->pool, sc->ca, st, &ireq, cert, &row, &err);
     if (rv != APR_SUCCESS) {
         int code = certauth_status_of(rv);
@@ -193,11 +198,11 @@ static int issue(request_rec *r, ca_store_t *st, const certauth_who *who,
         return est_error(r, code == HTTP_CONFLICT ? HTTP_CONFLICT
                                                   : HTTP_BAD_REQUEST, err);
     }
-    certauth_audit(r, st, who, action, row->serial, "ok",
-                   renewing ? apr_psprintf(r->pool, "replaces %s",
-                                           who->cert->serial)
-                            : apr_psprintf(r->pool, "profile %s",
-                                           row->profile));
+    if (!renewing) {
+        ireq.audit->detail = apr_psprintf(r->pool, "profile %s",
+                                          row->profile);
+    }
+    certauth_audit_log(r, ireq.audit);
     if (renewing && sc->supersede_grace_secs == 0) {
         certauth_crl_regenerate(r, st);
     }

@@ -129,7 +129,7 @@ int certauth_renew(request_rec *r)
             return certauth_error(r, HTTP_UNPROCESSABLE_ENTITY, "CSR refused",
                                   err);
         }
-        ireq.pubkey = X509_REQ_get0_pubkey(req);
+        ireq.pubkey = ca_csr_pubkey(r->pool, req);
         ireq.spki = X509_REQ_get_X509_PUBKEY(req);
     }
     else {
@@ -148,6 +148,11 @@ int certauth_renew(request_rec *r)
     profile->max_valid_per_owner = 0;
     profile->unique_subject = 0;
 
+    ireq.audit = certauth_audit_new(r, &who, "renew", "", "ok",
+                                    apr_psprintf(r->pool, "replaces %s%s",
+                                                 who.cert->serial,
+                                                 len ? ", new key"
+                                                     : ", same key"));
     rv = ca_issue(r->pool, sc->ca, st, &ireq, &cert, &row, &err);
     if (rv != APR_SUCCESS) {
         int code = certauth_status_of(rv);
@@ -167,9 +172,7 @@ int certauth_renew(request_rec *r)
                                            ? "not renewable" : "CSR refused",
                               err);
     }
-    certauth_audit(r, st, &who, "renew", row->serial, "ok",
-                   apr_psprintf(r->pool, "replaces %s%s", who.cert->serial,
-                                len ? ", new key" : ", same key"));
+    certauth_audit_log(r, ireq.audit);
     if (sc->supersede_grace_secs == 0) {
         certauth_crl_regenerate(r, st);
     }

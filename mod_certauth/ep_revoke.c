@@ -81,6 +81,30 @@ static apr_int64_t parse_time(const char *s)
     return (apr_int64_t)timegm(&tm);
 }
 
+/* The revocation and its audit record: one write unit, one commit. */
+typedef struct revoke_unit {
+    const char *serial;
+    apr_int64_t now, invalidity;
+    int reason;
+    ca_audit_t *audit;
+    ca_cert_row_t *row;
+} revoke_unit;
+
+static apr_status_t revoke_unit_run(ca_store_t *st, apr_pool_t *p,
+                                    void *baton)
+{
+    revoke_unit *u = baton;
+    apr_status_t rv;
+
+    rv = ca_store_cert_set_status(st, p, u->serial, CA_STATUS_VALID,
+                                  CA_STATUS_REVOKED, u->now, u->reason,
+                                  u->invalidity, NULL, &u->row);
+    if (rv == APR_SUCCESS) {
+        rv = ca_store_audit_add(st, p, u->audit);
+    }
+    return rv;
+}
+
 int certauth_revoke(request_rec *r)
 {
     const certauth_dir_conf *dc = certauth_dir(r);
@@ -230,9 +254,21 @@ int certauth_revoke(request_rec *r)
                                                "%Y-%m-%dT%H:%M:%SZ", 1),
                                            rname ? rname : "unspecified"));
     }
-    rv = ca_store_cert_set_status(st, r->pool, serial, CA_STATUS_VALID,
-                                  CA_STATUS_REVOKED, now, reason, invalidity,
-                                  NULL, &row);
+    {
+        revoke_unit u;
+        u.serial = serial;
+        u.now = now;
+        u.invalidity = invalidity;
+        u.reason = reason;
+        u.audit = certauth_audit_new(r, &who, "revoke", serial, "ok",
+                                     ca_reason_name(reason));
+        u.row = NULL;
+        rv = ca_store_run_unit(st, r->pool, revoke_unit_run, &u);
+        row = u.row;
+        if (rv == APR_SUCCESS) {
+            certauth_audit_log(r, u.audit);
+        }
+    }
     if (rv == CA_ECONFLICT) {
         return certauth_error(r, HTTP_CONFLICT, "already revoked",
                               apr_psprintf(r->pool, "certificate %s is %s",
@@ -244,8 +280,6 @@ int certauth_revoke(request_rec *r)
         return certauth_error(r, HTTP_SERVICE_UNAVAILABLE,
                               "database unavailable", "try again later");
     }
-    certauth_audit(r, st, &who, "revoke", serial, "ok",
-                   ca_reason_name(reason));
     certauth_crl_regenerate(r, st);
     {
         json_t *out = json_pack("{s:s, s:s, s:s, s:s}", "serial", serial,

@@ -108,30 +108,51 @@ const char *certauth_who_owner(const certauth_who *who)
     return who->cert ? who->cert->owner : who->user;
 }
 
+ca_audit_t *certauth_audit_new(request_rec *r, const certauth_who *who,
+                               const char *action, const char *serial,
+                               const char *outcome, const char *detail)
+{
+    ca_audit_t *a = apr_pcalloc(r->pool, sizeof(*a));
+
+    a->at = (apr_int64_t)apr_time_sec(apr_time_now());
+    a->actor = who ? certauth_who_owner(who) : r->user;
+    if (who && who->admin && who->user) {
+        a->actor = who->user;
+    }
+    a->auth = who ? certauth_who_auth(who) : (r->user ? "login" : "none");
+    a->client = r->useragent_ip;
+    a->action = action;
+    a->serial = serial;
+    a->outcome = outcome;
+    a->detail = detail;
+    return a;
+}
+
+void certauth_audit_log(request_rec *r, const ca_audit_t *a)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CA_LOGNO(0603)
+                  "audit: %s %s serial=%s by %s (%s) from %s%s%s", a->action,
+                  a->outcome, a->serial ? a->serial : "-",
+                  a->actor ? a->actor : "-", a->auth, a->client,
+                  a->detail ? ": " : "", a->detail ? a->detail : "");
+}
+
 void certauth_audit(request_rec *r, ca_store_t *st, const certauth_who *who,
                     const char *action, const char *serial,
                     const char *outcome, const char *detail)
 {
-    ca_audit_t a;
+    ca_audit_t *a = certauth_audit_new(r, who, action, serial, outcome,
+                                       detail);
     apr_status_t rv;
 
-    memset(&a, 0, sizeof(a));
-    a.at = (apr_int64_t)apr_time_sec(apr_time_now());
-    a.actor = who ? certauth_who_owner(who) : r->user;
-    if (who && who->admin && who->user) {
-        a.actor = who->user;
-    }
-    a.auth = who ? certauth_who_auth(who) : (r->user ? "login" : "none");
-    a.client = r->useragent_ip;
-    a.action = action;
-    a.serial = serial;
-    a.outcome = outcome;
-    a.detail = detail;
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CA_LOGNO(0603)
-                  "audit: %s %s serial=%s by %s (%s) from %s%s%s", action,
-                  outcome, serial ? serial : "-", a.actor ? a.actor : "-",
-                  a.auth, a.client, detail ? ": " : "", detail ? detail : "");
-    if (st && (rv = ca_store_audit_add(st, r->pool, &a)) != APR_SUCCESS) {
+    certauth_audit_log(r, a);
+    /* what was done is recorded durably before the answer; a refusal
+     * changed nothing, and its record needs no fsync of its own (it is on
+     * disk with the next durable commit) */
+    if (st && (rv = strcmp(outcome, "ok")
+                        ? ca_store_audit_add_lazy(st, r->pool, a)
+                        : ca_store_audit_add(st, r->pool, a))
+                  != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(0604)
                       "cannot record the audit event: %s",
                       ca_store_last_error(st));

@@ -123,6 +123,26 @@ apr_status_t ca_store_cert_count(ca_store_t *s, apr_pool_t *p,
  * queue; PostgreSQL: BEGIN, READ COMMITTED, rows changed are locked until
  * the end; the caller reads and writes inside it).  end: commit when `commit`
  * and no statement failed, else roll back. */
+/* A write unit: statements run on s inside a transaction the caller of
+ * ca_store_run_unit provides (no ca_store_txn_begin of its own);
+ * APR_SUCCESS keeps them, anything else rolls them back. */
+typedef apr_status_t (*ca_store_unit_fn)(ca_store_t *s, apr_pool_t *p,
+                                         void *baton);
+/* Run one write unit durably (ca_store_batch.c): on SQLite, concurrent
+ * units of this process share one transaction and one synced commit
+ * (group commit; each in a savepoint, so a failing unit is undone alone),
+ * and this returns once the commit holding the unit is on disk; the unit
+ * may run on another thread's connection (s itself gets the last error).
+ * Elsewhere, and inside an open transaction, the unit runs in a
+ * transaction of its own (resp. the open one). */
+apr_status_t ca_store_run_unit(ca_store_t *s, apr_pool_t *p,
+                               ca_store_unit_fn fn, void *baton);
+/* An audit record that needs no fsync of its own before the caller
+ * answers (a refusal): SQLite commits it without syncing (it is on disk
+ * with the next synced commit or checkpoint), PostgreSQL with
+ * synchronous_commit off. */
+apr_status_t ca_store_audit_add_lazy(ca_store_t *s, apr_pool_t *p,
+                                     const ca_audit_t *a);
 apr_status_t ca_store_txn_begin(ca_store_t *s, apr_pool_t *p);
 apr_status_t ca_store_txn_end(ca_store_t *s, apr_pool_t *p, int commit);
 
