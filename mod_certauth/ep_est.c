@@ -191,7 +191,7 @@ static int issue(request_rec *r, ca_store_t *st, const certauth_who *who,
             return est_error(r, code, "database unavailable; try later");
         }
         if (code == HTTP_INTERNAL_SERVER_ERROR) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(1002)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r, CA_LOGNO(1002)
                           "EST %s: %s", action, err);
             return est_error(r, code, "the certificate could not be issued");
         }

@@ -275,7 +275,7 @@ int certauth_revoke(request_rec *r)
                                            serial, row ? row->status : "?"));
     }
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(0801)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r, CA_LOGNO(0801)
                       "revoking %s: %s", serial, ca_store_last_error(st));
         return certauth_error(r, HTTP_SERVICE_UNAVAILABLE,
                               "database unavailable", "try again later");

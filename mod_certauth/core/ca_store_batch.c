@@ -14,6 +14,7 @@
  * commit_siblings; see README "Performance"). */
 
 #include <pthread.h>
+#include <time.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -33,7 +34,10 @@ typedef struct batch_job {
     apr_pool_t *pool;          /* the caller's: it waits meanwhile          */
     apr_status_t rv;
     const char *err;           /* the database's message when rv failed    */
+    int err_kind;              /* and what it means (CA_ERR_*)             */
     int done;
+    int taken;                 /* a leader runs it: it cannot be withdrawn */
+    apr_time_t deadline;       /* its caller's (0: none)                   */
     struct batch_job *next;
 } batch_job;
 
@@ -94,24 +98,22 @@ static apr_status_t run_alone(ca_store_t *s, apr_pool_t *p,
     return rv;
 }
 
-/* The leader: jobs (a list) in one transaction on s, one savepoint each. */
-static void run_batch(ca_store_t *s, batch_job *jobs)
+/* The leader: jobs (a list) in one transaction on s, one savepoint each.
+ * BEGIN is the store's own (the writer lock and SQLite's lock, waited for
+ * within s's deadline); COMMIT syncs (synchronous=FULL). */
+static void run_batch(ca_store_t *s, apr_pool_t *p, batch_job *jobs)
 {
-    batch_job *j;
+    batch_job *j = NULL;
     apr_status_t rv;
     const char *err;
-    int ok = 0;
+    int ok = 0, busy;
 
-    ca_st_wl_enter(s);
-    rv = ca_st_query(s, "BEGIN IMMEDIATE");
+    rv = ca_st_txn_open(s, p);
     if (rv == APR_SUCCESS) {
-        s->in_txn = 1;
         for (j = jobs; j; j = j->next) {
             s->txn_failed = 0;
             if (ca_st_query(s, "SAVEPOINT certauth_unit") != APR_SUCCESS) {
-                j->rv = CA_EDB;
-                j->err = apr_pstrdup(j->pool, ca_store_last_error(s));
-                continue;
+                break;
             }
             s->txn_failed = 0;
             j->rv = j->fn(s, j->pool, j->baton);
@@ -120,6 +122,7 @@ static void run_batch(ca_store_t *s, batch_job *jobs)
             }
             if (j->rv != APR_SUCCESS) {
                 j->err = apr_pstrdup(j->pool, ca_store_last_error(s));
+                j->err_kind = s->err_kind;
                 s->txn_failed = 0;
                 if (ca_st_query(s, "ROLLBACK TO certauth_unit")
                     != APR_SUCCESS) {
@@ -132,27 +135,25 @@ static void run_batch(ca_store_t *s, batch_job *jobs)
             }
             ok++;
         }
-        s->in_txn = 0;
-        s->txn_failed = 0;
         if (j) {
+            /* a savepoint failed: roll everything back */
+            s->txn_failed = 1;
             ok = 0;
-            ca_st_query(s, "ROLLBACK");
+        }
+        rv = ca_st_txn_close(s, p, 1);
+        if (j && rv == APR_SUCCESS) {
             rv = CA_EDB;
         }
-        else if ((rv = ca_st_query(s, "COMMIT")) != APR_SUCCESS) {
-            err = apr_pstrdup(s->conn_pool, ca_store_last_error(s));
-            ca_st_query(s, "ROLLBACK");
-            s->last_error = err;
-        }
     }
-    ca_st_wl_leave(s);
     if (rv != APR_SUCCESS) {
         /* nothing of this transaction is stored */
+        busy = rv == CA_EBUSY;
         err = ca_store_last_error(s);
         for (j = jobs; j; j = j->next) {
             if (j->rv == APR_SUCCESS || !j->err) {
-                j->rv = CA_EDB;
+                j->rv = busy ? CA_EBUSY : CA_EDB;
                 j->err = apr_pstrdup(j->pool, err);
+                j->err_kind = s->err_kind;
             }
         }
     }
@@ -162,12 +163,38 @@ static void run_batch(ca_store_t *s, batch_job *jobs)
     }
 }
 
+/* Take a job that no leader has taken out of the queue. */
+static void withdraw(batch *b, batch_job *job)
+{
+    batch_job **pp;
+
+    for (pp = &b->head; *pp && *pp != job; pp = &(*pp)->next) {
+    }
+    if (*pp) {
+        *pp = job->next;
+        if (b->tail == job) {
+            batch_job *t = b->head;
+            while (t && t->next) {
+                t = t->next;
+            }
+            b->tail = t;
+        }
+    }
+}
+
+static void admit_end(ca_store_t *s, int admitted)
+{
+    if (admitted && s->wlock) {
+        s->wlock(s->wlock_baton, CA_STORE_ADMIT_END, 0, NULL);
+    }
+}
+
 apr_status_t ca_store_run_unit(ca_store_t *s, apr_pool_t *p,
                                ca_store_unit_fn fn, void *baton)
 {
     batch_job job, *take, *j, *next;
     batch *b;
-    int n;
+    int n, admitted = 0;
 
     /* nested in a transaction of the caller, or not SQLite: alone */
     if (!s->d->sqlite || s->txn || s->in_txn) {
@@ -180,6 +207,7 @@ apr_status_t ca_store_run_unit(ca_store_t *s, apr_pool_t *p,
     job.fn = fn;
     job.baton = baton;
     job.pool = p;
+    job.deadline = s->deadline;
     pthread_mutex_lock(&batch_mu);
     if (!(b = batch_of(db_file(s)))) {
         pthread_mutex_unlock(&batch_mu);
@@ -194,15 +222,58 @@ apr_status_t ca_store_run_unit(ca_store_t *s, apr_pool_t *p,
     b->tail = &job;
     while (!job.done) {
         if (b->leading) {
-            pthread_cond_wait(&b->cv, &batch_mu);
+            if (!admitted && s->wlock) {
+                /* waiting for another's commit counts as waiting to write
+                 * (the caller's admission limit): refused at once when
+                 * too many wait already */
+                const char *why = NULL;
+                if (s->wlock(s->wlock_baton, CA_STORE_ADMIT, s->deadline,
+                             &why) != APR_SUCCESS) {
+                    withdraw(b, &job);
+                    pthread_mutex_unlock(&batch_mu);
+                    s->last_error = why ? why : "the write path is busy";
+                    s->err_kind = CA_ERR_BUSY;
+                    return CA_EBUSY;
+                }
+                admitted = 1;
+            }
+            if (!s->deadline) {
+                pthread_cond_wait(&b->cv, &batch_mu);
+                continue;
+            }
+            if (!job.taken && apr_time_now() >= s->deadline) {
+                /* not run yet, and no more time: withdraw it */
+                withdraw(b, &job);
+                pthread_mutex_unlock(&batch_mu);
+                admit_end(s, admitted);
+                s->last_error = "the write path is busy (group commit)";
+                s->err_kind = CA_ERR_BUSY;
+                return CA_EBUSY;
+            }
+            {
+                struct timespec ts;
+                apr_time_t until = job.taken ? apr_time_now()
+                                                   + apr_time_from_msec(100)
+                                             : s->deadline;
+                ts.tv_sec = (time_t)apr_time_sec(until);
+                ts.tv_nsec = (long)apr_time_usec(until) * 1000;
+                pthread_cond_timedwait(&b->cv, &batch_mu, &ts);
+            }
             continue;
+        }
+        if (admitted) {
+            /* leading: the writer lock counts it from here */
+            admit_end(s, admitted);
+            admitted = 0;
         }
         /* lead: take up to CA_BATCH_MAX queued units (ours among them,
          * unless an earlier leader has run it already) */
         b->leading = 1;
         take = b->head;
+        take->taken = 1;
         for (j = take, n = 1; j->next && n < CA_BATCH_MAX; j = j->next) {
             n++;
+            j->next->taken = 1;
         }
         b->head = j->next;
         if (!b->head) {
@@ -210,7 +281,20 @@ apr_status_t ca_store_run_unit(ca_store_t *s, apr_pool_t *p,
         }
         j->next = NULL;
         pthread_mutex_unlock(&batch_mu);
-        run_batch(s, take);
+        {
+            /* the leader waits for the locks no longer than the earliest
+             * deadline among the units it runs: nobody waits beyond his
+             * own bound for another's */
+            apr_time_t saved = s->deadline, d = s->deadline;
+            for (j = take; j; j = j->next) {
+                if (j->deadline && (!d || j->deadline < d)) {
+                    d = j->deadline;
+                }
+            }
+            s->deadline = d;
+            run_batch(s, p, take);
+            s->deadline = saved;
+        }
         pthread_mutex_lock(&batch_mu);
         for (j = take; j; j = next) {
             next = j->next;
@@ -221,8 +305,12 @@ apr_status_t ca_store_run_unit(ca_store_t *s, apr_pool_t *p,
         pthread_cond_broadcast(&b->cv);
     }
     pthread_mutex_unlock(&batch_mu);
+    admit_end(s, admitted);
     if (job.rv != APR_SUCCESS && job.err) {
         s->last_error = job.err;
+        /* what the leader's connection was told (busy; broken: then
+         * this one, opened alike, is discarded and reopened too) */
+        s->err_kind = job.rv == CA_EBUSY ? CA_ERR_BUSY : job.err_kind;
     }
     return job.rv;
 }
@@ -238,7 +326,9 @@ apr_status_t ca_store_audit_add_lazy(ca_store_t *s, apr_pool_t *p,
     if (s->d->sqlite) {
         /* WAL: a commit with synchronous=NORMAL is written, not synced;
          * the next synced commit (or checkpoint) syncs it with its own */
-        ca_st_wl_enter(s);
+        if ((rv = ca_st_wl_enter(s)) != APR_SUCCESS) {
+            return rv;
+        }
         if ((rv = ca_st_query(s, "PRAGMA synchronous=NORMAL"))
             == APR_SUCCESS) {
             rv = ca_store_audit_add(s, p, a);

@@ -196,7 +196,9 @@ static apr_status_t schema_table(ca_store_t *s, apr_pool_t *p)
     apr_status_t rv, crv;
 
     if (!s->d->xact_lock) {
-        ca_st_wl_enter(s);
+        if ((rv = ca_st_wl_enter(s)) != APR_SUCCESS) {
+            return rv;
+        }
         rv = ca_st_query(s, sql);
         ca_st_wl_leave(s);
         return rv;

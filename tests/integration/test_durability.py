@@ -48,7 +48,7 @@ def db_rows(h, sql):
 
 
 def test_answered_serials_survive_kill(make_httpd):
-    h = make_httpd()
+    h = make_httpd(server_conf="CertAuthDBMaxWaiters 32\n")
     csrs = [make_csr("p256", cn="durable-%d" % i)[0] for i in range(THREADS)]
     answered = []
     lock = threading.Lock()
@@ -105,9 +105,12 @@ def test_group_commit_shares_commits(make_httpd):
     """Concurrent enrollments of one child share commits: the debug log
     reports commits holding several write units, and every answer is
     stored once with one audit record."""
+    # every one of the 16 may wait to write (CertAuthDBMaxWaiters): a unit
+    # queued for another's commit counts as waiting
     h = make_httpd(server_conf="StartServers 1\nServerLimit 1\n"
                    "ThreadsPerChild 16\nMinSpareThreads 1\n"
-                   "MaxSpareThreads 16\nMaxRequestWorkers 16\n")
+                   "MaxSpareThreads 16\nMaxRequestWorkers 16\n"
+                   "CertAuthDBMaxWaiters 32\n")
     csrs = [make_csr("p256", cn="group-%d" % i)[0] for i in range(THREADS)]
     answered = []
     lock = threading.Lock()
