@@ -27,6 +27,9 @@
 
 /* At most this many units in one commit. */
 #define CA_BATCH_MAX 64
+/* Units queued while the leader has waited longer than this for the
+ * database's locks count against the caller's admission limit. */
+#define CA_BATCH_ADMIT_AFTER apr_time_from_msec(100)
 
 typedef struct batch_job {
     ca_store_unit_fn fn;
@@ -46,6 +49,8 @@ typedef struct batch {
     pthread_cond_t cv;
     batch_job *head, *tail;
     int leading;               /* a leader is committing                   */
+    int locking;               /* ... and waits for the database's locks   */
+    apr_time_t locking_since;
     struct batch *next;
 } batch;
 
@@ -101,14 +106,22 @@ static apr_status_t run_alone(ca_store_t *s, apr_pool_t *p,
 /* The leader: jobs (a list) in one transaction on s, one savepoint each.
  * BEGIN is the store's own (the writer lock and SQLite's lock, waited for
  * within s's deadline); COMMIT syncs (synchronous=FULL). */
-static void run_batch(ca_store_t *s, apr_pool_t *p, batch_job *jobs)
+static void run_batch(ca_store_t *s, apr_pool_t *p, batch *b,
+                      batch_job *jobs)
 {
     batch_job *j = NULL;
     apr_status_t rv;
     const char *err;
     int ok = 0, busy;
 
+    pthread_mutex_lock(&batch_mu);
+    b->locking = 1;
+    b->locking_since = apr_time_now();
+    pthread_mutex_unlock(&batch_mu);
     rv = ca_st_txn_open(s, p);
+    pthread_mutex_lock(&batch_mu);
+    b->locking = 0;
+    pthread_mutex_unlock(&batch_mu);
     if (rv == APR_SUCCESS) {
         for (j = jobs; j; j = j->next) {
             s->txn_failed = 0;
@@ -222,10 +235,16 @@ apr_status_t ca_store_run_unit(ca_store_t *s, apr_pool_t *p,
     b->tail = &job;
     while (!job.done) {
         if (b->leading) {
-            if (!admitted && s->wlock) {
-                /* waiting for another's commit counts as waiting to write
-                 * (the caller's admission limit): refused at once when
-                 * too many wait already */
+            if (!admitted && !job.taken && s->wlock && b->locking
+                && apr_time_now() - b->locking_since > CA_BATCH_ADMIT_AFTER) {
+                /* the leader waits for the database (locked by another
+                 * program, or by another process's writer): waiting for
+                 * it counts as waiting to write (the caller's admission
+                 * limit), refused at once when too many wait already.  A
+                 * unit queued while a commit is merely under way is
+                 * answered with the next one and does not count, nor
+                 * while the leader waits briefly (another process's
+                 * commit). */
                 const char *why = NULL;
                 if (s->wlock(s->wlock_baton, CA_STORE_ADMIT, s->deadline,
                              &why) != APR_SUCCESS) {
@@ -237,11 +256,8 @@ apr_status_t ca_store_run_unit(ca_store_t *s, apr_pool_t *p,
                 }
                 admitted = 1;
             }
-            if (!s->deadline) {
-                pthread_cond_wait(&b->cv, &batch_mu);
-                continue;
-            }
-            if (!job.taken && apr_time_now() >= s->deadline) {
+            if (s->deadline && !job.taken
+                && apr_time_now() >= s->deadline) {
                 /* not run yet, and no more time: withdraw it */
                 withdraw(b, &job);
                 pthread_mutex_unlock(&batch_mu);
@@ -252,9 +268,12 @@ apr_status_t ca_store_run_unit(ca_store_t *s, apr_pool_t *p,
             }
             {
                 struct timespec ts;
-                apr_time_t until = job.taken ? apr_time_now()
-                                                   + apr_time_from_msec(100)
-                                             : s->deadline;
+                /* short slices: the deadline and the admission are
+                 * looked at again */
+                apr_time_t until = apr_time_now() + apr_time_from_msec(50);
+                if (s->deadline && !job.taken && s->deadline < until) {
+                    until = s->deadline;
+                }
                 ts.tv_sec = (time_t)apr_time_sec(until);
                 ts.tv_nsec = (long)apr_time_usec(until) * 1000;
                 pthread_cond_timedwait(&b->cv, &batch_mu, &ts);
@@ -292,7 +311,7 @@ apr_status_t ca_store_run_unit(ca_store_t *s, apr_pool_t *p,
                 }
             }
             s->deadline = d;
-            run_batch(s, p, take);
+            run_batch(s, p, b, take);
             s->deadline = saved;
         }
         pthread_mutex_lock(&batch_mu);
