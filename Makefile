@@ -45,9 +45,11 @@ ADMIN     := $(BUILD)/certauth-admin
 ADMIN_SRC := mod_certauth/admin/certauth_admin.c
 
 STUNNEL     := $(BUILD)/certauth-stunnel
-STUNNEL_SRC := stunnel-helper/certauth_stunnel.c stunnel-helper/est_client.c \
-               stunnel-helper/keycert.c
-STUNNEL_HDR := stunnel-helper/est_client.h stunnel-helper/keycert.h
+STUNNEL_SRC := stunnel-helper/certauth_stunnel.c \
+               $(wildcard stunnel-helper/cmd_*.c) \
+               stunnel-helper/est_client.c stunnel-helper/keycert.c
+STUNNEL_HDR := stunnel-helper/certauth_stunnel.h stunnel-helper/est_client.h \
+               stunnel-helper/keycert.h
 CURL_CFLAGS := $(shell curl-config --cflags 2>/dev/null)
 CURL_LIBS   := $(shell curl-config --libs 2>/dev/null || echo -lcurl)
 
@@ -98,12 +100,21 @@ $(STUNNEL): $(STUNNEL_SRC) $(STUNNEL_HDR) $(CORE_LIB)
 	$(CC) $(CFLAGS_COMMON) $(CURL_CFLAGS) -Istunnel-helper -o $@ $(STUNNEL_SRC) \
 	    $(CORE_LIB) $(CURL_LIBS) $(APR_LIBS) $(SSL_LIBS)
 
-# the unit test of certauth-stunnel's key-cert files includes keycert.c
-$(BUILD)/tests/test_keycert: stunnel-helper/keycert.c stunnel-helper/keycert.h
-
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h tests/unit/rawdb.h $(CORE_LIB)
+# certauth-stunnel's key-cert files, an object of their own for its unit test
+$(BUILD)/stunnel/keycert.o: stunnel-helper/keycert.c stunnel-helper/keycert.h $(CORE_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -Itests/unit -o $@ $< $(CORE_LIB) $(APR_LIBS) $(SSL_LIBS)
+	$(CC) $(CFLAGS_COMMON) -Istunnel-helper -c $< -o $@
+
+# unit tests link the core library (and the objects they name below)
+UNIT_DEPS := tests/unit/unit.h tests/unit/rawdb.h $(CORE_LIB)
+$(BUILD)/tests/test_keycert: $(BUILD)/stunnel/keycert.o
+$(BUILD)/tests/test_keycert: UNIT_OBJS := $(BUILD)/stunnel/keycert.o
+$(BUILD)/tests/test_keycert: UNIT_INC := -Istunnel-helper
+
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -Itests/unit $(UNIT_INC) -o $@ $< $(UNIT_OBJS) \
+	    $(CORE_LIB) $(APR_LIBS) $(SSL_LIBS)
 
 $(WEB_DEPS): htdocs/package.json htdocs/package-lock.json
 	cd htdocs && $(NPM) ci --no-audit --no-fund --prefer-offline
@@ -152,7 +163,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 
-# Benchmarks (not part of `make test`): tests/bench/, see README "Performance".
+# Benchmarks (not part of `make test`): tests/bench/, see tests/bench/README.md.
 deps-bench:
 	@tests/install-deps.sh bench
 
@@ -177,6 +188,7 @@ install: all web
 	install -D -m 0755 $(ADMIN) $(DESTDIR)/usr/local/bin/certauth-admin
 	install -D -m 0755 $(STUNNEL) $(DESTDIR)/usr/local/bin/certauth-stunnel
 	install -D -m 0644 stunnel-helper/certauth-stunnel.1 $(DESTDIR)/usr/local/share/man/man1/certauth-stunnel.1
+	install -D -m 0644 mod_certauth/admin/certauth-admin.1 $(DESTDIR)/usr/local/share/man/man1/certauth-admin.1
 	install -d -m 0755 $(DESTDIR)$(HTDOCS_DIR)/css $(DESTDIR)$(HTDOCS_DIR)/js
 	install -m 0644 $(WEB_OUT)/*.html $(DESTDIR)$(HTDOCS_DIR)/
 	install -m 0644 $(WEB_OUT)/css/* $(DESTDIR)$(HTDOCS_DIR)/css/

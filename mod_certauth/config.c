@@ -83,6 +83,7 @@ static void prof_init(certauth_prof_conf *pc)
     pc->unique_subject = -1;
     pc->renewal_window_days = -1;
     pc->approval = -1;
+    pc->enroll_by_cert = -1;
 }
 
 void *certauth_create_dir_conf(apr_pool_t *p, char *dir)
@@ -128,6 +129,7 @@ static void prof_merge(certauth_prof_conf *c, const certauth_prof_conf *base,
     MERGE_PTR(require);
     MERGE_PTR(require_text);
     MERGE_INT(approval);
+    MERGE_INT(enroll_by_cert);
 }
 
 void *certauth_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
@@ -389,6 +391,14 @@ static const char *set_approval(cmd_parms *cmd, void *d, int flag)
     return NULL;
 }
 
+static const char *set_enroll_by_cert(cmd_parms *cmd, void *d, int flag)
+{
+    certauth_dir_conf *dc = d;
+    (void)cmd;
+    dc->prof.enroll_by_cert = flag;
+    return NULL;
+}
+
 static const char *set_unique_subject(cmd_parms *cmd, void *d, int flag)
 {
     certauth_dir_conf *dc = d;
@@ -423,7 +433,9 @@ static const char *rdn_options(cmd_parms *cmd, const char *directive,
         else if (!strncasecmp(a, "chars=", 6)) {
             if (!ca_charset_valid(a + 6)) {
                 return apr_psprintf(cmd->pool, "%s %s: bad character set "
-                                    "'%s' (e.g. chars=A-Za-z0-9.-)",
+                                    "'%s': ranges only within 0-9, a-z or "
+                                    "A-Z; a '-' meant as itself goes first "
+                                    "or last (e.g. chars=A-Za-z0-9._-)",
                                     directive, rdn->field, a + 6);
             }
             rdn->charset = a + 6;
@@ -1033,6 +1045,10 @@ const command_rec certauth_cmds[] = {
                   "profile per owner"),
     AP_INIT_FLAG("CertAuthApproval", set_approval, NULL, PROF_CONF,
                  "On: EST enrollments wait for an administrator's approval"),
+    AP_INIT_FLAG("CertAuthEnrollWithCertificate", set_enroll_by_cert, NULL,
+                 PROF_CONF, "On: a client certificate alone (no login) may "
+                 "obtain a new certificate by EST simpleenroll/serverkeygen; "
+                 "default Off"),
     AP_INIT_FLAG("CertAuthUniqueSubject", set_unique_subject, NULL, PROF_CONF,
                  "On: no two valid certificates with the same subject"),
     AP_INIT_TAKE2("CertAuthAIA", add_aia, NULL, PROF_CONF,

@@ -21,6 +21,7 @@
 #include "mod_certauth.h"
 #include "mod_watchdog.h"
 #include "ca_crl.h"
+#include "ca_lifecycle.h"
 #include "ca_util.h"
 
 APLOG_USE_MODULE(certauth);
@@ -72,6 +73,12 @@ static void unlock(void)
 #endif
 }
 
+#if APR_HAS_THREADS
+/* held by the watchdog while it works, so that the child's exit waits */
+static apr_thread_mutex_t *wd_lock;
+#endif
+static volatile apr_uint32_t wd_stop;
+
 void certauth_crl_child_init(apr_pool_t *p, server_rec *s)
 {
     (void)s;
@@ -79,6 +86,18 @@ void certauth_crl_child_init(apr_pool_t *p, server_rec *s)
     caches = apr_hash_make(cache_pool);
 #if APR_HAS_THREADS
     apr_thread_mutex_create(&cache_lock, APR_THREAD_MUTEX_DEFAULT, p);
+    apr_thread_mutex_create(&wd_lock, APR_THREAD_MUTEX_DEFAULT, p);
+#endif
+}
+
+void certauth_crl_child_exit(void)
+{
+    apr_atomic_set32(&wd_stop, 1);
+#if APR_HAS_THREADS
+    if (wd_lock) {
+        apr_thread_mutex_lock(wd_lock);
+        apr_thread_mutex_unlock(wd_lock);
+    }
 #endif
 }
 
@@ -274,7 +293,7 @@ static apr_status_t generate(server_rec *s, ca_store_t *st, apr_pool_t *pool,
     rv = write_file(p, sc->crl_cache, number, now,
                     now + (apr_int64_t)sc->crl_days * 86400, der, len);
     if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, CA_LOGNO(0702)
+        ap_log_error(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), s, CA_LOGNO(0702)
                      "cannot write the CRL cache %s", sc->crl_cache);
     }
     detail = apr_psprintf(p, "CRL number %" APR_INT64_T_FMT ", %d entries",
@@ -309,10 +328,14 @@ static apr_status_t fetch(server_rec *s, ca_store_t *st, apr_pool_t *pool)
     return rv;
 }
 
-/* Time to make a new one: half of its validity has passed. */
-static int stale(const crl_blob *b, apr_int64_t now)
+/* Refresh the cached CRL?  The rule is the core's (ca_lifecycle.c). */
+static int due(const crl_blob *b, apr_int64_t now, apr_time_t db_checked,
+               int refresh_secs)
 {
-    return !b || now >= b->this_update + (b->next_update - b->this_update) / 2;
+    return ca_lc_crl_refresh_due(b != NULL, b ? b->this_update : 0,
+                                 b ? b->next_update : 0, now,
+                                 apr_time_sec(apr_time_now() - db_checked),
+                                 refresh_secs);
 }
 
 /* Ask the database and make a CRL when needed (force: a change of status
@@ -336,6 +359,11 @@ static int refresh(server_rec *s, ca_store_t *st, apr_pool_t *p,
     lock();
     c = cache_sync(path);
     have = c->blob ? c->blob->number : 0;
+    if (!force && !due(c->blob, now, c->db_checked, sc->crl_refresh_secs)) {
+        unlock();
+        certauth_db_unlock();
+        return 0; /* another child did it meanwhile */
+    }
     unlock();
 
     if (force) {
@@ -458,20 +486,40 @@ static apr_status_t crl_watchdog(int state, void *data, apr_pool_t *p)
     apr_uint32_t marks;
     apr_time_t now = apr_time_now();
 
-    if (state == AP_WATCHDOG_STATE_STOPPING) {
+    if (state == AP_WATCHDOG_STATE_STOPPING || apr_atomic_read32(&wd_stop)
+        || !caches
+#if APR_HAS_THREADS
+        || !wd_lock
+#endif
+        ) {
+        /* (also before this child's child_init ran: the next turn) */
         return APR_SUCCESS;
     }
-    if (state == AP_WATCHDOG_STATE_STARTING) {
-        wd_built = certauth_crl_marks();
+#if APR_HAS_THREADS
+    apr_thread_mutex_lock(wd_lock);
+#endif
+    if (!apr_atomic_read32(&wd_stop)) {
+        /* the connections are given back before wd_lock is (a pool of
+         * our own, not the callback's, which goes after the return) */
+        apr_pool_t *wp;
+        apr_pool_create(&wp, p);
+        p = wp;
+        if (state == AP_WATCHDOG_STATE_STARTING) {
+            wd_built = certauth_crl_marks();
+        }
+        marks = certauth_crl_marks();
+        if (marks != wd_built
+            && now - wd_last_build >= crl_delay(s0) / 2) {
+            wd_built = marks;
+            wd_last_build = now;
+            wd_run(s0, p, 1);
+        }
+        wd_run(s0, p, 0);
+        apr_pool_destroy(wp);
     }
-    marks = certauth_crl_marks();
-    if (marks != wd_built
-        && now - wd_last_build >= crl_delay(s0) / 2) {
-        wd_built = marks;
-        wd_last_build = now;
-        wd_run(s0, p, 1);
-    }
-    wd_run(s0, p, 0);
+#if APR_HAS_THREADS
+    apr_thread_mutex_unlock(wd_lock);
+#endif
     return APR_SUCCESS;
 }
 
@@ -537,9 +585,7 @@ int certauth_crl(request_rec *r, int pem)
     c = cache_sync(sc->crl_cache);
     need = !c->blob || c->blob->next_update <= now
            || (!have_watchdog
-               && (stale(c->blob, now)
-                   || apr_time_sec(apr_time_now() - c->db_checked)
-                          >= sc->crl_refresh_secs));
+               && due(c->blob, now, c->db_checked, sc->crl_refresh_secs));
     unlock();
 
     if (need) {

@@ -11,8 +11,10 @@
  *   holds one process-wide mutex while it waits.  At most
  *   CertAuthDBMaxWaiters requests of all processes are in it or waiting
  *   for it (slots in shared memory, each holding the pid of its process so
- *   that the slots of a killed process are taken back); the others get 503
- *   at once.  The mutex is taken with try-locks and short pauses up to the
+ *   that the slots of a killed process are taken back) while the write path
+ *   is stalled (no writer got through for STALL); the others get 503 at
+ *   once.  While it moves, a burst of writers queues for slots as long as
+ *   it keeps moving (within their deadlines).  The mutex is taken with try-locks and short pauses up to the
  *   deadline, whatever mechanism the Mutex directive chose.
  * - Connections: one that failed in a way that says the connection itself
  *   is unusable (SQLite: read-only, I/O error, corrupt, cannot open;
@@ -61,6 +63,7 @@ static apr_uint32_t schema_ready;
 /* Shared by the processes of this server (anonymous shared memory made
  * before the children are forked). */
 typedef struct {
+    volatile apr_uint64_t progress;    /* last time a writer got through  */
     volatile apr_uint32_t crl_marks;   /* changes of status so far        */
     volatile apr_uint32_t nslots;
     volatile apr_uint32_t slot[1];     /* pid of a writer, 0: free        */
@@ -68,6 +71,8 @@ typedef struct {
 
 static apr_shm_t *shm;
 static shared_t *shared;
+/* The child is exiting: waits outside requests (the watchdog) end. */
+static volatile apr_uint32_t stopping;
 
 int certauth_db_init_hooks(apr_pool_t *pconf)
 {
@@ -132,6 +137,7 @@ int certauth_db_post_config(apr_pool_t *pconf, server_rec *s)
     shared = apr_shm_baseaddr_get(shm);
     memset(shared, 0, size);
     shared->nslots = (apr_uint32_t)n;
+    shared->progress = (apr_uint64_t)apr_time_now();
     return OK;
 }
 
@@ -169,6 +175,23 @@ static void slot_give(int i)
     }
 }
 
+/* The write path is stalled when no writer got through for this long (a
+ * write takes milliseconds; a lock held by another program, seconds). */
+#define STALL apr_time_from_msec(300)
+
+static void progress(void)
+{
+    if (shared) {
+        apr_atomic_set64(&shared->progress, (apr_uint64_t)apr_time_now());
+    }
+}
+
+static int stalled(apr_time_t now)
+{
+    return !shared
+           || now - (apr_time_t)apr_atomic_read64(&shared->progress) > STALL;
+}
+
 /* Lock a global mutex before `deadline` (0: wait as long as it takes):
  * try-locks with pauses from 1 to 20 ms, so that it works with every
  * mechanism of the Mutex directive.  APR_TIMEUP when the time ran out. */
@@ -184,7 +207,7 @@ static apr_status_t lock_until(apr_global_mutex_t *m, apr_time_t deadline)
             return rv;
         }
         now = apr_time_now();
-        if (deadline && now >= deadline) {
+        if ((deadline && now >= deadline) || apr_atomic_read32(&stopping)) {
             return APR_TIMEUP;
         }
         apr_sleep(deadline && deadline - now < pause ? deadline - now
@@ -206,6 +229,7 @@ typedef struct certauth_dbctx {
     int own;                     /* dbd from ap_dbd_open, closed by us    */
     ca_store_t *st;              /* the store over it                    */
     int checked;                 /* ca_store_check passed                */
+    apr_pool_t *pool;            /* of the request, or of the caller     */
 } certauth_dbctx;
 
 /* The write path (ca_store_set_writer_lock). */
@@ -219,6 +243,7 @@ static apr_status_t writer_lock(void *baton, int lock, apr_time_t deadline,
         return APR_SUCCESS;
     }
     if (!lock) {
+        progress();
         apr_global_mutex_unlock(write_mutex);
         slot_give(x->slot);
         x->slot = -1;
@@ -233,7 +258,7 @@ static apr_status_t writer_lock(void *baton, int lock, apr_time_t deadline,
         /* a write waiting for another thread's commit (group commit)
          * counts against CertAuthDBMaxWaiters like one waiting here */
         if (x->admission && x->slot < 0 && (x->slot = slot_take()) < 0) {
-            *why = apr_psprintf(x->r ? x->r->pool : x->s->process->pool,
+            *why = apr_psprintf(x->pool,
                                 "%u requests are writing or waiting to "
                                 "write already (CertAuthDBMaxWaiters)",
                                 shared ? shared->nslots : 0);
@@ -241,12 +266,19 @@ static apr_status_t writer_lock(void *baton, int lock, apr_time_t deadline,
         }
         return APR_SUCCESS;
     }
-    if (x->admission && x->slot < 0 && (x->slot = slot_take()) < 0) {
-        *why = apr_psprintf(x->r ? x->r->pool : x->s->process->pool,
-                            "%u requests are writing or waiting to write "
-                            "already (CertAuthDBMaxWaiters)",
-                            shared ? shared->nslots : 0);
-        return CA_EBUSY;
+    while (x->admission && x->slot < 0 && (x->slot = slot_take()) < 0) {
+        apr_time_t now = apr_time_now();
+        if (stalled(now) || (deadline && now >= deadline)) {
+            *why = apr_psprintf(x->pool, "%u requests are writing or "
+                                "waiting to write already and none got "
+                                "through for %d ms (CertAuthDBMaxWaiters)",
+                                shared ? shared->nslots : 0,
+                                (int)apr_time_as_msec(now - (apr_time_t)
+                                    apr_atomic_read64(&shared->progress)));
+            return CA_EBUSY;
+        }
+        /* the path moves: wait for a slot while it does */
+        apr_sleep(apr_time_from_msec(2));
     }
     rv = lock_until(write_mutex, deadline);
     if (rv != APR_SUCCESS) {
@@ -262,6 +294,7 @@ static apr_status_t writer_lock(void *baton, int lock, apr_time_t deadline,
         *why = "cannot lock the write path";
         return CA_EBUSY;
     }
+    progress();
     return APR_SUCCESS;
 }
 
@@ -270,6 +303,11 @@ static apr_status_t ctx_cleanup(void *data)
 {
     certauth_dbctx *x = data;
 
+    if (x->st) {
+        /* nothing stays locked after the request (a transaction left
+         * open by an early return) */
+        ca_store_release(x->st, x->pool);
+    }
     if (x->st && ca_store_broken(x->st)
         && ca_store_discard(x->st) == APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, CA_LOGNO(1302)
@@ -336,9 +374,19 @@ static ca_store_t *ctx_store(certauth_dbctx *x, apr_pool_t *p)
     if (!x->deadline) {
         x->deadline = apr_time_now() + certauth_db_timeout(x->s);
     }
-    for (attempt = 0; attempt < 2; attempt++) {
+    if (!x->r && apr_atomic_read32(&stopping)) {
+        return NULL;
+    }
+    /* Connections of mod_dbd's pool that were discarded, or opened while
+     * the database was read-only, may come several in a row: each is
+     * replaced (mod_dbd's ap_dbd_open returns NULL for one it drops),
+     * a few times within the deadline. */
+    for (attempt = 0; attempt < 8; attempt++) {
         apr_status_t rv;
 
+        if (attempt && apr_time_now() >= x->deadline) {
+            break;
+        }
         if (!x->dbd) {
             /* the request's connection; when mod_dbd has none for it
              * (the one it had was just discarded), one of our own */
@@ -350,13 +398,14 @@ static ca_store_t *ctx_store(certauth_dbctx *x, apr_pool_t *p)
                 x->own = x->dbd != NULL;
             }
             if (!x->dbd) {
-                return NULL;
+                continue;
             }
         }
         rv = ca_store_wrap(&x->st, p, x->dbd->driver, x->dbd->handle,
                            x->dbd->prepared, x->dbd->pool);
         if (x->st) {
             ca_store_set_writer_lock(x->st, writer_lock, x);
+            ca_store_set_cancel(x->st, &stopping);
             ca_store_set_deadline(x->st, x->deadline,
                                   (int)apr_time_as_msec(
                                       certauth_db_timeout(x->s)));
@@ -400,9 +449,12 @@ static certauth_dbctx *req_ctx(request_rec *r)
         x->r = main;
         x->slot = -1;
         x->admission = 1;
+        x->pool = main->pool;
         ap_set_module_config(main->request_config, &certauth_module, x);
-        apr_pool_cleanup_register(main->pool, x, ctx_cleanup,
-                                  apr_pool_cleanup_null);
+        /* a pre-cleanup: before mod_dbd gives the request's connection
+         * back to its pool (a plain cleanup of the request pool, made
+         * after this one, would run first) */
+        apr_pool_pre_cleanup_register(main->pool, x, ctx_cleanup);
     }
     return x;
 }
@@ -467,7 +519,8 @@ ca_store_t *certauth_store_bg(apr_pool_t *p, server_rec *s,
     x->s = s;
     x->slot = -1;
     x->deadline = apr_time_now() + bound;
-    apr_pool_cleanup_register(p, x, ctx_cleanup, apr_pool_cleanup_null);
+    x->pool = p;
+    apr_pool_pre_cleanup_register(p, x, ctx_cleanup);
     st = ctx_store(x, p);
     if (st && migrate_with(st, p, s, x->deadline) != APR_SUCCESS) {
         return NULL;
@@ -499,9 +552,22 @@ apr_uint32_t certauth_crl_marks(void)
     return shared ? apr_atomic_read32(&shared->crl_marks) : 0;
 }
 
+/* Before the child's pools go (mod_dbd's connection pool is one of them,
+ * destroyed before the plain cleanups of pchild run, and it must not have a
+ * connection out): the watchdog's work ends first. */
+static apr_status_t child_exit(void *data)
+{
+    (void)data;
+    apr_atomic_set32(&stopping, 1);
+    certauth_crl_child_exit();
+    return APR_SUCCESS;
+}
+
 void certauth_db_child_init(apr_pool_t *pchild, server_rec *s0)
 {
     server_rec *s;
+
+    apr_pool_pre_cleanup_register(pchild, NULL, child_exit);
 
     if (db_mutex) {
         apr_global_mutex_child_init(&db_mutex,

@@ -11,27 +11,14 @@
 
 #include "mod_certauth.h"
 #include "ca_crl.h"
+#include "ca_lifecycle.h"
 #include "ca_util.h"
 
 APLOG_USE_MODULE(certauth);
 
 static const char *arg(request_rec *r, const char *name)
 {
-    char *args, *tok, *state = NULL;
-    apr_size_t n = strlen(name);
-
-    if (!r->args) {
-        return NULL;
-    }
-    args = apr_pstrdup(r->pool, r->args);
-    for (tok = apr_strtok(args, "&", &state); tok;
-         tok = apr_strtok(NULL, "&", &state)) {
-        if (!strncmp(tok, name, n) && tok[n] == '=') {
-            char *v = tok + n + 1;
-            return ap_unescape_urlencoded(v) == OK ? v : "";
-        }
-    }
-    return NULL;
+    return certauth_form_get(r->pool, r->args, name);
 }
 
 /* A non-negative number argument within [0, max]; -1 when bad. */
@@ -59,19 +46,11 @@ static const char *iso(apr_pool_t *p, apr_int64_t t)
 
 static int send_json(request_rec *r, json_t *doc)
 {
-    char *text = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-    const char *copy = apr_pstrcat(r->pool, text ? text : "{}", "\n", NULL);
-
-    free(text);
-    json_decref(doc);
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    return certauth_send(r, HTTP_OK, "application/json", copy, strlen(copy));
+    return certauth_send_json(r, HTTP_OK, doc);
 }
 
-static json_t *str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
+/* Every string from the store or the request: valid UTF-8, never lost. */
+#define T(s) certauth_json_text(r->pool, (s))
 
 static int api_certs(request_rec *r, ca_store_t *st, const certauth_who *who)
 {
@@ -122,16 +101,17 @@ static int api_certs(request_rec *r, ca_store_t *st, const certauth_who *who)
             status = "expired";
         }
         json_array_append_new(list, json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
-            "serial", c->serial, "subject", c->subject, "owner", c->owner,
-            "profile", c->profile, "not_before", iso(r->pool, c->not_before),
-            "not_after", iso(r->pool, c->not_after), "status", status,
-            "revoked_at", str_or_null(strcmp(c->status, CA_STATUS_VALID)
+            "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+            "serial", T(c->serial), "subject", T(c->subject), "owner",
+            T(c->owner), "profile", T(c->profile), "not_before",
+            T(iso(r->pool, c->not_before)), "not_after",
+            T(iso(r->pool, c->not_after)), "status", T(status),
+            "revoked_at", T(strcmp(c->status, CA_STATUS_VALID)
                                           ? iso(r->pool, c->revoked_at)
                                           : NULL),
-            "reason", str_or_null(strcmp(c->status, CA_STATUS_VALID)
+            "reason", T(strcmp(c->status, CA_STATUS_VALID)
                                       ? ca_reason_name(c->reason) : NULL),
-            "replaced_by", str_or_null(*c->replaced_by ? c->replaced_by
+            "replaced_by", T(*c->replaced_by ? c->replaced_by
                                                         : NULL)));
     }
     /* who is asking, for the web pages: the owner the list is about, the
@@ -139,8 +119,8 @@ static int api_certs(request_rec *r, ca_store_t *st, const certauth_who *who)
     doc = json_pack("{s:o, s:i, s:i, s:b, s:o, s:o, s:b}", "certificates",
                     list, "limit", limit, "offset", offset, "more",
                     rows->nelts > limit, "owner",
-                    str_or_null(certauth_who_owner(who)), "presented",
-                    str_or_null(who->cert ? who->cert->serial : NULL),
+                    T(certauth_who_owner(who)), "presented",
+                    T(who->cert ? who->cert->serial : NULL),
                     "admin", who->admin);
     return send_json(r, doc);
 }
@@ -176,18 +156,18 @@ static int api_audit(request_rec *r, ca_store_t *st, const certauth_who *who)
     for (i = 0; i < rows->nelts; i++) {
         const ca_audit_t *a = APR_ARRAY_IDX(rows, i, ca_audit_t *);
         json_array_append_new(list, json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "at",
-            iso(r->pool, a->at), "actor", a->actor, "auth", a->auth,
-            "client", a->client, "action", a->action, "serial", a->serial,
-            "outcome", a->outcome, "detail", a->detail));
+            "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "at",
+            T(iso(r->pool, a->at)), "actor", T(a->actor), "auth", T(a->auth),
+            "client", T(a->client), "action", T(a->action), "serial",
+            T(a->serial), "outcome", T(a->outcome), "detail", T(a->detail)));
     }
     return send_json(r, json_pack("{s:o, s:i, s:i}", "events", list, "limit",
                                   limit, "offset", offset));
 }
 
 /* GET api/pending[?status=] and POST api/pending/{id} {"decision"}. */
-static int api_pending(request_rec *r, ca_store_t *st, const certauth_who *who,
-                       const char *id)
+static int api_pending(request_rec *r, certauth_req *q, ca_store_t *st,
+                       const certauth_who *who, const char *id)
 {
     apr_array_header_t *rows = NULL;
     json_t *list;
@@ -198,34 +178,13 @@ static int api_pending(request_rec *r, ca_store_t *st, const certauth_who *who,
                               "pending requests are for administrators");
     }
     if (id) {
-        const char *ct = apr_table_get(r->headers_in, "Content-Type");
         const char *decision = NULL, *to;
-        char *body;
-        apr_size_t len;
         json_error_t jerr;
         json_t *doc;
         ca_pending_t *pend = NULL;
         apr_status_t rv;
-        int status;
 
-        if (r->method_number != M_POST) {
-            apr_table_setn(r->err_headers_out, "Allow", "POST");
-            return certauth_error(r, HTTP_METHOD_NOT_ALLOWED,
-                                  "method not allowed",
-                                  "POST {\"decision\": \"approve\"} or "
-                                  "\"reject\"");
-        }
-        if (!ct || strncasecmp(ct, "application/json", 16)) {
-            ap_discard_request_body(r);
-            return certauth_error(r, HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                  "unsupported content type",
-                                  "send application/json");
-        }
-        if ((status = certauth_read_body(r, certauth_dir(r), &body, &len))) {
-            return certauth_error(r, status, "bad request",
-                                  "the request body cannot be read");
-        }
-        doc = json_loadb(body, len, 0, &jerr);
+        doc = json_loadb(q->body, q->len, 0, &jerr);
         if (doc && json_is_string(json_object_get(doc, "decision"))) {
             decision = apr_pstrdup(r->pool, json_string_value(
                                                 json_object_get(doc,
@@ -237,13 +196,20 @@ static int api_pending(request_rec *r, ca_store_t *st, const certauth_who *who,
             return certauth_error(r, HTTP_BAD_REQUEST, "bad decision",
                                   "decision: approve or reject");
         }
-        to = !strcmp(decision, "approve") ? "approved" : "rejected";
         rv = ca_store_pending_get(st, r->pool, id, &pend);
         if (rv == CA_ENOTFOUND) {
             return certauth_error(r, HTTP_NOT_FOUND, "not found",
                                   "no such pending request");
         }
-        if (rv == APR_SUCCESS) {
+        to = rv == APR_SUCCESS
+                 ? ca_lc_approval_next(pend->status,
+                                       !strcmp(decision, "approve")
+                                           ? CA_LC_APPROVE : CA_LC_REJECT)
+                 : NULL;
+        if (rv == APR_SUCCESS && !to) {
+            rv = CA_ECONFLICT;
+        }
+        else if (rv == APR_SUCCESS) {
             rv = ca_store_pending_set(st, r->pool, id, "pending", to,
                                       who->user ? who->user
                                                 : certauth_who_owner(who),
@@ -262,7 +228,8 @@ static int api_pending(request_rec *r, ca_store_t *st, const certauth_who *who,
         certauth_audit(r, st, who, "approval", "", "ok",
                        apr_psprintf(r->pool, "request %s %s (%s, %s)", id, to,
                                     pend->owner, pend->subject));
-        return send_json(r, json_pack("{s:s, s:s}", "id", id, "status", to));
+        return send_json(r, json_pack("{s:o, s:s}", "id", T(id), "status",
+                                      to));
     }
     {
         const char *status = arg(r, "status");
@@ -279,47 +246,28 @@ static int api_pending(request_rec *r, ca_store_t *st, const certauth_who *who,
     for (i = 0; i < rows->nelts; i++) {
         const ca_pending_t *pr = APR_ARRAY_IDX(rows, i, ca_pending_t *);
         json_array_append_new(list, json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "id", pr->id,
-            "owner", pr->owner, "profile", pr->profile, "subject",
-            pr->subject, "status", pr->status, "created_at",
-            iso(r->pool, pr->created_at), "decided_by",
-            str_or_null(*pr->decided_by ? pr->decided_by : NULL), "serial",
-            str_or_null(*pr->serial ? pr->serial : NULL)));
+            "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", T(pr->id),
+            "owner", T(pr->owner), "profile", T(pr->profile), "subject",
+            T(pr->subject), "status", T(pr->status), "created_at",
+            T(iso(r->pool, pr->created_at)), "decided_by",
+            T(*pr->decided_by ? pr->decided_by : NULL), "serial",
+            T(*pr->serial ? pr->serial : NULL)));
     }
     return send_json(r, json_pack("{s:o}", "requests", list));
 }
 
-int certauth_api(request_rec *r, const char *what)
+int certauth_api(request_rec *r, certauth_req *q)
 {
-    certauth_who who;
-    ca_store_t *st;
-    int status;
+    const char *what = q->rest + 4;
 
-    if (!(st = certauth_store(r, &status))) {
-        return status;
-    }
-    if ((status = certauth_identify(r, st, &who))) {
-        return certauth_error(r, status, "database unavailable",
-                              "try again later");
-    }
-    if (!who.cert && !who.user && !who.admin) {
-        return certauth_error(r, HTTP_UNAUTHORIZED, "authentication required",
-                              who.cert_problem
-                                  ? who.cert_problem
-                                  : "log in, or present a certificate of "
-                                    "this CA");
-    }
     if (!strcmp(what, "certs")) {
-        return api_certs(r, st, &who);
+        return api_certs(r, q->st, &q->who);
     }
     if (!strcmp(what, "audit")) {
-        return api_audit(r, st, &who);
+        return api_audit(r, q->st, &q->who);
     }
     if (!strcmp(what, "pending")) {
-        return api_pending(r, st, &who, NULL);
+        return api_pending(r, q, q->st, &q->who, NULL);
     }
-    if (!strncmp(what, "pending/", 8) && what[8]) {
-        return api_pending(r, st, &who, what + 8);
-    }
-    return DECLINED;
+    return api_pending(r, q, q->st, &q->who, q->tail);
 }

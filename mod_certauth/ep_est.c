@@ -21,7 +21,9 @@
 #include <openssl/x509.h>
 
 #include "mod_certauth.h"
+#include "ca_crl.h"
 #include "ca_est.h"
+#include "ca_lifecycle.h"
 #include "ca_util.h"
 
 APLOG_USE_MODULE(certauth);
@@ -36,29 +38,7 @@ int certauth_is_est(const certauth_dir_conf *dc)
     return n >= k && !strcmp(dc->location + n - k, EST_SUFFIX);
 }
 
-static const char *const est_ops[] = {
-    "cacerts", "simpleenroll", "simplereenroll", "serverkeygen", "csrattrs",
-    NULL
-};
-
-int certauth_est_op(const char *rest)
-{
-    const char *slash = strrchr(rest, '/');
-    const char *op = slash ? slash + 1 : rest;
-    int i;
-
-    if (slash && (slash == rest || memchr(rest, '/', (size_t)(slash - rest)))) {
-        return 0; /* at most one label segment */
-    }
-    for (i = 0; est_ops[i]; i++) {
-        if (!strcmp(op, est_ops[i])) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static int est_error(request_rec *r, int status, const char *text)
+int certauth_est_error(request_rec *r, int status, const char *text)
 {
     const char *body = apr_pstrcat(r->pool, text, "\r\n", NULL);
 
@@ -91,39 +71,24 @@ static int send_b64(request_rec *r, const char *ctype,
     return certauth_send(r, HTTP_OK, ctype, b64, strlen(b64));
 }
 
-/* The request's CSR: application/pkcs10, base64 (whitespace allowed) or
- * DER; 0 or an answered status. */
-static int read_csr(request_rec *r, X509_REQ **req, int *answered)
+/* The request's CSR (application/pkcs10, checked by the route): base64
+ * (whitespace allowed) or DER; 0 or an answered status. */
+static int read_csr(request_rec *r, certauth_req *q, X509_REQ **req,
+                    int *answered)
 {
-    const certauth_dir_conf *dc = certauth_dir(r);
-    const char *ct = apr_table_get(r->headers_in, "Content-Type");
     const char *cte = apr_table_get(r->headers_in,
                                     "Content-Transfer-Encoding");
     const char *err = NULL;
-    char *body;
-    apr_size_t len;
-    int status;
 
     *answered = 1;
-    if (!ct || strncasecmp(ct, "application/pkcs10", 18)
-        || (ct[18] && ct[18] != ';' && ct[18] != ' ')) {
-        ap_discard_request_body(r);
-        return est_error(r, HTTP_UNSUPPORTED_MEDIA_TYPE,
-                         "send the CSR as application/pkcs10");
-    }
     if (cte && strcasecmp(cte, "base64") && strcasecmp(cte, "binary")
         && strcasecmp(cte, "7bit")) {
-        ap_discard_request_body(r);
-        return est_error(r, HTTP_BAD_REQUEST,
-                         "Content-Transfer-Encoding must be base64");
+        return certauth_est_error(r, HTTP_BAD_REQUEST,
+                                  "Content-Transfer-Encoding must be "
+                                  "base64");
     }
-    if ((status = certauth_read_body(r, dc, &body, &len))) {
-        return est_error(r, status, status == HTTP_REQUEST_ENTITY_TOO_LARGE
-                                        ? "request too large"
-                                        : "the request body cannot be read");
-    }
-    if (ca_csr_parse(r->pool, body, len, req, &err) != APR_SUCCESS) {
-        return est_error(r, HTTP_BAD_REQUEST, err);
+    if (ca_csr_parse(r->pool, q->body, q->len, req, &err) != APR_SUCCESS) {
+        return certauth_est_error(r, HTTP_BAD_REQUEST, err);
     }
     *answered = 0;
     return 0;
@@ -146,28 +111,31 @@ static int issue(request_rec *r, ca_store_t *st, const certauth_who *who,
     apr_status_t rv;
     int status;
 
+    ca_key_policy_t any;
+
     *answered = 1;
-    if (ca_csr_check(r->pool, req, &profile->key_policy, &err)
+    /* serverkeygen: the CSR's key is only a wish (ca_lc_server_key_type);
+     * its signature is checked all the same */
+    ca_key_policy_default(&any);
+    if (ca_csr_check(r->pool, req, key ? &any : &profile->key_policy, &err)
         != APR_SUCCESS) {
         certauth_audit(r, st, who, action, "", "refused", err);
-        return est_error(r, HTTP_BAD_REQUEST, err);
+        return certauth_est_error(r, HTTP_BAD_REQUEST, err);
     }
     memset(&ireq, 0, sizeof(ireq));
     if (renewing) {
         ireq.subject = X509_get_subject_name(renewing);
         ireq.sans = apr_array_make(r->pool, 2, sizeof(const char *));
         ca_cert_sans(r->pool, renewing, ireq.sans);
-        ireq.supersede = who->cert->serial;
-        ireq.supersede_at = (apr_int64_t)apr_time_sec(apr_time_now())
-                            + sc->supersede_grace_secs;
-        profile->max_valid_per_owner = 0;
-        profile->unique_subject = 0;
+        ca_lc_renewal_prepare(&ireq, profile, who->cert,
+                              (apr_int64_t)apr_time_sec(apr_time_now()),
+                              sc->supersede_grace_secs);
     }
     else {
         if ((status = certauth_build_names(r, pc, req, &subject, &sans,
                                            &detail))) {
             certauth_audit(r, st, who, action, "", "refused", detail);
-            return est_error(r, status == HTTP_INTERNAL_SERVER_ERROR
+            return certauth_est_error(r, status == HTTP_INTERNAL_SERVER_ERROR
                                     ? status : HTTP_BAD_REQUEST, detail);
         }
         ireq.subject = subject;
@@ -176,31 +144,55 @@ static int issue(request_rec *r, ca_store_t *st, const certauth_who *who,
     ireq.profile = profile;
     ireq.pubkey = key ? key : ca_csr_pubkey(r->pool, req);
     ireq.spki = key ? NULL : X509_REQ_get_X509_PUBKEY(req);
-    ireq.owner = certauth_who_owner(who);
+    if (!renewing) {
+        ireq.owner = certauth_who_owner(who);
+    }
     ireq.base_url = sc->base_url;
-    ireq.audit = certauth_audit_new(r, who, action, "", "ok",
-                                    renewing
-                                        ? apr_psprintf(r->pool, "replaces %s",
-                                                       who->cert->serial)
-                                        : NULL);
+    {
+        const char *pname = profile->name ? profile->name : "default";
+        ireq.audit = certauth_audit_new(
+            r, who, action, "", "ok",
+            renewing ? apr_psprintf(r->pool, "replaces %s",
+                                    who->cert->serial)
+            : !who->user && who->cert
+                ? apr_psprintf(r->pool, "profile %s, authorised by "
+                               "certificate %s", pname, who->cert->serial)
+                : apr_psprintf(r->pool, "profile %s", pname));
+    }
     rv = ca_issue(r->pool, sc->ca, st, &ireq, cert, &row, &err);
+    if (rv == APR_SUCCESS && !renewing && !who->user && who->cert) {
+        /* issued on the strength of a certificate alone: remember which,
+         * so that revoking it for keyCompromise revokes this one too; a
+         * certificate whose authoriser is unknown is not handed out */
+        rv = ca_store_link_add(st, r->pool, row->serial, who->cert->serial);
+        if (rv != APR_SUCCESS) {
+            const char *e2 = NULL;
+            ca_cert_row_t *gone = NULL;
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r, CA_LOGNO(1202)
+                          "EST %s: cannot record that %s authorised %s: %s",
+                          action, who->cert->serial, row->serial,
+                          ca_store_last_error(st));
+            ca_lc_revoke(r->pool, st, row->serial,
+                         CA_REASON_CESSATION_OF_OPERATION,
+                         (apr_int64_t)apr_time_sec(apr_time_now()), 0, &gone,
+                         NULL, &e2);
+            err = "the certificate could not be recorded";
+            rv = CA_EDB;
+        }
+    }
     if (rv != APR_SUCCESS) {
         int code = certauth_status_of(rv);
         certauth_audit(r, st, who, action, "", "refused", err);
         if (code == HTTP_SERVICE_UNAVAILABLE) {
-            return est_error(r, code, "database unavailable; try later");
+            return certauth_est_error(r, code, "database unavailable; try later");
         }
         if (code == HTTP_INTERNAL_SERVER_ERROR) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r, CA_LOGNO(1002)
                           "EST %s: %s", action, err);
-            return est_error(r, code, "the certificate could not be issued");
+            return certauth_est_error(r, code, "the certificate could not be issued");
         }
-        return est_error(r, code == HTTP_CONFLICT ? HTTP_CONFLICT
+        return certauth_est_error(r, code == HTTP_CONFLICT ? HTTP_CONFLICT
                                                   : HTTP_BAD_REQUEST, err);
-    }
-    if (!renewing) {
-        ireq.audit->detail = apr_psprintf(r->pool, "profile %s",
-                                          row->profile);
     }
     certauth_audit_log(r, ireq.audit);
     if (renewing && sc->supersede_grace_secs == 0) {
@@ -210,20 +202,18 @@ static int issue(request_rec *r, ca_store_t *st, const certauth_who *who,
     return 0;
 }
 
-/* A key of the first type the profile allows, for serverkeygen. */
-static EVP_PKEY *server_key(request_rec *r, const ca_profile_t *profile)
+/* The key of serverkeygen: the CSR's key type and size when the profile
+ * allows it, else the profile's default (ca_lc_server_key_type). */
+static EVP_PKEY *server_key(request_rec *r, const ca_profile_t *profile,
+                            X509_REQ *req)
 {
-    const ca_key_policy_t *kp = &profile->key_policy;
-    const char *type = kp->allow_p256 ? "ec:P-256"
-                       : kp->allow_p384 ? "ec:P-384"
-                       : kp->allow_rsa ? apr_psprintf(r->pool, "rsa:%d",
-                                                      kp->rsa_min_bits > 3072
-                                                          ? kp->rsa_min_bits
-                                                          : 3072)
-                       : "ed25519";
+    const char *type = ca_lc_server_key_type(r->pool, &profile->key_policy,
+                                             ca_csr_pubkey(r->pool, req));
     EVP_PKEY *key = NULL;
     const char *err = NULL;
 
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, CA_LOGNO(1203)
+                  "serverkeygen: making a %s key", type);
     if (ca_key_generate(r->pool, type, &key, &err) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(1003)
                       "serverkeygen: %s", err);
@@ -244,7 +234,7 @@ static int serverkeygen_reply(request_rec *r, EVP_PKEY *key, X509 *cert)
     if (ca_pkcs8_der(r->pool, key, &kder, &klen) != APR_SUCCESS
         || ca_pkcs7_certs(r->pool, cert, NULL, &cder, &clen) != APR_SUCCESS
         || RAND_bytes(rnd, sizeof(rnd)) != 1) {
-        return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+        return certauth_est_error(r, HTTP_INTERNAL_SERVER_ERROR,
                          "the response cannot be made");
     }
     strcpy(boundary, "est-");
@@ -289,7 +279,7 @@ static int approval(request_rec *r, ca_store_t *st, const certauth_who *who,
     int answered = 0, status;
 
     if (!X509_REQ_digest(req, EVP_sha256(), md, &mdlen)) {
-        return est_error(r, HTTP_INTERNAL_SERVER_ERROR, "cannot hash the CSR");
+        return certauth_est_error(r, HTTP_INTERNAL_SERVER_ERROR, "cannot hash the CSR");
     }
     hash = apr_palloc(r->pool, mdlen * 2 + 1);
     for (i = 0; i < mdlen; i++) {
@@ -306,12 +296,12 @@ static int approval(request_rec *r, ca_store_t *st, const certauth_who *who,
         /* refuse now what could never be issued */
         if (ca_csr_check(r->pool, req, &profile->key_policy, &err)
             != APR_SUCCESS) {
-            return est_error(r, HTTP_BAD_REQUEST, err);
+            return certauth_est_error(r, HTTP_BAD_REQUEST, err);
         }
         bio = BIO_new(BIO_s_mem());
         if (!bio || !PEM_write_bio_X509_REQ(bio, req)) {
             BIO_free(bio);
-            return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+            return certauth_est_error(r, HTTP_INTERNAL_SERVER_ERROR,
                              "cannot store the request");
         }
         len = BIO_get_mem_data(bio, &data);
@@ -327,7 +317,7 @@ static int approval(request_rec *r, ca_store_t *st, const certauth_who *who,
         pend->created_at = (apr_int64_t)apr_time_sec(apr_time_now());
         rv = ca_store_pending_add(st, r->pool, pend);
         if (rv != APR_SUCCESS) {
-            return est_error(r, HTTP_SERVICE_UNAVAILABLE,
+            return certauth_est_error(r, HTTP_SERVICE_UNAVAILABLE,
                              "database unavailable; try later");
         }
         certauth_audit(r, st, who, "request", "", "pending",
@@ -335,7 +325,7 @@ static int approval(request_rec *r, ca_store_t *st, const certauth_who *who,
                                     pend->id, pname));
     }
     else if (rv != APR_SUCCESS) {
-        return est_error(r, HTTP_SERVICE_UNAVAILABLE,
+        return certauth_est_error(r, HTTP_SERVICE_UNAVAILABLE,
                          "database unavailable; try later");
     }
 
@@ -348,7 +338,7 @@ static int approval(request_rec *r, ca_store_t *st, const certauth_who *who,
                              strlen(body));
     }
     if (!strcmp(pend->status, "rejected")) {
-        return est_error(r, HTTP_FORBIDDEN,
+        return certauth_est_error(r, HTTP_FORBIDDEN,
                          apr_psprintf(r->pool, "request %s was rejected by "
                                       "%s", pend->id, pend->decided_by));
     }
@@ -357,7 +347,7 @@ static int approval(request_rec *r, ca_store_t *st, const certauth_who *who,
         BIO *bio;
         if (ca_store_cert_get(st, r->pool, pend->serial, &row)
             != APR_SUCCESS) {
-            return est_error(r, HTTP_SERVICE_UNAVAILABLE,
+            return certauth_est_error(r, HTTP_SERVICE_UNAVAILABLE,
                              "database unavailable; try later");
         }
         bio = BIO_new_mem_buf(row->cert_pem, -1);
@@ -365,7 +355,7 @@ static int approval(request_rec *r, ca_store_t *st, const certauth_who *who,
                                                               NULL)) : NULL;
         BIO_free(bio);
         if (!cert) {
-            return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+            return certauth_est_error(r, HTTP_INTERNAL_SERVER_ERROR,
                              "the stored certificate cannot be read");
         }
     }
@@ -376,7 +366,8 @@ static int approval(request_rec *r, ca_store_t *st, const certauth_who *who,
         if (answered) {
             return status;
         }
-        ca_store_pending_set(st, r->pool, pend->id, "approved", "issued",
+        ca_store_pending_set(st, r->pool, pend->id, "approved",
+                             ca_lc_approval_next("approved", CA_LC_ISSUED),
                              pend->decided_by, pend->decided_at,
                              ca_serial_hex(r->pool,
                                            X509_get0_serialNumber(cert)));
@@ -384,65 +375,54 @@ static int approval(request_rec *r, ca_store_t *st, const certauth_who *who,
     {
         apr_size_t len;
         if (ca_pkcs7_certs(r->pool, cert, NULL, &der, &len) != APR_SUCCESS) {
-            return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+            return certauth_est_error(r, HTTP_INTERNAL_SERVER_ERROR,
                              "cannot encode the certificate");
         }
         return send_b64(r, EST_PKCS7, der, len);
     }
 }
 
-int certauth_est(request_rec *r, const char *rest)
+int certauth_est(request_rec *r, certauth_req *q)
 {
     const certauth_srv_conf *sc = certauth_srv(r->server);
-    const char *slash = strrchr(rest, '/');
-    const char *op = slash ? slash + 1 : rest;
-    const char *label = slash ? apr_pstrndup(r->pool, rest,
-                                             (apr_size_t)(slash - rest))
-                              : NULL;
+    const char *op = q->op, *label = q->label;
     const certauth_prof_conf *pc;
-    const char *detail = NULL;
-    certauth_who who;
-    ca_store_t *st;
+    const char *detail = NULL, *err = NULL;
+    certauth_who who = q->who;
+    ca_store_t *st = q->st;
     X509_REQ *req = NULL;
     X509 *cert = NULL, *old = NULL;
     EVP_PKEY *key = NULL;
-    int status = 0, pstatus = 0, answered = 0, get;
+    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+    int status = 0, pstatus = 0, answered = 0;
 
-    get = !strcmp(op, "cacerts") || !strcmp(op, "csrattrs");
-    if (get ? (r->method_number != M_GET) : (r->method_number != M_POST)) {
-        ap_discard_request_body(r);
-        apr_table_setn(r->err_headers_out, "Allow", get ? "GET" : "POST");
-        return est_error(r, HTTP_METHOD_NOT_ALLOWED,
-                         get ? "use GET" : "use POST");
-    }
-    pc = certauth_profile_named(r, label, &pstatus, &detail);
-    if (!pc && pstatus == HTTP_NOT_FOUND) {
-        ap_discard_request_body(r);
-        return est_error(r, HTTP_NOT_FOUND,
-                         apr_psprintf(r->pool, "no EST label '%s'",
-                                      label ? label : ""));
-    }
-    if (!strcmp(op, "cacerts")) {
-        unsigned char *der;
-        apr_size_t len;
-        if (ca_pkcs7_ca_chain(r->pool, sc->ca, &der, &len) != APR_SUCCESS) {
-            return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
-                             "cannot encode the CA certificates");
-        }
-        return send_b64(r, "application/pkcs7-mime", der, len);
-    }
-    if (!strcmp(op, "csrattrs")) {
+    /* public: a label names a profile; its CertAuthRequire is about who
+     * may enroll, not who may read the CA certificates or the attributes */
+    if (!strcmp(op, "cacerts") || !strcmp(op, "csrattrs")) {
         unsigned char *der;
         apr_size_t len;
         ca_profile_t *prof;
-        if (!pc) {
-            return est_error(r, pstatus, detail);
+
+        if (!(pc = certauth_profile_find(r, label))) {
+            return certauth_est_error(r, HTTP_NOT_FOUND,
+                                      apr_psprintf(r->pool, "no EST label "
+                                                   "'%s'", label ? label
+                                                                 : ""));
+        }
+        if (!strcmp(op, "cacerts")) {
+            if (ca_pkcs7_ca_chain(r->pool, sc->ca, &der, &len)
+                != APR_SUCCESS) {
+                return certauth_est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                                          "cannot encode the CA "
+                                          "certificates");
+            }
+            return send_b64(r, "application/pkcs7-mime", der, len);
         }
         prof = certauth_profile(r->pool, pc);
         if (ca_csrattrs(r->pool, &prof->key_policy, pc->san_allow != NULL,
                         &der, &len) != APR_SUCCESS) {
-            return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
-                             "cannot encode the CSR attributes");
+            return certauth_est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                                      "cannot encode the CSR attributes");
         }
         if (len <= 2) {
             r->status = HTTP_NO_CONTENT;
@@ -452,47 +432,29 @@ int certauth_est(request_rec *r, const char *rest)
         return send_b64(r, "application/csrattrs", der, len);
     }
 
-    /* The enrolling operations: who asks? */
-    if (!(st = certauth_store(r, &status))) {
-        return status;
-    }
-    if ((status = certauth_identify(r, st, &who))) {
-        return est_error(r, status, "database unavailable; try later");
-    }
-    if (!strcmp(op, "simplereenroll")) {
-        if (!who.cert) {
-            ap_discard_request_body(r);
-            certauth_audit(r, st, &who, "reenroll", "", "refused",
-                           who.cert_problem ? who.cert_problem
-                                            : "no client certificate");
-            if (!who.presented) {
-                return est_error(r, HTTP_UNAUTHORIZED,
-                                 "simplereenroll needs the client "
-                                 "certificate being renewed");
-            }
-            return est_error(r, HTTP_FORBIDDEN,
-                             apr_pstrcat(r->pool, who.cert_problem,
-                                         "; enroll again", NULL));
-        }
-    }
-    else if (!who.user && !who.cert) {
-        ap_discard_request_body(r);
-        return est_error(r, HTTP_UNAUTHORIZED,
-                         who.cert_problem
-                             ? apr_pstrcat(r->pool, who.cert_problem,
-                                           "; authenticate with a password",
-                                           NULL)
-                             : "authentication required");
-    }
+    /* the enrolling operations: the caller is settled (certauth_dispatch,
+     * REMOTE_USER is the certificate's owner when no login came), so the
+     * label's CertAuthRequire sees who asks */
+    pc = certauth_profile_named(r, label, &pstatus, &detail);
     if (!pc) {
-        ap_discard_request_body(r);
-        return est_error(r, pstatus, detail);
+        certauth_audit(r, st, &who, q->route->action, "", "refused", detail);
+        return certauth_est_error(r, pstatus, pstatus == HTTP_NOT_FOUND
+                                  ? apr_psprintf(r->pool, "no EST label '%s'",
+                                                 label ? label : "")
+                                  : detail);
     }
-    if (!r->user && who.cert) {
-        /* templates such as %{REMOTE_USER} name the certificate's owner */
-        r->user = apr_pstrdup(r->pool, who.cert->owner);
+    if (strcmp(op, "simplereenroll") && !who.user && who.cert
+        && pc->enroll_by_cert != 1) {
+        detail = apr_psprintf(r->pool, "a client certificate alone may not "
+                              "obtain another certificate of profile %s "
+                              "(CertAuthEnrollWithCertificate); "
+                              "authenticate with a password, or renew with "
+                              "simplereenroll", pc->name ? pc->name
+                                                         : "default");
+        certauth_audit(r, st, &who, q->route->action, "", "refused", detail);
+        return certauth_est_error(r, HTTP_FORBIDDEN, detail);
     }
-    if (read_csr(r, &req, &answered), answered) {
+    if (read_csr(r, q, &req, &answered), answered) {
         return OK;
     }
 
@@ -501,43 +463,76 @@ int certauth_est(request_rec *r, const char *rest)
         ca_profile_t *oprof;
         BIO *bio = BIO_new_mem_buf(who.cert->cert_pem, -1);
         const char *why = NULL;
-        apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+        apr_status_t rv;
 
         old = bio ? ca_pool_x509(r->pool, PEM_read_bio_X509(bio, NULL, NULL,
                                                              NULL)) : NULL;
         BIO_free(bio);
         if (!old) {
-            return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
-                             "the stored certificate cannot be read");
+            return certauth_est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                                      "the stored certificate cannot be "
+                                      "read");
         }
         if (!ca_csr_same_names(r->pool, req, old, &why)) {
             certauth_audit(r, st, &who, "reenroll", who.cert->serial,
                            "refused", why);
-            return est_error(r, HTTP_BAD_REQUEST, why);
+            return certauth_est_error(r, HTTP_BAD_REQUEST, why);
         }
         opc = certauth_profile_of_cert(r, who.cert->profile);
         if (!opc) {
-            return est_error(r, HTTP_CONFLICT,
-                             apr_psprintf(r->pool, "profile %s is no longer "
-                                          "configured; enroll again",
-                                          who.cert->profile));
+            return certauth_est_error(r, HTTP_CONFLICT,
+                                      apr_psprintf(r->pool, "profile %s is "
+                                                   "no longer configured; "
+                                                   "enroll again",
+                                                   who.cert->profile));
         }
         oprof = certauth_profile(r->pool, opc);
-        if (now < who.cert->not_after
-                      - (apr_int64_t)oprof->renewal_window_days * 86400) {
-            return est_error(r, HTTP_FORBIDDEN,
-                             apr_psprintf(r->pool, "renewal opens %d days "
-                                          "before expiry",
-                                          oprof->renewal_window_days));
+        rv = ca_lc_renewal_check(r->pool, who.cert,
+                                 oprof->renewal_window_days, now, &err);
+        if (rv != APR_SUCCESS) {
+            certauth_audit(r, st, &who, "reenroll", who.cert->serial,
+                           "refused", err);
+            return certauth_est_error(r, rv == CA_EPOLICY ? HTTP_FORBIDDEN
+                                                          : HTTP_CONFLICT,
+                                      err);
         }
         pc = opc;
         status = issue(r, st, &who, pc, req, NULL, old, "reenroll", &cert,
                        &answered);
     }
     else if (!strcmp(op, "serverkeygen")) {
-        if (!(key = server_key(r, certauth_profile(r->pool, pc)))) {
-            return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
-                             "cannot generate a key");
+        ca_profile_t *prof = certauth_profile(r->pool, pc);
+        X509_NAME *subj = NULL;
+        apr_array_header_t *sans = NULL;
+        apr_status_t rv;
+
+        /* the names and the limits first: no key is made for a request
+         * refused anyway */
+        if ((status = certauth_build_names(r, pc, req, &subj, &sans,
+                                           &detail))) {
+            certauth_audit(r, st, &who, "serverkeygen", "", "refused",
+                           detail);
+            return certauth_est_error(r, status == HTTP_INTERNAL_SERVER_ERROR
+                                             ? status : HTTP_BAD_REQUEST,
+                                      detail);
+        }
+        rv = ca_lc_limits_check(r->pool, st, prof, certauth_who_owner(&who),
+                                ca_x509_name_str(r->pool, subj), now, &err);
+        if (rv != APR_SUCCESS) {
+            certauth_audit(r, st, &who, "serverkeygen", "", "refused",
+                           rv == CA_ECONFLICT ? err
+                                              : ca_store_last_error(st));
+            return certauth_est_error(r, rv == CA_ECONFLICT
+                                             ? HTTP_CONFLICT
+                                             : HTTP_SERVICE_UNAVAILABLE,
+                                      rv == CA_ECONFLICT
+                                          ? err
+                                          : "database unavailable; try "
+                                            "later");
+        }
+        if (!(key = server_key(r, prof, req))) {
+            return certauth_est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                                      "cannot generate a key");
         }
         status = issue(r, st, &who, pc, req, key, NULL, "serverkeygen",
                        &cert, &answered);
@@ -559,8 +554,8 @@ int certauth_est(request_rec *r, const char *rest)
         unsigned char *der;
         apr_size_t len;
         if (ca_pkcs7_certs(r->pool, cert, NULL, &der, &len) != APR_SUCCESS) {
-            return est_error(r, HTTP_INTERNAL_SERVER_ERROR,
-                             "cannot encode the certificate");
+            return certauth_est_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                                      "cannot encode the certificate");
         }
         return send_b64(r, EST_PKCS7, der, len);
     }

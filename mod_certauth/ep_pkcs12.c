@@ -20,76 +20,27 @@
 
 APLOG_USE_MODULE(certauth);
 
-static const char *form_get(apr_pool_t *p, const char *body, const char *name)
+int certauth_pkcs12(request_rec *r, certauth_req *q)
 {
-    char *copy = apr_pstrdup(p, body), *tok, *state = NULL;
-    apr_size_t n = strlen(name);
-
-    for (tok = apr_strtok(copy, "&", &state); tok;
-         tok = apr_strtok(NULL, "&", &state)) {
-        if (!strncmp(tok, name, n) && tok[n] == '=') {
-            char *v = tok + n + 1;
-            return ap_unescape_urlencoded(v) == OK ? v : NULL;
-        }
-    }
-    return NULL;
-}
-
-int certauth_pkcs12(request_rec *r)
-{
-    const certauth_dir_conf *dc = certauth_dir(r);
     const certauth_srv_conf *sc = certauth_srv(r->server);
-    const char *ct = apr_table_get(r->headers_in, "Content-Type");
-    char *m = apr_pstrdup(r->pool, ct ? ct : ""), *semi, *body;
+    char *body = q->body;
     const char *password = NULL, *key_type = NULL, *legacy = NULL;
     const char *pname = NULL, *err = NULL, *detail = NULL;
     const certauth_prof_conf *pc;
     ca_profile_t *profile;
     ca_issue_req_t ireq;
     ca_cert_row_t *row = NULL;
-    certauth_who who;
+    certauth_who who = q->who;
     X509_NAME *subject = NULL;
     apr_array_header_t *sans = NULL;
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
     unsigned char *der = NULL;
-    apr_size_t len, dlen = 0;
-    ca_store_t *st;
+    apr_size_t len = q->len, dlen = 0;
+    ca_store_t *st = q->st;
     apr_status_t rv;
-    int status, is_json, rc;
+    int status, is_json = !strcmp(q->mtype, "application/json"), rc;
 
-    if (r->method_number != M_POST) {
-        ap_discard_request_body(r);
-        apr_table_setn(r->err_headers_out, "Allow", "POST");
-        return certauth_error(r, HTTP_METHOD_NOT_ALLOWED,
-                              "method not allowed", "POST a password");
-    }
-    if (!r->user) {
-        ap_discard_request_body(r);
-        return certauth_error(r, HTTP_UNAUTHORIZED, "login required",
-                              "a PKCS#12 needs the site's login");
-    }
-    if ((semi = strchr(m, ';'))) {
-        *semi = '\0';
-    }
-    apr_collapse_spaces(m, m);
-    ap_str_tolower(m);
-    is_json = !strcmp(m, "application/json");
-    if (!is_json && strcmp(m, "application/x-www-form-urlencoded")) {
-        ap_discard_request_body(r);
-        return certauth_error(r, HTTP_UNSUPPORTED_MEDIA_TYPE,
-                              "unsupported content type",
-                              "send application/json or a form");
-    }
-    if (certauth_check_csrf(r, m)) {
-        ap_discard_request_body(r);
-        return certauth_error(r, HTTP_FORBIDDEN, "cross-site request refused",
-                              "a form POST needs an X-Requested-With header");
-    }
-    if ((status = certauth_read_body(r, dc, &body, &len))) {
-        return certauth_error(r, status, "bad request",
-                              "the request body cannot be read");
-    }
     if (is_json) {
         json_error_t jerr;
         json_t *doc = json_loadb(body, len, 0, &jerr), *v;
@@ -100,7 +51,10 @@ int certauth_pkcs12(request_rec *r)
                                   "expected an object");
         }
         if ((v = json_object_get(doc, "password")) && json_is_string(v)) {
-            password = apr_pstrdup(r->pool, json_string_value(v));
+            password = certauth_secret_dup(r->pool, json_string_value(v));
+            /* jansson's copy: cleansed before it is freed */
+            OPENSSL_cleanse((void *)json_string_value(v),
+                            json_string_length(v));
         }
         if ((v = json_object_get(doc, "key_type")) && json_is_string(v)) {
             key_type = apr_pstrdup(r->pool, json_string_value(v));
@@ -114,10 +68,10 @@ int certauth_pkcs12(request_rec *r)
         json_decref(doc);
     }
     else {
-        password = form_get(r->pool, body, "password");
-        key_type = form_get(r->pool, body, "key_type");
-        pname = form_get(r->pool, body, "profile");
-        legacy = form_get(r->pool, body, "legacy");
+        password = certauth_form_get(r->pool, body, "password");
+        key_type = certauth_form_get(r->pool, body, "key_type");
+        pname = certauth_form_get(r->pool, body, "profile");
+        legacy = certauth_form_get(r->pool, body, "legacy");
         if (legacy && (!*legacy || !strcmp(legacy, "0"))) {
             legacy = NULL;
         }
@@ -161,11 +115,6 @@ int certauth_pkcs12(request_rec *r)
                                        &detail))) {
         return certauth_error(r, status, "refused", detail);
     }
-    if (!(st = certauth_store(r, &status))) {
-        return status;
-    }
-    memset(&who, 0, sizeof(who));
-    who.user = r->user;
     memset(&ireq, 0, sizeof(ireq));
     ireq.profile = profile;
     ireq.subject = subject;

@@ -14,76 +14,30 @@
 #include <openssl/x509.h>
 
 #include "mod_certauth.h"
+#include "ca_lifecycle.h"
 #include "ca_util.h"
 
 APLOG_USE_MODULE(certauth);
 
-int certauth_renew(request_rec *r)
+int certauth_renew(request_rec *r, certauth_req *q)
 {
-    const certauth_dir_conf *dc = certauth_dir(r);
     const certauth_srv_conf *sc = certauth_srv(r->server);
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
     const certauth_prof_conf *pc;
     ca_profile_t *profile;
     ca_issue_req_t ireq;
-    certauth_who who;
+    certauth_who who = q->who;
     ca_cert_row_t *row = NULL;
     X509 *old = NULL, *cert = NULL;
     X509_REQ *req = NULL;
     ca_store_t *st;
     const char *err = NULL;
-    char *body;
-    apr_size_t len;
+    char *body = q->body;
+    apr_size_t len = q->len;
     BIO *bio;
     apr_status_t rv;
-    int status;
 
-    if (r->method_number != M_POST) {
-        ap_discard_request_body(r);
-        apr_table_setn(r->err_headers_out, "Allow", "POST");
-        return certauth_error(r, HTTP_METHOD_NOT_ALLOWED,
-                              "method not allowed",
-                              "POST, with a CSR for a new key or empty");
-    }
-    if ((status = certauth_read_body(r, dc, &body, &len))) {
-        return certauth_error(r, status, status == HTTP_REQUEST_ENTITY_TOO_LARGE
-                                             ? "request too large"
-                                             : "bad request",
-                              "the request body cannot be read");
-    }
-    if (len > 0) {
-        const char *ct = apr_table_get(r->headers_in, "Content-Type");
-        if (!ct || (strncasecmp(ct, "application/pkcs10", 18)
-                    && strncasecmp(ct, "application/x-pem-file", 22)
-                    && strncasecmp(ct, "application/octet-stream", 24))) {
-            return certauth_error(r, HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                  "unsupported content type",
-                                  "send the CSR as application/pkcs10, or "
-                                  "an empty body to keep the key");
-        }
-    }
-    if (!(st = certauth_store(r, &status))) {
-        return status;
-    }
-    if ((status = certauth_identify(r, st, &who))) {
-        return certauth_error(r, status, "database unavailable",
-                              "try again later");
-    }
-    if (!who.cert) {
-        certauth_audit(r, st, &who, "renew", "", "refused",
-                       who.cert_problem ? who.cert_problem
-                                        : "no client certificate");
-        if (!who.presented) {
-            return certauth_error(r, HTTP_UNAUTHORIZED,
-                                  "client certificate required",
-                                  "renew with the certificate to be "
-                                  "renewed (TLS client authentication)");
-        }
-        return certauth_error(r, HTTP_FORBIDDEN, "certificate not renewable",
-                              apr_pstrcat(r->pool, who.cert_problem,
-                                          "; enroll again through the site "
-                                          "login", NULL));
-    }
+    st = q->st;
     row = who.cert;
     pc = certauth_profile_of_cert(r, row->profile);
     if (!pc) {
@@ -95,21 +49,15 @@ int certauth_renew(request_rec *r)
                                            row->profile));
     }
     profile = certauth_profile(r->pool, pc);
-    if (now < row->not_after
-                  - (apr_int64_t)profile->renewal_window_days * 86400) {
+    rv = ca_lc_renewal_check(r->pool, row, profile->renewal_window_days,
+                             now, &err);
+    if (rv != APR_SUCCESS) {
         certauth_audit(r, st, &who, "renew", row->serial, "refused",
-                       "before the renewal window");
-        return certauth_error(r, HTTP_FORBIDDEN, "too early",
-                              apr_psprintf(r->pool, "renewal opens %d days "
-                                           "before expiry, on %s",
-                                           profile->renewal_window_days,
-                                           ap_ht_time(r->pool,
-                                               apr_time_from_sec(
-                                                   row->not_after
-                                                   - (apr_int64_t)profile
-                                                   ->renewal_window_days
-                                                   * 86400),
-                                               "%Y-%m-%dT%H:%M:%SZ", 1)));
+                       rv == CA_EPOLICY ? "before the renewal window" : err);
+        return certauth_error(r, rv == CA_EPOLICY ? HTTP_FORBIDDEN
+                                                  : HTTP_CONFLICT,
+                              rv == CA_EPOLICY ? "too early"
+                                               : "not renewable", err);
     }
     bio = BIO_new_mem_buf(row->cert_pem, -1);
     old = bio ? ca_pool_x509(r->pool, PEM_read_bio_X509(bio, NULL, NULL,
@@ -140,13 +88,9 @@ int certauth_renew(request_rec *r)
     ireq.subject = X509_get_subject_name(old);
     ireq.sans = apr_array_make(r->pool, 2, sizeof(const char *));
     ca_cert_sans(r->pool, old, ireq.sans);
-    ireq.owner = row->owner;
     ireq.base_url = sc->base_url;
-    ireq.supersede = row->serial;
-    ireq.supersede_at = now + sc->supersede_grace_secs;
-    /* the renewal replaces one certificate: limits do not apply */
-    profile->max_valid_per_owner = 0;
-    profile->unique_subject = 0;
+    ca_lc_renewal_prepare(&ireq, profile, row, now,
+                          sc->supersede_grace_secs);
 
     ireq.audit = certauth_audit_new(r, &who, "renew", "", "ok",
                                     apr_psprintf(r->pool, "replaces %s%s",

@@ -15,6 +15,7 @@
 
 #include "mod_certauth.h"
 #include "ca_crl.h"
+#include "ca_lifecycle.h"
 #include "ca_util.h"
 
 APLOG_USE_MODULE(certauth);
@@ -24,23 +25,6 @@ typedef struct {
     const char *reason;
     const char *invalidity;
 } revoke_args;
-
-/* One value of an application/x-www-form-urlencoded body. */
-static const char *form_value(apr_pool_t *p, const char *body,
-                              const char *name)
-{
-    char *copy = apr_pstrdup(p, body), *tok, *state = NULL;
-    apr_size_t n = strlen(name);
-
-    for (tok = apr_strtok(copy, "&", &state); tok;
-         tok = apr_strtok(NULL, "&", &state)) {
-        if (!strncmp(tok, name, n) && tok[n] == '=') {
-            char *v = tok + n + 1;
-            return ap_unescape_urlencoded(v) == OK ? v : NULL;
-        }
-    }
-    return NULL;
-}
 
 static const char *json_str(apr_pool_t *p, json_t *obj, const char *name,
                             int *bad)
@@ -53,7 +37,13 @@ static const char *json_str(apr_pool_t *p, json_t *obj, const char *name,
         return apr_pstrdup(p, json_string_value(v));
     }
     if (json_is_integer(v)) {
-        return apr_psprintf(p, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        /* a number is the serial's value (serials are written in hex) */
+        if (json_integer_value(v) <= 0) {
+            *bad = 2;
+            return NULL;
+        }
+        return apr_psprintf(p, "%" APR_UINT64_T_HEX_FMT,
+                            (apr_uint64_t)json_integer_value(v));
     }
     *bad = 1;
     return NULL;
@@ -81,76 +71,23 @@ static apr_int64_t parse_time(const char *s)
     return (apr_int64_t)timegm(&tm);
 }
 
-/* The revocation and its audit record: one write unit, one commit. */
-typedef struct revoke_unit {
-    const char *serial;
-    apr_int64_t now, invalidity;
-    int reason;
-    ca_audit_t *audit;
-    ca_cert_row_t *row;
-} revoke_unit;
-
-static apr_status_t revoke_unit_run(ca_store_t *st, apr_pool_t *p,
-                                    void *baton)
+int certauth_revoke(request_rec *r, certauth_req *q)
 {
-    revoke_unit *u = baton;
-    apr_status_t rv;
-
-    rv = ca_store_cert_set_status(st, p, u->serial, CA_STATUS_VALID,
-                                  CA_STATUS_REVOKED, u->now, u->reason,
-                                  u->invalidity, NULL, &u->row);
-    if (rv == APR_SUCCESS) {
-        rv = ca_store_audit_add(st, p, u->audit);
-    }
-    return rv;
-}
-
-int certauth_revoke(request_rec *r)
-{
-    const certauth_dir_conf *dc = certauth_dir(r);
-    const char *ct = apr_table_get(r->headers_in, "Content-Type");
-    char *m = apr_pstrdup(r->pool, ct ? ct : ""), *semi, *body;
-    apr_size_t len;
+    char *body = q->body;
+    apr_size_t len = q->len;
     revoke_args a = {NULL, NULL, NULL};
-    certauth_who who;
+    certauth_who who = q->who;
     ca_cert_row_t *row = NULL;
-    const char *serial, *owner, *rname;
+    const char *serial, *err = NULL;
+    ca_lc_actor_t actor;
+    apr_array_header_t *cascaded;
+    int i;
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
     apr_int64_t invalidity = 0;
-    ca_store_t *st;
+    ca_store_t *st = q->st;
     apr_status_t rv;
-    int status, reason, is_json;
+    int reason, is_json = !strcmp(q->mtype, "application/json");
 
-    if (r->method_number != M_POST) {
-        ap_discard_request_body(r);
-        apr_table_setn(r->err_headers_out, "Allow", "POST");
-        return certauth_error(r, HTTP_METHOD_NOT_ALLOWED,
-                              "method not allowed", "POST serial and reason");
-    }
-    if ((semi = strchr(m, ';'))) {
-        *semi = '\0';
-    }
-    apr_collapse_spaces(m, m);
-    ap_str_tolower(m);
-    is_json = !strcmp(m, "application/json");
-    if (!is_json && strcmp(m, "application/x-www-form-urlencoded")) {
-        ap_discard_request_body(r);
-        return certauth_error(r, HTTP_UNSUPPORTED_MEDIA_TYPE,
-                              "unsupported content type",
-                              "send application/json or "
-                              "application/x-www-form-urlencoded");
-    }
-    if (certauth_check_csrf(r, m)) {
-        ap_discard_request_body(r);
-        return certauth_error(r, HTTP_FORBIDDEN, "cross-site request refused",
-                              "a form POST needs an X-Requested-With header");
-    }
-    if ((status = certauth_read_body(r, dc, &body, &len))) {
-        return certauth_error(r, status, status == HTTP_REQUEST_ENTITY_TOO_LARGE
-                                             ? "request too large"
-                                             : "bad request",
-                              "the request body cannot be read");
-    }
     if (is_json) {
         json_error_t jerr;
         json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -165,6 +102,11 @@ int certauth_revoke(request_rec *r)
         a.reason = json_str(r->pool, doc, "reason", &bad);
         a.invalidity = json_str(r->pool, doc, "invalidity_date", &bad);
         json_decref(doc);
+        if (bad == 2) {
+            return certauth_error(r, HTTP_BAD_REQUEST, "bad serial",
+                                  "serial: a positive number, or 1 to 20 "
+                                  "bytes in hexadecimal");
+        }
         if (bad) {
             return certauth_error(r, HTTP_BAD_REQUEST, "bad request",
                                   "serial, reason and invalidity_date are "
@@ -172,9 +114,9 @@ int certauth_revoke(request_rec *r)
         }
     }
     else {
-        a.serial = form_value(r->pool, body, "serial");
-        a.reason = form_value(r->pool, body, "reason");
-        a.invalidity = form_value(r->pool, body, "invalidity_date");
+        a.serial = certauth_form_get(r->pool, body, "serial");
+        a.reason = certauth_form_get(r->pool, body, "reason");
+        a.invalidity = certauth_form_get(r->pool, body, "invalidity_date");
         if (a.invalidity && !*a.invalidity) {
             a.invalidity = NULL;
         }
@@ -184,20 +126,9 @@ int certauth_revoke(request_rec *r)
         return certauth_error(r, HTTP_BAD_REQUEST, "bad serial",
                               "serial: 1 to 20 bytes in hexadecimal");
     }
-    reason = ca_reason_code(a.reason && *a.reason ? a.reason : "unspecified");
+    reason = ca_lc_reason(r->pool, a.reason, &err);
     if (reason < 0) {
-        return certauth_error(r, HTTP_BAD_REQUEST, "bad reason",
-                              "reason: an RFC 5280 CRLReason name "
-                              "(unspecified, keyCompromise, "
-                              "affiliationChanged, superseded, "
-                              "cessationOfOperation, certificateHold, "
-                              "privilegeWithdrawn)");
-    }
-    if (reason == CA_REASON_CA_COMPROMISE
-        || reason == CA_REASON_AA_COMPROMISE) {
-        return certauth_error(r, HTTP_BAD_REQUEST, "bad reason",
-                              "cACompromise and aACompromise are not reasons "
-                              "for an end-entity certificate");
+        return certauth_error(r, HTTP_BAD_REQUEST, "bad reason", err);
     }
     if (a.invalidity) {
         invalidity = parse_time(a.invalidity);
@@ -208,22 +139,6 @@ int certauth_revoke(request_rec *r)
         }
     }
 
-    if (!(st = certauth_store(r, &status))) {
-        return status;
-    }
-    if ((status = certauth_identify(r, st, &who))) {
-        return certauth_error(r, status, "database unavailable",
-                              "try again later");
-    }
-    if (!who.cert && !who.user && !who.admin) {
-        certauth_audit(r, st, &who, "revoke", serial, "refused",
-                       "not authenticated");
-        return certauth_error(r, HTTP_UNAUTHORIZED, "authentication required",
-                              who.cert_problem
-                                  ? who.cert_problem
-                                  : "log in, or present a certificate of "
-                                    "this CA");
-    }
     rv = ca_store_cert_get(st, r->pool, serial, &row);
     if (rv == CA_ENOTFOUND) {
         return certauth_error(r, HTTP_NOT_FOUND, "not found",
@@ -234,68 +149,53 @@ int certauth_revoke(request_rec *r)
         return certauth_error(r, HTTP_SERVICE_UNAVAILABLE,
                               "database unavailable", "try again later");
     }
-    owner = certauth_who_owner(&who);
-    if (!who.admin && !(owner && !strcmp(owner, row->owner))
-        && !(who.user && !strcmp(who.user, row->owner))) {
+    actor.login = who.user;
+    actor.cert_owner = who.cert ? who.cert->owner : NULL;
+    actor.admin = who.admin;
+    rv = ca_lc_may_revoke(r->pool, &actor, row, &err);
+    if (rv == CA_EPOLICY) {
         certauth_audit(r, st, &who, "revoke", serial, "refused",
                        "another owner's certificate");
-        return certauth_error(r, HTTP_FORBIDDEN, "not yours",
-                              "this certificate belongs to someone else");
-    }
-    if (strcmp(row->status, CA_STATUS_VALID)) {
-        rname = ca_reason_name(row->reason);
-        return certauth_error(r, HTTP_CONFLICT, "already revoked",
-                              apr_psprintf(r->pool, "certificate %s is %s "
-                                           "since %s (reason %s)", serial,
-                                           row->status,
-                                           ap_ht_time(r->pool,
-                                               apr_time_from_sec(
-                                                   row->revoked_at),
-                                               "%Y-%m-%dT%H:%M:%SZ", 1),
-                                           rname ? rname : "unspecified"));
-    }
-    {
-        revoke_unit u;
-        u.serial = serial;
-        u.now = now;
-        u.invalidity = invalidity;
-        u.reason = reason;
-        u.audit = certauth_audit_new(r, &who, "revoke", serial, "ok",
-                                     ca_reason_name(reason));
-        u.row = NULL;
-        rv = ca_store_run_unit(st, r->pool, revoke_unit_run, &u);
-        row = u.row;
-        if (rv == APR_SUCCESS) {
-            certauth_audit_log(r, u.audit);
-        }
-    }
-    if (rv == CA_ECONFLICT) {
-        return certauth_error(r, HTTP_CONFLICT, "already revoked",
-                              apr_psprintf(r->pool, "certificate %s is %s",
-                                           serial, row ? row->status : "?"));
+        return certauth_error(r, HTTP_FORBIDDEN, "not yours", err);
     }
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r, CA_LOGNO(0801)
-                      "revoking %s: %s", serial, ca_store_last_error(st));
+        return certauth_error(r, HTTP_CONFLICT, "already revoked", err);
+    }
+    cascaded = apr_array_make(r->pool, 2, sizeof(const char *));
+    rv = ca_lc_revoke(r->pool, st, serial, reason, now, invalidity, &row,
+                      cascaded, &err);
+    if (rv == CA_ECONFLICT) {
+        return certauth_error(r, HTTP_CONFLICT, "already revoked", err);
+    }
+    if (rv != APR_SUCCESS && !row) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r,
+                      CA_LOGNO(0801)
+                      "revoking %s: %s", serial, err);
         return certauth_error(r, HTTP_SERVICE_UNAVAILABLE,
                               "database unavailable", "try again later");
     }
-    certauth_crl_regenerate(r, st);
-    {
-        json_t *out = json_pack("{s:s, s:s, s:s, s:s}", "serial", serial,
-                                "status", CA_STATUS_REVOKED, "reason",
-                                ca_reason_name(reason) ? ca_reason_name(reason)
-                                                       : "unspecified",
-                                "revoked_at",
-                                ap_ht_time(r->pool, apr_time_from_sec(now),
-                                           "%Y-%m-%dT%H:%M:%SZ", 1));
-        char *text = out ? json_dumps(out, JSON_INDENT(1)) : NULL;
-        const char *copy = apr_pstrcat(r->pool, text ? text : "{}", "\n",
-                                       NULL);
-        free(text);
-        json_decref(out);
-        apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-        return certauth_send(r, HTTP_OK, "application/json", copy,
-                             strlen(copy));
+    for (i = 0; i < cascaded->nelts; i++) {
+        certauth_audit(r, st, &who, "revoke",
+                       APR_ARRAY_IDX(cascaded, i, const char *), "ok",
+                       apr_psprintf(r->pool, "keyCompromise: authorised by "
+                                    "certificate %s, revoked for "
+                                    "keyCompromise", serial));
     }
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r, CA_LOGNO(1204)
+                      "revoking %s: %s", serial, err);
+        certauth_audit(r, st, &who, "revoke", serial, "error", err);
+        certauth_crl_regenerate(r, st);
+        return certauth_error(r, HTTP_SERVICE_UNAVAILABLE,
+                              "database unavailable", err);
+    }
+    certauth_audit(r, st, &who, "revoke", serial, "ok",
+                   ca_reason_name(reason));
+    certauth_crl_regenerate(r, st);
+    return certauth_send_json(r, HTTP_OK, json_pack(
+        "{s:s, s:s, s:s, s:s}", "serial", serial, "status", CA_STATUS_REVOKED,
+        "reason", ca_reason_name(reason) ? ca_reason_name(reason)
+                                         : "unspecified",
+        "revoked_at", ap_ht_time(r->pool, apr_time_from_sec(now),
+                                 "%Y-%m-%dT%H:%M:%SZ", 1)));
 }

@@ -1,6 +1,6 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 /* http.c: what every endpoint needs: JSON errors, bounded request bodies,
- * the CSRF rule, responses with Content-Length. */
+ * media types and forms, responses with Content-Length. */
 
 #include <httpd.h>
 #include <http_config.h>
@@ -9,37 +9,118 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <apr_strings.h>
+#include <openssl/crypto.h>
 
 #include "mod_certauth.h"
 #include "ca_util.h"
 
 APLOG_USE_MODULE(certauth);
 
-const char *certauth_json_escape(apr_pool_t *p, const char *s)
+json_t *certauth_json_text(apr_pool_t *p, const char *s)
 {
-    apr_size_t n = 0;
-    const unsigned char *c;
-    char *out, *o;
+    json_t *j;
 
-    for (c = (const unsigned char *)s; *c; c++) {
-        n += (*c < 0x20 || *c == '"' || *c == '\\') ? 6 : 1;
+    if (!s) {
+        return json_null();
     }
-    o = out = apr_palloc(p, n + 1);
-    for (c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\') {
-            *o++ = '\\';
-            *o++ = (char)*c;
-        }
-        else if (*c < 0x20) {
-            apr_snprintf(o, 7, "\\u%04x", *c);
-            o += 6;
-        }
-        else {
-            *o++ = (char)*c;
+    j = json_string(ca_utf8_clean(p, s));
+    /* cannot fail for valid UTF-8 without NUL, but never lose the value */
+    return j ? j : json_string("(unprintable)");
+}
+
+int certauth_send_json(request_rec *r, int status, json_t *doc)
+{
+    char *text = doc ? json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER)
+                     : NULL;
+    const char *copy;
+
+    json_decref(doc);
+    if (!text) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(1201)
+                      "cannot encode a JSON response");
+        text = strdup("{\"error\": \"internal error\", \"detail\": "
+                      "\"the response cannot be encoded\"}");
+        status = HTTP_INTERNAL_SERVER_ERROR;
+        if (!text) {
+            return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
-    *o = '\0';
-    return out;
+    copy = apr_pstrcat(r->pool, text, "\n", NULL);
+    free(text);
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    return certauth_send(r, status, "application/json", copy, strlen(copy));
+}
+
+const char *certauth_media_type(apr_pool_t *p, const char *ct)
+{
+    char *m, *semi;
+
+    if (!ct) {
+        return "";
+    }
+    m = apr_pstrdup(p, ct);
+    if ((semi = strchr(m, ';'))) {
+        *semi = '\0';
+    }
+    apr_collapse_spaces(m, m);
+    ap_str_tolower(m);
+    return m;
+}
+
+typedef struct wipe_t {
+    void *buf;
+    apr_size_t len;
+} wipe_t;
+
+static apr_status_t wipe(void *data)
+{
+    wipe_t *w = data;
+    OPENSSL_cleanse(w->buf, w->len);
+    return APR_SUCCESS;
+}
+
+void certauth_wipe_later(apr_pool_t *p, void *buf, apr_size_t len)
+{
+    wipe_t *w = apr_palloc(p, sizeof(*w));
+
+    w->buf = buf;
+    w->len = len;
+    apr_pool_cleanup_register(p, w, wipe, apr_pool_cleanup_null);
+}
+
+const char *certauth_secret_dup(apr_pool_t *p, const char *s)
+{
+    apr_size_t n = s ? strlen(s) : 0;
+    char *copy;
+
+    if (!s) {
+        return NULL;
+    }
+    copy = apr_pstrmemdup(p, s, n);
+    certauth_wipe_later(p, copy, n);
+    return copy;
+}
+
+const char *certauth_form_get(apr_pool_t *p, const char *text,
+                              const char *name)
+{
+    char *copy, *tok, *state = NULL;
+    apr_size_t n = strlen(name);
+
+    if (!text) {
+        return NULL;
+    }
+    /* the copy may hold a secret (a PKCS#12 password): wiped with p */
+    copy = apr_pstrdup(p, text);
+    certauth_wipe_later(p, copy, strlen(copy));
+    for (tok = apr_strtok(copy, "&", &state); tok;
+         tok = apr_strtok(NULL, "&", &state)) {
+        if (!strncmp(tok, name, n) && tok[n] == '=') {
+            char *v = tok + n + 1;
+            return ap_unescape_urlencoded(v) == OK ? v : "";
+        }
+    }
+    return NULL;
 }
 
 int certauth_send(request_rec *r, int status, const char *ctype,
@@ -57,7 +138,7 @@ int certauth_send(request_rec *r, int status, const char *ctype,
 int certauth_error(request_rec *r, int status, const char *error,
                    const char *detail)
 {
-    const char *body;
+    json_t *doc;
 
     if (status == HTTP_SERVICE_UNAVAILABLE) {
         apr_table_setn(r->err_headers_out, "Retry-After",
@@ -66,18 +147,18 @@ int certauth_error(request_rec *r, int status, const char *error,
     if (status == HTTP_UNAUTHORIZED && ap_auth_type(r)) {
         ap_note_auth_failure(r);
     }
-    /* Error responses must not be cached by browsers or proxies. */
-    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
-    body = apr_psprintf(r->pool, "{\"error\": \"%s\", \"detail\": \"%s\"}\n",
-                        certauth_json_escape(r->pool, error),
-                        certauth_json_escape(r->pool, detail ? detail : ""));
+    /* Error responses must not be cached (certauth_send_json: no-store) */
+    doc = json_object();
+    json_object_set_new(doc, "error", certauth_json_text(r->pool, error));
+    json_object_set_new(doc, "detail",
+                        certauth_json_text(r->pool, detail ? detail : ""));
     ap_log_rerror(APLOG_MARK, status >= 500 ? APLOG_WARNING : APLOG_INFO, 0,
                   r, CA_LOGNO(0201) "%d %s: %s (user %s, client %s)", status,
                   error, detail ? detail : "", r->user ? r->user : "-",
                   r->useragent_ip);
     /* Headers meant for a success must not leak into the error. */
     apr_table_unset(r->headers_out, "Location");
-    return certauth_send(r, status, "application/json", body, strlen(body));
+    return certauth_send_json(r, status, doc);
 }
 
 int certauth_status_of(apr_status_t rv)
@@ -104,10 +185,9 @@ int certauth_status_of(apr_status_t rv)
 
 /* Reads the whole body, at most the configured bound.  Returns 0, or an
  * HTTP status with *detail saying why (the caller answers). */
-int certauth_read_body(request_rec *r, const certauth_dir_conf *dc,
-                       char **body, apr_size_t *len)
+int certauth_read_body(request_rec *r, apr_off_t max, char **body,
+                       apr_size_t *len)
 {
-    apr_off_t max = certauth_dir_max_body(dc);
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
     apr_size_t total = 0;
     char *buf;
@@ -150,20 +230,6 @@ int certauth_read_body(request_rec *r, const certauth_dir_conf *dc,
     buf[total] = '\0';
     *body = buf;
     *len = total;
-    return 0;
-}
-
-/* The CSRF rule: a content type that an HTML form can send is accepted only
- * with an X-Requested-With header, which a cross-site form cannot set. */
-int certauth_check_csrf(request_rec *r, const char *mtype)
-{
-    if (!strcasecmp(mtype, "application/x-www-form-urlencoded")
-        || !strcasecmp(mtype, "multipart/form-data")
-        || !strcasecmp(mtype, "text/plain")) {
-        if (!apr_table_get(r->headers_in, "X-Requested-With")) {
-            return HTTP_FORBIDDEN;
-        }
-    }
     return 0;
 }
 

@@ -18,9 +18,17 @@
 
 APLOG_USE_MODULE(certauth);
 
-int certauth_identify(request_rec *r, ca_store_t *st, certauth_who *who)
+/* The identity settled for this request, for the expression variables:
+ * kept in r->notes (sub-requests and error documents see none). */
+#define NOTE_OWNER "certauth-owner"
+#define NOTE_AUTH "certauth-auth"
+#define NOTE_CERT_OWNER "certauth-cert-owner"
+
+/* The presented certificate: accepted (who->cert) only when mod_ssl
+ * verified it, this CA issued it and the store holds it as valid and not
+ * expired; otherwise who->cert_problem says why.  0 or 503. */
+static int identify_cert(request_rec *r, ca_store_t *st, certauth_who *who)
 {
-    const certauth_dir_conf *dc = certauth_dir(r);
     const ca_t *ca = certauth_srv(r->server)->ca;
     const char *verify, *pem, *serial;
     ca_cert_row_t *row = NULL;
@@ -28,18 +36,6 @@ int certauth_identify(request_rec *r, ca_store_t *st, certauth_who *who)
     BIO *bio;
     apr_status_t rv;
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
-
-    memset(who, 0, sizeof(*who));
-    who->user = r->user;
-    if (dc->admin) {
-        const char *err = NULL;
-        who->admin = ap_expr_exec(r, dc->admin, &err) > 0;
-        if (err) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(0601)
-                          "CertAuthAdmin: %s", err);
-            who->admin = 0;
-        }
-    }
 
     verify = ap_ssl_var_lookup(r->pool, r->server, r->connection, r,
                                "SSL_CLIENT_VERIFY");
@@ -92,12 +88,91 @@ int certauth_identify(request_rec *r, ca_store_t *st, certauth_who *who)
     return 0;
 }
 
+/* The identity model (README "Identity and authorization"):
+ *   login only        -> the login
+ *   certificate only  -> the certificate's owner, when the certificate is
+ *                        valid in the store (REMOTE_USER becomes the owner,
+ *                        as with SSLUserName)
+ *   both              -> the login is the caller; the certificate is still
+ *                        what renew renews; a certificate that is not valid
+ *                        in the store is ignored, never blocks the login
+ *   neither           -> nobody
+ * CertAuthAdmin (and CertAuthRequire) are evaluated after this, so they see
+ * %{REMOTE_USER}, %{CERTAUTH_OWNER}, %{CERTAUTH_AUTH} and
+ * %{CERTAUTH_CERT_OWNER} of the settled identity. */
+int certauth_identify(request_rec *r, ca_store_t *st, certauth_who *who)
+{
+    const certauth_dir_conf *dc = certauth_dir(r);
+    int status;
+
+    memset(who, 0, sizeof(*who));
+    who->user = r->user && *r->user ? r->user : NULL;
+    if ((status = identify_cert(r, st, who))) {
+        return status;
+    }
+    if (who->user) {
+        who->owner = who->user;
+    }
+    else if (who->cert) {
+        who->owner = who->cert->owner;
+        /* templates and expressions name the certificate's owner */
+        r->user = apr_pstrdup(r->pool, who->cert->owner);
+    }
+    apr_table_setn(r->notes, NOTE_OWNER, who->owner ? who->owner : "");
+    apr_table_setn(r->notes, NOTE_CERT_OWNER,
+                   who->cert ? who->cert->owner : "");
+    apr_table_setn(r->notes, NOTE_AUTH,
+                   who->user && who->cert ? "login+certificate"
+                   : who->user ? "login"
+                   : who->cert ? "certificate" : "none");
+    if (dc->admin && who->owner) {
+        const char *err = NULL;
+        who->admin = ap_expr_exec(r, dc->admin, &err) > 0;
+        if (err) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(0601)
+                          "CertAuthAdmin: %s", err);
+            who->admin = 0;
+        }
+    }
+    return 0;
+}
+
+/* %{CERTAUTH_OWNER}, %{CERTAUTH_AUTH}, %{CERTAUTH_CERT_OWNER} */
+static const char *note_var(ap_expr_eval_ctx_t *ctx, const void *data)
+{
+    const char *v = ctx->r ? apr_table_get(ctx->r->notes,
+                                           (const char *)data) : NULL;
+    return v ? v : "";
+}
+
+int certauth_ident_expr_lookup(ap_expr_lookup_parms *parms)
+{
+    static const char *const names[][2] = {
+        {"CERTAUTH_OWNER", NOTE_OWNER},
+        {"CERTAUTH_AUTH", NOTE_AUTH},
+        {"CERTAUTH_CERT_OWNER", NOTE_CERT_OWNER},
+    };
+    apr_size_t i;
+
+    if (parms->type != AP_EXPR_FUNC_VAR) {
+        return DECLINED;
+    }
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (!strcasecmp(parms->name, names[i][0])) {
+            *parms->func = note_var;
+            *parms->data = names[i][1];
+            return OK;
+        }
+    }
+    return DECLINED;
+}
+
 const char *certauth_who_auth(const certauth_who *who)
 {
     if (who->admin) {
         return "admin";
     }
-    if (who->cert) {
+    if (who->cert && !who->user) {
         return "cert";
     }
     return who->user ? "login" : "none";
@@ -105,7 +180,7 @@ const char *certauth_who_auth(const certauth_who *who)
 
 const char *certauth_who_owner(const certauth_who *who)
 {
-    return who->cert ? who->cert->owner : who->user;
+    return who->owner;
 }
 
 ca_audit_t *certauth_audit_new(request_rec *r, const certauth_who *who,
@@ -202,8 +277,9 @@ void certauth_audit(request_rec *r, ca_store_t *st, const certauth_who *who,
             audit_later_t *d = apr_pcalloc(r->pool, sizeof(*d));
             d->r = r;
             d->a = *a;
-            apr_pool_cleanup_register(r->pool, d, audit_later,
-                                      apr_pool_cleanup_null);
+            /* before the connection is given back (pre-cleanups run
+             * first, the last registered first) */
+            apr_pool_pre_cleanup_register(r->pool, d, audit_later);
             return;
         }
     }

@@ -35,6 +35,17 @@ static void log_sink(void *baton, const char *file, int line,
                   CERTAUTH_LOG_RV(rv), ap_server_conf, "%s", msg);
 }
 
+/* The core formats a line only when httpd would write it: its threshold is
+ * the level for this module of the server log_sink writes to (LogLevel
+ * certauth:LEVEL of the main server). */
+static void log_threshold(server_rec *s)
+{
+    int level = ap_get_server_module_loglevel(s, APLOG_MODULE_INDEX);
+
+    ca_log_set(log_sink, NULL,
+               level >= APLOG_DEBUG ? CA_LOG_DEBUG : (ca_log_level_t)level);
+}
+
 static int certauth_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
                                apr_pool_t *ptemp)
 {
@@ -160,6 +171,7 @@ static int certauth_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)plog;
     (void)ptemp;
 
+    log_threshold(s);
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
@@ -185,18 +197,6 @@ static const char *endpoint_path(request_rec *r, const certauth_dir_conf *dc)
     return r->uri + n + 1;
 }
 
-static int is_endpoint(const char *rest)
-{
-    return !strcmp(rest, "cacert.crt") || !strcmp(rest, "cacert.pem")
-           || !strcmp(rest, "enroll") || !strncmp(rest, "certs/", 6)
-           || !strcmp(rest, "renew") || !strcmp(rest, "revoke")
-           || !strcmp(rest, "pkcs12")
-           || !strcmp(rest, "crl") || !strcmp(rest, "crl.pem")
-           || !strcmp(rest, "api/certs") || !strcmp(rest, "api/audit")
-           || !strcmp(rest, "api/pending") || !strncmp(rest, "api/pending/", 12);
-}
-
-
 /* Claim the request for our handler once the site's access and
  * authentication checks have run. */
 static int certauth_fixups(request_rec *r)
@@ -204,8 +204,7 @@ static int certauth_fixups(request_rec *r)
     const certauth_dir_conf *dc = certauth_dir(r);
     const char *rest = endpoint_path(r, dc);
 
-    if (rest && (certauth_is_est(dc) ? certauth_est_op(rest)
-                                     : is_endpoint(rest))) {
+    if (rest && certauth_route_of(dc, rest)) {
         r->handler = CERTAUTH_HANDLER;
     }
     return DECLINED;
@@ -215,6 +214,7 @@ static int certauth_handler(request_rec *r)
 {
     certauth_dir_conf *dc;
     certauth_srv_conf *sc;
+    const certauth_route *rt;
     const char *rest;
 
     if (!r->handler || strcmp(r->handler, CERTAUTH_HANDLER)) {
@@ -226,6 +226,8 @@ static int certauth_handler(request_rec *r)
     if (!rest) {
         return DECLINED;
     }
+    /* every response of the module, this one's error too */
+    apr_table_setn(r->err_headers_out, "X-Content-Type-Options", "nosniff");
     if (!sc->ca) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(0111)
                       "CertAuth On but no CA configured for this server");
@@ -233,47 +235,11 @@ static int certauth_handler(request_rec *r)
                               "not configured", "no CA for this server");
     }
 
-    if (certauth_is_est(dc)) {
-        return certauth_est(r, rest);
+    if (!(rt = certauth_route_of(dc, rest))) {
+        return DECLINED;
     }
-    if (!strcmp(rest, "enroll")) {
-        return certauth_enroll(r);
-    }
-    if (!strcmp(rest, "renew")) {
-        return certauth_renew(r);
-    }
-    if (!strcmp(rest, "revoke")) {
-        return certauth_revoke(r);
-    }
-    if (!strcmp(rest, "pkcs12")) {
-        return certauth_pkcs12(r);
-    }
-    if (!strncmp(rest, "api/pending/", 12)) {
-        return certauth_api(r, rest + 4);
-    }
-    if (r->method_number != M_GET) {
-        ap_discard_request_body(r);
-        r->allowed = (AP_METHOD_BIT << M_GET);
-        apr_table_setn(r->err_headers_out, "Allow", "GET, HEAD");
-        return certauth_error(r, HTTP_METHOD_NOT_ALLOWED,
-                              "method not allowed", "use GET");
-    }
-    if (!strcmp(rest, "cacert.crt")) {
-        return certauth_publish_cacert(r, 0);
-    }
-    if (!strcmp(rest, "cacert.pem")) {
-        return certauth_publish_cacert(r, 1);
-    }
-    if (!strncmp(rest, "certs/", 6)) {
-        return certauth_publish_cert(r, rest + 6);
-    }
-    if (!strcmp(rest, "crl") || !strcmp(rest, "crl.pem")) {
-        return certauth_crl(r, rest[3] == '.');
-    }
-    if (!strncmp(rest, "api/", 4)) {
-        return certauth_api(r, rest + 4);
-    }
-    return DECLINED;
+    /* the route table's rules first, then the endpoint (routes.c) */
+    return certauth_dispatch(r, rt, rest);
 }
 
 static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)

@@ -9,6 +9,7 @@
 #include <ap_expr.h>
 #include <apr_tables.h>
 #include <apr_global_mutex.h>
+#include <jansson.h>
 
 #include "ca_ca.h"
 #include "ca_csr.h"
@@ -97,6 +98,8 @@ typedef struct certauth_prof_conf {
     apr_array_header_t *aia;     /* ca_aia_t                                */
     ap_expr_info_t *require;     /* who may use the profile                 */
     int approval;                /* EST requests wait for an administrator  */
+    int enroll_by_cert;          /* CertAuthEnrollWithCertificate: a client
+                                    certificate alone may obtain a new one  */
     const char *require_text;
 } certauth_prof_conf;
 
@@ -125,6 +128,9 @@ apr_off_t certauth_dir_max_body(const certauth_dir_conf *dc);
 const certauth_prof_conf *certauth_select_profile(request_rec *r,
                                                   int *status,
                                                   const char **detail);
+/* The profile of that name without its CertAuthRequire (csrattrs). */
+const certauth_prof_conf *certauth_profile_find(request_rec *r,
+                                                const char *name);
 /* The same with the name given (NULL: the Location's default). */
 const certauth_prof_conf *certauth_profile_named(request_rec *r,
                                                  const char *name,
@@ -185,17 +191,37 @@ int certauth_error(request_rec *r, int status, const char *error,
 int certauth_status_of(apr_status_t rv);
 int certauth_send(request_rec *r, int status, const char *ctype,
                   const void *data, apr_size_t len);
-int certauth_read_body(request_rec *r, const certauth_dir_conf *dc,
-                       char **body, apr_size_t *len);
-int certauth_check_csrf(request_rec *r, const char *ctype);
-const char *certauth_json_escape(apr_pool_t *p, const char *s);
+/* The whole body, at most max bytes: 0, or the HTTP status. */
+int certauth_read_body(request_rec *r, apr_off_t max, char **body,
+                       apr_size_t *len);
+/* The one media-type parser: "type/subtype" of a Content-Type, without
+ * parameters, lower case; "" when absent. */
+const char *certauth_media_type(apr_pool_t *p, const char *content_type);
+/* The one form/query parser: the value of name in an
+ * application/x-www-form-urlencoded text (a body or r->args), decoded;
+ * NULL when absent, "" when it cannot be decoded. */
+const char *certauth_form_get(apr_pool_t *p, const char *text,
+                              const char *name);
+/* Secrets (PKCS#12 passwords): buf is cleansed when p is destroyed, on
+ * every path; certauth_secret_dup copies s into such a buffer. */
+void certauth_wipe_later(apr_pool_t *p, void *buf, apr_size_t len);
+const char *certauth_secret_dup(apr_pool_t *p, const char *s);
+/* JSON out: every body through jansson; strings from outside are made
+ * valid UTF-8 first (certauth_json_text).  Takes the reference of doc. */
+int certauth_send_json(request_rec *r, int status, json_t *doc);
+/* A json string of s made valid UTF-8 (invalid bytes as \xFF); json null
+ * for NULL. */
+json_t *certauth_json_text(apr_pool_t *p, const char *s);
 const char *certauth_base_url(request_rec *r);
 
 /* ident.c: who is asking.  The client certificate counts only when mod_ssl
  * verified it, this CA issued it and the store says it is valid and not
  * expired; cert_problem says why a presented one was not accepted. */
 typedef struct certauth_who {
-    const char *user;            /* r->user: the site's login, or NULL      */
+    const char *user;            /* the site's login, or NULL (r->user as
+                                    authentication left it)                 */
+    const char *owner;           /* who the request acts as: the login, else
+                                    the accepted certificate's owner        */
     ca_cert_row_t *cert;         /* the accepted client certificate         */
     const char *cert_problem;    /* NULL, or why the presented one is not   */
     int presented;               /* a verified client certificate came      */
@@ -204,6 +230,10 @@ typedef struct certauth_who {
 
 /* Fill *who; 0, or an HTTP status after which the caller answers 503. */
 int certauth_identify(request_rec *r, ca_store_t *st, certauth_who *who);
+/* ap_expr variables of the identity: CERTAUTH_OWNER, CERTAUTH_AUTH
+ * ("login", "certificate", "login+certificate", "none"),
+ * CERTAUTH_CERT_OWNER. */
+int certauth_ident_expr_lookup(ap_expr_lookup_parms *parms);
 /* "admin", "cert", "login" or "none". */
 const char *certauth_who_auth(const certauth_who *who);
 /* The owner a request acts as: the certificate's owner, else the login. */
@@ -230,18 +260,81 @@ void certauth_crl_regenerate(request_rec *r, ca_store_t *st);
 /* Child start-up of the CRL cache; the watchdog (post_config). */
 void certauth_crl_child_init(apr_pool_t *p, server_rec *s);
 int certauth_crl_post_config(apr_pool_t *pconf, server_rec *s);
+/* The child exits: returns once the watchdog's work has ended. */
+void certauth_crl_child_exit(void);
 
-/* Endpoints: one file each.  `rest` is the path below the Location. */
+/* routes.c: the route table, the one place where routes are declared.
+ * certauth_dispatch applies a route's rules before any endpoint code runs:
+ * the method (405 with Allow), the body bound (413), the request media type
+ * (415), who may call it (401 with the right challenge, 403), and for every
+ * route that changes state the cross-site rule (a present Origin that is
+ * not the site's own is refused; a request a cross-site page can send
+ * without a preflight -- no Content-Type, a form type or text/plain --
+ * needs X-Requested-With). */
+typedef enum {
+    CERTAUTH_ANYONE = 0,         /* no identity needed                      */
+    CERTAUTH_LOGIN,              /* the site's login                        */
+    CERTAUTH_CERT,               /* a client certificate valid in the store */
+    CERTAUTH_EITHER,             /* a login or such a certificate           */
+    CERTAUTH_ADMIN               /* CertAuthAdmin true                      */
+} certauth_caller;
+
+typedef struct certauth_req certauth_req;
+typedef int (*certauth_endpoint)(request_rec *r, certauth_req *q);
+
+typedef struct certauth_route {
+    const char *path;            /* below the Location; a trailing '*' is a
+                                    prefix ("certs/\*"); EST operations are
+                                    matched after an optional label        */
+    int est;                     /* a route below an EST Location           */
+    int method;                  /* M_GET (HEAD too) or M_POST              */
+    const char *media;           /* accepted request media types, space
+                                    separated; NULL: no body is read       */
+    int empty_ok;                /* an empty body of any type is accepted   */
+    apr_off_t max_body;          /* 0: the Location's CertAuthMaxRequestBody */
+    certauth_caller caller;
+    int changes_state;
+    const char *action;          /* its name in the audit log, or NULL      */
+    certauth_endpoint run;
+} certauth_route;
+
+/* What the entry function settled for the endpoint. */
+struct certauth_req {
+    const certauth_route *route;
+    const char *rest;            /* the path below the Location             */
+    const char *tail;            /* what a prefix route's '*' matched       */
+    const char *label;           /* EST: the label, or NULL                 */
+    const char *op;              /* EST: the operation                      */
+    const char *mtype;           /* request media type, lower case; ""      */
+    char *body;                  /* the request body (NUL-terminated)       */
+    apr_size_t len;
+    ca_store_t *st;              /* the store (routes with a caller)        */
+    certauth_who who;            /* the caller (routes with a caller)       */
+};
+
+extern const certauth_route certauth_routes[];
+/* The route of a path below the Location, or NULL. */
+const certauth_route *certauth_route_of(const certauth_dir_conf *dc,
+                                        const char *rest);
+/* Apply the route's rules, then run its endpoint. */
+int certauth_dispatch(request_rec *r, const certauth_route *rt,
+                      const char *rest);
+/* An error in the route's style: JSON, or text/plain for EST. */
+int certauth_fail(request_rec *r, const certauth_req *q, int status,
+                  const char *error, const char *detail);
+
+/* Endpoints: one file each, called by certauth_dispatch only. */
 int certauth_publish_cacert(request_rec *r, int pem);
 int certauth_publish_cert(request_rec *r, const char *serial_part);
-int certauth_enroll(request_rec *r);
-int certauth_renew(request_rec *r);
-int certauth_revoke(request_rec *r);
-int certauth_api(request_rec *r, const char *what);
-int certauth_pkcs12(request_rec *r);
+int certauth_enroll(request_rec *r, certauth_req *q);
+int certauth_renew(request_rec *r, certauth_req *q);
+int certauth_revoke(request_rec *r, certauth_req *q);
+int certauth_api(request_rec *r, certauth_req *q);
+int certauth_pkcs12(request_rec *r, certauth_req *q);
 /* EST (RFC 7030) below a Location ending in /.well-known/est. */
 int certauth_is_est(const certauth_dir_conf *dc);
-int certauth_est_op(const char *rest);
-int certauth_est(request_rec *r, const char *rest);
+int certauth_est(request_rec *r, certauth_req *q);
+/* EST's error style: text/plain, with the Basic challenge on 401. */
+int certauth_est_error(request_rec *r, int status, const char *text);
 
 #endif

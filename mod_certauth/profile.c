@@ -16,24 +16,7 @@ APLOG_USE_MODULE(certauth);
 /* The value of one query argument, URL-decoded; NULL when absent. */
 static const char *query_arg(request_rec *r, const char *name)
 {
-    char *args, *tok, *state = NULL;
-    apr_size_t n = strlen(name);
-
-    if (!r->args) {
-        return NULL;
-    }
-    args = apr_pstrdup(r->pool, r->args);
-    for (tok = apr_strtok(args, "&", &state); tok;
-         tok = apr_strtok(NULL, "&", &state)) {
-        if (!strncmp(tok, name, n) && tok[n] == '=') {
-            char *v = tok + n + 1;
-            if (ap_unescape_urlencoded(v) != OK) {
-                return "";
-            }
-            return v;
-        }
-    }
-    return NULL;
+    return certauth_form_get(r->pool, r->args, name);
 }
 
 const certauth_prof_conf *certauth_select_profile(request_rec *r,
@@ -42,6 +25,19 @@ const certauth_prof_conf *certauth_select_profile(request_rec *r,
 {
     return certauth_profile_named(r, query_arg(r, "profile"), status,
                                   detail);
+}
+
+const certauth_prof_conf *certauth_profile_find(request_rec *r,
+                                                const char *name)
+{
+    const certauth_dir_conf *dc = certauth_dir(r);
+    const certauth_srv_conf *sc = certauth_srv(r->server);
+
+    if (!name) {
+        name = dc->default_profile;
+    }
+    return name ? apr_hash_get(sc->profiles, name, APR_HASH_KEY_STRING)
+                : &dc->prof;
 }
 
 const certauth_prof_conf *certauth_profile_named(request_rec *r,
@@ -60,8 +56,7 @@ const certauth_prof_conf *certauth_profile_named(request_rec *r,
         pc = apr_hash_get(sc->profiles, name, APR_HASH_KEY_STRING);
         if (!pc) {
             *status = HTTP_NOT_FOUND;
-            *detail = apr_psprintf(r->pool, "no profile named '%s'",
-                                   ap_escape_html(r->pool, name));
+            *detail = apr_psprintf(r->pool, "no profile named '%s'", name);
             return NULL;
         }
     }
@@ -243,7 +238,7 @@ int certauth_expr_lookup(ap_expr_lookup_parms *parms)
         *parms->data = parms->name;
         return OK;
     }
-    return DECLINED;
+    return certauth_ident_expr_lookup(parms);
 }
 
 const certauth_prof_conf *certauth_profile_of_cert(request_rec *r,

@@ -17,8 +17,8 @@ export class ApiError extends Error {
 }
 
 // fetch() for the module's endpoints.  Every POST carries X-Requested-With
-// (DESIGN.md's cross-site request rule: a cross-site form cannot set it),
-// whatever its content type.
+// (the cross-site request rule of README.md's "HTTP interface": a
+// cross-site form cannot set it), whatever its content type.
 export async function api(path, { method = "GET", body, type, accept } = {}) {
   const headers = { "X-Requested-With": "XMLHttpRequest" };
   if (type) headers["Content-Type"] = type;

@@ -23,6 +23,7 @@
 #include "ca_ca.h"
 #include "ca_crl.h"
 #include "ca_log.h"
+#include "ca_lifecycle.h"
 #include "ca_store.h"
 #include "ca_util.h"
 
@@ -293,9 +294,10 @@ static int cmd_revoke(apr_pool_t *p, const opts_t *o)
 {
     ca_store_t *st;
     ca_cert_row_t *r = NULL;
-    const char *serial;
+    const char *serial, *err = NULL;
+    apr_array_header_t *cascaded;
     apr_status_t rv;
-    int rc, reason;
+    int rc, reason, i;
 
     if (o->npos != 1) {
         return usage("revoke needs one SERIAL");
@@ -305,18 +307,20 @@ static int cmd_revoke(apr_pool_t *p, const opts_t *o)
                 o->pos[0]);
         return 2;
     }
-    reason = ca_reason_code(o->reason ? o->reason : "unspecified");
+    reason = ca_lc_reason(p, o->reason, &err);
     if (reason < 0) {
-        fprintf(stderr, "certauth-admin: unknown reason '%s'\n", o->reason);
+        fprintf(stderr, "certauth-admin: %s\n", err);
         return 2;
     }
     if ((rc = open_db(p, o, &st))) {
         return rc;
     }
-    rv = ca_store_cert_set_status(st, p, serial, CA_STATUS_VALID,
-                                  CA_STATUS_REVOKED,
-                                  (apr_int64_t)apr_time_sec(apr_time_now()),
-                                  reason, 0, NULL, &r);
+    /* the same rules as the HTTP revoke (ca_lifecycle.c): the reasons, and
+     * for keyCompromise the certificates this one authorised */
+    cascaded = apr_array_make(p, 2, sizeof(const char *));
+    rv = ca_lc_revoke(p, st, serial, reason,
+                      (apr_int64_t)apr_time_sec(apr_time_now()), 0, &r,
+                      cascaded, &err);
     if (rv == CA_ENOTFOUND) {
         fprintf(stderr, "certauth-admin: no certificate with serial %s\n",
                 serial);
@@ -327,8 +331,16 @@ static int cmd_revoke(apr_pool_t *p, const opts_t *o)
                 serial, r ? r->status : "revoked");
         return 1;
     }
+    for (i = 0; i < cascaded->nelts; i++) {
+        const char *c = APR_ARRAY_IDX(cascaded, i, const char *);
+        audit(st, p, "revoke", c,
+              apr_psprintf(p, "keyCompromise: authorised by certificate %s, "
+                           "revoked for keyCompromise", serial));
+        printf("revoked %s (keyCompromise, authorised by %s)\n", c, serial);
+    }
     if (rv != APR_SUCCESS) {
-        fprintf(stderr, "certauth-admin: %s\n", ca_store_last_error(st));
+        fprintf(stderr, "certauth-admin: %s\n", err ? err
+                : ca_store_last_error(st));
         return 1;
     }
     audit(st, p, "revoke", serial, ca_reason_name(reason));

@@ -823,9 +823,11 @@ apr_status_t ca_csr_check(apr_pool_t *p, X509_REQ *req,
     /* the default library context: the request's own may be the one
      * without providers it was parsed in */
     if (X509_REQ_verify_ex(req, key, NULL, NULL) <= 0) {
-        ca_log(CA_LOG_MARK, CA_LOG_DEBUG, 0, p,
-               "CSR signature verification failed: %s",
-               ca_log_ssl_errors(p));
+        if (ca_log_enabled(CA_LOG_DEBUG)) {
+            ca_log(CA_LOG_MARK, CA_LOG_DEBUG, 0, p,
+                   "CSR signature verification failed: %s",
+                   ca_log_ssl_errors(p));
+        }
         ERR_clear_error();
         *err = "CSR signature does not verify (no proof of possession)";
         return CA_EPOLICY;

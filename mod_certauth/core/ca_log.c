@@ -46,7 +46,7 @@ void ca_log_set(ca_log_fn *fn, void *baton, ca_log_level_t max_level)
     log_max = max_level;
 }
 
-int ca_log_is_level(ca_log_level_t level)
+int ca_log_enabled(ca_log_level_t level)
 {
     return level <= log_max;
 }
@@ -58,7 +58,7 @@ void ca_log(const char *file, int line, ca_log_level_t level, apr_status_t rv,
     const char *msg;
     va_list ap;
 
-    if (!ca_log_is_level(level)) {
+    if (!ca_log_enabled(level)) {
         return;
     }
     if (!p) {

@@ -23,9 +23,14 @@ typedef void ca_log_fn(void *baton, const char *file, int line,
                        ca_log_level_t level, apr_status_t rv, const char *msg);
 
 /* Install a sink (NULL restores the default, which writes to stderr) and the
- * highest level that is passed to it. */
+ * highest level that is passed to it (the module: httpd's LogLevel for
+ * certauth, so that nothing httpd would drop is formatted). */
 void ca_log_set(ca_log_fn *fn, void *baton, ca_log_level_t max_level);
-int ca_log_is_level(ca_log_level_t level);
+
+/* Whether a line of this level reaches the sink.  ca_log asks it before
+ * formatting; a caller whose arguments cost something to compute (the
+ * OpenSSL error queue) asks it first. */
+int ca_log_enabled(ca_log_level_t level);
 
 /* printf-style; p may be NULL (a temporary pool is used). */
 void ca_log(const char *file, int line, ca_log_level_t level, apr_status_t rv,

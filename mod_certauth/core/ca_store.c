@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <sqlite3.h>
+#include <apr_atomic.h>
 #include <apr_dbd.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
@@ -34,6 +35,7 @@
 
 #include "ca_log.h"
 #include "ca_store_int.h"
+#include "ca_store_test.h"
 #include "ca_util.h"
 
 #define INIT_MARK "certauth__init"
@@ -43,17 +45,15 @@
 #define CA_STORE_UNBOUNDED_MS 5000
 
 static const ca_dialect_t dialects[] = {
-    {"sqlite3", 1, 0, 1, "BEGIN IMMEDIATE", NULL, "", "BLOB",
-     "INTEGER PRIMARY KEY AUTOINCREMENT"},
+    {"sqlite3", 1, 0, 1, "BEGIN IMMEDIATE", NULL, ""},
     {"pgsql", 0, 1, 0, "BEGIN", "SELECT pg_advisory_xact_lock(%d, %d)",
-     " FOR UPDATE", "BYTEA", "BIGSERIAL PRIMARY KEY"},
-    {NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL}
+     " FOR UPDATE"},
+    {NULL, 0, 0, 0, NULL, NULL, NULL}
 };
 
 /* Unknown drivers get SQLite's dialect minus its PRAGMAs: plain SQL. */
 static const ca_dialect_t generic = {
-    "generic", 0, 0, 1, NULL, NULL, "", "BLOB",
-    "INTEGER PRIMARY KEY"
+    "generic", 0, 0, 1, NULL, NULL, ""
 };
 
 const ca_dialect_t *ca_st_dialect_of(const char *driver)
@@ -77,8 +77,6 @@ const char *ca_st_sql_expand(apr_pool_t *p, const ca_dialect_t *d,
         apr_size_t off;
     } tokens[] = {
         {"{FOR_UPDATE}", APR_OFFSETOF(ca_dialect_t, for_update)},
-        {"{BLOB}", APR_OFFSETOF(ca_dialect_t, blob)},
-        {"{ID_PK}", APR_OFFSETOF(ca_dialect_t, id_pk)},
     };
     const char *out = sql, *b;
     apr_size_t i;
@@ -283,6 +281,30 @@ static int remaining_ms(ca_store_t *s, int dflt)
     }
     left = s->deadline - apr_time_now();
     return left <= 1000 ? 1 : (int)apr_time_as_msec(left);
+}
+
+/* SQLite's busy handler while BEGIN waits for the write lock: pauses of
+ * 1 to 16 ms, then 20 ms, until the deadline or a cancellation. */
+static int busy_wait(void *arg, int count)
+{
+    ca_store_t *s = arg;
+    apr_time_t now = apr_time_now();
+    apr_interval_time_t pause;
+
+    if (now >= s->deadline || (s->cancel && apr_atomic_read32(s->cancel))) {
+        return 0;
+    }
+    pause = apr_time_from_msec(count < 5 ? 1 << count : 20);
+    if (pause > s->deadline - now) {
+        pause = s->deadline - now;
+    }
+    apr_sleep(pause);
+    return 1;
+}
+
+void ca_store_set_cancel(ca_store_t *s, volatile apr_uint32_t *flag)
+{
+    s->cancel = flag;
 }
 
 #define TIMEOUT_MARK "certauth__timeouts"
@@ -575,6 +597,16 @@ apr_status_t ca_store_check(ca_store_t *s, apr_pool_t *p)
     return rv;
 }
 
+void ca_store_release(ca_store_t *s, apr_pool_t *p)
+{
+    if (s->in_txn || s->txn) {
+        ca_st_txn_close(s, p, 0);
+    }
+    while (s->wdepth > 0) {
+        ca_st_wl_leave(s);
+    }
+}
+
 /* The driver's connection structure starts with SQLite's handle in every
  * release of apr-util 1.x (struct apr_dbd_t { sqlite3 *conn; ... } in
  * dbd/apr_dbd_sqlite3.c); with it cleared, the driver's check_conn fails,
@@ -633,8 +665,16 @@ apr_status_t ca_st_txn_open(ca_store_t *s, apr_pool_t *p)
             ca_st_wl_leave(s);
             return CA_EDB;
         }
-        sqlite3_busy_timeout(db, remaining_ms(s, CA_STORE_UNBOUNDED_MS));
+        apr_time_t saved = s->deadline;
+
+        if (!saved) {
+            s->deadline = apr_time_now()
+                          + apr_time_from_msec(CA_STORE_UNBOUNDED_MS);
+        }
+        sqlite3_busy_handler(db, busy_wait, s);
         rc = sqlite3_exec(db, s->d->begin, NULL, NULL, NULL);
+        s->deadline = saved;
+        /* (replaces the handler) */
         sqlite3_busy_timeout(db, atoi(CA_STORE_BUSY_MS));
         if (rc != SQLITE_OK) {
             s->last_error = apr_pstrdup(s->conn_pool, sqlite3_errmsg(db));

@@ -98,6 +98,9 @@ void ca_store_set_writer_lock(ca_store_t *s, ca_store_lock_fn fn,
  * function says so (ca_store_txn_begin), else CA_EDB with
  * ca_store_busy() true. */
 void ca_store_set_deadline(ca_store_t *s, apr_time_t deadline, int bound_ms);
+/* A flag that, once non-zero, ends SQLite's wait for its write lock before
+ * the deadline (a process that shuts down). */
+void ca_store_set_cancel(ca_store_t *s, volatile apr_uint32_t *flag);
 /* The last error was a lock not had in time (busy, lock timeout). */
 int ca_store_busy(ca_store_t *s);
 /* The last error says the connection itself is unusable (SQLite:
@@ -109,6 +112,9 @@ int ca_store_broken(ca_store_t *s);
  * store must not be used afterwards.  SQLite only (PostgreSQL connections
  * are reconnected by ca_store_check); APR_ENOTIMPL otherwise. */
 apr_status_t ca_store_discard(ca_store_t *s);
+/* The end of a user of the store: a transaction still open is rolled back
+ * and the writer lock given back. */
+void ca_store_release(ca_store_t *s, apr_pool_t *p);
 
 apr_status_t ca_store_wrap(ca_store_t **ps, apr_pool_t *p,
                            const apr_dbd_driver_t *driver, apr_dbd_t *handle,
@@ -148,10 +154,6 @@ apr_status_t ca_store_cert_get(ca_store_t *s, apr_pool_t *p,
 apr_status_t ca_store_cert_list(ca_store_t *s, apr_pool_t *p,
                                 const char *owner, int limit, int offset,
                                 apr_array_header_t **rows);
-
-/* Number of rows in the certificates table (used by tests and tools). */
-apr_status_t ca_store_cert_count(ca_store_t *s, apr_pool_t *p,
-                                 apr_int64_t *count);
 
 /* A transaction on this connection (SQLite: BEGIN IMMEDIATE, so writers
  * queue; PostgreSQL: BEGIN, READ COMMITTED, rows changed are locked until
@@ -299,20 +301,19 @@ apr_status_t ca_store_pending_set(ca_store_t *s, apr_pool_t *p,
                                   const char *to, const char *by,
                                   apr_int64_t at, const char *serial);
 
-/* The SQL text each database gets, for tests and tools: the dialect's
- * expansion of any SQL (tokens such as {FOR_UPDATE}, {BLOB}, {ID_PK}), of
- * the statement with a label, or of statement i of a migration to
- * `version` (NULL past the end).  ca_store_statement_label(i): the labels,
- * NULL past the end.  driver: "sqlite3", "pgsql". */
-const char *ca_store_dialect_sql(apr_pool_t *p, const char *driver,
-                                 const char *sql);
-const char *ca_store_statement_sql(apr_pool_t *p, const char *driver,
-                                   const char *label);
-const char *ca_store_migration_sql(apr_pool_t *p, const char *driver,
-                                   int version, int i);
-const char *ca_store_statement_label(int i);
-
 /* The last database error as text (for the log), or "". */
 const char *ca_store_last_error(ca_store_t *s);
+
+/* Links (schema 6): serial was issued on the strength of the certificate
+ * authorized_by alone; the serials it authorised; its authoriser (NULL
+ * when none). */
+apr_status_t ca_store_link_add(ca_store_t *s, apr_pool_t *p,
+                               const char *serial,
+                               const char *authorized_by);
+apr_status_t ca_store_link_children(ca_store_t *s, apr_pool_t *p,
+                                    const char *serial,
+                                    apr_array_header_t **children);
+apr_status_t ca_store_link_parent(ca_store_t *s, apr_pool_t *p,
+                                  const char *serial, const char **parent);
 
 #endif

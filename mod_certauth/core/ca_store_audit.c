@@ -60,6 +60,11 @@ apr_status_t ca_store_audit_add(ca_store_t *s, apr_pool_t *p,
     args[6] = a->serial ? a->serial : "";
     args[7] = a->outcome ? a->outcome : "";
     args[8] = a->detail ? a->detail : "";
+    /* text from outside (a CSR's names) made valid UTF-8: PostgreSQL
+     * refuses invalid bytes, and a refused row would be a lost row */
+    for (rc = 2; rc < 9; rc++) {
+        args[rc] = ca_utf8_clean(p, args[rc]);
+    }
     rc = ca_st_write(s, p, &nrows, stmt, 9, args);
     if (rc != 0) {
         ca_st_error(s, rc);

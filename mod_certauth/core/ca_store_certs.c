@@ -10,6 +10,7 @@
 
 #include "ca_log.h"
 #include "ca_store_int.h"
+#include "ca_store_test.h"
 #include "ca_util.h"
 
 const ca_st_stmt_def ca_st_stmts_certs[] = {
@@ -39,6 +40,14 @@ const ca_st_stmt_def ca_st_stmts_certs[] = {
     {"certauth_count_valid_owner",
      "SELECT COUNT(*) FROM certauth_certs WHERE owner = %s AND profile = %s "
      "AND status = 'valid' AND not_after > %lld"},
+    {"certauth_link_add",
+     "INSERT INTO certauth_cert_links (serial, authorized_by) "
+     "VALUES (%s, %s)"},
+    {"certauth_link_children",
+     "SELECT serial FROM certauth_cert_links WHERE authorized_by = %s "
+     "ORDER BY serial"},
+    {"certauth_link_parent",
+     "SELECT authorized_by FROM certauth_cert_links WHERE serial = %s"},
     {"certauth_count_valid_subject",
      "SELECT COUNT(*) FROM certauth_certs WHERE subject = %s "
      "AND status = 'valid' AND not_after > %lld"},
@@ -295,4 +304,69 @@ apr_status_t ca_store_cert_search(ca_store_t *s, apr_pool_t *p,
     args[8] = apr_itoa(p, limit);
     args[9] = apr_itoa(p, offset);
     return select_rows(s, p, "certauth_cert_search", 10, args, rows);
+}
+
+/* ---- links: which certificate authorised which (schema 6) ------------- */
+
+apr_status_t ca_store_link_add(ca_store_t *s, apr_pool_t *p,
+                               const char *serial, const char *authorized_by)
+{
+    apr_dbd_prepared_t *stmt;
+    const char *args[2];
+    apr_status_t rv;
+    int nrows = 0, rc;
+
+    if ((rv = ca_st_stmt(s, "certauth_link_add", &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    args[0] = serial;
+    args[1] = authorized_by;
+    rc = ca_st_write(s, p, &nrows, stmt, 2, args);
+    if (rc != 0) {
+        ca_st_error(s, rc);
+        return CA_EDB;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t link_select(ca_store_t *s, apr_pool_t *p,
+                                const char *label, const char *serial,
+                                apr_array_header_t **out)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *args[1];
+    apr_status_t rv;
+
+    args[0] = serial;
+    if ((rv = ca_st_pselect(s, p, label, 1, args, &res)) != APR_SUCCESS) {
+        return rv;
+    }
+    *out = apr_array_make(p, 2, sizeof(const char *));
+    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
+        const char *v = apr_dbd_get_entry(s->driver, row, 0);
+        APR_ARRAY_PUSH(*out, const char *) = apr_pstrdup(p, v ? v : "");
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_link_children(ca_store_t *s, apr_pool_t *p,
+                                    const char *serial,
+                                    apr_array_header_t **children)
+{
+    return link_select(s, p, "certauth_link_children", serial, children);
+}
+
+apr_status_t ca_store_link_parent(ca_store_t *s, apr_pool_t *p,
+                                  const char *serial, const char **parent)
+{
+    apr_array_header_t *rows = NULL;
+    apr_status_t rv = link_select(s, p, "certauth_link_parent", serial,
+                                  &rows);
+
+    *parent = NULL;
+    if (rv == APR_SUCCESS && rows->nelts) {
+        *parent = APR_ARRAY_IDX(rows, 0, const char *);
+    }
+    return rv;
 }

@@ -42,10 +42,9 @@ typedef struct ca_dialect_t {
      * two %d arguments (class, key); NULL: the write transaction already
      * excludes other writers (SQLite). */
     const char *xact_lock;
-    /* Expansions of the tokens of the SQL text. */
-    const char *for_update;     /* {FOR_UPDATE}: lock the rows read      */
-    const char *blob;           /* {BLOB}: a binary column type          */
-    const char *id_pk;          /* {ID_PK}: an automatic integer key     */
+    /* Expansion of the token {FOR_UPDATE} of the SQL text: lock the rows
+     * read (the CRL row, while a CRL is made). */
+    const char *for_update;
 } ca_dialect_t;
 
 struct ca_store_t {
@@ -68,6 +67,7 @@ struct ca_store_t {
     /* What the last error means: CA_ERR_* below. */
     int err_kind;
     int keep_error;             /* last_error set by the store itself    */
+    volatile apr_uint32_t *cancel; /* non-zero: stop waiting (shutdown)   */
 };
 
 /* Kinds of database errors (ca_store_busy, ca_store_broken). */

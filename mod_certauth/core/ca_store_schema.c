@@ -11,9 +11,10 @@
 
 #include "ca_log.h"
 #include "ca_store_int.h"
+#include "ca_store_test.h"
 #include "ca_util.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 /* Migrations: each a list of portable statements, applied in order. */
 static const char *const migration_1[] = {
@@ -111,12 +112,26 @@ static const char *const migration_5[] = {
     NULL
 };
 
+/* 6: which certificate authorised a certificate issued on the strength of
+ * that certificate alone (EST with a client certificate and no login,
+ * CertAuthEnrollWithCertificate), so that revoking it for keyCompromise
+ * revokes what it authorised (ca_lc_revoke). */
+static const char *const migration_6[] = {
+    "CREATE TABLE certauth_cert_links ("
+    " serial VARCHAR(64) PRIMARY KEY,"
+    " authorized_by VARCHAR(64) NOT NULL)",
+    "CREATE INDEX certauth_cert_links_by ON certauth_cert_links "
+    "(authorized_by)",
+    NULL
+};
+
 static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_1,
     migration_2,
     migration_3,
     migration_4,
     migration_5,
+    migration_6,
 };
 
 
@@ -196,12 +211,14 @@ static apr_status_t schema_table(ca_store_t *s, apr_pool_t *p)
     apr_status_t rv, crv;
 
     if (!s->d->xact_lock) {
-        if ((rv = ca_st_wl_enter(s)) != APR_SUCCESS) {
+        /* in a transaction of the store's: its wait for the write lock
+         * is the bounded one */
+        if ((rv = ca_st_txn_open(s, p)) != APR_SUCCESS) {
             return rv;
         }
         rv = ca_st_query(s, sql);
-        ca_st_wl_leave(s);
-        return rv;
+        crv = ca_st_txn_close(s, p, rv == APR_SUCCESS);
+        return rv != APR_SUCCESS ? rv : crv;
     }
     if ((rv = ca_st_txn_open(s, p)) != APR_SUCCESS) {
         return rv;
@@ -221,6 +238,20 @@ apr_status_t ca_store_migrate(ca_store_t *s, apr_pool_t *p, int *version,
     int v = 0, target, tries;
 
     *err = NULL;
+    /* the usual case, a current schema: nothing to write, so nothing to
+     * wait for while another program holds the write lock */
+    {
+        const char *last = s->last_error;
+        int kind = s->err_kind;
+
+        if (read_version(s, p, &v) == APR_SUCCESS && v == SCHEMA_VERSION) {
+            *version = v;
+            return APR_SUCCESS;
+        }
+        /* (no table yet: not an error of this call's) */
+        s->last_error = last;
+        s->err_kind = kind;
+    }
     /* SQLite answers "database schema has changed" to a statement compiled
      * before another process changed the schema; it reloads the schema for
      * the next one, so ask again. */

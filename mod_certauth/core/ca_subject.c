@@ -24,9 +24,19 @@ int ca_charset_valid(const char *spec)
         return 0;
     }
     for (i = 0; i < n; i++) {
-        if (spec[i] == '-' && i > 0 && i + 1 < n
-            && (unsigned char)spec[i - 1] > (unsigned char)spec[i + 1]) {
-            return 0;
+        if (spec[i] == '-' && i > 0 && i + 1 < n) {
+            unsigned char lo = (unsigned char)spec[i - 1];
+            unsigned char hi = (unsigned char)spec[i + 1];
+            /* a range within one class only (0-9, a-z, A-Z and their
+             * parts): "a-zA-Z0-9.-_" would otherwise be the range .-_,
+             * which lets <>@[]\^= through; a '-' meant as itself goes
+             * first or last */
+            if (lo > hi
+                || !((lo >= '0' && hi <= '9') || (lo >= 'a' && hi <= 'z')
+                     || (lo >= 'A' && hi <= 'Z'))) {
+                return 0;
+            }
+            i++;
         }
     }
     return 1;

@@ -29,7 +29,9 @@ typedef struct ca_rdn_rule_t {
                              ranges: "A-Za-z0-9 .@-" ('-' last is literal)  */
 } ca_rdn_rule_t;
 
-/* Check a charset specification (for configuration time). */
+/* Check a charset specification (for configuration time): ranges only
+ * within 0-9, a-z or A-Z and not reversed; a '-' first or last is
+ * itself. */
 int ca_charset_valid(const char *spec);
 
 /* Build the subject from the rules, in their order.  Fields of the CSR that

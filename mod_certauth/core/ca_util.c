@@ -438,3 +438,68 @@ apr_status_t ca_file_write_atomic2(apr_pool_t *p, const char *path,
     }
     return rv;
 }
+
+apr_size_t ca_utf8_char_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+
+    if (c < 0x80) {
+        return c ? 1 : 0;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+        return (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    }
+    if (c >= 0xE0 && c <= 0xEF) {
+        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80
+            || (c == 0xE0 && s[1] < 0xA0)      /* overlong */
+            || (c == 0xED && s[1] > 0x9F)) {   /* surrogates */
+            return 0;
+        }
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80
+            || (s[3] & 0xC0) != 0x80
+            || (c == 0xF0 && s[1] < 0x90)      /* overlong */
+            || (c == 0xF4 && s[1] > 0x8F)) {   /* above U+10FFFF */
+            return 0;
+        }
+        return 4;
+    }
+    return 0;
+}
+
+const char *ca_utf8_clean(apr_pool_t *p, const char *s)
+{
+    const unsigned char *c;
+    apr_size_t bad = 0, n;
+    char *out, *o;
+
+    if (!s) {
+        return NULL;
+    }
+    for (c = (const unsigned char *)s; *c; c += n ? n : 1) {
+        n = ca_utf8_char_len(c);
+        bad += !n;
+    }
+    if (!bad) {
+        return s;
+    }
+    o = out = apr_palloc(p, strlen(s) + 3 * bad + 1);
+    for (c = (const unsigned char *)s; *c; c += n ? n : 1) {
+        n = ca_utf8_char_len(c);
+        if (n) {
+            memcpy(o, c, n);
+            o += n;
+        }
+        else {
+            static const char hex[] = "0123456789ABCDEF";
+            *o++ = '\\';
+            *o++ = 'x';
+            *o++ = hex[*c >> 4];
+            *o++ = hex[*c & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}

@@ -76,4 +76,12 @@ apr_status_t ca_file_write_atomic2(apr_pool_t *p, const char *path,
                                    const void *data2, apr_size_t len2,
                                    int perms);
 
+/* s as valid UTF-8: s itself when it is (RFC 3629: no overlong forms, no
+ * surrogates, at most U+10FFFF), else a copy in which every byte that is
+ * not part of a valid character is written as the four characters \xHH
+ * (upper-case hex): shown, never dropped.  NULL stays NULL. */
+const char *ca_utf8_clean(apr_pool_t *p, const char *s);
+/* The length of the valid UTF-8 character at s (1-4), 0 when none. */
+apr_size_t ca_utf8_char_len(const unsigned char *s);
+
 #endif

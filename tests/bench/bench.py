@@ -13,7 +13,7 @@ next to them; a target that is not met is reported as "short", never as a
 failure of the run: timings depend on the machine.  The table is also
 written to DIR/results.md (default tests/out/bench).
 
-Rows (see README "Performance"):
+Rows (see tests/bench/README.md):
   a  enrollment throughput over HTTPS keep-alive (wrk, 2 threads) against the
      module (durable SQLite), `cfssl serve`'s /api/v1/cfssl/sign, the
      how-to's `openssl ca` (one process per certificate) and Apache serving a

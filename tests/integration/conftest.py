@@ -8,11 +8,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from harness import TestCA, Httpd, run, MODULE, ADMIN, assert_no_crash, serving
+from harness import (TestCA, Httpd, run, MODULE, BUILT_ADMIN, assert_no_crash,
+                     serving)
 
 
 def pytest_sessionstart(session):
-    for f in (MODULE, ADMIN):
+    for f in (MODULE, BUILT_ADMIN):
         if not os.path.exists(f):
             raise pytest.UsageError("%s missing: run make first" % f)
 

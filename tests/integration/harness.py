@@ -4,6 +4,8 @@ Modelled on the pyhttpd idea of httpd's and mod_md's test suites: every server
 gets its own directory with httpd.conf, logs, database and users, listens on a
 free 127.0.0.1 port, and is stopped by its PID when the test is done.
 """
+import atexit
+import grp
 import http.client
 import os
 import pwd
@@ -18,7 +20,28 @@ import time
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(REPO, "build")
 MODULE = os.path.join(BUILD, "mod_certauth.so")
-ADMIN = os.path.join(BUILD, "certauth-admin")
+BUILT_ADMIN = os.path.join(BUILD, "certauth-admin")
+BUILT_STUNNEL = os.path.join(BUILD, "certauth-stunnel")
+
+
+def _public_tools():
+    """The programs the tests run as unprivileged users (certauth-admin as
+    www-data, certauth-stunnel as nobody), copied to a directory anyone can
+    reach: the checkout may sit below a directory they cannot search, such
+    as /root (0700).  Removed when the test run ends."""
+    d = tempfile.mkdtemp(prefix="certauth-tools-")
+    os.chmod(d, 0o755)
+    atexit.register(shutil.rmtree, d, True)
+    for src in (BUILT_ADMIN, BUILT_STUNNEL):
+        if os.path.exists(src):
+            shutil.copy2(src, d)
+            os.chmod(os.path.join(d, os.path.basename(src)), 0o755)
+    return d
+
+
+TOOLS = _public_tools()
+ADMIN = os.path.join(TOOLS, "certauth-admin")
+STUNNEL_HELPER = os.path.join(TOOLS, "certauth-stunnel")
 MODDIR = "/usr/lib/apache2/modules"
 APACHE = "/usr/sbin/apache2"
 
@@ -47,7 +70,19 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run(cmd, timeout=30, check=True, **kw):
+def as_user(user):
+    """subprocess arguments that run a command as `user` with that user's
+    own groups only (subprocess's user= alone keeps root's groups, gid 0)."""
+    if not user:
+        return {}
+    pw = pwd.getpwnam(user)
+    groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
+    return {"user": pw.pw_uid, "group": pw.pw_gid,
+            "extra_groups": sorted(set(groups) | {pw.pw_gid})}
+
+
+def run(cmd, timeout=30, check=True, user=None, **kw):
+    kw.update(as_user(user))
     r = subprocess.run(cmd, capture_output=True, timeout=timeout, **kw)
     if check and r.returncode != 0:
         raise RuntimeError("%s failed (%d): %s %s" % (
@@ -203,8 +238,13 @@ class Httpd:
         AuthName certauth-test
         AuthBasicProvider file
         AuthUserFile %s
+        # a login, when one is sent, is checked even beside a certificate
+        # (a stale certificate in the browser never hides the login)
         <RequireAny>
-            Require ssl-verify-client
+            <RequireAll>
+                Require ssl-verify-client
+                Require expr "-z req('Authorization')"
+            </RequireAll>
             Require valid-user
         </RequireAny>
     </LocationMatch>
@@ -216,8 +256,13 @@ class Httpd:
         AuthName certauth-test
         AuthBasicProvider file
         AuthUserFile %s
+        # a login, when one is sent, is checked even beside a certificate
+        # (a stale certificate in the browser never hides the login)
         <RequireAny>
-            Require ssl-verify-client
+            <RequireAll>
+                Require ssl-verify-client
+                Require expr "-z req('Authorization')"
+            </RequireAll>
             Require valid-user
         </RequireAny>
     </Location>

@@ -80,7 +80,7 @@ class SqliteShell:
 # prefork serves one connection per process: enough of them from the
 # start for 45 concurrent clients (the time a client spends in the listen
 # queue is the MPM's capacity, not a database wait)
-PREFORK = ("StartServers 24\nMinSpareServers 24\nMaxSpareServers 48\n"
+PREFORK = ("StartServers 50\nMinSpareServers 50\nMaxSpareServers 64\n"
            "ServerLimit 64\nMaxRequestWorkers 64\n")
 
 
@@ -233,8 +233,9 @@ def test_sqlite_read_only_then_writable(make_httpd, mpm):
     assert st == 201, body
     took = time.time() - t0
     assert took < 10, took
-    # a few more, whichever child they reach
-    for _ in range(6):
+    # more, whichever child and pooled connection they reach (each stale
+    # connection is replaced as it comes)
+    for _ in range(12):
         st, _, body = h.enroll(make_csr())
         assert st == 201, body
     assert h.pid() == parent
@@ -420,3 +421,47 @@ def test_pg_lock_timeout(make_httpd, mpm):
         h.stop()
     finally:
         pg.cleanup()
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_stop_while_the_crl_waits(make_httpd, mpm):
+    """httpd stopped while the watchdog waits for a database that another
+    program locked (a revocation to put on the CRL): the children end that
+    wait and exit cleanly (mod_dbd's pool had a connection out: an abort
+    at exit before), and promptly.  The fixture checks the log for
+    children that died of a signal."""
+    h = server(make_httpd, mpm, "CertAuthCRLDelay 4")
+    serials = []
+    for _ in range(2):
+        st, hd, body = h.enroll(make_csr())
+        assert st == 201, body
+        serials.append(serial_of(hd))
+
+    def rev(serial):
+        st, _, doc, body = jrequest(
+            h, "POST", "/ca/revoke", user="admin",
+            body=('{"serial": "%s", "reason": "keyCompromise"}'
+                  % serial).encode(),
+            headers={"Content-Type": "application/json"})
+        assert st == 200, body
+    rev(serials[0])
+    t0 = time.time()
+    while int(serials[0], 16) not in {r.serial_number
+                                      for r in get_crl(h)[0]}:
+        assert time.time() - t0 < 10
+        time.sleep(0.1)
+    # the next CRL is made no sooner than 2 s after that one: lock first
+    rev(serials[1])
+    shell = SqliteShell(h.db)
+    try:
+        time.sleep(3)
+        t0 = time.time()
+        h.stop()
+        took = time.time() - t0
+    finally:
+        shell.release()
+        shell.kill()
+    assert took < 8, took
+    text = log_text(h)
+    assert re.search(r"CA0701: cannot make a new CRL \(a change of status\)",
+                     text), text[-3000:]

@@ -301,9 +301,11 @@ OPTIONS_VHOST = r"""
 def opt(ca):
     h = Httpd(ca, server_conf=OPTIONS_SERVER, vhost_conf=OPTIONS_VHOST,
               location_conf="CertAuthDefaultProfile dflt")
-    h.start()
-    yield Client(h)
-    h.cleanup()
+    try:
+        h.start()
+        yield Client(h)
+    finally:
+        h.cleanup()
 
 
 def test_selection_default_unknown_and_server_level(opt, ca):
@@ -552,11 +554,13 @@ MAIL = {"X-Test-Mail": "alice@example.org"}
 def shipped(ca):
     h = Httpd(ca, server_conf=SHIPPED_SERVER, vhost_conf=SHIPPED_VHOST,
               location_conf="CertAuthDefaultProfile user")
-    rc, out = h.configtest()
-    assert rc == 0, out
-    h.start()
-    yield Client(h)
-    h.cleanup()
+    try:
+        rc, out = h.configtest()
+        assert rc == 0, out
+        h.start()
+        yield Client(h)
+    finally:
+        h.cleanup()
 
 
 def test_shipped_user(shipped, ca):
@@ -588,7 +592,10 @@ def test_shipped_server(shipped):
     assert subject(cert) == [("O", "Test Org"), ("CN", "www.example.org")]
     assert sans(cert) == ["DNS:www.example.org", "DNS:example.org",
                           "DNS:*.example.org"]
-    assert eku(cert) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    # clientAuth too: the certificate authenticates its own renewal
+    # (issue 12)
+    assert eku(cert) == [ExtendedKeyUsageOID.SERVER_AUTH,
+                         ExtendedKeyUsageOID.CLIENT_AUTH]
     assert about_days(cert, 397)
     c.refused(422, csr([("CN", "www.example.org")],
                        sans=["DNS:www.example.org", "DNS:www.example.com"]),
@@ -1012,8 +1019,10 @@ BAD_CONFIGS = [
 @pytest.fixture(scope="module")
 def cfg(ca):
     h = Httpd(ca)
-    yield h
-    h.cleanup()
+    try:
+        yield h
+    finally:
+        h.cleanup()
 
 
 def configtest(h, vhost_conf="", location_conf="", server_conf=""):

@@ -26,13 +26,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from harness import BUILD, USERS, free_port, run, serving
+from harness import STUNNEL_HELPER, USERS, as_user, free_port, run, serving
 
-HELPER = os.path.join(BUILD, "certauth-stunnel")
+HELPER = STUNNEL_HELPER
 STUNNEL = shutil.which("stunnel4") or shutil.which("stunnel") \
     or "/usr/bin/stunnel4"
 
-# Exit codes documented in certauth-stunnel(1) and the README.
+# Exit codes documented in certauth-stunnel(1).
 OK, EXPIRING, INVALID, USAGE, UNREACHABLE, REFUSED, LOCAL = 0, 1, 2, 3, 4, 5, 6
 
 # The EST Location's own profile (no label): names from the CSR, one day of
@@ -87,7 +87,7 @@ def helper(*args, env=None, user=None, timeout=60):
     e.update(env or {})
     r = subprocess.run([HELPER] + list(args), capture_output=True,
                        timeout=timeout, env=e, stdin=subprocess.DEVNULL,
-                       user=user, start_new_session=True)
+                       start_new_session=True, **as_user(user))
     return r.returncode, r.stdout.decode(), r.stderr.decode()
 
 

@@ -23,44 +23,6 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-static EVP_PKEY *keygen(apr_pool_t *p, const char *type)
-{
-    EVP_PKEY *k = NULL;
-
-    if (!strcmp(type, "rsa1024")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
-    }
-    else if (!strcmp(type, "rsa2048")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-    }
-    else if (!strcmp(type, "p256")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    }
-    else if (!strcmp(type, "p384")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
-    }
-    else if (!strcmp(type, "p521")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
-    }
-    else if (!strcmp(type, "k256")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
-    }
-    else if (!strcmp(type, "ed25519")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    }
-    else if (!strcmp(type, "ed448")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "ED448");
-    }
-    else if (!strcmp(type, "x25519")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
-    }
-    if (!k) {
-        fprintf(stderr, "keygen %s failed\n", type);
-        abort();
-    }
-    return ca_pool_pkey(p, k);
-}
-
 /* A CSR for key, signed with md (NULL for EdDSA); ca_ext: 0 none,
  * 1 basicConstraints CA:TRUE, 2 CA:FALSE.  pss: RSASSA-PSS padding. */
 static X509_REQ *make_req_ex(apr_pool_t *p, EVP_PKEY *key, const EVP_MD *md,
@@ -205,7 +167,7 @@ static int same_req(apr_pool_t *p, X509_REQ *a, X509_REQ *b)
 
 static void test_parse_pem(apr_pool_t *p)
 {
-    X509_REQ *req = make_req(p, keygen(p, "p256"), EVP_sha256()), *got = NULL;
+    X509_REQ *req = make_req(p, ut_keygen(p, "p256"), EVP_sha256()), *got = NULL;
     const char *pem = req_pem(p, req, 0), *err = NULL;
     char *framed;
 
@@ -225,7 +187,7 @@ static void test_parse_pem(apr_pool_t *p)
 
 static void test_parse_pem_new_header(apr_pool_t *p)
 {
-    X509_REQ *req = make_req(p, keygen(p, "p256"), EVP_sha256()), *got = NULL;
+    X509_REQ *req = make_req(p, ut_keygen(p, "p256"), EVP_sha256()), *got = NULL;
     const char *pem = req_pem(p, req, 1), *err = NULL;
 
     UT_CHECK(strstr(pem, "-----BEGIN NEW CERTIFICATE REQUEST-----") == pem);
@@ -237,7 +199,7 @@ static void test_parse_pem_new_header(apr_pool_t *p)
 
 static void test_parse_der(apr_pool_t *p)
 {
-    X509_REQ *req = make_req(p, keygen(p, "p384"), EVP_sha384()), *got = NULL;
+    X509_REQ *req = make_req(p, ut_keygen(p, "p384"), EVP_sha384()), *got = NULL;
     apr_size_t len;
     unsigned char *der = req_der(p, req, &len);
     const char *err = NULL;
@@ -251,7 +213,7 @@ static void test_parse_der(apr_pool_t *p)
 static void test_parse_der_with_pem_marker(apr_pool_t *p)
 {
     /* a DER request whose CN contains the PEM marker is still DER */
-    X509_REQ *req = make_req_ex(p, keygen(p, "p256"), EVP_sha256(), 0, 0,
+    X509_REQ *req = make_req_ex(p, ut_keygen(p, "p256"), EVP_sha256(), 0, 0,
                                 "-----BEGIN CERTIFICATE REQUEST-----");
     X509_REQ *got = NULL;
     apr_size_t len;
@@ -266,7 +228,7 @@ static void test_parse_der_with_pem_marker(apr_pool_t *p)
 
 static void test_parse_base64(apr_pool_t *p)
 {
-    X509_REQ *req = make_req(p, keygen(p, "p256"), EVP_sha256()), *got;
+    X509_REQ *req = make_req(p, ut_keygen(p, "p256"), EVP_sha256()), *got;
     apr_size_t len;
     unsigned char *der = req_der(p, req, &len);
     const char *err = NULL;
@@ -359,7 +321,7 @@ static void test_parse_garbage(apr_pool_t *p)
 static void test_parse_other_pem(apr_pool_t *p)
 {
     /* A certificate (or a private key) is not a request. */
-    EVP_PKEY *key = keygen(p, "p256");
+    EVP_PKEY *key = ut_keygen(p, "p256");
     X509 *x = X509_new();
     BIO *bio = BIO_new(BIO_s_mem());
     char *data = NULL;
@@ -393,7 +355,7 @@ static void test_parse_other_pem(apr_pool_t *p)
 
 static void test_parse_truncated(apr_pool_t *p)
 {
-    X509_REQ *req = make_req(p, keygen(p, "p256"), EVP_sha256()), *got;
+    X509_REQ *req = make_req(p, ut_keygen(p, "p256"), EVP_sha256()), *got;
     apr_size_t len, i;
     unsigned char *der = req_der(p, req, &len), *longer;
     const char *err = NULL;
@@ -431,7 +393,7 @@ static void test_parse_truncated(apr_pool_t *p)
 
 static void test_parse_too_large(apr_pool_t *p)
 {
-    X509_REQ *req = make_req(p, keygen(p, "p256"), EVP_sha256()), *got = NULL;
+    X509_REQ *req = make_req(p, ut_keygen(p, "p256"), EVP_sha256()), *got = NULL;
     const char *pem = req_pem(p, req, 0), *err = NULL;
     apr_size_t big = 64 * 1024 + 1, n = strlen(pem);
     char *data = apr_palloc(p, big);
@@ -450,7 +412,7 @@ static void test_parse_too_large(apr_pool_t *p)
 /* Random mutations of a valid request: no crash, no leak, sane result. */
 static void test_parse_mutations(apr_pool_t *p)
 {
-    X509_REQ *req = make_req(p, keygen(p, "p256"), EVP_sha256()), *got;
+    X509_REQ *req = make_req(p, ut_keygen(p, "p256"), EVP_sha256()), *got;
     apr_size_t len, i;
     unsigned char *der = req_der(p, req, &len), *m = apr_palloc(p, len);
     unsigned char r[3];
@@ -505,7 +467,7 @@ static void test_check_good_keys(apr_pool_t *p)
         const EVP_MD *md = ok[i].md == 256 ? EVP_sha256()
                            : ok[i].md == 384 ? EVP_sha384()
                            : ok[i].md == 512 ? EVP_sha512() : NULL;
-        X509_REQ *req = make_req(p, keygen(p, ok[i].key), md);
+        X509_REQ *req = make_req(p, ut_keygen(p, ok[i].key), md);
         ca_key_policy_t pol;
         ca_key_policy_default(&pol);
         err = NULL;
@@ -519,7 +481,7 @@ static void test_check_good_keys(apr_pool_t *p)
 
 static void test_check_rsa_pss(apr_pool_t *p)
 {
-    EVP_PKEY *key = keygen(p, "rsa2048");
+    EVP_PKEY *key = ut_keygen(p, "rsa2048");
     X509_REQ *req = make_req_ex(p, key, EVP_sha256(), 0, 1, "test");
     const char *err = NULL;
 
@@ -548,7 +510,7 @@ static void test_check_bad_signature(apr_pool_t *p)
     const char *err;
 
     for (i = 0; i < 3; i++) {
-        EVP_PKEY *key = keygen(p, keys[i]);
+        EVP_PKEY *key = ut_keygen(p, keys[i]);
         X509_REQ *req = make_req(p, key, !strcmp(keys[i], "ed25519")
                                              ? NULL : EVP_sha256());
         X509_REQ *got = NULL;
@@ -583,7 +545,7 @@ static void test_check_bad_signature(apr_pool_t *p)
 
 static void test_check_weak_digests(apr_pool_t *p)
 {
-    EVP_PKEY *rsa = keygen(p, "rsa2048"), *ec = keygen(p, "p256");
+    EVP_PKEY *rsa = ut_keygen(p, "rsa2048"), *ec = ut_keygen(p, "p256");
     X509_REQ *req;
     const char *err = NULL;
 
@@ -642,23 +604,23 @@ static void test_check_weak_keys(apr_pool_t *p)
     X509_REQ *req;
     const char *err = NULL;
 
-    req = make_req(p, keygen(p, "rsa1024"), EVP_sha256());
+    req = make_req(p, ut_keygen(p, "rsa1024"), EVP_sha256());
     UT_CHECK(ca_csr_check(p, req, NULL, &err) == CA_EPOLICY);
     UT_CHECK_MSG(has(err, "RSA 1024-bit key refused: at least 2048 bits "
                           "required"), "%s", err ? err : "");
 
-    req = make_req(p, keygen(p, "k256"), EVP_sha256());
+    req = make_req(p, ut_keygen(p, "k256"), EVP_sha256());
     err = NULL;
     UT_CHECK(ca_csr_check(p, req, NULL, &err) == CA_EPOLICY);
     UT_CHECK_MSG(has(err, "EC key on curve secp256k1 refused: P-256 or P-384 "
                           "required"), "%s", err ? err : "");
 
-    req = make_req(p, keygen(p, "p521"), EVP_sha512());
+    req = make_req(p, ut_keygen(p, "p521"), EVP_sha512());
     err = NULL;
     UT_CHECK(ca_csr_check(p, req, NULL, &err) == CA_EPOLICY);
     UT_CHECK(has(err, "P-521") && one_line(err));
 
-    req = make_req(p, keygen(p, "ed448"), NULL);
+    req = make_req(p, ut_keygen(p, "ed448"), NULL);
     UT_CHECK(req != NULL);
     err = NULL;
     UT_CHECK(ca_csr_check(p, req, NULL, &err) == CA_EPOLICY);
@@ -667,7 +629,7 @@ static void test_check_weak_keys(apr_pool_t *p)
 
 static void test_check_ca_requested(apr_pool_t *p)
 {
-    EVP_PKEY *key = keygen(p, "p256");
+    EVP_PKEY *key = ut_keygen(p, "p256");
     X509_REQ *req = make_req_ex(p, key, EVP_sha256(), 1, 0, "test");
     const char *err = NULL;
     char *pem;
@@ -694,9 +656,9 @@ static void test_key_policy(apr_pool_t *p)
 {
     ca_key_policy_t pol;
     const char *err = NULL;
-    EVP_PKEY *rsa = keygen(p, "rsa2048"), *p256 = keygen(p, "p256"),
-             *p384 = keygen(p, "p384"), *ed = keygen(p, "ed25519"),
-             *x25519 = keygen(p, "x25519");
+    EVP_PKEY *rsa = ut_keygen(p, "rsa2048"), *p256 = ut_keygen(p, "p256"),
+             *p384 = ut_keygen(p, "p384"), *ed = ut_keygen(p, "ed25519"),
+             *x25519 = ut_keygen(p, "x25519");
 
     ca_key_policy_default(&pol);
     UT_CHECK(pol.rsa_min_bits == 2048 && pol.rsa_max_bits == 8192);
@@ -738,11 +700,11 @@ static void test_key_policy(apr_pool_t *p)
 
 static void test_key_describe(apr_pool_t *p)
 {
-    UT_CHECK(!strcmp(ca_key_describe(p, keygen(p, "p256")), "EC P-256"));
-    UT_CHECK(!strcmp(ca_key_describe(p, keygen(p, "p384")), "EC P-384"));
-    UT_CHECK(!strcmp(ca_key_describe(p, keygen(p, "k256")), "EC secp256k1"));
-    UT_CHECK(!strcmp(ca_key_describe(p, keygen(p, "rsa1024")), "RSA 1024"));
-    UT_CHECK(!strcmp(ca_key_describe(p, keygen(p, "ed25519")), "Ed25519"));
+    UT_CHECK(!strcmp(ca_key_describe(p, ut_keygen(p, "p256")), "EC P-256"));
+    UT_CHECK(!strcmp(ca_key_describe(p, ut_keygen(p, "p384")), "EC P-384"));
+    UT_CHECK(!strcmp(ca_key_describe(p, ut_keygen(p, "k256")), "EC secp256k1"));
+    UT_CHECK(!strcmp(ca_key_describe(p, ut_keygen(p, "rsa1024")), "RSA 1024"));
+    UT_CHECK(!strcmp(ca_key_describe(p, ut_keygen(p, "ed25519")), "Ed25519"));
 }
 
 int main(void)

@@ -23,6 +23,7 @@
 #include "ca_csr.h"
 #include "ca_issue.h"
 #include "ca_store.h"
+#include "ca_store_test.h"
 #include "ca_util.h"
 
 #define BASE "https://ca.example:8443/ca"
@@ -30,31 +31,6 @@
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
-
-static EVP_PKEY *keygen(apr_pool_t *p, const char *type)
-{
-    EVP_PKEY *k = NULL;
-    if (!strcmp(type, "rsa1024")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
-    }
-    else if (!strcmp(type, "rsa2048")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-    }
-    else if (!strcmp(type, "p256")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    }
-    else if (!strcmp(type, "k256")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
-    }
-    else if (!strcmp(type, "ed25519")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    }
-    if (!k) {
-        fprintf(stderr, "keygen %s failed\n", type);
-        abort();
-    }
-    return ca_pool_pkey(p, k);
-}
 
 static apr_status_t name_free(void *n)
 {
@@ -90,7 +66,7 @@ static ca_t *make_ca(apr_pool_t *p, const char *keytype, long nb_off,
                      long secs)
 {
     ca_t *ca = apr_pcalloc(p, sizeof(*ca));
-    EVP_PKEY *key = keygen(p, keytype);
+    EVP_PKEY *key = ut_keygen(p, keytype);
     X509 *x = X509_new();
     X509_NAME *name = name_of(p, "Example", "Test CA");
     ASN1_INTEGER *serial = NULL;
@@ -330,7 +306,7 @@ static void test_build_full(apr_pool_t *p)
     BIGNUM *bn;
 
     prof->eku = strs(p, ekus);
-    req = make_req(p, prof, keygen(p, "p256"), sans);
+    req = make_req(p, prof, ut_keygen(p, "p256"), sans);
     UT_CHECK_MSG(ca_cert_build(p, ca, req, NULL, now, &x, &err)
                  == APR_SUCCESS, "%s", err ? err : "");
     UT_CHECK(x != NULL);
@@ -477,7 +453,7 @@ static void test_build_minimal(apr_pool_t *p)
     /* no SANs, no EKU, no base URL: none of those extensions */
     ca_t *ca = make_ca(p, "p256", -86400, 3650L * 86400);
     ca_profile_t *prof = ca_profile_make(p, NULL);
-    ca_issue_req_t *req = make_req(p, prof, keygen(p, "p256"), NULL);
+    ca_issue_req_t *req = make_req(p, prof, ut_keygen(p, "p256"), NULL);
     X509 *x = NULL;
     const char *err = NULL;
 
@@ -507,7 +483,7 @@ static void test_build_spki_copy(apr_pool_t *p)
     apr_size_t i;
 
     for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-        EVP_PKEY *k = keygen(p, types[i]);
+        EVP_PKEY *k = ut_keygen(p, types[i]);
         X509_PUBKEY *spki = NULL;
         unsigned char *want = NULL, *got = NULL, *plain = NULL;
         int wlen, glen, plen;
@@ -556,7 +532,7 @@ static void test_build_given_serial(apr_pool_t *p)
 {
     ca_t *ca = make_ca(p, "p256", -86400, 3650L * 86400);
     ca_issue_req_t *req = make_req(p, ca_profile_make(p, NULL),
-                                   keygen(p, "p256"), NULL);
+                                   ut_keygen(p, "p256"), NULL);
     ASN1_INTEGER *serial = NULL;
     X509 *x = NULL;
     const char *err;
@@ -572,8 +548,8 @@ static void test_build_key_usage(apr_pool_t *p)
 {
     ca_t *ca = make_ca(p, "p256", -86400, 3650L * 86400);
     ca_profile_t *prof = ca_profile_make(p, NULL);
-    EVP_PKEY *rsa = keygen(p, "rsa2048"), *ec = keygen(p, "p256"),
-             *ed = keygen(p, "ed25519");
+    EVP_PKEY *rsa = ut_keygen(p, "rsa2048"), *ec = ut_keygen(p, "p256"),
+             *ed = ut_keygen(p, "ed25519");
     X509 *x = NULL;
     const char *err = NULL;
     apr_int64_t now = (apr_int64_t)time(NULL);
@@ -625,7 +601,7 @@ static void test_build_validity(apr_pool_t *p)
 
     /* the CA expires in 30 days: notAfter is clamped to the CA's */
     ca = make_ca(p, "p256", -86400, 31L * 86400);
-    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, keygen(p, "p256"), NULL),
+    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, ut_keygen(p, "p256"), NULL),
                            NULL, now, &x, &err) == APR_SUCCESS);
     UT_CHECK(x && ASN1_TIME_compare(X509_get0_notAfter(x),
                                     X509_get0_notAfter(ca->cert)) == 0);
@@ -634,7 +610,7 @@ static void test_build_validity(apr_pool_t *p)
     /* a CA made this very second: notBefore is not before the CA's */
     ca = make_ca(p, "p256", 0, 3650L * 86400);
     x = NULL;
-    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, keygen(p, "p256"), NULL),
+    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, ut_keygen(p, "p256"), NULL),
                            NULL, now, &x, &err) == APR_SUCCESS);
     UT_CHECK(x && ASN1_TIME_compare(X509_get0_notBefore(x),
                                     X509_get0_notBefore(ca->cert)) >= 0);
@@ -644,7 +620,7 @@ static void test_build_validity(apr_pool_t *p)
     prof->backdate_secs = 0;
     ca = make_ca(p, "p256", -86400, 3650L * 86400);
     x = NULL;
-    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, keygen(p, "p256"), NULL),
+    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, ut_keygen(p, "p256"), NULL),
                            NULL, now, &x, &err) == APR_SUCCESS);
     UT_CHECK(x && time_diff(X509_get0_notBefore(x), X509_get0_notAfter(x))
                       == 7LL * 86400);
@@ -654,7 +630,7 @@ static void test_build_validity(apr_pool_t *p)
     prof->validity_days = 365 * 40;
     ca = make_ca(p, "p256", -86400, 50L * 365 * 86400);
     x = NULL;
-    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, keygen(p, "p256"), NULL),
+    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, ut_keygen(p, "p256"), NULL),
                            NULL, now, &x, &err) == APR_SUCCESS);
     UT_CHECK(x && ASN1_STRING_type(X509_get0_notAfter(x))
                       == V_ASN1_GENERALIZEDTIME);
@@ -665,7 +641,7 @@ static void test_build_validity(apr_pool_t *p)
     /* nonsense validity is a configuration error */
     prof->validity_days = 0;
     x = NULL;
-    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, keygen(p, "p256"), NULL),
+    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, ut_keygen(p, "p256"), NULL),
                            NULL, now, &x, &err) == CA_ECONFIG);
     UT_CHECK(x == NULL);
 
@@ -674,7 +650,7 @@ static void test_build_validity(apr_pool_t *p)
     ca = make_ca(p, "p256", -10L * 86400, 86400);
     x = NULL;
     err = NULL;
-    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, keygen(p, "p256"), NULL),
+    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, ut_keygen(p, "p256"), NULL),
                            NULL, now, &x, &err) == CA_ECONFIG);
     UT_CHECK(x == NULL && one_line(err));
 }
@@ -686,7 +662,7 @@ static void test_build_ed25519_ca(apr_pool_t *p)
     X509 *x = NULL;
     const char *err = NULL;
 
-    UT_CHECK_MSG(ca_cert_build(p, ca, make_req(p, prof, keygen(p, "rsa2048"),
+    UT_CHECK_MSG(ca_cert_build(p, ca, make_req(p, prof, ut_keygen(p, "rsa2048"),
                                                NULL),
                                NULL, (apr_int64_t)time(NULL), &x, &err)
                  == APR_SUCCESS, "%s", err ? err : "");
@@ -703,18 +679,18 @@ static void test_build_weak_key(apr_pool_t *p)
     const char *err = NULL;
     apr_int64_t now = (apr_int64_t)time(NULL);
 
-    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, keygen(p, "rsa1024"),
+    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, ut_keygen(p, "rsa1024"),
                                            NULL),
                            NULL, now, &x, &err) == CA_EPOLICY);
     UT_CHECK(x == NULL && err && strstr(err, "RSA 1024-bit key refused"));
     err = NULL;
-    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, keygen(p, "k256"), NULL),
+    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, ut_keygen(p, "k256"), NULL),
                            NULL, now, &x, &err) == CA_EPOLICY);
     UT_CHECK(x == NULL && err && strstr(err, "secp256k1"));
     /* the profile's policy applies */
     prof->key_policy.allow_ed25519 = 0;
     err = NULL;
-    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, keygen(p, "ed25519"),
+    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, ut_keygen(p, "ed25519"),
                                            NULL),
                            NULL, now, &x, &err) == CA_EPOLICY);
     UT_CHECK(x == NULL && one_line(err));
@@ -726,7 +702,7 @@ static apr_status_t build_sans(apr_pool_t *p, const ca_t *ca,
                                const char **first, const char **err)
 {
     ca_issue_req_t *req = make_req(p, ca_profile_make(p, NULL),
-                                   keygen(p, "p256"), sans);
+                                   ut_keygen(p, "p256"), sans);
     X509 *x = NULL;
     GENERAL_NAMES *gens;
     apr_status_t rv;
@@ -825,7 +801,7 @@ static void test_empty_subject(apr_pool_t *p)
     ca_t *ca = make_ca(p, "p256", -86400, 3650L * 86400);
     static const char *const sans[] = { "email:alice@example.org", NULL };
     ca_issue_req_t *req = make_req(p, ca_profile_make(p, NULL),
-                                   keygen(p, "p256"), sans);
+                                   ut_keygen(p, "p256"), sans);
     X509 *x = NULL;
     const char *err = NULL;
 
@@ -847,7 +823,7 @@ static void test_base_url(apr_pool_t *p)
 {
     ca_t *ca = make_ca(p, "p256", -86400, 3650L * 86400);
     ca_issue_req_t *req = make_req(p, ca_profile_make(p, NULL),
-                                   keygen(p, "p256"), NULL);
+                                   ut_keygen(p, "p256"), NULL);
     X509 *x = NULL;
     const char *err = NULL;
     CRL_DIST_POINTS *cdp;
@@ -895,7 +871,7 @@ static void test_bad_eku_in_profile(apr_pool_t *p)
     const char *err = NULL;
 
     prof->eku = strs(p, ekus);
-    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, keygen(p, "p256"), NULL),
+    UT_CHECK(ca_cert_build(p, ca, make_req(p, prof, ut_keygen(p, "p256"), NULL),
                            NULL, (apr_int64_t)time(NULL), &x, &err)
              == CA_ECONFIG);
     UT_CHECK(x == NULL && one_line(err));
@@ -966,7 +942,7 @@ static void test_issue_store(apr_pool_t *p)
     if (!s) {
         return;
     }
-    req = make_req(p, prof, keygen(p, "p256"), sans);
+    req = make_req(p, prof, ut_keygen(p, "p256"), sans);
     UT_CHECK_MSG(ca_issue(p, ca, s, req, &x1, &r1, &err) == APR_SUCCESS,
                  "%s", err ? err : "");
     UT_CHECK_MSG(ca_issue(p, ca, s, req, &x2, &r2, &err) == APR_SUCCESS,
@@ -1014,12 +990,12 @@ static void test_issue_store(apr_pool_t *p)
     x1 = NULL;
     r1 = NULL;
     err = NULL;
-    req = make_req(p, prof, keygen(p, "rsa1024"), sans);
+    req = make_req(p, prof, ut_keygen(p, "rsa1024"), sans);
     UT_CHECK(ca_issue(p, ca, s, req, &x1, &r1, &err) == CA_EPOLICY);
     UT_CHECK(x1 == NULL && r1 == NULL && one_line(err));
     {
         static const char *const bad[] = { "DNS:a,DNS:b", NULL };
-        req = make_req(p, prof, keygen(p, "p256"), bad);
+        req = make_req(p, prof, ut_keygen(p, "p256"), bad);
         err = NULL;
         UT_CHECK(ca_issue(p, ca, s, req, &x1, &r1, &err) == CA_EBADINPUT);
         UT_CHECK(x1 == NULL && r1 == NULL && one_line(err));
@@ -1054,7 +1030,7 @@ static void test_issue_db_unavailable(apr_pool_t *p)
     apr_dbd_close(drv, h);
 
     rv = ca_issue(p, ca, s, make_req(p, ca_profile_make(p, NULL),
-                                     keygen(p, "p256"), NULL),
+                                     ut_keygen(p, "p256"), NULL),
                   &x, &r, &err);
     UT_CHECK_MSG(rv == CA_EDB, "rv %d", rv);
     UT_CHECK(x == NULL && r == NULL);

@@ -17,7 +17,9 @@
 #include <openssl/x509v3.h>
 
 #include "unit.h"
-#include "../../stunnel-helper/keycert.c"
+#include "ca_ca.h"
+#include "ca_util.h"
+#include "keycert.h"
 
 /* A self-signed certificate for key, valid from now+nb to now+na. */
 static X509 *selfsigned(apr_pool_t *p, EVP_PKEY *key, const char *cn,

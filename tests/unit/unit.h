@@ -3,14 +3,35 @@
  *   UT_CHECK(cond)            a failed check fails the test, the test goes on
  *   UT_RUN(fn)                run one test function: void fn(apr_pool_t *p)
  *   return ut_finish();       prints "N passed, N failed" and the exit code
- * Each test function gets a fresh subpool, destroyed after it. */
+ * Each test function gets a fresh subpool, destroyed after it.
+ * Helpers the tests share:
+ *   ut_tmpdir(p)              a fresh directory, removed with everything in
+ *                             it when p is destroyed
+ *   ut_slurp(p, path)         a file's contents (NUL-terminated), or NULL
+ *   ut_dir_count(dir)         entries besides . and .. (-1: unreadable)
+ *   ut_rm_rf(dir)             remove a directory and everything in it
+ *   ut_keygen(p, type)        a key freed with p: rsa1024, rsa2048, p256,
+ *                             p384, p521, k256, ed25519, ed448, x25519 */
 #ifndef UNIT_H
 #define UNIT_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <apr_general.h>
 #include <apr_pools.h>
+#include <apr_strings.h>
+
+#include <dirent.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+
+#include "ca_util.h"
 
 static int ut_passed, ut_failed, ut_cur_failed;
 static apr_pool_t *ut_root;
@@ -45,6 +66,101 @@ static void ut_init(void)
     if (ut_cur_failed) { ut_failed++; fprintf(stderr, "FAIL %s\n", #fn); } \
     else { ut_passed++; fprintf(stderr, "ok   %s\n", #fn); } \
     } while (0)
+
+static inline int ut_rm_one(const char *path, const struct stat *st,
+                            int flag, struct FTW *ftw)
+{
+    (void)st; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+static inline apr_status_t ut_tmpdir_cleanup(void *d)
+{
+    nftw(d, ut_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return APR_SUCCESS;
+}
+
+static inline const char *ut_tmpdir(apr_pool_t *p)
+{
+    char *d = apr_pstrdup(p, "/tmp/certauth-ut.XXXXXX");
+    if (!mkdtemp(d)) {
+        perror("mkdtemp");
+        abort();
+    }
+    apr_pool_cleanup_register(p, d, ut_tmpdir_cleanup,
+                              apr_pool_cleanup_null);
+    return d;
+}
+
+static inline char *ut_slurp(apr_pool_t *p, const char *path)
+{
+    char *data = NULL;
+    apr_size_t len;
+    if (ca_file_read(p, path, 1 << 20, &data, &len) != APR_SUCCESS) {
+        return NULL;
+    }
+    return data;
+}
+
+static inline int ut_dir_count(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (!d) {
+        return -1;
+    }
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static inline void ut_rm_rf(const char *dir)
+{
+    nftw(dir, ut_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static inline EVP_PKEY *ut_keygen(apr_pool_t *p, const char *type)
+{
+    EVP_PKEY *k = NULL;
+
+    if (!strcmp(type, "rsa1024")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+    }
+    else if (!strcmp(type, "rsa2048")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    }
+    else if (!strcmp(type, "p256")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    }
+    else if (!strcmp(type, "p384")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    }
+    else if (!strcmp(type, "p521")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
+    }
+    else if (!strcmp(type, "k256")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
+    }
+    else if (!strcmp(type, "ed25519")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    }
+    else if (!strcmp(type, "ed448")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "ED448");
+    }
+    else if (!strcmp(type, "x25519")) {
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+    }
+    if (!k) {
+        fprintf(stderr, "keygen %s failed\n", type);
+        abort();
+    }
+    return ca_pool_pkey(p, k);
+}
 
 static int ut_finish(void)
 {
