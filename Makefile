@@ -24,8 +24,11 @@ APR_LIBS      := $(shell apr-1-config --link-ld --libs 2>/dev/null) $(shell apu-
 APR_CPPFLAGS  := $(shell apr-1-config --cppflags --cflags 2>/dev/null)
 
 WARN      := -Wall -Wextra -Werror
-CFLAGS_COMMON := -g -O2 -fPIC $(WARN) -std=gnu11 $(APR_CPPFLAGS) $(APR_INCLUDES) -Imod_certauth/core
-SSL_LIBS  := -lcrypto
+# p11-kit: the RFC 7512 parser of PKCS#11 URIs (core/ca_pkcs11.c)
+P11_CFLAGS := $(shell pkg-config --cflags p11-kit-1 2>/dev/null || echo -I/usr/include/p11-kit-1)
+P11_LIBS   := $(shell pkg-config --libs p11-kit-1 2>/dev/null || echo -lp11-kit)
+CFLAGS_COMMON := -g -O2 -fPIC $(WARN) -std=gnu11 $(APR_CPPFLAGS) $(APR_INCLUDES) -Imod_certauth/core $(P11_CFLAGS)
+SSL_LIBS  := -lcrypto $(P11_LIBS)
 # the core (ca_store.c) reads the CRL entries through SQLite's own API too;
 # linked with every program that links the core (after it)
 DB_LIBS   := -lsqlite3
@@ -42,7 +45,8 @@ MOD_HDR   := $(wildcard mod_certauth/*.h)
 MOD_SO    := $(BUILD)/mod_certauth.so
 
 ADMIN     := $(BUILD)/certauth-admin
-ADMIN_SRC := mod_certauth/admin/certauth_admin.c
+ADMIN_SRC := mod_certauth/admin/certauth_admin.c mod_certauth/admin/admin_pkcs11.c
+ADMIN_HDR := mod_certauth/admin/admin_pkcs11.h
 
 STUNNEL     := $(BUILD)/certauth-stunnel
 STUNNEL_SRC := stunnel-helper/certauth_stunnel.c \
@@ -91,9 +95,9 @@ $(MOD_SO): $(MOD_SRC) $(MOD_HDR) $(CORE_LIB)
 	$(CC) -shared $(CFLAGS_COMMON) $(AP_CFLAGS) $(AP_CPPFLAGS) -I$(AP_INCLUDEDIR) \
 	    -o $@ $(MOD_SRC) $(CORE_LIB) $(SSL_LIBS) $(JSON_LIBS)
 
-$(ADMIN): $(ADMIN_SRC) $(CORE_LIB)
+$(ADMIN): $(ADMIN_SRC) $(ADMIN_HDR) $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -o $@ $(ADMIN_SRC) $(CORE_LIB) $(APR_LIBS) $(SSL_LIBS)
+	$(CC) $(CFLAGS_COMMON) -Imod_certauth/admin -o $@ $(ADMIN_SRC) $(CORE_LIB) $(APR_LIBS) $(SSL_LIBS)
 
 $(STUNNEL): $(STUNNEL_SRC) $(STUNNEL_HDR) $(CORE_LIB)
 	@mkdir -p $(dir $@)

@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "mod_certauth.h"
+#include "ca_pkcs11.h"
 #include "ca_util.h"
 
 certauth_srv_conf *certauth_srv(server_rec *s)
@@ -46,6 +47,10 @@ void *certauth_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->db_timeout = -1;
     c->db_max_waiters = -1;
     c->crl_delay = -1;
+    c->ocsp = -1;
+    c->ocsp_signer_ca = -1;
+    c->ocsp_validity_secs = -1;
+    c->ocsp_responder_days = -1;
     return c;
 }
 
@@ -60,6 +65,10 @@ void *certauth_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(ca_cert_file);
     MERGE_PTR(ca_key_file);
     MERGE_PTR(passphrase);
+    MERGE_PTR(prev_ca_file);
+    MERGE_PTR(link_file);
+    MERGE_PTR(prev_key_file);
+    MERGE_PTR(prev_passphrase);
     MERGE_PTR(base_url);
     MERGE_PTR(where);
     c->has_endpoints = add->has_endpoints;
@@ -72,6 +81,12 @@ void *certauth_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(db_timeout);
     MERGE_INT(db_max_waiters);
     MERGE_INT(crl_delay);
+    MERGE_INT(ocsp);
+    MERGE_PTR(ocsp_path);
+    MERGE_PTR(ocsp_url);
+    MERGE_INT(ocsp_signer_ca);
+    MERGE_INT(ocsp_validity_secs);
+    MERGE_INT(ocsp_responder_days);
     return c;
 }
 
@@ -183,6 +198,63 @@ static const char *set_ca_cert(cmd_parms *cmd, void *d, const char *arg)
     return NULL;
 }
 
+/* CertAuthPreviousCACertificateFile, CertAuthCALinkCertificates */
+static const char *set_rollover_file(cmd_parms *cmd, void *d,
+                                     const char *arg)
+{
+    certauth_srv_conf *sc = certauth_srv(cmd->server);
+    const char *err = srv_only(cmd), *path;
+    (void)d;
+    if (err) {
+        return err;
+    }
+    path = ap_server_root_relative(cmd->pool, arg);
+    if (!path) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": bad path ", arg,
+                           NULL);
+    }
+    if (cmd->info) {
+        sc->link_file = path;
+    }
+    else {
+        sc->prev_ca_file = path;
+    }
+    return NULL;
+}
+
+/* CertAuthPreviousCAKeyFile path|URI [file:|exec:|env: pass phrase] */
+static const char *set_prev_key(cmd_parms *cmd, void *d, const char *key,
+                                const char *pass)
+{
+    certauth_srv_conf *sc = certauth_srv(cmd->server);
+    const char *err = srv_only(cmd);
+    (void)d;
+    if (err) {
+        return err;
+    }
+    if (ca_pkcs11_is_uri(key)) {
+        if (ca_pkcs11_check_uri(cmd->pool, key, &err) != APR_SUCCESS) {
+            return apr_pstrcat(cmd->pool, "CertAuthPreviousCAKeyFile: ", err,
+                               NULL);
+        }
+        sc->prev_key_file = key;
+    }
+    else if (!(sc->prev_key_file = ap_server_root_relative(cmd->pool,
+                                                           key))) {
+        return apr_pstrcat(cmd->pool, "CertAuthPreviousCAKeyFile: bad path ",
+                           key, NULL);
+    }
+    if (pass) {
+        if (strncmp(pass, "file:", 5) && strncmp(pass, "exec:", 5)
+            && strncmp(pass, "env:", 4)) {
+            return "CertAuthPreviousCAKeyFile: the pass phrase source is "
+                   "file:/path, exec:/path or env:NAME";
+        }
+        sc->prev_passphrase = pass;
+    }
+    return NULL;
+}
+
 static const char *set_ca_key(cmd_parms *cmd, void *d, const char *arg)
 {
     certauth_srv_conf *sc = certauth_srv(cmd->server);
@@ -190,6 +262,16 @@ static const char *set_ca_key(cmd_parms *cmd, void *d, const char *arg)
     (void)d;
     if (err) {
         return err;
+    }
+    /* a PKCS#11 URI names a key in a token (core/ca_pkcs11.c) */
+    if (ca_pkcs11_is_uri(arg)) {
+        const char *why = NULL;
+        if (ca_pkcs11_check_uri(cmd->pool, arg, &why) != APR_SUCCESS) {
+            return apr_pstrcat(cmd->pool, "CertAuthCAKeyFile: ", why, NULL);
+        }
+        sc->ca_key_file = arg;
+        sc->where = where(cmd);
+        return NULL;
     }
     sc->ca_key_file = ap_server_root_relative(cmd->pool, arg);
     if (!sc->ca_key_file) {
@@ -779,8 +861,95 @@ static const char *set_srv_int(cmd_parms *cmd, void *d, const char *arg)
     if (!strcasecmp(name, "CertAuthCRLRefreshSeconds")) {
         return parse_int(cmd, name, arg, 1, 86400, &sc->crl_refresh_secs);
     }
+    if (!strcasecmp(name, "CertAuthOCSPValiditySeconds")) {
+        return parse_int(cmd, name, arg, 60, 7 * 86400,
+                         &sc->ocsp_validity_secs);
+    }
+    if (!strcasecmp(name, "CertAuthOCSPResponderDays")) {
+        return parse_int(cmd, name, arg, 1, 365, &sc->ocsp_responder_days);
+    }
     return parse_int(cmd, name, arg, 0, 30 * 86400,
                      &sc->supersede_grace_secs);
+}
+
+/* CertAuthOCSP On|Off */
+static const char *set_ocsp(cmd_parms *cmd, void *d, int flag)
+{
+    const char *err = srv_only(cmd);
+    (void)d;
+    if (err) {
+        return err;
+    }
+    certauth_srv(cmd->server)->ocsp = flag;
+    return NULL;
+}
+
+/* CertAuthOCSPPath SEGMENT: below the CertAuth Location. */
+static const char *set_ocsp_path(cmd_parms *cmd, void *d, const char *arg)
+{
+    const char *err = srv_only(cmd);
+    (void)d;
+    if (err) {
+        return err;
+    }
+    while (*arg == '/') {
+        arg++;
+    }
+    if (!*arg || strspn(arg, "abcdefghijklmnopqrstuvwxyz"
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
+                     != strlen(arg)
+        || arg[strlen(arg) - 1] == '/' || strstr(arg, "..")) {
+        return apr_psprintf(cmd->pool, "CertAuthOCSPPath: '%s' is not a "
+                            "path below the Location (e.g. ocsp)", arg);
+    }
+    certauth_srv(cmd->server)->ocsp_path = arg;
+    return NULL;
+}
+
+/* CertAuthOCSPURL URL|none: the AIA OCSP entry of issued certificates. */
+static const char *set_ocsp_url(cmd_parms *cmd, void *d, const char *arg)
+{
+    const char *err = srv_only(cmd);
+    apr_uri_t uri;
+    (void)d;
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(arg, "none")) {
+        certauth_srv(cmd->server)->ocsp_url = "";
+        return NULL;
+    }
+    if (apr_uri_parse(cmd->pool, arg, &uri) != APR_SUCCESS || !uri.scheme
+        || (strcasecmp(uri.scheme, "https") && strcasecmp(uri.scheme, "http"))
+        || !uri.hostname || !*uri.hostname || uri.query || uri.fragment
+        || strpbrk(arg, " \t\"<>\\")) {
+        return apr_psprintf(cmd->pool, "CertAuthOCSPURL: '%s' is not an "
+                            "absolute http URL (e.g. "
+                            "http://ca.example.org/ca/ocsp) or none", arg);
+    }
+    certauth_srv(cmd->server)->ocsp_url = arg;
+    return NULL;
+}
+
+/* CertAuthOCSPSigner responder|ca */
+static const char *set_ocsp_signer(cmd_parms *cmd, void *d, const char *arg)
+{
+    const char *err = srv_only(cmd);
+    (void)d;
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(arg, "ca")) {
+        certauth_srv(cmd->server)->ocsp_signer_ca = 1;
+    }
+    else if (!strcasecmp(arg, "responder")) {
+        certauth_srv(cmd->server)->ocsp_signer_ca = 0;
+    }
+    else {
+        return "CertAuthOCSPSigner: responder (a delegated responder "
+               "certificate, the default) or ca (the CA key)";
+    }
+    return NULL;
 }
 
 /* CertAuthDBTimeout, CertAuthCRLDelay: a time (seconds, or with a unit:
@@ -980,6 +1149,19 @@ const command_rec certauth_cmds[] = {
     AP_INIT_TAKE1("CertAuthCAPassPhrase", set_passphrase, NULL, RSRC_CONF,
                   "pass phrase of an encrypted CA key: file:/path, "
                   "exec:/path or env:NAME"),
+    AP_INIT_TAKE1("CertAuthPreviousCACertificateFile", set_rollover_file,
+                  NULL, RSRC_CONF,
+                  "after a rollover: the previous CA certificate (its "
+                  "certificates still identify their holders; published)"),
+    AP_INIT_TAKE12("CertAuthPreviousCAKeyFile", set_prev_key, NULL,
+                   RSRC_CONF,
+                   "after a rollover: the previous CA's key (file or "
+                   "PKCS#11 URI) and optionally its pass phrase source: it "
+                   "signs the previous CA's CRL"),
+    AP_INIT_TAKE1("CertAuthCALinkCertificates", set_rollover_file, (void *)1,
+                  RSRC_CONF,
+                  "after a rollover: the link certificates NewWithOld and "
+                  "OldWithNew (certauth-admin rollover's links.pem)"),
     AP_INIT_TAKE1("CertAuthBaseURL", set_base_url, NULL, RSRC_CONF,
                   "public URL of the CA endpoints, e.g. "
                   "https://ca.example.org/ca"),
@@ -997,14 +1179,31 @@ const command_rec certauth_cmds[] = {
                   "longest a request waits for the database, locks and "
                   "busy time together (default 3s); then 503"),
     AP_INIT_TAKE1("CertAuthDBMaxWaiters", set_db_limit, NULL, RSRC_CONF,
-                  "requests that may wait for the write path at once, in "
-                  "all processes (default 8); others get 503 at once"),
+                  "requests that may wait for a stalled write path at once, "
+                  "in all processes (default 8); others get 503 at once"),
     AP_INIT_TAKE1("CertAuthCRLDelay", set_db_limit, NULL, RSRC_CONF,
                   "longest time from a revocation to a CRL listing it "
                   "(default 2s)"),
     AP_INIT_TAKE1("CertAuthSupersedeGraceSeconds", set_srv_int, NULL,
                   RSRC_CONF, "a renewed certificate appears on the CRL this "
                   "long after its renewal (default 0)"),
+    AP_INIT_FLAG("CertAuthOCSP", set_ocsp, NULL, RSRC_CONF,
+                 "Off: no OCSP responder below the CertAuth Location "
+                 "(default On)"),
+    AP_INIT_TAKE1("CertAuthOCSPPath", set_ocsp_path, NULL, RSRC_CONF,
+                  "path of the OCSP responder below the Location (default "
+                  "ocsp)"),
+    AP_INIT_TAKE1("CertAuthOCSPURL", set_ocsp_url, NULL, RSRC_CONF,
+                  "OCSP URL written into issued certificates' "
+                  "authorityInfoAccess, or none (default)"),
+    AP_INIT_TAKE1("CertAuthOCSPSigner", set_ocsp_signer, NULL, RSRC_CONF,
+                  "responder (delegated certificate, default) or ca"),
+    AP_INIT_TAKE1("CertAuthOCSPValiditySeconds", set_srv_int, NULL,
+                  RSRC_CONF, "from thisUpdate to nextUpdate of OCSP "
+                  "responses (default 3600)"),
+    AP_INIT_TAKE1("CertAuthOCSPResponderDays", set_srv_int, NULL, RSRC_CONF,
+                  "validity of the responder certificate, renewed at half "
+                  "of it (default 2)"),
     AP_INIT_TAKE1("CertAuthAdmin", set_admin, NULL, ACCESS_CONF,
                   "an httpd expression that is true for administrators"),
     AP_INIT_FLAG("CertAuth", set_enabled, NULL, ACCESS_CONF,

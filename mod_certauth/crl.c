@@ -361,7 +361,7 @@ static int refresh(server_rec *s, ca_store_t *st, apr_pool_t *p,
     have = c->blob ? c->blob->number : 0;
     if (!force && !due(c->blob, now, c->db_checked, sc->crl_refresh_secs)) {
         unlock();
-        certauth_db_unlock();
+        certauth_db_release();
         return 0; /* another child did it meanwhile */
     }
     unlock();
@@ -396,7 +396,7 @@ static int refresh(server_rec *s, ca_store_t *st, apr_pool_t *p,
             status = HTTP_SERVICE_UNAVAILABLE;
         }
     }
-    certauth_db_unlock();
+    certauth_db_release();
     if (!status) {
         lock();
         c = cache_sync(path);
@@ -665,4 +665,46 @@ int certauth_crl(request_rec *r, int pem)
                                     r->connection->bucket_alloc));
     return ap_pass_brigade(r->output_filters, bb) == APR_SUCCESS
                ? OK : AP_FILTER_ERROR;
+}
+
+int certauth_crl_generation(request_rec *r, const char **gen)
+{
+    const certauth_srv_conf *sc = certauth_srv(r->server);
+    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+    apr_int64_t number = 0, tu = 0;
+    crl_cache *c;
+    int need, status = 0;
+
+    /* as certauth_crl: the database only without a valid CRL (or without
+     * the watchdog) */
+    lock();
+    c = cache_sync(sc->crl_cache);
+    need = !c->blob || c->blob->next_update <= now
+           || (!have_watchdog
+               && due(c->blob, now, c->db_checked, sc->crl_refresh_secs));
+    if (!need && c->blob) {
+        number = c->blob->number;
+        tu = c->blob->this_update;
+    }
+    unlock();
+    if (need) {
+        ca_store_t *st = certauth_store_quiet(r);
+        status = !st ? HTTP_SERVICE_UNAVAILABLE
+                     : refresh(r->server, st, r->pool,
+                               certauth_store_get_deadline(r), 0);
+        lock();
+        c = cache_sync(sc->crl_cache);
+        if (c->blob) {
+            number = c->blob->number;
+            tu = c->blob->this_update;
+        }
+        unlock();
+    }
+    /* with the changes of status of this server counted too: they change
+     * the generation at once, before the watchdog's CRL shows them */
+    *gen = number ? apr_psprintf(r->pool, "%" APR_INT64_T_FMT ":%"
+                                 APR_INT64_T_FMT ":%u", number, tu,
+                                 (unsigned)certauth_crl_marks())
+                  : NULL;
+    return status;
 }

@@ -73,6 +73,7 @@ int certauth_enroll(request_rec *r, certauth_req *q)
     ireq.base_url = sc->base_url;
     /* the record is committed with the certificate (one commit) */
     ireq.audit = certauth_audit_new(r, &q->who, "enroll", "", "ok", NULL);
+    ireq.ocsp_url = sc->ocsp_url && *sc->ocsp_url ? sc->ocsp_url : NULL;
     rv = ca_issue(r->pool, sc->ca, st, &ireq, &cert, &row, &err);
     if (rv != APR_SUCCESS) {
         int code = certauth_status_of(rv);

@@ -159,6 +159,7 @@ static int issue(request_rec *r, ca_store_t *st, const certauth_who *who,
                                "certificate %s", pname, who->cert->serial)
                 : apr_psprintf(r->pool, "profile %s", pname));
     }
+    ireq.ocsp_url = sc->ocsp_url && *sc->ocsp_url ? sc->ocsp_url : NULL;
     rv = ca_issue(r->pool, sc->ca, st, &ireq, cert, &row, &err);
     if (rv == APR_SUCCESS && !renewing && !who->user && who->cert) {
         /* issued on the strength of a certificate alone: remember which,

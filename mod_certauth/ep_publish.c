@@ -19,8 +19,10 @@ int certauth_publish_cacert(request_rec *r, int pem)
 
     apr_table_setn(r->headers_out, "Cache-Control", "max-age=3600");
     if (pem) {
-        return certauth_send(r, HTTP_OK, "application/x-pem-file",
-                             ca->cert_pem, strlen(ca->cert_pem));
+        /* after a rollover: the previous CA and the link certificates too */
+        const char *text = ca->publish_pem ? ca->publish_pem : ca->cert_pem;
+        return certauth_send(r, HTTP_OK, "application/x-pem-file", text,
+                             strlen(text));
     }
     return certauth_send(r, HTTP_OK, "application/x-x509-ca-cert",
                          ca->cert_der, ca->cert_der_len);

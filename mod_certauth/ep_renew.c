@@ -89,6 +89,7 @@ int certauth_renew(request_rec *r, certauth_req *q)
     ireq.sans = apr_array_make(r->pool, 2, sizeof(const char *));
     ca_cert_sans(r->pool, old, ireq.sans);
     ireq.base_url = sc->base_url;
+    ireq.ocsp_url = sc->ocsp_url && *sc->ocsp_url ? sc->ocsp_url : NULL;
     ca_lc_renewal_prepare(&ireq, profile, row, now,
                           sc->supersede_grace_secs);
 

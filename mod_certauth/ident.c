@@ -54,10 +54,9 @@ static int identify_cert(request_rec *r, ca_store_t *st, certauth_who *who)
         who->cert_problem = "the client certificate cannot be read";
         return 0;
     }
-    /* issued by this CA: name chaining and the signature */
-    if (X509_check_issued(ca->cert, x) != X509_V_OK
-        || X509_verify(x, X509_get0_pubkey(ca->cert)) != 1) {
-        ERR_clear_error();
+    /* issued by this CA (or, after a rollover, by the previous one): name
+     * chaining and the signature */
+    if (!ca_issued_by_us(ca, x)) {
         who->cert_problem = "the client certificate was not issued by this "
                             "CA";
         return 0;

@@ -24,6 +24,7 @@
 #include "mod_dbd.h"
 #include "mod_certauth.h"
 #include "ca_log.h"
+#include "ca_ocsp.h"
 #include "ca_util.h"
 
 /* The core's log lines go to the error log of the main server. */
@@ -101,8 +102,12 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
             && !strcmp(sc->ca_key_file, certauth_srv(s0)->ca_key_file)) {
             sc->ca = certauth_srv(s0)->ca;
         }
-        else if (ca_load(&sc->ca, pconf, sc->ca_cert_file, sc->ca_key_file,
-                         sc->passphrase, &err) != APR_SUCCESS) {
+        /* a key in a PKCS#11 token is checked in a process of its own
+         * (configtest too) and loaded by each child after fork
+         * (certauth_child_init): this process never opens the module */
+        else if (ca_load_ex(&sc->ca, pconf, sc->ca_cert_file,
+                            sc->ca_key_file, sc->passphrase,
+                            CA_LOAD_KEY_LATER, &err) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(0103)
                          "%s (%s): %s",
                          err && (strstr(err, "no pass phrase")
@@ -114,10 +119,55 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                          sc->where, err ? err : "cannot load the CA");
             return !OK;
         }
+        if (sc->link_file && !sc->prev_ca_file) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1802)
+                         "CertAuthCALinkCertificates (%s): needs "
+                         "CertAuthPreviousCACertificateFile", sc->where);
+            return !OK;
+        }
+        if (sc->prev_ca_file && !sc->ca->previous
+            && ca_set_previous(sc->ca, pconf, sc->prev_ca_file,
+                               sc->link_file, &err) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1803)
+                         "%s (%s): %s",
+                         err && sc->link_file && strstr(err, sc->link_file)
+                             ? "CertAuthCALinkCertificates"
+                             : "CertAuthPreviousCACertificateFile",
+                         sc->where, err);
+            return !OK;
+        }
+        if (sc->prev_key_file && !sc->prev_ca_file) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1804)
+                         "CertAuthPreviousCAKeyFile (%s): needs "
+                         "CertAuthPreviousCACertificateFile", sc->where);
+            return !OK;
+        }
+        if (sc->prev_key_file && !sc->prev_ca
+            && ca_load_ex(&sc->prev_ca, pconf, sc->prev_ca_file,
+                          sc->prev_key_file, sc->prev_passphrase,
+                          CA_LOAD_KEY_LATER | CA_LOAD_EXPIRED_OK, &err)
+                   != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1805)
+                         "CertAuthPreviousCAKeyFile (%s): %s", sc->where,
+                         err);
+            return !OK;
+        }
         if (sc->crl_days < 0) sc->crl_days = 7;
         if (sc->crl_retention_days < 0) sc->crl_retention_days = 90;
         if (sc->crl_refresh_secs < 0) sc->crl_refresh_secs = 60;
         if (sc->supersede_grace_secs < 0) sc->supersede_grace_secs = 0;
+        /* on by default like the CRL (2); 1: CertAuthOCSP On was said */
+        if (sc->ocsp < 0) sc->ocsp = 2;
+        if (!sc->ocsp_path) sc->ocsp_path = "ocsp";
+        if (sc->ocsp_signer_ca < 0) sc->ocsp_signer_ca = 0;
+        if (sc->ocsp_validity_secs < 0) sc->ocsp_validity_secs = 3600;
+        if (sc->ocsp_responder_days < 0) sc->ocsp_responder_days = 2;
+        if (sc->ocsp && ca_ocsp_init(&sc->ocsp_hashes, pconf, sc->ca)
+                            != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1701)
+                         "CertAuthOCSP: cannot hash the CA's name and key");
+            return !OK;
+        }
         if (sc->has_endpoints) {
             any = 1;
         }
@@ -160,6 +210,38 @@ static int crl_dirs(apr_pool_t *pconf, server_rec *s0)
             }
             fp[j] = '\0';
             sc->crl_cache = apr_psprintf(pconf, "%s/crl-%s.bin", dir, fp);
+            if (sc->ocsp == 1 && sc->has_endpoints) {
+                core_dir_config *cd = ap_get_core_module_config(
+                    s->lookup_defaults);
+                if (!cd->allow_encoded_slashes) {
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                                 CA_LOGNO(1704) "CertAuthOCSP On in server "
+                                 "%s without AllowEncodedSlashes NoDecode: "
+                                 "httpd answers OCSP GET requests whose "
+                                 "base64 holds %%2F with its own 404 page",
+                                 s->server_hostname ? s->server_hostname
+                                                    : "(default)");
+                }
+            }
+            sc->ocsp_dir = apr_psprintf(pconf, "%s/ocsp-%s", dir, fp);
+            sc->ocsp_responder = apr_psprintf(pconf, "%s/ocsp-%s-responder"
+                                              ".pem", dir, fp);
+            if (sc->ocsp && mkdir(sc->ocsp_dir, 0755) != 0
+                && errno != EEXIST) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG,
+                             APR_FROM_OS_ERROR(errno), s, CA_LOGNO(1702)
+                             "cannot create %s", sc->ocsp_dir);
+                return !OK;
+            }
+            if (sc->ocsp && geteuid() == 0
+                && chown(sc->ocsp_dir, ap_unixd_config.user_id,
+                         ap_unixd_config.group_id) != 0) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG,
+                             APR_FROM_OS_ERROR(errno), s, CA_LOGNO(1703)
+                             "cannot give %s to the httpd user",
+                             sc->ocsp_dir);
+                return !OK;
+            }
         }
     }
     return OK;
@@ -180,6 +262,33 @@ static int certauth_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return !OK;
     }
     return certauth_crl_post_config(pconf, s);
+}
+
+static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
+{
+    server_rec *s;
+
+    certauth_crl_child_init(pchild, s0);
+    certauth_ocsp_child_init(pchild, s0);
+    certauth_rollover_child_init(pchild);
+    for (s = s0; s; s = s->next) {
+        certauth_srv_conf *sc = certauth_srv(s);
+        const char *err = NULL;
+        if (sc->ca && ca_key_reopen(sc->ca, pchild, &err) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1801)
+                         "CertAuthCAKeyFile (%s): %s; this process cannot "
+                         "sign (503) until httpd restarts", sc->where, err);
+        }
+        if (sc->prev_ca
+            && ca_key_reopen(sc->prev_ca, pchild, &err) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1806)
+                         "CertAuthPreviousCAKeyFile (%s): %s; this process "
+                         "cannot sign the previous CA's CRL (503)",
+                         sc->where, err);
+        }
+    }
+    /* the mutexes, the connections' schema check */
+    certauth_db_child_init(pchild, s0);
 }
 
 /* The path below the endpoints' Location, or NULL when r is not ours. */
@@ -204,7 +313,10 @@ static int certauth_fixups(request_rec *r)
     const certauth_dir_conf *dc = certauth_dir(r);
     const char *rest = endpoint_path(r, dc);
 
-    if (rest && certauth_route_of(dc, rest)) {
+    if (rest && !certauth_is_est(dc)) {
+        rest = certauth_ocsp_rest(r, rest);
+    }
+    if (rest && *rest && certauth_route_of(dc, rest)) {
         r->handler = CERTAUTH_HANDLER;
     }
     return DECLINED;
@@ -235,17 +347,14 @@ static int certauth_handler(request_rec *r)
                               "not configured", "no CA for this server");
     }
 
-    if (!(rt = certauth_route_of(dc, rest))) {
+    if (!certauth_is_est(dc)) {
+        rest = certauth_ocsp_rest(r, rest);
+    }
+    if (!*rest || !(rt = certauth_route_of(dc, rest))) {
         return DECLINED;
     }
     /* the route table's rules first, then the endpoint (routes.c) */
     return certauth_dispatch(r, rt, rest);
-}
-
-static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
-{
-    certauth_crl_child_init(pchild, s0);
-    certauth_db_child_init(pchild, s0);
 }
 
 static void certauth_register_hooks(apr_pool_t *p)

@@ -36,6 +36,11 @@ typedef struct certauth_srv_conf {
     const char *ca_cert_file;
     const char *ca_key_file;
     const char *passphrase;      /* file:/exec:/env: or NULL                */
+    const char *prev_ca_file;    /* after a rollover: the previous CA       */
+    const char *link_file;       /* ... and the link certificates           */
+    const char *prev_key_file;   /* ... its key (signs its CRL), or NULL    */
+    const char *prev_passphrase; /* ... the key's pass phrase / PIN source  */
+    ca_t *prev_ca;               /* ... loaded (the key in each child)      */
     const char *base_url;        /* no trailing slash                       */
     const char *where;           /* "file:line" of the CA directives        */
     int has_endpoints;           /* a Location of this server says CertAuth On */
@@ -49,6 +54,16 @@ typedef struct certauth_srv_conf {
     apr_interval_time_t db_timeout; /* CertAuthDBTimeout, -1 unset         */
     int db_max_waiters;          /* CertAuthDBMaxWaiters (main server), -1 */
     apr_interval_time_t crl_delay; /* CertAuthCRLDelay, -1 unset            */
+    int ocsp;                    /* CertAuthOCSP: 1 On, 0 Off, 2 on by
+                                    default, -1 unset                       */
+    const char *ocsp_path;       /* below the Location (default "ocsp")     */
+    const char *ocsp_url;        /* AIA OCSP URL of issued certificates     */
+    int ocsp_signer_ca;          /* sign with the CA key, -1 unset          */
+    int ocsp_validity_secs;      /* thisUpdate to nextUpdate, -1 unset      */
+    int ocsp_responder_days;     /* responder certificate validity, -1      */
+    const char *ocsp_dir;        /* response cache (runtime dir), per CA    */
+    const char *ocsp_responder;  /* responder key + certificate file        */
+    struct ca_ocsp_t *ocsp_hashes; /* the CA's CertID hashes                */
     apr_array_header_t *refs;    /* certauth_ref: profiles named elsewhere  */
     ca_t *ca;                    /* loaded at check_config                  */
 } certauth_srv_conf;
@@ -170,7 +185,7 @@ apr_interval_time_t certauth_db_timeout(server_rec *s);
 /* The global mutex (CRL making, schema changes) before `deadline`
  * (0: unbounded): APR_SUCCESS, or APR_TIMEUP. */
 apr_status_t certauth_db_lock_until(apr_time_t deadline);
-void certauth_db_unlock(void);
+void certauth_db_release(void);
 /* Changes of status that the CRL must show: counted in shared memory. */
 void certauth_crl_mark(void);
 apr_uint32_t certauth_crl_marks(void);
@@ -262,6 +277,16 @@ void certauth_crl_child_init(apr_pool_t *p, server_rec *s);
 int certauth_crl_post_config(apr_pool_t *pconf, server_rec *s);
 /* The child exits: returns once the watchdog's work has ended. */
 void certauth_crl_child_exit(void);
+/* GET crl/previous[.pem]: the previous CA's CRL (ep_rollover.c) */
+int certauth_crl_previous(request_rec *r, int pem);
+void certauth_rollover_child_init(apr_pool_t *pchild);
+/* The module's global mutex (CRL making, schema changes), held for the
+ * request r, waited for until the request's database deadline
+ * (CertAuthDBTimeout): certauth_db_lock returns whether it locked, to be
+ * passed to certauth_db_unlock.  Store access from r while it is held is
+ * fine. */
+int certauth_db_lock(request_rec *r);
+void certauth_db_unlock(request_rec *r, int locked);
 
 /* routes.c: the route table, the one place where routes are declared.
  * certauth_dispatch applies a route's rules before any endpoint code runs:
@@ -323,6 +348,23 @@ int certauth_dispatch(request_rec *r, const certauth_route *rt,
 int certauth_fail(request_rec *r, const certauth_req *q, int status,
                   const char *error, const char *detail);
 
+/* crl.c: a tag of the current CRL ("number:thisUpdate"), brought up to
+ * date as a CRL request does; every change of a certificate's status makes
+ * a new CRL, so OCSP responses made under another tag are out of date.
+ * 0, or an HTTP status (database unavailable) with *gen what this front end
+ * has (NULL: none). */
+int certauth_crl_generation(request_rec *r, const char **gen);
+
+/* ep_ocsp.c: the OCSP responder.  Its routes in the table are "ocsp"
+ * (POST) and "ocsp/\*" (GET); certauth_ocsp_rest maps the path below the
+ * Location to them: the server's CertAuthOCSPPath to "ocsp", a '/' in the
+ * GET request's base64 to %2F; "" (no route) for "ocsp" when the
+ * responder is off or elsewhere; else rest itself. */
+const char *certauth_ocsp_rest(request_rec *r, const char *rest);
+/* certauth_fail's answer on the OCSP routes: an OCSP error response. */
+int certauth_ocsp_fail(request_rec *r, int status, const char *detail);
+void certauth_ocsp_child_init(apr_pool_t *p, server_rec *s);
+
 /* Endpoints: one file each, called by certauth_dispatch only. */
 int certauth_publish_cacert(request_rec *r, int pem);
 int certauth_publish_cert(request_rec *r, const char *serial_part);
@@ -331,6 +373,7 @@ int certauth_renew(request_rec *r, certauth_req *q);
 int certauth_revoke(request_rec *r, certauth_req *q);
 int certauth_api(request_rec *r, certauth_req *q);
 int certauth_pkcs12(request_rec *r, certauth_req *q);
+int certauth_ocsp(request_rec *r, certauth_req *q);
 /* EST (RFC 7030) below a Location ending in /.well-known/est. */
 int certauth_is_est(const certauth_dir_conf *dc);
 int certauth_est(request_rec *r, certauth_req *q);

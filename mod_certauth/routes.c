@@ -24,6 +24,7 @@ APLOG_USE_MODULE(certauth);
 #define CSR_TYPES "application/pkcs10 application/x-pem-file " \
                   "application/octet-stream"
 #define FORM_TYPES "application/json application/x-www-form-urlencoded"
+#define OCSP_TYPES "application/ocsp-request"
 
 static int ep_cacert_crt(request_rec *r, certauth_req *q)
 {
@@ -54,6 +55,18 @@ static int ep_crl_pem(request_rec *r, certauth_req *q)
     return certauth_crl(r, 1);
 }
 
+static int ep_crl_previous_der(request_rec *r, certauth_req *q)
+{
+    (void)q;
+    return certauth_crl_previous(r, 0);
+}
+
+static int ep_crl_previous_pem(request_rec *r, certauth_req *q)
+{
+    (void)q;
+    return certauth_crl_previous(r, 1);
+}
+
 /*     path, est, method, accepted media types, empty body ok, body bound,
  *     caller, changes state, its name in the audit log, endpoint */
 #define ROUTE(path, est, m, media, empty, max, caller, state, action, run) \
@@ -65,6 +78,8 @@ const certauth_route certauth_routes[] = {
     ROUTE("certs/*", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, ep_cert),
     ROUTE("crl", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, ep_crl_der),
     ROUTE("crl.pem", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, ep_crl_pem),
+    ROUTE("crl/previous", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, ep_crl_previous_der),
+    ROUTE("crl/previous.pem", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, ep_crl_previous_pem),
     ROUTE("enroll", 0, M_POST, CSR_TYPES " text/plain", 0, 0, CERTAUTH_LOGIN, 1, "enroll", certauth_enroll),
     ROUTE("renew", 0, M_POST, CSR_TYPES, 1, 0, CERTAUTH_CERT, 1, "renew", certauth_renew),
     ROUTE("revoke", 0, M_POST, FORM_TYPES, 0, 0, CERTAUTH_EITHER, 1, "revoke", certauth_revoke),
@@ -73,6 +88,8 @@ const certauth_route certauth_routes[] = {
     ROUTE("api/audit", 0, M_GET, NULL, 0, 0, CERTAUTH_ADMIN, 0, NULL, certauth_api),
     ROUTE("api/pending", 0, M_GET, NULL, 0, 0, CERTAUTH_ADMIN, 0, NULL, certauth_api),
     ROUTE("api/pending/*", 0, M_POST, "application/json", 0, 0, CERTAUTH_ADMIN, 1, "approval", certauth_api),
+    ROUTE("ocsp", 0, M_POST, OCSP_TYPES, 0, 16384, CERTAUTH_ANYONE, 0, NULL, certauth_ocsp),
+    ROUTE("ocsp/*", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_ocsp),
     ROUTE("cacerts", 1, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_est),
     ROUTE("csrattrs", 1, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_est),
     ROUTE("simpleenroll", 1, M_POST, "application/pkcs10", 0, 0, CERTAUTH_EITHER, 1, "enroll", certauth_est),
@@ -127,6 +144,11 @@ const certauth_route *certauth_route_of(const certauth_dir_conf *dc,
 int certauth_fail(request_rec *r, const certauth_req *q, int status,
                   const char *error, const char *detail)
 {
+    /* OCSP clients get OCSP responses, errors too */
+    if (q && q->route && q->route->run == certauth_ocsp) {
+        return certauth_ocsp_fail(r, status, detail && *detail ? detail
+                                                               : error);
+    }
     if (q && q->route && q->route->est) {
         return certauth_est_error(r, status, detail && *detail ? detail
                                                                : error);

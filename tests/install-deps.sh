@@ -12,14 +12,20 @@ set -eu
 
 RUN_PKGS="apache2 apache2-dev apache2-utils libaprutil1-dbd-sqlite3 libssl-dev
 libapr1-dev libaprutil1-dev libjansson-dev openssl curl make gcc sqlite3
-libcurl4-openssl-dev libsqlite3-dev"
+libcurl4-openssl-dev libsqlite3-dev libp11-kit-dev pkgconf"
 
+# libp11-kit-dev: p11-kit parses PKCS#11 URIs (CA keys in tokens) and loads
+# the modules for certauth-admin init --pkcs11.
 # Test suites: pytest + cryptography (integration), valgrind (leak checks),
 # and what later suites use (libcurl clients, PostgreSQL front ends, stunnel
 # for certauth-stunnel's tests,
-# certutil for browser NSS databases, gdb for backtraces of crashed children).
+# certutil for browser NSS databases and vfychain for OCSP, gnutls-bin for
+# ocsptool, gdb for backtraces of crashed children).
 TEST_PKGS="python3-pytest python3-cryptography valgrind libcurl4-openssl-dev
-libaprutil1-dbd-pgsql postgresql-15 stunnel4 libnss3-tools gdb"
+libaprutil1-dbd-pgsql postgresql-15 stunnel4 libnss3-tools gdb gnutls-bin"
+# CA keys in PKCS#11 tokens (test_pkcs11.py): OpenSSL's pkcs11 engine,
+# SoftHSM2 tokens, pkcs11-tool (opensc) to look into them
+TEST_PKGS="$TEST_PKGS libengine-pkcs11-openssl softhsm2 opensc"
 
 # The web pages are bundled with npm packages (make web), and the browser
 # tests drive Debian's chromium (playwright-core from npm, no browser

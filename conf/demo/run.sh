@@ -41,6 +41,12 @@ if ! [[ $PORT =~ ^[0-9]{1,5}$ ]] || ((10#$PORT < 1 || 10#$PORT > 65535)); then
     die "PORT must be a TCP port number (1-65535), not '$PORT'"
 fi
 PORT=$((10#$PORT))
+# the OCSP responder (and CRL) over plain HTTP, as mod_ssl and stunnel ask
+OCSP_PORT="${OCSP_PORT:-$((PORT + 1))}"
+if ! [[ $OCSP_PORT =~ ^[0-9]{1,5}$ ]] || ((10#$OCSP_PORT < 1 || 10#$OCSP_PORT > 65535)); then
+    die "OCSP_PORT must be a TCP port number (1-65535), not '$OCSP_PORT'"
+fi
+OCSP_PORT=$((10#$OCSP_PORT))
 [[ -x $APACHE ]] || die "apache2 not found (run: make deps-run)"
 [[ -f $MODULE ]] || die "$MODULE is missing (run: make all)"
 [[ -x $ADMIN ]] || die "$ADMIN is missing (run: make all)"
@@ -252,6 +258,7 @@ ServerRoot "$RUN"
 DefaultRuntimeDir "$SRV/runtime"
 PidFile "$RUN/httpd.pid"
 Listen 127.0.0.1:$PORT
+Listen 127.0.0.1:$OCSP_PORT
 ServerName localhost
 
 ${load_modules}LoadModule certauth_module "$MODULE"
@@ -312,6 +319,8 @@ SSLSessionTickets off
     CertAuthCACertificateFile "$CA_CERT"
     CertAuthCAKeyFile "$CA_KEY"
     CertAuthBaseURL https://localhost:$PORT/ca
+    # issued certificates name the OCSP responder of the HTTP host below
+    CertAuthOCSPURL http://localhost:$OCSP_PORT/ca/ocsp
 
     # The shipped profiles (user, server, stunnel, protogeni,
     # protogeni-authority), with the demo's values
@@ -395,6 +404,27 @@ SSLSessionTickets off
         Require all granted
     </LocationMatch>
 </VirtualHost>
+
+# The OCSP responder (README "OCSP"), the CRL and the CA certificate over
+# plain HTTP; nothing else of the CA here.
+<VirtualHost 127.0.0.1:$OCSP_PORT>
+    ServerName localhost
+    AllowEncodedSlashes NoDecode
+    ErrorDocument 400 /ca/ocsp/error
+    DBDriver sqlite3
+    DBDParams "$DB"
+    CertAuthCACertificateFile "$CA_CERT"
+    CertAuthCAKeyFile "$CA_KEY"
+    CertAuthBaseURL https://localhost:$PORT/ca
+    CertAuthOCSP On
+    <Location /ca>
+        CertAuth On
+        Require all granted
+    </Location>
+    <LocationMatch "^/ca/(?!ocsp(/|\$)|crl\$|cacert\.(crt|pem)\$)">
+        Require all denied
+    </LocationMatch>
+</VirtualHost>
 EOF
 mv -f "$CONF.tmp" "$CONF"
 
@@ -452,6 +482,7 @@ mod_certauth demo CA is running (pid $(cat "$RUN/httpd.pid"), CA $ca_state, serv
   $URL/ca/cacert.pem    CA certificate, PEM
   $URL/ca/enroll        POST a PKCS#10 request (Basic auth: demo login)
   $URL/ca/certs/SERIAL  issued certificates by serial
+  http://localhost:$OCSP_PORT/ca/ocsp   OCSP responder (named in every issued certificate)
 
 Demo logins ($RUN/demo-users.txt):
 EOF
@@ -463,6 +494,7 @@ Enroll a certificate for alice (paste in $ROOT):
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout run/alice.key -subj /CN=alice -out run/alice.csr
   curl --fail-with-body --cacert run/ca/cacert.pem -u 'alice:$first_pw' -H 'Content-Type: application/pkcs10' --data-binary @run/alice.csr $URL/ca/enroll -o run/alice.pem
   openssl verify -x509_strict -CAfile run/ca/cacert.pem run/alice.pem
+  openssl ocsp -issuer run/ca/cacert.pem -CAfile run/ca/cacert.pem -cert run/alice.pem -url \$(openssl x509 -noout -ocsp_uri -in run/alice.pem)
 
 Logs: run/logs/error_log, run/logs/access_log.   Stop: make stop
 EOF

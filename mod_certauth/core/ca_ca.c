@@ -22,6 +22,7 @@
 
 #include "ca_ca.h"
 #include "ca_log.h"
+#include "ca_pkcs11.h"
 #include "ca_util.h"
 
 const EVP_MD *ca_sign_md(EVP_PKEY *key)
@@ -32,9 +33,8 @@ const EVP_MD *ca_sign_md(EVP_PKEY *key)
     return EVP_sha256();
 }
 
-/* The pass phrase from its source; NULL with *err on failure. */
-static const char *get_passphrase(apr_pool_t *p, const char *source,
-                                  const char *key_file, const char **err)
+const char *ca_secret_get(apr_pool_t *p, const char *source,
+                          const char *key_file, const char **err)
 {
     char buf[1024];
     char *nl;
@@ -164,7 +164,7 @@ static int load_pass_cb(char *buf, int size, int rwflag, void *u)
         return -1;
     }
     if (!c->pass && !c->err) {
-        c->pass = (char *)get_passphrase(c->p, c->source, c->key_file,
+        c->pass = (char *)ca_secret_get(c->p, c->source, c->key_file,
                                          &c->err);
     }
     if (!c->pass) {
@@ -196,9 +196,78 @@ static const char *sha256_fp(apr_pool_t *p, X509 *x)
     return out;
 }
 
+static apr_status_t cleanse_str(void *s)
+{
+    OPENSSL_cleanse(s, strlen(s));
+    return APR_SUCCESS;
+}
+
+/* The key of ca->key_uri into a pool of its own under p (released with
+ * it)). */
+static apr_status_t load_token_key(ca_t *ca, apr_pool_t *p, const char **err)
+{
+    apr_pool_t *kp;
+    const char *why = NULL;
+
+    apr_pool_create(&kp, p);
+    if (ca_pkcs11_load_key(kp, ca->key_uri, ca->pin, &ca->key, &why)
+        != APR_SUCCESS) {
+        apr_pool_destroy(kp);
+        ca->key = NULL;
+        *err = apr_psprintf(p, "CA key %s: %s", ca->key_uri, why);
+        return CA_ECONFIG;
+    }
+    ca->key_pool = kp;
+    return APR_SUCCESS;
+}
+
+static void key_release(ca_t *ca)
+{
+    if (ca->key_pool) {
+        apr_pool_destroy(ca->key_pool);
+        ca->key_pool = NULL;
+        ca->key = NULL;
+    }
+}
+
+apr_status_t ca_key_reopen(ca_t *ca, apr_pool_t *p, const char **err)
+{
+    int attempt;
+
+    *err = NULL;
+    if (!ca->key_uri || ca->key) {
+        return APR_SUCCESS;
+    }
+    /* several children open the token at the same moment; SoftHSM's file
+     * store, for one, can show a reader an object another process is
+     * rewriting (a login updates the token file): a few tries */
+    for (attempt = 0; load_token_key(ca, p, err) != APR_SUCCESS;
+         attempt++) {
+        if (attempt == 4) {
+            return CA_ECONFIG;
+        }
+        apr_sleep(apr_time_from_msec(100 * (attempt + 1)));
+    }
+    if (X509_check_private_key(ca->cert, ca->key) != 1) {
+        ERR_clear_error();
+        key_release(ca);
+        *err = apr_psprintf(p, "CA key %s no longer matches the CA "
+                            "certificate", ca->key_uri);
+        return CA_ECONFIG;
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t ca_load(ca_t **pca, apr_pool_t *p, const char *cert_file,
                      const char *key_file, const char *passphrase,
                      const char **err)
+{
+    return ca_load_ex(pca, p, cert_file, key_file, passphrase, 0, err);
+}
+
+apr_status_t ca_load_ex(ca_t **pca, apr_pool_t *p, const char *cert_file,
+                        const char *key_file, const char *passphrase,
+                        int flags, const char **err)
 {
     ca_t *ca = apr_pcalloc(p, sizeof(*ca));
     pw_ctx_t pw;
@@ -233,63 +302,94 @@ apr_status_t ca_load(ca_t **pca, apr_pool_t *p, const char *cert_file,
     ERR_clear_error();
     BIO_free(bio);
 
-    /* The key: never readable by group or others. */
-    if (stat(key_file, &st) != 0) {
-        *err = apr_psprintf(p, "cannot read CA key file %s: %s", key_file,
-                            strerror(errno));
-        return CA_EIO;
-    }
-    if (st.st_mode & 077) {
-        *err = apr_psprintf(p, "CA key file %s is readable by group or "
-                            "others (mode %04o); chmod 600 it", key_file,
-                            (unsigned)(st.st_mode & 07777));
-        return CA_ECONFIG;
-    }
     if (passphrase && strncmp(passphrase, "file:", 5)
         && strncmp(passphrase, "exec:", 5) && strncmp(passphrase, "env:", 4)) {
-        *err = apr_psprintf(p, "pass phrase source '%s' for CA key file %s "
+        *err = apr_psprintf(p, "pass phrase source '%s' for CA key %s "
                             "is not file:/path, exec:/path or env:NAME",
                             passphrase, key_file);
         return CA_ECONFIG;
     }
-    memset(&pw, 0, sizeof(pw));
-    pw.p = p;
-    pw.source = passphrase;
-    pw.key_file = key_file;
-    bio = BIO_new_file(key_file, "r");
-    if (!bio) {
-        int e = errno;
-        ERR_clear_error();
-        *err = apr_psprintf(p, "cannot read CA key file %s: %s", key_file,
-                            strerror(e));
-        return CA_EIO;
+    if (ca_pkcs11_is_uri(key_file)) {
+        /* in a token: the pass phrase source gives the PIN */
+        ca->key_uri = apr_pstrdup(p, key_file);
+        if (ca_pkcs11_check_uri(p, key_file, err) != APR_SUCCESS) {
+            *err = apr_psprintf(p, "CA key %s: %s", key_file, *err);
+            return CA_ECONFIG;
+        }
+        if (passphrase) {
+            const char *why = NULL;
+            ca->pin = ca_secret_get(p, passphrase, key_file, &why);
+            if (!ca->pin) {
+                *err = apr_psprintf(p, "CA key %s: PIN: %s", key_file, why);
+                return CA_ECONFIG;
+            }
+            apr_pool_cleanup_register(p, ca->pin, cleanse_str,
+                                      apr_pool_cleanup_null);
+        }
+        if (flags & CA_LOAD_KEY_LATER) {
+            const char *why = NULL;
+            if (ca_pkcs11_probe(p, key_file, ca->pin, ca->cert, &why)
+                != APR_SUCCESS) {
+                *err = apr_psprintf(p, "CA key %s: %s", key_file, why);
+                return CA_ECONFIG;
+            }
+        }
+        else if (load_token_key(ca, p, err) != APR_SUCCESS) {
+            return CA_ECONFIG;
+        }
     }
-    ca->key = ca_pool_pkey(p, PEM_read_bio_PrivateKey(bio, NULL, load_pass_cb,
-                                                      &pw));
-    BIO_free(bio);
-    if (pw.pass) {
-        OPENSSL_cleanse(pw.pass, strlen(pw.pass));
+    else {
+        /* The key: never readable by group or others. */
+        if (stat(key_file, &st) != 0) {
+            *err = apr_psprintf(p, "cannot read CA key file %s: %s", key_file,
+                                strerror(errno));
+            return CA_EIO;
+        }
+        if (st.st_mode & 077) {
+            *err = apr_psprintf(p, "CA key file %s is readable by group or "
+                                "others (mode %04o); chmod 600 it", key_file,
+                                (unsigned)(st.st_mode & 07777));
+            return CA_ECONFIG;
+        }
+        memset(&pw, 0, sizeof(pw));
+        pw.p = p;
+        pw.source = passphrase;
+        pw.key_file = key_file;
+        bio = BIO_new_file(key_file, "r");
+        if (!bio) {
+            int e = errno;
+            ERR_clear_error();
+            *err = apr_psprintf(p, "cannot read CA key file %s: %s",
+                                key_file, strerror(e));
+            return CA_EIO;
+        }
+        ca->key = ca_pool_pkey(p, PEM_read_bio_PrivateKey(bio, NULL,
+                                                          load_pass_cb, &pw));
+        BIO_free(bio);
+        if (pw.pass) {
+            OPENSSL_cleanse(pw.pass, strlen(pw.pass));
+        }
+        if (!ca->key) {
+            const char *ssl = ca_log_ssl_errors(p);
+            if (pw.err) {
+                *err = apr_psprintf(p, "CA key file %s: %s", key_file, pw.err);
+            }
+            else if (pw.asked && !passphrase) {
+                *err = apr_psprintf(p, "CA key file %s is encrypted and no "
+                                    "pass phrase is configured", key_file);
+            }
+            else if (pw.asked) {
+                *err = apr_psprintf(p, "CA key file %s cannot be decrypted: "
+                                    "wrong pass phrase? (%s)", key_file, ssl);
+            }
+            else {
+                *err = apr_psprintf(p, "CA key file %s holds no PEM private "
+                                    "key (%s)", key_file, ssl);
+            }
+            return CA_ECONFIG;
+        }
     }
-    if (!ca->key) {
-        const char *ssl = ca_log_ssl_errors(p);
-        if (pw.err) {
-            *err = apr_psprintf(p, "CA key file %s: %s", key_file, pw.err);
-        }
-        else if (pw.asked && !passphrase) {
-            *err = apr_psprintf(p, "CA key file %s is encrypted and no pass "
-                                "phrase is configured", key_file);
-        }
-        else if (pw.asked) {
-            *err = apr_psprintf(p, "CA key file %s cannot be decrypted: wrong "
-                                "pass phrase? (%s)", key_file, ssl);
-        }
-        else {
-            *err = apr_psprintf(p, "CA key file %s holds no PEM private key "
-                                "(%s)", key_file, ssl);
-        }
-        return CA_ECONFIG;
-    }
-    if (X509_check_private_key(ca->cert, ca->key) != 1) {
+    if (ca->key && X509_check_private_key(ca->cert, ca->key) != 1) {
         ERR_clear_error();
         *err = apr_psprintf(p, "CA key file %s does not match the "
                             "certificate in %s", key_file, cert_file);
@@ -313,11 +413,13 @@ apr_status_t ca_load(ca_t **pca, apr_pool_t *p, const char *cert_file,
                             cert_file);
         return CA_ECONFIG;
     }
-    if (X509_cmp_time(X509_get0_notAfter(ca->cert), &now) <= 0) {
+    if (!(flags & CA_LOAD_EXPIRED_OK)
+        && X509_cmp_time(X509_get0_notAfter(ca->cert), &now) <= 0) {
         *err = apr_psprintf(p, "CA certificate in %s has expired", cert_file);
         return CA_ECONFIG;
     }
-    if (X509_cmp_time(X509_get0_notBefore(ca->cert), &now) > 0) {
+    if (!(flags & CA_LOAD_EXPIRED_OK)
+        && X509_cmp_time(X509_get0_notBefore(ca->cert), &now) > 0) {
         *err = apr_psprintf(p, "CA certificate in %s is not valid yet",
                             cert_file);
         return CA_ECONFIG;
@@ -495,6 +597,97 @@ static int add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
     return ok;
 }
 
+apr_status_t ca_cert_make(apr_pool_t *p, X509_NAME *subject, EVP_PKEY *pub,
+                          X509 *issuer, EVP_PKEY *issuer_key,
+                          apr_int64_t not_after, int days, X509 **out,
+                          const char **err)
+{
+    X509 *x;
+    X509V3_CTX ctx;
+    unsigned char sn[16];
+    BIGNUM *bn = NULL;
+    int ok;
+
+    x = ca_pool_x509(p, X509_new());
+    if (!x || RAND_bytes(sn, sizeof(sn)) != 1) {
+        *err = "out of memory or randomness";
+        return CA_ECRYPTO;
+    }
+    sn[0] = (unsigned char)((sn[0] & 0x7f) | 0x01);
+    bn = BN_bin2bn(sn, sizeof(sn), NULL);
+    ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x))
+         && X509_set_version(x, X509_VERSION_3)
+         && X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer)
+                                           : subject)
+         && X509_set_subject_name(x, subject)
+         && X509_gmtime_adj(X509_getm_notBefore(x), 0)
+         && X509_set_pubkey(x, pub);
+    if (ok && not_after > 0) {
+        ok = ASN1_TIME_set(X509_getm_notAfter(x), (time_t)not_after) != NULL;
+    }
+    else if (ok) {
+        ok = X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) != NULL;
+    }
+    BN_free(bn);
+    if (!ok) {
+        *err = apr_psprintf(p, "cannot build the CA certificate: %s",
+                            ca_log_ssl_errors(p));
+        return CA_ECRYPTO;
+    }
+    X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
+    if (!add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE")
+        || !add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign")
+        || !add_ext(x, &ctx, NID_subject_key_identifier, "hash")
+        || !add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always")
+        || X509_sign(x, issuer_key, ca_sign_md(issuer_key)) <= 0) {
+        *err = apr_psprintf(p, "cannot sign the CA certificate: %s",
+                            ca_log_ssl_errors(p));
+        return CA_ECRYPTO;
+    }
+    *out = x;
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_create_with_key(apr_pool_t *p, const ca_init_opts_t *opts,
+                                EVP_PKEY *key, const char *cert_file,
+                                const char **err)
+{
+    X509_NAME *name = NULL;
+    X509 *x;
+    const char *pem;
+    apr_status_t rv;
+    struct stat st;
+
+    if (lstat(cert_file, &st) == 0) {
+        *err = apr_psprintf(p, "%s already exists; not overwriting a CA",
+                            cert_file);
+        return CA_EEXIST;
+    }
+    rv = ca_name_parse(p, opts->subject && *opts->subject
+                              ? opts->subject : "CN=certauth root CA",
+                       &name, err);
+    if (rv == APR_SUCCESS) {
+        rv = ca_cert_make(p, name, key, NULL, key, 0,
+                          opts->days > 0 ? opts->days : 3650, &x, err);
+    }
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    pem = ca_x509_pem(p, x);
+    if (!pem) {
+        *err = "cannot encode the CA certificate";
+        return CA_ECRYPTO;
+    }
+    rv = ca_file_write_atomic(p, cert_file, pem, strlen(pem), 0644);
+    if (rv != APR_SUCCESS) {
+        char buf[128];
+        *err = apr_psprintf(p, "cannot write %s: %s", cert_file,
+                            apr_strerror(rv, buf, sizeof(buf)));
+        return CA_EIO;
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t ca_create(apr_pool_t *p, const ca_init_opts_t *opts,
                        const char *cert_file, const char *key_file,
                        const char **err)
@@ -502,9 +695,6 @@ apr_status_t ca_create(apr_pool_t *p, const ca_init_opts_t *opts,
     EVP_PKEY *key = NULL;
     X509_NAME *name = NULL;
     X509 *x;
-    X509V3_CTX ctx;
-    unsigned char sn[16];
-    BIGNUM *bn = NULL;
     BIO *bio;
     char *data;
     long len;
@@ -532,34 +722,9 @@ apr_status_t ca_create(apr_pool_t *p, const ca_init_opts_t *opts,
         return rv;
     }
 
-    x = ca_pool_x509(p, X509_new());
-    if (!x || RAND_bytes(sn, sizeof(sn)) != 1) {
-        *err = "out of memory or randomness";
-        return CA_ECRYPTO;
-    }
-    sn[0] = (unsigned char)((sn[0] & 0x7f) | 0x01);
-    bn = BN_bin2bn(sn, sizeof(sn), NULL);
-    if (!bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x))
-        || !X509_set_version(x, X509_VERSION_3)
-        || !X509_set_issuer_name(x, name) || !X509_set_subject_name(x, name)
-        || !X509_gmtime_adj(X509_getm_notBefore(x), 0)
-        || !X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL)
-        || !X509_set_pubkey(x, key)) {
-        BN_free(bn);
-        *err = apr_psprintf(p, "cannot build the CA certificate: %s",
-                            ca_log_ssl_errors(p));
-        return CA_ECRYPTO;
-    }
-    BN_free(bn);
-    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-    if (!add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE")
-        || !add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign")
-        || !add_ext(x, &ctx, NID_subject_key_identifier, "hash")
-        || !add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always")
-        || X509_sign(x, key, ca_sign_md(key)) <= 0) {
-        *err = apr_psprintf(p, "cannot sign the CA certificate: %s",
-                            ca_log_ssl_errors(p));
-        return CA_ECRYPTO;
+    if ((rv = ca_cert_make(p, name, key, NULL, key, 0, days, &x, err))
+        != APR_SUCCESS) {
+        return rv;
     }
 
     bio = BIO_new(BIO_s_mem());
@@ -599,5 +764,103 @@ apr_status_t ca_create(apr_pool_t *p, const ca_init_opts_t *opts,
                             apr_strerror(rv, buf, sizeof(buf)));
         return CA_EIO;
     }
+    return APR_SUCCESS;
+}
+
+/* All PEM certificates of a file (at least one). */
+static apr_status_t read_certs(apr_pool_t *p, const char *file,
+                               STACK_OF(X509) **out, const char **err)
+{
+    BIO *bio = BIO_new_file(file, "r");
+    STACK_OF(X509) *sk;
+    X509 *x;
+
+    if (!bio) {
+        int e = errno;
+        ERR_clear_error();
+        *err = apr_psprintf(p, "cannot read %s: %s", file, strerror(e));
+        return CA_ECONFIG;
+    }
+    sk = ca_pool_x509_stack(p, sk_X509_new_null());
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+        sk_X509_push(sk, x);
+    }
+    ERR_clear_error();
+    BIO_free(bio);
+    if (!sk_X509_num(sk)) {
+        *err = apr_psprintf(p, "%s holds no PEM certificate", file);
+        return CA_ECONFIG;
+    }
+    *out = sk;
+    return APR_SUCCESS;
+}
+
+int ca_issued_by_us(const ca_t *ca, X509 *x)
+{
+    int ok = (X509_check_issued(ca->cert, x) == X509_V_OK
+              && X509_verify(x, X509_get0_pubkey(ca->cert)) == 1)
+             || (ca->previous
+                 && X509_check_issued(ca->previous, x) == X509_V_OK
+                 && X509_verify(x, X509_get0_pubkey(ca->previous)) == 1);
+    ERR_clear_error();
+    return ok;
+}
+
+apr_status_t ca_set_previous(ca_t *ca, apr_pool_t *p, const char *prev_file,
+                             const char *links_file, const char **err)
+{
+    STACK_OF(X509) *prev, *links = NULL;
+    EVP_PKEY *newk = X509_get0_pubkey(ca->cert), *oldk;
+    const char *pem;
+    int i;
+
+    if (read_certs(p, prev_file, &prev, err) != APR_SUCCESS) {
+        return CA_ECONFIG;
+    }
+    ca->previous = sk_X509_value(prev, 0);
+    if (!(X509_get_extension_flags(ca->previous) & EXFLAG_CA)) {
+        *err = apr_psprintf(p, "certificate in %s is not a CA certificate",
+                            prev_file);
+        return CA_ECONFIG;
+    }
+    oldk = X509_get0_pubkey(ca->previous);
+    if (!oldk || !newk || EVP_PKEY_eq(oldk, newk) == 1) {
+        *err = apr_psprintf(p, "the previous CA in %s has the same key as "
+                            "the CA: not a rollover", prev_file);
+        return CA_ECONFIG;
+    }
+    if (links_file && read_certs(p, links_file, &links, err)
+                          != APR_SUCCESS) {
+        return CA_ECONFIG;
+    }
+    for (i = 0; links && i < sk_X509_num(links); i++) {
+        X509 *l = sk_X509_value(links, i);
+        EVP_PKEY *k = X509_get0_pubkey(l);
+        int nwo = k && EVP_PKEY_eq(k, newk) == 1
+                  && X509_verify(l, oldk) == 1;
+        int own = k && EVP_PKEY_eq(k, oldk) == 1
+                  && X509_verify(l, newk) == 1;
+        ERR_clear_error();
+        if (!nwo && !own) {
+            *err = apr_psprintf(p, "certificate %d in %s links neither the "
+                                "CA's key to the previous CA (NewWithOld) "
+                                "nor the previous CA's key to the CA "
+                                "(OldWithNew)", i + 1, links_file);
+            return CA_ECONFIG;
+        }
+    }
+    ca->publish = ca_pool_x509_stack(p, sk_X509_new_null());
+    pem = ca->cert_pem;   /* the CA and its chain */
+    for (i = 0; i < sk_X509_num(ca->chain); i++) {
+        sk_X509_push(ca->publish, X509_dup(sk_X509_value(ca->chain, i)));
+    }
+    sk_X509_push(ca->publish, X509_dup(ca->previous));
+    pem = apr_pstrcat(p, pem, ca_x509_pem(p, ca->previous), NULL);
+    for (i = 0; links && i < sk_X509_num(links); i++) {
+        sk_X509_push(ca->publish, X509_dup(sk_X509_value(links, i)));
+        pem = apr_pstrcat(p, pem, ca_x509_pem(p, sk_X509_value(links, i)),
+                          NULL);
+    }
+    ca->publish_pem = pem;
     return APR_SUCCESS;
 }

@@ -16,6 +16,16 @@ typedef struct ca_t {
     const char *cert_pem;    /* PEM of cert followed by the chain             */
     const char *subject;     /* RFC 2253 subject of cert                      */
     const char *sha256_fp;   /* "AB:CD:..." SHA-256 fingerprint of cert       */
+    const char *key_uri;     /* the key is in a PKCS#11 token: its URI, else
+                                NULL (ca_pkcs11.h)                            */
+    const char *pin;         /* its PIN (read once from the pass phrase
+                                source, cleansed with the pool) or NULL     */
+    apr_pool_t *key_pool;    /* holds a token key (and the module)            */
+    X509 *previous;          /* after a rollover: the previous CA, or NULL    */
+    STACK_OF(X509) *publish; /* what cacert.pem and EST cacerts carry besides
+                                cert: the chain, the previous CA, the link
+                                certificates (NULL: the chain alone)          */
+    const char *publish_pem; /* cert and publish, PEM (NULL: cert_pem)        */
 } ca_t;
 
 /* Load a CA.  cert_file: PEM, the CA certificate first, then any chain above
@@ -27,9 +37,51 @@ typedef struct ca_t {
  * a CA (basicConstraints CA:TRUE, keyCertSign when keyUsage is present) and
  * is currently valid.  On failure returns CA_ECONFIG/CA_EIO with *err a one-
  * line reason naming the file.  The objects are freed with pool p. */
+/* key_file may also be a PKCS#11 URI ("pkcs11:token=ca;object=cakey"): the
+ * key stays in the token (ca_pkcs11.h) and passphrase is the source of the
+ * PIN. */
 apr_status_t ca_load(ca_t **pca, apr_pool_t *p, const char *cert_file,
                      const char *key_file, const char *passphrase,
                      const char **err);
+
+/* The same; flags CA_LOAD_KEY_LATER: a key in a PKCS#11 token is checked
+ * in a child process (loaded, compared with the certificate, one
+ * signature) and not loaded here (ca->key stays NULL): for a process that
+ * forks (httpd's parent), whose children each call ca_key_reopen after
+ * fork, as PKCS#11 requires.  Key files are loaded as always. */
+#define CA_LOAD_KEY_LATER 1
+/* flags CA_LOAD_EXPIRED_OK: a CA certificate that has expired (or is not
+ * valid yet) is accepted: the previous CA after a rollover, which only
+ * signs CRLs. */
+#define CA_LOAD_EXPIRED_OK 2
+apr_status_t ca_load_ex(ca_t **pca, apr_pool_t *p, const char *cert_file,
+                        const char *key_file, const char *passphrase,
+                        int flags, const char **err);
+
+/* Load a token key left for later (the key lives in a subpool of p), with
+ * the PIN read by ca_load_ex.  No-op for a key file or a key that is
+ * loaded.  CA_ECONFIG with *err. */
+apr_status_t ca_key_reopen(ca_t *ca, apr_pool_t *p, const char **err);
+
+/* After a rollover (certauth-admin rollover): the previous CA certificate
+ * and the link certificates (links_file, may be NULL; NewWithOld: this
+ * CA's key certified by the previous CA, OldWithNew: the previous CA's key
+ * certified by this one).  Each link must join the two keys one way or the
+ * other, with a valid signature; the previous certificate must be a CA
+ * certificate.  Sets ca->previous, ca->publish, ca->publish_pem.
+ * CA_ECONFIG with *err naming the file. */
+apr_status_t ca_set_previous(ca_t *ca, apr_pool_t *p, const char *prev_file,
+                             const char *links_file, const char **err);
+
+/* The certificate was issued by this CA or by its previous one (names and
+ * signature). */
+int ca_issued_by_us(const ca_t *ca, X509 *x);
+
+/* A secret from its source: "file:/path" (first line), "exec:/program"
+ * (first line of its output; the program gets `arg` as argument) or
+ * "env:NAME".  NULL with *err on failure.  The copy is in p. */
+const char *ca_secret_get(apr_pool_t *p, const char *source, const char *arg,
+                          const char **err);
 
 typedef struct ca_init_opts_t {
     const char *key_type;   /* "ec" (P-256, default), "ec:P-384", "rsa",
@@ -48,6 +100,24 @@ typedef struct ca_init_opts_t {
 apr_status_t ca_create(apr_pool_t *p, const ca_init_opts_t *opts,
                        const char *cert_file, const char *key_file,
                        const char **err);
+
+/* The same with a key made elsewhere (e.g. in a PKCS#11 token): only the
+ * certificate is written (0644); CA_EEXIST when it exists. */
+apr_status_t ca_create_with_key(apr_pool_t *p, const ca_init_opts_t *opts,
+                                EVP_PKEY *key, const char *cert_file,
+                                const char **err);
+
+/* A CA certificate: subject and public key `pub`, issued by `issuer`
+ * (NULL: self-signed, the subject is the issuer) and signed with
+ * issuer_key; v3_ca-like extensions as ca_create's, a 16-byte random
+ * serial, notBefore now, notAfter `not_after` (seconds since the epoch)
+ * when > 0, else `days` from now.  Freed with p.  Used for the root and for
+ * the link certificates of a rollover (old key certified by the new CA and
+ * the other way round). */
+apr_status_t ca_cert_make(apr_pool_t *p, X509_NAME *subject, EVP_PKEY *pub,
+                          X509 *issuer, EVP_PKEY *issuer_key,
+                          apr_int64_t not_after, int days, X509 **out,
+                          const char **err);
 
 /* Generate a key: same key_type syntax as above. */
 apr_status_t ca_key_generate(apr_pool_t *p, const char *key_type,

@@ -62,6 +62,14 @@ apr_status_t ca_crl_make(apr_pool_t *p, const ca_t *ca,
                          apr_int64_t *number, unsigned char **der,
                          apr_size_t *der_len, int *listed, const char **err);
 
+/* After a rollover: the CRL `der` (the current CA's) issued and signed by
+ * `signer` (the previous CA, with its key): the same number, dates and
+ * entries, the signer's name and key identifier.  (ca_rollover.c) */
+apr_status_t ca_crl_resign(apr_pool_t *p, const ca_t *signer,
+                           const unsigned char *der, apr_size_t len,
+                           unsigned char **out, apr_size_t *out_len,
+                           const char **err);
+
 /* PEM ("-----BEGIN X509 CRL-----") of a DER CRL. */
 const char *ca_crl_pem(apr_pool_t *p, const unsigned char *der,
                        apr_size_t len);

@@ -62,7 +62,10 @@ leave:
 apr_status_t ca_pkcs7_ca_chain(apr_pool_t *p, const ca_t *ca,
                                unsigned char **der, apr_size_t *len)
 {
-    return ca_pkcs7_certs(p, ca->cert, ca->chain, der, len);
+    /* after a rollover also the previous CA and the link certificates
+     * (RFC 7030 4.1.3: the Root CA Key Update certificates) */
+    return ca_pkcs7_certs(p, ca->cert, ca->publish ? ca->publish : ca->chain,
+                          der, len);
 }
 
 apr_status_t ca_csrattrs(apr_pool_t *p, const ca_key_policy_t *pol,

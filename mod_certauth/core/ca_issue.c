@@ -628,6 +628,7 @@ static int push_access(AUTHORITY_INFO_ACCESS *aia, ASN1_OBJECT *method,
 /* crlDistributionPoints and authorityInfoAccess: from the base URL (when
  * set) and the profile's extra AIA entries. */
 static apr_status_t add_urls(apr_pool_t *p, X509 *x, const char *base,
+                             const char *ocsp,
                              const apr_array_header_t *extra,
                              const char **err)
 {
@@ -660,8 +661,17 @@ static apr_status_t add_urls(apr_pool_t *p, X509 *x, const char *base,
         }
     }
 
-    /* authorityInfoAccess: caIssuers URI base/cacert.crt, then extras */
+    /* authorityInfoAccess: OCSP responder, caIssuers URI
+     * base/cacert.crt, then extras */
     if (!(aia = sk_ACCESS_DESCRIPTION_new_null())) {
+        goto leave;
+    }
+    if (ocsp && !uri_ok(ocsp)) {
+        *err = apr_psprintf(p, "OCSP URL %s is not a URI", printable(p, ocsp));
+        ok = -1;
+        goto leave;
+    }
+    if (ocsp && !push_access(aia, OBJ_nid2obj(NID_ad_OCSP), ocsp)) {
         goto leave;
     }
     if (base && !push_access(aia, OBJ_nid2obj(NID_ad_ca_issuers),
@@ -868,10 +878,20 @@ apr_status_t ca_cert_build(apr_pool_t *p, const ca_t *ca,
         *err = "cannot add subjectAltName";
         goto leave;
     }
-    if ((rv = add_urls(p, x, base, prof->aia, err)) != APR_SUCCESS) {
+    if ((rv = add_urls(p, x, base, req->ocsp_url, prof->aia, err))
+        != APR_SUCCESS) {
         goto leave;
     }
     rv = CA_ECRYPTO;
+    if (req->ocsp_nocheck) {
+        ASN1_NULL *nul = ASN1_NULL_new();
+        int ok = nul && add_ext(x, NID_id_pkix_OCSP_noCheck, nul, 0);
+        ASN1_NULL_free(nul);
+        if (!ok) {
+            *err = "cannot add ocsp-nocheck";
+            goto leave;
+        }
+    }
     if (X509_sign(x, ca->key, ca_sign_md(ca->key)) <= 0) {
         *err = apr_psprintf(p, "signing the certificate failed: %s",
                             ca_log_ssl_errors(p));
@@ -1026,6 +1046,12 @@ apr_status_t ca_issue(apr_pool_t *p, const ca_t *ca, ca_store_t *store,
         *row = NULL;
     }
     *err = NULL;
+    if (!ca->key) {
+        /* a token key that this process could not open (ca_key_reopen) */
+        *err = "the CA key is not available in this process (PKCS#11 "
+               "token unreachable?)";
+        return CA_EDB;
+    }
     for (attempt = 0; attempt < CA_ISSUE_ATTEMPTS; attempt++) {
         if (ca_serial_random(&serial) != APR_SUCCESS) {
             *err = "cannot generate a serial number";

@@ -84,6 +84,10 @@ typedef struct ca_issue_req_t {
                                      commit); its serial is set to the new
                                      one, its detail when NULL to "profile
                                      P, subject S"                        */
+    const char *ocsp_url;         /* AIA id-ad-ocsp entry (before caIssuers);
+                                     NULL: none                            */
+    int ocsp_nocheck;             /* an OCSP responder certificate: add
+                                     id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1) */
 } ca_issue_req_t;
 
 /* A positive random serial of 16 bytes (first byte 0x01..0x7f). */
@@ -93,7 +97,8 @@ apr_status_t ca_serial_random(ASN1_INTEGER **out);
  * random one when NULL), validity from the profile and `now` (seconds since
  * the epoch), subject, subjectAltName (when sans), basicConstraints critical
  * CA:FALSE, keyUsage critical, extendedKeyUsage, SKI, AKI (keyid), CRL
- * distribution point and AIA caIssuers from base_url; signed with the CA key
+ * distribution point and AIA caIssuers from base_url, AIA OCSP from ocsp_url,
+ * ocsp-nocheck when asked; signed with the CA key
  * (SHA-256; Ed25519 pure).  notAfter never beyond the CA's notAfter. */
 apr_status_t ca_cert_build(apr_pool_t *p, const ca_t *ca,
                            const ca_issue_req_t *req, const ASN1_INTEGER *serial,

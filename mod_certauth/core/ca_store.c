@@ -465,9 +465,18 @@ static apr_status_t conn_init(ca_store_t *s, apr_pool_t *p)
         }
     }
     if (rv == APR_SUCCESS) {
-        apr_hash_set(s->prepared, INIT_MARK, APR_HASH_KEY_STRING, s);
+        apr_time_t *opened = apr_palloc(s->conn_pool, sizeof(*opened));
+        *opened = apr_time_now();
+        apr_hash_set(s->prepared, INIT_MARK, APR_HASH_KEY_STRING, opened);
     }
     return rv;
+}
+
+apr_time_t ca_store_opened(ca_store_t *s)
+{
+    apr_time_t *opened = apr_hash_get(s->prepared, INIT_MARK,
+                                      APR_HASH_KEY_STRING);
+    return opened ? *opened : 0;
 }
 
 /* PostgreSQL: a statement waiting for a lock (a row, a table, an advisory
@@ -607,27 +616,41 @@ void ca_store_release(ca_store_t *s, apr_pool_t *p)
     }
 }
 
-/* The driver's connection structure starts with SQLite's handle in every
- * release of apr-util 1.x (struct apr_dbd_t { sqlite3 *conn; ... } in
- * dbd/apr_dbd_sqlite3.c); with it cleared, the driver's check_conn fails,
- * and so mod_dbd invalidates the connection at its next acquisition
- * instead of handing it out again, and the driver's close finalizes the
- * statements and closes nothing more.  Checked against the native handle
- * before anything is changed. */
+/* The driver's connection structure, in every release of apr-util 1.x
+ * (dbd/apr_dbd_sqlite3.c):
+ *     struct apr_dbd_t { sqlite3 *conn; apr_dbd_transaction_t *trans;
+ *                        apr_pool_t *pool; apr_dbd_prepared_t *prep; };
+ * checked against the native handle and the connection's pool before
+ * anything is changed.  The statements are finalized and the connection
+ * closed here, and the driver's handle and list of statements cleared: its
+ * check_conn then fails, so mod_dbd drops the connection at its next
+ * acquisition instead of handing it out again, and the driver's close has
+ * nothing left to do.  Closed for good, not left open as a zombie: SQLite
+ * shares one read-only mapping of the WAL index between the connections
+ * of a process to a file, so one connection left open from a read-only
+ * time keeps the new ones read-only too. */
 apr_status_t ca_store_discard(ca_store_t *s)
 {
+    void **h = (void **)s->handle;
     sqlite3 *db;
+    sqlite3_stmt *st;
 
     if (!s->d->sqlite) {
         return APR_ENOTIMPL;
     }
     db = apr_dbd_native_handle(s->driver, s->handle);
-    if (!db || *(sqlite3 **)s->handle != db) {
+    if (!db || h[0] != (void *)db || h[2] != (void *)s->conn_pool) {
         return APR_ENOTIMPL;
     }
-    /* a zombie until the driver finalizes its prepared statements */
+    while ((st = sqlite3_next_stmt(db, NULL)) != NULL) {
+        sqlite3_finalize(st);
+    }
+    h[0] = NULL;        /* conn */
+    h[1] = NULL;        /* trans */
+    h[3] = NULL;        /* prep */
     sqlite3_close_v2(db);
-    *(sqlite3 **)s->handle = NULL;
+    /* the statements prepared on it are gone: forget them */
+    apr_hash_clear(s->prepared);
     s->err_kind = CA_ERR_BROKEN;
     ca_log(CA_LOG_MARK, CA_LOG_INFO, 0, NULL,
            "database connection closed after \"%s\"; a new one is opened",

@@ -112,6 +112,8 @@ int ca_store_broken(ca_store_t *s);
  * store must not be used afterwards.  SQLite only (PostgreSQL connections
  * are reconnected by ca_store_check); APR_ENOTIMPL otherwise. */
 apr_status_t ca_store_discard(ca_store_t *s);
+/* When this connection was set up (its first use by the store). */
+apr_time_t ca_store_opened(ca_store_t *s);
 /* The end of a user of the store: a transaction still open is rolled back
  * and the writer lock given back. */
 void ca_store_release(ca_store_t *s, apr_pool_t *p);
@@ -258,6 +260,13 @@ apr_status_t ca_store_crl_put(ca_store_t *s, apr_pool_t *p,
 /* Mark the stored CRL out of date (a revocation made outside httpd): the
  * front ends make a new one at their next database check. */
 apr_status_t ca_store_crl_invalidate(ca_store_t *s, apr_pool_t *p);
+
+/* Raise the stored CRL number to `number` when it is lower (the next CRL
+ * gets number + 1) and mark the stored CRL out of date; a no-op when the
+ * stored number is already as high (an import from openssl ca: the CRL
+ * numbers continue above the old ones). */
+apr_status_t ca_store_crl_raise(ca_store_t *s, apr_pool_t *p,
+                                apr_int64_t number);
 
 /* The audit log. */
 apr_status_t ca_store_audit_add(ca_store_t *s, apr_pool_t *p,

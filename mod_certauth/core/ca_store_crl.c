@@ -23,6 +23,9 @@ const ca_st_stmt_def ca_st_stmts_crl[] = {
      "AND revoked_at > %lld AND revoked_at <= %lld"},
     {"certauth_crl_invalidate",
      "UPDATE certauth_crl SET next_update = 0 WHERE id = 1"},
+    {"certauth_crl_raise",
+     "UPDATE certauth_crl SET crl_number = %lld, next_update = 0 "
+     "WHERE id = 1 AND crl_number < %lld"},
     {"certauth_crl_get",
      "SELECT crl_number, this_update, next_update, crl_der FROM certauth_crl "
      "WHERE id = 1"},
@@ -244,6 +247,26 @@ apr_status_t ca_store_crl_invalidate(ca_store_t *s, apr_pool_t *p)
         return rv;
     }
     rc = ca_st_write(s, p, &nrows, stmt, 0, NULL);
+    if (rc != 0) {
+        ca_st_error(s, rc);
+        return CA_EDB;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_crl_raise(ca_store_t *s, apr_pool_t *p,
+                                apr_int64_t number)
+{
+    apr_dbd_prepared_t *stmt;
+    const char *args[2];
+    apr_status_t rv;
+    int nrows = 0, rc;
+
+    if ((rv = ca_st_stmt(s, "certauth_crl_raise", &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    args[0] = args[1] = ca_st_i64(p, number);
+    rc = ca_st_write(s, p, &nrows, stmt, 2, args);
     if (rc != 0) {
         ca_st_error(s, rc);
         return CA_EDB;

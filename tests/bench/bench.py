@@ -23,6 +23,9 @@ Rows (see tests/bench/README.md):
   c  CRL generation with 100k / 1M revoked entries against `openssl ca
      -gencrl`; CRL serving against Apache serving the same bytes
   d  RSS of the httpd child before and after many enrollments
+  o  OCSP responses/s: pre-produced and nonce responses against `openssl
+     ocsp -index` and a static file of the same size (--only-ocsp: this
+     row alone)
 
 The PostgreSQL row is tried when postgresql-15 is installed and reported as
 skipped (with the reason) when the module cannot enroll on it; BENCH_PG=0
@@ -851,6 +854,8 @@ def main():
     ap.add_argument("--only-a", action="store_true",
                     help="only row a (the interleaved throughput "
                     "comparisons), not PostgreSQL, stored, CRL, memory")
+    ap.add_argument("--only-ocsp", action="store_true",
+                    help="only the OCSP row (o)")
     ap.add_argument("--out", default=os.path.join(REPO, "tests", "out",
                                                   "bench"))
     args = ap.parse_args()
@@ -864,7 +869,11 @@ def main():
     table = Table()
     t_start = time.time()
     try:
-        bench(S, mode, work, procs, table, args.only_a)
+        if args.only_ocsp:
+            harness_ca = harness.TestCA(work)
+            bench_ocsp(S, work, procs, table, harness_ca)
+        else:
+            bench(S, mode, work, procs, table, args.only_a)
     finally:
         procs.stop_all()
         if not os.environ.get("CERTAUTH_KEEP"):
@@ -1071,6 +1080,9 @@ def bench(S, mode, work, procs, table, only_a=False):
 
     # --- d: memory ---------------------------------------------------------
     rss_row(S, work, procs, table, ca, csrs, auth)
+
+    # --- o: OCSP ---------------------------------------------------------
+    bench_ocsp(S, work, procs, table, ca)
 
 
 def crl_row(S, h, n, table, static, auth):
@@ -1285,6 +1297,305 @@ def bench_pg(S, work, procs, table, ca, csrs, auth):
         procs.items.remove(pg)
         pg.stop()
 
+
+
+# ---------------------------------------------------------------------------
+# o: OCSP (issue 17), a separate function so that it merges with the
+# interleaved restructuring of the rows above
+
+OCSP_HTTP_VHOST = """
+Listen 127.0.0.1:{hp}
+<VirtualHost 127.0.0.1:{hp}>
+    ServerName 127.0.0.1
+    AllowEncodedSlashes NoDecode
+    DBDriver sqlite3
+    DBDParams "{db}"
+    CertAuthCACertificateFile {cert}
+    CertAuthCAKeyFile {key}
+    CertAuthBaseURL {base}
+    CertAuthOCSP On
+    <Location /ca>
+        CertAuth On
+        Require all granted
+    </Location>
+    Alias /static/ "{static}/"
+    <Directory "{static}">
+        Require all granted
+    </Directory>
+</VirtualHost>
+"""
+
+
+def _pyload_worker(args):
+    """One client process of pyload: requests in turn over one connection,
+    reconnecting when the server closes it (HTTP/1.0 answers)."""
+    import socket as so
+    host, port, reqs, seconds = args
+    fam = so.AF_INET6 if ":" in host else so.AF_INET
+    ok = bad = 0
+    s = None
+    i = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        try:
+            if s is None:
+                s = so.socket(fam)
+                s.settimeout(30)
+                s.connect((host, port))
+            s.sendall(reqs[i % len(reqs)])
+            i += 1
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise OSError("closed")
+                buf += chunk
+            head, rest = buf.split(b"\r\n\r\n", 1)
+            m = re.search(rb"(?i)content-length:\s*(\d+)", head)
+            need = int(m.group(1)) if m else 0
+            while len(rest) < need:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise OSError("closed")
+                rest += chunk
+            if head.split(b" ", 2)[1] == b"200":
+                ok += 1
+            else:
+                bad += 1
+            if head.startswith(b"HTTP/1.0") or re.search(
+                    rb"(?i)connection:\s*close", head):
+                s.close()
+                s = None
+        except OSError:
+            bad += 1
+            if s is not None:
+                s.close()
+            s = None
+    if s is not None:
+        s.close()
+    return ok, bad
+
+
+def pyload(host, port, path, bodies, seconds, nproc):
+    """A small load generator in Python (processes, one connection each)
+    for servers wrk cannot measure: wrk counts no answer at all from
+    `openssl ocsp`'s responder.  Returns a dict like wrk()'s."""
+    import multiprocessing
+    reqs = []
+    for b in bodies:
+        reqs.append(b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: "
+                    b"application/ocsp-request\r\nContent-Length: %d\r\n"
+                    b"\r\n" % (path.encode(), host.encode(), len(b)) + b)
+    t0 = time.perf_counter()
+    with multiprocessing.Pool(nproc) as pool:
+        out = pool.map(_pyload_worker, [(host, port, reqs, seconds)] * nproc)
+    secs = time.perf_counter() - t0
+    ok = sum(o[0] for o in out)
+    bad = sum(o[1] for o in out)
+    log("pyload %s:%d%s x%d: %.0f ok/s (%d ok, %d failed)"
+        % (host, port, path, nproc, ok / seconds, ok, bad))
+    return {"rate": ok / seconds, "ok": ok, "refused": bad, "sockerr": 0,
+            "secs": secs}
+
+
+
+def bench_ocsp(S, work, procs, table, ca, rounds=None):
+    """OCSP responses/s over plain HTTP keep-alive (wrk POST
+    application/ocsp-request): mod_certauth's pre-produced responses (no
+    nonce) and fresh signed ones (a nonce each), against `openssl ocsp
+    -index` (OpenSSL's own responder, the same
+    certificates in its index.txt and the module's own responder key; one
+    process: its -multi option exits at once with OpenSSL 3.0.19 here) and
+    against the same httpd serving a static file of the cached response's
+    size.  The measurements are interleaved round by round; the median of
+    the rounds is reported."""
+    n = 32
+    dur = max(2, S["duration"] // 2)
+    rounds = rounds or (2 if S is SIZES["quick"] else 3)
+    odir = os.path.join(work, "ocsp")
+    static_dir = os.path.join(odir, "static")
+    os.makedirs(static_dir, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chmod(odir, 0o755)
+    hp = harness.free_port()
+    h = BenchHttpd(ca)
+    h.vhost_conf = "CertAuthOCSP On\n    CertAuthOCSPURL http://127.0.0.1:%d" \
+                   "/ca/ocsp\n" % hp
+    h.write_conf()
+    # the plain-HTTP host after BenchHttpd's own (it edits the one vhost)
+    with open(h.conf, "a") as f:
+        f.write(OCSP_HTTP_VHOST.format(hp=hp, db=h.db, cert=ca.cert,
+                                       key=ca.key, base=h.base,
+                                       static=static_dir))
+    procs.add(h).start()
+    url = "http://127.0.0.1:%d" % hp
+
+    # certificates issued by the module, and the same in an index.txt
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives import hashes as chashes
+    from cryptography.hazmat.primitives import serialization as cser
+    from cryptography.hazmat.primitives.asymmetric import ec as cec
+    from cryptography.x509.oid import NameOID as CNameOID
+    auth = "Basic " + base64.b64encode(
+        ("%s:%s" % (USER, PASSWORD)).encode()).decode()
+    certs = []
+    index = []
+    for i in range(n):
+        key = cec.generate_private_key(cec.SECP256R1())
+        csr = cx509.CertificateSigningRequestBuilder().subject_name(
+            cx509.Name([cx509.NameAttribute(CNameOID.COMMON_NAME,
+                                            "ocsp%d" % i)])).sign(
+            key, chashes.SHA256())
+        st, hd, body = h.request("POST", "/ca/enroll",
+                                 body=csr.public_bytes(cser.Encoding.PEM),
+                                 headers={"Content-Type":
+                                          "application/pkcs10",
+                                          "Authorization": auth})
+        if st != 201:
+            raise RuntimeError("enroll for the OCSP bench: %d %s"
+                               % (st, body[:300]))
+        path = os.path.join(odir, "c%d.pem" % i)
+        with open(path, "wb") as f:
+            f.write(body)
+        certs.append(path)
+        c = cx509.load_pem_x509_certificate(body)
+        index.append("V\t%s\t\t%X\tunknown\t/CN=ocsp%d\n" % (
+            asn1_time(int(time.time()) + 86400), c.serial_number, i))
+    with open(os.path.join(odir, "index.txt"), "w") as f:
+        f.write("".join(index))
+    with open(os.path.join(odir, "index.txt.attr"), "w") as f:
+        f.write("unique_subject = no\n")
+
+    # request bodies: one per certificate without nonce, and with nonces
+    plain, nonce = os.path.join(odir, "plain"), os.path.join(odir, "nonce")
+    os.makedirs(plain)
+    os.makedirs(nonce)
+    for i, c in enumerate(certs):
+        run(["openssl", "ocsp", "-issuer", ca.cert, "-cert", c, "-no_nonce",
+             "-reqout", os.path.join(plain, str(i))])
+        run(["openssl", "ocsp", "-issuer", ca.cert, "-cert", c,
+             "-reqout", os.path.join(nonce, str(i))])
+    # warm the cache; one response's bytes as the static file
+    for i in range(n):
+        with open(os.path.join(plain, str(i)), "rb") as f:
+            r = run(["curl", "-s", "-o", os.path.join(odir, "resp.der"),
+                     "--data-binary", "@-", "-H",
+                     "Content-Type: application/ocsp-request",
+                     url + "/ca/ocsp"], input=f.read())
+    size = os.path.getsize(os.path.join(odir, "resp.der"))
+    shutil.copy(os.path.join(odir, "resp.der"),
+                os.path.join(static_dir, "resp.der"))
+    os.chmod(os.path.join(static_dir, "resp.der"), 0o644)
+
+    # OpenSSL's responder with the module's own responder key
+    rfile = [f for f in os.listdir(os.path.join(h.root, "run", "certauth"))
+             if f.endswith("-responder.pem")]
+    if not rfile:
+        raise RuntimeError("no responder certificate in the runtime dir")
+    rsigner = os.path.join(h.root, "run", "certauth", rfile[0])
+    op = harness.free_port()
+    ossl = subprocess.Popen(
+        ["openssl", "ocsp", "-index", os.path.join(odir, "index.txt"),
+         "-port", str(op), "-rsigner", rsigner, "-rkey", rsigner,
+         "-CA", ca.cert, "-nmin", "60", "-ignore_err"],
+        stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        stdout=open(os.path.join(odir, "openssl-ocsp.log"), "wb"),
+        start_new_session=True)
+
+    class _Ossl:
+        def stop(self):
+            try:
+                os.killpg(ossl.pid, signal.SIGTERM)
+            except OSError:
+                pass
+            try:
+                ossl.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(ossl.pid, signal.SIGKILL)
+    ostop = procs.add(_Ossl())
+    # it listens on [::] only (IPV6_V6ONLY)
+    ourl = "http://[::1]:%d" % op
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        r = run(["openssl", "ocsp", "-issuer", ca.cert, "-cert", certs[0],
+                 "-url", ourl, "-CAfile", ca.cert, "-no_nonce"],
+                check=False)
+        if b": good" in r.stdout:
+            break
+        time.sleep(0.3)
+    else:
+        with open(os.path.join(odir, "openssl-ocsp.log"), "rb") as f:
+            raise RuntimeError("openssl ocsp -index does not answer: %s%s"
+                               % ((r.stdout + r.stderr).decode(
+                                   errors="replace"),
+                                  f.read().decode(errors="replace")))
+
+    conns = S["cost_conns"]
+    ct = "application/ocsp-request"
+    nproc = 4
+
+    def bodies(d):
+        out = []
+        for i in range(n):
+            with open(os.path.join(d, str(i)), "rb") as f:
+                out.append(f.read())
+        return out
+    pb, nb = bodies(plain), bodies(nonce)
+    res = {k: [] for k in ("cached", "nonce", "static", "py_cached",
+                           "py_nonce", "ossl", "ossl_nonce")}
+    for rnd in range(rounds):
+        log("OCSP round %d of %d" % (rnd + 1, rounds))
+        res["cached"].append(wrk(url, (plain, n), "POST", "/ca/ocsp", ct,
+                                 None, conns, dur))
+        res["static"].append(wrk(url, None, "GET", "/static/resp.der", None,
+                                 None, conns, dur))
+        res["nonce"].append(wrk(url, (nonce, n), "POST", "/ca/ocsp", ct,
+                                None, conns, dur))
+        # the same Python client against both responders
+        res["py_cached"].append(pyload("127.0.0.1", hp, "/ca/ocsp", pb, dur,
+                                       nproc))
+        res["ossl"].append(pyload("::1", op, "/", pb, dur, nproc))
+        res["py_nonce"].append(pyload("127.0.0.1", hp, "/ca/ocsp", nb, dur,
+                                      nproc))
+        res["ossl_nonce"].append(pyload("::1", op, "/", nb, dur, nproc))
+    procs.items.remove(ostop)
+    ostop.stop()
+    procs.items.remove(h)
+    h.cleanup()
+
+    def med(k):
+        rs = sorted(res[k], key=lambda r: r["rate"])
+        return rs[len(rs) // 2]["rate"], rs[len(rs) // 2]
+    for k, what in (
+            ("cached", "OCSP, mod_certauth, pre-produced (no nonce), wrk %d "
+                       "conns" % conns),
+            ("nonce", "OCSP, mod_certauth, nonce (signed per request), wrk "
+                      "%d conns" % conns),
+            ("static", "GET static file of the same size (%d B), Apache, "
+                       "wrk %d conns" % (size, conns)),
+            ("py_cached", "OCSP, mod_certauth, no nonce, Python client x%d"
+                          % nproc),
+            ("ossl", "OCSP, openssl ocsp -index, no nonce, Python client x%d"
+                     % nproc),
+            ("py_nonce", "OCSP, mod_certauth, nonce, Python client x%d"
+                         % nproc),
+            ("ossl_nonce", "OCSP, openssl ocsp -index, nonce, Python client "
+                           "x%d" % nproc)):
+        rate, r = med(k)
+        table.add("o", "%s, median of %d" % (what, rounds), fmt(r))
+    cached, static = med("cached")[0], med("static")[0]
+    pyc, osl = med("py_cached")[0], med("ossl")[0]
+    pyn, osl_n = med("py_nonce")[0], med("ossl_nonce")[0]
+    r1 = cached / static if static else 0
+    r2 = pyc / osl if osl else 0
+    r3 = pyn / osl_n if osl_n else 0
+    table.add("o", "OCSP pre-produced / static file (wrk)", "%.2f×" % r1,
+              "≥ 0.8×", verdict(r1 >= 0.8))
+    table.add("o", "OCSP pre-produced / openssl ocsp (same Python client; "
+              "bounded by the client)", "%.1f×" % r2, "≥ 10×",
+              verdict(r2 >= 10))
+    table.add("o", "OCSP nonce / openssl ocsp nonce (same Python client)",
+              "%.1f×" % r3)
 
 if __name__ == "__main__":
     main()

@@ -34,19 +34,42 @@ DEFINES = {
 PATH_RE = re.compile(r"(?<![\w.:/-])(/(?:etc|var|usr|srv|run)/[^\s\"'<>()]*)")
 
 
-def readme_blocks(lang):
+# An excerpt the scaffold cannot make the world for (a PKCS#11 token, the
+# files of a real CA rollover) is preceded by this line naming the test
+# that runs those directives for real.
+NOT_SCAFFOLDED = re.compile(r"^<!-- not-scaffolded: .*; checked by "
+                            r"(tests/integration/test_\w+\.py) -->$")
+
+
+def readme_blocks(lang, scaffolded_only=True):
     """(first line number, text) of every ```lang block of README.md."""
-    blocks, cur, start = [], None, 0
+    blocks, cur, start, prev = [], None, 0, ""
     with open(README) as f:
         for n, line in enumerate(f, 1):
             if cur is None and line.strip() == "```" + lang:
+                if scaffolded_only and NOT_SCAFFOLDED.match(prev.strip()):
+                    cur, start = None, 0
+                    prev = line
+                    continue
                 cur, start = [], n + 1
             elif cur is not None and line.strip() == "```":
                 blocks.append((start, "".join(cur)))
                 cur = None
             elif cur is not None:
                 cur.append(line)
+            prev = line
     return blocks
+
+
+def test_not_scaffolded_excerpts_name_their_test():
+    """Every excerpt left out of the scaffold names a test that exists."""
+    with open(README) as f:
+        marks = [l.strip() for l in f if l.startswith("<!-- not-scaffolded")]
+    assert len(marks) <= 2, marks     # the exception, not the rule
+    for m in marks:
+        found = NOT_SCAFFOLDED.match(m)
+        assert found, m
+        assert os.path.exists(os.path.join(REPO, found.group(1))), m
 
 
 def uncommented(text):
@@ -258,6 +281,7 @@ MAKEFILE_NEEDS = {
     "-lcurl": "libcurl4-openssl-dev", "apr-1-config": "libapr1-dev",
     "apu-1-config": "libaprutil1-dev", "APXS": "apache2-dev",
     "CC": "gcc", "NPM": "npm", "NODE": "nodejs",
+    "-lp11": "libp11-kit-dev", "pkg-config": "pkgconf",   # -lp11-kit
 }
 
 

@@ -237,7 +237,7 @@ def test_sqlite_read_only_then_writable(make_httpd, mpm):
     # connection is replaced as it comes)
     for _ in range(12):
         st, _, body = h.enroll(make_csr())
-        assert st == 201, body
+        assert st == 201, (body, h.log_tail(40))
     assert h.pid() == parent
     assert h.children() == children, "recovered by a restart?"
     text = log_text(h)

@@ -584,7 +584,7 @@ TLS = "TLS refused"
 LOGINS = [None, "alice", "bob", "admin"]
 CERTS = ["none", "valid", "revoked", "superseded", "foreign"]
 PUBLIC = {"cacert.crt", "cacert.pem", "certs/*", "crl", "crl.pem",
-          "est:cacerts", "est:csrattrs"}
+          "est:cacerts", "est:csrattrs", "ocsp", "ocsp/*"}
 BEHIND_LOGIN = {"enroll", "pkcs12"}          # Require valid-user
 BEHIND_EITHER = {"revoke", "api/certs", "api/audit", "api/pending",
                  "api/pending/*", "est:simpleenroll", "est:serverkeygen",
@@ -599,6 +599,10 @@ def expected(route, login, cert):
     valid, presented = cert == "valid", cert != "none"
     if route in PUBLIC:
         return 200
+    if route in ("crl/previous", "crl/previous.pem"):
+        # public, but this server has no previous CA (a rollover's:
+        # test_rollover.py)
+        return 404
     # httpd's own authentication, before the module
     if route in BEHIND_LOGIN and not login:
         return 401
@@ -697,6 +701,23 @@ def matrix_call(h, env, route, login, cert):
     elif name == "api/pending/*":
         method, body = "POST", b'{"decision": "reject"}'
         headers["Content-Type"] = "application/json"
+    elif name.startswith("ocsp"):
+        # OCSP (issue 17): the valid certificate's status, POST or GET
+        import base64
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.x509 import ocsp
+        req = ocsp.OCSPRequestBuilder().add_certificate(
+            env["valid"].cert, x509.load_pem_x509_certificate(h.ca.pem),
+            hashes.SHA1()).build().public_bytes(
+                serialization.Encoding.DER)
+        if name == "ocsp":
+            method, body = "POST", req
+            headers["Content-Type"] = "application/ocsp-request"
+        else:
+            # base64url: no %2F, which this server (without
+            # AllowEncodedSlashes NoDecode) would refuse itself
+            url = "/ca/ocsp/" + base64.urlsafe_b64encode(req).decode() \
+                .rstrip("=")
     try:
         st, hd, out = h.request(method, url, body=body, headers=headers,
                                 **kw)
@@ -722,7 +743,8 @@ def test_authorization_matrix_every_route(mx):
                 got, body = matrix_call(h, env, key, login, cert)
                 if got != want:
                     wrong.append((key, login, cert, want, got, body[:160]))
-    assert cells == 18 * 4 * 5
+    # 22 routes (crl/previous[.pem]: issue 18; ocsp, ocsp/*: issue 17)
+    assert cells == 22 * 4 * 5
     assert not wrong, "\n".join(repr(w) for w in wrong)
 
 

@@ -1,0 +1,486 @@
+"""certauth-admin import (issue 18): an `openssl ca` directory made with the
+how-to's own commands (seed 004: its openssl.cnf, `openssl req -x509`,
+`openssl ca`, `-revoke` with `-crl_reason` and friends, `-gencrl`) goes
+into the store; the imported store, the next CRL (same revoked serials and
+reasons, a higher number) and the certificates served by serial by a real
+httpd are checked."""
+import calendar
+import os
+import pwd
+import shutil
+import sqlite3
+import subprocess
+
+import pytest
+from cryptography import x509
+
+from harness import ADMIN, Httpd, run, assert_no_crash
+
+# The how-to's configuration file, verbatim (its "Configuration File"
+# section: MD5, 1024-bit RSA, no crlnumber), and one line the tests add
+# for numbered CRLs (`crlnumber`, as `openssl ca -gencrl` needs for them).
+HOWTO_CNF = """#
+# OpenSSL configuration file.
+#
+# Establish working directory.
+
+dir                = .
+
+[ ca ]
+default_ca         = CA_default
+
+[ CA_default ]
+serial             = $dir/serial
+database           = $dir/index.txt
+new_certs_dir      = $dir/newcerts
+certificate         = $dir/cacert.pem
+private_key        = $dir/private/cakey.pem
+default_days       = 365
+default_md         = md5
+preserve          = no
+email_in_dn        = no
+nameopt            = default_ca
+certopt            = default_ca
+policy             = policy_match
+
+[ policy_match ]
+countryName        = match
+stateOrProvinceName = match
+organizationName   = match
+organizationalUnitName = optional
+commonName         = supplied
+emailAddress        = optional
+
+[ req ]
+default_bits       = 1024                # Size of keys
+default_keyfile    = key.pem             # name of generated keys
+default_md         = md5                 # message digest algorithm
+string_mask        = nombstr             # permitted characters
+distinguished_name = req_distinguished_name
+req_extensions     = v3_req
+
+[ req_distinguished_name ]
+# Variable name          Prompt string
+#-----
+0.organizationName      = Organization Name (company)
+organizationalUnitName  = Organizational Unit Name (department, division)
+emailAddress             = Email Address
+emailAddress_max         = 40
+localityName             = Locality Name (city, district)
+stateOrProvinceName     = State or Province Name (full name)
+countryName              = Country Name (2 letter code)
+countryName_min         = 2
+countryName_max         = 2
+commonName               = Common Name (hostname, IP, or your name)
+commonName_max          = 64
+
+# Default values for the above, for consistency and less typing.
+# Variable name          Value
+#-----
+0.organizationName_default = The Sample Company
+localityName_default      = Metropolis
+stateOrProvinceName_default = New York
+countryName_default       = US
+
+[ v3_ca ]
+basicConstraints          = CA:TRUE
+subjectKeyIdentifier      = hash
+authorityKeyIdentifier    = keyid:always,issuer:always
+
+[ v3_req ]
+basicConstraints          = CA:FALSE
+subjectKeyIdentifier      = hash
+"""
+
+PASS = "demo"
+DN = "/O=The Sample Company/ST=New York/C=US"
+
+# what each certificate of the directory gets: (CN, revoke arguments or
+# None).  CRLReason codes as the CRL carries them.
+PLAN = [
+    ("mail.sample.com", None, None),
+    ("www.sample.com", ["-crl_reason", "keyCompromise"], 1),
+    ("old.sample.com", ["-crl_reason", "superseded"], 4),
+    ("hold.sample.com", ["-crl_hold", "holdInstructionReject"], 6),
+    ("lost.sample.com", ["-crl_compromise", "20260101000000Z"], 1),
+    ("cac.sample.com", ["-crl_CA_compromise", "20260102000000Z"], 2),
+    ("plain.sample.com", [], None),
+    ("gone.sample.com", ["-crl_reason", "cessationOfOperation"], 5),
+]
+
+
+def ts(naive_utc):
+    return calendar.timegm(naive_utc.utctimetuple())
+
+
+def ossl(d, *args, inp=None):
+    return run(["openssl"] + list(args), cwd=d, input=inp, timeout=60)
+
+
+def make_howto_ca(d, crlnumber=True):
+    """The how-to's directory: one-time setup, a root, the plan's
+    certificates signed, revoked and a CRL; plus one expired certificate
+    marked E by -updatedb.  Returns the openssl CRL (cryptography)."""
+    os.makedirs(os.path.join(d, "newcerts"))
+    os.makedirs(os.path.join(d, "private"))
+    with open(os.path.join(d, "serial"), "w") as f:
+        f.write("01\n")
+    open(os.path.join(d, "index.txt"), "w").close()
+    cnf = HOWTO_CNF
+    if crlnumber:
+        cnf = cnf.replace("policy             = policy_match\n",
+                          "policy             = policy_match\n"
+                          "crlnumber          = $dir/crlnumber\n")
+        with open(os.path.join(d, "crlnumber"), "w") as f:
+            f.write("01\n")
+    with open(os.path.join(d, "openssl.cnf"), "w") as f:
+        f.write(cnf)
+    ossl(d, "req", "-new", "-x509", "-extensions", "v3_ca", "-keyout",
+         "private/cakey.pem", "-out", "cacert.pem", "-days", "365",
+         "-config", "./openssl.cnf", "-passout", "pass:" + PASS,
+         "-subj", "/O=The Sample Company/L=Metropolis/ST=New York/C=US"
+                  "/CN=Sample Root CA")
+    os.chmod(os.path.join(d, "private", "cakey.pem"), 0o600)
+    for cn, _, _ in PLAN + [("expired.sample.com", None, None)]:
+        ossl(d, "req", "-new", "-nodes", "-out", "req.pem", "-keyout",
+             "key.pem", "-config", "./openssl.cnf",
+             "-subj", "/O=The Sample Company/OU=Mail Server/ST=New York/C=US"
+                      "/CN=" + cn)
+        extra = []
+        if cn == "expired.sample.com":
+            extra = ["-startdate", "20200101000000Z", "-enddate",
+                     "20200201000000Z"]
+        ossl(d, "ca", "-batch", "-passin", "pass:" + PASS, "-out",
+             "cert.pem", "-config", "./openssl.cnf", *extra,
+             "-infiles", "req.pem")
+    for i, (cn, rev, _) in enumerate(PLAN):
+        if rev is not None:
+            ossl(d, "ca", "-revoke", "newcerts/%02X.pem" % (i + 1),
+                 "-config", "./openssl.cnf", "-passin", "pass:" + PASS, *rev)
+    ossl(d, "ca", "-updatedb", "-config", "./openssl.cnf", "-passin",
+         "pass:" + PASS)
+    ossl(d, "ca", "-gencrl", "-crldays", "31", "-config", "./openssl.cnf",
+         "-out", "rootca.crl", "-passin", "pass:" + PASS)
+    if crlnumber:
+        # a second CRL, as a site that has run for a while has
+        ossl(d, "ca", "-gencrl", "-crldays", "31", "-config",
+             "./openssl.cnf", "-out", "rootca.crl", "-passin",
+             "pass:" + PASS)
+    with open(os.path.join(d, "rootca.crl"), "rb") as f:
+        return x509.load_pem_x509_crl(f.read())
+
+
+def admin(*args, user=None, check=False):
+    r = run([ADMIN] + list(args), check=check, user=user)
+    return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+
+def rows(db):
+    con = sqlite3.connect(db)
+    try:
+        return {r[0]: r[1:] for r in con.execute(
+            "SELECT serial, status, revoked_at, reason, invalidity_at, "
+            "subject, owner, profile, not_after FROM certauth_certs")}
+    finally:
+        con.close()
+
+
+def dump(db):
+    con = sqlite3.connect(db)
+    try:
+        return list(con.iterdump())
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def howto(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("howto") / "CA")
+    os.makedirs(d)
+    crl = make_howto_ca(d)
+    return d, crl
+
+
+@pytest.fixture
+def copy(howto, tmp_path):
+    """A copy of the directory a test may spoil."""
+    d = str(tmp_path / "CA")
+    shutil.copytree(howto[0], d)
+    return d
+
+
+def index_lines(d):
+    with open(os.path.join(d, "index.txt")) as f:
+        return f.read().split("\n")
+
+
+def test_index_has_every_kind(howto):
+    """The directory really holds V, R (with each revocation form) and E
+    lines, as openssl ca wrote them."""
+    lines = [l for l in index_lines(howto[0]) if l]
+    kinds = [l.split("\t")[0] for l in lines]
+    assert kinds.count("V") == 1 and kinds.count("E") == 1
+    assert kinds.count("R") == 7
+    revs = [l.split("\t")[2] for l in lines]
+    assert any(r.endswith(",keyCompromise") for r in revs)
+    assert any(",holdInstruction," in r for r in revs)
+    assert any(",keyTime,20260101000000Z" in r for r in revs)
+    assert any(",CAkeyTime,20260102000000Z" in r for r in revs)
+    assert any(r and "," not in r for r in revs)      # -revoke, no reason
+
+
+def test_dry_run_stores_nothing(howto, tmp_path):
+    d = howto[0]
+    db = str(tmp_path / "ca.db")
+    rc, out, err = admin("import", "--db", "sqlite3:" + db, "--index",
+                         d + "/index.txt", "--dry-run")
+    assert rc == 0, err
+    assert "9 certificates (1 V, 7 R, 1 E)" in out
+    assert "dry run, nothing stored: would add 9, revoke 0" in out
+    # crlnumber holds 03 after two CRLs: the next one is number 3
+    assert "next CRL would be number 3" in out
+    assert rows(db) == {}
+
+
+def test_import_store_and_idempotent(howto, tmp_path):
+    d, oldcrl = howto
+    db = str(tmp_path / "ca.db")
+    rc, out, err = admin("import", "--db", "sqlite3:" + db, "--index",
+                         d + "/index.txt", "--certs", d + "/newcerts",
+                         "--crlnumber", d + "/crlnumber", "--ca-cert",
+                         d + "/cacert.pem")
+    assert rc == 0, err
+    assert "imported: 9 added, 0 revoked, 0 unchanged" in out
+    assert "next CRL will be number 3" in out
+    got = rows(db)
+    assert len(got) == 9
+    for i, (cn, rev, reason) in enumerate(PLAN):
+        serial = "%02X" % (i + 1)
+        status, revoked_at, r, inval, subject, owner, profile, _ = got[serial]
+        assert owner == cn and profile == "default"
+        assert subject.startswith("CN=%s,OU=Mail Server," % cn)
+        if rev is None:
+            assert status == "valid" and r == -1
+        else:
+            assert status == "revoked" and revoked_at > 0
+            assert r == (reason if reason is not None else -1)
+    assert got["04"][3] == 0 and got["05"][3] == 1767225600
+    assert got["06"][3] == 1767312000
+    # E: stored valid, its notAfter in the past (2020-02-01)
+    assert got["09"][0] == "valid" and got["09"][7] == 1580515200
+    # the revocation dates are those of index.txt
+    for l in index_lines(d):
+        f = l.split("\t")
+        if f[0] == "R":
+            e = oldcrl.get_revoked_certificate_by_serial_number(int(f[3], 16))
+            assert ts(e.revocation_date) == got[f[3]][1]
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT crl_number FROM certauth_crl").fetchone()[0] \
+        == 2
+    assert con.execute("SELECT count(*) FROM certauth_audit WHERE "
+                       "action = 'import'").fetchone()[0] == 1
+    con.close()
+
+    before = dump(db)
+    rc, out, err = admin("import", "--db", "sqlite3:" + db, "--index",
+                         d + "/index.txt")
+    assert rc == 0, err
+    assert "already imported: all 9 certificates are stored and unchanged" \
+        in out
+    assert dump(db) == before
+
+
+def test_import_revocation_since(copy, tmp_path):
+    """Imported once, revoked later with openssl ca, imported again: the
+    new revocation is applied, the rest unchanged."""
+    d = copy
+    db = str(tmp_path / "ca.db")
+    assert admin("import", "--db", "sqlite3:" + db, "--index",
+                 d + "/index.txt")[0] == 0
+    ossl(d, "ca", "-revoke", "newcerts/01.pem", "-config", "./openssl.cnf",
+         "-passin", "pass:" + PASS, "-crl_reason", "affiliationChanged")
+    rc, out, err = admin("import", "--db", "sqlite3:" + db, "--index",
+                         d + "/index.txt")
+    assert rc == 0, err
+    assert "imported: 0 added, 1 revoked, 8 unchanged" in out
+    assert rows(db)["01"][:1] == ("revoked",) and rows(db)["01"][2] == 3
+
+
+def fails(d, db, expect, *extra):
+    rc, out, err = admin("import", "--db", "sqlite3:" + db, "--index",
+                         d + "/index.txt", *extra)
+    assert rc == 1, (out, err)
+    assert expect in err, err
+    assert "nothing imported" in err
+    assert not os.path.exists(db) or rows(db) == {}
+    return err
+
+
+def rewrite_line(d, n, fn):
+    lines = index_lines(d)
+    lines[n - 1] = fn(lines[n - 1])
+    with open(os.path.join(d, "index.txt"), "w") as f:
+        f.write("\n".join(lines))
+
+
+@pytest.mark.parametrize("line,change,expect", [
+    (3, lambda l: "X" + l[1:], "index.txt:3: status 'X' is not V, R or E"),
+    (2, lambda l: l.replace("\t", " ", 1), "index.txt:2: 5 tab-separated"),
+    (4, lambda l: l + "\textra", "index.txt:4: 7 tab-separated"),
+    (5, lambda l: "\t".join(l.split("\t")[:2] + ["2601011200Z"]
+                            + l.split("\t")[3:]),
+     "index.txt:5: revocation date '2601011200Z'"),
+    (2, lambda l: l.replace(",keyCompromise", ",badReason"),
+     "index.txt:2: unknown revocation reason 'badReason'"),
+    (1, lambda l: "\t".join(l.split("\t")[:2] + ["261206000000Z"]
+                            + l.split("\t")[3:]),
+     "index.txt:1: a V line has a revocation field"),
+    (7, lambda l: "\t".join(l.split("\t")[:3] + ["ZZ"]
+                            + l.split("\t")[4:]),
+     "index.txt:7: serial 'ZZ' is not a serial number"),
+    (8, lambda l: "\t".join(l.split("\t")[:3] + ["01"]
+                            + l.split("\t")[4:]),
+     "index.txt:8: serial 01 is already on line 1"),
+    (6, lambda l: "", "index.txt:6: empty line"),
+    (1, lambda l: l.replace("CN=mail", "CN=mall"),
+     "has subject /C=US/ST=New York/O=The Sample Company/OU=Mail Server"
+     "/CN=mail.sample.com, the line says"),
+    (1, lambda l: l.replace("\t" + l.split("\t")[1] + "\t",
+                            "\t301231000000Z\t"),
+     "expires"),
+])
+def test_malformed_line(copy, tmp_path, line, change, expect):
+    rewrite_line(copy, line, change)
+    fails(copy, str(tmp_path / "ca.db"), expect)
+
+
+def test_missing_and_foreign_files(copy, tmp_path):
+    d = copy
+    db = str(tmp_path / "ca.db")
+    os.rename(d + "/newcerts/03.pem", d + "/03.pem")
+    err = fails(d, db, "newcerts/03.pem: cannot be read")
+    assert "(%s/index.txt:3)" % d in err
+    # another certificate in its place: the serial does not match
+    shutil.copy(d + "/newcerts/02.pem", d + "/newcerts/03.pem")
+    fails(d, db, "newcerts/03.pem: holds serial 02, the line says 03")
+    os.rename(d + "/03.pem", d + "/newcerts/03.pem")
+    # a certificate of another CA with the same subject and serial
+    other = str(tmp_path / "other")
+    os.makedirs(other)
+    make_howto_ca(other, crlnumber=False)
+    shutil.copy(other + "/newcerts/01.pem", d + "/newcerts/01.pem")
+    err = fails(d, db, "newcerts/01.pem:")
+    assert "index.txt:1)" in err
+    assert ("expires" in err or "not issued by the CA" in err
+            or "signature" in err), err
+
+
+def test_foreign_ca_certificate(copy, tmp_path):
+    """The right certificates, checked against another CA certificate."""
+    d = copy
+    other = str(tmp_path / "other")
+    os.makedirs(other)
+    make_howto_ca(other, crlnumber=False)
+    # the same subject (both made by the how-to): the names match, the
+    # signature does not
+    fails(d, str(tmp_path / "ca.db"), "newcerts/01.pem: has a signature the "
+          "CA certificate's key does not verify", "--ca-cert",
+          other + "/cacert.pem")
+
+
+def test_bad_crlnumber(copy, tmp_path):
+    with open(copy + "/crlnumber", "w") as f:
+        f.write("nope\n")
+    fails(copy, str(tmp_path / "ca.db"), "crlnumber:1: 'nope' is not a CRL "
+          "number")
+
+
+def test_conflicting_store(howto, tmp_path):
+    """A store where a serial holds another certificate: nothing of the
+    directory is imported (all or nothing), the store is unchanged."""
+    d = howto[0]
+    other = str(tmp_path / "other")
+    os.makedirs(other)
+    make_howto_ca(other, crlnumber=False)
+    db = str(tmp_path / "ca.db")
+    assert admin("import", "--db", "sqlite3:" + db, "--index",
+                 other + "/index.txt")[0] == 0
+    before = dump(db)
+    rc, out, err = admin("import", "--db", "sqlite3:" + db, "--index",
+                         d + "/index.txt")
+    assert rc == 1
+    assert "index.txt:1: serial 01 is stored with another certificate" in err
+    assert dump(db) == before
+
+
+def test_owner_from(howto, tmp_path):
+    d = howto[0]
+    db = str(tmp_path / "ca.db")
+    # email_in_dn = no: the how-to's certificates carry no e-mail address
+    rc, _, err = admin("import", "--db", "sqlite3:" + db, "--index",
+                       d + "/index.txt", "--owner-from", "email")
+    assert rc == 1 and "has no e-mail address to take the owner from" in err
+    assert admin("import", "--db", "sqlite3:" + db, "--index",
+                 d + "/index.txt", "--owner-from", "mailadmin", "--profile",
+                 "legacy")[0] == 0
+    assert {r[5:7] for r in rows(db).values()} == {("mailadmin", "legacy")}
+
+
+def test_served_after_import(howto, ca, tmp_path):
+    """A real httpd on the imported store, with the how-to's CA (its key
+    encrypted with the pass phrase): the certificates by serial, and the
+    next CRL: the same serials and reasons as openssl's, a higher number."""
+    d, oldcrl = howto
+    passfile = str(tmp_path / "pass")
+    with open(passfile, "w") as f:
+        f.write(PASS + "\n")
+    os.chmod(passfile, 0o600)
+    h = Httpd(ca, ca_directives=(
+        "CertAuthCACertificateFile %s/cacert.pem\n"
+        "CertAuthCAKeyFile %s/private/cakey.pem\n"
+        "CertAuthCAPassPhrase file:%s\n"
+        "CertAuthBaseURL https://127.0.0.1/ca\n" % (d, d, passfile)))
+    try:
+        rc, out, err = admin("import", "--db", "sqlite3:" + h.db, "--index",
+                             d + "/index.txt")
+        assert rc == 0, err
+        # made by root here: handed to the httpd user, as an operator would
+        pw = pwd.getpwnam(h.user) if h.user else None
+        for f in os.listdir(h.dbdir):
+            if pw:
+                os.chown(os.path.join(h.dbdir, f), pw.pw_uid, pw.pw_gid)
+        h.start()
+        for i in range(1, 10):
+            serial = "%02X" % i
+            with open("%s/newcerts/%s.pem" % (d, serial), "rb") as f:
+                want = x509.load_pem_x509_certificate(f.read())
+            st, hd, body = h.get("/ca/certs/%s.pem" % serial.lower())
+            assert st == 200, body
+            assert x509.load_pem_x509_certificate(body) == want
+        st, _, body = h.get("/ca/crl")
+        assert st == 200
+        crl = x509.load_der_x509_crl(body)
+        num = crl.extensions.get_extension_for_class(x509.CRLNumber)
+        oldnum = oldcrl.extensions.get_extension_for_class(x509.CRLNumber)
+        assert oldnum.value.crl_number == 2
+        assert num.value.crl_number == 3
+
+        def listing(c):
+            out = {}
+            for e in c:
+                try:
+                    r = e.extensions.get_extension_for_class(
+                        x509.CRLReason).value.reason.name
+                except x509.ExtensionNotFound:
+                    r = None
+                out[e.serial_number] = (r, ts(e.revocation_date))
+            return out
+        assert listing(crl) == listing(oldcrl)
+        assert len(listing(crl)) == 7
+        with open(d + "/cacert.pem", "rb") as f:
+            cacert = x509.load_pem_x509_certificate(f.read())
+        assert crl.is_signature_valid(cacert.public_key())
+        h.stop()
+        assert_no_crash(h)
+    finally:
+        h.cleanup()

@@ -1,0 +1,357 @@
+"""CA rollover (issue 18): a CA made by certauth-admin issues certificates
+(Basic-auth enrollment, certauth-stunnel over EST); `certauth-admin
+rollover` prepares a new key and certificate with the link certificates;
+the server restarted on the new CA (CertAuthPreviousCACertificateFile,
+CertAuthCALinkCertificates) and the same database: cacert.crt is the new
+CA, cacert.pem and EST cacerts carry both and the links, old-CA client
+certificates still identify their holders and renew into new-CA
+certificates (curl, certauth-stunnel renew), and openssl verify accepts
+old and new certificates with either root."""
+import base64
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from conftest import make_csr
+from harness import ADMIN, Httpd, run, assert_no_crash
+from test_lifecycle import LOC, Holder, enroll
+from test_stunnel import EST_CONF, OK, helper, password_file
+
+
+class RollCA:
+    """What harness.Httpd needs: TLS from the session test CA; clients
+    and mod_ssl trust a bundle of the test CA and both CA generations."""
+
+    def __init__(self, root, test_ca):
+        self.root = root
+        self.old_dir = os.path.join(root, "old")
+        self.new_dir = os.path.join(root, "new")
+        run([ADMIN, "init", "--dir", self.old_dir, "--subject",
+             "CN=certauth rollover root CA,O=certauth tests"])
+        self.old_cert = os.path.join(self.old_dir, "cacert.pem")
+        self.old_key = os.path.join(self.old_dir, "private", "cakey.pem")
+        self.new_cert = os.path.join(self.new_dir, "cacert.pem")
+        self.new_key = os.path.join(self.new_dir, "private", "cakey.pem")
+        self.links = os.path.join(self.new_dir, "links.pem")
+        self.prev = os.path.join(self.new_dir, "previous-cacert.pem")
+        self.test_pem = test_ca.pem
+        self.server_cert = test_ca.server_cert
+        self.server_key = test_ca.server_key
+        self.cert = os.path.join(root, "trust.pem")
+        self.write_trust()
+
+    def write_trust(self):
+        pem = open(self.old_cert, "rb").read() + self.test_pem
+        if os.path.exists(self.new_cert):
+            pem += open(self.new_cert, "rb").read()
+        with open(self.cert, "wb") as f:
+            f.write(pem)
+
+    def old_directives(self):
+        return ("CertAuthCACertificateFile %s\nCertAuthCAKeyFile %s\n"
+                "CertAuthBaseURL https://127.0.0.1/ca\n"
+                % (self.old_cert, self.old_key))
+
+    def new_directives(self, prev_key=True):
+        return ("CertAuthCACertificateFile %s\nCertAuthCAKeyFile %s\n"
+                "CertAuthPreviousCACertificateFile %s\n"
+                "%s"
+                "CertAuthCALinkCertificates %s\n"
+                "CertAuthBaseURL https://127.0.0.1/ca\n"
+                % (self.new_cert, self.new_key, self.prev,
+                   "CertAuthPreviousCAKeyFile %s\n" % self.old_key
+                   if prev_key else "", self.links))
+
+
+def load(path):
+    with open(path, "rb") as f:
+        return x509.load_pem_x509_certificate(f.read())
+
+
+def pem_certs(data):
+    out = []
+    for block in data.split(b"-----END CERTIFICATE-----")[:-1]:
+        out.append(x509.load_pem_x509_certificate(
+            block + b"-----END CERTIFICATE-----\n"))
+    return out
+
+
+def ski(cert):
+    return cert.extensions.get_extension_for_class(
+        x509.SubjectKeyIdentifier).value.digest
+
+
+def aki(cert):
+    return cert.extensions.get_extension_for_class(
+        x509.AuthorityKeyIdentifier).value.key_identifier
+
+
+def verify(trust, leaf_pem, tmp, untrusted=None):
+    leaf = os.path.join(tmp, "leaf-verify.pem")
+    with open(leaf, "wb") as f:
+        f.write(leaf_pem)
+    args = ["openssl", "verify", "-CAfile", trust]
+    if untrusted:
+        args += ["-untrusted", untrusted]
+    r = run(args + [leaf], check=False)
+    return r.returncode == 0, (r.stdout + r.stderr).decode()
+
+
+@pytest.fixture
+def roll(ca):
+    root = tempfile.mkdtemp(prefix="certauth-rollover-")
+    os.chmod(root, 0o755)
+    try:
+        yield RollCA(root, ca)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_rollover_command(roll, tmp_path):
+    r = run([ADMIN, "rollover", "--ca-cert", roll.old_cert, "--ca-key",
+             roll.old_key, "--dir", roll.new_dir])
+    out = r.stdout.decode()
+    assert "CertAuthPreviousCACertificateFile " + roll.prev in out
+    old, new = load(roll.old_cert), load(roll.new_cert)
+    assert new.subject == old.subject and ski(new) != ski(old)
+    assert oct(os.stat(roll.new_key).st_mode & 0o777) == "0o600"
+    nwo, own = pem_certs(open(roll.links, "rb").read())
+    # NewWithOld: the new key, certified by the old CA; OldWithNew the
+    # other way round; both valid until the old CA expires
+    assert ski(nwo) == ski(new) and aki(nwo) == ski(old)
+    assert ski(own) == ski(old) and aki(own) == ski(new)
+    assert nwo.not_valid_after == old.not_valid_after
+    assert own.not_valid_after == old.not_valid_after
+    assert load(roll.prev) == old
+    # a second run does not overwrite the new CA
+    r = run([ADMIN, "rollover", "--ca-cert", roll.old_cert, "--ca-key",
+             roll.old_key, "--dir", roll.new_dir], check=False)
+    assert r.returncode == 1 and "not overwriting" in r.stderr.decode()
+    assert load(roll.new_cert) == new
+
+
+def test_bad_link_certificates(roll, ca):
+    run([ADMIN, "rollover", "--ca-cert", roll.old_cert, "--ca-key",
+         roll.old_key, "--dir", roll.new_dir])
+    roll.write_trust()
+    # links of another rollover do not join these two keys
+    other = os.path.join(roll.root, "other")
+    run([ADMIN, "rollover", "--ca-cert", roll.old_cert, "--ca-key",
+         roll.old_key, "--dir", other])
+    h = Httpd(roll, ca_directives=roll.new_directives().replace(
+        roll.links, os.path.join(other, "links.pem")))
+    try:
+        rc, out = h.configtest()
+    finally:
+        h.cleanup()
+    assert rc != 0
+    assert "CertAuthCALinkCertificates" in out and "links neither" in out
+
+
+def test_rollover_with_live_clients(roll, tmp_path):
+    keydir = str(tmp_path / "keys")
+    os.makedirs(keydir)
+    wd = tempfile.mkdtemp(prefix="certauth-rollover-wd-")
+    os.chmod(wd, 0o755)
+    db = os.path.join(roll.root, "db", "certauth.db")
+    os.makedirs(os.path.dirname(db))
+    h1 = Httpd(roll, ca_directives=roll.old_directives(), location_conf=LOC,
+               est_conf=EST_CONF, db_path=db)
+    if h1.user:
+        import pwd
+        pw = pwd.getpwnam(h1.user)
+        os.chown(os.path.dirname(db), pw.pw_uid, pw.pw_gid)
+    h2 = None
+    try:
+        # --- before: the old CA issues -----------------------------------
+        h1.start()
+        alice = enroll(h1, keydir, user="alice")
+        bob = enroll(h1, keydir, user="bob")
+        dave = enroll(h1, keydir, user="bob")
+        kc = os.path.join(wd, "key-cert.pem")
+        rc, out, err = helper("enroll", "--url", h1.url, "--ca", roll.cert,
+                              "--user", "admin", "--password-file",
+                              password_file(wd), "--cn", "stunnel.localhost",
+                              "--san", "DNS:localhost", "--out", kc)
+        assert rc == OK, err
+        old = load(roll.old_cert)
+        st_old = x509.load_pem_x509_certificate(open(kc, "rb").read())
+        for c in (alice.cert, bob.cert, st_old):
+            assert aki(c) == ski(old)
+        h1.stop()
+        assert_no_crash(h1)
+
+        # --- the rollover ------------------------------------------------
+        run([ADMIN, "rollover", "--ca-cert", roll.old_cert, "--ca-key",
+             roll.old_key, "--dir", roll.new_dir])
+        roll.write_trust()     # mod_ssl and the clients: both roots
+        new = load(roll.new_cert)
+        h2 = Httpd(roll, ca_directives=roll.new_directives(),
+                   location_conf=LOC, est_conf=EST_CONF, db_path=db)
+        h2.start()
+
+        # cacert.crt: the new CA; cacert.pem and EST cacerts: both + links
+        st, _, body = h2.get("/ca/cacert.crt")
+        assert st == 200 and x509.load_der_x509_certificate(body) == new
+        st, _, body = h2.get("/ca/cacert.pem")
+        got = pem_certs(body)
+        assert len(got) == 4 and got[0] == new and old in got
+        links = pem_certs(open(roll.links, "rb").read())
+        assert all(l in got for l in links)
+        st, _, body = h2.get("/.well-known/est/cacerts")
+        assert st == 200
+        p7 = run(["openssl", "pkcs7", "-inform", "DER", "-print_certs"],
+                 input=base64.b64decode(body)).stdout
+        assert len(pem_certs(p7)) == 4
+
+        # an old-CA certificate still identifies alice; renewal (curl with
+        # the old certificate) gives a certificate of the new CA
+        r = run(["curl", "-sS", "--cacert", roll.cert, "--cert",
+                 alice.cert_file, "--key", alice.key_file, "-X", "POST",
+                 "-H", "X-Requested-With: curl",
+                 "-o", "-", "-w", "\n%{http_code}", h2.url + "/ca/renew"],
+                check=False)
+        body, code = r.stdout.rsplit(b"\n", 1)
+        assert code == b"201", r.stdout + r.stderr
+        renewed = x509.load_pem_x509_certificate(body)
+        assert aki(renewed) == ski(new)
+        assert renewed.subject == alice.cert.subject
+        # certauth-stunnel renew over EST with its old-CA certificate
+        rc, out, err = helper("renew", "--url", h2.url, "--ca", roll.cert,
+                              "--in", kc, "--force")
+        assert rc == OK, (out, err)
+        st_new = x509.load_pem_x509_certificate(_first_cert(kc))
+        assert aki(st_new) == ski(new) and st_new.serial_number != \
+            st_old.serial_number
+        # a new enrollment: the new CA
+        carol = enroll(h2, keydir, user="admin")
+        assert aki(carol.cert) == ski(new)
+
+        # openssl verify with either root: new certificates through
+        # NewWithOld for the old root, old ones through OldWithNew for the
+        # new root
+        tmp = str(tmp_path)
+        for leaf in (carol.pem, body):
+            ok, why = verify(roll.new_cert, leaf, tmp)
+            assert ok, why
+            ok, why = verify(roll.old_cert, leaf, tmp, roll.links)
+            assert ok, why
+            ok, why = verify(roll.old_cert, leaf, tmp)
+            assert not ok      # the old root alone does not know the new
+        ok, why = verify(roll.new_cert, bob.pem, tmp, roll.links)
+        assert ok, why
+        ok, why = verify(roll.old_cert, bob.pem, tmp)
+        assert ok, why
+        # bob, not renewed yet, still reaches the API with his old-CA
+        # certificate
+        st, _, body2 = h2.request("GET", "/ca/api/certs",
+                                  client_cert=bob.tls)
+        assert st == 200, body2
+        doc = json.loads(body2)
+        assert doc.get("presented") == bob.serial, doc
+        assert {c["serial"] for c in doc["certificates"]} == {bob.serial,
+                                                               dave.serial}
+
+        # bob's old-CA certificate revoked (with itself): the new CA's CRL
+        # and the previous CA's CRL (same number and entries, issued and
+        # signed by the old CA) list it
+        st, _, body3 = h2.request(
+            "POST", "/ca/revoke", body=json.dumps(
+                {"serial": bob.serial, "reason": "keyCompromise"}),
+            headers={"Content-Type": "application/json"},
+            client_cert=bob.tls)
+        assert st == 200, body3
+        st, _, der = h2.get("/ca/crl")
+        crl_new = x509.load_der_x509_crl(der)
+        st, _, der = h2.get("/ca/crl/previous")
+        assert st == 200, der
+        crl_old = x509.load_der_x509_crl(der)
+        assert crl_new.issuer == new.subject and crl_old.issuer == old.subject
+        assert crl_new.is_signature_valid(new.public_key())
+        assert crl_old.is_signature_valid(old.public_key())
+        assert not crl_old.is_signature_valid(new.public_key())
+        assert crl_old.extensions.get_extension_for_class(
+            x509.AuthorityKeyIdentifier).value.key_identifier == ski(old)
+        num = lambda c: c.extensions.get_extension_for_class(
+            x509.CRLNumber).value.crl_number
+        assert num(crl_old) == num(crl_new)
+        assert crl_old.get_revoked_certificate_by_serial_number(
+            bob.cert.serial_number) is not None
+        st, _, pem = h2.get("/ca/crl/previous.pem")
+        oldcrl = os.path.join(tmp, "previous.crl")
+        with open(oldcrl, "wb") as f:
+            f.write(pem)
+        r = run(["openssl", "verify", "-crl_check", "-CAfile", roll.old_cert,
+                 "-CRLfile", oldcrl, os.path.join(tmp, "bob.pem")]
+                if _write(os.path.join(tmp, "bob.pem"), bob.pem) else [],
+                check=False)
+        assert r.returncode != 0 and b"revoked" in r.stdout + r.stderr
+        # the old CA's other certificate is not revoked
+        _write(os.path.join(tmp, "dave.pem"), dave.pem)
+        r = run(["openssl", "verify", "-crl_check", "-CAfile", roll.old_cert,
+                 "-CRLfile", oldcrl, os.path.join(tmp, "dave.pem")],
+                check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+        # a later revocation: a new number, the previous CA's CRL follows
+        # (each process keeps it only for the number it was made from)
+        for _ in range(3):
+            st, _, der = h2.get("/ca/crl/previous")
+            assert st == 200 and num(x509.load_der_x509_crl(der)) == \
+                num(crl_new)
+        st, _, body4 = h2.request(
+            "POST", "/ca/revoke", body=json.dumps(
+                {"serial": dave.serial, "reason": "superseded"}),
+            headers={"Content-Type": "application/json"},
+            client_cert=dave.tls)
+        assert st == 200, body4
+        st, _, der = h2.get("/ca/crl")
+        crl_new2 = x509.load_der_x509_crl(der)
+        assert num(crl_new2) > num(crl_new)
+        for _ in range(3):
+            st, _, der = h2.get("/ca/crl/previous")
+            crl_old2 = x509.load_der_x509_crl(der)
+            assert num(crl_old2) == num(crl_new2)
+            assert crl_old2.is_signature_valid(old.public_key())
+            assert crl_old2.get_revoked_certificate_by_serial_number(
+                dave.cert.serial_number) is not None
+        h2.stop()
+        assert_no_crash(h2)
+    finally:
+        h1.cleanup()
+        if h2:
+            h2.cleanup()
+        shutil.rmtree(wd, ignore_errors=True)
+
+
+def _write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+    return True
+
+
+def test_no_previous_key_no_previous_crl(roll):
+    run([ADMIN, "rollover", "--ca-cert", roll.old_cert, "--ca-key",
+         roll.old_key, "--dir", roll.new_dir])
+    roll.write_trust()
+    h = Httpd(roll, ca_directives=roll.new_directives(prev_key=False))
+    try:
+        h.start()
+        st, _, body = h.get("/ca/crl/previous")
+        assert st == 404 and b"CertAuthPreviousCAKeyFile" in body
+        h.stop()
+        assert_no_crash(h)
+    finally:
+        h.cleanup()
+
+
+def _first_cert(path):
+    data = open(path, "rb").read()
+    start = data.index(b"-----BEGIN CERTIFICATE-----")
+    end = data.index(b"-----END CERTIFICATE-----", start)
+    return data[start:end + len(b"-----END CERTIFICATE-----\n")]
