@@ -14,7 +14,7 @@
 #include "ca_store_test.h"
 #include "ca_util.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 /* Migrations: each a list of portable statements, applied in order. */
 static const char *const migration_1[] = {
@@ -125,6 +125,65 @@ static const char *const migration_6[] = {
     NULL
 };
 
+/* 7: the ACME server (ca_store_acme.c): nonces, EAB credentials,
+ * accounts, orders, authorizations, challenges.  Orders reference
+ * accounts, authorizations orders, challenges authorizations; rows are
+ * deleted children first (cleanup). */
+static const char *const migration_7[] = {
+    "CREATE TABLE certauth_acme_nonces ("
+    " nonce VARCHAR(64) PRIMARY KEY,"
+    " expires BIGINT NOT NULL)",
+    "CREATE INDEX certauth_acme_nonces_exp ON certauth_acme_nonces (expires)",
+    "CREATE TABLE certauth_acme_eab ("
+    " kid VARCHAR(64) PRIMARY KEY,"
+    " hmac_key VARCHAR(128) NOT NULL,"
+    " owner VARCHAR(255) NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " expires BIGINT NOT NULL,"
+    " account VARCHAR(64) NOT NULL DEFAULT '')",
+    "CREATE TABLE certauth_acme_accounts ("
+    " id VARCHAR(64) PRIMARY KEY,"
+    " thumbprint VARCHAR(64) NOT NULL UNIQUE,"
+    " jwk TEXT NOT NULL,"
+    " owner VARCHAR(255) NOT NULL,"
+    " status VARCHAR(16) NOT NULL,"
+    " contact TEXT NOT NULL,"
+    " eab_kid VARCHAR(64) NOT NULL,"
+    " created_at BIGINT NOT NULL)",
+    "CREATE TABLE certauth_acme_orders ("
+    " id VARCHAR(64) PRIMARY KEY,"
+    " account VARCHAR(64) NOT NULL,"
+    " status VARCHAR(16) NOT NULL,"
+    " expires BIGINT NOT NULL,"
+    " identifiers TEXT NOT NULL,"
+    " profile VARCHAR(64) NOT NULL,"
+    " serial VARCHAR(64) NOT NULL DEFAULT '',"
+    " error TEXT NOT NULL DEFAULT '',"
+    " created_at BIGINT NOT NULL)",
+    "CREATE INDEX certauth_acme_orders_exp ON certauth_acme_orders (expires)",
+    "CREATE TABLE certauth_acme_authz ("
+    " id VARCHAR(64) PRIMARY KEY,"
+    " order_id VARCHAR(64) NOT NULL,"
+    " account VARCHAR(64) NOT NULL,"
+    " ident VARCHAR(255) NOT NULL,"
+    " status VARCHAR(16) NOT NULL,"
+    " expires BIGINT NOT NULL,"
+    " seq INTEGER NOT NULL)",
+    "CREATE INDEX certauth_acme_authz_order ON certauth_acme_authz "
+    "(order_id, seq)",
+    "CREATE TABLE certauth_acme_challenges ("
+    " id VARCHAR(64) PRIMARY KEY,"
+    " authz_id VARCHAR(64) NOT NULL,"
+    " type VARCHAR(16) NOT NULL,"
+    " token VARCHAR(64) NOT NULL,"
+    " status VARCHAR(16) NOT NULL,"
+    " validated_at BIGINT NOT NULL DEFAULT 0,"
+    " error TEXT NOT NULL DEFAULT '')",
+    "CREATE INDEX certauth_acme_chall_authz ON certauth_acme_challenges "
+    "(authz_id)",
+    NULL
+};
+
 static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_1,
     migration_2,
@@ -132,6 +191,7 @@ static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_4,
     migration_5,
     migration_6,
+    migration_7,
 };
 
 
