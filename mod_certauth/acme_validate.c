@@ -372,8 +372,6 @@ leave:
     return type;
 }
 
-#define ACME_JOB_KEY "certauth-acme-job"
-
 static void run_job(acme_job *j, ca_store_t *st)
 {
     apr_pool_t *p = j->pool;
@@ -505,25 +503,21 @@ void certauth_acme_validate(request_rec *r, const certauth_srv_conf *sc,
     else if (threaded != AP_MPMQ_NOT_SUPPORTED) {
         apr_atomic_dec32(&running_threads);
     }
-    /* after the response, in this request's thread; kept under a key of
-     * its own (the module's request_config slot holds the database
-     * context of db.c) */
-    apr_pool_userdata_setn(j, ACME_JOB_KEY, NULL, r->pool);
+    /* after the response, in this request's thread */
+    ap_set_module_config(r->request_config, &certauth_module, j);
     apr_pool_cleanup_register(r->pool, p, job_pool_free,
                               apr_pool_cleanup_null);
 }
 
 int certauth_acme_log_transaction(request_rec *r)
 {
-    void *v = NULL;
-    acme_job *j;
+    acme_job *j = ap_get_module_config(r->request_config, &certauth_module);
     ca_store_t *st;
 
-    apr_pool_userdata_get(&v, ACME_JOB_KEY, r->pool);
-    if (!(j = v)) {
+    if (!j) {
         return DECLINED;
     }
-    apr_pool_userdata_setn(NULL, ACME_JOB_KEY, NULL, r->pool);
+    ap_set_module_config(r->request_config, &certauth_module, NULL);
     if ((st = certauth_store_quiet(r))) {
         run_job(j, st);
     }
