@@ -11,6 +11,7 @@
 
 #include <httpd.h>
 #include <http_config.h>
+#include <http_core.h>
 #include <http_log.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
@@ -47,6 +48,9 @@ void *certauth_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->ocsp_signer_ca = -1;
     c->ocsp_validity_secs = -1;
     c->ocsp_responder_days = -1;
+    c->db_timeout = -1;
+    c->db_max_waiters = -1;
+    c->crl_delay = -1;
     return c;
 }
 
@@ -80,6 +84,9 @@ void *certauth_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(ocsp_signer_ca);
     MERGE_INT(ocsp_validity_secs);
     MERGE_INT(ocsp_responder_days);
+    MERGE_INT(db_timeout);
+    MERGE_INT(db_max_waiters);
+    MERGE_INT(crl_delay);
     return c;
 }
 
@@ -945,6 +952,35 @@ static const char *set_ocsp_signer(cmd_parms *cmd, void *d, const char *arg)
     return NULL;
 }
 
+/* CertAuthDBTimeout, CertAuthCRLDelay: a time (seconds, or with a unit:
+ * "500ms"); CertAuthDBMaxWaiters: a count. */
+static const char *set_db_limit(cmd_parms *cmd, void *d, const char *arg)
+{
+    certauth_srv_conf *sc = certauth_srv(cmd->server);
+    const char *name = cmd->cmd->name, *err = srv_only(cmd);
+    apr_interval_time_t t;
+    (void)d;
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(name, "CertAuthDBMaxWaiters")) {
+        return parse_int(cmd, name, arg, 1, CERTAUTH_MAX_WAITERS,
+                         &sc->db_max_waiters);
+    }
+    if (ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS
+        || t < apr_time_from_msec(100) || t > apr_time_from_sec(300)) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a time from 100ms "
+                            "to 300s (e.g. 3, or 500ms)", name, arg);
+    }
+    if (!strcasecmp(name, "CertAuthCRLDelay")) {
+        sc->crl_delay = t;
+    }
+    else {
+        sc->db_timeout = t;
+    }
+    return NULL;
+}
+
 /* CertAuthAdmin EXPR: who administers the CA (any serial, search, audit). */
 static const char *set_admin(cmd_parms *cmd, void *d, const char *arg)
 {
@@ -1139,6 +1175,15 @@ const command_rec certauth_cmds[] = {
     AP_INIT_TAKE1("CertAuthCRLRefreshSeconds", set_srv_int, NULL, RSRC_CONF,
                   "how often a front end asks the database for a newer CRL "
                   "(default 60)"),
+    AP_INIT_TAKE1("CertAuthDBTimeout", set_db_limit, NULL, RSRC_CONF,
+                  "longest a request waits for the database, locks and "
+                  "busy time together (default 3s); then 503"),
+    AP_INIT_TAKE1("CertAuthDBMaxWaiters", set_db_limit, NULL, RSRC_CONF,
+                  "requests that may wait for the write path at once, in "
+                  "all processes (default 8); others get 503 at once"),
+    AP_INIT_TAKE1("CertAuthCRLDelay", set_db_limit, NULL, RSRC_CONF,
+                  "longest time from a revocation to a CRL listing it "
+                  "(default 2s)"),
     AP_INIT_TAKE1("CertAuthSupersedeGraceSeconds", set_srv_int, NULL,
                   RSRC_CONF, "a renewed certificate appears on the CRL this "
                   "long after its renewal (default 0)"),

@@ -19,6 +19,7 @@
 #include <apr_thread_mutex.h>
 
 #include "mod_certauth.h"
+#include "mod_watchdog.h"
 #include "ca_crl.h"
 #include "ca_lifecycle.h"
 #include "ca_util.h"
@@ -72,6 +73,12 @@ static void unlock(void)
 #endif
 }
 
+#if APR_HAS_THREADS
+/* held by the watchdog while it works, so that the child's exit waits */
+static apr_thread_mutex_t *wd_lock;
+#endif
+static volatile apr_uint32_t wd_stop;
+
 void certauth_crl_child_init(apr_pool_t *p, server_rec *s)
 {
     (void)s;
@@ -79,6 +86,18 @@ void certauth_crl_child_init(apr_pool_t *p, server_rec *s)
     caches = apr_hash_make(cache_pool);
 #if APR_HAS_THREADS
     apr_thread_mutex_create(&cache_lock, APR_THREAD_MUTEX_DEFAULT, p);
+    apr_thread_mutex_create(&wd_lock, APR_THREAD_MUTEX_DEFAULT, p);
+#endif
+}
+
+void certauth_crl_child_exit(void)
+{
+    apr_atomic_set32(&wd_stop, 1);
+#if APR_HAS_THREADS
+    if (wd_lock) {
+        apr_thread_mutex_lock(wd_lock);
+        apr_thread_mutex_unlock(wd_lock);
+    }
 #endif
 }
 
@@ -224,45 +243,72 @@ static apr_status_t write_file(apr_pool_t *p, const char *path,
                                  0644);
 }
 
-/* Make, store and cache a new CRL. */
-static apr_status_t generate(request_rec *r, ca_store_t *st)
+/* The CRL's own audit record: made by the server, not by a client. */
+static void audit_crl(server_rec *s, ca_store_t *st, apr_pool_t *p,
+                      const char *detail)
 {
-    const certauth_srv_conf *sc = certauth_srv(r->server);
+    ca_audit_t a;
+
+    memset(&a, 0, sizeof(a));
+    a.at = (apr_int64_t)apr_time_sec(apr_time_now());
+    a.actor = "-";
+    a.auth = "none";
+    a.client = "";
+    a.action = "crl";
+    a.serial = "";
+    a.outcome = "ok";
+    a.detail = detail;
+    if (ca_store_audit_add(st, p, &a) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CA_LOGNO(1311)
+                     "audit record not stored (%s): crl ok: %s",
+                     ca_store_last_error(st), detail);
+    }
+}
+
+/* Make, store and cache a new CRL. */
+static apr_status_t generate(server_rec *s, ca_store_t *st, apr_pool_t *pool,
+                             const char *why)
+{
+    const certauth_srv_conf *sc = certauth_srv(s);
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
     apr_int64_t number = 0;
     unsigned char *der = NULL;
     apr_size_t len = 0;
-    const char *err = NULL;
+    const char *err = NULL, *detail;
     apr_status_t rv;
     apr_pool_t *p;
     int listed = 0;
 
-    apr_pool_create(&p, r->pool);
+    apr_pool_create(&p, pool);
     rv = ca_crl_make(p, sc->ca, st, sc->crl_days, sc->crl_retention_days,
                      now, &number, &der, &len, &listed, &err);
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(0701)
-                      "cannot make a new CRL: %s", err);
+        ap_log_error(APLOG_MARK, ca_store_busy(st) ? APLOG_WARNING
+                                                    : APLOG_ERR, 0, s,
+                     CA_LOGNO(0701) "cannot make a new CRL (%s): %s", why,
+                     err);
         apr_pool_destroy(p);
         return rv;
     }
     rv = write_file(p, sc->crl_cache, number, now,
                     now + (apr_int64_t)sc->crl_days * 86400, der, len);
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(0702)
-                      "cannot write the CRL cache %s", sc->crl_cache);
+        ap_log_error(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), s, CA_LOGNO(0702)
+                     "cannot write the CRL cache %s", sc->crl_cache);
     }
-    certauth_audit(r, st, NULL, "crl", "", "ok",
-                   apr_psprintf(p, "CRL number %" APR_INT64_T_FMT ", %d "
-                                "entries", number, listed));
+    detail = apr_psprintf(p, "CRL number %" APR_INT64_T_FMT ", %d entries",
+                          number, listed);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CA_LOGNO(1310)
+                 "CRL made (%s): %s", why, detail);
+    audit_crl(s, st, p, detail);
     apr_pool_destroy(p);
     return APR_SUCCESS;
 }
 
 /* Copy the database's CRL into the cache file. */
-static apr_status_t fetch(request_rec *r, ca_store_t *st)
+static apr_status_t fetch(server_rec *s, ca_store_t *st, apr_pool_t *pool)
 {
-    const certauth_srv_conf *sc = certauth_srv(r->server);
+    const certauth_srv_conf *sc = certauth_srv(s);
     apr_int64_t number, tu, nu;
     const char *b64 = NULL;
     unsigned char *der;
@@ -270,7 +316,7 @@ static apr_status_t fetch(request_rec *r, ca_store_t *st)
     apr_status_t rv;
     apr_pool_t *p;
 
-    apr_pool_create(&p, r->pool);
+    apr_pool_create(&p, pool);
     rv = ca_store_crl_get(st, p, &number, &tu, &nu, &b64);
     if (rv == APR_SUCCESS && number > 0) {
         rv = ca_base64_decode(p, b64, strlen(b64), &der, &len);
@@ -280,25 +326,6 @@ static apr_status_t fetch(request_rec *r, ca_store_t *st)
     }
     apr_pool_destroy(p);
     return rv;
-}
-
-void certauth_crl_regenerate(request_rec *r, ca_store_t *st)
-{
-    int locked = certauth_db_lock(r);
-
-    if (generate(r, st) != APR_SUCCESS) {
-        /* the revocation is stored but in no CRL yet: have the next CRL
-         * request of any front end make one */
-        apr_status_t rv = ca_store_crl_invalidate(st, r->pool);
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r, CA_LOGNO(1403)
-                      "no new CRL after a change of status; %s",
-                      rv == APR_SUCCESS
-                          ? "the next CRL request makes one"
-                          : apr_pstrcat(r->pool, "nor could the stored one "
-                                        "be marked out of date: ",
-                                        ca_store_last_error(st), NULL));
-    }
-    certauth_db_unlock(r, locked);
 }
 
 /* Refresh the cached CRL?  The rule is the core's (ca_lifecycle.c). */
@@ -311,58 +338,232 @@ static int due(const crl_blob *b, apr_int64_t now, apr_time_t db_checked,
                                  refresh_secs);
 }
 
-/* Ask the database (and make a CRL when needed); under the global lock. */
-static int refresh(request_rec *r, const char *path)
+/* Ask the database and make a CRL when needed (force: a change of status
+ * is not on it yet); under the global lock, taken here before `deadline`.
+ * 0, or 503. */
+static int refresh(server_rec *s, ca_store_t *st, apr_pool_t *p,
+                   apr_time_t deadline, int force)
 {
-    const certauth_srv_conf *sc = certauth_srv(r->server);
+    const certauth_srv_conf *sc = certauth_srv(s);
+    const char *path = sc->crl_cache;
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
     apr_int64_t number = 0, tu = 0, nu = 0, have;
-    ca_store_t *st;
     crl_cache *c;
+    int status = 0;
 
+    if (certauth_db_lock_until(deadline) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CA_LOGNO(1312)
+                     "another process makes a CRL; not waited for");
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
     lock();
     c = cache_sync(path);
     have = c->blob ? c->blob->number : 0;
-    if (!due(c->blob, now, c->db_checked, sc->crl_refresh_secs)) {
+    if (!force && !due(c->blob, now, c->db_checked, sc->crl_refresh_secs)) {
         unlock();
+        certauth_db_unlock();
         return 0; /* another child did it meanwhile */
     }
     unlock();
 
-    /* quiet: the caller answers (with the cached CRL while it is valid) */
-    if (!(st = certauth_store_quiet(r))) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, CA_LOGNO(1402)
-                      "database unavailable: cannot check for a newer CRL");
-        return HTTP_SERVICE_UNAVAILABLE;
+    if (force) {
+        status = generate(s, st, p, "a change of status") == APR_SUCCESS
+                     ? 0 : HTTP_SERVICE_UNAVAILABLE;
     }
-    if (ca_store_crl_head(st, r->pool, &number, &tu, &nu) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(0703)
-                      "reading the CRL state: %s", ca_store_last_error(st));
-        return HTTP_SERVICE_UNAVAILABLE;
+    else if (ca_store_crl_head(st, p, &number, &tu, &nu) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CA_LOGNO(0703)
+                     "reading the CRL state: %s", ca_store_last_error(st));
+        status = HTTP_SERVICE_UNAVAILABLE;
     }
-    if (number == 0 || now >= tu + (nu - tu) / 2) {
-        if (generate(r, st) != APR_SUCCESS) {
-            return HTTP_SERVICE_UNAVAILABLE;
+    else if (number == 0 || now >= tu + (nu - tu) / 2) {
+        if (generate(s, st, p, number == 0 ? "none yet"
+                               : "half of its validity passed")
+            != APR_SUCCESS) {
+            status = HTTP_SERVICE_UNAVAILABLE;
         }
     }
     else {
         apr_int64_t pending = 0;
         /* superseded certificates whose grace ended since this CRL */
-        ca_store_count_listable(st, r->pool, tu, now, &pending);
+        ca_store_count_listable(st, p, tu, now, &pending);
         if (pending > 0) {
-            if (generate(r, st) != APR_SUCCESS) {
-                return HTTP_SERVICE_UNAVAILABLE;
+            if (generate(s, st, p, "a renewal's grace ended")
+                != APR_SUCCESS) {
+                status = HTTP_SERVICE_UNAVAILABLE;
             }
         }
-        else if (number > have && fetch(r, st) != APR_SUCCESS) {
-            return HTTP_SERVICE_UNAVAILABLE;
+        else if (number > have && fetch(s, st, p) != APR_SUCCESS) {
+            status = HTTP_SERVICE_UNAVAILABLE;
         }
     }
-    lock();
-    c = cache_sync(path);
-    c->db_checked = apr_time_now();
-    unlock();
-    return 0;
+    certauth_db_unlock();
+    if (!status) {
+        lock();
+        c = cache_sync(path);
+        c->db_checked = apr_time_now();
+        unlock();
+    }
+    return status;
+}
+
+/* Is the watchdog making the CRLs (mod_watchdog available)? */
+static int have_watchdog;
+
+void certauth_crl_regenerate(request_rec *r, ca_store_t *st)
+{
+    certauth_crl_mark();
+    if (!have_watchdog) {
+        /* no mod_watchdog: made here, within the request's bound */
+        apr_time_t deadline = certauth_store_get_deadline(r);
+        if (refresh(r->server, st, r->pool, deadline, 1) != 0) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, CA_LOGNO(1403)
+                          "no new CRL after a change of status; the next "
+                          "CRL request makes one");
+            ca_store_crl_invalidate(st, r->pool);
+        }
+    }
+}
+
+/* The watchdog: one process of the server makes the CRLs of all its CAs
+ * (mod_watchdog's singleton), outside the requests.  After a change of
+ * status (certauth_crl_mark, any process): a new CRL, at most one per half
+ * CertAuthCRLDelay, so that a burst of revocations makes few; every
+ * CertAuthCRLRefreshSeconds: the database's CRL state (a newer CRL of
+ * another front end, half of the validity passed, a renewal's grace
+ * ended, a revocation by certauth-admin). */
+static apr_uint32_t wd_built;
+static apr_time_t wd_last_build, wd_last_check;
+
+static apr_interval_time_t crl_delay(server_rec *s)
+{
+    apr_interval_time_t d = certauth_srv(s)->crl_delay;
+    return d > 0 ? d : CERTAUTH_CRL_DELAY;
+}
+
+static void wd_run(server_rec *s0, apr_pool_t *p, int force)
+{
+    apr_hash_t *done = apr_hash_make(p);
+    apr_time_t now = apr_time_now();
+    int failed = 0, checked = 0;
+    server_rec *s;
+
+    for (s = s0; s; s = s->next) {
+        const certauth_srv_conf *sc = certauth_srv(s);
+        apr_interval_time_t bound = certauth_db_timeout(s);
+        ca_store_t *st;
+
+        if (!sc->ca || !sc->has_endpoints || !sc->crl_cache
+            || apr_hash_get(done, sc->crl_cache, APR_HASH_KEY_STRING)) {
+            continue;
+        }
+        apr_hash_set(done, sc->crl_cache, APR_HASH_KEY_STRING, sc);
+        if (!force && now - wd_last_check
+                          < apr_time_from_sec(sc->crl_refresh_secs)) {
+            continue;
+        }
+        checked = 1;
+        /* in the background a longer wait is fine, but not forever */
+        if (bound < apr_time_from_sec(10)) {
+            bound = apr_time_from_sec(10);
+        }
+        if (!(st = certauth_store_bg(p, s, bound))
+            || refresh(s, st, p, now + bound, force) != 0) {
+            failed = 1;
+        }
+    }
+    if (checked && !failed) {
+        wd_last_check = now;
+    }
+    if (force && failed) {
+        /* tried again at the next turn */
+        wd_built--;
+    }
+}
+
+static apr_status_t crl_watchdog(int state, void *data, apr_pool_t *p)
+{
+    server_rec *s0 = data;
+    apr_uint32_t marks;
+    apr_time_t now = apr_time_now();
+
+    if (state == AP_WATCHDOG_STATE_STOPPING || apr_atomic_read32(&wd_stop)
+        || !caches
+#if APR_HAS_THREADS
+        || !wd_lock
+#endif
+        ) {
+        /* (also before this child's child_init ran: the next turn) */
+        return APR_SUCCESS;
+    }
+#if APR_HAS_THREADS
+    apr_thread_mutex_lock(wd_lock);
+#endif
+    if (!apr_atomic_read32(&wd_stop)) {
+        /* the connections are given back before wd_lock is (a pool of
+         * our own, not the callback's, which goes after the return) */
+        apr_pool_t *wp;
+        apr_pool_create(&wp, p);
+        p = wp;
+        if (state == AP_WATCHDOG_STATE_STARTING) {
+            wd_built = certauth_crl_marks();
+        }
+        marks = certauth_crl_marks();
+        if (marks != wd_built
+            && now - wd_last_build >= crl_delay(s0) / 2) {
+            wd_built = marks;
+            wd_last_build = now;
+            wd_run(s0, p, 1);
+        }
+        wd_run(s0, p, 0);
+        apr_pool_destroy(wp);
+    }
+#if APR_HAS_THREADS
+    apr_thread_mutex_unlock(wd_lock);
+#endif
+    return APR_SUCCESS;
+}
+
+int certauth_crl_post_config(apr_pool_t *pconf, server_rec *s)
+{
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get;
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register;
+    apr_interval_time_t interval;
+    ap_watchdog_t *wd = NULL;
+    server_rec *v;
+    apr_status_t rv;
+    int any = 0;
+
+    for (v = s; v; v = v->next) {
+        any |= certauth_srv(v)->has_endpoints && certauth_srv(v)->ca != NULL;
+    }
+    have_watchdog = 0;
+    if (!any) {
+        return OK;
+    }
+    wd_get = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    wd_register = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    if (!wd_get || !wd_register) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CA_LOGNO(1313)
+                     "mod_watchdog is not loaded: CRLs are made inside the "
+                     "revoking requests (load mod_watchdog to keep that "
+                     "work off the requests)");
+        return OK;
+    }
+    rv = wd_get(&wd, "certauth-crl", 0, 1, pconf);
+    if (rv == APR_SUCCESS) {
+        interval = crl_delay(s) / 4;
+        if (interval < AP_WD_TM_SLICE) {
+            interval = AP_WD_TM_SLICE;
+        }
+        rv = wd_register(wd, interval, s, crl_watchdog);
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, CA_LOGNO(1314)
+                     "cannot start the CRL watchdog");
+        return !OK;
+    }
+    have_watchdog = 1;
+    return OK;
 }
 
 int certauth_crl(request_rec *r, int pem)
@@ -376,15 +577,27 @@ int certauth_crl(request_rec *r, int pem)
     const void *data;
     apr_size_t len;
 
+    /* Served from the cache file, which the watchdog keeps current; the
+     * database only when there is no valid CRL at all (the first start),
+     * or without a watchdog: then within the request's bound, and only
+     * when no other request is making one. */
     lock();
     c = cache_sync(sc->crl_cache);
-    need = due(c->blob, now, c->db_checked, sc->crl_refresh_secs);
+    need = !c->blob || c->blob->next_update <= now
+           || (!have_watchdog
+               && due(c->blob, now, c->db_checked, sc->crl_refresh_secs));
     unlock();
 
     if (need) {
-        int locked = certauth_db_lock(r);
-        status = refresh(r, sc->crl_cache);
-        certauth_db_unlock(r, locked);
+        ca_store_t *st = certauth_store_quiet(r);
+        apr_time_t deadline = certauth_store_get_deadline(r);
+        lock();
+        c = cache_sync(sc->crl_cache);
+        b = c->blob && c->blob->next_update > now ? c->blob : NULL;
+        unlock();
+        status = !st ? HTTP_SERVICE_UNAVAILABLE
+                     : refresh(r->server, st, r->pool,
+                               b ? apr_time_now() : deadline, 0);
         if (status) {
             /* serve what we have while it is still valid */
             lock();
@@ -392,10 +605,9 @@ int certauth_crl(request_rec *r, int pem)
             b = c->blob && c->blob->next_update > now ? c->blob : NULL;
             unlock();
             if (!b) {
-                return status == HTTP_SERVICE_UNAVAILABLE
-                           ? certauth_error(r, status, "database unavailable",
-                                            "no current CRL; try again later")
-                           : status;
+                return certauth_error(r, HTTP_SERVICE_UNAVAILABLE,
+                                      "database unavailable",
+                                      "no current CRL; try again later");
             }
         }
     }
@@ -461,28 +673,33 @@ int certauth_crl_generation(request_rec *r, const char **gen)
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
     apr_int64_t number = 0, tu = 0;
     crl_cache *c;
-    int need, status = 0;
+    int need, valid, status = 0;
 
+    /* as certauth_crl: the cache file, which the watchdog keeps current */
     lock();
     c = cache_sync(sc->crl_cache);
-    need = due(c->blob, now, c->db_checked, sc->crl_refresh_secs);
-    if (!need && c->blob) {
+    need = !c->blob || c->blob->next_update <= now
+           || (!have_watchdog
+               && due(c->blob, now, c->db_checked, sc->crl_refresh_secs));
+    unlock();
+    if (need) {
+        ca_store_t *st = certauth_store_quiet(r);
+        lock();
+        c = cache_sync(sc->crl_cache);
+        valid = c->blob && c->blob->next_update > now;
+        unlock();
+        status = !st ? HTTP_SERVICE_UNAVAILABLE
+                     : refresh(r->server, st, r->pool,
+                               valid ? apr_time_now()
+                                     : certauth_store_get_deadline(r), 0);
+    }
+    lock();
+    c = cache_sync(sc->crl_cache);
+    if (c->blob) {
         number = c->blob->number;
         tu = c->blob->this_update;
     }
     unlock();
-    if (need) {
-        int locked = certauth_db_lock(r);
-        status = refresh(r, sc->crl_cache);
-        certauth_db_unlock(r, locked);
-        lock();
-        c = cache_sync(sc->crl_cache);
-        if (c->blob) {
-            number = c->blob->number;
-            tu = c->blob->this_update;
-        }
-        unlock();
-    }
     *gen = number ? apr_psprintf(r->pool, "%" APR_INT64_T_FMT ":%"
                                  APR_INT64_T_FMT, number, tu)
                   : NULL;

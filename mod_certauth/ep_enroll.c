@@ -76,14 +76,14 @@ int certauth_enroll(request_rec *r, certauth_req *q)
     if (rv != APR_SUCCESS) {
         int code = certauth_status_of(rv);
         if (code == HTTP_SERVICE_UNAVAILABLE) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(0402)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r, CA_LOGNO(0402)
                           "issuing for %s: %s", r->user, err ? err : "");
             return certauth_error(r, code, "database unavailable",
                                   "the certificate could not be stored; try "
                                   "again later");
         }
         if (code == HTTP_INTERNAL_SERVER_ERROR) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(0403)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r, CA_LOGNO(0403)
                           "issuing for %s: %s", r->user, err ? err : "");
             return certauth_error(r, code, "internal error",
                                   "the certificate could not be issued");

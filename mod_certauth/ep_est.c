@@ -158,7 +158,7 @@ static int issue(request_rec *r, ca_store_t *st, const certauth_who *who,
         if (rv != APR_SUCCESS) {
             const char *e2 = NULL;
             ca_cert_row_t *gone = NULL;
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(1202)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r, CA_LOGNO(1202)
                           "EST %s: cannot record that %s authorised %s: %s",
                           action, who->cert->serial, row->serial,
                           ca_store_last_error(st));
@@ -177,7 +177,7 @@ static int issue(request_rec *r, ca_store_t *st, const certauth_who *who,
             return certauth_est_error(r, code, "database unavailable; try later");
         }
         if (code == HTTP_INTERNAL_SERVER_ERROR) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(1002)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r, CA_LOGNO(1002)
                           "EST %s: %s", action, err);
             return certauth_est_error(r, code, "the certificate could not be issued");
         }

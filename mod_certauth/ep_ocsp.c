@@ -467,10 +467,10 @@ static ca_ocsp_signer_t *get_signer(request_rec *r, ca_store_t *st,
     unlock();
 
     /* issue a new one, one process at a time */
-    locked = certauth_db_lock(r);
+    locked = certauth_db_lock_r(r);
     s = signer_from_file(np, sc);
     if (!s || renew_due(s, now)) {
-        if (!st) {
+        if (!st || !locked) {
             *dbdown = 1;
             s = NULL;
         }
@@ -502,7 +502,9 @@ static ca_ocsp_signer_t *get_signer(request_rec *r, ca_store_t *st,
             }
         }
     }
-    certauth_db_unlock(r, locked);
+    if (locked) {
+        certauth_db_unlock();
+    }
     lock();
     if (s) {
         signer_set(os, s, np);

@@ -132,7 +132,7 @@ int certauth_pkcs12(request_rec *r, certauth_req *q)
                                   "try again later");
         }
         if (code == HTTP_INTERNAL_SERVER_ERROR) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(1101)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r, CA_LOGNO(1101)
                           "pkcs12 for %s: %s", r->user, err);
             return certauth_error(r, code, "internal error",
                                   "the certificate could not be issued");
@@ -145,7 +145,7 @@ int certauth_pkcs12(request_rec *r, certauth_req *q)
                         password, r->user, legacy != NULL, &der, &dlen, &err);
     OPENSSL_cleanse((void *)password, strlen(password));
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(1102)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r, CA_LOGNO(1102)
                       "pkcs12 for %s: %s", r->user, err);
         return certauth_error(r, HTTP_INTERNAL_SERVER_ERROR, "internal error",
                               "the PKCS#12 could not be made");

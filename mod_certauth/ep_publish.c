@@ -56,7 +56,7 @@ int certauth_publish_cert(request_rec *r, const char *serial_part)
                                            "serial %s", serial));
     }
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(0301)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r, CA_LOGNO(0301)
                       "looking up serial %s: %s", serial,
                       ca_store_last_error(st));
         return certauth_error(r, HTTP_SERVICE_UNAVAILABLE,

@@ -103,7 +103,7 @@ int certauth_renew(request_rec *r, certauth_req *q)
                                   "try again later");
         }
         if (code == HTTP_INTERNAL_SERVER_ERROR) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(0901)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r, CA_LOGNO(0901)
                           "renewing %s: %s", who.cert->serial, err);
             return certauth_error(r, code, "internal error",
                                   "the certificate could not be renewed");

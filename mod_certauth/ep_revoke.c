@@ -168,7 +168,8 @@ int certauth_revoke(request_rec *r, certauth_req *q)
         return certauth_error(r, HTTP_CONFLICT, "already revoked", err);
     }
     if (rv != APR_SUCCESS && !row) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(0801)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r,
+                      CA_LOGNO(0801)
                       "revoking %s: %s", serial, err);
         return certauth_error(r, HTTP_SERVICE_UNAVAILABLE,
                               "database unavailable", "try again later");
@@ -181,7 +182,7 @@ int certauth_revoke(request_rec *r, certauth_req *q)
                                     "keyCompromise", serial));
     }
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(1204)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r, CA_LOGNO(1204)
                       "revoking %s: %s", serial, err);
         certauth_audit(r, st, &who, "revoke", serial, "error", err);
         certauth_crl_regenerate(r, st);

@@ -135,11 +135,14 @@ int certauth_crl_previous(request_rec *r, int pem)
     rv = ca_store_crl_head(st, r->pool, &number, &tu, &nu);
     if (rv == APR_SUCCESS && (number == 0 || now >= tu + (nu - tu) / 2)) {
         /* none yet, or due: the next CRL, as GET crl would make it */
-        int locked = certauth_db_lock(r);
+        if (!certauth_db_lock_r(r)) {
+            return certauth_error(r, HTTP_SERVICE_UNAVAILABLE, "busy",
+                                  "another process makes a CRL; try again");
+        }
         rv = ca_crl_make(r->pool, sc->ca, st, sc->crl_days,
                          sc->crl_retention_days, now, &number, &der, &len,
                          &listed, &err);
-        certauth_db_unlock(r, locked);
+        certauth_db_unlock();
         if (rv == CA_ECONFLICT) {
             /* another process was first: take its CRL */
             rv = ca_store_crl_head(st, r->pool, &number, &tu, &nu);

@@ -176,6 +176,7 @@ int certauth_status_of(apr_status_t rv)
     case CA_ECONFLICT:
         return HTTP_CONFLICT;
     case CA_EDB:
+    case CA_EBUSY:
         return HTTP_SERVICE_UNAVAILABLE;
     default:
         return HTTP_INTERNAL_SERVER_ERROR;

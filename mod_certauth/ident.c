@@ -68,7 +68,7 @@ static int identify_cert(request_rec *r, ca_store_t *st, certauth_who *who)
         return 0;
     }
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(0602)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r, CA_LOGNO(0602)
                       "looking up client certificate %s: %s", serial,
                       ca_store_last_error(st));
         return HTTP_SERVICE_UNAVAILABLE;
@@ -182,12 +182,50 @@ const char *certauth_who_owner(const certauth_who *who)
     return who->owner;
 }
 
+/* An audit record that could not be stored: the error log has it all. */
+static void audit_lost(request_rec *r, const ca_audit_t *a, const char *why)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, CA_LOGNO(1320)
+                  "audit record not stored (%s): at %" APR_INT64_T_FMT
+                  " %s %s serial=%s by %s (%s) from %s%s%s", why, a->at,
+                  a->action, a->outcome, a->serial && *a->serial ? a->serial
+                                                                 : "-",
+                  a->actor ? a->actor : "-", a->auth, a->client,
+                  a->detail ? ": " : "", a->detail ? a->detail : "");
+}
+
+typedef struct {
+    request_rec *r;
+    ca_audit_t a;
+} audit_later_t;
+
+/* A refusal's record when the write path was busy: written once the
+ * answer is on its way (the request's pool goes after the response),
+ * within a bound of its own. */
+static apr_status_t audit_later(void *data)
+{
+    audit_later_t *d = data;
+    request_rec *r = d->r;
+    ca_store_t *st = certauth_store_quiet(r);
+
+    certauth_store_deadline(r, apr_time_now()
+                                   + certauth_db_timeout(r->server));
+    if (!st) {
+        audit_lost(r, &d->a, "database unavailable");
+    }
+    else if (ca_store_audit_add(st, r->pool, &d->a) != APR_SUCCESS) {
+        audit_lost(r, &d->a, ca_store_last_error(st));
+    }
+    return APR_SUCCESS;
+}
+
 void certauth_audit(request_rec *r, ca_store_t *st, const certauth_who *who,
                     const char *action, const char *serial,
                     const char *outcome, const char *detail)
 {
     ca_audit_t a;
     apr_status_t rv;
+    int refusal = strcmp(outcome, "ok") != 0;
 
     memset(&a, 0, sizeof(a));
     a.at = (apr_int64_t)apr_time_sec(apr_time_now());
@@ -205,9 +243,32 @@ void certauth_audit(request_rec *r, ca_store_t *st, const certauth_who *who,
                   "audit: %s %s serial=%s by %s (%s) from %s%s%s", action,
                   outcome, serial ? serial : "-", a.actor ? a.actor : "-",
                   a.auth, a.client, detail ? ": " : "", detail ? detail : "");
-    if (st && (rv = ca_store_audit_add(st, r->pool, &a)) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(0604)
-                      "cannot record the audit event: %s",
-                      ca_store_last_error(st));
+    if (!st) {
+        audit_lost(r, &a, "database unavailable");
+        return;
+    }
+    if (refusal) {
+        /* a refusal is answered at once: its record now if the write path
+         * is free, else after the answer */
+        apr_time_t saved = certauth_store_get_deadline(r);
+        certauth_store_deadline(r, apr_time_now());
+        rv = ca_store_audit_add(st, r->pool, &a);
+        certauth_store_deadline(r, saved ? saved : apr_time_now()
+                                   + certauth_db_timeout(r->server));
+        if (rv != APR_SUCCESS && ca_store_busy(st)) {
+            audit_later_t *d = apr_pcalloc(r->pool, sizeof(*d));
+            d->r = r;
+            d->a = a;
+            /* before the connection is given back (pre-cleanups run
+             * first, the last registered first) */
+            apr_pool_pre_cleanup_register(r->pool, d, audit_later);
+            return;
+        }
+    }
+    else {
+        rv = ca_store_audit_add(st, r->pool, &a);
+    }
+    if (rv != APR_SUCCESS) {
+        audit_lost(r, &a, ca_store_last_error(st));
     }
 }

@@ -27,27 +27,13 @@
 #include "ca_ocsp.h"
 #include "ca_util.h"
 
-static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
-static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open;
-static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close;
-
-static const char *const db_mutex_type = "certauth-db";
-static apr_global_mutex_t *db_mutex;
-/* SQLite writers of all children queue here rather than inside SQLite
- * (see ca_store_set_writer_lock); always taken after db_mutex, never
- * before it. */
-static const char *const write_mutex_type = "certauth-write";
-static apr_global_mutex_t *write_mutex;
-/* Set in a child once the schema is known to be current. */
-static apr_uint32_t schema_ready;
-
 /* The core's log lines go to the error log of the main server. */
 static void log_sink(void *baton, const char *file, int line,
                      ca_log_level_t level, apr_status_t rv, const char *msg)
 {
     (void)baton;
-    ap_log_error_(file, line, APLOG_MODULE_INDEX, (int)level, rv,
-                  ap_server_conf, "%s", msg);
+    ap_log_error_(file, line, APLOG_MODULE_INDEX, (int)level,
+                  CERTAUTH_LOG_RV(rv), ap_server_conf, "%s", msg);
 }
 
 /* The core formats a line only when httpd would write it: its threshold is
@@ -67,12 +53,7 @@ static int certauth_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)plog;
     (void)ptemp;
     ca_log_set(log_sink, NULL, CA_LOG_DEBUG);
-    if (ap_mutex_register(pconf, db_mutex_type, NULL, APR_LOCK_DEFAULT, 0)
-        != APR_SUCCESS) {
-        return !OK;
-    }
-    return ap_mutex_register(pconf, write_mutex_type, NULL, APR_LOCK_DEFAULT,
-                             0);
+    return certauth_db_init_hooks(pconf);
 }
 
 /* Runs for `apachectl configtest` too: every configuration mistake that can
@@ -193,15 +174,7 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
 
     if (any) {
-        dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
-        dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
-        dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
-        if (!dbd_acquire || !dbd_open || !dbd_close) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s0, CA_LOGNO(0104)
-                         "CertAuth: mod_dbd is not loaded; load it and set "
-                         "DBDriver/DBDParams (e.g. a2enmod dbd)");
-            return !OK;
-        }
+        return certauth_db_check_config(s0);
     }
     return OK;
 }
@@ -277,7 +250,6 @@ static int crl_dirs(apr_pool_t *pconf, server_rec *s0)
 static int certauth_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                                 apr_pool_t *ptemp, server_rec *s)
 {
-    apr_status_t rv;
     (void)plog;
     (void)ptemp;
 
@@ -285,232 +257,11 @@ static int certauth_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
-    rv = ap_global_mutex_create(&db_mutex, NULL, db_mutex_type, NULL, s,
-                                pconf, 0);
-    if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, CA_LOGNO(0105)
-                     "cannot create the %s mutex", db_mutex_type);
+    if (certauth_db_post_config(pconf, s) != OK
+        || crl_dirs(pconf, s) != OK) {
         return !OK;
     }
-    rv = ap_global_mutex_create(&write_mutex, NULL, write_mutex_type, NULL,
-                                s, pconf, 0);
-    if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, CA_LOGNO(0117)
-                     "cannot create the %s mutex", write_mutex_type);
-        return !OK;
-    }
-    return crl_dirs(pconf, s);
-}
-
-static void writer_lock(void *baton, int lock)
-{
-    apr_status_t rv;
-    (void)baton;
-    if (!write_mutex) {
-        return;
-    }
-    rv = lock ? apr_global_mutex_lock(write_mutex)
-              : apr_global_mutex_unlock(write_mutex);
-    if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, ap_server_conf,
-                     CA_LOGNO(0115) "cannot %s the %s mutex",
-                     lock ? "lock" : "unlock", write_mutex_type);
-    }
-}
-
-static apr_status_t wrap(ca_store_t **st, apr_pool_t *p, ap_dbd_t *dbd)
-{
-    apr_status_t rv = ca_store_wrap(st, p, dbd->driver, dbd->handle,
-                                    dbd->prepared, dbd->pool);
-    if (*st) {
-        ca_store_set_writer_lock(*st, writer_lock, NULL);
-    }
-    return rv;
-}
-
-#define DB_CHECKED_NOTE "certauth-db-checked"
-
-/* The request's connection, wrapped; checked once per request (a
- * PostgreSQL connection kept in mod_dbd's pool may have been closed by a
- * database restart: it is reopened here instead of failing a request). */
-static apr_status_t request_store(request_rec *r, ap_dbd_t *dbd,
-                                  ca_store_t **st)
-{
-    apr_status_t rv = wrap(st, r->pool, dbd);
-
-    if (rv == APR_SUCCESS && !apr_table_get(r->notes, DB_CHECKED_NOTE)) {
-        rv = ca_store_check(*st, r->pool);
-        if (rv != APR_SUCCESS) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(1401)
-                          "database connection unusable: %s",
-                          ca_store_last_error(*st));
-            return rv;
-        }
-        apr_table_setn(r->notes, DB_CHECKED_NOTE, "1");
-    }
-    return rv;
-}
-
-/* Bring the schema up to date over one connection, serialised between the
- * processes of this server; have_lock: the caller holds db_mutex. */
-static apr_status_t migrate_with(ca_store_t *st, apr_pool_t *p, server_rec *s,
-                                 int have_lock)
-{
-    apr_status_t rv, lrv = APR_EINIT;
-    const char *err = NULL;
-    int version = 0;
-
-    if (apr_atomic_read32(&schema_ready)) {
-        return APR_SUCCESS;
-    }
-    if (db_mutex && !have_lock) {
-        lrv = apr_global_mutex_lock(db_mutex);
-    }
-    rv = ca_store_migrate(st, p, &version, &err);
-    if (lrv == APR_SUCCESS) {
-        apr_global_mutex_unlock(db_mutex);
-    }
-    if (rv == APR_SUCCESS) {
-        apr_atomic_set32(&schema_ready, 1);
-        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, CA_LOGNO(0106)
-                     "database schema at version %d", version);
-    }
-    else {
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, CA_LOGNO(0107)
-                     "cannot create or upgrade the database schema: %s",
-                     err ? err : ca_store_last_error(st));
-    }
-    return rv;
-}
-
-static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
-{
-    server_rec *s;
-
-    if (db_mutex) {
-        apr_global_mutex_child_init(&db_mutex,
-                                    apr_global_mutex_lockfile(db_mutex),
-                                    pchild);
-    }
-    if (write_mutex) {
-        apr_global_mutex_child_init(&write_mutex,
-                                    apr_global_mutex_lockfile(write_mutex),
-                                    pchild);
-    }
-    certauth_crl_child_init(pchild, s0);
-    certauth_ocsp_child_init(pchild, s0);
-    certauth_rollover_child_init(pchild);
-    for (s = s0; s; s = s->next) {
-        certauth_srv_conf *sc = certauth_srv(s);
-        const char *err = NULL;
-        if (sc->ca && ca_key_reopen(sc->ca, pchild, &err) != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1801)
-                         "CertAuthCAKeyFile (%s): %s; this process cannot "
-                         "sign (503) until httpd restarts", sc->where, err);
-        }
-        if (sc->prev_ca
-            && ca_key_reopen(sc->prev_ca, pchild, &err) != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1806)
-                         "CertAuthPreviousCAKeyFile (%s): %s; this process "
-                         "cannot sign the previous CA's CRL (503)",
-                         sc->where, err);
-        }
-    }
-    if (!dbd_open) {
-        return;
-    }
-    for (s = s0; s && !apr_atomic_read32(&schema_ready); s = s->next) {
-        ap_dbd_t *dbd;
-        ca_store_t *st;
-        apr_pool_t *p;
-
-        if (!certauth_srv(s)->has_endpoints) {
-            continue;
-        }
-        dbd = dbd_open(pchild, s);
-        if (!dbd) {
-            /* The database may come later; requests retry. */
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CA_LOGNO(0108)
-                         "database not reachable at child start; the schema "
-                         "is checked again on the first request");
-            continue;
-        }
-        apr_pool_create(&p, pchild);
-        if (wrap(&st, p, dbd) == APR_SUCCESS) {
-            migrate_with(st, p, s, 0);
-        }
-        apr_pool_destroy(p);
-        dbd_close(s, dbd);
-    }
-}
-
-#define DB_LOCKED_NOTE "certauth-db-locked"
-
-static int db_locked(request_rec *r)
-{
-    return apr_table_get(r->notes, DB_LOCKED_NOTE) != NULL;
-}
-
-int certauth_db_lock(request_rec *r)
-{
-    apr_status_t rv;
-
-    if (!db_mutex) {
-        return 0;
-    }
-    if ((rv = apr_global_mutex_lock(db_mutex)) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(0116)
-                      "cannot lock the %s mutex", db_mutex_type);
-        return 0;
-    }
-    apr_table_setn(r->notes, DB_LOCKED_NOTE, "1");
-    return 1;
-}
-
-void certauth_db_unlock(request_rec *r, int locked)
-{
-    if (locked) {
-        apr_table_unset(r->notes, DB_LOCKED_NOTE);
-        apr_global_mutex_unlock(db_mutex);
-    }
-}
-
-ca_store_t *certauth_store(request_rec *r, int *status)
-{
-    ap_dbd_t *dbd = dbd_acquire ? dbd_acquire(r) : NULL;
-    ca_store_t *st = NULL;
-
-    if (!dbd) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(0110)
-                      "no database connection (see mod_dbd's messages)");
-        *status = certauth_error(r, HTTP_SERVICE_UNAVAILABLE,
-                                 "database unavailable",
-                                 "the certificate database cannot be "
-                                 "reached; try again later");
-        return NULL;
-    }
-    if (request_store(r, dbd, &st) != APR_SUCCESS
-        || migrate_with(st, r->pool, r->server, db_locked(r)) != APR_SUCCESS) {
-        *status = certauth_error(r, HTTP_SERVICE_UNAVAILABLE,
-                                 "database unavailable",
-                                 "the certificate database is not ready; "
-                                 "try again later");
-        return NULL;
-    }
-    return st;
-}
-
-ca_store_t *certauth_store_quiet(request_rec *r)
-{
-    ap_dbd_t *dbd = dbd_acquire ? dbd_acquire(r) : NULL;
-    ca_store_t *st = NULL;
-
-    if (!dbd || request_store(r, dbd, &st) != APR_SUCCESS
-        || migrate_with(st, r->pool, r->server, db_locked(r))
-               != APR_SUCCESS) {
-        return NULL;
-    }
-    return st;
+    return certauth_crl_post_config(pconf, s);
 }
 
 /* The path below the endpoints' Location, or NULL when r is not ours. */
@@ -577,6 +328,32 @@ static int certauth_handler(request_rec *r)
     }
     /* the route table's rules first, then the endpoint (routes.c) */
     return certauth_dispatch(r, rt, rest);
+}
+
+static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
+{
+    server_rec *s;
+
+    certauth_crl_child_init(pchild, s0);
+    certauth_ocsp_child_init(pchild, s0);
+    certauth_rollover_child_init(pchild);
+    for (s = s0; s; s = s->next) {
+        certauth_srv_conf *sc = certauth_srv(s);
+        const char *err = NULL;
+        if (sc->ca && ca_key_reopen(sc->ca, pchild, &err) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1801)
+                         "CertAuthCAKeyFile (%s): %s; this process cannot "
+                         "sign (503) until httpd restarts", sc->where, err);
+        }
+        if (sc->prev_ca
+            && ca_key_reopen(sc->prev_ca, pchild, &err) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1806)
+                         "CertAuthPreviousCAKeyFile (%s): %s; this process "
+                         "cannot sign the previous CA's CRL (503)",
+                         sc->where, err);
+        }
+    }
+    certauth_db_child_init(pchild, s0);
 }
 
 static void certauth_register_hooks(apr_pool_t *p)

@@ -25,6 +25,11 @@ extern module AP_MODULE_DECLARE_DATA certauth_module;
 #define CERTAUTH_HANDLER "certauth"
 #define CERTAUTH_DEFAULT_MAX_BODY (64 * 1024)
 #define CERTAUTH_RETRY_AFTER "30"
+/* Defaults of the database bounds (Failure behaviour in README.md). */
+#define CERTAUTH_DB_TIMEOUT apr_time_from_sec(3)
+#define CERTAUTH_DB_MAX_WAITERS 8
+#define CERTAUTH_MAX_WAITERS 1024
+#define CERTAUTH_CRL_DELAY apr_time_from_sec(2)
 
 /* Per server (virtual host): the CA and the named profiles. */
 typedef struct certauth_srv_conf {
@@ -56,6 +61,9 @@ typedef struct certauth_srv_conf {
     const char *ocsp_dir;        /* response cache (runtime dir), per CA    */
     const char *ocsp_responder;  /* responder key + certificate file        */
     struct ca_ocsp_t *ocsp_hashes; /* the CA's CertID hashes                */
+    apr_interval_time_t db_timeout; /* CertAuthDBTimeout, -1 unset         */
+    int db_max_waiters;          /* CertAuthDBMaxWaiters (main server), -1 */
+    apr_interval_time_t crl_delay; /* CertAuthCRLDelay, -1 unset            */
     apr_array_header_t *refs;    /* certauth_ref: profiles named elsewhere  */
     ca_t *ca;                    /* loaded at check_config                  */
 } certauth_srv_conf;
@@ -159,11 +167,40 @@ int certauth_expr_lookup(ap_expr_lookup_parms *parms);
 /* Start-up checks of profiles and references; NULL or a message. */
 const char *certauth_check_profiles(apr_pool_t *p, server_rec *s);
 
-/* mod_certauth.c: the store of this request (mod_dbd connection), or NULL
- * after having answered 503 itself (*status set). */
+/* db.c: the store of this request (mod_dbd connection), or NULL after
+ * having answered 503 itself (*status set).  The request's database waits
+ * end at its deadline: CertAuthDBTimeout after this first call. */
 ca_store_t *certauth_store(request_rec *r, int *status);
 /* The same without answering: NULL when the database is unavailable. */
 ca_store_t *certauth_store_quiet(request_rec *r);
+/* The request's deadline (0: no database use yet), and a new one. */
+apr_time_t certauth_store_get_deadline(request_rec *r);
+void certauth_store_deadline(request_rec *r, apr_time_t deadline);
+/* A store outside a request (the watchdog, child start-up), released with
+ * p; its waits end `bound` from now; writers take no admission slot. */
+ca_store_t *certauth_store_bg(apr_pool_t *p, server_rec *s,
+                              apr_interval_time_t bound);
+/* CertAuthDBTimeout of s (or the default). */
+apr_interval_time_t certauth_db_timeout(server_rec *s);
+/* The global mutex (CRL making, schema changes) before `deadline`
+ * (0: unbounded): APR_SUCCESS, or APR_TIMEUP. */
+apr_status_t certauth_db_lock_until(apr_time_t deadline);
+void certauth_db_unlock(void);
+/* The same for request r, before its deadline: whether it locked. */
+int certauth_db_lock_r(request_rec *r);
+/* Changes of status that the CRL must show: counted in shared memory. */
+void certauth_crl_mark(void);
+apr_uint32_t certauth_crl_marks(void);
+/* Hooks of db.c, called from mod_certauth.c. */
+int certauth_db_init_hooks(apr_pool_t *pconf);
+int certauth_db_check_config(server_rec *s0);
+int certauth_db_post_config(apr_pool_t *pconf, server_rec *s);
+void certauth_db_child_init(apr_pool_t *pchild, server_rec *s0);
+/* The status for ap_log_*: the core's CA_E* codes mean nothing to APR
+ * ("APR does not understand this error code"); the message says it all. */
+#define CERTAUTH_LOG_RV(rv) \
+    ((rv) > APR_OS_START_USERERR && (rv) < APR_OS_START_USERERR + 100 \
+         ? 0 : (rv))
 
 /* http.c: HTTP helpers shared by the endpoints. */
 int certauth_error(request_rec *r, int status, const char *error,
@@ -227,18 +264,17 @@ void certauth_audit(request_rec *r, ca_store_t *st, const certauth_who *who,
 
 /* crl.c: the current CRL (cached in a file shared by the children). */
 int certauth_crl(request_rec *r, int pem);
-/* Make a new CRL now (after a revocation); logged, never fatal. */
+/* After a change of status: the CRL is made anew outside the request
+ * (the watchdog), within CertAuthCRLDelay; returns at once. */
 void certauth_crl_regenerate(request_rec *r, ca_store_t *st);
-/* Child start-up of the CRL cache. */
+/* Child start-up of the CRL cache; the watchdog (post_config). */
 void certauth_crl_child_init(apr_pool_t *p, server_rec *s);
 /* GET crl/previous[.pem]: the previous CA's CRL (ep_rollover.c) */
 int certauth_crl_previous(request_rec *r, int pem);
 void certauth_rollover_child_init(apr_pool_t *pchild);
-/* The module's global mutex (CRL making, schema changes), held for the
- * request r: certauth_db_lock returns whether it locked, to be passed to
- * certauth_db_unlock.  Store access from r while it is held is fine. */
-int certauth_db_lock(request_rec *r);
-void certauth_db_unlock(request_rec *r, int locked);
+int certauth_crl_post_config(apr_pool_t *pconf, server_rec *s);
+/* The child exits: returns once the watchdog's work has ended. */
+void certauth_crl_child_exit(void);
 
 /* routes.c: the route table, the one place where routes are declared.
  * certauth_dispatch applies a route's rules before any endpoint code runs:

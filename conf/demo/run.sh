@@ -237,7 +237,7 @@ fi
 # ---------------------------------------------------------------- httpd.conf
 compiled_in=$("$APACHE" -l 2>/dev/null || true)
 load_modules=""
-for m in mpm_event authz_core authz_host authz_user authn_core authn_file \
+for m in mpm_event watchdog authz_core authz_host authz_user authn_core authn_file \
          auth_basic mime ssl socache_shmcb dbd log_config headers setenvif \
          alias dir unixd; do
     grep -q "^ *mod_$m\.c\$" <<<"$compiled_in" && continue

@@ -24,7 +24,10 @@
  * by the module (random serials and ids) rather than by the database. */
 
 #include <string.h>
+#include <unistd.h>
 
+#include <sqlite3.h>
+#include <apr_atomic.h>
 #include <apr_dbd.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
@@ -37,9 +40,11 @@
 
 #define INIT_MARK "certauth__init"
 #define CA_STORE_BUSY_MS "250"
+/* Without a deadline (the tools): how long BEGIN waits for SQLite's lock. */
+#define CA_STORE_UNBOUNDED_MS 5000
 
 static const ca_dialect_t dialects[] = {
-    {"sqlite3", 1, 0, 1, NULL, NULL, ""},
+    {"sqlite3", 1, 0, 1, "BEGIN IMMEDIATE", NULL, ""},
     {"pgsql", 0, 1, 0, "BEGIN", "SELECT pg_advisory_xact_lock(%d, %d)",
      " FOR UPDATE"},
     {NULL, 0, 0, 0, NULL, NULL, NULL}
@@ -100,29 +105,68 @@ const char *ca_st_sql_expand(apr_pool_t *p, const ca_dialect_t *d,
  * database, so writers of one process waiting for each other inside SQLite
  * would also stop everybody else (see ca_store_set_writer_lock).
  * PostgreSQL waits for row locks in the server, per connection. */
-void ca_st_wl_enter(ca_store_t *s)
+apr_status_t ca_st_wl_enter(ca_store_t *s)
 {
-    if (s->wlock && s->d->sqlite && s->wdepth++ == 0) {
-        s->wlock(s->wlock_baton, 1);
+    if (s->wlock && s->d->sqlite && s->wdepth == 0) {
+        const char *why = NULL;
+        if (s->wlock(s->wlock_baton, 1, s->deadline, &why) != APR_SUCCESS) {
+            s->last_error = why ? why : "the write path is busy";
+            s->err_kind = CA_ERR_BUSY;
+            s->keep_error = 1;
+            return CA_EBUSY;
+        }
     }
+    if (s->d->sqlite) {
+        s->wdepth++;
+    }
+    return APR_SUCCESS;
 }
 
 void ca_st_wl_leave(ca_store_t *s)
 {
-    if (s->wlock && s->d->sqlite && s->wdepth > 0 && --s->wdepth == 0) {
-        s->wlock(s->wlock_baton, 0);
+    if (s->d->sqlite && s->wdepth > 0 && --s->wdepth == 0 && s->wlock) {
+        s->wlock(s->wlock_baton, 0, 0, NULL);
     }
 }
 
-/* A write statement (prepared), under the writer lock. */
+static apr_status_t pg_budget(ca_store_t *s);
+
+/* A write statement (prepared), under the writer lock.  SQLite, outside a
+ * transaction: in one of the store's own, so that the wait for SQLite's
+ * write lock is the bounded one of ca_st_txn_open and not the driver's
+ * (it retries a busy statement for seconds, whatever the deadline). */
 int ca_st_write(ca_store_t *s, apr_pool_t *p, int *nrows,
                         apr_dbd_prepared_t *stmt, int nargs,
                         const char **args)
 {
-    int rc;
+    int rc, own = 0;
 
-    ca_st_wl_enter(s);
+    if (s->d->sqlite && !s->in_txn) {
+        if (ca_st_txn_open(s, p) != APR_SUCCESS) {
+            s->keep_error = 1;
+            return -1;
+        }
+        own = 1;
+    }
+    else if (pg_budget(s) != APR_SUCCESS || ca_st_wl_enter(s) != APR_SUCCESS) {
+        return -1;
+    }
     rc = apr_dbd_pquery(s->driver, p, s->handle, nrows, stmt, nargs, args);
+    if (rc == 0) {
+        s->err_kind = CA_ERR_OTHER;
+    }
+    if (own) {
+        if (rc != 0) {
+            ca_st_error(s, rc);
+            ca_st_txn_close(s, p, 0);
+            s->keep_error = 1;
+        }
+        else if (ca_st_txn_close(s, p, 1) != APR_SUCCESS) {
+            s->keep_error = 1;
+            rc = -1;
+        }
+        return rc;
+    }
     ca_st_wl_leave(s);
     return rc;
 }
@@ -159,13 +203,149 @@ static const ca_st_stmt_def *stmt_def_of(const char *label)
     return NULL;
 }
 
+/* What an error means.  SQLite: the driver's rc is SQLite's result code.
+ * PostgreSQL: the server's message (the driver's rc says little). */
+static int error_kind(ca_store_t *s, int rc, const char *msg)
+{
+    if (s->d->sqlite) {
+        switch (rc & 0xff) {
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+            return CA_ERR_BUSY;
+        case SQLITE_READONLY:
+        case SQLITE_IOERR:
+        case SQLITE_CORRUPT:
+        case SQLITE_CANTOPEN:
+        case SQLITE_NOTADB:
+            return CA_ERR_BROKEN;
+        default:
+            return CA_ERR_OTHER;
+        }
+    }
+    if (msg && (strstr(msg, "lock timeout") || strstr(msg, "statement timeout")
+                || strstr(msg, "deadlock detected"))) {
+        return CA_ERR_BUSY;
+    }
+    if (msg && (strstr(msg, "server closed the connection")
+                || strstr(msg, "no connection to the server")
+                || strstr(msg, "terminating connection")
+                || strstr(msg, "could not connect")
+                || strstr(msg, "connection to server")
+                || strstr(msg, "read-only transaction"))) {
+        return CA_ERR_BROKEN;
+    }
+    return CA_ERR_OTHER;
+}
+
 void ca_st_error(ca_store_t *s, int rc)
 {
-    const char *e = apr_dbd_error(s->driver, s->handle, rc);
-    s->last_error = apr_pstrdup(s->conn_pool, e ? e : "unknown error");
+    const char *e;
+
     if (s->in_txn) {
         s->txn_failed = 1;
     }
+    if (s->keep_error) {
+        /* the store said what happened already (a lock not had in time) */
+        s->keep_error = 0;
+        return;
+    }
+    e = apr_dbd_error(s->driver, s->handle, rc);
+    s->last_error = apr_pstrdup(s->conn_pool, e ? e : "unknown error");
+    s->err_kind = error_kind(s, rc, s->last_error);
+}
+
+int ca_store_busy(ca_store_t *s)
+{
+    return s && s->err_kind == CA_ERR_BUSY;
+}
+
+int ca_store_broken(ca_store_t *s)
+{
+    return s && s->err_kind == CA_ERR_BROKEN;
+}
+
+void ca_store_set_deadline(ca_store_t *s, apr_time_t deadline, int bound_ms)
+{
+    s->deadline = deadline;
+    s->bound_ms = bound_ms;
+}
+
+/* The time left before the deadline in ms (at least 1), or `dflt`. */
+static int remaining_ms(ca_store_t *s, int dflt)
+{
+    apr_time_t left;
+
+    if (!s->deadline) {
+        return dflt;
+    }
+    left = s->deadline - apr_time_now();
+    return left <= 1000 ? 1 : (int)apr_time_as_msec(left);
+}
+
+/* SQLite's busy handler while BEGIN waits for the write lock: pauses of
+ * 1 to 16 ms, then 20 ms, until the deadline or a cancellation. */
+static int busy_wait(void *arg, int count)
+{
+    ca_store_t *s = arg;
+    apr_time_t now = apr_time_now();
+    apr_interval_time_t pause;
+
+    if (now >= s->deadline || (s->cancel && apr_atomic_read32(s->cancel))) {
+        return 0;
+    }
+    pause = apr_time_from_msec(count < 5 ? 1 << count : 20);
+    if (pause > s->deadline - now) {
+        pause = s->deadline - now;
+    }
+    apr_sleep(pause);
+    return 1;
+}
+
+void ca_store_set_cancel(ca_store_t *s, volatile apr_uint32_t *flag)
+{
+    s->cancel = flag;
+}
+
+#define TIMEOUT_MARK "certauth__timeouts"
+
+/* PostgreSQL, before a statement that may wait for a lock: the server's
+ * lock_timeout and statement_timeout of the session are lowered to the
+ * time left when it is much less than they are (only slow requests pay
+ * the round trip); past the deadline nothing is sent. */
+static apr_status_t pg_budget(ca_store_t *s)
+{
+    int *cur, ms, rc, nrows = 0;
+    char sql[96];
+
+    if (s->d->sqlite || !s->deadline) {
+        return APR_SUCCESS;
+    }
+    if (apr_time_now() >= s->deadline) {
+        s->last_error = "the request's time for the database is used up "
+                        "(CertAuthDBTimeout)";
+        s->err_kind = CA_ERR_BUSY;
+        s->keep_error = 1;
+        return CA_EBUSY;
+    }
+    ms = remaining_ms(s, 0);
+    cur = apr_hash_get(s->prepared, TIMEOUT_MARK, APR_HASH_KEY_STRING);
+    if (cur && *cur <= ms + 250) {
+        return APR_SUCCESS;
+    }
+    apr_snprintf(sql, sizeof(sql), "SET lock_timeout = %d; "
+                 "SET statement_timeout = %d", ms, ms);
+    rc = apr_dbd_query(s->driver, s->handle, &nrows, sql);
+    if (rc != 0) {
+        ca_st_error(s, rc);
+        s->keep_error = 1;
+        return CA_EDB;
+    }
+    if (!cur) {
+        cur = apr_palloc(s->conn_pool, sizeof(*cur));
+        apr_hash_set(s->prepared, TIMEOUT_MARK, APR_HASH_KEY_STRING, cur);
+    }
+    *cur = ms;
+    return APR_SUCCESS;
 }
 
 const char *ca_store_last_error(ca_store_t *s)
@@ -208,9 +388,13 @@ apr_status_t ca_st_select_drain(ca_store_t *s, apr_pool_t *p, const char *sql)
 {
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
-    int rc = apr_dbd_select(s->driver, p, s->handle, &res, sql,
-                            s->d->seek);
+    int rc;
 
+    if (pg_budget(s) != APR_SUCCESS) {
+        s->keep_error = 0;
+        return CA_EDB;
+    }
+    rc = apr_dbd_select(s->driver, p, s->handle, &res, sql, s->d->seek);
     if (rc != 0) {
         ca_st_error(s, rc);
         return CA_EDB;
@@ -273,9 +457,43 @@ static apr_status_t conn_init(ca_store_t *s, apr_pool_t *p)
         }
     }
     if (rv == APR_SUCCESS) {
-        apr_hash_set(s->prepared, INIT_MARK, APR_HASH_KEY_STRING, s);
+        apr_time_t *opened = apr_palloc(s->conn_pool, sizeof(*opened));
+        *opened = apr_time_now();
+        apr_hash_set(s->prepared, INIT_MARK, APR_HASH_KEY_STRING, opened);
     }
     return rv;
+}
+
+apr_time_t ca_store_opened(ca_store_t *s)
+{
+    apr_time_t *opened = apr_hash_get(s->prepared, INIT_MARK,
+                                      APR_HASH_KEY_STRING);
+    return opened ? *opened : 0;
+}
+
+/* PostgreSQL: a statement waiting for a lock (a row, a table, an advisory
+ * lock) or running longer than the bound is cancelled by the server, so a
+ * held lock gives a refusal and not a hang; set to the bound at the start
+ * of each request when a previous one lowered it (pg_budget), and after
+ * libpq reconnected the connection (a new session). */
+
+static void pg_timeouts(ca_store_t *s, apr_pool_t *p)
+{
+    int *set = apr_hash_get(s->prepared, TIMEOUT_MARK, APR_HASH_KEY_STRING);
+
+    if (s->d->sqlite || s->bound_ms <= 0 || (set && *set == s->bound_ms)) {
+        return;
+    }
+    if (ca_st_query(s, apr_psprintf(p, "SET lock_timeout = %d; "
+                                    "SET statement_timeout = %d",
+                                    s->bound_ms, s->bound_ms))
+        == APR_SUCCESS) {
+        if (!set) {
+            set = apr_palloc(s->conn_pool, sizeof(*set));
+            apr_hash_set(s->prepared, TIMEOUT_MARK, APR_HASH_KEY_STRING, set);
+        }
+        *set = s->bound_ms;
+    }
 }
 
 static apr_status_t store_close(void *data)
@@ -333,6 +551,10 @@ apr_status_t ca_store_wrap(ca_store_t **ps, apr_pool_t *p,
     s->d = ca_st_dialect_of(apr_dbd_name(driver));
     if (!apr_hash_get(prepared, INIT_MARK, APR_HASH_KEY_STRING)) {
         rv = conn_init(s, p);
+        if (rv != APR_SUCCESS && s->err_kind == CA_ERR_OTHER) {
+            /* a new connection that cannot be set up: open another */
+            s->err_kind = CA_ERR_BROKEN;
+        }
     }
     *ps = s;
     return rv;
@@ -343,9 +565,22 @@ apr_status_t ca_store_check(ca_store_t *s, apr_pool_t *p)
     apr_status_t rv;
 
     if (s->d->sqlite) {
+        sqlite3 *db = apr_dbd_native_handle(s->driver, s->handle);
+        const char *file = db ? sqlite3_db_filename(db, "main") : NULL;
+
+        /* SQLite opens a file it may not write read-only, and the
+         * connection stays so when the file becomes writable again */
+        if (db && sqlite3_db_readonly(db, "main") == 1 && file && *file
+            && access(file, W_OK) == 0) {
+            s->last_error = "the connection was opened while the database "
+                            "was read-only; it is writable now";
+            s->err_kind = CA_ERR_BROKEN;
+            return CA_EDB;
+        }
         return APR_SUCCESS;
     }
     if ((rv = ca_st_select_drain(s, p, "SELECT 1")) == APR_SUCCESS) {
+        pg_timeouts(s, p);
         return APR_SUCCESS;
     }
     /* libpq notices a connection the server closed (a restart) only when
@@ -356,7 +591,63 @@ apr_status_t ca_store_check(ca_store_t *s, apr_pool_t *p)
     ca_log(CA_LOG_MARK, CA_LOG_INFO, 0, p,
            "database connection was broken (%s); reconnected",
            s->last_error);
-    return ca_st_select_drain(s, p, "SELECT 1");
+    apr_hash_set(s->prepared, TIMEOUT_MARK, APR_HASH_KEY_STRING, NULL);
+    if ((rv = ca_st_select_drain(s, p, "SELECT 1")) == APR_SUCCESS) {
+        pg_timeouts(s, p);
+    }
+    return rv;
+}
+
+void ca_store_release(ca_store_t *s, apr_pool_t *p)
+{
+    if (s->in_txn || s->txn) {
+        ca_st_txn_close(s, p, 0);
+    }
+    while (s->wdepth > 0) {
+        ca_st_wl_leave(s);
+    }
+}
+
+/* The driver's connection structure, in every release of apr-util 1.x
+ * (dbd/apr_dbd_sqlite3.c):
+ *     struct apr_dbd_t { sqlite3 *conn; apr_dbd_transaction_t *trans;
+ *                        apr_pool_t *pool; apr_dbd_prepared_t *prep; };
+ * checked against the native handle and the connection's pool before
+ * anything is changed.  The statements are finalized and the connection
+ * closed here, and the driver's handle and list of statements cleared: its
+ * check_conn then fails, so mod_dbd drops the connection at its next
+ * acquisition instead of handing it out again, and the driver's close has
+ * nothing left to do.  Closed for good, not left open as a zombie: SQLite
+ * shares one read-only mapping of the WAL index between the connections
+ * of a process to a file, so one connection left open from a read-only
+ * time keeps the new ones read-only too. */
+apr_status_t ca_store_discard(ca_store_t *s)
+{
+    void **h = (void **)s->handle;
+    sqlite3 *db;
+    sqlite3_stmt *st;
+
+    if (!s->d->sqlite) {
+        return APR_ENOTIMPL;
+    }
+    db = apr_dbd_native_handle(s->driver, s->handle);
+    if (!db || h[0] != (void *)db || h[2] != (void *)s->conn_pool) {
+        return APR_ENOTIMPL;
+    }
+    while ((st = sqlite3_next_stmt(db, NULL)) != NULL) {
+        sqlite3_finalize(st);
+    }
+    h[0] = NULL;        /* conn */
+    h[1] = NULL;        /* trans */
+    h[3] = NULL;        /* prep */
+    sqlite3_close_v2(db);
+    /* the statements prepared on it are gone: forget them */
+    apr_hash_clear(s->prepared);
+    s->err_kind = CA_ERR_BROKEN;
+    ca_log(CA_LOG_MARK, CA_LOG_INFO, 0, NULL,
+           "database connection closed after \"%s\"; a new one is opened",
+           s->last_error ? s->last_error : "");
+    return APR_SUCCESS;
 }
 
 /* Start a transaction.  The driver links a transaction to the connection
@@ -367,12 +658,56 @@ apr_status_t ca_store_check(ca_store_t *s, apr_pool_t *p)
 apr_status_t ca_st_txn_open(ca_store_t *s, apr_pool_t *p)
 {
     int rc, nrows = 0;
+    apr_status_t rv;
 
     if (s->txn || s->in_txn) {
         s->last_error = "a transaction is open already";
         return CA_EDB;
     }
-    ca_st_wl_enter(s);
+    if ((rv = ca_st_wl_enter(s)) != APR_SUCCESS) {
+        return rv;
+    }
+    if (s->d->sqlite) {
+        /* SQLite's interface directly: the wait for a write lock held by
+         * another program (a backup, the sqlite3 shell) is bounded by the
+         * deadline, and the driver's process-wide mutex is not held
+         * meanwhile (SQLite built thread-safe: its own per-connection
+         * mutex) */
+        sqlite3 *db = apr_dbd_native_handle(s->driver, s->handle);
+        if (!db) {
+            s->last_error = "the connection is closed";
+            s->err_kind = CA_ERR_BROKEN;
+            ca_st_wl_leave(s);
+            return CA_EDB;
+        }
+        apr_time_t saved = s->deadline;
+
+        if (!saved) {
+            s->deadline = apr_time_now()
+                          + apr_time_from_msec(CA_STORE_UNBOUNDED_MS);
+        }
+        sqlite3_busy_handler(db, busy_wait, s);
+        rc = sqlite3_exec(db, s->d->begin, NULL, NULL, NULL);
+        s->deadline = saved;
+        /* (replaces the handler) */
+        sqlite3_busy_timeout(db, atoi(CA_STORE_BUSY_MS));
+        if (rc != SQLITE_OK) {
+            s->last_error = apr_pstrdup(s->conn_pool, sqlite3_errmsg(db));
+            s->err_kind = error_kind(s, rc, s->last_error);
+            ca_st_wl_leave(s);
+            if (s->err_kind == CA_ERR_BUSY) {
+                s->last_error = apr_psprintf(s->conn_pool, "the database is "
+                                             "locked by another program (%s)",
+                                             s->last_error);
+                return CA_EBUSY;
+            }
+            return CA_EDB;
+        }
+        s->in_txn = 1;
+        s->txn_failed = 0;
+        s->err_kind = CA_ERR_OTHER;
+        return APR_SUCCESS;
+    }
     if (s->d->begin) {
         rc = apr_dbd_query(s->driver, s->handle, &nrows, s->d->begin);
         if (rc != 0) {
@@ -412,9 +747,18 @@ apr_status_t ca_st_txn_close(ca_store_t *s, apr_pool_t *p, int commit)
         s->txn_failed = 0;
         rc = apr_dbd_query(s->driver, s->handle, &nrows,
                            commit && !failed ? "COMMIT" : "ROLLBACK");
-        ca_st_wl_leave(s);
         if (rc != 0) {
             ca_st_error(s, rc);
+            if (s->d->sqlite) {
+                /* a failed COMMIT leaves SQLite's transaction open */
+                sqlite3 *db = apr_dbd_native_handle(s->driver, s->handle);
+                if (db && !sqlite3_get_autocommit(db)) {
+                    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+                }
+            }
+        }
+        ca_st_wl_leave(s);
+        if (rc != 0) {
             return commit ? CA_EDB : APR_SUCCESS;
         }
         return commit && failed ? CA_EDB : APR_SUCCESS;
@@ -510,6 +854,10 @@ apr_status_t ca_st_pselect(ca_store_t *s, apr_pool_t *p,
 
     if ((rv = ca_st_stmt(s, label, &stmt)) != APR_SUCCESS) {
         return rv;
+    }
+    if (pg_budget(s) != APR_SUCCESS) {
+        s->keep_error = 0;
+        return CA_EDB;
     }
     rc = apr_dbd_pselect(s->driver, p, s->handle, res, stmt, s->d->seek,
                          nargs, args);

@@ -15,6 +15,7 @@
 #include <apr_hash.h>
 #include <apr_tables.h>
 #include <apr_dbd.h>
+#include <apr_time.h>
 
 typedef struct ca_store_t ca_store_t;
 
@@ -74,9 +75,42 @@ apr_status_t ca_store_open(ca_store_t **ps, apr_pool_t *p, const char *driver,
  * mutex) instead of inside SQLite: lock(baton, 1) is called before a write
  * transaction or a write statement outside one, lock(baton, 0) after.
  * Ignored for databases other than SQLite. */
-typedef void (*ca_store_lock_fn)(void *baton, int lock);
+/* lock(baton, 1, deadline, &why) returns APR_SUCCESS once held, or
+ * CA_EBUSY (with *why: what was busy) when it could not be had before
+ * `deadline` (0: no bound) or too many are waiting already. */
+typedef apr_status_t (*ca_store_lock_fn)(void *baton, int lock,
+                                         apr_time_t deadline,
+                                         const char **why);
 void ca_store_set_writer_lock(ca_store_t *s, ca_store_lock_fn fn,
                               void *baton);
+
+/* Bound the waits of this store's work: no lock (the writer lock, SQLite's
+ * write lock, PostgreSQL row and advisory locks) is waited for after
+ * `deadline` (0: no bound, the tools).  bound_ms: the configured bound per
+ * request, which PostgreSQL connections get as their lock_timeout and
+ * statement_timeout.  A wait that runs out fails with CA_EBUSY where the
+ * function says so (ca_store_txn_begin), else CA_EDB with
+ * ca_store_busy() true. */
+void ca_store_set_deadline(ca_store_t *s, apr_time_t deadline, int bound_ms);
+/* A flag that, once non-zero, ends SQLite's wait for its write lock before
+ * the deadline (a process that shuts down). */
+void ca_store_set_cancel(ca_store_t *s, volatile apr_uint32_t *flag);
+/* The last error was a lock not had in time (busy, lock timeout). */
+int ca_store_busy(ca_store_t *s);
+/* The last error says the connection itself is unusable (SQLite:
+ * read-only, I/O error, corrupt, cannot open, not a database; PostgreSQL:
+ * connection lost): it should be discarded and another one opened. */
+int ca_store_broken(ca_store_t *s);
+/* Close the connection under the driver so that the owner drops it
+ * (mod_dbd: apr_dbd_check_conn fails, and its pool invalidates it): the
+ * store must not be used afterwards.  SQLite only (PostgreSQL connections
+ * are reconnected by ca_store_check); APR_ENOTIMPL otherwise. */
+apr_status_t ca_store_discard(ca_store_t *s);
+/* When this connection was set up (its first use by the store). */
+apr_time_t ca_store_opened(ca_store_t *s);
+/* The end of a user of the store: a transaction still open is rolled back
+ * and the writer lock given back. */
+void ca_store_release(ca_store_t *s, apr_pool_t *p);
 
 apr_status_t ca_store_wrap(ca_store_t **ps, apr_pool_t *p,
                            const apr_dbd_driver_t *driver, apr_dbd_t *handle,
@@ -86,7 +120,9 @@ apr_status_t ca_store_wrap(ca_store_t **ps, apr_pool_t *p,
  * before its first use in a request: a trivial statement; when that fails,
  * the driver is asked to reconnect (apr_dbd_check_conn; PostgreSQL:
  * PQreset) and the statement is tried once more.  CA_EDB when the database
- * cannot be reached.  SQLite: nothing to do. */
+ * cannot be reached.  SQLite: CA_EDB with ca_store_broken() true when the
+ * connection was opened read-only (the file was not writable then) and the
+ * file is writable now, so that the caller discards and reopens it. */
 apr_status_t ca_store_check(ca_store_t *s, apr_pool_t *p);
 
 /* The schema version this code needs. */
@@ -118,7 +154,10 @@ apr_status_t ca_store_cert_list(ca_store_t *s, apr_pool_t *p,
 /* A transaction on this connection (SQLite: BEGIN IMMEDIATE, so writers
  * queue; PostgreSQL: BEGIN, READ COMMITTED, rows changed are locked until
  * the end; the caller reads and writes inside it).  end: commit when `commit`
- * and no statement failed, else roll back. */
+ * and no statement failed, else roll back.  This is where a writer waits
+ * (the writer lock, then SQLite's write lock): begin returns CA_EBUSY when
+ * that did not happen before the deadline (ca_store_set_deadline), CA_EDB
+ * on other errors. */
 apr_status_t ca_store_txn_begin(ca_store_t *s, apr_pool_t *p);
 apr_status_t ca_store_txn_end(ca_store_t *s, apr_pool_t *p, int commit);
 

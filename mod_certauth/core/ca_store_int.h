@@ -7,6 +7,7 @@
 #include <apr_dbd.h>
 #include <apr_hash.h>
 #include <apr_pools.h>
+#include <apr_time.h>
 
 #include "ca_store.h"
 
@@ -59,7 +60,20 @@ struct ca_store_t {
     ca_store_lock_fn wlock;     /* serialises this host's SQLite writers */
     void *wlock_baton;
     int wdepth;
+    /* Bounded waits (ca_store_set_deadline): 0, or the time after which
+     * no lock is waited for any more; bound_ms: the configured bound. */
+    apr_time_t deadline;
+    int bound_ms;
+    /* What the last error means: CA_ERR_* below. */
+    int err_kind;
+    int keep_error;             /* last_error set by the store itself    */
+    volatile apr_uint32_t *cancel; /* non-zero: stop waiting (shutdown)   */
 };
+
+/* Kinds of database errors (ca_store_busy, ca_store_broken). */
+#define CA_ERR_OTHER  0
+#define CA_ERR_BUSY   1         /* a lock not had within the bound        */
+#define CA_ERR_BROKEN 2         /* the connection is unusable: reopen it  */
 
 /* A prepared statement's label and its SQL (with {TOKEN}s). */
 typedef struct {
@@ -96,8 +110,6 @@ const char *ca_st_sql_expand(apr_pool_t *p, const ca_dialect_t *d,
 /* Record the driver's message for rc (and a failed transaction). */
 void ca_st_error(ca_store_t *s, int rc);
 /* The writer lock around SQLite writes (nested uses count). */
-void ca_st_wl_enter(ca_store_t *s);
-void ca_st_wl_leave(ca_store_t *s);
 /* The prepared statement `label` of this connection (prepared once). */
 apr_status_t ca_st_stmt(ca_store_t *s, const char *label,
                         apr_dbd_prepared_t **out);
@@ -117,6 +129,9 @@ apr_status_t ca_st_select_drain(ca_store_t *s, apr_pool_t *p,
 apr_status_t ca_st_query(ca_store_t *s, const char *sql);
 /* Transactions of the store (see ca_store.c) and transaction locks. */
 apr_status_t ca_st_txn_open(ca_store_t *s, apr_pool_t *p);
+/* The writer lock (SQLite): APR_SUCCESS or CA_EBUSY (last_error set). */
+apr_status_t ca_st_wl_enter(ca_store_t *s);
+void ca_st_wl_leave(ca_store_t *s);
 apr_status_t ca_st_txn_close(ca_store_t *s, apr_pool_t *p, int commit);
 apr_status_t ca_st_xact_lock(ca_store_t *s, apr_pool_t *p, int cls, int key);
 /* Numbers as statement arguments and back. */

@@ -211,10 +211,14 @@ static apr_status_t schema_table(ca_store_t *s, apr_pool_t *p)
     apr_status_t rv, crv;
 
     if (!s->d->xact_lock) {
-        ca_st_wl_enter(s);
+        /* in a transaction of the store's: its wait for the write lock
+         * is the bounded one */
+        if ((rv = ca_st_txn_open(s, p)) != APR_SUCCESS) {
+            return rv;
+        }
         rv = ca_st_query(s, sql);
-        ca_st_wl_leave(s);
-        return rv;
+        crv = ca_st_txn_close(s, p, rv == APR_SUCCESS);
+        return rv != APR_SUCCESS ? rv : crv;
     }
     if ((rv = ca_st_txn_open(s, p)) != APR_SUCCESS) {
         return rv;
@@ -234,6 +238,20 @@ apr_status_t ca_store_migrate(ca_store_t *s, apr_pool_t *p, int *version,
     int v = 0, target, tries;
 
     *err = NULL;
+    /* the usual case, a current schema: nothing to write, so nothing to
+     * wait for while another program holds the write lock */
+    {
+        const char *last = s->last_error;
+        int kind = s->err_kind;
+
+        if (read_version(s, p, &v) == APR_SUCCESS && v == SCHEMA_VERSION) {
+            *version = v;
+            return APR_SUCCESS;
+        }
+        /* (no table yet: not an error of this call's) */
+        s->last_error = last;
+        s->err_kind = kind;
+    }
     /* SQLite answers "database schema has changed" to a statement compiled
      * before another process changed the schema; it reloads the schema for
      * the next one, so ask again. */

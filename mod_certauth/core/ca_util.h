@@ -20,6 +20,9 @@
 #define CA_ECRYPTO    (APR_OS_START_USERERR + 7) /* OpenSSL failure: 500      */
 #define CA_EIO        (APR_OS_START_USERERR + 8) /* file problem              */
 #define CA_ECONFLICT  (APR_OS_START_USERERR + 9) /* limit or uniqueness: 409  */
+/* The database did not let us in within the request's bound (a lock held
+ * elsewhere, too many waiting): 503 with Retry-After, try again soon. */
+#define CA_EBUSY      (APR_OS_START_USERERR + 10)
 
 /* Register a pool cleanup that frees the object; returns the object. */
 X509 *ca_pool_x509(apr_pool_t *p, X509 *x);

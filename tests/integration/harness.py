@@ -210,6 +210,12 @@ class Httpd:
                 % (self.mpm, MODDIR, self.mpm)]
         mods += ["LoadModule %s_module %s/mod_%s.so" % (m, MODDIR, m)
                  for m in BASE_MODULES]
+        # mod_watchdog makes the CRLs (built into Debian's apache2)
+        if (os.path.exists(os.path.join(MODDIR, "mod_watchdog.so"))
+                and b"mod_watchdog.c" not in subprocess.run(
+                    [APACHE, "-l"], capture_output=True).stdout):
+            mods.append("LoadModule watchdog_module %s/mod_watchdog.so"
+                        % MODDIR)
         mods.append("LoadModule certauth_module %s" % MODULE)
         user = ("User %s\nGroup %s\n" % (self.user, self.user)
                 if self.user else "")

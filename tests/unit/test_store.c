@@ -713,6 +713,7 @@ static void test_txn_begin_busy(apr_pool_t *p)
     ca_store_t *s = NULL;
     ca_cert_row_t *out = NULL;
     const char *err = NULL;
+    apr_time_t t0;
     int v;
 
     UT_CHECK(ca_store_wrap(&s, p, w->drv, w->h, prepared, p) == 0);
@@ -726,9 +727,24 @@ static void test_txn_begin_busy(apr_pool_t *p)
 
     apr_pool_create(&req, p);
     UT_CHECK(ca_store_wrap(&s, req, w->drv, w->h, prepared, p) == 0);
-    UT_CHECK(ca_store_txn_begin(s, req) == CA_EDB);
+    /* the wait for the lock ends at the deadline, and says "busy" */
+    t0 = apr_time_now();
+    ca_store_set_deadline(s, t0 + apr_time_from_msec(300), 300);
+    UT_CHECK(ca_store_txn_begin(s, req) == CA_EBUSY);
+    UT_CHECK(apr_time_now() - t0 >= apr_time_from_msec(250));
+    UT_CHECK(apr_time_now() - t0 < apr_time_from_sec(3));
+    UT_CHECK(ca_store_busy(s));
+    UT_CHECK(!ca_store_broken(s));
     UT_CHECK(strlen(ca_store_last_error(s)) > 0);
     UT_CHECK(ca_store_txn_end(s, req, 1) == APR_SUCCESS);
+    /* a write outside a transaction waits no longer either */
+    t0 = apr_time_now();
+    ca_store_set_deadline(s, t0 + apr_time_from_msec(300), 300);
+    UT_CHECK(ca_store_cert_insert(s, req, mkrow(req, "AC", "al", 3))
+             == CA_EDB);
+    UT_CHECK(ca_store_busy(s));
+    UT_CHECK(apr_time_now() - t0 < apr_time_from_sec(3));
+    ca_store_set_deadline(s, 0, 0);
     UT_CHECK(raw_exec(other, "COMMIT") == 0);
     /* a failed statement, then ordinary ones */
     UT_CHECK(ca_store_cert_insert(s, req, mkrow(req, "AA", "al", 1))
@@ -739,6 +755,62 @@ static void test_txn_begin_busy(apr_pool_t *p)
     UT_CHECK(ca_store_txn_begin(s, req) == APR_SUCCESS);
     UT_CHECK(ca_store_txn_end(s, req, 1) == APR_SUCCESS);
     apr_pool_destroy(req);
+}
+
+/* The writer lock of the caller: a refusal (too many waiting, or its
+ * deadline passed) fails the write with CA_EBUSY / busy, nothing written,
+ * and every lock taken is given back. */
+static int wl_held, wl_refuse;
+
+static apr_status_t test_wl(void *baton, int lock, apr_time_t deadline,
+                            const char **why)
+{
+    (void)baton;
+    (void)deadline;
+    if (!lock) {
+        wl_held--;
+        return APR_SUCCESS;
+    }
+    if (wl_refuse) {
+        *why = "too many waiting (test)";
+        return CA_EBUSY;
+    }
+    wl_held++;
+    return APR_SUCCESS;
+}
+
+static void test_writer_lock_refused(apr_pool_t *p)
+{
+    const char *db = tmpdb(p);
+    raw_t *w = raw_open(p, db);
+    apr_hash_t *prepared = apr_hash_make(p);
+    ca_store_t *s = NULL;
+    ca_cert_row_t *out = NULL;
+    const char *err = NULL;
+    int v;
+
+    UT_CHECK(ca_store_wrap(&s, p, w->drv, w->h, prepared, p) == 0);
+    if (!s) return;
+    UT_CHECK(ca_store_migrate(s, p, &v, &err) == APR_SUCCESS);
+    ca_store_set_writer_lock(s, test_wl, NULL);
+    wl_refuse = 1;
+    UT_CHECK(ca_store_txn_begin(s, p) == CA_EBUSY);
+    UT_CHECK(ca_store_busy(s));
+    UT_CHECK(strstr(ca_store_last_error(s), "too many waiting") != NULL);
+    UT_CHECK(ca_store_cert_insert(s, p, mkrow(p, "BA", "al", 1)) == CA_EDB);
+    UT_CHECK(ca_store_busy(s));
+    UT_CHECK(strstr(ca_store_last_error(s), "too many waiting") != NULL);
+    UT_CHECK(wl_held == 0);
+    wl_refuse = 0;
+    UT_CHECK(ca_store_cert_insert(s, p, mkrow(p, "BA", "al", 1))
+             == APR_SUCCESS);
+    UT_CHECK(!ca_store_busy(s));
+    UT_CHECK(wl_held == 0);
+    UT_CHECK(ca_store_cert_get(s, p, "BA", &out) == APR_SUCCESS);
+    UT_CHECK(ca_store_txn_begin(s, p) == APR_SUCCESS);
+    UT_CHECK(wl_held == 1);
+    UT_CHECK(ca_store_txn_end(s, p, 1) == APR_SUCCESS);
+    UT_CHECK(wl_held == 0);
 }
 
 static void test_count_valid(apr_pool_t *p)
@@ -1420,6 +1492,7 @@ int main(void)
     UT_RUN(test_wrap);
     UT_RUN(test_transactions);
     UT_RUN(test_txn_begin_busy);
+    UT_RUN(test_writer_lock_refused);
     UT_RUN(test_count_valid);
     UT_RUN(test_set_status);
     UT_RUN(test_search);

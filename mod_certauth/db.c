@@ -1,0 +1,614 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+/* db.c: the database as the requests see it: bounded waits, the write
+ * path, connections that recover.
+ *
+ * - Every request that uses the database gets a deadline when it first
+ *   does (CertAuthDBTimeout): the write path's mutex, SQLite's write lock
+ *   and PostgreSQL's row and advisory locks are waited for until then and
+ *   no longer; the request is then answered 503 with Retry-After.
+ * - The write path: SQLite writers of all children queue on a global
+ *   mutex (certauth-write) rather than inside SQLite, where the driver
+ *   holds one process-wide mutex while it waits.  At most
+ *   CertAuthDBMaxWaiters requests of all processes are in it or waiting
+ *   for it (slots in shared memory, each holding the pid of its process so
+ *   that the slots of a killed process are taken back) while the write path
+ *   is stalled (no writer got through for STALL); the others get 503 at
+ *   once.  While it moves, a burst of writers queues for slots as long as
+ *   it keeps moving (within their deadlines).  The mutex is taken with try-locks and short pauses up to the
+ *   deadline, whatever mechanism the Mutex directive chose.
+ * - Connections: one that failed in a way that says the connection itself
+ *   is unusable (SQLite: read-only, I/O error, corrupt, cannot open;
+ *   PostgreSQL: the connection lost) is discarded when the request ends,
+ *   so that mod_dbd opens a new one; a request whose mod_dbd connection
+ *   was just discarded gets one of its own (ap_dbd_open). */
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_main.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <util_mutex.h>
+#include <apr_atomic.h>
+#include <apr_global_mutex.h>
+#include <apr_optional.h>
+#include <apr_shm.h>
+#include <apr_strings.h>
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <apr_dbd.h>
+#include "mod_dbd.h"
+#include "mod_certauth.h"
+#include "ca_util.h"
+
+APLOG_USE_MODULE(certauth);
+
+static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close;
+
+static const char *const db_mutex_type = "certauth-db";
+static apr_global_mutex_t *db_mutex;
+/* SQLite writers of all children queue here rather than inside SQLite
+ * (see ca_store_set_writer_lock); always taken after db_mutex, never
+ * before it. */
+static const char *const write_mutex_type = "certauth-write";
+static apr_global_mutex_t *write_mutex;
+/* Set in a child once the schema is known to be current. */
+static apr_uint32_t schema_ready;
+
+/* Shared by the processes of this server (anonymous shared memory made
+ * before the children are forked). */
+typedef struct {
+    volatile apr_uint64_t progress;    /* last time a writer got through  */
+    volatile apr_uint64_t broken;      /* last time a connection broke    */
+    volatile apr_uint32_t crl_marks;   /* changes of status so far        */
+    volatile apr_uint32_t nslots;
+    volatile apr_uint32_t slot[1];     /* pid of a writer, 0: free        */
+} shared_t;
+
+static apr_shm_t *shm;
+static shared_t *shared;
+/* The child is exiting: waits outside requests (the watchdog) end. */
+static volatile apr_uint32_t stopping;
+
+int certauth_db_init_hooks(apr_pool_t *pconf)
+{
+    if (ap_mutex_register(pconf, db_mutex_type, NULL, APR_LOCK_DEFAULT, 0)
+        != APR_SUCCESS) {
+        return !OK;
+    }
+    return ap_mutex_register(pconf, write_mutex_type, NULL, APR_LOCK_DEFAULT,
+                             0);
+}
+
+int certauth_db_check_config(server_rec *s0)
+{
+    dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+    dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
+    if (!dbd_acquire || !dbd_open || !dbd_close) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s0, CA_LOGNO(0104)
+                     "CertAuth: mod_dbd is not loaded; load it and set "
+                     "DBDriver/DBDParams (e.g. a2enmod dbd)");
+        return !OK;
+    }
+    return OK;
+}
+
+apr_interval_time_t certauth_db_timeout(server_rec *s)
+{
+    apr_interval_time_t t = certauth_srv(s)->db_timeout;
+    return t > 0 ? t : CERTAUTH_DB_TIMEOUT;
+}
+
+int certauth_db_post_config(apr_pool_t *pconf, server_rec *s)
+{
+    apr_status_t rv;
+    int n = certauth_srv(s)->db_max_waiters;
+    apr_size_t size;
+
+    rv = ap_global_mutex_create(&db_mutex, NULL, db_mutex_type, NULL, s,
+                                pconf, 0);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, CA_LOGNO(0105)
+                     "cannot create the %s mutex", db_mutex_type);
+        return !OK;
+    }
+    rv = ap_global_mutex_create(&write_mutex, NULL, write_mutex_type, NULL,
+                                s, pconf, 0);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, CA_LOGNO(0117)
+                     "cannot create the %s mutex", write_mutex_type);
+        return !OK;
+    }
+    if (n <= 0) {
+        n = CERTAUTH_DB_MAX_WAITERS;
+    }
+    size = sizeof(shared_t) + (apr_size_t)n * sizeof(apr_uint32_t);
+    rv = apr_shm_create(&shm, size, NULL, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, CA_LOGNO(1301)
+                     "cannot create shared memory for CertAuthDBMaxWaiters");
+        return !OK;
+    }
+    shared = apr_shm_baseaddr_get(shm);
+    memset(shared, 0, size);
+    shared->nslots = (apr_uint32_t)n;
+    shared->progress = (apr_uint64_t)apr_time_now();
+    return OK;
+}
+
+/* A slot on the write path, or -1 when all are taken.  Slots of processes
+ * that are gone (killed while waiting) are taken back. */
+static int slot_take(void)
+{
+    apr_uint32_t me = (apr_uint32_t)getpid(), i;
+    int pass;
+
+    if (!shared) {
+        return 0;
+    }
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < shared->nslots; i++) {
+            if (apr_atomic_cas32(&shared->slot[i], me, 0) == 0) {
+                return (int)i;
+            }
+        }
+        for (i = 0; i < shared->nslots; i++) {
+            apr_uint32_t pid = apr_atomic_read32(&shared->slot[i]);
+            if (pid && pid != me && kill((pid_t)pid, 0) != 0
+                && errno == ESRCH) {
+                apr_atomic_cas32(&shared->slot[i], 0, pid);
+            }
+        }
+    }
+    return -1;
+}
+
+static void slot_give(int i)
+{
+    if (shared && i >= 0 && (apr_uint32_t)i < shared->nslots) {
+        apr_atomic_set32(&shared->slot[i], 0);
+    }
+}
+
+/* The write path is stalled when no writer got through for this long (a
+ * write takes milliseconds; a lock held by another program, seconds). */
+#define STALL apr_time_from_msec(300)
+
+static void progress(void)
+{
+    if (shared) {
+        apr_atomic_set64(&shared->progress, (apr_uint64_t)apr_time_now());
+    }
+}
+
+static int stalled(apr_time_t now)
+{
+    return !shared
+           || now - (apr_time_t)apr_atomic_read64(&shared->progress) > STALL;
+}
+
+/* Lock a global mutex before `deadline` (0: wait as long as it takes):
+ * try-locks with pauses from 1 to 20 ms, so that it works with every
+ * mechanism of the Mutex directive.  APR_TIMEUP when the time ran out. */
+static apr_status_t lock_until(apr_global_mutex_t *m, apr_time_t deadline)
+{
+    apr_interval_time_t pause = apr_time_from_msec(1);
+    apr_status_t rv;
+
+    for (;;) {
+        apr_time_t now;
+        rv = apr_global_mutex_trylock(m);
+        if (!APR_STATUS_IS_EBUSY(rv)) {
+            return rv;
+        }
+        now = apr_time_now();
+        if ((deadline && now >= deadline) || apr_atomic_read32(&stopping)) {
+            return APR_TIMEUP;
+        }
+        apr_sleep(deadline && deadline - now < pause ? deadline - now
+                                                      : pause);
+        if (pause < apr_time_from_msec(20)) {
+            pause *= 2;
+        }
+    }
+}
+
+/* What the database code of one request (or of the watchdog) keeps. */
+typedef struct certauth_dbctx {
+    server_rec *s;
+    request_rec *r;              /* NULL outside a request               */
+    apr_time_t deadline;         /* 0 until the first use                */
+    int slot;                    /* write path slot, -1: none            */
+    int admission;               /* counts against CertAuthDBMaxWaiters  */
+    ap_dbd_t *dbd;               /* the connection                       */
+    int own;                     /* dbd from ap_dbd_open, closed by us    */
+    ca_store_t *st;              /* the store over it                    */
+    int checked;                 /* ca_store_check passed                */
+    apr_pool_t *pool;            /* of the request, or of the caller     */
+} certauth_dbctx;
+
+/* The write path (ca_store_set_writer_lock). */
+static apr_status_t writer_lock(void *baton, int lock, apr_time_t deadline,
+                                const char **why)
+{
+    certauth_dbctx *x = baton;
+    apr_status_t rv;
+
+    if (!write_mutex) {
+        return APR_SUCCESS;
+    }
+    if (!lock) {
+        progress();
+        apr_global_mutex_unlock(write_mutex);
+        slot_give(x->slot);
+        x->slot = -1;
+        return APR_SUCCESS;
+    }
+    while (x->admission && (x->slot = slot_take()) < 0) {
+        apr_time_t now = apr_time_now();
+        if (stalled(now) || (deadline && now >= deadline)) {
+            *why = apr_psprintf(x->pool, "%u requests are writing or "
+                                "waiting to write already and none got "
+                                "through for %d ms (CertAuthDBMaxWaiters)",
+                                shared ? shared->nslots : 0,
+                                (int)apr_time_as_msec(now - (apr_time_t)
+                                    apr_atomic_read64(&shared->progress)));
+            return CA_EBUSY;
+        }
+        /* the path moves: wait for a slot while it does */
+        apr_sleep(apr_time_from_msec(2));
+    }
+    rv = lock_until(write_mutex, deadline);
+    if (rv != APR_SUCCESS) {
+        slot_give(x->slot);
+        x->slot = -1;
+        if (rv == APR_TIMEUP) {
+            *why = "the write path stayed busy until the request's deadline "
+                   "(CertAuthDBTimeout)";
+            return CA_EBUSY;
+        }
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, x->s, CA_LOGNO(0115)
+                     "cannot lock the %s mutex", write_mutex_type);
+        *why = "cannot lock the write path";
+        return CA_EBUSY;
+    }
+    progress();
+    return APR_SUCCESS;
+}
+
+/* Discard a connection that said it is broken, give back one we opened. */
+static apr_status_t ctx_cleanup(void *data)
+{
+    certauth_dbctx *x = data;
+
+    if (x->st) {
+        /* nothing stays locked after the request (a transaction left
+         * open by an early return) */
+        ca_store_release(x->st, x->pool);
+    }
+    if (x->st && ca_store_broken(x->st)
+        && ca_store_discard(x->st) == APR_SUCCESS) {
+        if (shared) {
+            apr_atomic_set64(&shared->broken, (apr_uint64_t)apr_time_now());
+        }
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, CA_LOGNO(1302)
+                     "database connection dropped after an error (%s); the "
+                     "next request opens a new one",
+                     ca_store_last_error(x->st));
+    }
+    if (x->slot >= 0) {
+        slot_give(x->slot);
+        x->slot = -1;
+    }
+    if (x->own && x->dbd) {
+        dbd_close(x->s, x->dbd);
+    }
+    x->dbd = NULL;
+    x->st = NULL;
+    return APR_SUCCESS;
+}
+
+/* Bring the schema up to date over one connection, serialised between the
+ * processes of this server. */
+static apr_status_t migrate_with(ca_store_t *st, apr_pool_t *p, server_rec *s,
+                                 apr_time_t deadline)
+{
+    apr_status_t rv, lrv = APR_EINIT;
+    const char *err = NULL;
+    int version = 0;
+
+    if (apr_atomic_read32(&schema_ready)) {
+        return APR_SUCCESS;
+    }
+    if (db_mutex && (lrv = lock_until(db_mutex, deadline)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CA_LOGNO(1303)
+                     "schema check: another process holds the %s mutex "
+                     "past the deadline", db_mutex_type);
+        return CA_EBUSY;
+    }
+    rv = ca_store_migrate(st, p, &version, &err);
+    if (lrv == APR_SUCCESS) {
+        apr_global_mutex_unlock(db_mutex);
+    }
+    if (rv == APR_SUCCESS) {
+        apr_atomic_set32(&schema_ready, 1);
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, CA_LOGNO(0106)
+                     "database schema at version %d", version);
+    }
+    else {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(0107)
+                     "cannot create or upgrade the database schema: %s",
+                     err ? err : ca_store_last_error(st));
+    }
+    return rv;
+}
+
+/* A connection for x (mod_dbd's of the request, else one of our own),
+ * wrapped and checked; NULL when the database cannot be had. */
+static ca_store_t *ctx_store(certauth_dbctx *x, apr_pool_t *p)
+{
+    int attempt;
+
+    if (x->st && x->checked) {
+        return x->st;
+    }
+    if (!x->deadline) {
+        x->deadline = apr_time_now() + certauth_db_timeout(x->s);
+    }
+    if (!x->r && apr_atomic_read32(&stopping)) {
+        return NULL;
+    }
+    /* Connections of mod_dbd's pool that were discarded, or opened while
+     * the database was read-only, may come several in a row: each is
+     * replaced (mod_dbd's ap_dbd_open returns NULL for one it drops),
+     * a few times within the deadline. */
+    for (attempt = 0; attempt < 16; attempt++) {
+        apr_status_t rv;
+
+        if (attempt && apr_time_now() >= x->deadline) {
+            break;
+        }
+        if (!x->dbd) {
+            /* the request's connection; when mod_dbd has none for it
+             * (the one it had was just discarded), one of our own */
+            x->dbd = x->r && !attempt && dbd_acquire ? dbd_acquire(x->r)
+                                                     : NULL;
+            x->own = 0;
+            if (!x->dbd && dbd_open) {
+                x->dbd = dbd_open(p, x->s);
+                x->own = x->dbd != NULL;
+            }
+            if (!x->dbd) {
+                continue;
+            }
+        }
+        rv = ca_store_wrap(&x->st, p, x->dbd->driver, x->dbd->handle,
+                           x->dbd->prepared, x->dbd->pool);
+        if (x->st) {
+            ca_store_set_writer_lock(x->st, writer_lock, x);
+            ca_store_set_cancel(x->st, &stopping);
+            ca_store_set_deadline(x->st, x->deadline,
+                                  (int)apr_time_as_msec(
+                                      certauth_db_timeout(x->s)));
+        }
+        if (rv == APR_SUCCESS) {
+            rv = ca_store_check(x->st, p);
+        }
+        if (rv == APR_SUCCESS && shared
+            && ca_store_opened(x->st)
+                   <= (apr_time_t)apr_atomic_read64(&shared->broken)
+            && ca_store_discard(x->st) == APR_SUCCESS) {
+            /* opened before (or while) a connection of this server broke:
+             * made under the same fault (read-only files, a lost disk),
+             * it is replaced rather than tried */
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, x->s, CA_LOGNO(1304)
+                         "database connection opened before the last "
+                         "connection failure replaced");
+            if (x->own) {
+                dbd_close(x->s, x->dbd);
+            }
+            x->dbd = NULL;
+            x->st = NULL;
+            continue;
+        }
+        if (rv == APR_SUCCESS) {
+            x->checked = 1;
+            return x->st;
+        }
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, CA_LOGNO(1401)
+                     "database connection unusable: %s",
+                     ca_store_last_error(x->st));
+        if (!x->st || !ca_store_broken(x->st)
+            || ca_store_discard(x->st) != APR_SUCCESS) {
+            return NULL;
+        }
+        /* discarded: the next attempt opens a new connection */
+        if (x->own) {
+            dbd_close(x->s, x->dbd);
+        }
+        x->dbd = NULL;
+        x->st = NULL;
+    }
+    return NULL;
+}
+
+static certauth_dbctx *req_ctx(request_rec *r)
+{
+    request_rec *main = r;
+    certauth_dbctx *x;
+
+    while (main->main) {
+        main = main->main;
+    }
+    x = ap_get_module_config(main->request_config, &certauth_module);
+    if (!x) {
+        x = apr_pcalloc(main->pool, sizeof(*x));
+        x->s = main->server;
+        x->r = main;
+        x->slot = -1;
+        x->admission = 1;
+        x->pool = main->pool;
+        ap_set_module_config(main->request_config, &certauth_module, x);
+        /* a pre-cleanup: before mod_dbd gives the request's connection
+         * back to its pool (a plain cleanup of the request pool, made
+         * after this one, would run first) */
+        apr_pool_pre_cleanup_register(main->pool, x, ctx_cleanup);
+    }
+    return x;
+}
+
+static ca_store_t *request_store(request_rec *r)
+{
+    certauth_dbctx *x = req_ctx(r);
+    ca_store_t *st = ctx_store(x, x->r->pool);
+
+    if (st && migrate_with(st, x->r->pool, x->s, x->deadline)
+                  != APR_SUCCESS) {
+        return NULL;
+    }
+    return st;
+}
+
+ca_store_t *certauth_store(request_rec *r, int *status)
+{
+    ca_store_t *st = request_store(r);
+
+    if (!st) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(0110)
+                      "no database connection (see the lines above and "
+                      "mod_dbd's messages)");
+        *status = certauth_error(r, HTTP_SERVICE_UNAVAILABLE,
+                                 "database unavailable",
+                                 "the certificate database cannot be "
+                                 "reached; try again later");
+        return NULL;
+    }
+    return st;
+}
+
+ca_store_t *certauth_store_quiet(request_rec *r)
+{
+    return request_store(r);
+}
+
+void certauth_store_deadline(request_rec *r, apr_time_t deadline)
+{
+    certauth_dbctx *x = req_ctx(r);
+
+    x->deadline = deadline;
+    if (x->st) {
+        ca_store_set_deadline(x->st, deadline, (int)apr_time_as_msec(
+                                                   certauth_db_timeout(x->s)));
+    }
+}
+
+apr_time_t certauth_store_get_deadline(request_rec *r)
+{
+    return req_ctx(r)->deadline;
+}
+
+/* Outside requests (the watchdog): a context in pool p, released with it. */
+ca_store_t *certauth_store_bg(apr_pool_t *p, server_rec *s,
+                              apr_interval_time_t bound)
+{
+    certauth_dbctx *x = apr_pcalloc(p, sizeof(*x));
+    ca_store_t *st;
+
+    x->s = s;
+    x->slot = -1;
+    x->deadline = apr_time_now() + bound;
+    x->pool = p;
+    apr_pool_pre_cleanup_register(p, x, ctx_cleanup);
+    st = ctx_store(x, p);
+    if (st && migrate_with(st, p, s, x->deadline) != APR_SUCCESS) {
+        return NULL;
+    }
+    return st;
+}
+
+apr_status_t certauth_db_lock_until(apr_time_t deadline)
+{
+    return db_mutex ? lock_until(db_mutex, deadline) : APR_SUCCESS;
+}
+
+int certauth_db_lock_r(request_rec *r)
+{
+    apr_time_t deadline = certauth_store_get_deadline(r);
+    if (!deadline) {
+        deadline = apr_time_now() + certauth_db_timeout(r->server);
+    }
+    return certauth_db_lock_until(deadline) == APR_SUCCESS;
+}
+
+void certauth_db_unlock(void)
+{
+    if (db_mutex) {
+        apr_global_mutex_unlock(db_mutex);
+    }
+}
+
+void certauth_crl_mark(void)
+{
+    if (shared) {
+        apr_atomic_inc32(&shared->crl_marks);
+    }
+}
+
+apr_uint32_t certauth_crl_marks(void)
+{
+    return shared ? apr_atomic_read32(&shared->crl_marks) : 0;
+}
+
+/* Before the child's pools go (mod_dbd's connection pool is one of them,
+ * destroyed before the plain cleanups of pchild run, and it must not have a
+ * connection out): the watchdog's work ends first. */
+static apr_status_t child_exit(void *data)
+{
+    (void)data;
+    apr_atomic_set32(&stopping, 1);
+    certauth_crl_child_exit();
+    return APR_SUCCESS;
+}
+
+void certauth_db_child_init(apr_pool_t *pchild, server_rec *s0)
+{
+    server_rec *s;
+
+    apr_pool_pre_cleanup_register(pchild, NULL, child_exit);
+
+    if (db_mutex) {
+        apr_global_mutex_child_init(&db_mutex,
+                                    apr_global_mutex_lockfile(db_mutex),
+                                    pchild);
+    }
+    if (write_mutex) {
+        apr_global_mutex_child_init(&write_mutex,
+                                    apr_global_mutex_lockfile(write_mutex),
+                                    pchild);
+    }
+    if (!dbd_open) {
+        return;
+    }
+    for (s = s0; s && !apr_atomic_read32(&schema_ready); s = s->next) {
+        apr_pool_t *p;
+
+        if (!certauth_srv(s)->has_endpoints) {
+            continue;
+        }
+        apr_pool_create(&p, pchild);
+        /* the schema: waited for as long as it takes at start-up */
+        if (!certauth_store_bg(p, s, apr_time_from_sec(3600))) {
+            /* The database may come later; requests retry. */
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CA_LOGNO(0108)
+                         "database not reachable at child start; the schema "
+                         "is checked again on the first request");
+        }
+        apr_pool_destroy(p);
+    }
+}
