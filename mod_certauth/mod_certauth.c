@@ -210,6 +210,8 @@ static int crl_dirs(apr_pool_t *pconf, server_rec *s0)
             }
             fp[j] = '\0';
             sc->crl_cache = apr_psprintf(pconf, "%s/crl-%s.bin", dir, fp);
+            sc->crl_prev_cache = apr_psprintf(pconf, "%s/crl-%s-previous"
+                                              ".bin", dir, fp);
             if (sc->ocsp == 1 && sc->has_endpoints) {
                 core_dir_config *cd = ap_get_core_module_config(
                     s->lookup_defaults);
@@ -336,7 +338,6 @@ static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
 
     certauth_crl_child_init(pchild, s0);
     certauth_ocsp_child_init(pchild, s0);
-    certauth_rollover_child_init(pchild);
     for (s = s0; s; s = s->next) {
         certauth_srv_conf *sc = certauth_srv(s);
         const char *err = NULL;

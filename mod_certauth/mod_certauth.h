@@ -51,6 +51,7 @@ typedef struct certauth_srv_conf {
     int supersede_grace_secs;    /* a superseded certificate is listed on
                                     the CRL this long after its renewal     */
     const char *crl_cache;       /* cache file (runtime dir), per CA        */
+    const char *crl_prev_cache;  /* ... of the previous CA's CRL            */
     int ocsp;                    /* CertAuthOCSP: 1 On, 0 Off, 2 on by
                                     default, -1 unset                       */
     const char *ocsp_path;       /* below the Location (default "ocsp")     */
@@ -269,9 +270,10 @@ int certauth_crl(request_rec *r, int pem);
 void certauth_crl_regenerate(request_rec *r, ca_store_t *st);
 /* Child start-up of the CRL cache; the watchdog (post_config). */
 void certauth_crl_child_init(apr_pool_t *p, server_rec *s);
-/* GET crl/previous[.pem]: the previous CA's CRL (ep_rollover.c) */
-int certauth_crl_previous(request_rec *r, int pem);
-void certauth_rollover_child_init(apr_pool_t *pchild);
+/* GET crl/WHICH[.pem]: "previous" (after a rollover, the previous CA's
+ * CRL), or a CA's key identifier (ca_cert_key_id): that CA's CRL; "": GET
+ * crl, the CRL named by the certificates of a CA without a previous one. */
+int certauth_crl_named(request_rec *r, const char *which, int pem);
 int certauth_crl_post_config(apr_pool_t *pconf, server_rec *s);
 /* The child exits: returns once the watchdog's work has ended. */
 void certauth_crl_child_exit(void);
