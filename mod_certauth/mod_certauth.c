@@ -168,6 +168,16 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                          "CertAuthOCSP: cannot hash the CA's name and key");
             return !OK;
         }
+        /* after a rollover the previous CA's certificates are answered
+         * too, signed by its key or a responder certificate it issued */
+        if (sc->ocsp && sc->prev_ca && !sc->ocsp_prev_hashes
+            && ca_ocsp_init(&sc->ocsp_prev_hashes, pconf, sc->prev_ca)
+                   != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1812)
+                         "CertAuthOCSP: cannot hash the previous CA's name "
+                         "and key");
+            return !OK;
+        }
         if (sc->has_endpoints) {
             any = 1;
         }
@@ -228,6 +238,9 @@ static int crl_dirs(apr_pool_t *pconf, server_rec *s0)
             sc->ocsp_dir = apr_psprintf(pconf, "%s/ocsp-%s", dir, fp);
             sc->ocsp_responder = apr_psprintf(pconf, "%s/ocsp-%s-responder"
                                               ".pem", dir, fp);
+            sc->ocsp_prev_responder = apr_psprintf(pconf, "%s/ocsp-%s-"
+                                                   "responder-previous.pem",
+                                                   dir, fp);
             if (sc->ocsp && mkdir(sc->ocsp_dir, 0755) != 0
                 && errno != EEXIST) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG,

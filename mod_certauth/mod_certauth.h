@@ -62,6 +62,8 @@ typedef struct certauth_srv_conf {
     const char *ocsp_dir;        /* response cache (runtime dir), per CA    */
     const char *ocsp_responder;  /* responder key + certificate file        */
     struct ca_ocsp_t *ocsp_hashes; /* the CA's CertID hashes                */
+    struct ca_ocsp_t *ocsp_prev_hashes; /* the previous CA's (with its key) */
+    const char *ocsp_prev_responder; /* its responder key + certificate    */
     apr_interval_time_t db_timeout; /* CertAuthDBTimeout, -1 unset         */
     int db_max_waiters;          /* CertAuthDBMaxWaiters (main server), -1 */
     apr_interval_time_t crl_delay; /* CertAuthCRLDelay, -1 unset            */
