@@ -846,8 +846,12 @@ int certauth_crl_generation(request_rec *r, const char **gen)
         tu = c->blob->this_update;
     }
     unlock();
+    /* and the changes of status of this server not on the CRL yet (the
+     * watchdog makes it within CertAuthCRLDelay): an OCSP response made
+     * before a revocation here is not served after it */
     *gen = number ? apr_psprintf(r->pool, "%" APR_INT64_T_FMT ":%"
-                                 APR_INT64_T_FMT, number, tu)
+                                 APR_INT64_T_FMT ":%u", number, tu,
+                                 (unsigned)certauth_crl_marks())
                   : NULL;
     return status;
 }

@@ -55,7 +55,7 @@ APLOG_USE_MODULE(certauth);
 /* A response kept in memory (malloc'ed, replaced under the lock). */
 typedef struct ocsp_entry {
     char key[72];
-    char gen[48];
+    char gen[72];
     apr_int64_t this_update, next_update;
     apr_size_t len;
     unsigned char der[];
@@ -301,12 +301,12 @@ static ocsp_entry *entry_load(request_rec *r, const certauth_srv_conf *sc,
     apr_size_t len;
     long long tu, nu;
     unsigned long long dlen;
-    char gen[48];
+    char gen[72];
 
     if (ca_file_read(r->pool, entry_file(r->pool, sc, key), OCSP_MAX_FILE,
                      &data, &len) != APR_SUCCESS
-        || !(nl = memchr(data, '\n', len > 120 ? 120 : len))
-        || sscanf(data, OCSP_MAGIC " %47s %lld %lld %llu", gen, &tu, &nu,
+        || !(nl = memchr(data, '\n', len > 160 ? 160 : len))
+        || sscanf(data, OCSP_MAGIC " %71s %lld %lld %llu", gen, &tu, &nu,
                   &dlen) != 4
         || (apr_size_t)(nl + 1 - data) + dlen != len) {
         return NULL;

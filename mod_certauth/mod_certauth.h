@@ -340,9 +340,11 @@ int certauth_dispatch(request_rec *r, const certauth_route *rt,
 int certauth_fail(request_rec *r, const certauth_req *q, int status,
                   const char *error, const char *detail);
 
-/* crl.c: a tag of the current CRL ("number:thisUpdate"), brought up to
- * date as a CRL request does; every change of a certificate's status makes
- * a new CRL, so OCSP responses made under another tag are out of date.
+/* crl.c: a tag of the current CRL and of the changes of status not on it
+ * yet ("number:thisUpdate:marks", certauth_crl_marks), brought up to date
+ * as a CRL request does; every change of a certificate's status changes
+ * it (at once here, with the next CRL on other front ends), so OCSP
+ * responses made under another tag are out of date.
  * 0, or an HTTP status (database unavailable) with *gen what this front end
  * has (NULL: none). */
 int certauth_crl_generation(request_rec *r, const char **gen);
