@@ -372,7 +372,12 @@ def test_rollover_with_live_clients(roll, tmp_path):
                      "-CAfile", isf, "-cert", lf], check=False)
             out = (r.stdout + r.stderr).decode()
             assert r.returncode == 0 and "Response verify OK" in out, out
-        # another CA's hashes: unauthorized, as before
+        # a certificate of the new CA asked with the old CA's hashes: the
+        # old CA never issued that serial
+        resp = ocsp_ask(h2, carol.cert, old)
+        assert resp.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
+        assert resp.certificate_status == ocsp.OCSPCertStatus.UNKNOWN
+                # another CA's hashes: unauthorized, as before
         other = x509.load_pem_x509_certificate(roll.test_pem)
         resp = ocsp_ask(h2, bob.cert, other)
         assert resp.response_status == ocsp.OCSPResponseStatus.UNAUTHORIZED
