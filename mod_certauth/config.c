@@ -44,13 +44,13 @@ void *certauth_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->crl_retention_days = -1;
     c->crl_refresh_secs = -1;
     c->supersede_grace_secs = -1;
+    c->db_timeout = -1;
+    c->db_max_waiters = -1;
+    c->crl_delay = -1;
     c->ocsp = -1;
     c->ocsp_signer_ca = -1;
     c->ocsp_validity_secs = -1;
     c->ocsp_responder_days = -1;
-    c->db_timeout = -1;
-    c->db_max_waiters = -1;
-    c->crl_delay = -1;
     return c;
 }
 
@@ -78,15 +78,15 @@ void *certauth_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(crl_retention_days);
     MERGE_INT(crl_refresh_secs);
     MERGE_INT(supersede_grace_secs);
+    MERGE_INT(db_timeout);
+    MERGE_INT(db_max_waiters);
+    MERGE_INT(crl_delay);
     MERGE_INT(ocsp);
     MERGE_PTR(ocsp_path);
     MERGE_PTR(ocsp_url);
     MERGE_INT(ocsp_signer_ca);
     MERGE_INT(ocsp_validity_secs);
     MERGE_INT(ocsp_responder_days);
-    MERGE_INT(db_timeout);
-    MERGE_INT(db_max_waiters);
-    MERGE_INT(crl_delay);
     return c;
 }
 
@@ -1179,8 +1179,8 @@ const command_rec certauth_cmds[] = {
                   "longest a request waits for the database, locks and "
                   "busy time together (default 3s); then 503"),
     AP_INIT_TAKE1("CertAuthDBMaxWaiters", set_db_limit, NULL, RSRC_CONF,
-                  "requests that may wait for the write path at once, in "
-                  "all processes (default 8); others get 503 at once"),
+                  "requests that may wait for a stalled write path at once, "
+                  "in all processes (default 8); others get 503 at once"),
     AP_INIT_TAKE1("CertAuthCRLDelay", set_db_limit, NULL, RSRC_CONF,
                   "longest time from a revocation to a CRL listing it "
                   "(default 2s)"),

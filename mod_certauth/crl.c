@@ -435,7 +435,7 @@ static int refresh(server_rec *s, ca_store_t *st, apr_pool_t *p,
     if (!force && !prev_stale
         && !due(c->blob, now, c->db_checked, sc->crl_refresh_secs)) {
         unlock();
-        certauth_db_unlock();
+        certauth_db_release();
         return 0; /* another child did it meanwhile */
     }
     unlock();
@@ -482,7 +482,7 @@ static int refresh(server_rec *s, ca_store_t *st, apr_pool_t *p,
             status = HTTP_SERVICE_UNAVAILABLE;
         }
     }
-    certauth_db_unlock();
+    certauth_db_release();
     if (!status) {
         lock();
         c = cache_sync(path);
@@ -819,36 +819,35 @@ int certauth_crl_generation(request_rec *r, const char **gen)
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
     apr_int64_t number = 0, tu = 0;
     crl_cache *c;
-    int need, valid, status = 0;
+    int need, status = 0;
 
-    /* as certauth_crl: the cache file, which the watchdog keeps current */
+    /* as certauth_crl: the database only without a valid CRL (or without
+     * the watchdog) */
     lock();
     c = cache_sync(sc->crl_cache);
     need = !c->blob || c->blob->next_update <= now
            || (!have_watchdog
                && due(c->blob, now, c->db_checked, sc->crl_refresh_secs));
-    unlock();
-    if (need) {
-        ca_store_t *st = certauth_store_quiet(r);
-        lock();
-        c = cache_sync(sc->crl_cache);
-        valid = c->blob && c->blob->next_update > now;
-        unlock();
-        status = !st ? HTTP_SERVICE_UNAVAILABLE
-                     : refresh(r->server, st, r->pool,
-                               valid ? apr_time_now()
-                                     : certauth_store_get_deadline(r), 0);
-    }
-    lock();
-    c = cache_sync(sc->crl_cache);
-    if (c->blob) {
+    if (!need && c->blob) {
         number = c->blob->number;
         tu = c->blob->this_update;
     }
     unlock();
-    /* and the changes of status of this server not on the CRL yet (the
-     * watchdog makes it within CertAuthCRLDelay): an OCSP response made
-     * before a revocation here is not served after it */
+    if (need) {
+        ca_store_t *st = certauth_store_quiet(r);
+        status = !st ? HTTP_SERVICE_UNAVAILABLE
+                     : refresh(r->server, st, r->pool,
+                               certauth_store_get_deadline(r), 0);
+        lock();
+        c = cache_sync(sc->crl_cache);
+        if (c->blob) {
+            number = c->blob->number;
+            tu = c->blob->this_update;
+        }
+        unlock();
+    }
+    /* with the changes of status of this server counted too: they change
+     * the generation at once, before the watchdog's CRL shows them */
     *gen = number ? apr_psprintf(r->pool, "%" APR_INT64_T_FMT ":%"
                                  APR_INT64_T_FMT ":%u", number, tu,
                                  (unsigned)certauth_crl_marks())

@@ -231,6 +231,7 @@ typedef struct certauth_dbctx {
     ca_store_t *st;              /* the store over it                    */
     int checked;                 /* ca_store_check passed                */
     apr_pool_t *pool;            /* of the request, or of the caller     */
+    int holds_db;                /* certauth_db_lock(r) holds db_mutex   */
 } certauth_dbctx;
 
 /* The write path (ca_store_set_writer_lock). */
@@ -317,7 +318,7 @@ static apr_status_t ctx_cleanup(void *data)
 /* Bring the schema up to date over one connection, serialised between the
  * processes of this server. */
 static apr_status_t migrate_with(ca_store_t *st, apr_pool_t *p, server_rec *s,
-                                 apr_time_t deadline)
+                                 apr_time_t deadline, int have_lock)
 {
     apr_status_t rv, lrv = APR_EINIT;
     const char *err = NULL;
@@ -326,7 +327,8 @@ static apr_status_t migrate_with(ca_store_t *st, apr_pool_t *p, server_rec *s,
     if (apr_atomic_read32(&schema_ready)) {
         return APR_SUCCESS;
     }
-    if (db_mutex && (lrv = lock_until(db_mutex, deadline)) != APR_SUCCESS) {
+    if (db_mutex && !have_lock
+        && (lrv = lock_until(db_mutex, deadline)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CA_LOGNO(1303)
                      "schema check: another process holds the %s mutex "
                      "past the deadline", db_mutex_type);
@@ -468,7 +470,7 @@ static ca_store_t *request_store(request_rec *r)
     certauth_dbctx *x = req_ctx(r);
     ca_store_t *st = ctx_store(x, x->r->pool);
 
-    if (st && migrate_with(st, x->r->pool, x->s, x->deadline)
+    if (st && migrate_with(st, x->r->pool, x->s, x->deadline, x->holds_db)
                   != APR_SUCCESS) {
         return NULL;
     }
@@ -526,7 +528,7 @@ ca_store_t *certauth_store_bg(apr_pool_t *p, server_rec *s,
     x->pool = p;
     apr_pool_pre_cleanup_register(p, x, ctx_cleanup);
     st = ctx_store(x, p);
-    if (st && migrate_with(st, p, s, x->deadline) != APR_SUCCESS) {
+    if (st && migrate_with(st, p, s, x->deadline, 0) != APR_SUCCESS) {
         return NULL;
     }
     return st;
@@ -537,18 +539,40 @@ apr_status_t certauth_db_lock_until(apr_time_t deadline)
     return db_mutex ? lock_until(db_mutex, deadline) : APR_SUCCESS;
 }
 
-int certauth_db_lock_r(request_rec *r)
-{
-    apr_time_t deadline = certauth_store_get_deadline(r);
-    if (!deadline) {
-        deadline = apr_time_now() + certauth_db_timeout(r->server);
-    }
-    return certauth_db_lock_until(deadline) == APR_SUCCESS;
-}
-
-void certauth_db_unlock(void)
+void certauth_db_release(void)
 {
     if (db_mutex) {
+        apr_global_mutex_unlock(db_mutex);
+    }
+}
+
+int certauth_db_lock(request_rec *r)
+{
+    certauth_dbctx *x = req_ctx(r);
+    apr_status_t rv;
+
+    if (!db_mutex) {
+        return 0;
+    }
+    if (!x->deadline) {
+        x->deadline = apr_time_now() + certauth_db_timeout(x->s);
+    }
+    if ((rv = lock_until(db_mutex, x->deadline)) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING,
+                      rv == APR_TIMEUP ? 0 : rv, r, CA_LOGNO(0116)
+                      "the %s mutex was not had before the request's "
+                      "deadline (CertAuthDBTimeout); going on without it",
+                      db_mutex_type);
+        return 0;
+    }
+    x->holds_db = 1;
+    return 1;
+}
+
+void certauth_db_unlock(request_rec *r, int locked)
+{
+    if (locked) {
+        req_ctx(r)->holds_db = 0;
         apr_global_mutex_unlock(db_mutex);
     }
 }

@@ -474,10 +474,10 @@ static ca_ocsp_signer_t *get_signer(request_rec *r, ca_store_t *st,
     unlock();
 
     /* issue a new one, one process at a time */
-    locked = certauth_db_lock_r(r);
+    locked = certauth_db_lock(r);
     s = signer_from_file(np, sc, prev);
     if (!s || renew_due(s, now)) {
-        if (!st || !locked) {
+        if (!st) {
             *dbdown = 1;
             s = NULL;
         }
@@ -510,9 +510,7 @@ static ca_ocsp_signer_t *get_signer(request_rec *r, ca_store_t *st,
             }
         }
     }
-    if (locked) {
-        certauth_db_unlock();
-    }
+    certauth_db_unlock(r, locked);
     lock();
     if (s) {
         signer_set(os, s, np);

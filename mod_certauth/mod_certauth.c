@@ -279,6 +279,32 @@ static int certauth_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     return certauth_crl_post_config(pconf, s);
 }
 
+static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
+{
+    server_rec *s;
+
+    certauth_crl_child_init(pchild, s0);
+    certauth_ocsp_child_init(pchild, s0);
+    for (s = s0; s; s = s->next) {
+        certauth_srv_conf *sc = certauth_srv(s);
+        const char *err = NULL;
+        if (sc->ca && ca_key_reopen(sc->ca, pchild, &err) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1801)
+                         "CertAuthCAKeyFile (%s): %s; this process cannot "
+                         "sign (503) until httpd restarts", sc->where, err);
+        }
+        if (sc->prev_ca
+            && ca_key_reopen(sc->prev_ca, pchild, &err) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1806)
+                         "CertAuthPreviousCAKeyFile (%s): %s; this process "
+                         "cannot sign the previous CA's CRL (503)",
+                         sc->where, err);
+        }
+    }
+    /* the mutexes, the connections' schema check */
+    certauth_db_child_init(pchild, s0);
+}
+
 /* The path below the endpoints' Location, or NULL when r is not ours. */
 static const char *endpoint_path(request_rec *r, const certauth_dir_conf *dc)
 {
@@ -343,31 +369,6 @@ static int certauth_handler(request_rec *r)
     }
     /* the route table's rules first, then the endpoint (routes.c) */
     return certauth_dispatch(r, rt, rest);
-}
-
-static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
-{
-    server_rec *s;
-
-    certauth_crl_child_init(pchild, s0);
-    certauth_ocsp_child_init(pchild, s0);
-    for (s = s0; s; s = s->next) {
-        certauth_srv_conf *sc = certauth_srv(s);
-        const char *err = NULL;
-        if (sc->ca && ca_key_reopen(sc->ca, pchild, &err) != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1801)
-                         "CertAuthCAKeyFile (%s): %s; this process cannot "
-                         "sign (503) until httpd restarts", sc->where, err);
-        }
-        if (sc->prev_ca
-            && ca_key_reopen(sc->prev_ca, pchild, &err) != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1806)
-                         "CertAuthPreviousCAKeyFile (%s): %s; this process "
-                         "cannot sign the previous CA's CRL (503)",
-                         sc->where, err);
-        }
-    }
-    certauth_db_child_init(pchild, s0);
 }
 
 static void certauth_register_hooks(apr_pool_t *p)

@@ -52,6 +52,9 @@ typedef struct certauth_srv_conf {
                                     the CRL this long after its renewal     */
     const char *crl_cache;       /* cache file (runtime dir), per CA        */
     const char *crl_prev_cache;  /* ... of the previous CA's CRL            */
+    apr_interval_time_t db_timeout; /* CertAuthDBTimeout, -1 unset         */
+    int db_max_waiters;          /* CertAuthDBMaxWaiters (main server), -1 */
+    apr_interval_time_t crl_delay; /* CertAuthCRLDelay, -1 unset            */
     int ocsp;                    /* CertAuthOCSP: 1 On, 0 Off, 2 on by
                                     default, -1 unset                       */
     const char *ocsp_path;       /* below the Location (default "ocsp")     */
@@ -64,9 +67,6 @@ typedef struct certauth_srv_conf {
     struct ca_ocsp_t *ocsp_hashes; /* the CA's CertID hashes                */
     struct ca_ocsp_t *ocsp_prev_hashes; /* the previous CA's (with its key) */
     const char *ocsp_prev_responder; /* its responder key + certificate    */
-    apr_interval_time_t db_timeout; /* CertAuthDBTimeout, -1 unset         */
-    int db_max_waiters;          /* CertAuthDBMaxWaiters (main server), -1 */
-    apr_interval_time_t crl_delay; /* CertAuthCRLDelay, -1 unset            */
     apr_array_header_t *refs;    /* certauth_ref: profiles named elsewhere  */
     ca_t *ca;                    /* loaded at check_config                  */
 } certauth_srv_conf;
@@ -188,9 +188,7 @@ apr_interval_time_t certauth_db_timeout(server_rec *s);
 /* The global mutex (CRL making, schema changes) before `deadline`
  * (0: unbounded): APR_SUCCESS, or APR_TIMEUP. */
 apr_status_t certauth_db_lock_until(apr_time_t deadline);
-void certauth_db_unlock(void);
-/* The same for request r, before its deadline: whether it locked. */
-int certauth_db_lock_r(request_rec *r);
+void certauth_db_release(void);
 /* Changes of status that the CRL must show: counted in shared memory. */
 void certauth_crl_mark(void);
 apr_uint32_t certauth_crl_marks(void);
@@ -279,6 +277,13 @@ int certauth_crl_named(request_rec *r, const char *which, int pem);
 int certauth_crl_post_config(apr_pool_t *pconf, server_rec *s);
 /* The child exits: returns once the watchdog's work has ended. */
 void certauth_crl_child_exit(void);
+/* The module's global mutex (CRL making, schema changes), held for the
+ * request r, waited for until the request's database deadline
+ * (CertAuthDBTimeout): certauth_db_lock returns whether it locked, to be
+ * passed to certauth_db_unlock.  Store access from r while it is held is
+ * fine. */
+int certauth_db_lock(request_rec *r);
+void certauth_db_unlock(request_rec *r, int locked);
 
 /* routes.c: the route table, the one place where routes are declared.
  * certauth_dispatch applies a route's rules before any endpoint code runs:

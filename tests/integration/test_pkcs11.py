@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from conftest import make_csr
 from harness import ADMIN, Httpd, run, assert_no_crash
-from test_lifecycle import LOC, Holder, get_crl, renew, revoke
+from test_lifecycle import LOC, Holder, get_crl, poll_crl, renew, revoke
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PIN = "4711-ca"
@@ -208,6 +208,9 @@ def test_token_ca_lifecycle(token, mpm, tmp_path):
                                   reason="keyCompromise",
                                   client_cert=holders[1].tls)
         assert st == 200, body
+        # made by the watchdog within CertAuthCRLDelay
+        poll_crl(h, lambda c: c.get_revoked_certificate_by_serial_number(
+            holders[1].cert.serial_number) is not None, "the revocation")
         crl, _, der = get_crl(h)
         assert crl.is_signature_valid(token.x509.public_key())
         assert crl.get_revoked_certificate_by_serial_number(

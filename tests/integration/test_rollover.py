@@ -377,7 +377,7 @@ def test_rollover_with_live_clients(roll, tmp_path):
         resp = ocsp_ask(h2, carol.cert, old)
         assert resp.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
         assert resp.certificate_status == ocsp.OCSPCertStatus.UNKNOWN
-                # another CA's hashes: unauthorized, as before
+        # another CA's hashes: unauthorized, as before
         other = x509.load_pem_x509_certificate(roll.test_pem)
         resp = ocsp_ask(h2, bob.cert, other)
         assert resp.response_status == ocsp.OCSPResponseStatus.UNAUTHORIZED
