@@ -72,8 +72,10 @@ NPM        ?= npm
 NODE       ?= node
 HTDOCS_DIR ?= /usr/local/share/certauth/htdocs
 WEB_OUT    := $(BUILD)/htdocs
-WEB_SRC    := $(wildcard htdocs/*.html htdocs/partials/*.html htdocs/css/*.css htdocs/js/*.js) \
-              htdocs/build-pages.mjs
+WEB_SRC    := $(wildcard htdocs/*.html htdocs/error/*.html htdocs/partials/*.html htdocs/css/*.css \
+                htdocs/js/*.js) htdocs/build-pages.mjs htdocs/favicon.svg
+# where the pages are served: the error documents link to it absolutely
+WEB_ROOT   ?= /ca/
 WEB_PAGES  := home request mycerts
 WEB_DEPS   := htdocs/node_modules/.package-lock.json
 BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
@@ -126,8 +128,10 @@ $(WEB_DEPS): htdocs/package.json htdocs/package-lock.json
 
 $(WEB_OUT)/.built: $(WEB_SRC) $(WEB_DEPS)
 	rm -rf $(WEB_OUT)
-	mkdir -p $(WEB_OUT)/css $(WEB_OUT)/js
+	mkdir -p $(WEB_OUT)/css $(WEB_OUT)/js $(WEB_OUT)/error
 	$(NODE) htdocs/build-pages.mjs $(WEB_OUT) htdocs/*.html
+	$(NODE) htdocs/build-pages.mjs $(WEB_OUT)/error --root=$(WEB_ROOT) htdocs/error/*.html
+	cp htdocs/favicon.svg $(WEB_OUT)/
 	cp htdocs/css/*.css $(WEB_OUT)/css/
 	cp htdocs/js/pkcs12.js $(WEB_OUT)/js/
 	htdocs/node_modules/.bin/esbuild $(WEB_PAGES:%=htdocs/js/%.js) --bundle \
@@ -193,8 +197,9 @@ install: all web
 	install -D -m 0755 $(STUNNEL) $(DESTDIR)/usr/local/bin/certauth-stunnel
 	install -D -m 0644 stunnel-helper/certauth-stunnel.1 $(DESTDIR)/usr/local/share/man/man1/certauth-stunnel.1
 	install -D -m 0644 mod_certauth/admin/certauth-admin.1 $(DESTDIR)/usr/local/share/man/man1/certauth-admin.1
-	install -d -m 0755 $(DESTDIR)$(HTDOCS_DIR)/css $(DESTDIR)$(HTDOCS_DIR)/js
-	install -m 0644 $(WEB_OUT)/*.html $(DESTDIR)$(HTDOCS_DIR)/
+	install -d -m 0755 $(DESTDIR)$(HTDOCS_DIR)/css $(DESTDIR)$(HTDOCS_DIR)/js $(DESTDIR)$(HTDOCS_DIR)/error
+	install -m 0644 $(WEB_OUT)/*.html $(WEB_OUT)/favicon.svg $(DESTDIR)$(HTDOCS_DIR)/
+	install -m 0644 $(WEB_OUT)/error/*.html $(DESTDIR)$(HTDOCS_DIR)/error/
 	install -m 0644 $(WEB_OUT)/css/* $(DESTDIR)$(HTDOCS_DIR)/css/
 	install -m 0644 $(WEB_OUT)/js/* $(DESTDIR)$(HTDOCS_DIR)/js/
 

@@ -6,9 +6,17 @@
 //   <!-- title: Request a certificate -->   <title>, before " · Certificate authority"
 //   <!-- script: js/request.js -->          optional, repeatable: <script src=... defer>
 //
+// A line "<!-- include: NAME -->" in a page is replaced by partials/NAME.html
+// (text several pages share, e.g. the import steps).
+//
 // The navigation link to the page itself gets aria-current="page".
 //
-// Usage: node build-pages.mjs OUTDIR PAGE.html...
+// {{root}} (in the layout and the pages) is the prefix of the site's own
+// links: empty for the pages (relative links), --root=/ca/ for the error
+// documents, which httpd serves under whatever URL failed; {{home}} is the
+// home page ("./", or the root).
+//
+// Usage: node build-pages.mjs OUTDIR [--root=/ca/] PAGE.html...
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -21,8 +29,13 @@ function fail(message) {
 
 const layoutFile = join(dirname(fileURLToPath(import.meta.url)), "partials", "layout.html");
 const layout = readFileSync(layoutFile, "utf8");
-const [outDir, ...pages] = process.argv.slice(2);
-if (!outDir || pages.length === 0) fail("usage: node build-pages.mjs OUTDIR PAGE.html...");
+let [outDir, ...pages] = process.argv.slice(2);
+let root = "";
+if (pages[0] && pages[0].startsWith("--root=")) {
+  root = pages.shift().slice(7);
+  if (!/^\/([^"<>\s]*\/)?$/.test(root)) fail(`--root=${root}: an absolute path ending in /`);
+}
+if (!outDir || pages.length === 0) fail("usage: node build-pages.mjs OUTDIR [--root=/ca/] PAGE.html...");
 
 // Replaces the one occurrence of `what` in `text`; a layout without it is an error.
 function fill(text, what, by) {
@@ -40,12 +53,15 @@ for (const file of pages) {
     meta[m[1]].push(m[2]);
   }
   if (meta.title.length !== 1) fail(`${file}: needs exactly one <!-- title: ... --> line`);
+  body = body.replace(/^<!-- include: ([\w-]+) -->\n/gm, (_, part) =>
+    readFileSync(join(dirname(layoutFile), part + ".html"), "utf8"));
 
-  const self = name === "index.html" ? "./" : name;
+  const self = name === "index.html" ? "{{home}}" : "{{root}}" + name;
   const link = `<li><a href="${self}">`;
   let html = fill(layout, "{{title}}", meta.title[0]);
   html = fill(html, "{{scripts}}\n", meta.script.map((s) => `  <script src="${s}" defer></script>\n`).join(""));
   if (html.includes(link)) html = fill(html, link, `<li><a href="${self}" aria-current="page">`);
   html = fill(html, "{{main}}\n", body);
+  html = html.replaceAll("{{home}}", root || "./").replaceAll("{{root}}", root);
   writeFileSync(join(outDir, name), html);
 }

@@ -12,6 +12,7 @@
 #include "mod_certauth.h"
 #include "ca_crl.h"
 #include "ca_lifecycle.h"
+#include "ca_password.h"
 #include "ca_util.h"
 
 APLOG_USE_MODULE(certauth);
@@ -52,8 +53,79 @@ static int send_json(request_rec *r, json_t *doc)
 /* Every string from the store or the request: valid UTF-8, never lost. */
 #define T(s) certauth_json_text(r->pool, (s))
 
+/* When renewal of a valid certificate opens (its profile's window before
+ * expiry), for the pages to offer Renew only then; NULL when its profile is
+ * gone.  Profiles are looked up once per list (cache). */
+static const char *renewal_opens(request_rec *r, apr_hash_t *cache,
+                                 const ca_cert_row_t *c)
+{
+    const ca_profile_t *prof = apr_hash_get(cache, c->profile,
+                                            APR_HASH_KEY_STRING);
+    if (!prof) {
+        const certauth_prof_conf *pc = certauth_profile_of_cert(r,
+                                                                c->profile);
+        if (!pc) {
+            return NULL;
+        }
+        prof = certauth_profile(r->pool, pc);
+        apr_hash_set(cache, c->profile, APR_HASH_KEY_STRING, prof);
+    }
+    return iso(r->pool, ca_lc_renewal_opens(c->not_after,
+                                            prof->renewal_window_days));
+}
+
+/* The one password rule (ca_password.h), for the pages to show and apply
+ * in the same words as the server. */
+static json_t *password_rule_json(void)
+{
+    const ca_password_rule_t *pr = &ca_password_rule;
+    json_t *common = json_array();
+    int i;
+
+    for (i = 0; pr->common[i]; i++) {
+        json_array_append_new(common, json_string(pr->common[i]));
+    }
+    return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:s, s:{s:s, "
+                     "s:s, s:s, s:s, s:s, s:s}}",
+                     "min_length", pr->min_length, "max_length",
+                     pr->max_length, "min_kinds", pr->min_kinds,
+                     "any_kinds_from", pr->any_kinds_from, "min_distinct",
+                     pr->min_distinct, "min_login", pr->min_login,
+                     "common_margin", pr->common_margin, "common", common,
+                     "text", pr->text, "messages", "too_short",
+                     pr->too_short, "too_long", pr->too_long, "kinds",
+                     pr->kinds, "distinct", pr->distinct, "guessable",
+                     pr->guessable, "login", pr->login);
+}
+
+/* How many valid certificates the owner has of the profile a request here
+ * would use (?profile=, else the default), and the profile's limit: null
+ * when the profile has no limit or may not be used. */
+static json_t *quota_json(request_rec *r, ca_store_t *st, const char *owner,
+                          apr_int64_t now)
+{
+    const certauth_prof_conf *pc;
+    const ca_profile_t *prof;
+    const char *detail = NULL;
+    apr_int64_t n = 0;
+    int status;
+
+    if (!owner || !(pc = certauth_select_profile(r, &status, &detail))) {
+        return json_null();
+    }
+    prof = certauth_profile(r->pool, pc);
+    if (prof->max_valid_per_owner <= 0
+        || ca_store_count_valid_owner(st, r->pool, owner, prof->name, now, &n)
+               != APR_SUCCESS) {
+        return json_null();
+    }
+    return json_pack("{s:s, s:I, s:i}", "profile", prof->name, "valid",
+                     (json_int_t)n, "max", prof->max_valid_per_owner);
+}
+
 static int api_certs(request_rec *r, ca_store_t *st, const certauth_who *who)
 {
+    apr_hash_t *profiles = apr_hash_make(r->pool);
     ca_cert_filter_t f;
     apr_array_header_t *rows = NULL;
     int limit = num_arg(r, "limit", 100, 1000);
@@ -101,7 +173,7 @@ static int api_certs(request_rec *r, ca_store_t *st, const certauth_who *who)
             status = "expired";
         }
         json_array_append_new(list, json_pack(
-            "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+            "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
             "serial", T(c->serial), "subject", T(c->subject), "owner",
             T(c->owner), "profile", T(c->profile), "not_before",
             T(iso(r->pool, c->not_before)), "not_after",
@@ -111,17 +183,23 @@ static int api_certs(request_rec *r, ca_store_t *st, const certauth_who *who)
                                           : NULL),
             "reason", T(strcmp(c->status, CA_STATUS_VALID)
                                       ? ca_reason_name(c->reason) : NULL),
-            "replaced_by", T(*c->replaced_by ? c->replaced_by
-                                                        : NULL)));
+            "replaced_by", T(*c->replaced_by ? c->replaced_by : NULL),
+            "renewal_opens", T(!strcmp(status, CA_STATUS_VALID)
+                                   ? renewal_opens(r, profiles, c) : NULL)));
     }
     /* who is asking, for the web pages: the owner the list is about, the
-     * certificate the browser presented (what renew would renew), admin */
-    doc = json_pack("{s:o, s:i, s:i, s:b, s:o, s:o, s:b}", "certificates",
-                    list, "limit", limit, "offset", offset, "more",
-                    rows->nelts > limit, "owner",
+     * certificate the browser presented (what renew would renew) or what
+     * is wrong with the one it presented, admin, the owner's valid
+     * certificates against the profile's limit, the password rule */
+    doc = json_pack("{s:o, s:i, s:i, s:b, s:o, s:o, s:o, s:b, s:o, s:o}",
+                    "certificates", list, "limit", limit, "offset", offset,
+                    "more", rows->nelts > limit, "owner",
                     T(certauth_who_owner(who)), "presented",
                     T(who->cert ? who->cert->serial : NULL),
-                    "admin", who->admin);
+                    "cert_problem", T(who->cert_problem), "admin",
+                    who->admin, "quota",
+                    quota_json(r, st, certauth_who_owner(who), now),
+                    "password_rule", password_rule_json());
     return send_json(r, doc);
 }
 

@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "mod_certauth.h"
+#include "ca_password.h"
 #include "ca_pkcs12.h"
 #include "ca_util.h"
 
@@ -77,9 +78,14 @@ int certauth_pkcs12(request_rec *r, certauth_req *q)
         }
     }
     OPENSSL_cleanse(body, len);
-    if (!password || strlen(password) < 8 || strlen(password) > 1024) {
+    if (!password) {
         return certauth_error(r, HTTP_BAD_REQUEST, "bad password",
-                              "password: 8 to 1024 characters");
+                              ca_password_rule.text);
+    }
+    /* the one rule the pages also apply (api/certs "password_rule") */
+    if ((detail = ca_password_problem(password, r->user))) {
+        OPENSSL_cleanse((void *)password, strlen(password));
+        return certauth_error(r, HTTP_BAD_REQUEST, "bad password", detail);
     }
     if (!key_type || !*key_type) {
         key_type = "ec";
@@ -142,7 +148,9 @@ int certauth_pkcs12(request_rec *r, certauth_req *q)
                               err);
     }
     rv = ca_pkcs12_make(r->pool, key, cert, sc->ca->cert, sc->ca->chain,
-                        password, r->user, legacy != NULL, &der, &dlen, &err);
+                        password, ca_pkcs12_friendly_name(r->pool, cert,
+                                                          sc->ca->cert),
+                        legacy != NULL, &der, &dlen, &err);
     OPENSSL_cleanse((void *)password, strlen(password));
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), r, CA_LOGNO(1102)
@@ -158,8 +166,8 @@ int certauth_pkcs12(request_rec *r, certauth_req *q)
                                NULL));
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     apr_table_setn(r->headers_out, "Content-Disposition",
-                   apr_psprintf(r->pool, "attachment; filename=\"%s.p12\"",
-                                row->serial));
+                   apr_psprintf(r->pool, "attachment; filename=\"%s\"",
+                                ca_pkcs12_file_name(r->pool, cert)));
     rc = certauth_send(r, HTTP_CREATED, "application/x-pkcs12", der, dlen);
     OPENSSL_cleanse(der, dlen);
     return rc;

@@ -357,6 +357,14 @@ SSLSessionTickets off
         Header always set Referrer-Policy "no-referrer"
         Header always set Cross-Origin-Opener-Policy "same-origin"
         Header always set Permissions-Policy "camera=(), microphone=(), geolocation=()"
+        # the pages' own error documents (build/htdocs/error)
+        ErrorDocument 401 /ca/error/401.html
+        ErrorDocument 403 /ca/error/403.html
+        ErrorDocument 404 /ca/error/404.html
+        ErrorDocument 500 /ca/error/500.html
+        ErrorDocument 502 /ca/error/503.html
+        ErrorDocument 503 /ca/error/503.html
+        ErrorDocument 504 /ca/error/503.html
     </Location>
 
     # Enrollment needs the site's own login: here Basic auth with the demo

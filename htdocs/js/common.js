@@ -39,7 +39,8 @@ export async function api(path, { method = "GET", body, type, accept } = {}) {
       error = doc.error || error;
       detail = doc.detail || "";
     } catch (_) {
-      detail = text.trim().slice(0, 300);
+      // an error document (HTML) says nothing the page can show
+      if (!/html/i.test(res.headers.get("Content-Type") || "")) detail = text.trim().slice(0, 300);
     }
     if (res.status === 401 && !detail) detail = "log in first";
     throw new ApiError(res.status, error, detail);
@@ -77,30 +78,63 @@ export function offerDownload(container, bytes, filename, mime, label) {
   return a;
 }
 
-// The password of a PKCS#12: at least 10 characters, not one kind of
-// character only unless 16 or more, not a well-known password, not the
-// login; the same twice.  Returns "" when fine, else what is wrong.
-const COMMON = ["password", "passw0rd", "123456789", "1234567890", "qwertyuiop",
-  "azertyuiop", "iloveyou", "letmein", "welcome", "certificate", "changeit", "secret"];
-
-export function passwordProblem(pw, again, login) {
-  if (pw.length < 10) return "Use at least 10 characters.";
-  if (pw.length > 1024) return "Use at most 1024 characters.";
-  const kinds = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((re) => re.test(pw)).length;
-  if (kinds < 2 && pw.length < 16) return "Mix letters, digits or symbols, or use 16 characters or more.";
-  if (new Set(pw).size < 5) return "Use more different characters.";
-  const low = pw.toLowerCase();
-  if (COMMON.some((w) => low.includes(w) && low.length < w.length + 6)) return "This password is too easy to guess.";
-  if (login && low.includes(login.toLowerCase())) return "Do not use your login in the password.";
+// The password of a PKCS#12: the server's one rule (api/certs
+// "password_rule", from mod_certauth/core/ca_password.c), applied here with
+// its own words; the same twice.  Returns "" when fine, else what is wrong.
+export function passwordProblem(rule, pw, again, login) {
+  const chars = Array.from(pw);
+  const m = rule.messages;
+  if (chars.length < rule.min_length) return m.too_short;
+  if (chars.length > rule.max_length) return m.too_long;
+  const kinds = [/[A-Za-z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((re) => re.test(pw)).length;
+  if (kinds < rule.min_kinds && chars.length < rule.any_kinds_from) return m.kinds;
+  if (new Set(chars).size < rule.min_distinct) return m.distinct;
+  const low = pw.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  if (rule.common.some((w) => low.includes(w) && chars.length < w.length + rule.common_margin)) return m.guessable;
+  if (login && login.length >= rule.min_login &&
+      low.includes(login.replace(/[A-Z]/g, (c) => c.toLowerCase()))) return m.login;
   if (again !== undefined && pw !== again) return "The two passwords differ.";
   return "";
 }
 
-// Live feedback under a password pair.
-export function watchPasswords(pw, again, out, login) {
+// Who is asking, the password rule and the limit of certificates, from
+// api/certs (profile: the one a request would use; "" for the default).
+export function whoAmI(profile) {
+  return apiJson("api/certs?limit=1" + (profile ? "&profile=" + encodeURIComponent(profile) : ""));
+}
+
+// The rule's text into every [data-password-rule] element.
+export function showRule(rule) {
+  for (const el of $$("[data-password-rule]")) el.textContent = rule.text;
+}
+
+// "You have N of M valid certificates" (with a link to My certificates)
+// into el; returns true when the limit is reached.
+export function showQuota(el, quota) {
+  el.textContent = "";
+  const link = document.createElement("a");
+  link.href = "mycerts.html";
+  link.textContent = "My certificates";
+  if (!quota) {
+    el.append("Your certificates, to download, renew or revoke: ", link, ".");
+    return false;
+  }
+  const full = quota.valid >= quota.max;
+  el.append("You have " + quota.valid + " of " + quota.max + " valid certificates" +
+    (quota.profile && quota.profile !== "default" ? " of profile " + quota.profile : "") +
+    (full ? ": the most you may have. Revoke one you no longer use in " : ". See them in "), link,
+    full ? " first, then come back." : ".");
+  el.classList.toggle("error", full);
+  return full;
+}
+
+// Live feedback under a password pair (rule: a function returning the
+// rule, or null while it is not loaded).
+export function watchPasswords(pw, again, out, login, rule) {
   const update = () => {
-    if (!pw.value) { setStatus(out, ""); return; }
-    const p = passwordProblem(pw.value, again.value ? again.value : undefined, login && login());
+    const r = rule();
+    if (!pw.value || !r) { setStatus(out, ""); return; }
+    const p = passwordProblem(r, pw.value, again.value ? again.value : undefined, login && login());
     out.className = "hint " + (p ? "strength-weak" : "strength-ok");
     out.textContent = p || (again.value ? "Strong enough, and both entries match." : "Strong enough; type it again below.");
   };

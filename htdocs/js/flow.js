@@ -4,9 +4,19 @@
 import { api, offerDownload, setStatus } from "./common.js";
 import * as pki from "./pki.js";
 
-function cnOf(subject) {
+function cnOf(subject, dflt) {
   const m = /(?:^|,\s*)CN=([^,]+)/.exec(subject);
-  return m ? m[1] : "certificate";
+  if (m) return m[1];
+  const o = /(?:^|,\s*)O=([^,]+)/.exec(subject);
+  return o ? o[1] : dflt;
+}
+
+// The PKCS#12 friendly name, as the server writes it (ca_pkcs12.c): the
+// subject's CN, the CA's name, the expiry date and the serial's first 8
+// hex digits, so that two imported certificates can be told apart.
+export function friendlyName(cn, caName, notAfter, serial) {
+  return cn + " (" + caName + ", until " + notAfter.toISOString().slice(0, 10) +
+    ", serial " + serial.slice(0, 8) + ")";
 }
 
 // opts: endpoint ("enroll?profile=x" or "renew"), keyType, password,
@@ -35,10 +45,12 @@ export async function issueToPkcs12(opts) {
     const loc = res.headers.get("Location") || "";
     const serial = loc.slice(loc.lastIndexOf("/") + 1);
     const chain = pki.pemToDerList(await (await api("cacert.pem")).text());
-    const info = pki.certInfo(certDer);
+    const info = await pki.certInfo(certDer);
+    const caName = chain.length ? cnOf((await pki.certInfo(chain[0])).subject, "CA") : "CA";
     step(4, "Protecting the key and certificate with your password (PKCS#12)…");
-    const cn = cnOf(info.subject);
-    const p12 = await pki.makePkcs12(keys.privateKey, certDer, chain, opts.password, cn);
+    const cn = cnOf(info.subject, "certificate");
+    const p12 = await pki.makePkcs12(keys.privateKey, certDer, chain, opts.password,
+      friendlyName(cn, caName, info.notAfter, serial));
     step(5, "");
     const name = cn.replace(/[^A-Za-z0-9._-]+/g, "_") + "-" + (serial.slice(0, 8) || "cert") + ".p12";
     offerDownload(ui.download, p12, name, "application/x-pkcs12", "Save " + name);

@@ -12,7 +12,7 @@ async function show() {
       return;
     }
     out.textContent = await pki.fingerprint(der);
-    const info = pki.certInfo(der);
+    const info = await pki.certInfo(der);
     $("#ca-subject").textContent = info.subject;
     $("#ca-valid").textContent = info.notBefore.toISOString().slice(0, 10) +
       " to " + info.notAfter.toISOString().slice(0, 10);

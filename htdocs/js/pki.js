@@ -1,8 +1,16 @@
 // pki.js: keys, PKCS#10 requests and PKCS#12 files made in the browser.
 // WebCrypto makes the keys and does the hashing, signing and encryption;
-// pkijs + asn1js (bundled at build time) do the ASN.1.
-import * as asn1js from "asn1js";
-import * as pkijs from "pkijs";
+// pkijs + asn1js (bundled at build time) do the ASN.1.  They are loaded
+// on first use, not with the page: pkijs sets up its crypto engine when it
+// loads, which throws in a browser without WebCrypto (no window.crypto),
+// and such a browser must still see the pages and the fallback.
+let asn1js, pkijs;
+async function lib() {
+  if (!pkijs) {
+    if (!globalThis.crypto) throw Object.assign(new Error("this browser has no WebCrypto"), { name: "NotSupportedError" });
+    [asn1js, pkijs] = await Promise.all([import("asn1js"), import("pkijs")]);
+  }
+}
 
 const OID = {
   commonName: "2.5.4.3",
@@ -47,6 +55,7 @@ export function keyAlgorithm(keyType) {
 
 // The key pair; extractable, because the private key goes into the PKCS#12.
 export async function generateKey(keyType) {
+  await lib();
   const alg = keyAlgorithm(keyType);
   const usages = ["sign", "verify"];
   return crypto.subtle.generateKey(alg, true, usages);
@@ -55,6 +64,7 @@ export async function generateKey(keyType) {
 // A PKCS#10 request signed with the new key, DER.  The CA builds the
 // subject from the login and its profile; the CN here is only a label.
 export async function makeCsr(keyPair, cn) {
+  await lib();
   const csr = new pkijs.CertificationRequest();
   csr.version = 0;
   csr.subject.typesAndValues.push(new pkijs.AttributeTypeAndValue({
@@ -82,7 +92,8 @@ export function pemToDerList(pem) {
   return out;
 }
 
-export function parseCert(der) {
+export async function parseCert(der) {
+  await lib();
   return pkijs.Certificate.fromBER(der);
 }
 
@@ -98,8 +109,8 @@ export function nameToString(name) {
     (NAMES[tv.type] || tv.type) + "=" + tv.value.valueBlock.value).join(", ");
 }
 
-export function certInfo(der) {
-  const c = parseCert(der);
+export async function certInfo(der) {
+  const c = await parseCert(der);
   return {
     subject: nameToString(c.subject),
     issuer: nameToString(c.issuer),
@@ -137,6 +148,7 @@ function certBag(der, attrs) {
 // MAC, as PKCS#12 and OpenSSL want).  Returns the DER bytes.
 export async function makePkcs12(privateKey, certDer, chainDers, password,
                                  friendlyName) {
+  await lib();
   const pass = new TextEncoder().encode(password).buffer;
   const pkcs8 = await crypto.subtle.exportKey("pkcs8", privateKey);
   const keyId = new Uint8Array(

@@ -251,6 +251,8 @@ def test_browser_request_renew_revoke(make_httpd, ca, tmp_path):
     with open(os.path.join(OUT, "result.json")) as f:
         res = json.load(f)
     assert res["problems"] == []
+    # axe-core on every state: no violations
+    assert res["axe"] and all(v == [] for v in res["axe"].values()), res["axe"]
 
     # Home: the fingerprint the page computed is the CA's
     fp = run(["openssl", "x509", "-in", ca.cert, "-noout", "-fingerprint",
@@ -284,8 +286,11 @@ def test_browser_request_renew_revoke(make_httpd, ca, tmp_path):
             serialization.Encoding.PEM))
         certs, _ = pk12util_import(p12, P12_PASS,
                                    str(tmp_path / ("nss-" + kind)))
-        # the friendly name pairs key and certificate under the login
-        assert re.search(r"^alice\s+u,u,u", certs, re.M), certs
+        # the friendly name pairs key and certificate: the CN, the CA's
+        # name, the expiry and the serial (issue 16)
+        assert re.search(r"^alice \(certauth test root CA, until "
+                         r"\d{4}-\d\d-\d\d, serial %s\)\s+u,u,u"
+                         % res[kind]["serial"][:8], certs, re.M), certs
         made[kind] = serial_hex(cert)
 
     # the API says what the browser did
@@ -339,3 +344,133 @@ def test_server_pkcs12_legacy_with_openssl_and_pk12util(make_httpd, ca,
     assert "MAC: sha1" in info, info
     assert re.search(r"Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC", info, re.I), info
     pk12util_import(p12, P12_PASS, str(tmp_path / "nss"))
+
+
+# Issue 16: the bad paths.  The default profile allows 2 valid certificates
+# of 20 days (renewal window open at once); "long" is 365 days (the window
+# opens 30 days before expiry).
+LOC_BAD = """
+        CertAuthSubjectRDN O "certauth tests"
+        CertAuthSubjectRDN CN "%{REMOTE_USER}"
+        CertAuthKeyTypes rsa:2048 ec:P-256 ec:P-384
+        CertAuthExtendedKeyUsage clientAuth emailProtection
+        CertAuthValidityDays 20
+        CertAuthMaxValidPerOwner 2
+"""
+LONG_PROFILE = """
+    <CertAuthProfile long>
+        CertAuthSubjectRDN O "certauth tests"
+        CertAuthSubjectRDN CN "%{REMOTE_USER}"
+        CertAuthExtendedKeyUsage clientAuth emailProtection
+        CertAuthValidityDays 365
+        CertAuthRenewalWindowDays 30
+    </CertAuthProfile>
+"""
+
+
+# a page nobody may open: Apache's 403, answered with the site's page
+FORBIDDEN = """
+    <Location /ca/forbidden.html>
+        Require all denied
+    </Location>
+"""
+
+
+def start_pages_httpd(make_httpd, location_conf, extra_vhost):
+    """An httpd with the shipped web-page lines (error documents included)
+    and the pages' login, serving a copy of build/htdocs."""
+    h = make_httpd(start=False, location_conf=location_conf)
+    web = os.path.join(h.root, "web")
+    shutil.copytree(WEB, web)
+    h.vhost_conf = shipped_web_conf(web) + extra_vhost
+    h.write_conf()
+    with open(h.conf) as f:
+        conf = f.read()
+    i = conf.rindex("</VirtualHost>")
+    with open(h.conf, "w") as f:
+        f.write(conf[:i] + PAGES_AUTH.format(users=h.users_file)
+                + FORBIDDEN + conf[i:])
+    h.start()
+    return h
+
+
+def run_browser(h, ca, tmp_path, script):
+    home = tmp_path / "home"
+    nss_db(str(home / ".pki" / "nssdb"), ca.cert)
+    os.makedirs(OUT, exist_ok=True)
+    env = dict(os.environ, HOME=str(home), NODE_EXTRA_CA_CERTS=ca.cert,
+               CERTAUTH_URL="https://127.0.0.1:%d" % h.port,
+               CERTAUTH_USERS=json.dumps(USERS), CERTAUTH_OUT=OUT,
+               CERTAUTH_P12_PASS=P12_PASS)
+    r = subprocess.run(["node", os.path.join(BROWSER, script)], env=env,
+                       cwd=BROWSER, capture_output=True, timeout=400)
+    out = (r.stdout + r.stderr).decode(errors="replace")
+    print(out)
+    return r.returncode, out
+
+
+def p12_info(p12):
+    return run(["openssl", "pkcs12", "-info", "-noout", "-in", p12,
+                "-passin", "pass:" + P12_PASS]).stderr.decode()
+
+
+def p12_friendly_names(p12):
+    out = run(["openssl", "pkcs12", "-in", p12, "-nodes", "-passin",
+               "pass:" + P12_PASS]).stdout.decode()
+    return re.findall(r"friendlyName: (.*)", out)
+
+
+def test_browser_bad_paths(make_httpd, ca, tmp_path):
+    """Issue 16: error documents, the password rule, the limit, renewal
+    window, revocation, the administrator's search, every state checked by
+    axe-core, at 390 px and with the keyboard (tests/browser/badpaths.mjs)."""
+    require_built()
+    h = start_pages_httpd(make_httpd, LOC_BAD, LONG_PROFILE)
+    code, out = run_browser(h, ca, tmp_path, "badpaths.mjs")
+    with open(os.path.join(OUT, "badpaths.json")) as f:
+        res = json.load(f)
+    # the error documents (checked after the browser, which records
+    # every finding first) are the site's, the API's errors stay JSON
+    st, hd, body = h.get("/ca/nothing-here")
+    assert st == 404 and b'<html lang="en">' in body, body[:300]
+    assert b'href="/ca/css/certauth.css"' in body
+    st, hd, body = h.get("/ca/forbidden.html")
+    assert st == 403 and b"Not allowed" in body, body[:300]
+    st, hd, body = h.get("/ca/api/certs")
+    assert st == 401 and b"<html" in body   # Apache's own 401: the page
+    st, hd, body = h.get("/ca/api/certs?limit=x", user="alice")
+    assert st == 400 and json.loads(body)["error"] == "bad request", body
+    st, hd, body = h.request(
+        "POST", "/ca/pkcs12", user="alice",
+        body=json.dumps({"password": "Password123"}),
+        headers={"Content-Type": "application/json"})
+    assert st == 400 and json.loads(body)["error"] == "bad password", body
+
+    failed = {k: v for k, v in res["checks"].items()
+              if not v["ok"] and k not in res["xfail"]}
+    assert not failed, json.dumps(failed, indent=1)
+    assert res["problems"] == [], res["problems"]
+    assert code == 0, out + "\n" + h.log_tail()
+    for name, violations in res["axe"].items():
+        assert violations == [], (name, violations)
+
+    # the files: friendly name, iterations, names
+    ca_name = "certauth test root CA"
+    for kind in ("ec", "server"):
+        p12 = res["files"][kind]
+        info = p12_info(p12)
+        names = p12_friendly_names(p12)
+        cert = x509.load_pem_x509_certificate(run(
+            ["openssl", "pkcs12", "-in", p12, "-clcerts", "-nokeys",
+             "-passin", "pass:" + P12_PASS]).stdout)
+        serial = serial_hex(cert)
+        expect = "alice (%s, until %s, serial %s)" % (
+            ca_name, cert.not_valid_after.strftime("%Y-%m-%d"),
+            serial[:8])
+        assert expect in names, (kind, names)
+        assert re.search(r"Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, "
+                         r"Iteration 100000, PRF hmacWithSHA256", info), info
+        assert res["files"][kind + "_name"] == "alice-%s.p12" % serial[:8]
+        certs, _ = pk12util_import(p12, P12_PASS,
+                                   str(tmp_path / ("nss-bp-" + kind)))
+        assert expect in certs, certs

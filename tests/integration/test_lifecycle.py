@@ -53,7 +53,8 @@ LOC = """
 """
 
 API_FIELDS = {"serial", "subject", "owner", "profile", "not_before",
-              "not_after", "status", "revoked_at", "reason", "replaced_by"}
+              "not_after", "status", "revoked_at", "reason", "replaced_by",
+              "renewal_opens"}
 
 
 # --- helpers -----------------------------------------------------------------
@@ -311,7 +312,14 @@ def test_lifecycle(life, ca, keydir):
     del by_cert["presented"], by_login["presented"]
     assert by_cert == by_login
     assert set(by_cert) == {"certificates", "limit", "offset", "more",
-                            "owner", "admin"}
+                            "owner", "admin", "cert_problem", "quota",
+                            "password_rule"}
+    # issue 16: nothing wrong with the certificate presented; the password
+    # rule the pages apply (POST pkcs12 enforces it)
+    assert by_cert["cert_problem"] is None
+    assert by_cert["password_rule"]["min_length"] == 10
+    assert "at least 5 different characters" in \
+        by_cert["password_rule"]["text"]
     assert by_cert["owner"] == "alice" and by_cert["admin"] is False
     assert by_cert["limit"] == 100 and by_cert["offset"] == 0
     assert by_cert["more"] is False
@@ -326,6 +334,9 @@ def test_lifecycle(life, ca, keydir):
     assert e["not_after"] == iso(c1.cert.not_valid_after)
     assert e["revoked_at"] is None and e["reason"] is None
     assert e["replaced_by"] is None
+    # when renew accepts it: the default window, 30 days before expiry
+    assert e["renewal_opens"] == iso(c1.cert.not_valid_after
+                                     - datetime.timedelta(days=30))
 
     # renew with curl and an empty body: the same key signed again (an
     # empty body needs X-Requested-With: the cross-site rule, issue 12)
