@@ -18,6 +18,8 @@
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 
+#include <openssl/x509.h>
+
 #include "mod_certauth.h"
 #include "mod_watchdog.h"
 #include "ca_ca.h"
@@ -379,7 +381,15 @@ static apr_status_t fetch(server_rec *s, ca_store_t *st, apr_pool_t *pool)
     if (rv == APR_SUCCESS && number > 0) {
         rv = ca_base64_decode(p, b64, strlen(b64), &der, &len);
         if (rv == APR_SUCCESS) {
-            rv = write_file(p, sc->crl_cache, number, tu, nu, der, len);
+            /* made by this CA's key?  After a CA rollover the stored one
+             * may be the previous key's: then this CA makes its own */
+            const unsigned char *q = der;
+            X509_CRL *crl = d2i_X509_CRL(NULL, &q, (long)len);
+            int ours = crl && X509_CRL_verify(
+                                  crl, X509_get0_pubkey(sc->ca->cert)) == 1;
+            X509_CRL_free(crl);
+            rv = ours ? write_file(p, sc->crl_cache, number, tu, nu, der, len)
+                      : CA_ECONFLICT;
         }
     }
     apr_pool_destroy(p);
@@ -477,9 +487,14 @@ static int refresh(server_rec *s, ca_store_t *st, apr_pool_t *p,
                 status = HTTP_SERVICE_UNAVAILABLE;
             }
         }
-        else if ((number > have || prev_stale)
-                 && fetch(s, st, p) != APR_SUCCESS) {
-            status = HTTP_SERVICE_UNAVAILABLE;
+        else if (number > have || prev_stale) {
+            apr_status_t frv = fetch(s, st, p);
+            if (frv == CA_ECONFLICT) {
+                frv = generate(s, st, p, "the stored CRL is another key's");
+            }
+            if (frv != APR_SUCCESS) {
+                status = HTTP_SERVICE_UNAVAILABLE;
+            }
         }
     }
     certauth_db_release();

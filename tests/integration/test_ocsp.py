@@ -231,6 +231,17 @@ def certs(srv, wd):
     good = [enroll(srv, wd) for _ in range(3)]
     bad = enroll(srv, wd)
     revoke(srv, bad, "keyCompromise")
+    # the CRL that lists it comes from the watchdog within CertAuthCRLDelay;
+    # wait for it, so that the CRL generation stays put in the tests
+    deadline = time.time() + 10
+    while True:
+        st, _, der = srv.h.get("/ca/crl")
+        assert st == 200
+        if x509.load_der_x509_crl(der).get_revoked_certificate_by_serial_number(
+                bad.x509.serial_number) is not None:
+            break
+        assert time.time() < deadline, "the revocation is not on the CRL"
+        time.sleep(0.1)
     return good, bad
 
 
