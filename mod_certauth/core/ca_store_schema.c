@@ -129,9 +129,10 @@ static const char *const migration_6[] = {
 /* 7: after a CA rollover each CA generation has its own CRL, which lists
  * only the certificates it issued: each certificate's issuer (the key
  * identifier of its authorityKeyIdentifier, lower-case hex; '' when it
- * names none), filled in from the stored certificates (backfill_7); the
+ * names none), filled in from the stored certificates (backfill_issuers); the
  * CRL index covers it; the CRL row keeps the previous CA's CRL made with
  * the current one (same number and dates). */
+#define ISSUER_MIGRATION 7
 static const char *const migration_7[] = {
     "ALTER TABLE certauth_certs ADD COLUMN issuer_kid VARCHAR(64) NOT NULL "
     "DEFAULT ''",
@@ -155,11 +156,11 @@ static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_7,
 };
 
-/* 7: the issuer of every stored certificate, from its PEM, in the
- * migration's transaction (serials and key identifiers are hex: no
+/* ISSUER_MIGRATION: the issuer of every stored certificate, from its PEM,
+ * in the migration's transaction (serials and key identifiers are hex: no
  * quoting needed).  Read in pages by serial, so that a large store is not
  * held in memory at once. */
-static apr_status_t backfill_7(ca_store_t *s, apr_pool_t *pool)
+static apr_status_t backfill_issuers(ca_store_t *s, apr_pool_t *pool)
 {
     const char *after = "";
     apr_status_t rv = APR_SUCCESS;
@@ -262,8 +263,8 @@ static apr_status_t migrate_to(ca_store_t *s, apr_pool_t *p, int target,
         for (sql = migrations[target - 1]; *sql && rv == APR_SUCCESS; sql++) {
             rv = ca_st_query(s, ca_st_sql_expand(p, s->d, *sql));
         }
-        if (rv == APR_SUCCESS && target == 7) {
-            rv = backfill_7(s, p);
+        if (rv == APR_SUCCESS && target == ISSUER_MIGRATION) {
+            rv = backfill_issuers(s, p);
         }
         if (rv == APR_SUCCESS) {
             rv = ca_st_query(s, "DELETE FROM certauth_schema");
