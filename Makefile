@@ -95,7 +95,8 @@ $(CORE_LIB): $(CORE_OBJ)
 $(MOD_SO): $(MOD_SRC) $(MOD_HDR) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(CFLAGS_COMMON) $(AP_CFLAGS) $(AP_CPPFLAGS) -I$(AP_INCLUDEDIR) \
-	    -o $@ $(MOD_SRC) $(CORE_LIB) $(SSL_LIBS) $(JSON_LIBS)
+	    $(CURL_CFLAGS) -o $@ $(MOD_SRC) $(CORE_LIB) -lssl $(SSL_LIBS) $(JSON_LIBS) \
+	    $(CURL_LIBS)
 
 $(ADMIN): $(ADMIN_SRC) $(ADMIN_HDR) $(CORE_LIB)
 	@mkdir -p $(dir $@)
@@ -120,7 +121,7 @@ $(BUILD)/tests/test_keycert: UNIT_INC := -Istunnel-helper
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -Itests/unit $(UNIT_INC) -o $@ $< $(UNIT_OBJS) \
-	    $(CORE_LIB) $(APR_LIBS) $(SSL_LIBS)
+	    $(CORE_LIB) $(APR_LIBS) $(SSL_LIBS) $(JSON_LIBS)
 
 $(WEB_DEPS): htdocs/package.json htdocs/package-lock.json
 	cd htdocs && $(NPM) ci --no-audit --no-fund --prefer-offline

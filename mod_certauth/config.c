@@ -47,6 +47,9 @@ void *certauth_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->db_timeout = -1;
     c->db_max_waiters = -1;
     c->crl_delay = -1;
+    c->acme_http_port = -1;
+    c->acme_tls_port = -1;
+    c->acme_eab = -1;
     c->ocsp = -1;
     c->ocsp_signer_ca = -1;
     c->ocsp_validity_secs = -1;
@@ -81,6 +84,12 @@ void *certauth_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(db_timeout);
     MERGE_INT(db_max_waiters);
     MERGE_INT(crl_delay);
+    MERGE_PTR(acme_profile);
+    MERGE_PTR(acme_names);
+    MERGE_INT(acme_http_port);
+    MERGE_INT(acme_tls_port);
+    MERGE_INT(acme_eab);
+    MERGE_PTR(acme_location);
     MERGE_INT(ocsp);
     MERGE_PTR(ocsp_path);
     MERGE_PTR(ocsp_url);
@@ -107,6 +116,7 @@ void *certauth_create_dir_conf(apr_pool_t *p, char *dir)
     (void)dir;
     c->enabled = -1;
     c->max_body = -1;
+    c->acme = -1;
     prof_init(&c->prof);
     return c;
 }
@@ -157,6 +167,7 @@ void *certauth_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     c->max_body = add->max_body != -1 ? add->max_body : base->max_body;
     MERGE_PTR(default_profile);
     MERGE_PTR(admin);
+    MERGE_INT(acme);
     prof_merge(&c->prof, &base->prof, &add->prof);
     return c;
 }
@@ -844,6 +855,90 @@ static const char *set_require(cmd_parms *cmd, void *d, const char *arg)
     return NULL;
 }
 
+/* CertAuthACMEProfile PROFILE PATTERN...: the ACME server issues with the
+ * named <CertAuthProfile> for DNS names matching a pattern. */
+static const char *set_acme_profile(cmd_parms *cmd, void *d, int argc,
+                                    char *const argv[])
+{
+    certauth_srv_conf *sc = certauth_srv(cmd->server);
+    const char *err = srv_only(cmd);
+    certauth_ref *ref;
+    int i;
+    (void)d;
+
+    if (err) {
+        return err;
+    }
+    if (argc < 2) {
+        return "CertAuthACMEProfile: give a <CertAuthProfile> name and at "
+               "least one DNS name pattern (name, *.domain or *)";
+    }
+    if ((err = check_name(argv[0]))) {
+        return apr_pstrcat(cmd->pool, "CertAuthACMEProfile: ", err, NULL);
+    }
+    sc->acme_profile = argv[0];
+    sc->acme_names = apr_array_make(cmd->pool, argc - 1,
+                                    sizeof(const char *));
+    for (i = 1; i < argc; i++) {
+        const char *pat = argv[i];
+        const char *rest = !strncmp(pat, "*.", 2) ? pat + 2
+                           : pat[0] == '.' ? pat + 1 : pat;
+        if (strcmp(pat, "*") && (!*rest || strchr(rest, '*')
+                                 || strchr(rest, '/') || strchr(rest, ':'))) {
+            return apr_psprintf(cmd->pool, "CertAuthACMEProfile: '%s' is not "
+                                "a DNS name pattern (name, *.domain or *)",
+                                pat);
+        }
+        APR_ARRAY_PUSH(sc->acme_names, const char *)
+            = apr_pstrdup(cmd->pool, pat);
+    }
+    ref = apr_array_push(sc->refs);
+    ref->name = argv[0];
+    ref->where = where(cmd);
+    return NULL;
+}
+
+static const char *set_acme_port(cmd_parms *cmd, void *d, const char *arg)
+{
+    certauth_srv_conf *sc = certauth_srv(cmd->server);
+    const char *err = srv_only(cmd);
+    (void)d;
+    if (err) {
+        return err;
+    }
+    return parse_int(cmd, cmd->cmd->name, arg, 1, 65535,
+                     !strcasecmp(cmd->cmd->name, "CertAuthACMETLSPort")
+                         ? &sc->acme_tls_port : &sc->acme_http_port);
+}
+
+static const char *set_acme_eab(cmd_parms *cmd, void *d, int flag)
+{
+    const char *err = srv_only(cmd);
+    (void)d;
+    if (err) {
+        return err;
+    }
+    certauth_srv(cmd->server)->acme_eab = flag;
+    return NULL;
+}
+
+/* CertAuthACME On: this <Location> is an ACME server (directory at
+ * LOCATION/directory). */
+static const char *set_acme(cmd_parms *cmd, void *d, int flag)
+{
+    certauth_dir_conf *dc = d;
+    const char *err = set_enabled(cmd, d, flag);
+
+    if (err) {
+        return apr_pstrcat(cmd->pool, "CertAuthACME", err + 8, NULL);
+    }
+    dc->acme = flag;
+    if (flag) {
+        certauth_srv(cmd->server)->acme_location = dc->location;
+    }
+    return NULL;
+}
+
 static const char *set_srv_int(cmd_parms *cmd, void *d, const char *arg)
 {
     certauth_srv_conf *sc = certauth_srv(cmd->server);
@@ -1206,6 +1301,19 @@ const command_rec certauth_cmds[] = {
                   "of it (default 2)"),
     AP_INIT_TAKE1("CertAuthAdmin", set_admin, NULL, ACCESS_CONF,
                   "an httpd expression that is true for administrators"),
+    AP_INIT_TAKE_ARGV("CertAuthACMEProfile", set_acme_profile, NULL,
+                      RSRC_CONF, "PROFILE PATTERN...: the ACME server issues "
+                      "with this <CertAuthProfile> for DNS names matching a "
+                      "pattern (name, *.domain, *)"),
+    AP_INIT_TAKE1("CertAuthACMEChallengePort", set_acme_port, NULL, RSRC_CONF,
+                  "the port http-01 challenges are fetched from (default 80)"),
+    AP_INIT_TAKE1("CertAuthACMETLSPort", set_acme_port, NULL, RSRC_CONF,
+                  "the port tls-alpn-01 challenges connect to (default 443)"),
+    AP_INIT_FLAG("CertAuthACMERequireEAB", set_acme_eab, NULL, RSRC_CONF,
+                 "On (default): ACME accounts need external account binding "
+                 "credentials of a site user"),
+    AP_INIT_FLAG("CertAuthACME", set_acme, NULL, ACCESS_CONF,
+                 "On: this <Location> is an ACME (RFC 8555) server"),
     AP_INIT_FLAG("CertAuth", set_enabled, NULL, ACCESS_CONF,
                  "On: serve the CA endpoints below this <Location>"),
     AP_INIT_TAKE1("CertAuthMaxRequestBody", set_max_body, NULL, ACCESS_CONF,

@@ -567,7 +567,7 @@ static void wd_run(server_rec *s0, apr_pool_t *p, int force)
         if (bound < apr_time_from_sec(10)) {
             bound = apr_time_from_sec(10);
         }
-        if (!(st = certauth_store_bg(p, s, bound))
+        if (!(st = certauth_store_worker(p, s, bound))
             || refresh(s, st, p, now + bound, force) != 0) {
             failed = 1;
         }

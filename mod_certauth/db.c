@@ -232,6 +232,7 @@ typedef struct certauth_dbctx {
     int checked;                 /* ca_store_check passed                */
     apr_pool_t *pool;            /* of the request, or of the caller     */
     int holds_db;                /* certauth_db_lock(r) holds db_mutex   */
+    int unbounded;               /* no deadline (certauth_store_bg)      */
 } certauth_dbctx;
 
 /* The write path (ca_store_set_writer_lock). */
@@ -360,7 +361,7 @@ static ca_store_t *ctx_store(certauth_dbctx *x, apr_pool_t *p)
     if (x->st && x->checked) {
         return x->st;
     }
-    if (!x->deadline) {
+    if (!x->deadline && !x->unbounded) {
         x->deadline = apr_time_now() + certauth_db_timeout(x->s);
     }
     if (!x->r && apr_atomic_read32(&stopping)) {
@@ -516,7 +517,7 @@ apr_time_t certauth_store_get_deadline(request_rec *r)
 }
 
 /* Outside requests (the watchdog): a context in pool p, released with it. */
-ca_store_t *certauth_store_bg(apr_pool_t *p, server_rec *s,
+ca_store_t *certauth_store_worker(apr_pool_t *p, server_rec *s,
                               apr_interval_time_t bound)
 {
     certauth_dbctx *x = apr_pcalloc(p, sizeof(*x));
@@ -532,6 +533,32 @@ ca_store_t *certauth_store_bg(apr_pool_t *p, server_rec *s,
         return NULL;
     }
     return st;
+}
+
+ca_store_t *certauth_store_bg(apr_pool_t *p, server_rec *s, void **handle)
+{
+    certauth_dbctx *x = apr_pcalloc(p, sizeof(*x));
+    ca_store_t *st;
+
+    x->s = s;
+    x->slot = -1;
+    x->unbounded = 1;
+    x->pool = p;
+    apr_pool_pre_cleanup_register(p, x, ctx_cleanup);
+    st = ctx_store(x, p);
+    if (st && migrate_with(st, p, s, 0, 0) != APR_SUCCESS) {
+        st = NULL;
+    }
+    *handle = x;
+    return st;
+}
+
+void certauth_store_release(server_rec *s, void *handle)
+{
+    (void)s;
+    if (handle) {
+        ctx_cleanup(handle);
+    }
 }
 
 apr_status_t certauth_db_lock_until(apr_time_t deadline)
@@ -627,7 +654,7 @@ void certauth_db_child_init(apr_pool_t *pchild, server_rec *s0)
         }
         apr_pool_create(&p, pchild);
         /* the schema: waited for as long as it takes at start-up */
-        if (!certauth_store_bg(p, s, apr_time_from_sec(3600))) {
+        if (!certauth_store_worker(p, s, apr_time_from_sec(3600))) {
             /* The database may come later; requests retry. */
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CA_LOGNO(0108)
                          "database not reachable at child start; the schema "

@@ -53,6 +53,7 @@ static int certauth_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)plog;
     (void)ptemp;
     ca_log_set(log_sink, NULL, CA_LOG_DEBUG);
+    certauth_acme_pre_config();
     return certauth_db_init_hooks(pconf);
 }
 
@@ -117,6 +118,13 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                              ? "CertAuthCAKeyFile"
                              : "CertAuthCACertificateFile",
                          sc->where, err ? err : "cannot load the CA");
+            return !OK;
+        }
+        if (sc->acme_location && !sc->acme_profile) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1901)
+                         "CertAuthACME On (%s) needs CertAuthACMEProfile "
+                         "(which profile, which names) for server %s",
+                         sc->acme_location, name);
             return !OK;
         }
         if (sc->link_file && !sc->prev_ca_file) {
@@ -383,6 +391,8 @@ static void certauth_register_hooks(apr_pool_t *p)
     ap_hook_fixups(certauth_fixups, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_expr_lookup(certauth_expr_lookup, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(certauth_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(certauth_acme_log_transaction, NULL, NULL,
+                            APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(certauth) = {

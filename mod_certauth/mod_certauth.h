@@ -15,6 +15,7 @@
 #include "ca_csr.h"
 #include "ca_issue.h"
 #include "ca_store.h"
+#include "ca_store_acme.h"
 #include "ca_subject.h"
 
 /* A module-specific tag on every log line the module writes itself. */
@@ -69,6 +70,13 @@ typedef struct certauth_srv_conf {
     const char *ocsp_prev_responder; /* its responder key + certificate    */
     apr_array_header_t *refs;    /* certauth_ref: profiles named elsewhere  */
     ca_t *ca;                    /* loaded at check_config                  */
+    /* ACME (ep_acme.c) */
+    const char *acme_profile;    /* CertAuthACMEProfile: the profile name   */
+    apr_array_header_t *acme_names; /* its identifier patterns (const char*) */
+    int acme_http_port;          /* http-01 port, -1 unset (80)             */
+    int acme_tls_port;           /* tls-alpn-01 port, -1 unset (443)        */
+    int acme_eab;                /* EAB required, -1 unset (1)              */
+    const char *acme_location;   /* the Location saying CertAuthACME On     */
 } certauth_srv_conf;
 
 /* A profile named by CertAuthDefaultProfile, checked at start-up. */
@@ -129,6 +137,7 @@ typedef struct certauth_dir_conf {
     const char *default_profile; /* a <CertAuthProfile> name, or NULL       */
     ap_expr_info_t *admin;       /* CertAuthAdmin: who administers          */
     certauth_prof_conf prof;     /* this Location's own profile settings    */
+    int acme;                    /* CertAuthACME: an ACME server, -1 unset  */
 } certauth_dir_conf;
 
 /* config.c */
@@ -181,8 +190,8 @@ apr_time_t certauth_store_get_deadline(request_rec *r);
 void certauth_store_deadline(request_rec *r, apr_time_t deadline);
 /* A store outside a request (the watchdog, child start-up), released with
  * p; its waits end `bound` from now; writers take no admission slot. */
-ca_store_t *certauth_store_bg(apr_pool_t *p, server_rec *s,
-                              apr_interval_time_t bound);
+ca_store_t *certauth_store_worker(apr_pool_t *p, server_rec *s,
+                                  apr_interval_time_t bound);
 /* CertAuthDBTimeout of s (or the default). */
 apr_interval_time_t certauth_db_timeout(server_rec *s);
 /* The global mutex (CRL making, schema changes) before `deadline`
@@ -308,7 +317,7 @@ typedef struct certauth_route {
     const char *path;            /* below the Location; a trailing '*' is a
                                     prefix ("certs/\*"); EST operations are
                                     matched after an optional label        */
-    int est;                     /* a route below an EST Location           */
+    int est;                     /* the Location: 0 the CA's, 1 EST, 2 ACME  */
     int method;                  /* M_GET (HEAD too) or M_POST              */
     const char *media;           /* accepted request media types, space
                                     separated; NULL: no body is read       */
@@ -378,5 +387,31 @@ int certauth_is_est(const certauth_dir_conf *dc);
 int certauth_est(request_rec *r, certauth_req *q);
 /* EST's error style: text/plain, with the Basic challenge on 401. */
 int certauth_est_error(request_rec *r, int status, const char *text);
+/* ACME (RFC 8555) below a Location saying CertAuthACME On (ep_acme.c):
+ * its routes are kind 2 of the table; certauth_acme_fail answers the
+ * table's refusals with a problem document. */
+int certauth_is_acme(const certauth_dir_conf *dc);
+int certauth_acme(request_rec *r, certauth_req *q);
+int certauth_acme_fail(request_rec *r, int status, const char *detail);
+/* POST api/acme/eab: external account binding credentials for the login. */
+int certauth_acme_eab(request_rec *r, certauth_req *q);
+/* acme_validate.c: validate challenge c of authorization z (the account's
+ * key authorization) outside this request: in a thread of the child, or
+ * after the response (prefork). */
+void certauth_acme_validate(request_rec *r, const certauth_srv_conf *sc,
+                            const char *account_jwk,
+                            const ca_acme_authz_t *z,
+                            const ca_acme_chall_t *c);
+void certauth_acme_pre_config(void);
+/* prefork: challenge validations queued by a request run after it. */
+int certauth_acme_log_transaction(request_rec *r);
+/* db.c: a connection of its own for work outside a request (the ACME
+ * validation thread); NULL when the database is unavailable.  No deadline
+ * for the whole (the work waits for the network too): each PostgreSQL
+ * statement is bounded by CertAuthDBTimeout, SQLite's BEGIN by 5 s, the
+ * write mutex only by a shutdown.  Given back with p (or
+ * certauth_store_release, which leaves it to p). */
+ca_store_t *certauth_store_bg(apr_pool_t *p, server_rec *s, void **handle);
+void certauth_store_release(server_rec *s, void *handle);
 
 #endif

@@ -24,6 +24,7 @@ APLOG_USE_MODULE(certauth);
 #define CSR_TYPES "application/pkcs10 application/x-pem-file " \
                   "application/octet-stream"
 #define FORM_TYPES "application/json application/x-www-form-urlencoded"
+#define JOSE_TYPES "application/jose+json"
 #define OCSP_TYPES "application/ocsp-request"
 
 static int ep_cacert_crt(request_rec *r, certauth_req *q)
@@ -65,8 +66,14 @@ static int ep_crl_named(request_rec *r, certauth_req *q)
                                                 pem ? n - 4 : n), pem);
 }
 
-/*     path, est, method, accepted media types, empty body ok, body bound,
- *     caller, changes state, its name in the audit log, endpoint */
+/*     path, kind (0 the CA's Location, 1 EST, 2 ACME), method, accepted
+ *     media types, empty body ok, body bound, caller, changes state, its
+ *     name in the audit log, endpoint.
+ *     ACME routes (ep_acme.c) need no caller and no cross-site rule: each
+ *     POST is a JWS signed by the account's key (checked by the endpoint),
+ *     sent as application/jose+json, which no page of another site can
+ *     make a browser send without a CORS preflight; no cookie, login or
+ *     client certificate of the browser counts. */
 #define ROUTE(path, est, m, media, empty, max, caller, state, action, run) \
     { path, est, m, media, empty, max, caller, state, action, run }
 
@@ -92,35 +99,58 @@ const certauth_route certauth_routes[] = {
     ROUTE("simpleenroll", 1, M_POST, "application/pkcs10", 0, 0, CERTAUTH_EITHER, 1, "enroll", certauth_est),
     ROUTE("simplereenroll", 1, M_POST, "application/pkcs10", 0, 0, CERTAUTH_CERT, 1, "reenroll", certauth_est),
     ROUTE("serverkeygen", 1, M_POST, "application/pkcs10", 0, 0, CERTAUTH_EITHER, 1, "serverkeygen", certauth_est),
+    ROUTE("api/acme/eab", 0, M_POST, "application/json", 1, 0, CERTAUTH_LOGIN, 1, "acme_eab", certauth_acme_eab),
+    ROUTE("directory", 2, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_acme),
+    ROUTE("new-nonce", 2, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_acme),
+    ROUTE("new-account", 2, M_POST, JOSE_TYPES, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_acme),
+    ROUTE("key-change", 2, M_POST, JOSE_TYPES, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_acme),
+    ROUTE("new-order", 2, M_POST, JOSE_TYPES, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_acme),
+    ROUTE("revoke-cert", 2, M_POST, JOSE_TYPES, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_acme),
+    ROUTE("acct/*", 2, M_POST, JOSE_TYPES, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_acme),
+    ROUTE("acct/*/orders", 2, M_POST, JOSE_TYPES, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_acme),
+    ROUTE("order/*", 2, M_POST, JOSE_TYPES, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_acme),
+    ROUTE("order/*/finalize", 2, M_POST, JOSE_TYPES, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_acme),
+    ROUTE("authz/*", 2, M_POST, JOSE_TYPES, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_acme),
+    ROUTE("chall/*", 2, M_POST, JOSE_TYPES, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_acme),
+    ROUTE("cert/*", 2, M_POST, JOSE_TYPES, 0, 0, CERTAUTH_ANYONE, 0, NULL, certauth_acme),
     ROUTE(NULL, 0, 0, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, NULL)
 };
 
-/* Does path match the route's path?  *tail gets what a '*' matched. */
+/* Does path match the route's path?  A '*' stands for one path segment
+ * (not empty, no '/'); *tail gets the path from there on (for a trailing
+ * '*', what it matched). */
 static int path_matches(const char *pattern, const char *path,
                         const char **tail)
 {
-    apr_size_t n = strlen(pattern);
+    const char *star = strchr(pattern, '*');
+    const char *seg, *end;
+    apr_size_t n;
 
-    if (n && pattern[n - 1] == '*') {
-        if (strncmp(path, pattern, n - 1) || !path[n - 1]
-            || strchr(path + n - 1, '/')) {
-            return 0;
-        }
-        *tail = path + n - 1;
-        return 1;
+    if (!star) {
+        *tail = "";
+        return !strcmp(pattern, path);
     }
-    *tail = "";
-    return !strcmp(pattern, path);
+    n = (apr_size_t)(star - pattern);
+    if (strncmp(path, pattern, n)) {
+        return 0;
+    }
+    seg = path + n;
+    end = strchr(seg, '/');
+    if (end == seg || !*seg || strcmp(end ? end : "", star + 1)) {
+        return 0;
+    }
+    *tail = seg;
+    return 1;
 }
 
 const certauth_route *certauth_route_of(const certauth_dir_conf *dc,
                                         const char *rest)
 {
-    int est = certauth_is_est(dc);
+    int est = certauth_is_acme(dc) ? 2 : certauth_is_est(dc);
     const char *op = rest, *slash, *tail;
     const certauth_route *rt;
 
-    if (est) {
+    if (est == 1) {
         /* at most one label segment before the operation */
         slash = strrchr(rest, '/');
         if (slash) {
@@ -146,8 +176,12 @@ int certauth_fail(request_rec *r, const certauth_req *q, int status,
         return certauth_ocsp_fail(r, status, detail && *detail ? detail
                                                                : error);
     }
-    if (q && q->route && q->route->est) {
+    if (q && q->route && q->route->est == 1) {
         return certauth_est_error(r, status, detail && *detail ? detail
+                                                               : error);
+    }
+    if (q && q->route && q->route->est == 2) {
+        return certauth_acme_fail(r, status, detail && *detail ? detail
                                                                : error);
     }
     return certauth_error(r, status, error, detail);
@@ -296,7 +330,7 @@ int certauth_dispatch(request_rec *r, const certauth_route *rt,
 
     q->route = rt;
     q->rest = rest;
-    if (rt->est) {
+    if (rt->est == 1) {
         const char *slash = strrchr(rest, '/');
         q->op = slash ? slash + 1 : rest;
         q->label = slash ? apr_pstrndup(r->pool, rest,

@@ -18,11 +18,13 @@ libcurl4-openssl-dev libsqlite3-dev libp11-kit-dev pkgconf"
 # the modules for certauth-admin init --pkcs11.
 # Test suites: pytest + cryptography (integration), valgrind (leak checks),
 # and what later suites use (libcurl clients, PostgreSQL front ends, stunnel
-# for certauth-stunnel's tests,
+# for certauth-stunnel's tests, the ACME clients certbot and lego (and
+# python3-acme/josepy, which test_acme.py signs with; mod_md is in apache2),
 # certutil for browser NSS databases and vfychain for OCSP, gnutls-bin for
 # ocsptool, gdb for backtraces of crashed children).
 TEST_PKGS="python3-pytest python3-cryptography valgrind libcurl4-openssl-dev
-libaprutil1-dbd-pgsql postgresql-15 stunnel4 libnss3-tools gdb gnutls-bin"
+libaprutil1-dbd-pgsql postgresql-15 stunnel4 libnss3-tools gdb gnutls-bin
+certbot lego python3-acme python3-josepy"
 # CA keys in PKCS#11 tokens (test_pkcs11.py): OpenSSL's pkcs11 engine,
 # SoftHSM2 tokens, pkcs11-tool (opensc) to look into them
 TEST_PKGS="$TEST_PKGS libengine-pkcs11-openssl softhsm2 opensc"

@@ -392,6 +392,20 @@ SSLSessionTickets off
         </RequireAny>
     </LocationMatch>
 
+    # ACME (RFC 8555) at https://localhost:$PORT/acme/directory for
+    # certbot, lego, mod_md: accounts need EAB credentials of a site user
+    # whom the profile allows (POST /ca/api/acme/eab, the button on My
+    # certificates); names localhost and below; http-01 fetched from port
+    # 5002, tls-alpn-01 on port 5001, as Pebble does (run the client's
+    # standalone server there)
+    CertAuthACMEProfile server localhost *.localhost
+    CertAuthACMEChallengePort ${ACME_HTTP_PORT:-5002}
+    CertAuthACMETLSPort ${ACME_TLS_PORT:-5001}
+    <Location /acme>
+        CertAuthACME On
+        Require all granted
+    </Location>
+
     # EST (RFC 7030): /.well-known/est/[label/]...; a label names a profile
     <Location /.well-known/est>
         CertAuth On
@@ -491,6 +505,7 @@ mod_certauth demo CA is running (pid $(cat "$RUN/httpd.pid"), CA $ca_state, serv
   $URL/ca/enroll        POST a PKCS#10 request (Basic auth: demo login)
   $URL/ca/certs/SERIAL  issued certificates by serial
   http://localhost:$OCSP_PORT/ca/ocsp   OCSP responder (named in every issued certificate)
+  $URL/acme/directory   ACME (certbot, lego, mod_md); see README "ACME"
 
 Demo logins ($RUN/demo-users.txt):
 EOF
@@ -503,6 +518,13 @@ Enroll a certificate for alice (paste in $ROOT):
   curl --fail-with-body --cacert run/ca/cacert.pem -u 'alice:$first_pw' -H 'Content-Type: application/pkcs10' --data-binary @run/alice.csr $URL/ca/enroll -o run/alice.pem
   openssl verify -x509_strict -CAfile run/ca/cacert.pem run/alice.pem
   openssl ocsp -issuer run/ca/cacert.pem -CAfile run/ca/cacert.pem -cert run/alice.pem -url \$(openssl x509 -noout -ocsp_uri -in run/alice.pem)
+
+A server certificate for localhost by ACME (certbot; EAB credentials of
+admin, whom the server profile allows; http-01 on port ${ACME_HTTP_PORT:-5002}):
+
+  admin_pw=\$(grep '^admin:' run/demo-users.txt | cut -d: -f2-)
+  curl --cacert run/ca/cacert.pem -u "admin:\$admin_pw" -X POST -H 'Content-Type: application/json' $URL/ca/api/acme/eab
+  REQUESTS_CA_BUNDLE=run/ca/cacert.pem certbot certonly --standalone --http-01-port ${ACME_HTTP_PORT:-5002} --server $URL/acme/directory --eab-kid=KID --eab-hmac-key=HMAC_KEY -d localhost --agree-tos --register-unsafely-without-email --config-dir run/certbot --work-dir run/certbot --logs-dir run/certbot
 
 Logs: run/logs/error_log, run/logs/access_log.   Stop: make stop
 EOF

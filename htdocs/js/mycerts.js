@@ -353,4 +353,21 @@ async function loadPending(done) {
 }
 $("#pending-reload").addEventListener("click", () => loadPending());
 
+// ACME external account binding credentials (POST api/acme/eab)
+$("#acme-eab").addEventListener("click", async () => {
+  const out = $("#acme-out");
+  try {
+    const d = await (await postJson("api/acme/eab", {})).json();
+    out.textContent = "directory: " + d.directory + "\nkid:       " + d.kid +
+      "\nhmac_key:  " + d.hmac_key + "\nexpires:   " + d.expires +
+      "\n\ncertbot certonly --server " + d.directory + " --eab-kid=" + d.kid +
+      " --eab-hmac-key=" + d.hmac_key + " -d NAME …";
+    out.hidden = false;
+    setStatus($("#acme-status"), "Credentials made; they are shown only now.", "success");
+  } catch (e) {
+    out.hidden = true;
+    setStatus($("#acme-status"), "Cannot make ACME credentials: " + e.message, "error");
+  }
+});
+
 loadMine();

@@ -185,6 +185,7 @@ static const ca_st_stmt_def *const stmt_tables[] = {
     ca_st_stmts_crl,
     ca_st_stmts_audit,
     ca_st_stmts_pending,
+    ca_st_stmts_acme,
     NULL
 };
 

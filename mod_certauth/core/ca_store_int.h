@@ -86,6 +86,7 @@ extern const ca_st_stmt_def ca_st_stmts_certs[];
 extern const ca_st_stmt_def ca_st_stmts_crl[];
 extern const ca_st_stmt_def ca_st_stmts_audit[];
 extern const ca_st_stmt_def ca_st_stmts_pending[];
+extern const ca_st_stmt_def ca_st_stmts_acme[];
 
 #define CERT_COLS "serial, subject, owner, profile, not_before, not_after, " \
                   "issued_at, status, revoked_at, reason, cert_pem, " \

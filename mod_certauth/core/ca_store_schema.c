@@ -15,7 +15,7 @@
 #include "ca_store_test.h"
 #include "ca_util.h"
 
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 
 /* Migrations: each a list of portable statements, applied in order. */
 static const char *const migration_1[] = {
@@ -126,14 +126,73 @@ static const char *const migration_6[] = {
     NULL
 };
 
-/* 7: after a CA rollover each CA generation has its own CRL, which lists
+/* 7: the ACME server (ca_store_acme.c): nonces, EAB credentials,
+ * accounts, orders, authorizations, challenges.  Orders reference
+ * accounts, authorizations orders, challenges authorizations; rows are
+ * deleted children first (cleanup). */
+static const char *const migration_7[] = {
+    "CREATE TABLE certauth_acme_nonces ("
+    " nonce VARCHAR(64) PRIMARY KEY,"
+    " expires BIGINT NOT NULL)",
+    "CREATE INDEX certauth_acme_nonces_exp ON certauth_acme_nonces (expires)",
+    "CREATE TABLE certauth_acme_eab ("
+    " kid VARCHAR(64) PRIMARY KEY,"
+    " hmac_key VARCHAR(128) NOT NULL,"
+    " owner VARCHAR(255) NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " expires BIGINT NOT NULL,"
+    " account VARCHAR(64) NOT NULL DEFAULT '')",
+    "CREATE TABLE certauth_acme_accounts ("
+    " id VARCHAR(64) PRIMARY KEY,"
+    " thumbprint VARCHAR(64) NOT NULL UNIQUE,"
+    " jwk TEXT NOT NULL,"
+    " owner VARCHAR(255) NOT NULL,"
+    " status VARCHAR(16) NOT NULL,"
+    " contact TEXT NOT NULL,"
+    " eab_kid VARCHAR(64) NOT NULL,"
+    " created_at BIGINT NOT NULL)",
+    "CREATE TABLE certauth_acme_orders ("
+    " id VARCHAR(64) PRIMARY KEY,"
+    " account VARCHAR(64) NOT NULL,"
+    " status VARCHAR(16) NOT NULL,"
+    " expires BIGINT NOT NULL,"
+    " identifiers TEXT NOT NULL,"
+    " profile VARCHAR(64) NOT NULL,"
+    " serial VARCHAR(64) NOT NULL DEFAULT '',"
+    " error TEXT NOT NULL DEFAULT '',"
+    " created_at BIGINT NOT NULL)",
+    "CREATE INDEX certauth_acme_orders_exp ON certauth_acme_orders (expires)",
+    "CREATE TABLE certauth_acme_authz ("
+    " id VARCHAR(64) PRIMARY KEY,"
+    " order_id VARCHAR(64) NOT NULL,"
+    " account VARCHAR(64) NOT NULL,"
+    " ident VARCHAR(255) NOT NULL,"
+    " status VARCHAR(16) NOT NULL,"
+    " expires BIGINT NOT NULL,"
+    " seq INTEGER NOT NULL)",
+    "CREATE INDEX certauth_acme_authz_order ON certauth_acme_authz "
+    "(order_id, seq)",
+    "CREATE TABLE certauth_acme_challenges ("
+    " id VARCHAR(64) PRIMARY KEY,"
+    " authz_id VARCHAR(64) NOT NULL,"
+    " type VARCHAR(16) NOT NULL,"
+    " token VARCHAR(64) NOT NULL,"
+    " status VARCHAR(16) NOT NULL,"
+    " validated_at BIGINT NOT NULL DEFAULT 0,"
+    " error TEXT NOT NULL DEFAULT '')",
+    "CREATE INDEX certauth_acme_chall_authz ON certauth_acme_challenges "
+    "(authz_id)",
+    NULL
+};
+
+/* 8: after a CA rollover each CA generation has its own CRL, which lists
  * only the certificates it issued: each certificate's issuer (the key
  * identifier of its authorityKeyIdentifier, lower-case hex; '' when it
- * names none), filled in from the stored certificates (backfill_issuers); the
- * CRL index covers it; the CRL row keeps the previous CA's CRL made with
+ * names none), filled in from the stored certificates (backfill_issuers);
+ * the CRL index covers it; the CRL row keeps the previous CA's CRL made with
  * the current one (same number and dates). */
-#define ISSUER_MIGRATION 7
-static const char *const migration_7[] = {
+#define ISSUER_MIGRATION 8
+static const char *const migration_8[] = {
     "ALTER TABLE certauth_certs ADD COLUMN issuer_kid VARCHAR(64) NOT NULL "
     "DEFAULT ''",
     "DROP INDEX IF EXISTS certauth_certs_crl",
@@ -154,6 +213,7 @@ static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_5,
     migration_6,
     migration_7,
+    migration_8,
 };
 
 /* ISSUER_MIGRATION: the issuer of every stored certificate, from its PEM,

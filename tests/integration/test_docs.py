@@ -276,7 +276,8 @@ def install_deps(var):
 
 # what each library or tool of the Makefile comes from
 MAKEFILE_NEEDS = {
-    "-lcrypto": "libssl-dev", "-lsqlite3": "libsqlite3-dev",
+    "-lcrypto": "libssl-dev", "-lssl": "libssl-dev",
+    "-lsqlite3": "libsqlite3-dev",
     "-ljansson": "libjansson-dev", "curl-config": "libcurl4-openssl-dev",
     "-lcurl": "libcurl4-openssl-dev", "apr-1-config": "libapr1-dev",
     "apu-1-config": "libaprutil1-dev", "APXS": "apache2-dev",

@@ -147,13 +147,17 @@ static raw_t *pg_raw(apr_pool_t *p)
     return r;
 }
 
-/* An empty database for each test. */
+/* An empty database for each test: every certauth_ table goes (those of
+ * later migrations too). */
 static void pg_reset(apr_pool_t *p)
 {
     raw_t *r = pg_raw(p);
-    UT_CHECK(raw_exec(r, "DROP TABLE IF EXISTS certauth_schema, "
-                         "certauth_certs, certauth_crl, certauth_audit, "
-                         "certauth_pending, certauth_cert_links CASCADE") == 0);
+    UT_CHECK(raw_exec(r, "DO $$ DECLARE t text; BEGIN "
+                         "FOR t IN SELECT tablename FROM pg_tables "
+                         "WHERE schemaname = current_schema() "
+                         "AND tablename LIKE 'certauth\\_%' LOOP "
+                         "EXECUTE 'DROP TABLE IF EXISTS ' || quote_ident(t) "
+                         "|| ' CASCADE'; END LOOP; END $$") == 0);
 }
 
 static ca_store_t *pg_store(apr_pool_t *p, int migrate)

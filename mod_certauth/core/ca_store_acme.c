@@ -1,0 +1,608 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+/* ca_store_acme.c: the ACME server's queries (its tables: migration 7 in
+ * ca_store_schema.c).
+ * The SQL follows ca_store.c's portable style (lower-case identifiers,
+ * %s text and %lld number parameters, keys made by the module). */
+
+#include <string.h>
+
+#include <apr_dbd.h>
+#include <apr_strings.h>
+
+#include "ca_store_acme.h"
+#include "ca_store_int.h"
+#include "ca_util.h"
+
+
+#define EAB_COLS "kid, hmac_key, owner, created_at, expires, account"
+#define ACCT_COLS "id, thumbprint, jwk, owner, status, contact, eab_kid, " \
+                  "created_at"
+#define ORDER_COLS "id, account, status, expires, identifiers, profile, " \
+                   "serial, error, created_at"
+#define AUTHZ_COLS "id, order_id, account, ident, status, expires"
+#define CHALL_COLS "id, authz_id, type, token, status, validated_at, error"
+
+const ca_st_stmt_def ca_st_stmts_acme[] = {
+    {"certauth_acme_nonce_add",
+     "INSERT INTO certauth_acme_nonces (nonce, "
+     "expires) VALUES (%s, %lld)"},
+    {"certauth_acme_nonce_use",
+     "DELETE FROM certauth_acme_nonces WHERE "
+     "nonce = %s AND expires > %lld"},
+    {"certauth_acme_eab_add",
+     "INSERT INTO certauth_acme_eab (kid, hmac_key, "
+     "owner, created_at, expires, account) VALUES "
+     "(%s, %s, %s, %lld, %lld, '')"},
+    {"certauth_acme_eab_get",
+     "SELECT " EAB_COLS " FROM certauth_acme_eab "
+     "WHERE kid = %s"},
+    {"certauth_acme_eab_bind",
+     "UPDATE certauth_acme_eab SET account = %s "
+     "WHERE kid = %s AND account = ''"},
+    {"certauth_acme_account_add",
+     "INSERT INTO certauth_acme_accounts ("
+     ACCT_COLS ") VALUES (%s, %s, %s, %s, "
+     "%s, %s, %s, %lld) ON CONFLICT "
+     "(thumbprint) DO NOTHING"},
+    {"certauth_acme_account_get",
+     "SELECT " ACCT_COLS " FROM certauth_acme_accounts "
+     "WHERE id = %s"},
+    {"certauth_acme_account_by_key",
+     "SELECT " ACCT_COLS " FROM certauth_acme_accounts "
+     "WHERE thumbprint = %s"},
+    {"certauth_acme_account_update_c",
+     "UPDATE certauth_acme_accounts SET status = %s, "
+     "contact = %s WHERE id = %s"},
+    {"certauth_acme_account_update",
+     "UPDATE certauth_acme_accounts SET status = %s "
+     "WHERE id = %s"},
+    {"certauth_acme_account_rekey",
+     "UPDATE certauth_acme_accounts SET thumbprint = %s, "
+     "jwk = %s WHERE id = %s AND thumbprint = %s"},
+    {"certauth_acme_account_orders",
+     "SELECT id FROM certauth_acme_orders "
+     "WHERE account = %s AND expires > "
+     "%lld ORDER BY created_at DESC, id "
+     "LIMIT 1000"},
+    {"certauth_acme_order_add",
+     "INSERT INTO certauth_acme_orders (id, account, "
+     "status, expires, identifiers, profile, "
+     "created_at) VALUES (%s, %s, %s, %lld, %s, %s, "
+     "%lld)"},
+    {"certauth_acme_authz_add",
+     "INSERT INTO certauth_acme_authz (" AUTHZ_COLS
+     ", seq) VALUES (%s, %s, %s, %s, %s, %lld, %d)"},
+    {"certauth_acme_chall_add",
+     "INSERT INTO certauth_acme_challenges (id, "
+     "authz_id, type, token, status) VALUES "
+     "(%s, %s, %s, %s, %s)"},
+    {"certauth_acme_order_get",
+     "SELECT " ORDER_COLS " FROM certauth_acme_orders "
+     "WHERE id = %s"},
+    {"certauth_acme_order_set",
+     "UPDATE certauth_acme_orders SET status = %s, "
+     "serial = CASE WHEN %s = '1' THEN %s ELSE serial END, "
+     "error = CASE WHEN %s = '1' THEN %s ELSE error END "
+     "WHERE id = %s AND status = %s"},
+    {"certauth_acme_order_authz",
+     "SELECT " AUTHZ_COLS " FROM "
+     "certauth_acme_authz WHERE "
+     "order_id = %s ORDER BY seq"},
+    {"certauth_acme_authz_get",
+     "SELECT " AUTHZ_COLS " FROM certauth_acme_authz "
+     "WHERE id = %s"},
+    {"certauth_acme_authz_set",
+     "UPDATE certauth_acme_authz SET status = %s "
+     "WHERE id = %s AND status = %s"},
+    {"certauth_acme_authz_challs",
+     "SELECT " CHALL_COLS " FROM "
+     "certauth_acme_challenges WHERE "
+     "authz_id = %s ORDER BY type"},
+    {"certauth_acme_chall_get",
+     "SELECT " CHALL_COLS " FROM "
+     "certauth_acme_challenges WHERE id = %s"},
+    {"certauth_acme_chall_set",
+     "UPDATE certauth_acme_challenges SET status = %s, "
+     "validated_at = %lld, error = %s "
+     "WHERE id = %s AND status = %s"},
+    {"certauth_acme_chall_restart",
+     "UPDATE certauth_acme_challenges SET validated_at = %lld "
+     "WHERE id = %s AND status = 'processing' AND validated_at = %lld"},
+    {"certauth_acme_nonce_clean",
+     "DELETE FROM certauth_acme_nonces WHERE "
+     "expires <= %lld"},
+    {"certauth_acme_eab_clean",
+     "DELETE FROM certauth_acme_eab WHERE "
+     "account = '' AND expires <= %lld"},
+    {"certauth_acme_chall_clean",
+     "DELETE FROM certauth_acme_challenges WHERE "
+     "authz_id IN (SELECT a.id FROM certauth_acme_authz "
+     "a JOIN certauth_acme_orders o ON a.order_id = o.id "
+     "WHERE o.expires <= %lld)"},
+    {"certauth_acme_authz_clean",
+     "DELETE FROM certauth_acme_authz WHERE "
+     "order_id IN (SELECT id FROM "
+     "certauth_acme_orders WHERE expires <= %lld)"},
+    {"certauth_acme_order_clean",
+     "DELETE FROM certauth_acme_orders WHERE "
+     "expires <= %lld"},
+    {NULL, NULL}
+};
+
+/* A write statement of the table: *nrows (may be NULL) the rows changed. */
+static apr_status_t x_query(ca_store_t *s, apr_pool_t *p, const char *label,
+                            int nargs, const char **args, int *nrows)
+{
+    apr_dbd_prepared_t *stmt;
+    apr_status_t rv;
+    int n = 0, rc;
+
+    if ((rv = ca_st_stmt(s, label, &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    rc = ca_st_write(s, p, &n, stmt, nargs, args);
+    if (rc != 0) {
+        ca_st_error(s, rc);
+        return CA_EDB;
+    }
+    if (nrows) {
+        *nrows = n;
+    }
+    return APR_SUCCESS;
+}
+
+/* A select of the table: *rows holds const char ** of ncols values ("" for
+ * NULL), every row read. */
+static apr_status_t x_select(ca_store_t *s, apr_pool_t *p, const char *label,
+                             int nargs, const char **args, int ncols,
+                             apr_array_header_t **rows)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_status_t rv;
+    int i;
+
+    if ((rv = ca_st_pselect(s, p, label, nargs, args, &res)) != APR_SUCCESS) {
+        return rv;
+    }
+    *rows = apr_array_make(p, 4, sizeof(const char **));
+    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
+        const char **cols = apr_pcalloc(p, sizeof(char *) * (apr_size_t)ncols);
+        for (i = 0; i < ncols; i++) {
+            const char *v = apr_dbd_get_entry(s->driver, row, i);
+            cols[i] = apr_pstrdup(p, v ? v : "");
+        }
+        APR_ARRAY_PUSH(*rows, const char **) = cols;
+    }
+    return APR_SUCCESS;
+}
+
+static const char *i64(apr_pool_t *p, apr_int64_t v)
+{
+    return apr_psprintf(p, "%" APR_INT64_T_FMT, v);
+}
+
+/* One row by key: CA_ENOTFOUND when none. */
+static apr_status_t one(ca_store_t *s, apr_pool_t *p, const char *label,
+                        int nargs, const char **args, int ncols,
+                        const char ***cols)
+{
+    apr_array_header_t *rows;
+    apr_status_t rv = x_select(s, p, label, nargs, args, ncols, &rows);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (rows->nelts == 0) {
+        return CA_ENOTFOUND;
+    }
+    *cols = APR_ARRAY_IDX(rows, 0, const char **);
+    return APR_SUCCESS;
+}
+
+/* A conditional update: CA_ECONFLICT when it changed nothing. */
+static apr_status_t update(ca_store_t *s, apr_pool_t *p, const char *label,
+                           int nargs, const char **args)
+{
+    int n = 0;
+    apr_status_t rv = x_query(s, p, label, nargs, args, &n);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    return n >= 1 ? APR_SUCCESS : CA_ECONFLICT;
+}
+
+apr_status_t ca_store_acme_nonce_add(ca_store_t *s, apr_pool_t *p,
+                                     const char *nonce, apr_int64_t expires)
+{
+    const char *args[2] = {nonce, i64(p, expires)};
+    return x_query(s, p, "certauth_acme_nonce_add", 2, args, NULL);
+}
+
+apr_status_t ca_store_acme_nonce_use(ca_store_t *s, apr_pool_t *p,
+                                     const char *nonce, apr_int64_t now)
+{
+    const char *args[2] = {nonce, i64(p, now)};
+    apr_status_t rv = update(s, p, "certauth_acme_nonce_use", 2, args);
+    return rv == CA_ECONFLICT ? CA_ENOTFOUND : rv;
+}
+
+apr_status_t ca_store_acme_nonce_clean(ca_store_t *s, apr_pool_t *p,
+                                       apr_int64_t now)
+{
+    const char *args[1] = {i64(p, now)};
+    return x_query(s, p, "certauth_acme_nonce_clean", 1, args, NULL);
+}
+
+static ca_acme_eab_t *eab_of(apr_pool_t *p, const char **c)
+{
+    ca_acme_eab_t *e = apr_pcalloc(p, sizeof(*e));
+    e->kid = c[0];
+    e->hmac_key = c[1];
+    e->owner = c[2];
+    e->created_at = apr_atoi64(c[3]);
+    e->expires = apr_atoi64(c[4]);
+    e->account = c[5];
+    return e;
+}
+
+apr_status_t ca_store_acme_eab_add(ca_store_t *s, apr_pool_t *p,
+                                   const ca_acme_eab_t *e)
+{
+    const char *args[5] = {e->kid, e->hmac_key, e->owner,
+                           i64(p, e->created_at), i64(p, e->expires)};
+    return x_query(s, p, "certauth_acme_eab_add", 5, args, NULL);
+}
+
+apr_status_t ca_store_acme_eab_get(ca_store_t *s, apr_pool_t *p,
+                                   const char *kid, ca_acme_eab_t **e)
+{
+    const char *args[1] = {kid};
+    const char **c;
+    apr_status_t rv = one(s, p, "certauth_acme_eab_get", 1, args, 6, &c);
+    if (rv == APR_SUCCESS) {
+        *e = eab_of(p, c);
+    }
+    return rv;
+}
+
+apr_status_t ca_store_acme_eab_bind(ca_store_t *s, apr_pool_t *p,
+                                    const char *kid, const char *account)
+{
+    const char *args[2] = {account, kid};
+    return update(s, p, "certauth_acme_eab_bind", 2, args);
+}
+
+static ca_acme_account_t *account_of(apr_pool_t *p, const char **c)
+{
+    ca_acme_account_t *a = apr_pcalloc(p, sizeof(*a));
+    a->id = c[0];
+    a->thumbprint = c[1];
+    a->jwk = c[2];
+    a->owner = c[3];
+    a->status = c[4];
+    a->contact = c[5];
+    a->eab_kid = c[6];
+    a->created_at = apr_atoi64(c[7]);
+    return a;
+}
+
+apr_status_t ca_store_acme_account_add(ca_store_t *s, apr_pool_t *p,
+                                       const ca_acme_account_t *a)
+{
+    const char *args[8] = {a->id, a->thumbprint, a->jwk, a->owner,
+                           a->status, a->contact ? a->contact : "[]",
+                           a->eab_kid ? a->eab_kid : "",
+                           i64(p, a->created_at)};
+    int n = 0;
+    apr_status_t rv = x_query(s, p, "certauth_acme_account_add", 8, args,
+                                       &n);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    return n == 1 ? APR_SUCCESS : CA_EEXIST;
+}
+
+apr_status_t ca_store_acme_account_get(ca_store_t *s, apr_pool_t *p,
+                                       const char *id, ca_acme_account_t **a)
+{
+    const char *args[1] = {id};
+    const char **c;
+    apr_status_t rv = one(s, p, "certauth_acme_account_get", 1, args, 8, &c);
+    if (rv == APR_SUCCESS) {
+        *a = account_of(p, c);
+    }
+    return rv;
+}
+
+apr_status_t ca_store_acme_account_by_key(ca_store_t *s, apr_pool_t *p,
+                                          const char *thumbprint,
+                                          ca_acme_account_t **a)
+{
+    const char *args[1] = {thumbprint};
+    const char **c;
+    apr_status_t rv = one(s, p, "certauth_acme_account_by_key", 1, args, 8, &c);
+    if (rv == APR_SUCCESS) {
+        *a = account_of(p, c);
+    }
+    return rv;
+}
+
+apr_status_t ca_store_acme_account_update(ca_store_t *s, apr_pool_t *p,
+                                          const char *id, const char *status,
+                                          const char *contact)
+{
+    if (contact) {
+        const char *args[3] = {status, contact, id};
+        return update(s, p, "certauth_acme_account_update_c", 3, args);
+    }
+    else {
+        const char *args[2] = {status, id};
+        return update(s, p, "certauth_acme_account_update", 2, args);
+    }
+}
+
+apr_status_t ca_store_acme_account_rekey(ca_store_t *s, apr_pool_t *p,
+                                         const char *id,
+                                         const char *old_thumbprint,
+                                         const char *thumbprint,
+                                         const char *jwk)
+{
+    const char *args[4] = {thumbprint, jwk, id, old_thumbprint};
+    ca_acme_account_t *other;
+    apr_status_t rv = ca_store_acme_account_by_key(s, p, thumbprint, &other);
+
+    if (rv == APR_SUCCESS) {
+        return CA_EEXIST;
+    }
+    if (rv != CA_ENOTFOUND) {
+        return rv;
+    }
+    return update(s, p, "certauth_acme_account_rekey", 4, args);
+}
+
+apr_status_t ca_store_acme_account_orders(ca_store_t *s, apr_pool_t *p,
+                                          const char *account,
+                                          apr_int64_t now,
+                                          apr_array_header_t **ids)
+{
+    const char *args[2] = {account, i64(p, now)};
+    apr_array_header_t *rows;
+    apr_status_t rv = x_select(s, p, "certauth_acme_account_orders", 2, args, 1, &rows);
+    int i;
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    *ids = apr_array_make(p, rows->nelts, sizeof(const char *));
+    for (i = 0; i < rows->nelts; i++) {
+        APR_ARRAY_PUSH(*ids, const char *)
+            = APR_ARRAY_IDX(rows, i, const char **)[0];
+    }
+    return APR_SUCCESS;
+}
+
+static ca_acme_order_t *order_of(apr_pool_t *p, const char **c)
+{
+    ca_acme_order_t *o = apr_pcalloc(p, sizeof(*o));
+    o->id = c[0];
+    o->account = c[1];
+    o->status = c[2];
+    o->expires = apr_atoi64(c[3]);
+    o->identifiers = c[4];
+    o->profile = c[5];
+    o->serial = c[6];
+    o->error = c[7];
+    o->created_at = apr_atoi64(c[8]);
+    return o;
+}
+
+static ca_acme_authz_t *authz_of(apr_pool_t *p, const char **c)
+{
+    ca_acme_authz_t *a = apr_pcalloc(p, sizeof(*a));
+    a->id = c[0];
+    a->order_id = c[1];
+    a->account = c[2];
+    a->ident = c[3];
+    a->status = c[4];
+    a->expires = apr_atoi64(c[5]);
+    return a;
+}
+
+static ca_acme_chall_t *chall_of(apr_pool_t *p, const char **c)
+{
+    ca_acme_chall_t *h = apr_pcalloc(p, sizeof(*h));
+    h->id = c[0];
+    h->authz_id = c[1];
+    h->type = c[2];
+    h->token = c[3];
+    h->status = c[4];
+    h->validated_at = apr_atoi64(c[5]);
+    h->error = c[6];
+    return h;
+}
+
+apr_status_t ca_store_acme_order_add(ca_store_t *s, apr_pool_t *p,
+                                     const ca_acme_order_t *o,
+                                     const apr_array_header_t *authz,
+                                     const apr_array_header_t *challs)
+{
+    apr_status_t rv;
+    int i;
+
+    if ((rv = ca_store_txn_begin(s, p)) != APR_SUCCESS) {
+        return rv;
+    }
+    {
+        const char *args[7] = {o->id, o->account, o->status,
+                               i64(p, o->expires), o->identifiers,
+                               o->profile, i64(p, o->created_at)};
+        rv = x_query(s, p, "certauth_acme_order_add", 7, args, NULL);
+    }
+    for (i = 0; rv == APR_SUCCESS && i < authz->nelts; i++) {
+        const ca_acme_authz_t *a = APR_ARRAY_IDX(authz, i,
+                                                 ca_acme_authz_t *);
+        const char *args[7] = {a->id, a->order_id, a->account, a->ident,
+                               a->status, i64(p, a->expires),
+                               apr_itoa(p, i)};
+        rv = x_query(s, p, "certauth_acme_authz_add",
+                              7, args, NULL);
+    }
+    for (i = 0; rv == APR_SUCCESS && i < challs->nelts; i++) {
+        const ca_acme_chall_t *c = APR_ARRAY_IDX(challs, i,
+                                                 ca_acme_chall_t *);
+        const char *args[5] = {c->id, c->authz_id, c->type, c->token,
+                               c->status};
+        rv = x_query(s, p, "certauth_acme_chall_add", 5, args, NULL);
+    }
+    {
+        apr_status_t erv = ca_store_txn_end(s, p, rv == APR_SUCCESS);
+        return rv != APR_SUCCESS ? rv : erv;
+    }
+}
+
+apr_status_t ca_store_acme_order_get(ca_store_t *s, apr_pool_t *p,
+                                     const char *id, ca_acme_order_t **o)
+{
+    const char *args[1] = {id};
+    const char **c;
+    apr_status_t rv = one(s, p, "certauth_acme_order_get", 1, args, 9, &c);
+    if (rv == APR_SUCCESS) {
+        *o = order_of(p, c);
+    }
+    return rv;
+}
+
+apr_status_t ca_store_acme_order_set(ca_store_t *s, apr_pool_t *p,
+                                     const char *id, const char *from,
+                                     const char *to, const char *serial,
+                                     const char *error)
+{
+    const char *args[7] = {to, serial ? "1" : "", serial ? serial : "",
+                           error ? "1" : "", error ? error : "", id, from};
+    return update(s, p, "certauth_acme_order_set", 7, args);
+}
+
+apr_status_t ca_store_acme_order_authz(ca_store_t *s, apr_pool_t *p,
+                                       const char *order_id,
+                                       apr_array_header_t **authz)
+{
+    const char *args[1] = {order_id};
+    apr_array_header_t *rows;
+    apr_status_t rv = x_select(s, p, "certauth_acme_order_authz", 1, args,
+                                        6, &rows);
+    int i;
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    *authz = apr_array_make(p, rows->nelts, sizeof(ca_acme_authz_t *));
+    for (i = 0; i < rows->nelts; i++) {
+        APR_ARRAY_PUSH(*authz, ca_acme_authz_t *)
+            = authz_of(p, APR_ARRAY_IDX(rows, i, const char **));
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_acme_authz_get(ca_store_t *s, apr_pool_t *p,
+                                     const char *id, ca_acme_authz_t **a)
+{
+    const char *args[1] = {id};
+    const char **c;
+    apr_status_t rv = one(s, p, "certauth_acme_authz_get", 1, args, 6, &c);
+    if (rv == APR_SUCCESS) {
+        *a = authz_of(p, c);
+    }
+    return rv;
+}
+
+apr_status_t ca_store_acme_authz_set(ca_store_t *s, apr_pool_t *p,
+                                     const char *id, const char *from,
+                                     const char *to)
+{
+    const char *args[3] = {to, id, from};
+    return update(s, p, "certauth_acme_authz_set", 3, args);
+}
+
+apr_status_t ca_store_acme_authz_challs(ca_store_t *s, apr_pool_t *p,
+                                        const char *authz_id,
+                                        apr_array_header_t **challs)
+{
+    const char *args[1] = {authz_id};
+    apr_array_header_t *rows;
+    apr_status_t rv = x_select(s, p, "certauth_acme_authz_challs", 1,
+                                        args, 7, &rows);
+    int i;
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    *challs = apr_array_make(p, rows->nelts, sizeof(ca_acme_chall_t *));
+    for (i = 0; i < rows->nelts; i++) {
+        APR_ARRAY_PUSH(*challs, ca_acme_chall_t *)
+            = chall_of(p, APR_ARRAY_IDX(rows, i, const char **));
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_store_acme_chall_get(ca_store_t *s, apr_pool_t *p,
+                                     const char *id, ca_acme_chall_t **c)
+{
+    const char *args[1] = {id};
+    const char **cols;
+    apr_status_t rv = one(s, p, "certauth_acme_chall_get", 1, args,
+                          7, &cols);
+    if (rv == APR_SUCCESS) {
+        *c = chall_of(p, cols);
+    }
+    return rv;
+}
+
+apr_status_t ca_store_acme_chall_set(ca_store_t *s, apr_pool_t *p,
+                                     const char *id, const char *from,
+                                     const char *to, apr_int64_t validated_at,
+                                     const char *error)
+{
+    const char *args[5] = {to, i64(p, validated_at), error ? error : "", id,
+                           from};
+    return update(s, p, "certauth_acme_chall_set", 5, args);
+}
+
+apr_status_t ca_store_acme_chall_restart(ca_store_t *s, apr_pool_t *p,
+                                         const char *id,
+                                         apr_int64_t started,
+                                         apr_int64_t now)
+{
+    const char *args[3] = {i64(p, now), id, i64(p, started)};
+    return update(s, p, "certauth_acme_chall_restart", 3, args);
+}
+
+apr_status_t ca_store_acme_cleanup(ca_store_t *s, apr_pool_t *p,
+                                   apr_int64_t now, apr_int64_t before)
+{
+    const char *n[1] = {i64(p, now)};
+    const char *b[1] = {i64(p, before)};
+    apr_status_t rv;
+
+    if ((rv = ca_store_acme_nonce_clean(s, p, now)) != APR_SUCCESS) {
+        return rv;
+    }
+    if ((rv = x_query(s, p, "certauth_acme_eab_clean", 1, n,
+                               NULL)) != APR_SUCCESS) {
+        return rv;
+    }
+    if ((rv = ca_store_txn_begin(s, p)) != APR_SUCCESS) {
+        return rv;
+    }
+    rv = x_query(s, p, "certauth_acme_chall_clean", 1, b, NULL);
+    if (rv == APR_SUCCESS) {
+        rv = x_query(s, p, "certauth_acme_authz_clean",
+                              1, b, NULL);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = x_query(s, p, "certauth_acme_order_clean", 1, b, NULL);
+    }
+    {
+        apr_status_t erv = ca_store_txn_end(s, p, rv == APR_SUCCESS);
+        return rv != APR_SUCCESS ? rv : erv;
+    }
+}
