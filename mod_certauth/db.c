@@ -441,6 +441,8 @@ static ca_store_t *ctx_store(certauth_dbctx *x, apr_pool_t *p)
     return NULL;
 }
 
+#define DBCTX_KEY "certauth-dbctx"
+
 static certauth_dbctx *req_ctx(request_rec *r)
 {
     request_rec *main = r;
@@ -449,7 +451,9 @@ static certauth_dbctx *req_ctx(request_rec *r)
     while (main->main) {
         main = main->main;
     }
-    x = ap_get_module_config(main->request_config, &certauth_module);
+    /* in the request pool's user data: the module's request_config slot
+     * is the ACME validation job's */
+    apr_pool_userdata_get((void **)&x, DBCTX_KEY, main->pool);
     if (!x) {
         x = apr_pcalloc(main->pool, sizeof(*x));
         x->s = main->server;
@@ -457,7 +461,7 @@ static certauth_dbctx *req_ctx(request_rec *r)
         x->slot = -1;
         x->admission = 1;
         x->pool = main->pool;
-        ap_set_module_config(main->request_config, &certauth_module, x);
+        apr_pool_userdata_setn(x, DBCTX_KEY, NULL, main->pool);
         /* a pre-cleanup: before mod_dbd gives the request's connection
          * back to its pool (a plain cleanup of the request pool, made
          * after this one, would run first) */

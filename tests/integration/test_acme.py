@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from harness import (ADMIN, APACHE, MODDIR, TestCA, free_port, run, serving)
+from test_lifecycle import poll_crl
 
 CERTBOT = shutil.which("certbot") or "/usr/bin/certbot"
 LEGO = shutil.which("lego") or "/usr/bin/lego"
@@ -423,8 +424,9 @@ def test_python_client_full_flow(h, responder):
           for e in json.loads(body)["events"]}
     assert ("acme_issue", "ok", "alice") in ev, ev
     assert ("revoke", "ok", "alice") in ev, ev
-    st, _, crl = h.get("/ca/crl")
-    crl = x509.load_der_x509_crl(crl)
+    # made by the watchdog within CertAuthCRLDelay
+    crl = poll_crl(h, lambda c: c.get_revoked_certificate_by_serial_number(
+        leaf.serial_number) is not None, "the ACME revocation")
     assert crl.get_revoked_certificate_by_serial_number(
         leaf.serial_number) is not None
     assert ocsp_status(h, leaf) == ocsp.OCSPCertStatus.REVOKED
@@ -777,8 +779,10 @@ def test_certbot_obtain_renew_revoke(h, http_port, tmp_path):
             timeout=180)
     assert r.returncode == 0, (r.stdout + r.stderr).decode()
     assert my_serials(h)[s2]["status"] == "revoked"
-    st, _, crl = h.get("/ca/crl")
-    assert x509.load_der_x509_crl(crl).get_revoked_certificate_by_serial_number(
+    # made by the watchdog within CertAuthCRLDelay
+    crl = poll_crl(h, lambda c: c.get_revoked_certificate_by_serial_number(
+        c2.serial_number) is not None, "certbot's revocation")
+    assert crl.get_revoked_certificate_by_serial_number(
         c2.serial_number) is not None
 
 
