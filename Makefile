@@ -8,7 +8,7 @@
 #                 and the web pages (build/htdocs) into $(HTDOCS_DIR)
 #   make web      web pages: npm ci (once), then bundle htdocs/ into build/htdocs
 #   make bench    benchmarks against cfssl, openssl ca and static Apache (minutes)
-#   make bench-quick  the same, smaller and shorter (under 2 minutes)
+#   make bench-quick  the same, smaller and shorter (about 5 minutes)
 
 APXS      ?= apxs
 CC        ?= gcc

@@ -252,7 +252,24 @@ static apr_status_t writer_lock(void *baton, int lock, apr_time_t deadline,
         x->slot = -1;
         return APR_SUCCESS;
     }
-    while (x->admission && (x->slot = slot_take()) < 0) {
+    if (lock == CA_STORE_ADMIT_END) {
+        slot_give(x->slot);
+        x->slot = -1;
+        return APR_SUCCESS;
+    }
+    if (lock == CA_STORE_ADMIT) {
+        /* a write waiting for another thread's commit (group commit)
+         * counts against CertAuthDBMaxWaiters like one waiting here */
+        if (x->admission && x->slot < 0 && (x->slot = slot_take()) < 0) {
+            *why = apr_psprintf(x->pool,
+                                "%u requests are writing or waiting to "
+                                "write already (CertAuthDBMaxWaiters)",
+                                shared ? shared->nslots : 0);
+            return CA_EBUSY;
+        }
+        return APR_SUCCESS;
+    }
+    while (x->admission && x->slot < 0 && (x->slot = slot_take()) < 0) {
         apr_time_t now = apr_time_now();
         if (stalled(now) || (deadline && now >= deadline)) {
             *why = apr_psprintf(x->pool, "%u requests are writing or "

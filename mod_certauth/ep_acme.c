@@ -1058,7 +1058,7 @@ static int finalize(acme_req *a, const char *id)
     ireq.profile = profile;
     ireq.subject = subject;
     ireq.sans = sans;
-    ireq.pubkey = X509_REQ_get0_pubkey(req);
+    ireq.pubkey = ca_csr_pubkey(r->pool, req);
     ireq.spki = X509_REQ_get_X509_PUBKEY(req);
     ireq.owner = a->acct->owner;
     ireq.base_url = a->sc->base_url;

@@ -67,10 +67,12 @@ int certauth_enroll(request_rec *r, certauth_req *q)
     ireq.profile = profile;
     ireq.subject = subject;
     ireq.sans = sans;
-    ireq.pubkey = X509_REQ_get0_pubkey(req);
+    ireq.pubkey = ca_csr_pubkey(r->pool, req);
     ireq.spki = X509_REQ_get_X509_PUBKEY(req);
     ireq.owner = r->user;
     ireq.base_url = sc->base_url;
+    /* the record is committed with the certificate (one commit) */
+    ireq.audit = certauth_audit_new(r, &q->who, "enroll", "", "ok", NULL);
     ireq.ocsp_url = sc->ocsp_url && *sc->ocsp_url ? sc->ocsp_url : NULL;
     rv = ca_issue(r->pool, sc->ca, st, &ireq, &cert, &row, &err);
     if (rv != APR_SUCCESS) {
@@ -94,9 +96,7 @@ int certauth_enroll(request_rec *r, certauth_req *q)
         return refuse(r, q, code, "CSR refused", err);
     }
 
-    certauth_audit(r, st, &q->who, "enroll", row->serial, "ok",
-                   apr_psprintf(r->pool, "profile %s, subject %s",
-                                row->profile, row->subject));
+    certauth_audit_log(r, ireq.audit);
     apr_table_setn(r->headers_out, "Location",
                    apr_pstrcat(r->pool, sc->base_url, "/certs/", row->serial,
                                NULL));

@@ -142,12 +142,23 @@ static int issue(request_rec *r, ca_store_t *st, const certauth_who *who,
         ireq.sans = sans;
     }
     ireq.profile = profile;
-    ireq.pubkey = key ? key : X509_REQ_get0_pubkey(req);
+    ireq.pubkey = key ? key : ca_csr_pubkey(r->pool, req);
     ireq.spki = key ? NULL : X509_REQ_get_X509_PUBKEY(req);
     if (!renewing) {
         ireq.owner = certauth_who_owner(who);
     }
     ireq.base_url = sc->base_url;
+    {
+        const char *pname = profile->name ? profile->name : "default";
+        ireq.audit = certauth_audit_new(
+            r, who, action, "", "ok",
+            renewing ? apr_psprintf(r->pool, "replaces %s",
+                                    who->cert->serial)
+            : !who->user && who->cert
+                ? apr_psprintf(r->pool, "profile %s, authorised by "
+                               "certificate %s", pname, who->cert->serial)
+                : apr_psprintf(r->pool, "profile %s", pname));
+    }
     ireq.ocsp_url = sc->ocsp_url && *sc->ocsp_url ? sc->ocsp_url : NULL;
     rv = ca_issue(r->pool, sc->ca, st, &ireq, cert, &row, &err);
     if (rv == APR_SUCCESS && !renewing && !who->user && who->cert) {
@@ -184,15 +195,7 @@ static int issue(request_rec *r, ca_store_t *st, const certauth_who *who,
         return certauth_est_error(r, code == HTTP_CONFLICT ? HTTP_CONFLICT
                                                   : HTTP_BAD_REQUEST, err);
     }
-    certauth_audit(r, st, who, action, row->serial, "ok",
-                   renewing ? apr_psprintf(r->pool, "replaces %s",
-                                           who->cert->serial)
-                   : !who->user && who->cert
-                       ? apr_psprintf(r->pool, "profile %s, authorised by "
-                                      "certificate %s", row->profile,
-                                      who->cert->serial)
-                       : apr_psprintf(r->pool, "profile %s",
-                                      row->profile));
+    certauth_audit_log(r, ireq.audit);
     if (renewing && sc->supersede_grace_secs == 0) {
         certauth_crl_regenerate(r, st);
     }
@@ -206,7 +209,7 @@ static EVP_PKEY *server_key(request_rec *r, const ca_profile_t *profile,
                             X509_REQ *req)
 {
     const char *type = ca_lc_server_key_type(r->pool, &profile->key_policy,
-                                             X509_REQ_get0_pubkey(req));
+                                             ca_csr_pubkey(r->pool, req));
     EVP_PKEY *key = NULL;
     const char *err = NULL;
 

@@ -77,7 +77,7 @@ int certauth_renew(request_rec *r, certauth_req *q)
             return certauth_error(r, HTTP_UNPROCESSABLE_ENTITY, "CSR refused",
                                   err);
         }
-        ireq.pubkey = X509_REQ_get0_pubkey(req);
+        ireq.pubkey = ca_csr_pubkey(r->pool, req);
         ireq.spki = X509_REQ_get_X509_PUBKEY(req);
     }
     else {
@@ -93,6 +93,11 @@ int certauth_renew(request_rec *r, certauth_req *q)
     ca_lc_renewal_prepare(&ireq, profile, row, now,
                           sc->supersede_grace_secs);
 
+    ireq.audit = certauth_audit_new(r, &who, "renew", "", "ok",
+                                    apr_psprintf(r->pool, "replaces %s%s",
+                                                 who.cert->serial,
+                                                 len ? ", new key"
+                                                     : ", same key"));
     rv = ca_issue(r->pool, sc->ca, st, &ireq, &cert, &row, &err);
     if (rv != APR_SUCCESS) {
         int code = certauth_status_of(rv);
@@ -112,9 +117,7 @@ int certauth_renew(request_rec *r, certauth_req *q)
                                            ? "not renewable" : "CSR refused",
                               err);
     }
-    certauth_audit(r, st, &who, "renew", row->serial, "ok",
-                   apr_psprintf(r->pool, "replaces %s%s", who.cert->serial,
-                                len ? ", new key" : ", same key"));
+    certauth_audit_log(r, ireq.audit);
     if (sc->supersede_grace_secs == 0) {
         certauth_crl_regenerate(r, st);
     }

@@ -182,6 +182,35 @@ const char *certauth_who_owner(const certauth_who *who)
     return who->owner;
 }
 
+ca_audit_t *certauth_audit_new(request_rec *r, const certauth_who *who,
+                               const char *action, const char *serial,
+                               const char *outcome, const char *detail)
+{
+    ca_audit_t *a = apr_pcalloc(r->pool, sizeof(*a));
+
+    a->at = (apr_int64_t)apr_time_sec(apr_time_now());
+    a->actor = who ? certauth_who_owner(who) : r->user;
+    if (who && who->admin && who->user) {
+        a->actor = who->user;
+    }
+    a->auth = who ? certauth_who_auth(who) : (r->user ? "login" : "none");
+    a->client = r->useragent_ip;
+    a->action = action;
+    a->serial = serial;
+    a->outcome = outcome;
+    a->detail = detail;
+    return a;
+}
+
+void certauth_audit_log(request_rec *r, const ca_audit_t *a)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CA_LOGNO(0603)
+                  "audit: %s %s serial=%s by %s (%s) from %s%s%s", a->action,
+                  a->outcome, a->serial ? a->serial : "-",
+                  a->actor ? a->actor : "-", a->auth, a->client,
+                  a->detail ? ": " : "", a->detail ? a->detail : "");
+}
+
 /* An audit record that could not be stored: the error log has it all. */
 static void audit_lost(request_rec *r, const ca_audit_t *a, const char *why)
 {
@@ -213,7 +242,7 @@ static apr_status_t audit_later(void *data)
     if (!st) {
         audit_lost(r, &d->a, "database unavailable");
     }
-    else if (ca_store_audit_add(st, r->pool, &d->a) != APR_SUCCESS) {
+    else if (ca_store_audit_add_lazy(st, r->pool, &d->a) != APR_SUCCESS) {
         audit_lost(r, &d->a, ca_store_last_error(st));
     }
     return APR_SUCCESS;
@@ -223,42 +252,30 @@ void certauth_audit(request_rec *r, ca_store_t *st, const certauth_who *who,
                     const char *action, const char *serial,
                     const char *outcome, const char *detail)
 {
-    ca_audit_t a;
+    ca_audit_t *a = certauth_audit_new(r, who, action, serial, outcome,
+                                       detail);
     apr_status_t rv;
     int refusal = strcmp(outcome, "ok") != 0;
 
-    memset(&a, 0, sizeof(a));
-    a.at = (apr_int64_t)apr_time_sec(apr_time_now());
-    a.actor = who ? certauth_who_owner(who) : r->user;
-    if (who && who->admin && who->user) {
-        a.actor = who->user;
-    }
-    a.auth = who ? certauth_who_auth(who) : (r->user ? "login" : "none");
-    a.client = r->useragent_ip;
-    a.action = action;
-    a.serial = serial;
-    a.outcome = outcome;
-    a.detail = detail;
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CA_LOGNO(0603)
-                  "audit: %s %s serial=%s by %s (%s) from %s%s%s", action,
-                  outcome, serial ? serial : "-", a.actor ? a.actor : "-",
-                  a.auth, a.client, detail ? ": " : "", detail ? detail : "");
+    certauth_audit_log(r, a);
     if (!st) {
-        audit_lost(r, &a, "database unavailable");
+        audit_lost(r, a, "database unavailable");
         return;
     }
     if (refusal) {
         /* a refusal is answered at once: its record now if the write path
-         * is free, else after the answer */
+         * is free, else after the answer; it changed nothing, so it is
+         * committed without a sync of its own (on disk with the next
+         * synced commit) */
         apr_time_t saved = certauth_store_get_deadline(r);
         certauth_store_deadline(r, apr_time_now());
-        rv = ca_store_audit_add(st, r->pool, &a);
+        rv = ca_store_audit_add_lazy(st, r->pool, a);
         certauth_store_deadline(r, saved ? saved : apr_time_now()
                                    + certauth_db_timeout(r->server));
         if (rv != APR_SUCCESS && ca_store_busy(st)) {
             audit_later_t *d = apr_pcalloc(r->pool, sizeof(*d));
             d->r = r;
-            d->a = a;
+            d->a = *a;
             /* before the connection is given back (pre-cleanups run
              * first, the last registered first) */
             apr_pool_pre_cleanup_register(r->pool, d, audit_later);
@@ -266,9 +283,9 @@ void certauth_audit(request_rec *r, ca_store_t *st, const certauth_who *who,
         }
     }
     else {
-        rv = ca_store_audit_add(st, r->pool, &a);
+        rv = ca_store_audit_add(st, r->pool, a);
     }
     if (rv != APR_SUCCESS) {
-        audit_lost(r, &a, ca_store_last_error(st));
+        audit_lost(r, a, ca_store_last_error(st));
     }
 }

@@ -271,6 +271,13 @@ const char *certauth_who_owner(const certauth_who *who);
 void certauth_audit(request_rec *r, ca_store_t *st, const certauth_who *who,
                     const char *action, const char *serial,
                     const char *outcome, const char *detail);
+/* The record certauth_audit would store (to pass into a write unit, e.g.
+ * ca_issue_req_t.audit, so that it is committed with what it records), and
+ * its log line alone. */
+ca_audit_t *certauth_audit_new(request_rec *r, const certauth_who *who,
+                               const char *action, const char *serial,
+                               const char *outcome, const char *detail);
+void certauth_audit_log(request_rec *r, const ca_audit_t *a);
 
 /* crl.c: the current CRL (cached in a file shared by the children). */
 int certauth_crl(request_rec *r, int pem);

@@ -5,13 +5,19 @@
 
 #include <apr_strings.h>
 
+#include <pthread.h>
+
+#include <openssl/asn1t.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -50,7 +56,266 @@ static int all_space(const char *data, apr_size_t len)
     return 1;
 }
 
-/* DER of one X509_REQ that must use all len bytes; NULL otherwise. */
+/* ------------------------------------------------------------------ */
+/* The request's public key without OpenSSL 3.0's per-key decoder      */
+/* ------------------------------------------------------------------ */
+
+/* OpenSSL 3.0 decodes the SubjectPublicKeyInfo while it parses a request,
+ * through a decoder context built anew for every key
+ * (OSSL_DECODER_CTX_new_for_pkey: about 13% of an enrollment's CPU).  The
+ * request is parsed in a library context that holds only the "null"
+ * provider, where that attempt finds no decoder and stops at once; the key
+ * is then made from the SubjectPublicKeyInfo's algorithm, parameters and
+ * key octets by the key manager (EVP_PKEY_fromdata) for EC P-256/P-384,
+ * RSA and Ed25519, with the generic decoder (d2i_PUBKEY in the default
+ * context, what parsing did before) for anything else and whenever the
+ * fast path does not produce a key: what is accepted stays the same. */
+
+static OSSL_LIB_CTX *nodecode_ctx;
+static CRYPTO_ONCE nodecode_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void nodecode_init(void)
+{
+    OSSL_LIB_CTX *c = OSSL_LIB_CTX_new();
+    if (c && OSSL_PROVIDER_load(c, "null")) {
+        nodecode_ctx = c;
+        return;
+    }
+    OSSL_LIB_CTX_free(c);
+    ERR_clear_error();
+}
+
+/* The key managers' contexts for EVP_PKEY_fromdata, one set per thread. */
+enum { KT_EC, KT_RSA, KT_ED25519, KT_N };
+static const char *const kt_names[KT_N] = { "EC", "RSA", "ED25519" };
+static pthread_key_t kt_key;
+static pthread_once_t kt_once = PTHREAD_ONCE_INIT;
+static int kt_ok;
+
+static void kt_free(void *v)
+{
+    EVP_PKEY_CTX **ctxs = v;
+    int i;
+    for (i = 0; i < KT_N; i++) {
+        EVP_PKEY_CTX_free(ctxs[i]);
+    }
+    OPENSSL_free(ctxs);
+}
+
+static void kt_init(void)
+{
+    kt_ok = pthread_key_create(&kt_key, kt_free) == 0;
+}
+
+static EVP_PKEY_CTX *fromdata_ctx(int kt)
+{
+    EVP_PKEY_CTX **ctxs;
+
+    if (pthread_once(&kt_once, kt_init) != 0 || !kt_ok) {
+        return NULL;
+    }
+    if (!(ctxs = pthread_getspecific(kt_key))) {
+        if (!(ctxs = OPENSSL_zalloc(KT_N * sizeof(*ctxs)))) {
+            return NULL;
+        }
+        if (pthread_setspecific(kt_key, ctxs) != 0) {
+            OPENSSL_free(ctxs);
+            return NULL;
+        }
+    }
+    if (!ctxs[kt]) {
+        ctxs[kt] = EVP_PKEY_CTX_new_from_name(NULL, kt_names[kt], NULL);
+    }
+    if (ctxs[kt] && EVP_PKEY_fromdata_init(ctxs[kt]) > 0) {
+        return ctxs[kt];
+    }
+    return NULL;
+}
+
+/* RSAPublicKey (RFC 8017 A.1.1) with the template OpenSSL's own RSA
+ * decoder uses (two BIGNUM fields: the octets as an unsigned number). */
+typedef struct ca_rsa_pub_st {
+    BIGNUM *n;
+    BIGNUM *e;
+} CA_RSA_PUB;
+
+ASN1_SEQUENCE(CA_RSA_PUB) = {
+    ASN1_SIMPLE(CA_RSA_PUB, n, BIGNUM),
+    ASN1_SIMPLE(CA_RSA_PUB, e, BIGNUM),
+} ASN1_SEQUENCE_END(CA_RSA_PUB)
+
+static EVP_PKEY *fromdata(int kt, const OSSL_PARAM *params)
+{
+    EVP_PKEY_CTX *ctx = fromdata_ctx(kt);
+    EVP_PKEY *key = NULL;
+
+    if (!ctx || EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY,
+                                  (OSSL_PARAM *)params) <= 0) {
+        return NULL;
+    }
+    return key;
+}
+
+static EVP_PKEY *rsa_fromdata(const unsigned char *bits, int len)
+{
+    const unsigned char *q = bits;
+    CA_RSA_PUB *rp;
+    OSSL_PARAM_BLD *bld = NULL;
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY *key = NULL;
+
+    /* as OpenSSL's RSA decoder: octets after the SEQUENCE are ignored */
+    rp = (CA_RSA_PUB *)ASN1_item_d2i(NULL, &q, len,
+                                     ASN1_ITEM_rptr(CA_RSA_PUB));
+    if (!rp) {
+        return NULL;
+    }
+    if ((bld = OSSL_PARAM_BLD_new())
+        && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, rp->n)
+        && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, rp->e)
+        && (params = OSSL_PARAM_BLD_to_param(bld))) {
+        key = fromdata(KT_RSA, params);
+    }
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    ASN1_item_free((ASN1_VALUE *)rp, ASN1_ITEM_rptr(CA_RSA_PUB));
+    return key;
+}
+
+/* The key of the fast path, NULL when it does not apply or fails. */
+static EVP_PKEY *spki_fast(const X509_PUBKEY *spki)
+{
+    ASN1_OBJECT *aobj = NULL;
+    const unsigned char *bits = NULL;
+    X509_ALGOR *alg = NULL;
+    const void *pval = NULL;
+    int len = 0, ptype = V_ASN1_UNDEF, nid;
+    const char *form;
+    OSSL_PARAM params[4];
+
+    if (!X509_PUBKEY_get0_param(&aobj, &bits, &len, &alg, spki) || !bits
+        || len <= 0) {
+        return NULL;
+    }
+    if (alg) {
+        X509_ALGOR_get0(NULL, &ptype, &pval, alg);
+    }
+    switch (OBJ_obj2nid(aobj)) {
+    case NID_X9_62_id_ecPublicKey:
+        if (ptype != V_ASN1_OBJECT) {
+            return NULL; /* explicit parameters, implicitCA, garbage */
+        }
+        nid = OBJ_obj2nid(pval);
+        if (nid != NID_X9_62_prime256v1 && nid != NID_secp384r1) {
+            return NULL;
+        }
+        /* the point's form is kept (as the decoder does) so that the key
+         * encodes again as it came; others (hybrid, infinity) are left to
+         * the decoder */
+        if (bits[0] == 4) {
+            form = OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED;
+        }
+        else if (bits[0] == 2 || bits[0] == 3) {
+            form = OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED;
+        }
+        else {
+            return NULL;
+        }
+        params[0] = OSSL_PARAM_construct_utf8_string(
+            OSSL_PKEY_PARAM_GROUP_NAME, (char *)OBJ_nid2sn(nid), 0);
+        params[1] = OSSL_PARAM_construct_octet_string(
+            OSSL_PKEY_PARAM_PUB_KEY, (void *)bits, (size_t)len);
+        params[2] = OSSL_PARAM_construct_utf8_string(
+            OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, (char *)form, 0);
+        params[3] = OSSL_PARAM_construct_end();
+        return fromdata(KT_EC, params);
+    case NID_rsaEncryption:
+        /* OpenSSL's decoder ignores the parameters of rsaEncryption */
+        return rsa_fromdata(bits, len);
+    case NID_ED25519:
+        if (ptype != V_ASN1_UNDEF || len != 32) {
+            return NULL; /* RFC 8410: parameters absent */
+        }
+        params[0] = OSSL_PARAM_construct_octet_string(
+            OSSL_PKEY_PARAM_PUB_KEY, (void *)bits, (size_t)len);
+        params[1] = OSSL_PARAM_construct_end();
+        return fromdata(KT_ED25519, params);
+    default:
+        return NULL;
+    }
+}
+
+/* The generic path: the DER of the SubjectPublicKeyInfo through
+ * OpenSSL's decoders in the default library context. */
+static EVP_PKEY *spki_generic(const X509_PUBKEY *spki)
+{
+    unsigned char *der = NULL;
+    const unsigned char *q;
+    EVP_PKEY *key = NULL;
+    int len = i2d_X509_PUBKEY(spki, &der);
+
+    if (len > 0) {
+        q = der;
+        key = d2i_PUBKEY_ex(NULL, &q, len, NULL, NULL);
+    }
+    OPENSSL_free(der);
+    return key;
+}
+
+EVP_PKEY *ca_spki_pubkey(const X509_PUBKEY *spki, int mode)
+{
+    EVP_PKEY *key = NULL;
+
+    if (!spki) {
+        return NULL;
+    }
+    ERR_set_mark();
+    if (mode != CA_SPKI_GENERIC) {
+        key = spki_fast(spki);
+    }
+    if (!key && mode != CA_SPKI_FAST_ONLY) {
+        key = spki_generic(spki);
+    }
+    ERR_pop_to_mark();
+    return key;
+}
+
+static apr_status_t pkey_cleanup(void *data)
+{
+    EVP_PKEY_free(data);
+    return APR_SUCCESS;
+}
+
+EVP_PKEY *ca_csr_pubkey(apr_pool_t *p, X509_REQ *req)
+{
+    char name[48];
+    void *cached = NULL;
+    EVP_PKEY *key;
+
+    if (!req) {
+        return NULL;
+    }
+    apr_snprintf(name, sizeof(name), "ca_csr_pubkey:%pp", (void *)req);
+    if (apr_pool_userdata_get(&cached, name, p) == APR_SUCCESS && cached) {
+        return cached;
+    }
+    /* a request parsed elsewhere has its key decoded already */
+    ERR_set_mark();
+    key = X509_REQ_get0_pubkey(req);
+    ERR_pop_to_mark();
+    if (key) {
+        return key;
+    }
+    if (!(key = ca_spki_pubkey(X509_REQ_get_X509_PUBKEY(req), CA_SPKI_FAST))) {
+        return NULL;
+    }
+    apr_pool_cleanup_register(p, key, pkey_cleanup, apr_pool_cleanup_null);
+    apr_pool_userdata_set(key, name, apr_pool_cleanup_null, p);
+    return key;
+}
+
+/* DER of one X509_REQ that must use all len bytes; NULL otherwise.  Parsed
+ * in nodecode_ctx: the key is left to ca_csr_pubkey(). */
 static X509_REQ *der_to_req(const unsigned char *der, apr_size_t len)
 {
     const unsigned char *q = der;
@@ -59,7 +324,15 @@ static X509_REQ *der_to_req(const unsigned char *der, apr_size_t len)
     if (len == 0 || len > CA_CSR_MAX_INPUT || der[0] != 0x30) {
         return NULL;
     }
-    req = d2i_X509_REQ(NULL, &q, (long)len);
+    CRYPTO_THREAD_run_once(&nodecode_once, nodecode_init);
+    if (nodecode_ctx) {
+        req = (X509_REQ *)ASN1_item_d2i_ex(NULL, &q, (long)len,
+                                           ASN1_ITEM_rptr(X509_REQ),
+                                           nodecode_ctx, NULL);
+    }
+    else {
+        req = d2i_X509_REQ(NULL, &q, (long)len);
+    }
     if (req && q != der + len) {
         X509_REQ_free(req);
         req = NULL;
@@ -533,7 +806,7 @@ apr_status_t ca_csr_check(apr_pool_t *p, X509_REQ *req,
         *err = "no request";
         return CA_EBADINPUT;
     }
-    key = X509_REQ_get0_pubkey(req);
+    key = ca_csr_pubkey(p, req);
     if (!key) {
         ERR_clear_error();
         *err = "CSR public key is malformed or of an unsupported type";
@@ -547,7 +820,9 @@ apr_status_t ca_csr_check(apr_pool_t *p, X509_REQ *req,
     if ((rv = ca_key_check(p, key, pol, err)) != APR_SUCCESS) {
         return rv;
     }
-    if (X509_REQ_verify(req, key) <= 0) {
+    /* the default library context: the request's own may be the one
+     * without providers it was parsed in */
+    if (X509_REQ_verify_ex(req, key, NULL, NULL) <= 0) {
         if (ca_log_enabled(CA_LOG_DEBUG)) {
             ca_log(CA_LOG_MARK, CA_LOG_DEBUG, 0, p,
                    "CSR signature verification failed: %s",

@@ -24,6 +24,26 @@ void ca_key_policy_default(ca_key_policy_t *pol);
 apr_status_t ca_csr_parse(apr_pool_t *p, const char *data, apr_size_t len,
                           X509_REQ **out, const char **err);
 
+/* The public key of a request (borrowed, valid as long as pool p and the
+ * request): requests from ca_csr_parse() are parsed without OpenSSL 3.0's
+ * per-key decoder, and their key is made here from the
+ * SubjectPublicKeyInfo (see ca_spki_pubkey); use this, not
+ * X509_REQ_get0_pubkey(), which is NULL for them.  NULL if the key is
+ * malformed or of a type OpenSSL does not know. */
+EVP_PKEY *ca_csr_pubkey(apr_pool_t *p, X509_REQ *req);
+
+/* A new EVP_PKEY from a SubjectPublicKeyInfo.  CA_SPKI_FAST: EC
+ * P-256/P-384, RSA (rsaEncryption) and Ed25519 keys are made by
+ * EVP_PKEY_fromdata from the algorithm, parameters and key octets; any
+ * other key, and any the fast path cannot make, through OpenSSL's generic
+ * decoder (d2i_PUBKEY), which is all that CA_SPKI_GENERIC does;
+ * CA_SPKI_FAST_ONLY (tests) without that fallback.  NULL when the key is
+ * not valid.  The paths give equal keys for the same input (unit tests). */
+#define CA_SPKI_GENERIC   0
+#define CA_SPKI_FAST      1
+#define CA_SPKI_FAST_ONLY 2
+EVP_PKEY *ca_spki_pubkey(const X509_PUBKEY *spki, int mode);
+
 /* Check a parsed CSR: the signature verifies with its own key (proof of
  * possession); it is not signed with MD5 or SHA-1 (nor any digest weaker than
  * SHA-256 except for Ed25519); its key is allowed by pol; it does not request

@@ -927,26 +927,29 @@ leave:
 /* Issuing                                                             */
 /* ------------------------------------------------------------------ */
 
-/* Insert the row; with a per-owner limit or unique subjects, check and
- * insert in one transaction so that concurrent requests cannot both slip
- * through (SQLite: BEGIN IMMEDIATE queues the writers; PostgreSQL: a lock
- * per owner and per subject, ca_store_txn_lock). */
-static apr_status_t limited_insert(apr_pool_t *p, ca_store_t *store,
-                                   const ca_issue_req_t *req,
-                                   const ca_cert_row_t *r, apr_int64_t now,
-                                   const char **err)
-{
-    const ca_profile_t *prof = req->profile;
-    apr_int64_t n = 0;
-    apr_status_t rv;
+/* The write unit of an issue: the row, the limit checks of the profile
+ * (per-owner limit, unique subjects) or the renewal's supersede, and the
+ * audit record, in one transaction, so that concurrent requests cannot
+ * both slip through (SQLite: BEGIN IMMEDIATE queues the writers;
+ * PostgreSQL: a lock per owner and per subject, ca_store_txn_lock) and the
+ * certificate and its record are one commit.  Run by ca_store_run_unit
+ * (group commit). */
+typedef struct issue_unit {
+    const ca_issue_req_t *req;
+    const ca_cert_row_t *r;
+    apr_int64_t now;
+    const char *err;
+} issue_unit;
 
-    if (prof->max_valid_per_owner <= 0 && !prof->unique_subject
-        && !req->supersede) {
-        return ca_store_cert_insert(store, p, r);
-    }
-    if ((rv = ca_store_txn_begin(store, p)) != APR_SUCCESS) {
-        return rv;
-    }
+static apr_status_t issue_checks(ca_store_t *store, apr_pool_t *p,
+                                 issue_unit *u)
+{
+    const ca_issue_req_t *req = u->req;
+    const ca_profile_t *prof = req->profile;
+    const ca_cert_row_t *r = u->r;
+    apr_int64_t n = 0;
+    apr_status_t rv = APR_SUCCESS;
+
     if (req->supersede) {
         /* a renewal replaces one certificate: no limit applies, and the
          * old one must still be valid (not renewed or revoked meanwhile) */
@@ -956,18 +959,11 @@ static apr_status_t limited_insert(apr_pool_t *p, ca_store_t *store,
                                       req->supersede_at, 4, 0, r->serial,
                                       &old);
         if (rv == CA_ECONFLICT || rv == CA_ENOTFOUND) {
-            *err = apr_psprintf(p, "certificate %s is %s, it cannot be "
-                                "renewed", req->supersede,
-                                old ? old->status : "unknown");
+            u->err = apr_psprintf(p, "certificate %s is %s, it cannot be "
+                                  "renewed", req->supersede,
+                                  old ? old->status : "unknown");
             rv = CA_ECONFLICT;
         }
-        if (rv == APR_SUCCESS) {
-            rv = ca_store_cert_insert(store, p, r);
-        }
-        if (rv == APR_SUCCESS) {
-            return ca_store_txn_end(store, p, 1);
-        }
-        ca_store_txn_end(store, p, 0);
         return rv;
     }
     /* other front ends on the same database (PostgreSQL) check and insert
@@ -981,33 +977,70 @@ static apr_status_t limited_insert(apr_pool_t *p, ca_store_t *store,
                                                      r->subject, NULL));
     }
     if (rv == APR_SUCCESS && prof->max_valid_per_owner > 0) {
-        rv = ca_store_count_valid_owner(store, p, r->owner, r->profile, now,
-                                        &n);
+        rv = ca_store_count_valid_owner(store, p, r->owner, r->profile,
+                                        u->now, &n);
         if (rv == APR_SUCCESS && n >= prof->max_valid_per_owner) {
-            *err = apr_psprintf(p, "%s already has %" APR_INT64_T_FMT
-                                " valid certificate%s of profile %s (at most "
-                                "%d); revoke one first", r->owner, n,
-                                n == 1 ? "" : "s", r->profile,
-                                prof->max_valid_per_owner);
+            u->err = apr_psprintf(p, "%s already has %" APR_INT64_T_FMT
+                                  " valid certificate%s of profile %s (at "
+                                  "most %d); revoke one first", r->owner, n,
+                                  n == 1 ? "" : "s", r->profile,
+                                  prof->max_valid_per_owner);
             rv = CA_ECONFLICT;
         }
     }
     if (rv == APR_SUCCESS && prof->unique_subject) {
-        rv = ca_store_count_valid_subject(store, p, r->subject, now, &n);
+        rv = ca_store_count_valid_subject(store, p, r->subject, u->now, &n);
         if (rv == APR_SUCCESS && n > 0) {
-            *err = apr_psprintf(p, "a valid certificate with subject %s "
-                                "exists already (unique subjects); revoke "
-                                "it first", r->subject);
+            u->err = apr_psprintf(p, "a valid certificate with subject %s "
+                                  "exists already (unique subjects); revoke "
+                                  "it first", r->subject);
             rv = CA_ECONFLICT;
         }
     }
-    if (rv == APR_SUCCESS) {
-        rv = ca_store_cert_insert(store, p, r);
+    return rv;
+}
+
+static apr_status_t issue_unit_run(ca_store_t *store, apr_pool_t *p,
+                                   void *baton)
+{
+    issue_unit *u = baton;
+    apr_status_t rv;
+
+    u->err = NULL;
+    if ((rv = issue_checks(store, p, u)) != APR_SUCCESS) {
+        return rv;
     }
-    if (rv == APR_SUCCESS) {
-        return ca_store_txn_end(store, p, 1);
+    if ((rv = ca_store_cert_insert(store, p, u->r)) != APR_SUCCESS) {
+        return rv;
     }
-    ca_store_txn_end(store, p, 0);
+    if (u->req->audit) {
+        ca_audit_t *a = u->req->audit;
+        a->serial = u->r->serial;
+        if (!a->detail) {
+            a->detail = apr_psprintf(p, "profile %s, subject %s",
+                                     u->r->profile, u->r->subject);
+        }
+        rv = ca_store_audit_add(store, p, a);
+    }
+    return rv;
+}
+
+static apr_status_t limited_insert(apr_pool_t *p, ca_store_t *store,
+                                   const ca_issue_req_t *req,
+                                   const ca_cert_row_t *r, apr_int64_t now,
+                                   const char **err)
+{
+    issue_unit u;
+    apr_status_t rv;
+
+    u.req = req;
+    u.r = r;
+    u.now = now;
+    u.err = NULL;
+    rv = ca_store_run_unit(store, p, issue_unit_run, &u);
+    if (rv == CA_ECONFLICT && u.err) {
+        *err = u.err;
+    }
     return rv;
 }
 

@@ -79,6 +79,11 @@ typedef struct ca_issue_req_t {
                                      one, in the same transaction; another
                                      status gives CA_ECONFLICT            */
     apr_int64_t supersede_at;     /* its revocation time (now + grace)     */
+    ca_audit_t *audit;            /* optional: recorded in the same
+                                     transaction as the certificate (one
+                                     commit); its serial is set to the new
+                                     one, its detail when NULL to "profile
+                                     P, subject S"                        */
     const char *ocsp_url;         /* AIA id-ad-ocsp entry (before caIssuers);
                                      NULL: none                            */
     int ocsp_nocheck;             /* an OCSP responder certificate: add

@@ -78,6 +78,12 @@ apr_status_t ca_store_open(ca_store_t **ps, apr_pool_t *p, const char *driver,
 /* lock(baton, 1, deadline, &why) returns APR_SUCCESS once held, or
  * CA_EBUSY (with *why: what was busy) when it could not be had before
  * `deadline` (0: no bound) or too many are waiting already. */
+/* lock(baton, CA_STORE_ADMIT, deadline, &why): only the admission (a
+ * write unit queued for another thread's group commit counts as waiting),
+ * CA_EBUSY when too many wait already; CA_STORE_ADMIT_END gives it back
+ * (lock 0 does too). */
+#define CA_STORE_ADMIT     2
+#define CA_STORE_ADMIT_END 3
 typedef apr_status_t (*ca_store_lock_fn)(void *baton, int lock,
                                          apr_time_t deadline,
                                          const char **why);
@@ -160,6 +166,27 @@ apr_status_t ca_store_cert_list(ca_store_t *s, apr_pool_t *p,
  * on other errors. */
 apr_status_t ca_store_txn_begin(ca_store_t *s, apr_pool_t *p);
 apr_status_t ca_store_txn_end(ca_store_t *s, apr_pool_t *p, int commit);
+
+/* A write unit: statements run on s inside a transaction the caller of
+ * ca_store_run_unit provides (no ca_store_txn_begin of its own);
+ * APR_SUCCESS keeps them, anything else rolls them back. */
+typedef apr_status_t (*ca_store_unit_fn)(ca_store_t *s, apr_pool_t *p,
+                                         void *baton);
+/* Run one write unit durably (ca_store_batch.c): on SQLite, concurrent
+ * units of this process share one transaction and one synced commit
+ * (group commit; each in a savepoint, so a failing unit is undone alone),
+ * and this returns once the commit holding the unit is on disk; the unit
+ * may run on another thread's connection (s itself gets the last error).
+ * Elsewhere, and inside an open transaction, the unit runs in a
+ * transaction of its own (resp. the open one). */
+apr_status_t ca_store_run_unit(ca_store_t *s, apr_pool_t *p,
+                               ca_store_unit_fn fn, void *baton);
+/* An audit record that needs no fsync of its own before the caller
+ * answers (a refusal): SQLite commits it without syncing (it is on disk
+ * with the next synced commit or checkpoint), PostgreSQL with
+ * synchronous_commit off. */
+apr_status_t ca_store_audit_add_lazy(ca_store_t *s, apr_pool_t *p,
+                                     const ca_audit_t *a);
 
 /* Inside a transaction: wait until no other transaction holds `key`, and
  * hold it until this one ends (PostgreSQL: a transaction-level advisory

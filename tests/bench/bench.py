@@ -58,16 +58,21 @@ OSSL_LOOP = os.path.join(HERE, "openssl-ca-loop.sh")
 PG_BIN = "/usr/lib/postgresql/15/bin"
 
 SIZES = {
-    "full": dict(duration=10, conns=[8, 32], cost_conns=16,
+    "full": dict(duration=8, conns=[8, 32], rounds=3, fsync_secs=5,
+                 cost_conns=16,
                  stored=[0, 100000, 1000000], crl=[100000, 1000000],
                  rss_warm=2000, rss_n=100000, ossl_n=200, index_n=100000,
                  gencrl_runs=2),
-    "quick": dict(duration=3, conns=[16], cost_conns=16,
+    "quick": dict(duration=3, conns=[8, 32], rounds=3, fsync_secs=3,
+                  cost_conns=16,
                   stored=[0, 20000, 100000], crl=[20000, 100000],
                   rss_warm=500, rss_n=3000, ossl_n=40, index_n=20000,
                   gencrl_runs=1),
 }
 NCSR = 16
+# the same worker settings for the module's httpd and the static Apache
+WORKERS = ("ServerLimit 2\nStartServers 2\nThreadsPerChild 32\n"
+           "MinSpareThreads 1\nMaxSpareThreads 64\nMaxRequestWorkers 64\n")
 USER, PASSWORD = "alice", harness.USERS["alice"]
 
 
@@ -164,8 +169,17 @@ class BenchHttpd(harness.Httpd):
     def __init__(self, ca, db_path=None, one_child=False, db_driver="sqlite3",
                  db_params=None):
         self.one_child = one_child
-        server_conf = "LogLevel warn\nMaxKeepAliveRequests 0\n"
-        if one_child:
+        # two children of 32 threads that stay for the whole run (no child
+        # stopped or started by the MPM's spare-thread management while
+        # wrk runs); the static Apache gets the same
+        # every connection may wait to write (CertAuthDBMaxWaiters, default
+        # 8, counts the requests writing or waiting to write, those queued
+        # for a group commit too): 64 for up to 32 connections
+        server_conf = ("LogLevel warn\nMaxKeepAliveRequests 0\n"
+                       "CertAuthDBMaxWaiters 64\n")
+        if not one_child:
+            server_conf += WORKERS
+        else:
             server_conf += ("StartServers 1\nServerLimit 1\nThreadsPerChild 16\n"
                             "MinSpareThreads 1\nMaxSpareThreads 16\n"
                             "MaxRequestWorkers 16\n")
@@ -175,6 +189,15 @@ class BenchHttpd(harness.Httpd):
         self.bench_users = os.path.join(self.root, "bench-users")
         run(["htpasswd", "-cbs", self.bench_users, USER, PASSWORD])
         self.write_conf()
+
+    def rows(self):
+        """Certificates stored (SQLite: counted; certauth-admin list stops
+        at its --limit)."""
+        if self.db_driver != "sqlite3":
+            return super().rows()
+        r = run(["sqlite3", "-batch", self.db,
+                 "SELECT COUNT(*) FROM certauth_certs"], user=self.user)
+        return int(r.stdout.strip())
 
     def write_conf(self):
         super().write_conf()
@@ -243,13 +266,11 @@ TypesConfig /etc/mime.types
 AddType application/pkix-crl .crl
 Timeout 20
 MaxKeepAliveRequests 0
-StartServers 2
-ThreadsPerChild 8
-MinSpareThreads 8
-MaxSpareThreads 32
-MaxRequestWorkers 32
-ServerLimit 16
-DocumentRoot "{root}/htdocs"
+{workers}DocumentRoot "{root}/htdocs"
+# no .htaccess lookups, as in the module's server (harness.py)
+<Directory />
+    AllowOverride None
+</Directory>
 <Directory "{root}/htdocs">
     Require all granted
 </Directory>
@@ -261,7 +282,8 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
     SSLCertificateKeyFile {key}
 </VirtualHost>
 """.format(root=self.root, pidfile=self.pidfile, port=self.port, mods=mods,
-           user=user, cert=ca.server_cert, key=ca.server_key)
+           user=user, cert=ca.server_cert, key=ca.server_key,
+           workers=WORKERS)
         self.conf = os.path.join(self.root, "httpd.conf")
         with open(self.conf, "w") as f:
             f.write(conf)
@@ -289,6 +311,9 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
                 return int(f.read().strip())
         except (OSError, ValueError):
             return None
+
+    def children(self):
+        return harness.Httpd.children(self)
 
     def stop(self):
         stop_pid(self.pid())
@@ -348,7 +373,12 @@ CREATE TABLE ocsp_responses (
   PRIMARY KEY(serial_number, authority_key_identifier));"""])
         dbcfg = os.path.join(self.dir, "db.json")
         with open(dbcfg, "w") as f:
-            json.dump({"driver": "sqlite3", "data_source": self.db}, f)
+            # the module's durability: WAL, and every commit synced
+            # (go-sqlite3 reads these from the DSN; the journal mode is
+            # checked in the file after the run, see journal_mode())
+            json.dump({"driver": "sqlite3", "data_source":
+                       "file:%s?_journal_mode=WAL&_synchronous=FULL"
+                       % self.db}, f)
         self.log = open(os.path.join(self.dir, "cfssl.log"), "wb")
         self.proc = subprocess.Popen(
             ["cfssl", "serve", "-address", "127.0.0.1", "-port",
@@ -375,6 +405,12 @@ CREATE TABLE ocsp_responses (
     def rows(self):
         r = run(["sqlite3", self.db, "SELECT COUNT(*) FROM certificates"])
         return int(r.stdout.strip())
+
+    def journal_mode(self):
+        """The journal mode recorded in the database file: 'wal' once cfssl
+        opened it in WAL mode (persistent), 'delete' if it ignored the DSN."""
+        r = run(["sqlite3", self.db, "PRAGMA journal_mode"])
+        return r.stdout.decode().strip()
 
     def stop(self):
         stop_pid(self.proc.pid)
@@ -409,6 +445,21 @@ class Postgres:
                             str(self.port), "-U", "certauth", "certauth"])
         self.params = ("host=127.0.0.1 port=%d dbname=certauth user=certauth"
                        % self.port)
+
+    def pids(self):
+        """The postmaster and its children (backends, WAL writer, ...)."""
+        out = [self.pid]
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.pid:
+                out.append(int(d))
+        return out
 
     def scalar(self, sql):
         r = run(self.as_user + ["/usr/bin/psql", "-h", "127.0.0.1", "-p",
@@ -487,6 +538,12 @@ COMMIT;
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(db + suffix):
                 os.chown(db + suffix, pw.pw_uid, pw.pw_gid)
+
+
+def remove_db(db):
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            os.unlink(db + suffix)
 
 
 def asn1_time(t):
@@ -570,6 +627,194 @@ crlDistributionPoints = URI:https://127.0.0.1/ca/crl
 
 
 # ---------------------------------------------------------------------------
+# interleaved comparisons (row a)
+#
+# A comparison is two arms measured in turn, A B A B ..., at least three
+# rounds per connection count; each round gives the ratio A/B, and the table
+# shows the median of those per-round ratios with their min-max spread, the
+# 1-minute load average taken before each round (the machine may be shared),
+# and the server CPU time per answered request of each arm.  A new
+# comparison (another endpoint, another peer) is one more Comparison in the
+# list that enroll_comparisons() builds.
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_ticks(pid, with_children=False):
+    """utime + stime of one process (and of its waited-for children), in
+    clock ticks; 0 when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    # fields[0] is state (field 3): utime is field 14, stime 15, cutime 16,
+    # cstime 17
+    t = int(fields[11]) + int(fields[12])
+    if with_children:
+        t += int(fields[13]) + int(fields[14])
+    return t
+
+
+def httpd_pids(h):
+    pid = h.pid()
+    return ([pid] if pid else []) + h.children()
+
+
+def httpd_ticks(h):
+    """CPU ticks of an httpd: the parent with the children it reaped (a
+    child that exits during a run is counted there) plus the live children."""
+    pid = h.pid()
+    if not pid:
+        return 0
+    return proc_ticks(pid, True) + sum(proc_ticks(c) for c in h.children())
+
+
+class Arm:
+    """One side of a comparison: a label, how to load it (wrk arguments
+    without the connection count and duration), how to read its server's
+    CPU ticks and PIDs."""
+
+    def __init__(self, label, url, bodies, method, path, ctype, auth, ticks,
+                 pids):
+        self.label = label
+        self.args = (url, bodies, method, path, ctype, auth)
+        self.ticks = ticks
+        self.pids = pids
+        self.ok_total = 0   # answers counted over every run (stored check)
+        self.inflight = 0   # at most one unanswered request per connection
+        self.rates = []
+        self.cpu_ms = []
+
+    def load(self, conns, duration):
+        r = wrk(*self.args, conns=conns, duration=duration)
+        self.ok_total += r["ok"]
+        self.inflight += conns
+        return r
+
+    def run(self, conns, duration):
+        t0 = self.ticks()
+        r = self.load(conns, duration)
+        t1 = self.ticks()
+        r["cpu_ms"] = ((t1 - t0) * 1000.0 / CLK_TCK / r["ok"]
+                       if r["ok"] else float("inf"))
+        self.rates.append(r["rate"])
+        self.cpu_ms.append(r["cpu_ms"])
+        return r
+
+
+class Comparison:
+    def __init__(self, name, a, b, target=None):
+        self.name = name
+        self.a = a
+        self.b = b
+        self.target = target  # minimum median ratio A/B, or None
+
+    def measure(self, conns, rounds, duration):
+        out = []
+        for i in range(rounds):
+            load = os.getloadavg()[0]
+            ra = self.a.run(conns, duration)
+            rb = self.b.run(conns, duration)
+            ratio = ra["rate"] / rb["rate"] if rb["rate"] else 0.0
+            log("%s, %d conns, round %d: %.0f/s / %.0f/s = %.2f (load %.2f)"
+                % (self.name, conns, i + 1, ra["rate"], rb["rate"], ratio,
+                   load))
+            out.append(dict(a=ra, b=rb, ratio=ratio, load=load))
+        return out
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    if not n:
+        return 0.0
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2.0
+
+
+def notes(rounds, key):
+    bad = sum(r[key]["refused"] for r in rounds)
+    sock = sum(r[key]["sockerr"] for r in rounds)
+    n = []
+    if bad:
+        n.append("%d not 2xx" % bad)
+    if sock:
+        n.append("%d socket errors" % sock)
+    return " (%s)" % ", ".join(n) if n else ""
+
+
+def report_comparison(table, cmp_, conns, rounds):
+    ratios = [r["ratio"] for r in rounds]
+    loads = ", ".join("%.1f" % r["load"] for r in rounds)
+    for key, arm in (("a", cmp_.a), ("b", cmp_.b)):
+        rates = [r[key]["rate"] for r in rounds]
+        cpus = [r[key]["cpu_ms"] for r in rounds]
+        table.add("a", "%s, %d conns" % (arm.label, conns),
+                  "%.0f/s (rounds %s); server CPU %.2f ms/answer%s"
+                  % (median(rates), " ".join("%.0f" % x for x in rates),
+                     median(cpus), notes(rounds, key)))
+    m = median(ratios)
+    table.add("a", "%s, %d conns: median of %d per-round ratios"
+              % (cmp_.name, conns, len(rounds)),
+              "%.2f× (min %.2f, max %.2f; load %s)"
+              % (m, min(ratios), max(ratios), loads),
+              "≥ %.1f×" % cmp_.target if cmp_.target else "",
+              verdict(m >= cmp_.target) if cmp_.target else "")
+    return m
+
+
+def count_fsyncs(pids, seconds):
+    """fsync + fdatasync calls made by the given processes (all their
+    threads) in `seconds`, counted by perf's syscall tracepoints; None when
+    perf cannot."""
+    if not shutil.which("perf") or not pids:
+        return None
+    # perf refuses a list with a process that is gone (a short-lived
+    # PostgreSQL backend): only those alive now
+    pids = [p for p in pids if os.path.exists("/proc/%d" % p)]
+    r = run(["perf", "stat", "-x", ",", "-e",
+             "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync",
+             "-p", ",".join(str(p) for p in pids), "--", "sleep",
+             str(seconds)], check=False, timeout=seconds + 60)
+    total = 0
+    seen = False
+    for line in r.stderr.decode(errors="replace").splitlines():
+        parts = line.split(",")
+        if len(parts) > 2 and "sys_enter_f" in parts[2]:
+            try:
+                total += int(parts[0])
+                seen = True
+            except ValueError:
+                return None
+    return total if seen else None
+
+
+def fsync_row(table, arm, conns, seconds, target=None):
+    """Run arm under load while perf counts its server's fsyncs; target: the
+    most fsyncs per answer that passes."""
+    import threading
+    pids = arm.pids()
+    box = {}
+    th = threading.Thread(target=lambda: box.update(
+        n=count_fsyncs(pids, seconds)))
+    th.start()
+    time.sleep(0.2)
+    r = arm.load(conns, max(1, seconds - 1))
+    th.join()
+    n = box.get("n")
+    if n is None:
+        table.add("a", "fsyncs per answer, %s, %d conns" % (arm.label, conns),
+                  "not measured (perf syscall tracepoints unavailable)")
+        return None
+    per = n / r["ok"] if r["ok"] else float("inf")
+    table.add("a", "fsyncs per answer, %s, %d conns" % (arm.label, conns),
+              "%.2f (%d fsync/fdatasync for %d answers, perf)"
+              % (per, n, r["ok"]), "< %g" % target if target else "",
+              verdict(per < target) if target else "")
+    return per
+
+
+# ---------------------------------------------------------------------------
 # the table
 
 class Table:
@@ -606,6 +851,9 @@ def main():
     global harness_ca
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only-a", action="store_true",
+                    help="only row a (the interleaved throughput "
+                    "comparisons), not PostgreSQL, stored, CRL, memory")
     ap.add_argument("--only-ocsp", action="store_true",
                     help="only the OCSP row (o)")
     ap.add_argument("--out", default=os.path.join(REPO, "tests", "out",
@@ -625,7 +873,7 @@ def main():
             harness_ca = harness.TestCA(work)
             bench_ocsp(S, work, procs, table, harness_ca)
         else:
-            bench(S, mode, work, procs, table)
+            bench(S, mode, work, procs, table, args.only_a)
     finally:
         procs.stop_all()
         if not os.environ.get("CERTAUTH_KEEP"):
@@ -668,7 +916,7 @@ def machine_header(mode, elapsed):
                version(["sqlite3", "--version"]).split(" ")[0]))
 
 
-def bench(S, mode, work, procs, table):
+def bench(S, mode, work, procs, table, only_a=False):
     global harness_ca
     log("mode %s, work directory %s" % (mode, work))
     ca = harness.TestCA(work)
@@ -680,25 +928,44 @@ def bench(S, mode, work, procs, table):
     conns = S["conns"]
     dur = S["duration"]
 
-    # --- a: enrollment throughput -----------------------------------------
+    # --- a: enrollment throughput, interleaved comparisons ---------------
     static = procs.add(StaticApache(ca)).start()
     static.put("1k.bin", os.urandom(1024))
     mod = procs.add(BenchHttpd(ca)).start()
     cf = procs.add(Cfssl(ca, work)).start(first_csr)
-
-    res = {}
+    mod_arm = Arm("enroll, mod_certauth + SQLite (WAL, synchronous=FULL)",
+                  mod.url, csrs, "POST", "/ca/enroll", "application/pkcs10",
+                  auth, lambda: httpd_ticks(mod), lambda: httpd_pids(mod))
+    cf_arm = Arm("sign, cfssl serve + SQLite certdb (WAL, "
+                 "synchronous=FULL)", cf.url, cfssl_bodies, "POST",
+                 "/api/v1/cfssl/sign", "application/json", None,
+                 lambda: proc_ticks(cf.proc.pid), lambda: [cf.proc.pid])
+    static_arm = Arm("GET 1 KB static file, Apache", static.url, None, "GET",
+                     "/1k.bin", None, None, lambda: httpd_ticks(static),
+                     lambda: httpd_pids(static))
+    comparisons = [
+        Comparison("mod_certauth / cfssl", mod_arm, cf_arm, target=1.5),
+        Comparison("mod_certauth / Apache static 1 KB", mod_arm, static_arm,
+                   target=0.7),
+    ]
     for c in conns:
-        res[("mod", c)] = wrk(mod.url, csrs, "POST", "/ca/enroll",
-                              "application/pkcs10", auth, c, dur)
-        res[("cfssl", c)] = wrk(cf.url, cfssl_bodies, "POST",
-                                "/api/v1/cfssl/sign", "application/json",
-                                None, c, dur)
-        res[("static", c)] = wrk(static.url, None, "GET", "/1k.bin", None,
-                                 None, c, dur)
+        for cmp_ in comparisons:
+            rounds = cmp_.measure(c, S["rounds"], dur)
+            report_comparison(table, cmp_, c, rounds)
+    for c in conns:
+        fsync_row(table, mod_arm, c, S["fsync_secs"], target=1.0)
+        fsync_row(table, cf_arm, c, S["fsync_secs"])
+    cpu = median(mod_arm.cpu_ms)
+    table.add("a", "server CPU per enrollment, mod_certauth (median of all "
+              "runs)", "%.2f ms" % cpu, "≤ 0.5 ms", verdict(cpu <= 0.5))
     stored = mod.rows()
-    sent = sum(res[("mod", c)]["ok"] for c in conns)
+    sent = mod_arm.ok_total
     cf_rows = cf.rows()
-    cf_ok = sum(res[("cfssl", c)]["ok"] for c in conns)
+    cf_ok = cf_arm.ok_total
+    jm = cf.journal_mode()
+    table.add("a", "check: cfssl certdb journal mode after the run "
+              "(PRAGMA journal_mode)", jm, "wal", "ok" if jm == "wal"
+              else "MISMATCH")
     procs.items.remove(cf)
     cf.stop()
 
@@ -706,44 +973,30 @@ def bench(S, mode, work, procs, table):
     secs = ossl.sign_loop(csrs, S["ossl_n"])
     ossl_rate = S["ossl_n"] / secs
     ossl_empty_ms = secs * 1000 / S["ossl_n"]
-
-    for c in conns:
-        m, cfr, st = res[("mod", c)], res[("cfssl", c)], res[("static", c)]
-        table.add("a", "enroll, mod_certauth + SQLite (durable), %d conns"
-                  % c, fmt(m))
-        table.add("a", "sign, cfssl serve + SQLite certdb, %d conns" % c,
-                  fmt(cfr))
-        table.add("a", "GET 1 KB static file, Apache, %d conns" % c,
-                  fmt(st))
-        r1 = m["rate"] / cfr["rate"] if cfr["rate"] else 0
-        r2 = m["rate"] / st["rate"] if st["rate"] else 0
-        table.add("a", "mod_certauth / cfssl, %d conns" % c, "%.2f×" % r1,
-                  "≥ 1.0×", verdict(r1 >= 1.0))
-        table.add("a", "mod_certauth / Apache static 1 KB, %d conns" % c,
-                  "%.2f×" % r2, "≥ 0.7×", verdict(r2 >= 0.7))
     table.add("a", "openssl ca, one process per certificate (%d, serial)"
               % S["ossl_n"], rate_s(ossl_rate))
-    best = max(res[("mod", c)]["rate"] for c in conns)
-    table.add("a", "mod_certauth (best) / openssl ca", "%.1f×"
+    best = max(mod_arm.rates)
+    table.add("a", "mod_certauth (best run) / openssl ca", "%.1f×"
               % (best / ossl_rate))
     # requests still in flight when wrk stops are answered (and stored)
-    # but not counted by wrk: at most one per connection
-    inflight = sum(conns)
+    # but not counted by wrk: at most one per connection and run
     table.add("a", "check: certificates stored by mod_certauth / 201 answers",
               "%d / %d" % (stored, sent), "answers ≤ stored ≤ answers + %d "
-              "in flight" % inflight,
-              "ok" if sent <= stored <= sent + inflight else "MISMATCH")
+              "in flight" % mod_arm.inflight,
+              "ok" if sent <= stored <= sent + mod_arm.inflight
+              else "MISMATCH")
     table.add("a", "check: certificates stored by cfssl / 200 answers",
               "%d / %d (+1 probe)" % (cf_rows, cf_ok), "the same",
-              "ok" if cf_ok + 1 <= cf_rows <= cf_ok + 1 + inflight
+              "ok" if cf_ok + 1 <= cf_rows <= cf_ok + 1 + cf_arm.inflight
               else "MISMATCH")
     procs.items.remove(mod)
     mod.cleanup()
+    if only_a:
+        return
 
     bench_pg(S, work, procs, table, ca, csrs, auth)
 
     # --- b and c: stored certificates, CRLs -------------------------------
-    cost = {}
     crl_serve_done = False
     dbdir = os.path.join(work, "db")
     os.makedirs(dbdir, exist_ok=True)
@@ -751,6 +1004,7 @@ def bench(S, mode, work, procs, table):
         # SQLite makes its -wal and -shm files next to the database
         pw = pwd.getpwnam("www-data")
         os.chown(dbdir, pw.pw_uid, pw.pw_gid)
+    kept = {}  # stored size -> (httpd, db): measured together below
     for n in sorted(set(S["stored"]) | set(S["crl"])):
         db = os.path.join(dbdir, "store-%d.db" % n)
         t0 = time.perf_counter()
@@ -759,34 +1013,59 @@ def bench(S, mode, work, procs, table):
             % (n, time.perf_counter() - t0))
         h = BenchHttpd(ca, db_path=db)
         procs.add(h).start()
-        if n in S["stored"]:
-            r = wrk(h.url, csrs, "POST", "/ca/enroll", "application/pkcs10",
-                    auth, S["cost_conns"], dur)
-            cost[n] = (1000.0 / r["rate"] if r["rate"] else float("inf"),
-                       r["refused"])
         if n in S["crl"]:
             crl_row(S, h, n, table, static, auth)
             if not crl_serve_done:
                 crl_serve(S, h, n, table, static)
                 crl_serve_done = True
-        procs.items.remove(h)
-        h.cleanup()
+        if n in S["stored"]:
+            kept[n] = (h, db)
+        else:
+            procs.items.remove(h)
+            h.cleanup()
         if n in S["crl"]:
             gencrl_compare(S, work, ca, db, n, table)
-        os.unlink(db)
-        for suffix in ("-wal", "-shm"):
-            if os.path.exists(db + suffix):
-                os.unlink(db + suffix)
-    base = cost[S["stored"][0]][0]
-    for n in S["stored"]:
+        if n not in kept:
+            remove_db(db)
+    # b: the enroll load on every stored size in turn, round after round
+    # (the order reversed every other round), so that the machine's load
+    # weighs on all alike; cost = 1 / rate, ratios per round
+    arms = {}
+    for n, (h, db) in kept.items():
+        arms[n] = Arm("enroll, %s stored" % human(n), h.url, csrs, "POST",
+                      "/ca/enroll", "application/pkcs10", auth,
+                      lambda h=h: httpd_ticks(h), lambda h=h: httpd_pids(h))
+    sizes = list(S["stored"])
+    top, base_n = sizes[-1], sizes[0]
+    runs = {n: [] for n in sizes}
+    loads = []
+    for i in range(S["rounds"]):
+        loads.append(os.getloadavg()[0])
+        for n in (sizes if i % 2 == 0 else list(reversed(sizes))):
+            runs[n].append(arms[n].run(S["cost_conns"], dur))
+    for n in sizes:
+        costs = [1000.0 / r["rate"] if r["rate"] else float("inf")
+                 for r in runs[n]]
+        bad = sum(r["refused"] for r in runs[n])
         table.add("b", "cost per certificate, %s stored, %d conns"
                   % (human(n), S["cost_conns"]),
-                  "%.2f ms" % cost[n][0]
-                  + (" (%d not 2xx)" % cost[n][1] if cost[n][1] else ""))
-    top = S["stored"][-1]
-    ratio = cost[top][0] / base
-    table.add("b", "cost with %s stored / empty" % human(top), "%.2f×" % ratio,
+                  "%.2f ms (rounds %s)" % (median(costs), " ".join(
+                      "%.2f" % c for c in costs))
+                  + (" (%d not 2xx)" % bad if bad else ""))
+    ratios = [(runs[base_n][i]["rate"] / runs[top][i]["rate"])
+              if runs[top][i]["rate"] else float("inf")
+              for i in range(S["rounds"])]
+    ratio = median(ratios)
+    table.add("b", "cost with %s stored / empty: median of %d per-round "
+              "ratios" % (human(top), len(ratios)),
+              "%.2f× (min %.2f, max %.2f; load %s)"
+              % (ratio, min(ratios), max(ratios),
+                 ", ".join("%.1f" % x for x in loads)),
               "≤ 1.2×", verdict(ratio <= 1.2))
+    for n, (h, db) in kept.items():
+        procs.items.remove(h)
+        h.cleanup()
+        remove_db(db)
 
     ossl_big = OpensslCA(ca, work, "openssl-index")
     ossl_big.fill_index(S["index_n"], revoked=False)
@@ -1001,6 +1280,16 @@ def bench_pg(S, work, procs, table, ca, csrs, auth):
         rows = pg.scalar("SELECT COUNT(*) FROM certauth_certs")
         table.add("a", what, "%s; %s stored / %d answers"
                   % (fmt(r), rows, r["ok"] + 1))
+        # PostgreSQL's own group commit: concurrent commits of its backends
+        # share WAL flushes (commit_delay / commit_siblings can widen that)
+        pg_arm = Arm("enroll, mod_certauth + PostgreSQL (server processes' "
+                     "fsyncs; commit_delay %s, commit_siblings %s)"
+                     % (pg.scalar("SHOW commit_delay"),
+                        pg.scalar("SHOW commit_siblings")),
+                     h.url, csrs, "POST", "/ca/enroll", "application/pkcs10",
+                     auth, lambda: 0, pg.pids)
+        time.sleep(1)  # the backends of the SHOW queries are gone
+        fsync_row(table, pg_arm, S["cost_conns"], S["fsync_secs"])
     finally:
         if h:
             procs.items.remove(h)

@@ -296,6 +296,8 @@ ServerLimit 16
 DocumentRoot "{root}/htdocs"
 <Directory />
     Require all denied
+    # no .htaccess lookups on every request (as a production server should)
+    AllowOverride None
 </Directory>
 <Directory "{root}/htdocs">
     Require all granted
