@@ -22,7 +22,9 @@
 
 #include "mod_certauth.h"
 #include "mod_watchdog.h"
+#include "ca_ca.h"
 #include "ca_crl.h"
+#include "ca_issue.h"
 #include "ca_lifecycle.h"
 #include "ca_util.h"
 
@@ -194,7 +196,9 @@ static crl_blob *blob_load(const char *path, apr_finfo_t *fi)
     b->next_update = nu;
     b->der = (const unsigned char *)nl + 1;
     b->len = (apr_size_t)dlen;
-    b->etag = apr_psprintf(p, "\"crl-%" APR_INT64_T_FMT "\"", (apr_int64_t)num);
+    b->etag = apr_psprintf(p, "\"crl-%s%" APR_INT64_T_FMT "\"",
+                           strstr(path, "-previous.bin") ? "previous-" : "",
+                           (apr_int64_t)num);
     (void)fi;
     return b;
 }
@@ -267,23 +271,33 @@ static void audit_crl(server_rec *s, ca_store_t *st, apr_pool_t *p,
     }
 }
 
-/* Make, store and cache a new CRL. */
+/* The previous CA, when it signs its CRL (a rollover, its key here). */
+static const ca_t *prev_signer(const certauth_srv_conf *sc)
+{
+    return sc->prev_ca && sc->prev_ca->key && sc->crl_prev_cache
+               ? sc->prev_ca : NULL;
+}
+
+/* Make, store and cache a new CRL (after a rollover the previous CA's
+ * too: the same number and dates, its own certificates). */
 static apr_status_t generate(server_rec *s, ca_store_t *st, apr_pool_t *pool,
                              const char *why)
 {
     const certauth_srv_conf *sc = certauth_srv(s);
+    const ca_t *prev = prev_signer(sc);
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
-    apr_int64_t number = 0;
+    apr_int64_t number = 0, nu = now + (apr_int64_t)sc->crl_days * 86400;
     unsigned char *der = NULL;
     apr_size_t len = 0;
     const char *err = NULL, *detail;
     apr_status_t rv;
     apr_pool_t *p;
-    int listed = 0;
+    int listed = 0, prev_listed = 0;
 
     apr_pool_create(&p, pool);
-    rv = ca_crl_make(p, sc->ca, st, sc->crl_days, sc->crl_retention_days,
-                     now, &number, &der, &len, &listed, &err);
+    rv = ca_crl_make2(p, sc->ca, prev, st, sc->crl_days,
+                      sc->crl_retention_days, now, &number, &der, &len,
+                      &listed, &prev_listed, &err);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, ca_store_busy(st) ? APLOG_WARNING
                                                     : APLOG_ERR, 0, s,
@@ -292,8 +306,26 @@ static apr_status_t generate(server_rec *s, ca_store_t *st, apr_pool_t *pool,
         apr_pool_destroy(p);
         return rv;
     }
-    rv = write_file(p, sc->crl_cache, number, now,
-                    now + (apr_int64_t)sc->crl_days * 86400, der, len);
+    if (prev) {
+        /* the previous CA's first: a reader that sees the new number on
+         * the current CRL finds it on the previous one too */
+        apr_int64_t n2, tu2, nu2;
+        const char *kid = NULL, *b64 = NULL;
+        unsigned char *pder;
+        apr_size_t plen;
+        if (ca_store_crl_prev(st, p, &n2, &tu2, &nu2, &kid, &b64)
+                != APR_SUCCESS
+            || n2 != number || !*b64
+            || ca_base64_decode(p, b64, strlen(b64), &pder, &plen)
+                   != APR_SUCCESS
+            || write_file(p, sc->crl_prev_cache, n2, tu2, nu2, pder, plen)
+                   != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1810)
+                         "cannot write the previous CA's CRL cache %s",
+                         sc->crl_prev_cache);
+        }
+    }
+    rv = write_file(p, sc->crl_cache, number, now, nu, der, len);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, CERTAUTH_LOG_RV(rv), s, CA_LOGNO(0702)
                      "cannot write the CRL cache %s", sc->crl_cache);
@@ -303,6 +335,14 @@ static apr_status_t generate(server_rec *s, ca_store_t *st, apr_pool_t *pool,
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CA_LOGNO(1310)
                  "CRL made (%s): %s", why, detail);
     audit_crl(s, st, p, detail);
+    if (prev) {
+        detail = apr_psprintf(p, "previous CA's CRL number %" APR_INT64_T_FMT
+                              ", %d entries, issuer %s", number, prev_listed,
+                              sc->prev_ca->subject);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CA_LOGNO(1811)
+                     "CRL made (%s): %s", why, detail);
+        audit_crl(s, st, p, detail);
+    }
     apr_pool_destroy(p);
     return APR_SUCCESS;
 }
@@ -319,6 +359,24 @@ static apr_status_t fetch(server_rec *s, ca_store_t *st, apr_pool_t *pool)
     apr_pool_t *p;
 
     apr_pool_create(&p, pool);
+    if (prev_signer(sc)) {
+        /* the previous CA's CRL stored with the current one (refresh made
+         * a new pair when it is not there) */
+        const char *kid = NULL;
+        rv = ca_store_crl_prev(st, p, &number, &tu, &nu, &kid, &b64);
+        if (rv == APR_SUCCESS && number > 0 && *b64
+            && !strcmp(kid, ca_cert_key_id(p, sc->prev_ca->cert))) {
+            rv = ca_base64_decode(p, b64, strlen(b64), &der, &len);
+            if (rv == APR_SUCCESS) {
+                rv = write_file(p, sc->crl_prev_cache, number, tu, nu, der,
+                                len);
+            }
+        }
+        if (rv != APR_SUCCESS) {
+            apr_pool_destroy(p);
+            return rv;
+        }
+    }
     rv = ca_store_crl_get(st, p, &number, &tu, &nu, &b64);
     if (rv == APR_SUCCESS && number > 0) {
         rv = ca_base64_decode(p, b64, strlen(b64), &der, &len);
@@ -348,6 +406,19 @@ static int due(const crl_blob *b, apr_int64_t now, apr_time_t db_checked,
                                  refresh_secs);
 }
 
+/* After a rollover: this process's copy of the previous CA's CRL is
+ * missing or older than the current CRL c; under lock(). */
+static int prev_behind(const certauth_srv_conf *sc, crl_cache *c)
+{
+    crl_cache *pc;
+
+    if (!prev_signer(sc)) {
+        return 0;
+    }
+    pc = cache_sync(sc->crl_prev_cache);
+    return !pc->blob || !c->blob || pc->blob->number < c->blob->number;
+}
+
 /* Ask the database and make a CRL when needed (force: a change of status
  * is not on it yet); under the global lock, taken here before `deadline`.
  * 0, or 503. */
@@ -358,8 +429,9 @@ static int refresh(server_rec *s, ca_store_t *st, apr_pool_t *p,
     const char *path = sc->crl_cache;
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
     apr_int64_t number = 0, tu = 0, nu = 0, have;
+    const char *prev_kid = NULL;
     crl_cache *c;
-    int status = 0;
+    int status = 0, prev_stale;
 
     if (certauth_db_lock_until(deadline) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CA_LOGNO(1312)
@@ -369,7 +441,9 @@ static int refresh(server_rec *s, ca_store_t *st, apr_pool_t *p,
     lock();
     c = cache_sync(path);
     have = c->blob ? c->blob->number : 0;
-    if (!force && !due(c->blob, now, c->db_checked, sc->crl_refresh_secs)) {
+    prev_stale = prev_behind(sc, c);
+    if (!force && !prev_stale
+        && !due(c->blob, now, c->db_checked, sc->crl_refresh_secs)) {
         unlock();
         certauth_db_release();
         return 0; /* another child did it meanwhile */
@@ -402,7 +476,18 @@ static int refresh(server_rec *s, ca_store_t *st, apr_pool_t *p,
                 status = HTTP_SERVICE_UNAVAILABLE;
             }
         }
-        else if (number > have) {
+        else if (prev_signer(sc)
+                 && (ca_store_crl_prev(st, p, &number, &tu, &nu, &prev_kid,
+                                       NULL) != APR_SUCCESS
+                     || strcmp(prev_kid, ca_cert_key_id(
+                                             p, sc->prev_ca->cert)))) {
+            /* the stored CRL has none of the previous CA's (made before
+             * the rollover, or by certauth-admin) */
+            if (generate(s, st, p, "the previous CA's CRL") != APR_SUCCESS) {
+                status = HTTP_SERVICE_UNAVAILABLE;
+            }
+        }
+        else if (number > have || prev_stale) {
             apr_status_t frv = fetch(s, st, p);
             if (frv == CA_ECONFLICT) {
                 frv = generate(s, st, p, "the stored CRL is another key's");
@@ -582,10 +667,13 @@ int certauth_crl_post_config(apr_pool_t *pconf, server_rec *s)
     return OK;
 }
 
-int certauth_crl(request_rec *r, int pem)
+/* GET of a CRL from its cache file `path`: the current CA's, or after a
+ * rollover the previous CA's (made with it, its number and dates). */
+static int serve(request_rec *r, int pem, const char *path)
 {
     const certauth_srv_conf *sc = certauth_srv(r->server);
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+    int previous = path != sc->crl_cache;
     crl_cache *c;
     crl_blob *b = NULL;
     int need, status;
@@ -601,14 +689,15 @@ int certauth_crl(request_rec *r, int pem)
     c = cache_sync(sc->crl_cache);
     need = !c->blob || c->blob->next_update <= now
            || (!have_watchdog
-               && due(c->blob, now, c->db_checked, sc->crl_refresh_secs));
+               && due(c->blob, now, c->db_checked, sc->crl_refresh_secs))
+           || (previous && prev_behind(sc, c));
     unlock();
 
     if (need) {
         ca_store_t *st = certauth_store_quiet(r);
         apr_time_t deadline = certauth_store_get_deadline(r);
         lock();
-        c = cache_sync(sc->crl_cache);
+        c = cache_sync(path);
         b = c->blob && c->blob->next_update > now ? c->blob : NULL;
         unlock();
         status = !st ? HTTP_SERVICE_UNAVAILABLE
@@ -617,7 +706,7 @@ int certauth_crl(request_rec *r, int pem)
         if (status) {
             /* serve what we have while it is still valid */
             lock();
-            c = cache_sync(sc->crl_cache);
+            c = cache_sync(path);
             b = c->blob && c->blob->next_update > now ? c->blob : NULL;
             unlock();
             if (!b) {
@@ -629,7 +718,7 @@ int certauth_crl(request_rec *r, int pem)
     }
 
     lock();
-    c = cache_sync(sc->crl_cache);
+    c = cache_sync(path);
     b = c->blob;
     if (b) {
         apr_atomic_inc32(&b->refs);
@@ -681,6 +770,62 @@ int certauth_crl(request_rec *r, int pem)
                                     r->connection->bucket_alloc));
     return ap_pass_brigade(r->output_filters, bb) == APR_SUCCESS
                ? OK : AP_FILTER_ERROR;
+}
+
+/* Which CRL a path names: "" (GET crl: the CRL of the CA whose
+ * certificates name base/crl, ca_crl_path: the previous CA after a
+ * rollover, else the current one), "previous", or a CA's key identifier
+ * (ca_cert_key_id); NULL with *why when there is none (404). */
+static const char *crl_path_of(request_rec *r, const char *which,
+                               const char **why)
+{
+    const certauth_srv_conf *sc = certauth_srv(r->server);
+    int prev_named;
+
+    if (!*which) {
+        /* base/crl is named by the certificates of a CA without a
+         * previous one: after a rollover, the previous CA */
+        prev_named = sc->ca->previous != NULL;
+    }
+    else if (!strcmp(which, "previous")) {
+        prev_named = 1;
+    }
+    else if (!strcmp(which, ca_cert_key_id(r->pool, sc->ca->cert))) {
+        return sc->crl_cache;
+    }
+    else if (sc->ca->previous
+             && !strcmp(which, ca_cert_key_id(r->pool, sc->ca->previous))) {
+        prev_named = 1;
+    }
+    else {
+        *why = "no CA of this server has this key identifier";
+        return NULL;
+    }
+    if (!prev_named) {
+        return sc->crl_cache;
+    }
+    if (!prev_signer(sc)) {
+        *why = sc->ca->previous
+                   ? "the previous CA's CRL is signed with its key: "
+                     "CertAuthPreviousCAKeyFile is not set"
+                   : "this CA has no previous CA whose CRL it signs "
+                     "(CertAuthPreviousCAKeyFile)";
+        return NULL;
+    }
+    return sc->crl_prev_cache;
+}
+
+int certauth_crl_named(request_rec *r, const char *which, int pem)
+{
+    const char *why = NULL, *path = crl_path_of(r, which, &why);
+
+    return path ? serve(r, pem, path)
+                : certauth_error(r, HTTP_NOT_FOUND, "not found", why);
+}
+
+int certauth_crl(request_rec *r, int pem)
+{
+    return certauth_crl_named(r, "", pem);
 }
 
 int certauth_crl_generation(request_rec *r, const char **gen)

@@ -55,7 +55,7 @@ APLOG_USE_MODULE(certauth);
 /* A response kept in memory (malloc'ed, replaced under the lock). */
 typedef struct ocsp_entry {
     char key[72];
-    char gen[48];
+    char gen[72];
     apr_int64_t this_update, next_update;
     apr_size_t len;
     unsigned char der[];
@@ -103,14 +103,15 @@ void certauth_ocsp_child_init(apr_pool_t *p, server_rec *s)
 #endif
 }
 
-/* Under lock(). */
-static ocsp_state *state_of(const certauth_srv_conf *sc)
+/* Under lock().  prev: of the previous CA (after a rollover). */
+static ocsp_state *state_of(const certauth_srv_conf *sc, int prev)
 {
-    ocsp_state *s = apr_hash_get(states, sc->ocsp_dir, APR_HASH_KEY_STRING);
+    const char *key = prev ? sc->ocsp_prev_responder : sc->ocsp_dir;
+    ocsp_state *s = apr_hash_get(states, key, APR_HASH_KEY_STRING);
     if (!s) {
         s = apr_pcalloc(state_pool, sizeof(*s));
         s->entries = apr_hash_make(state_pool);
-        apr_hash_set(states, apr_pstrdup(state_pool, sc->ocsp_dir),
+        apr_hash_set(states, apr_pstrdup(state_pool, key),
                      APR_HASH_KEY_STRING, s);
     }
     return s;
@@ -300,12 +301,12 @@ static ocsp_entry *entry_load(request_rec *r, const certauth_srv_conf *sc,
     apr_size_t len;
     long long tu, nu;
     unsigned long long dlen;
-    char gen[48];
+    char gen[72];
 
     if (ca_file_read(r->pool, entry_file(r->pool, sc, key), OCSP_MAX_FILE,
                      &data, &len) != APR_SUCCESS
-        || !(nl = memchr(data, '\n', len > 120 ? 120 : len))
-        || sscanf(data, OCSP_MAGIC " %47s %lld %lld %llu", gen, &tu, &nu,
+        || !(nl = memchr(data, '\n', len > 160 ? 160 : len))
+        || sscanf(data, OCSP_MAGIC " %71s %lld %lld %llu", gen, &tu, &nu,
                   &dlen) != 4
         || (apr_size_t)(nl + 1 - data) + dlen != len) {
         return NULL;
@@ -391,16 +392,18 @@ static int renew_due(const ca_ocsp_signer_t *s, apr_int64_t now)
 }
 
 static ca_ocsp_signer_t *signer_from_file(apr_pool_t *p,
-                                          const certauth_srv_conf *sc)
+                                          const certauth_srv_conf *sc,
+                                          int prev)
 {
     ca_ocsp_signer_t *s = NULL;
     const char *err;
     char *data = NULL;
     apr_size_t len = 0;
 
-    if (ca_file_read(p, sc->ocsp_responder, OCSP_MAX_FILE, &data, &len)
-            != APR_SUCCESS
-        || ca_ocsp_signer_load(p, sc->ca, data, len, &s, &err)
+    if (ca_file_read(p, prev ? sc->ocsp_prev_responder : sc->ocsp_responder,
+                     OCSP_MAX_FILE, &data, &len) != APR_SUCCESS
+        || ca_ocsp_signer_load(p, prev ? sc->prev_ca : sc->ca, data, len,
+                               &s, &err)
                != APR_SUCCESS) {
         s = NULL;
     }
@@ -423,11 +426,15 @@ static void signer_set(ocsp_state *os, ca_ocsp_signer_t *s, apr_pool_t *np)
 }
 
 /* The signer; NULL after logging when none can be had (*dbdown: because
- * of the database). */
+ * of the database).  prev: for the previous CA's certificates after a
+ * rollover: its key, or a responder certificate it issued (a file of its
+ * own). */
 static ca_ocsp_signer_t *get_signer(request_rec *r, ca_store_t *st,
-                                    int *dbdown)
+                                    int prev, int *dbdown)
 {
     const certauth_srv_conf *sc = certauth_srv(r->server);
+    const ca_t *ca = prev ? sc->prev_ca : sc->ca;
+    const char *file = prev ? sc->ocsp_prev_responder : sc->ocsp_responder;
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
     ca_ocsp_signer_t *s;
     ocsp_state *os;
@@ -438,10 +445,10 @@ static ca_ocsp_signer_t *get_signer(request_rec *r, ca_store_t *st,
 
     *dbdown = 0;
     if (sc->ocsp_signer_ca) {
-        return ca_ocsp_signer_ca(r->pool, sc->ca);
+        return ca_ocsp_signer_ca(r->pool, ca);
     }
     lock();
-    os = state_of(sc);
+    os = state_of(sc, prev);
     s = os->signer;
     if (s && !renew_due(s, now)
         && apr_time_sec(apr_time_now() - os->signer_checked)
@@ -451,7 +458,7 @@ static ca_ocsp_signer_t *get_signer(request_rec *r, ca_store_t *st,
     }
     /* another child may have renewed it: look at the file */
     apr_pool_create(&np, state_pool);
-    s = signer_from_file(np, sc);
+    s = signer_from_file(np, sc, prev);
     os->signer_checked = apr_time_now();
     if (s && !renew_due(s, now)) {
         if (!os->signer || strcmp(os->signer->id, s->id)) {
@@ -468,13 +475,13 @@ static ca_ocsp_signer_t *get_signer(request_rec *r, ca_store_t *st,
 
     /* issue a new one, one process at a time */
     locked = certauth_db_lock(r);
-    s = signer_from_file(np, sc);
+    s = signer_from_file(np, sc, prev);
     if (!s || renew_due(s, now)) {
         if (!st) {
             *dbdown = 1;
             s = NULL;
         }
-        else if ((rv = ca_ocsp_responder_issue(np, sc->ca, st,
+        else if ((rv = ca_ocsp_responder_issue(np, ca, st,
                                                sc->ocsp_responder_days, NULL,
                                                &s, &pem, &err))
                  != APR_SUCCESS) {
@@ -485,19 +492,20 @@ static ca_ocsp_signer_t *get_signer(request_rec *r, ca_store_t *st,
             s = NULL;
         }
         else {
-            rv = ca_file_write_atomic(np, sc->ocsp_responder, pem,
+            rv = ca_file_write_atomic(np, file, pem,
                                       strlen(pem), 0600);
             OPENSSL_cleanse((void *)pem, strlen(pem));
             if (rv != APR_SUCCESS) {
                 ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(1713)
-                              "cannot write %s", sc->ocsp_responder);
+                              "cannot write %s", file);
                 s = NULL;
             }
             else {
                 certauth_audit(r, st, NULL, "ocsp-responder", s->id, "ok",
                                apr_psprintf(r->pool, "OCSP responder "
-                                            "certificate for %s, valid %d "
+                                            "certificate for %s%s, valid %d "
                                             "days", r->server->server_hostname,
+                                            prev ? " (previous CA)" : "",
                                             sc->ocsp_responder_days));
             }
         }
@@ -567,13 +575,23 @@ int certauth_ocsp(request_rec *r, certauth_req *q)
     ocsp_entry *e = NULL;
     apr_int64_t next = 0;
     apr_status_t rv;
-    int answered, rc, dbdown, status, i, keep, known;
+    int answered, rc, dbdown, status, i, keep, known, prev = 0;
 
     rc = read_request(r, q, &der, &len, &answered);
     if (answered) {
         return rc;
     }
     req = ca_ocsp_parse(r->pool, sc->ocsp_hashes, der, len);
+    if (req->status == OCSP_RESPONSE_STATUS_UNAUTHORIZED
+        && sc->ocsp_prev_hashes && sc->prev_ca && sc->prev_ca->key) {
+        /* after a rollover: about certificates of the previous CA? */
+        ca_ocsp_req_t *req2 = ca_ocsp_parse(r->pool, sc->ocsp_prev_hashes,
+                                            der, len);
+        if (req2->status == OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+            req = req2;
+            prev = 1;
+        }
+    }
     if (req->status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
         return send_error(r, req->status
                                      == OCSP_RESPONSE_STATUS_MALFORMEDREQUEST
@@ -585,7 +603,7 @@ int certauth_ocsp(request_rec *r, certauth_req *q)
     if (req->cacheable) {
         ocsp_state *os;
         lock();
-        os = state_of(sc);
+        os = state_of(sc, prev);
         e = apr_hash_get(os->entries, req->cache_key, APR_HASH_KEY_STRING);
         if (fresh(e, gen, now) || (status && e && e->next_update > now)) {
             /* a copy: the entry may be replaced once unlocked */
@@ -602,7 +620,7 @@ int certauth_ocsp(request_rec *r, certauth_req *q)
             apr_size_t n = e->len;
             unsigned char *copy = apr_pmemdup(r->pool, e->der, e->len);
             lock();
-            entry_put(state_of(sc), e);
+            entry_put(state_of(sc, prev), e);
             unlock();
             return send_ok(r, copy, n, tu, nu, 1);
         }
@@ -625,7 +643,7 @@ int certauth_ocsp(request_rec *r, certauth_req *q)
                           OCSP_RESPONSE_STATUS_TRYLATER,
                           "the certificate database is unavailable");
     }
-    if (!(signer = get_signer(r, st, &dbdown))) {
+    if (!(signer = get_signer(r, st, prev, &dbdown))) {
         return send_error(r, dbdown ? HTTP_SERVICE_UNAVAILABLE
                                     : HTTP_INTERNAL_SERVER_ERROR,
                           dbdown ? OCSP_RESPONSE_STATUS_TRYLATER
@@ -653,7 +671,7 @@ int certauth_ocsp(request_rec *r, certauth_req *q)
                                 out_len))) {
         entry_save(r, sc, e);
         lock();
-        entry_put(state_of(sc), e);
+        entry_put(state_of(sc, prev), e);
         unlock();
         sweep(r, sc);
     }

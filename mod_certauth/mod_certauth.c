@@ -176,6 +176,16 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                          "CertAuthOCSP: cannot hash the CA's name and key");
             return !OK;
         }
+        /* after a rollover the previous CA's certificates are answered
+         * too, signed by its key or a responder certificate it issued */
+        if (sc->ocsp && sc->prev_ca && !sc->ocsp_prev_hashes
+            && ca_ocsp_init(&sc->ocsp_prev_hashes, pconf, sc->prev_ca)
+                   != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1812)
+                         "CertAuthOCSP: cannot hash the previous CA's name "
+                         "and key");
+            return !OK;
+        }
         if (sc->has_endpoints) {
             any = 1;
         }
@@ -218,6 +228,8 @@ static int crl_dirs(apr_pool_t *pconf, server_rec *s0)
             }
             fp[j] = '\0';
             sc->crl_cache = apr_psprintf(pconf, "%s/crl-%s.bin", dir, fp);
+            sc->crl_prev_cache = apr_psprintf(pconf, "%s/crl-%s-previous"
+                                              ".bin", dir, fp);
             if (sc->ocsp == 1 && sc->has_endpoints) {
                 core_dir_config *cd = ap_get_core_module_config(
                     s->lookup_defaults);
@@ -234,6 +246,9 @@ static int crl_dirs(apr_pool_t *pconf, server_rec *s0)
             sc->ocsp_dir = apr_psprintf(pconf, "%s/ocsp-%s", dir, fp);
             sc->ocsp_responder = apr_psprintf(pconf, "%s/ocsp-%s-responder"
                                               ".pem", dir, fp);
+            sc->ocsp_prev_responder = apr_psprintf(pconf, "%s/ocsp-%s-"
+                                                   "responder-previous.pem",
+                                                   dir, fp);
             if (sc->ocsp && mkdir(sc->ocsp_dir, 0755) != 0
                 && errno != EEXIST) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG,
@@ -278,7 +293,6 @@ static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
 
     certauth_crl_child_init(pchild, s0);
     certauth_ocsp_child_init(pchild, s0);
-    certauth_rollover_child_init(pchild);
     for (s = s0; s; s = s->next) {
         certauth_srv_conf *sc = certauth_srv(s);
         const char *err = NULL;

@@ -52,6 +52,7 @@ typedef struct certauth_srv_conf {
     int supersede_grace_secs;    /* a superseded certificate is listed on
                                     the CRL this long after its renewal     */
     const char *crl_cache;       /* cache file (runtime dir), per CA        */
+    const char *crl_prev_cache;  /* ... of the previous CA's CRL            */
     apr_interval_time_t db_timeout; /* CertAuthDBTimeout, -1 unset         */
     int db_max_waiters;          /* CertAuthDBMaxWaiters (main server), -1 */
     apr_interval_time_t crl_delay; /* CertAuthCRLDelay, -1 unset            */
@@ -65,6 +66,8 @@ typedef struct certauth_srv_conf {
     const char *ocsp_dir;        /* response cache (runtime dir), per CA    */
     const char *ocsp_responder;  /* responder key + certificate file        */
     struct ca_ocsp_t *ocsp_hashes; /* the CA's CertID hashes                */
+    struct ca_ocsp_t *ocsp_prev_hashes; /* the previous CA's (with its key) */
+    const char *ocsp_prev_responder; /* its responder key + certificate    */
     apr_array_header_t *refs;    /* certauth_ref: profiles named elsewhere  */
     ca_t *ca;                    /* loaded at check_config                  */
     /* ACME (ep_acme.c) */
@@ -283,12 +286,13 @@ int certauth_crl(request_rec *r, int pem);
 void certauth_crl_regenerate(request_rec *r, ca_store_t *st);
 /* Child start-up of the CRL cache; the watchdog (post_config). */
 void certauth_crl_child_init(apr_pool_t *p, server_rec *s);
+/* GET crl/WHICH[.pem]: "previous" (after a rollover, the previous CA's
+ * CRL), or a CA's key identifier (ca_cert_key_id): that CA's CRL; "": GET
+ * crl, the CRL named by the certificates of a CA without a previous one. */
+int certauth_crl_named(request_rec *r, const char *which, int pem);
 int certauth_crl_post_config(apr_pool_t *pconf, server_rec *s);
 /* The child exits: returns once the watchdog's work has ended. */
 void certauth_crl_child_exit(void);
-/* GET crl/previous[.pem]: the previous CA's CRL (ep_rollover.c) */
-int certauth_crl_previous(request_rec *r, int pem);
-void certauth_rollover_child_init(apr_pool_t *pchild);
 /* The module's global mutex (CRL making, schema changes), held for the
  * request r, waited for until the request's database deadline
  * (CertAuthDBTimeout): certauth_db_lock returns whether it locked, to be
@@ -357,9 +361,11 @@ int certauth_dispatch(request_rec *r, const certauth_route *rt,
 int certauth_fail(request_rec *r, const certauth_req *q, int status,
                   const char *error, const char *detail);
 
-/* crl.c: a tag of the current CRL ("number:thisUpdate"), brought up to
- * date as a CRL request does; every change of a certificate's status makes
- * a new CRL, so OCSP responses made under another tag are out of date.
+/* crl.c: a tag of the current CRL and of the changes of status not on it
+ * yet ("number:thisUpdate:marks", certauth_crl_marks), brought up to date
+ * as a CRL request does; every change of a certificate's status changes
+ * it (at once here, with the next CRL on other front ends), so OCSP
+ * responses made under another tag are out of date.
  * 0, or an HTTP status (database unavailable) with *gen what this front end
  * has (NULL: none). */
 int certauth_crl_generation(request_rec *r, const char **gen);

@@ -56,16 +56,14 @@ static int ep_crl_pem(request_rec *r, certauth_req *q)
     return certauth_crl(r, 1);
 }
 
-static int ep_crl_previous_der(request_rec *r, certauth_req *q)
+/* crl/previous, crl/KEYID, and each with .pem */
+static int ep_crl_named(request_rec *r, certauth_req *q)
 {
-    (void)q;
-    return certauth_crl_previous(r, 0);
-}
+    apr_size_t n = strlen(q->tail);
+    int pem = n > 4 && !strcmp(q->tail + n - 4, ".pem");
 
-static int ep_crl_previous_pem(request_rec *r, certauth_req *q)
-{
-    (void)q;
-    return certauth_crl_previous(r, 1);
+    return certauth_crl_named(r, apr_pstrmemdup(r->pool, q->tail,
+                                                pem ? n - 4 : n), pem);
 }
 
 /*     path, kind (0 the CA's Location, 1 EST, 2 ACME), method, accepted
@@ -85,8 +83,7 @@ const certauth_route certauth_routes[] = {
     ROUTE("certs/*", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, ep_cert),
     ROUTE("crl", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, ep_crl_der),
     ROUTE("crl.pem", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, ep_crl_pem),
-    ROUTE("crl/previous", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, ep_crl_previous_der),
-    ROUTE("crl/previous.pem", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, ep_crl_previous_pem),
+    ROUTE("crl/*", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, ep_crl_named),
     ROUTE("enroll", 0, M_POST, CSR_TYPES " text/plain", 0, 0, CERTAUTH_LOGIN, 1, "enroll", certauth_enroll),
     ROUTE("renew", 0, M_POST, CSR_TYPES, 1, 0, CERTAUTH_CERT, 1, "renew", certauth_renew),
     ROUTE("revoke", 0, M_POST, FORM_TYPES, 0, 0, CERTAUTH_EITHER, 1, "revoke", certauth_revoke),

@@ -864,3 +864,52 @@ apr_status_t ca_set_previous(ca_t *ca, apr_pool_t *p, const char *prev_file,
     ca->publish_pem = pem;
     return APR_SUCCESS;
 }
+
+static const char *kid_hex(apr_pool_t *p, const unsigned char *d, int n)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *out = apr_palloc(p, (apr_size_t)n * 2 + 1);
+    int i;
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = digits[d[i] >> 4];
+        out[2 * i + 1] = digits[d[i] & 15];
+    }
+    out[2 * n] = '\0';
+    return out;
+}
+
+const char *ca_cert_key_id(apr_pool_t *p, X509 *x)
+{
+    const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(x);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+
+    if (ski) {
+        return kid_hex(p, ASN1_STRING_get0_data(ski), ASN1_STRING_length(ski));
+    }
+    if (!X509_pubkey_digest(x, EVP_sha1(), md, &n)) {
+        return "";
+    }
+    return kid_hex(p, md, (int)n);
+}
+
+const char *ca_cert_issuer_key_id(apr_pool_t *p, X509 *x)
+{
+    const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(x);
+
+    return aki ? kid_hex(p, ASN1_STRING_get0_data(aki),
+                         ASN1_STRING_length(aki))
+               : "";
+}
+
+const char *ca_pem_issuer_key_id(apr_pool_t *p, const char *pem)
+{
+    BIO *b = pem ? BIO_new_mem_buf(pem, -1) : NULL;
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    const char *kid = x ? ca_cert_issuer_key_id(p, x) : "";
+
+    X509_free(x);
+    BIO_free(b);
+    return kid;
+}

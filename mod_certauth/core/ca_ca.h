@@ -77,6 +77,17 @@ apr_status_t ca_set_previous(ca_t *ca, apr_pool_t *p, const char *prev_file,
  * signature). */
 int ca_issued_by_us(const ca_t *ca, X509 *x);
 
+/* Key identifiers, lower-case hex (what a CA generation is known by after
+ * a rollover: the store's issuer_kid, the CRL URL crl/KEYID):
+ * ca_cert_key_id: the certificate's subjectKeyIdentifier, else the SHA-1
+ * of its public key (RFC 5280 4.2.1.2 method 1, as ca_crl_build's AKI);
+ * ca_cert_issuer_key_id: the keyIdentifier of its authorityKeyIdentifier,
+ * "" when it has none; ca_pem_issuer_key_id: the same of a PEM
+ * certificate ("" also when it cannot be read). */
+const char *ca_cert_key_id(apr_pool_t *p, X509 *x);
+const char *ca_cert_issuer_key_id(apr_pool_t *p, X509 *x);
+const char *ca_pem_issuer_key_id(apr_pool_t *p, const char *pem);
+
 /* A secret from its source: "file:/path" (first line), "exec:/program"
  * (first line of its output; the program gets `arg` as argument) or
  * "env:NAME".  NULL with *err on failure.  The copy is in p. */

@@ -34,6 +34,9 @@ typedef struct ca_crl_entry_t {
                                   unspecified (0) is written as no reason
                                   code either, as RFC 5280 asks          */
     apr_int64_t invalidity_at; /* 0: no invalidityDate extension         */
+    const char *issuer_kid;    /* key identifier of the issuing CA (the
+                                  store's issuer_kid), "" unknown, NULL
+                                  not given                              */
 } ca_crl_entry_t;
 
 /* Build and sign a v2 CRL: issuer = the CA's subject, thisUpdate, nextUpdate,
@@ -52,23 +55,26 @@ apr_status_t ca_crl_build(apr_pool_t *p, const ca_t *ca,
  * the revoked and superseded certificates that expired less than
  * retention_days ago (superseded ones still in their grace left out), CRL
  * number one more than the stored one, nextUpdate `days` after now.
- * Returns the number, the DER and how many entries it lists.  CA_EDB,
- * CA_ECONFLICT (another writer was first) or a build error with *err.
- * (ca_crlstore.c) */
+ * Each CA lists the certificates it issued (the store's issuer_kid is its
+ * key identifier) and those whose issuer is unknown (no
+ * authorityKeyIdentifier): after a rollover, with `prev` (the previous
+ * CA, with its key; NULL: none), the previous CA's CRL is made too, with
+ * the same number and dates, and stored next to the current one
+ * (ca_store_crl_prev).  Returns the number, the DER and how many entries
+ * it lists.  CA_EDB, CA_ECONFLICT (another writer was first) or a build
+ * error with *err.  (ca_crlstore.c) */
 struct ca_store_t;
 apr_status_t ca_crl_make(apr_pool_t *p, const ca_t *ca,
                          struct ca_store_t *store, int days,
                          int retention_days, apr_int64_t now,
                          apr_int64_t *number, unsigned char **der,
                          apr_size_t *der_len, int *listed, const char **err);
-
-/* After a rollover: the CRL `der` (the current CA's) issued and signed by
- * `signer` (the previous CA, with its key): the same number, dates and
- * entries, the signer's name and key identifier.  (ca_rollover.c) */
-apr_status_t ca_crl_resign(apr_pool_t *p, const ca_t *signer,
-                           const unsigned char *der, apr_size_t len,
-                           unsigned char **out, apr_size_t *out_len,
-                           const char **err);
+apr_status_t ca_crl_make2(apr_pool_t *p, const ca_t *ca, const ca_t *prev,
+                          struct ca_store_t *store, int days,
+                          int retention_days, apr_int64_t now,
+                          apr_int64_t *number, unsigned char **der,
+                          apr_size_t *der_len, int *listed,
+                          int *prev_listed, const char **err);
 
 /* PEM ("-----BEGIN X509 CRL-----") of a DER CRL. */
 const char *ca_crl_pem(apr_pool_t *p, const unsigned char *der,

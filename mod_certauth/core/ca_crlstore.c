@@ -7,18 +7,45 @@
 #include "ca_store.h"
 #include "ca_util.h"
 
-apr_status_t ca_crl_make(apr_pool_t *p, const ca_t *ca, ca_store_t *store,
-                         int days, int retention_days, apr_int64_t now,
-                         apr_int64_t *number, unsigned char **der,
-                         apr_size_t *der_len, int *listed, const char **err)
+/* The entries of `all` revoked by now and issued by the CA whose key
+ * identifier is kid (or by an unknown issuer), into a new array. */
+static apr_array_header_t *entries_of(apr_pool_t *p,
+                                      const apr_array_header_t *all,
+                                      const char *kid, apr_int64_t now)
+{
+    apr_array_header_t *list = apr_array_make(p, all->nelts ? all->nelts : 1,
+                                              sizeof(ca_crl_entry_t));
+    int i;
+
+    for (i = 0; i < all->nelts; i++) {
+        const ca_crl_entry_t *e = &APR_ARRAY_IDX(all, i, ca_crl_entry_t);
+        if (e->revoked_at <= now
+            && (!e->issuer_kid || !*e->issuer_kid
+                || !strcmp(e->issuer_kid, kid))) {
+            *(ca_crl_entry_t *)apr_array_push(list) = *e;
+        }
+    }
+    return list;
+}
+
+apr_status_t ca_crl_make2(apr_pool_t *p, const ca_t *ca, const ca_t *prev,
+                          ca_store_t *store, int days, int retention_days,
+                          apr_int64_t now, apr_int64_t *number,
+                          unsigned char **der, apr_size_t *der_len,
+                          int *listed, int *prev_listed, const char **err)
 {
     apr_int64_t old = 0, tu = 0, nu = 0;
     apr_int64_t next = now + (apr_int64_t)days * 86400;
-    apr_array_header_t *entries = NULL, *list = NULL;
+    apr_array_header_t *entries = NULL, *list = NULL, *plist = NULL;
+    unsigned char *pder = NULL;
+    apr_size_t pder_len = 0;
+    const char *prev_kid = NULL;
     apr_status_t rv;
-    int i;
 
     *err = NULL;
+    if (prev_listed) {
+        *prev_listed = 0;
+    }
     rv = ca_store_txn_begin(store, p);
     if (rv == APR_SUCCESS) {
         /* one CRL at a time across front ends: the entries are read
@@ -32,24 +59,22 @@ apr_status_t ca_crl_make(apr_pool_t *p, const ca_t *ca, ca_store_t *store,
                                   &entries);
     }
     if (rv == APR_SUCCESS) {
-        /* the entries revoked by now, kept in place (no copy) */
-        int kept = 0;
-        list = entries;
-        for (i = 0; i < entries->nelts; i++) {
-            ca_crl_entry_t *e = &APR_ARRAY_IDX(entries, i, ca_crl_entry_t);
-            if (e->revoked_at <= now) {
-                if (kept != i) {
-                    APR_ARRAY_IDX(list, kept, ca_crl_entry_t) = *e;
-                }
-                kept++;
-            }
-        }
-        list->nelts = kept;
+        /* the entries revoked by now, each on its issuer's CRL */
+        list = entries_of(p, entries, ca_cert_key_id(p, ca->cert), now);
         rv = ca_crl_build(p, ca, list, old + 1, now, next, der, der_len, err);
+    }
+    if (rv == APR_SUCCESS && prev) {
+        prev_kid = ca_cert_key_id(p, prev->cert);
+        plist = entries_of(p, entries, prev_kid, now);
+        rv = ca_crl_build(p, prev, plist, old + 1, now, next, &pder,
+                          &pder_len, err);
     }
     if (rv == APR_SUCCESS) {
         rv = ca_store_crl_put(store, p, old, old + 1, now, next,
-                              ca_base64_encode(p, *der, *der_len, 0));
+                              ca_base64_encode(p, *der, *der_len, 0),
+                              prev_kid,
+                              pder ? ca_base64_encode(p, pder, pder_len, 0)
+                                   : NULL);
     }
     if (ca_store_txn_end(store, p, rv == APR_SUCCESS) != APR_SUCCESS
         && rv == APR_SUCCESS) {
@@ -63,5 +88,17 @@ apr_status_t ca_crl_make(apr_pool_t *p, const ca_t *ca, ca_store_t *store,
     }
     *number = old + 1;
     *listed = list->nelts;
+    if (prev_listed && plist) {
+        *prev_listed = plist->nelts;
+    }
     return APR_SUCCESS;
+}
+
+apr_status_t ca_crl_make(apr_pool_t *p, const ca_t *ca, ca_store_t *store,
+                         int days, int retention_days, apr_int64_t now,
+                         apr_int64_t *number, unsigned char **der,
+                         apr_size_t *der_len, int *listed, const char **err)
+{
+    return ca_crl_make2(p, ca, NULL, store, days, retention_days, now,
+                        number, der, der_len, listed, NULL, err);
 }

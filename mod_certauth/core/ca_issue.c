@@ -626,9 +626,21 @@ static int push_access(AUTHORITY_INFO_ACCESS *aia, ASN1_OBJECT *method,
 }
 
 /* crlDistributionPoints and authorityInfoAccess: from the base URL (when
- * set) and the profile's extra AIA entries. */
+ * set) and the profile's extra AIA entries.  The CRL of a CA generation
+ * stays where its certificates look for it: base/crl for a CA without a
+ * previous one (every CA before its first rollover, so the certificates
+ * issued before a rollover keep their CRL: base/crl is the previous CA's
+ * after it), base/crl/KEYID (ca_cert_key_id) for a CA with a previous
+ * one. */
+const char *ca_crl_path(apr_pool_t *p, const ca_t *ca)
+{
+    return ca->previous ? apr_pstrcat(p, "/crl/",
+                                      ca_cert_key_id(p, ca->cert), NULL)
+                        : "/crl";
+}
+
 static apr_status_t add_urls(apr_pool_t *p, X509 *x, const char *base,
-                             const char *ocsp,
+                             const char *crl_path, const char *ocsp,
                              const apr_array_header_t *extra,
                              const char **err)
 {
@@ -639,7 +651,8 @@ static apr_status_t add_urls(apr_pool_t *p, X509 *x, const char *base,
     int ok = 0, i;
 
     if (base) {
-        /* crlDistributionPoints: one point, fullName URI base/crl */
+        /* crlDistributionPoints: one point, fullName URI base/crl or
+         * base/crl/KEYID */
         cdp = sk_DIST_POINT_new_null();
         dp = DIST_POINT_new();
         if (!cdp || !dp || !(dp->distpoint = DIST_POINT_NAME_new())) {
@@ -647,7 +660,7 @@ static apr_status_t add_urls(apr_pool_t *p, X509 *x, const char *base,
         }
         dp->distpoint->type = 0;
         if (!(dp->distpoint->name.fullname = sk_GENERAL_NAME_new_null())
-            || !(gen = ia5_name(GEN_URI, apr_pstrcat(p, base, "/crl", NULL)))
+            || !(gen = ia5_name(GEN_URI, apr_pstrcat(p, base, crl_path, NULL)))
             || !sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gen)) {
             goto leave;
         }
@@ -878,7 +891,8 @@ apr_status_t ca_cert_build(apr_pool_t *p, const ca_t *ca,
         *err = "cannot add subjectAltName";
         goto leave;
     }
-    if ((rv = add_urls(p, x, base, req->ocsp_url, prof->aia, err))
+    if ((rv = add_urls(p, x, base, ca_crl_path(p, ca), req->ocsp_url,
+                       prof->aia, err))
         != APR_SUCCESS) {
         goto leave;
     }

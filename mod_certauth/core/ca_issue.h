@@ -112,4 +112,9 @@ apr_status_t ca_issue(apr_pool_t *p, const ca_t *ca, ca_store_t *store,
                       const ca_issue_req_t *req, X509 **out,
                       ca_cert_row_t **row, const char **err);
 
+/* The path below the base URL of the CRL of the certificates that ca
+ * issues (their CRL distribution point): "/crl", or "/crl/KEYID" for a CA
+ * with a previous CA (after a rollover). */
+const char *ca_crl_path(apr_pool_t *p, const ca_t *ca);
+
 #endif

@@ -23,6 +23,7 @@ struct ca_ocsp_t {
         unsigned char key[EVP_MAX_MD_SIZE];
         unsigned int len;
     } h[N_MDS];
+    const char *kid;             /* the CA's key identifier (ca_cert_key_id) */
 };
 
 apr_status_t ca_ocsp_init(ca_ocsp_t **out, apr_pool_t *p, const ca_t *ca)
@@ -45,6 +46,7 @@ apr_status_t ca_ocsp_init(ca_ocsp_t **out, apr_pool_t *p, const ca_t *ca)
         }
         oc->h[i].len = nlen;
     }
+    oc->kid = ca_cert_key_id(p, ca->cert);
     *out = oc;
     return APR_SUCCESS;
 }
@@ -88,6 +90,7 @@ ca_ocsp_req_t *ca_ocsp_parse(apr_pool_t *p, const ca_ocsp_t *oc,
     int i, n, any_single_ext = 0;
 
     r->status = OCSP_RESPONSE_STATUS_SUCCESSFUL;
+    r->issuer_kid = oc ? oc->kid : NULL;
     if (!der || len == 0 || len > 1024 * 1024
         || !(r->req = d2i_OCSP_REQUEST(NULL, &q, (long)len))) {
         ERR_clear_error();
@@ -301,6 +304,14 @@ apr_status_t ca_ocsp_lookup(apr_pool_t *p, ca_store_t *store,
             }
             else if (rv != APR_SUCCESS) {
                 return CA_EDB;
+            }
+        }
+        if (row && req->issuer_kid) {
+            /* a certificate of the other CA generation (serials are
+             * unique across them) was not issued by this one: unknown */
+            const char *kid = ca_pem_issuer_key_id(p, row->cert_pem);
+            if (*kid && strcmp(kid, req->issuer_kid)) {
+                row = NULL;
             }
         }
         ca_ocsp_status_of(row, now, &out[i]);

@@ -19,7 +19,9 @@
 #define CA_OCSP_MAX_NONCE 32
 
 /* The CA's issuer name and key hashes for the digests a CertID may use
- * (SHA-1, SHA-224, SHA-256, SHA-384, SHA-512). */
+ * (SHA-1, SHA-224, SHA-256, SHA-384, SHA-512).  After a rollover the
+ * responder has one for each CA generation (ep_ocsp.c): a request is
+ * answered for the CA whose hashes all its CertIDs carry. */
 typedef struct ca_ocsp_t ca_ocsp_t;
 apr_status_t ca_ocsp_init(ca_ocsp_t **out, apr_pool_t *p, const ca_t *ca);
 
@@ -55,6 +57,10 @@ typedef struct ca_ocsp_req_t {
                                     extensions: the response depends on the
                                     CertID only (key: cache_key)            */
     const char *cache_key;       /* hex SHA-256 of the CertID's DER         */
+    const char *issuer_kid;      /* key identifier of the CA whose hashes
+                                    the CertIDs carry (ca_cert_key_id): a
+                                    stored certificate of another CA is
+                                    unknown to ca_ocsp_lookup              */
 } ca_ocsp_req_t;
 
 /* Always returns a request (status says whether it can be answered). */

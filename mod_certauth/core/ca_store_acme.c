@@ -1,6 +1,6 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
-/* ca_store_acme.c: the ACME server's queries (its tables: migration 7 in
- * ca_store_schema.c).
+/* ca_store_acme.c: the ACME server's queries (its tables: migrations 7
+ * and 9 in ca_store_schema.c).
  * The SQL follows ca_store.c's portable style (lower-case identifiers,
  * %s text and %lld number parameters, keys made by the module). */
 

@@ -1,6 +1,6 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 /* ca_store_acme: the ACME server's rows in the certificate database
- * (schema versions 7 and 8): the nonce key and spent nonces (shared by
+ * (schema versions 7 and 9): the nonce key and spent nonces (shared by
  * all children and front ends),
  * external account binding keys, accounts, orders, authorizations and
  * challenges.  Status changes are conditional on the status read

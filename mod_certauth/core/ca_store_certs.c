@@ -8,6 +8,7 @@
 #include <apr_hash.h>
 #include <apr_strings.h>
 
+#include "ca_ca.h"
 #include "ca_log.h"
 #include "ca_store_int.h"
 #include "ca_store_test.h"
@@ -15,8 +16,8 @@
 
 const ca_st_stmt_def ca_st_stmts_certs[] = {
     {"certauth_cert_insert",
-     "INSERT INTO certauth_certs (" CERT_COLS ") VALUES "
-     "(%s, %s, %s, %s, %lld, %lld, %lld, %s, %lld, %d, %s, %lld, %s) "
+     "INSERT INTO certauth_certs (" CERT_COLS ", issuer_kid) VALUES "
+     "(%s, %s, %s, %s, %lld, %lld, %lld, %s, %lld, %d, %s, %lld, %s, %s) "
      "ON CONFLICT (serial) DO NOTHING"},
     {"certauth_cert_get",
      "SELECT " CERT_COLS " FROM certauth_certs WHERE serial = %s"},
@@ -119,7 +120,7 @@ apr_status_t ca_store_cert_insert(ca_store_t *s, apr_pool_t *p,
                                   const ca_cert_row_t *c)
 {
     apr_dbd_prepared_t *stmt;
-    const char *args[13];
+    const char *args[14];
     ca_cert_row_t *existing;
     apr_status_t rv;
     int nrows = 0, rc;
@@ -140,7 +141,9 @@ apr_status_t ca_store_cert_insert(ca_store_t *s, apr_pool_t *p,
     args[10] = c->cert_pem;
     args[11] = ca_st_i64(p, c->invalidity_at);
     args[12] = c->replaced_by ? c->replaced_by : "";
-    rc = ca_st_write(s, p, &nrows, stmt, 13, args);
+    /* its issuer, which CRL lists it (ISSUER_MIGRATION) */
+    args[13] = ca_pem_issuer_key_id(p, c->cert_pem);
+    rc = ca_st_write(s, p, &nrows, stmt, 14, args);
     if (rc == 0 && nrows == 1) {
         return APR_SUCCESS;
     }

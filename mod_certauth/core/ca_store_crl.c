@@ -39,10 +39,30 @@ const ca_st_stmt_def ca_st_stmts_crl[] = {
      "WHERE id = 1{FOR_UPDATE}"},
     {"certauth_crl_put",
      "UPDATE certauth_crl SET crl_number = %lld, this_update = %lld, "
-     "next_update = %lld, crl_der = %s WHERE id = 1 AND crl_number = %lld"},
+     "next_update = %lld, crl_der = %s, prev_kid = %s, prev_der = %s "
+     "WHERE id = 1 AND crl_number = %lld"},
+    /* after a rollover: the previous CA's CRL made with the current one */
+    {"certauth_crl_prev_get",
+     "SELECT crl_number, this_update, next_update, prev_kid, prev_der "
+     "FROM certauth_crl WHERE id = 1"},
+    {"certauth_crl_prev_head",
+     "SELECT crl_number, this_update, next_update, prev_kid "
+     "FROM certauth_crl WHERE id = 1"},
     {NULL, NULL}
 };
 
+
+/* The entries' issuers: a few CA generations, so one copy of each run
+ * of the same value (the entries are in serial order, not by issuer, but
+ * all but a few share the current CA's). */
+static const char *intern_kid(apr_pool_t *p, const char **last,
+                              const char *v)
+{
+    if (!*last || strcmp(*last, v)) {
+        *last = apr_pstrdup(p, v);
+    }
+    return *last;
+}
 
 /* SQLite: the CRL query through SQLite's interface on the connection of
  * the DBD driver (apr_dbd_native_handle), one row at a time.  The driver's
@@ -57,6 +77,7 @@ static apr_status_t crl_entries_sqlite(ca_store_t *s, apr_pool_t *p,
 {
     sqlite3 *db = apr_dbd_native_handle(s->driver, s->handle);
     sqlite3_stmt *st = NULL;
+    const char *last_kid = NULL;
     apr_array_header_t *a;
     int rc, busy = 0;
 
@@ -98,6 +119,8 @@ static apr_status_t crl_entries_sqlite(ca_store_t *s, apr_pool_t *p,
         e->reason = sqlite3_column_type(st, 2) == SQLITE_NULL
                         ? -1 : sqlite3_column_int(st, 2);
         e->invalidity_at = sqlite3_column_int64(st, 3);
+        v = sqlite3_column_text(st, 4);
+        e->issuer_kid = intern_kid(p, &last_kid, v ? (const char *)v : "");
     }
     if (rc != SQLITE_DONE) {
         s->last_error = apr_pstrdup(s->conn_pool, sqlite3_errmsg(db));
@@ -115,7 +138,7 @@ apr_status_t ca_store_crl_entries(ca_store_t *s, apr_pool_t *p,
 {
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
-    const char *args[1];
+    const char *args[1], *last_kid = NULL;
     apr_status_t rv;
 
     /* (the driver serialises its own calls into SQLite with a mutex of
@@ -139,6 +162,8 @@ apr_status_t ca_store_crl_entries(ca_store_t *s, apr_pool_t *p,
         v = apr_dbd_get_entry(s->driver, row, 2);
         e->reason = v ? atoi(v) : -1;
         e->invalidity_at = ca_st_to_i64(apr_dbd_get_entry(s->driver, row, 3));
+        v = apr_dbd_get_entry(s->driver, row, 4);
+        e->issuer_kid = intern_kid(p, &last_kid, v ? v : "");
     }
     return APR_SUCCESS;
 }
@@ -188,6 +213,42 @@ apr_status_t ca_store_crl_head(ca_store_t *s, apr_pool_t *p,
                     next_update, NULL);
 }
 
+apr_status_t ca_store_crl_prev(ca_store_t *s, apr_pool_t *p,
+                               apr_int64_t *number, apr_int64_t *this_update,
+                               apr_int64_t *next_update, const char **prev_kid,
+                               const char **der_b64)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_status_t rv;
+    int found = 0;
+
+    rv = ca_st_pselect(s, p, der_b64 ? "certauth_crl_prev_get"
+                                     : "certauth_crl_prev_head", 0, NULL,
+                       &res);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
+        const char *v;
+        found = 1;
+        *number = ca_st_to_i64(apr_dbd_get_entry(s->driver, row, 0));
+        *this_update = ca_st_to_i64(apr_dbd_get_entry(s->driver, row, 1));
+        *next_update = ca_st_to_i64(apr_dbd_get_entry(s->driver, row, 2));
+        v = apr_dbd_get_entry(s->driver, row, 3);
+        *prev_kid = apr_pstrdup(p, v ? v : "");
+        if (der_b64) {
+            v = apr_dbd_get_entry(s->driver, row, 4);
+            *der_b64 = apr_pstrdup(p, v ? v : "");
+        }
+    }
+    if (!found) {
+        s->last_error = "the CRL state row is missing";
+        return CA_EDB;
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t ca_store_crl_lock(ca_store_t *s, apr_pool_t *p,
                                apr_int64_t *number, apr_int64_t *this_update,
                                apr_int64_t *next_update)
@@ -203,10 +264,11 @@ apr_status_t ca_store_crl_lock(ca_store_t *s, apr_pool_t *p,
 apr_status_t ca_store_crl_put(ca_store_t *s, apr_pool_t *p,
                               apr_int64_t old_number, apr_int64_t number,
                               apr_int64_t this_update, apr_int64_t next_update,
-                              const char *der_b64)
+                              const char *der_b64, const char *prev_kid,
+                              const char *prev_der_b64)
 {
     apr_dbd_prepared_t *stmt;
-    const char *args[5];
+    const char *args[7];
     apr_status_t rv;
     int nrows = 0, rc;
 
@@ -217,8 +279,10 @@ apr_status_t ca_store_crl_put(ca_store_t *s, apr_pool_t *p,
     args[1] = ca_st_i64(p, this_update);
     args[2] = ca_st_i64(p, next_update);
     args[3] = der_b64;
-    args[4] = ca_st_i64(p, old_number);
-    rc = ca_st_write(s, p, &nrows, stmt, 5, args);
+    args[4] = prev_kid && prev_der_b64 ? prev_kid : "";
+    args[5] = prev_kid && prev_der_b64 ? prev_der_b64 : "";
+    args[6] = ca_st_i64(p, old_number);
+    rc = ca_st_write(s, p, &nrows, stmt, 7, args);
     if (rc != 0) {
         ca_st_error(s, rc);
         return CA_EDB;

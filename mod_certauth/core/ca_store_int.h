@@ -99,7 +99,8 @@ extern const ca_st_stmt_def ca_st_stmts_acme[];
 /* The CRL's entries; the parameter is the lowest not_after listed.  Also
  * run through SQLite's own interface (crl_entries_sqlite). */
 #define CRL_ENTRIES_SQL(indexed_by, param) \
-    "SELECT serial, revoked_at, reason, invalidity_at FROM certauth_certs " \
+    "SELECT serial, revoked_at, reason, invalidity_at, issuer_kid " \
+    "FROM certauth_certs " \
     indexed_by "WHERE status IN ('revoked', 'superseded') AND not_after > " param " " \
     "ORDER BY serial"
 

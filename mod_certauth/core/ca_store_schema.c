@@ -9,12 +9,13 @@
 #include <apr_strings.h>
 #include <apr_time.h>
 
+#include "ca_ca.h"
 #include "ca_log.h"
 #include "ca_store_int.h"
 #include "ca_store_test.h"
 #include "ca_util.h"
 
-#define SCHEMA_VERSION 8
+#define SCHEMA_VERSION 9
 
 /* Migrations: each a list of portable statements, applied in order. */
 static const char *const migration_1[] = {
@@ -184,13 +185,33 @@ static const char *const migration_7[] = {
     NULL
 };
 
-/* 8: ACME nonces are made without the database (an HMAC of their issue
+/* 8: after a CA rollover each CA generation has its own CRL, which lists
+ * only the certificates it issued: each certificate's issuer (the key
+ * identifier of its authorityKeyIdentifier, lower-case hex; '' when it
+ * names none), filled in from the stored certificates (backfill_issuers);
+ * the CRL index covers it; the CRL row keeps the previous CA's CRL made with
+ * the current one (same number and dates). */
+#define ISSUER_MIGRATION 8
+static const char *const migration_8[] = {
+    "ALTER TABLE certauth_certs ADD COLUMN issuer_kid VARCHAR(64) NOT NULL "
+    "DEFAULT ''",
+    "DROP INDEX IF EXISTS certauth_certs_crl",
+    "CREATE INDEX certauth_certs_crl ON certauth_certs "
+    "(serial, not_after, revoked_at, reason, invalidity_at, status, "
+    "issuer_kid) WHERE status IN ('revoked', 'superseded')",
+    "ALTER TABLE certauth_crl ADD COLUMN prev_kid VARCHAR(64) NOT NULL "
+    "DEFAULT ''",
+    "ALTER TABLE certauth_crl ADD COLUMN prev_der TEXT NOT NULL DEFAULT ''",
+    NULL
+};
+
+/* 9: ACME nonces are made without the database (an HMAC of their issue
  * time and random octets, ca_acme_nonce_make) under a key kept in the
  * database for every child and front end (one row, made once by the
  * module); a nonce is recorded only when a request signed with it is
  * verified (spent, until its lifetime is over).  The table of handed-out
  * nonces goes. */
-static const char *const migration_8[] = {
+static const char *const migration_9[] = {
     "DROP TABLE certauth_acme_nonces",
     "CREATE TABLE certauth_acme_nonce_key ("
     " id INTEGER PRIMARY KEY,"
@@ -213,7 +234,66 @@ static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_6,
     migration_7,
     migration_8,
+    migration_9,
 };
+
+/* ISSUER_MIGRATION: the issuer of every stored certificate, from its PEM,
+ * in the migration's transaction (serials and key identifiers are hex: no
+ * quoting needed).  Read in pages by serial, so that a large store is not
+ * held in memory at once. */
+static apr_status_t backfill_issuers(ca_store_t *s, apr_pool_t *pool)
+{
+    const char *after = "";
+    apr_status_t rv = APR_SUCCESS;
+
+    for (;;) {
+        apr_dbd_results_t *res = NULL;
+        apr_dbd_row_t *row = NULL;
+        apr_array_header_t *todo;
+        apr_pool_t *p;
+        int rc, i, n = 0;
+
+        apr_pool_create(&p, pool);
+        todo = apr_array_make(p, 1000, sizeof(const char *) * 2);
+        rc = apr_dbd_select(s->driver, p, s->handle, &res,
+                            apr_psprintf(p, "SELECT serial, cert_pem FROM "
+                                         "certauth_certs WHERE serial > '%s' "
+                                         "ORDER BY serial LIMIT 1000", after),
+                            s->d->seek);
+        if (rc != 0) {
+            ca_st_error(s, rc);
+            apr_pool_destroy(p);
+            return CA_EDB;
+        }
+        while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
+            const char **pair = apr_array_push(todo);
+            const char *serial = apr_dbd_get_entry(s->driver, row, 0);
+            pair[0] = apr_pstrdup(p, serial ? serial : "");
+            pair[1] = ca_pem_issuer_key_id(p, apr_dbd_get_entry(s->driver,
+                                                                row, 1));
+            n++;
+        }
+        for (i = 0; i < todo->nelts && rv == APR_SUCCESS; i++) {
+            const char **pair = &((const char **)todo->elts)[2 * i];
+            if (*pair[1] && pair[0][strspn(pair[0], "0123456789ABCDEFabcdef")]
+                                == '\0') {
+                rv = ca_st_query(s, apr_psprintf(p, "UPDATE certauth_certs "
+                                                 "SET issuer_kid = '%s' "
+                                                 "WHERE serial = '%s'",
+                                                 pair[1], pair[0]));
+            }
+        }
+        if (n > 0) {
+            after = apr_pstrdup(pool, ((const char **)todo->elts)
+                                          [2 * (n - 1)]);
+        }
+        apr_pool_destroy(p);
+        if (rv != APR_SUCCESS || n < 1000
+            || after[strspn(after, "0123456789ABCDEFabcdef")] != '\0') {
+            return rv;
+        }
+    }
+}
 
 
 int ca_store_schema_version(void)
@@ -263,6 +343,9 @@ static apr_status_t migrate_to(ca_store_t *s, apr_pool_t *p, int target,
     if (rv == APR_SUCCESS && cur < target) {
         for (sql = migrations[target - 1]; *sql && rv == APR_SUCCESS; sql++) {
             rv = ca_st_query(s, ca_st_sql_expand(p, s->d, *sql));
+        }
+        if (rv == APR_SUCCESS && target == ISSUER_MIGRATION) {
+            rv = backfill_issuers(s, p);
         }
         if (rv == APR_SUCCESS) {
             rv = ca_st_query(s, "DELETE FROM certauth_schema");

@@ -13,14 +13,16 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
 
 from conftest import make_csr
 from harness import ADMIN, Httpd, run, assert_no_crash
-from test_lifecycle import LOC, Holder, enroll, poll_crl
+from test_lifecycle import LOC, Holder, enroll
 from test_stunnel import EST_CONF, OK, helper, password_file
 
 
@@ -258,70 +260,121 @@ def test_rollover_with_live_clients(roll, tmp_path):
         assert {c["serial"] for c in doc["certificates"]} == {bob.serial,
                                                                dave.serial}
 
-        # bob's old-CA certificate revoked (with itself): the new CA's CRL
-        # and the previous CA's CRL (same number and entries, issued and
-        # signed by the old CA) list it
-        st, _, body3 = h2.request(
-            "POST", "/ca/revoke", body=json.dumps(
-                {"serial": bob.serial, "reason": "keyCompromise"}),
-            headers={"Content-Type": "application/json"},
-            client_cert=bob.tls)
-        assert st == 200, body3
+        # --- each CA generation's CRL where its certificates look ---------
+        # bob's old-CA certificate revoked (with itself), and carol's of
+        # the new CA; dave (old) and the renewed alice (new) stay valid
+        for holder, reason in ((bob, "keyCompromise"),
+                               (carol, "superseded")):
+            st, _, b3 = h2.request(
+                "POST", "/ca/revoke", body=json.dumps(
+                    {"serial": holder.serial, "reason": reason}),
+                headers={"Content-Type": "application/json"},
+                client_cert=holder.tls)
+            assert st == 200, b3
+        # the CDP of the old certificates is still base/crl; new ones name
+        # base/crl/KEYID of the new CA
+        assert cdp(bob.cert) == "https://127.0.0.1/ca/crl"
+        new_kid = ski(new).hex()
+        assert cdp(carol.cert) == "https://127.0.0.1/ca/crl/" + new_kid
+        assert cdp(renewed) == cdp(carol.cert) != cdp(bob.cert)
+        num = lambda c: c.extensions.get_extension_for_class(
+            x509.CRLNumber).value.crl_number
         # made by the watchdog within CertAuthCRLDelay
-        crl_new = poll_crl(h2, lambda c: c.get_revoked_certificate_by_serial_number(
-            bob.cert.serial_number) is not None, "bob's revocation")
-        st, _, der = h2.get("/ca/crl/previous")
-        assert st == 200, der
-        crl_old = x509.load_der_x509_crl(der)
+        crl_old = poll(h2, cdp_path(bob.cert), lambda c: c.get_revoked_certificate_by_serial_number(bob.cert.serial_number) is not None)
+        crl_new = poll(h2, cdp_path(carol.cert), lambda c: c.get_revoked_certificate_by_serial_number(carol.cert.serial_number) is not None)
         assert crl_new.issuer == new.subject and crl_old.issuer == old.subject
         assert crl_new.is_signature_valid(new.public_key())
         assert crl_old.is_signature_valid(old.public_key())
         assert not crl_old.is_signature_valid(new.public_key())
         assert crl_old.extensions.get_extension_for_class(
             x509.AuthorityKeyIdentifier).value.key_identifier == ski(old)
-        num = lambda c: c.extensions.get_extension_for_class(
-            x509.CRLNumber).value.crl_number
-        assert num(crl_old) == num(crl_new)
+        # each lists only the certificates its CA issued
         assert crl_old.get_revoked_certificate_by_serial_number(
-            bob.cert.serial_number) is not None
-        st, _, pem = h2.get("/ca/crl/previous.pem")
-        oldcrl = os.path.join(tmp, "previous.crl")
-        with open(oldcrl, "wb") as f:
-            f.write(pem)
-        r = run(["openssl", "verify", "-crl_check", "-CAfile", roll.old_cert,
-                 "-CRLfile", oldcrl, os.path.join(tmp, "bob.pem")]
-                if _write(os.path.join(tmp, "bob.pem"), bob.pem) else [],
-                check=False)
-        assert r.returncode != 0 and b"revoked" in r.stdout + r.stderr
-        # the old CA's other certificate is not revoked
-        _write(os.path.join(tmp, "dave.pem"), dave.pem)
-        r = run(["openssl", "verify", "-crl_check", "-CAfile", roll.old_cert,
-                 "-CRLfile", oldcrl, os.path.join(tmp, "dave.pem")],
-                check=False)
-        assert r.returncode == 0, r.stdout + r.stderr
-        # a later revocation: a new number, the previous CA's CRL follows
-        # (each process keeps it only for the number it was made from)
-        for _ in range(3):
-            st, _, der = h2.get("/ca/crl/previous")
-            assert st == 200 and num(x509.load_der_x509_crl(der)) == \
-                num(crl_new)
+            carol.cert.serial_number) is None
+        assert crl_new.get_revoked_certificate_by_serial_number(
+            bob.cert.serial_number) is None
+        # openssl verify -crl_check with the CRL each certificate names
+        for holder, pem, root, revoked in (
+                (bob, bob.pem, roll.old_cert, True),
+                (dave, dave.pem, roll.old_cert, False),
+                (carol, carol.pem, roll.new_cert, True),
+                (None, body, roll.new_cert, False)):
+            leaf = x509.load_pem_x509_certificate(pem)
+            st, _, crl_pem = h2.get(cdp_path(leaf) + ".pem")
+            assert st == 200, crl_pem
+            lf = os.path.join(tmp, "leaf-%x.pem" % leaf.serial_number)
+            cf = os.path.join(tmp, "crl-%x.pem" % leaf.serial_number)
+            _write(lf, pem)
+            _write(cf, crl_pem)
+            r = run(["openssl", "verify", "-crl_check", "-CAfile", root,
+                     "-CRLfile", cf, lf], check=False)
+            out = r.stdout + r.stderr
+            if revoked:
+                assert r.returncode != 0 and b"revoked" in out, out
+            else:
+                assert r.returncode == 0, out
+        # crl/previous and crl/KEYID of the old CA: the same CRL
+        st, _, der = h2.get("/ca/crl/previous")
+        assert st == 200 and x509.load_der_x509_crl(der) == crl_old
+        st, _, der = h2.get("/ca/crl/" + ski(old).hex())
+        assert st == 200 and x509.load_der_x509_crl(der) == crl_old
+        st, _, _ = h2.get("/ca/crl/" + "ab" * 20)
+        assert st == 404
+        # conditional GETs on both, as on the current CRL
+        for path in (cdp_path(bob.cert), cdp_path(carol.cert)):
+            revalidates(h2, path)
+        # the previous CA's CRL is audited like the current one
+        st, _, ab = h2.request("GET", "/ca/api/audit?limit=1000",
+                               user="admin")
+        assert st == 200, ab
+        details = [e["detail"] for e in json.loads(ab)["events"]
+                   if e["action"] == "crl"]
+        assert any(d.startswith("previous CA's CRL number %d"
+                                % num(crl_old)) for d in details), details
+        # a later revocation: a new number on both, still each its own
         st, _, body4 = h2.request(
             "POST", "/ca/revoke", body=json.dumps(
                 {"serial": dave.serial, "reason": "superseded"}),
             headers={"Content-Type": "application/json"},
             client_cert=dave.tls)
         assert st == 200, body4
-        # made by the watchdog within CertAuthCRLDelay
-        crl_new2 = poll_crl(h2, lambda c: num(c) > num(crl_new),
-                            "a CRL after the revocation")
-        assert num(crl_new2) > num(crl_new)
-        for _ in range(3):
-            st, _, der = h2.get("/ca/crl/previous")
-            crl_old2 = x509.load_der_x509_crl(der)
-            assert num(crl_old2) == num(crl_new2)
-            assert crl_old2.is_signature_valid(old.public_key())
-            assert crl_old2.get_revoked_certificate_by_serial_number(
-                dave.cert.serial_number) is not None
+        crl_old2 = poll(h2, "/ca/crl", lambda c: c.get_revoked_certificate_by_serial_number(dave.cert.serial_number) is not None)
+        assert num(crl_old2) > num(crl_old)
+        assert crl_old2.is_signature_valid(old.public_key())
+        crl_new2 = poll(h2, cdp_path(carol.cert),
+                        lambda c: num(c) >= num(crl_old2))
+        assert crl_new2.get_revoked_certificate_by_serial_number(
+            dave.cert.serial_number) is None
+
+        # --- OCSP: certificates of both CAs answered ---------------------
+        for leaf, issuer, want in ((bob.cert, old, ocsp.OCSPCertStatus.REVOKED),
+                                   (dave.cert, old, ocsp.OCSPCertStatus.REVOKED),
+                                   (st_new, new, ocsp.OCSPCertStatus.GOOD),
+                                   (carol.cert, new, ocsp.OCSPCertStatus.REVOKED)):
+            resp = ocsp_ask(h2, leaf, issuer)
+            assert resp.response_status == \
+                ocsp.OCSPResponseStatus.SUCCESSFUL, resp.response_status
+            assert resp.certificate_status == want, (leaf.serial_number,
+                                                     resp.certificate_status)
+            # openssl checks the signature against the certificate's root
+            rf = os.path.join(tmp, "ocsp-%x.der" % leaf.serial_number)
+            lf = os.path.join(tmp, "ocsp-leaf-%x.pem" % leaf.serial_number)
+            _write(rf, resp_der(h2, leaf, issuer))
+            _write(lf, leaf.public_bytes(serialization.Encoding.PEM))
+            isf = roll.old_cert if issuer == old else roll.new_cert
+            r = run(["openssl", "ocsp", "-respin", rf, "-issuer", isf,
+                     "-CAfile", isf, "-cert", lf], check=False)
+            out = (r.stdout + r.stderr).decode()
+            assert r.returncode == 0 and "Response verify OK" in out, out
+        # a certificate of the new CA asked with the old CA's hashes: the
+        # old CA never issued that serial
+        resp = ocsp_ask(h2, carol.cert, old)
+        assert resp.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
+        assert resp.certificate_status == ocsp.OCSPCertStatus.UNKNOWN
+        # another CA's hashes: unauthorized, as before
+        other = x509.load_pem_x509_certificate(roll.test_pem)
+        resp = ocsp_ask(h2, bob.cert, other)
+        assert resp.response_status == ocsp.OCSPResponseStatus.UNAUTHORIZED
         h2.stop()
         assert_no_crash(h2)
     finally:
@@ -329,6 +382,67 @@ def test_rollover_with_live_clients(roll, tmp_path):
         if h2:
             h2.cleanup()
         shutil.rmtree(wd, ignore_errors=True)
+
+
+def cdp(cert):
+    dps = cert.extensions.get_extension_for_class(
+        x509.CRLDistributionPoints).value
+    assert len(dps) == 1 and len(dps[0].full_name) == 1
+    return dps[0].full_name[0].value
+
+
+def cdp_path(cert):
+    """The path of the certificate's CRL distribution point (the test
+    server's base URL names 127.0.0.1 without its port)."""
+    return "/" + cdp(cert).split("/", 3)[3]
+
+
+def poll(h, path, pred, seconds=15):
+    deadline = time.time() + seconds
+    while True:
+        st, _, der = h.get(path)
+        assert st == 200, der
+        crl = x509.load_der_x509_crl(der)
+        if pred(crl):
+            return crl
+        assert time.time() < deadline, "%s: not on the CRL in time" % path
+        time.sleep(0.2)
+
+
+def revalidates(h, path, seconds=15):
+    """A conditional GET with the served ETag (and Last-Modified) gets 304.
+    The watchdog may make one more CRL right after the one polled for (a
+    change of status counted after it was on the CRL): a 200 then carries
+    a new ETag, and the pair is asked again."""
+    deadline = time.time() + seconds
+    while True:
+        st, hd, _ = h.get(path)
+        assert st == 200 and hd.get("etag") and hd.get("last-modified")
+        st1, hd1, _ = h.get(path, headers={"If-None-Match": hd["etag"]})
+        st2, hd2, _ = h.get(path, headers={
+            "If-Modified-Since": hd["last-modified"]})
+        if st1 == 304 and st2 == 304:
+            return
+        # never a 200 for the CRL that is still served
+        assert st1 == 304 or hd1.get("etag") != hd["etag"], (path, st1)
+        assert st2 == 304 or hd2.get("last-modified") != \
+            hd["last-modified"], (path, st2)
+        assert time.time() < deadline, "%s: no 304" % path
+        time.sleep(0.5)
+
+
+def resp_der(h, leaf, issuer):
+    req = ocsp.OCSPRequestBuilder().add_certificate(
+        leaf, issuer, hashes.SHA1()).build()
+    st, hd, body = h.request(
+        "POST", "/ca/ocsp", body=req.public_bytes(serialization.Encoding.DER),
+        headers={"Content-Type": "application/ocsp-request"})
+    assert st == 200, body
+    return body
+
+
+def ocsp_ask(h, leaf, issuer):
+    return ocsp.load_der_ocsp_response(resp_der(h, leaf, issuer))
 
 
 def _write(path, data):
@@ -345,6 +459,10 @@ def test_no_previous_key_no_previous_crl(roll):
     try:
         h.start()
         st, _, body = h.get("/ca/crl/previous")
+        assert st == 404 and b"CertAuthPreviousCAKeyFile" in body
+        # base/crl is the previous CA's (its certificates name it): not the
+        # new CA's CRL in its place
+        st, _, body = h.get("/ca/crl")
         assert st == 404 and b"CertAuthPreviousCAKeyFile" in body
         h.stop()
         assert_no_crash(h)

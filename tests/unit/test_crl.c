@@ -26,7 +26,10 @@
 #include "ca_ca.h"
 #include "ca_crl.h"
 #include "ca_issue.h"
+#include "ca_store.h"
+#include "ca_store_test.h"
 #include "ca_util.h"
+#include "rawdb.h"
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
@@ -1028,6 +1031,210 @@ static void test_crl_bench(apr_pool_t *p)
     bench_one(p, ca, 1000000);
 }
 
+
+/* The URI of a certificate's one CRL distribution point. */
+static const char *cdp_uri(apr_pool_t *p, X509 *x)
+{
+    CRL_DIST_POINTS *cdp = X509_get_ext_d2i(x, NID_crl_distribution_points,
+                                            NULL, NULL);
+    const char *out = NULL;
+    if (cdp && sk_DIST_POINT_num(cdp) == 1) {
+        DIST_POINT *dp = sk_DIST_POINT_value(cdp, 0);
+        GENERAL_NAME *g = dp->distpoint
+                              ? sk_GENERAL_NAME_value(
+                                    dp->distpoint->name.fullname, 0)
+                              : NULL;
+        if (g && g->type == GEN_URI) {
+            out = apr_pstrmemdup(p, (const char *)ASN1_STRING_get0_data(
+                                        g->d.uniformResourceIdentifier),
+                                 (apr_size_t)ASN1_STRING_length(
+                                     g->d.uniformResourceIdentifier));
+        }
+    }
+    CRL_DIST_POINTS_free(cdp);
+    return out;
+}
+
+static const char *pem_of(apr_pool_t *p, X509 *x)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    long n;
+    const char *out;
+    PEM_write_bio_X509(b, x);
+    n = BIO_get_mem_data(b, &data);
+    out = apr_pstrmemdup(p, data, (apr_size_t)n);
+    BIO_free(b);
+    return out;
+}
+
+static void put_revoked(apr_pool_t *p, ca_store_t *st, X509 *x,
+                        const char *serial, const char *pem,
+                        apr_int64_t now)
+{
+    ca_cert_row_t r;
+    memset(&r, 0, sizeof(r));
+    r.serial = x ? ca_serial_hex(p, X509_get0_serialNumber(x)) : serial;
+    r.subject = "CN=x";
+    r.owner = "x";
+    r.profile = "user";
+    r.not_before = now - 100;
+    r.not_after = now + 86400;
+    r.issued_at = now - 100;
+    r.status = CA_STATUS_REVOKED;
+    r.revoked_at = now - 10;
+    r.reason = CA_REASON_KEY_COMPROMISE;
+    r.cert_pem = x ? pem_of(p, x) : pem;
+    r.replaced_by = "";
+    UT_CHECK(ca_store_cert_insert(st, p, &r) == APR_SUCCESS);
+}
+
+static int lists(X509_CRL *crl, X509 *x)
+{
+    X509_REVOKED *rev = NULL;
+    return crl && X509_CRL_get0_by_serial(crl, &rev,
+                                          X509_get0_serialNumber(x)) == 1;
+}
+
+static int lists_serial(apr_pool_t *p, X509_CRL *crl, const char *hex)
+{
+    STACK_OF(X509_REVOKED) *revs = crl ? X509_CRL_get_REVOKED(crl) : NULL;
+    int i;
+    for (i = 0; i < sk_X509_REVOKED_num(revs); i++) {
+        const ASN1_INTEGER *s = X509_REVOKED_get0_serialNumber(
+            sk_X509_REVOKED_value(revs, i));
+        if (!strcmp(ca_serial_hex(p, s), hex)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* After a rollover (issue 18): the CRL distribution point of each CA
+ * generation, each CA's CRL listing its own certificates (and those of an
+ * unknown issuer), the previous CA's CRL made with the current one and
+ * stored next to it; the issuer migration fills in the issuer of
+ * certificates stored before it. */
+static void test_crl_rollover(apr_pool_t *p)
+{
+    ca_t *old = make_ca(p, "ec"), *cur = make_ca(p, "ec");
+    apr_int64_t now = (apr_int64_t)time(NULL), number = 0, n2, tu, nu;
+    const char *dir = ut_tmpdir(p), *db, *err = NULL, *kid = NULL,
+               *b64 = NULL, *old_kid, *cur_kid;
+    X509 *xo, *xn, *xo2;
+    ca_store_t *st = NULL;
+    unsigned char *der = NULL;
+    apr_size_t len = 0;
+    int listed = 0, prev_listed = 0, v = 0;
+    X509_CRL *crl_cur, *crl_old;
+    raw_t *raw;
+    /* a certificate without authorityKeyIdentifier: issuer unknown */
+    static const char *no_aki = "not a certificate";
+
+    old_kid = ca_cert_key_id(p, old->cert);
+    cur_kid = ca_cert_key_id(p, cur->cert);
+    UT_CHECK(strlen(old_kid) == 40 && strcmp(old_kid, cur_kid));
+    xo = issue(p, old, "old");
+    /* the rollover: cur's previous CA is old */
+    cur->previous = old->cert;
+    xn = issue(p, cur, "new");
+    UT_CHECK(xo && xn);
+    if (!xo || !xn) {
+        return;
+    }
+    UT_CHECK(!strcmp(ca_crl_path(p, old), "/crl"));
+    UT_CHECK(!strcmp(ca_crl_path(p, cur),
+                     apr_pstrcat(p, "/crl/", cur_kid, NULL)));
+    UT_CHECK(!strcmp(cdp_uri(p, xo), "https://ca.example/ca/crl"));
+    UT_CHECK(!strcmp(cdp_uri(p, xn), apr_pstrcat(p, "https://ca.example/ca"
+                                                 "/crl/", cur_kid, NULL)));
+    UT_CHECK(!strcmp(ca_cert_issuer_key_id(p, xo), old_kid));
+    UT_CHECK(!strcmp(ca_pem_issuer_key_id(p, pem_of(p, xn)), cur_kid));
+    UT_CHECK(!strcmp(ca_pem_issuer_key_id(p, no_aki), ""));
+
+    /* the schema before the issuer's migration (ISSUER_MIGRATION, 8, in
+     * ca_store_schema.c) with a certificate of the old CA, then the
+     * migrations from there: its issuer filled in from its PEM */
+    db = apr_pstrcat(p, dir, "/ca.db", NULL);
+    raw = raw_open(p, db);
+    UT_CHECK(raw_exec(raw, "CREATE TABLE certauth_schema (version INTEGER "
+                           "NOT NULL)") == 0);
+    for (v = 1; v < 8; v++) {
+        const char *sql;
+        int i;
+        for (i = 0; (sql = ca_store_migration_sql(p, "sqlite3", v, i)); i++) {
+            UT_CHECK_MSG(raw_exec(raw, sql) == 0, "%d/%d: %s", v, i, sql);
+        }
+    }
+    UT_CHECK(raw_exec(raw, apr_psprintf(p, "INSERT INTO certauth_schema "
+                                        "VALUES (%d)", 8 - 1)) == 0);
+    UT_CHECK(raw_exec(raw, apr_psprintf(
+        p, "INSERT INTO certauth_certs (serial, subject, owner, profile, "
+        "not_before, not_after, issued_at, status, revoked_at, reason, "
+        "cert_pem) VALUES ('%s', 'CN=old', 'old', 'user', %" APR_INT64_T_FMT
+        ", %" APR_INT64_T_FMT ", %" APR_INT64_T_FMT ", 'revoked', %"
+        APR_INT64_T_FMT ", 1, '%s')",
+        ca_serial_hex(p, X509_get0_serialNumber(xo)), now - 100,
+        now + 86400, now - 100, now - 10, pem_of(p, xo))) == 0);
+    UT_CHECK(ca_store_open(&st, p, "sqlite3", db, &err) == APR_SUCCESS);
+    if (!st) {
+        return;
+    }
+    UT_CHECK_MSG(ca_store_migrate(st, p, &v, &err) == APR_SUCCESS
+                 && v == ca_store_schema_version(), "%s", err ? err : "");
+    raw = raw_open(p, db);
+    {
+        const char *got = raw_scalar(p, raw, "SELECT issuer_kid FROM "
+                                             "certauth_certs");
+        UT_CHECK_MSG(got && !strcmp(got, old_kid), "%s", got ? got : "-");
+    }
+    /* new rows: their issuer from their PEM */
+    put_revoked(p, st, xn, NULL, NULL, now);
+    xo2 = issue(p, old, "old2");           /* of the old CA, still valid */
+    put_revoked(p, st, NULL, "7F01", no_aki, now);
+    UT_CHECK(!strcmp(raw_scalar(p, raw, apr_psprintf(
+                         p, "SELECT issuer_kid FROM certauth_certs WHERE "
+                         "serial = '%s'", ca_serial_hex(
+                             p, X509_get0_serialNumber(xn)))), cur_kid));
+
+    /* both CRLs in one go: the same number and dates, each its own */
+    UT_CHECK_MSG(ca_crl_make2(p, cur, old, st, 7, 90, now, &number, &der,
+                              &len, &listed, &prev_listed, &err)
+                     == APR_SUCCESS, "%s", err ? err : "");
+    UT_CHECK(number == 1 && listed == 2 && prev_listed == 2);
+    crl_cur = der ? parse(p, der, len) : NULL;
+    UT_CHECK(ca_store_crl_prev(st, p, &n2, &tu, &nu, &kid, &b64)
+             == APR_SUCCESS);
+    UT_CHECK(n2 == 1 && tu == now && nu == now + 7 * 86400
+             && kid && !strcmp(kid, old_kid) && b64 && *b64);
+    der = NULL;
+    crl_old = b64 && ca_base64_decode(p, b64, strlen(b64), &der, &len)
+                         == APR_SUCCESS ? parse(p, der, len) : NULL;
+    UT_CHECK(crl_cur && crl_old);
+    if (!crl_cur || !crl_old) {
+        return;
+    }
+    UT_CHECK(X509_CRL_verify(crl_cur, X509_get0_pubkey(cur->cert)) == 1);
+    UT_CHECK(X509_CRL_verify(crl_old, X509_get0_pubkey(old->cert)) == 1);
+    UT_CHECK(X509_NAME_cmp(X509_CRL_get_issuer(crl_old),
+                           X509_get_subject_name(old->cert)) == 0);
+    UT_CHECK(lists(crl_cur, xn) && !lists(crl_cur, xo));
+    UT_CHECK(lists(crl_old, xo) && !lists(crl_old, xn));
+    UT_CHECK(!lists(crl_old, xo2));
+    UT_CHECK(lists_serial(p, crl_cur, "7F01")
+             && lists_serial(p, crl_old, "7F01"));
+    UT_CHECK(verify_with_crl(old, crl_old, xo) == X509_V_ERR_CERT_REVOKED);
+    UT_CHECK(verify_with_crl(old, crl_old, xo2) == X509_V_OK);
+    UT_CHECK(verify_with_crl(cur, crl_cur, xn) == X509_V_ERR_CERT_REVOKED);
+
+    /* without the previous CA (certauth-admin gencrl): none stored, so
+     * the server makes a pair again */
+    UT_CHECK(ca_crl_make(p, cur, st, 7, 90, now + 1, &number, &der, &len,
+                         &listed, &err) == APR_SUCCESS && number == 2);
+    UT_CHECK(ca_store_crl_prev(st, p, &n2, &tu, &nu, &kid, NULL)
+             == APR_SUCCESS && n2 == 2 && !strcmp(kid, ""));
+}
+
 int main(void)
 {
     const char *bench = getenv("CERTAUTH_CRL_BENCH");
@@ -1037,6 +1244,7 @@ int main(void)
     UT_RUN(test_crl_rsa);
     UT_RUN(test_crl_ed25519);
     UT_RUN(test_crl_aki_sources);
+    UT_RUN(test_crl_rollover);
     if (bench && !strcmp(bench, "1")) {
         UT_RUN(test_crl_bench);
     }

@@ -944,8 +944,8 @@ static void test_crl_state(apr_pool_t *p)
     if (!s) return;
     UT_CHECK(ca_store_crl_get(s, p, &num, &tu, &nu, &der) == APR_SUCCESS);
     UT_CHECK(num == 0 && tu == 0 && nu == 0 && streq(der, ""));
-    UT_CHECK(ca_store_crl_put(s, p, 0, 1, 100, 200, "AAAA") == APR_SUCCESS);
-    UT_CHECK(ca_store_crl_put(s, p, 0, 2, 150, 250, "BBBB") == CA_ECONFLICT);
+    UT_CHECK(ca_store_crl_put(s, p, 0, 1, 100, 200, "AAAA", NULL, NULL) == APR_SUCCESS);
+    UT_CHECK(ca_store_crl_put(s, p, 0, 2, 150, 250, "BBBB", NULL, NULL) == CA_ECONFLICT);
     UT_CHECK(ca_store_crl_get(s, p, &num, &tu, &nu, &der) == APR_SUCCESS);
     UT_CHECK(num == 1 && tu == 100 && nu == 200 && streq(der, "AAAA"));
     UT_CHECK(ca_store_crl_head(s, p, &num, &tu, &nu) == APR_SUCCESS

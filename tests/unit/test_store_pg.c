@@ -427,7 +427,7 @@ static int child_crl(int i)
         }
         /* widen the window between reading and writing */
         apr_sleep(apr_time_from_msec(15));
-        if (ca_store_crl_put(s, cp, old, old + 1, 1, 2, "X") != APR_SUCCESS) {
+        if (ca_store_crl_put(s, cp, old, old + 1, 1, 2, "X", NULL, NULL) != APR_SUCCESS) {
             fprintf(stderr, "  child %d: CRL %d refused: %s\n", i,
                     (int)old + 1, ca_store_last_error(s));
             rc = 3;
