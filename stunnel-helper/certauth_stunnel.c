@@ -313,18 +313,6 @@ static int parse_opts(apr_pool_t *p, int argc, char **argv, opts_t *o)
 }
 
 
-static void log_stderr(void *baton, const char *file, int line,
-                       ca_log_level_t level, apr_status_t rv, const char *msg)
-{
-    (void)baton;
-    (void)file;
-    (void)line;
-    (void)rv;
-    if (level <= CA_LOG_WARN) {
-        fprintf(stderr, PROG ": %s\n", msg);
-    }
-}
-
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
@@ -355,7 +343,7 @@ int main(int argc, char **argv)
     apr_initialize();
     atexit(apr_terminate);
     apr_pool_create(&pool, NULL);
-    ca_log_set(log_stderr, NULL, CA_LOG_WARN);
+    ca_log_set(ca_log_tool_sink, (void *)PROG, CA_LOG_WARN);
     if (!est_global_init()) {
         fprintf(stderr, PROG ": cannot initialise libcurl\n");
         return CS_LOCAL;

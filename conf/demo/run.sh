@@ -432,6 +432,7 @@ SSLSessionTickets off
 <VirtualHost 127.0.0.1:$OCSP_PORT>
     ServerName localhost
     AllowEncodedSlashes NoDecode
+    MergeSlashes Off
     ErrorDocument 400 /ca/ocsp/error
     DBDriver sqlite3
     DBDParams "$DB"

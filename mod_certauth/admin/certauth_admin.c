@@ -83,18 +83,6 @@ static int usage(const char *msg)
     return 2;
 }
 
-static void log_stderr(void *baton, const char *file, int line,
-                       ca_log_level_t level, apr_status_t rv, const char *msg)
-{
-    (void)baton;
-    (void)file;
-    (void)line;
-    (void)rv;
-    if (level <= CA_LOG_WARN) {
-        fprintf(stderr, "certauth-admin: %s\n", msg);
-    }
-}
-
 /* Options (apr_getopt_long, long names only; options and arguments may be
  * interleaved); positional arguments are collected in order. */
 typedef struct {
@@ -832,7 +820,7 @@ int main(int argc, char **argv)
     if ((rc = parse_opts(p, argc, argv, &o))) {
         return rc;
     }
-    ca_log_set(log_stderr, NULL, CA_LOG_WARN);
+    ca_log_set(ca_log_tool_sink, (void *)"certauth-admin", CA_LOG_WARN);
 
     if (!strcmp(argv[1], "init")) {
         rc = cmd_init(p, &o);

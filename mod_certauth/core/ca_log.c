@@ -39,6 +39,17 @@ static void stderr_sink(void *baton, const char *file, int line,
     }
 }
 
+void ca_log_tool_sink(void *baton, const char *file, int line,
+                      ca_log_level_t level, apr_status_t rv, const char *msg)
+{
+    (void)file;
+    (void)line;
+    (void)level;
+    (void)rv;
+    fprintf(stderr, "%s: %s\n", baton ? (const char *)baton : "certauth",
+            msg);
+}
+
 void ca_log_set(ca_log_fn *fn, void *baton, ca_log_level_t max_level)
 {
     log_fn = fn;

@@ -27,6 +27,12 @@ typedef void ca_log_fn(void *baton, const char *file, int line,
  * certauth, so that nothing httpd would drop is formatted). */
 void ca_log_set(ca_log_fn *fn, void *baton, ca_log_level_t max_level);
 
+/* A sink for the command-line tools: "PROGRAM: message" on stderr, where
+ * the baton is the program's name (const char *); install it with
+ * ca_log_set(ca_log_tool_sink, "certauth-admin", CA_LOG_WARN). */
+void ca_log_tool_sink(void *baton, const char *file, int line,
+                      ca_log_level_t level, apr_status_t rv, const char *msg);
+
 /* Whether a line of this level reaches the sink.  ca_log asks it before
  * formatting; a caller whose arguments cost something to compute (the
  * OpenSSL error queue) asks it first. */

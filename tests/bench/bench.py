@@ -1308,6 +1308,7 @@ Listen 127.0.0.1:{hp}
 <VirtualHost 127.0.0.1:{hp}>
     ServerName 127.0.0.1
     AllowEncodedSlashes NoDecode
+    MergeSlashes Off
     DBDriver sqlite3
     DBDParams "{db}"
     CertAuthCACertificateFile {cert}

@@ -48,6 +48,7 @@ Listen 127.0.0.1:{hp}
 <VirtualHost 127.0.0.1:{hp}>
     ServerName 127.0.0.1
     AllowEncodedSlashes NoDecode
+    MergeSlashes Off
     # what httpd refuses before any module (a bad %-escape) still gets an
     # OCSP response
     ErrorDocument 400 /ca/ocsp/error
@@ -82,7 +83,8 @@ class OcspServer:
                        vhost_conf="CertAuthOCSP On\n"
                                   "    CertAuthOCSPURL %s\n"
                                   "    CertAuthCRLRefreshSeconds 1\n"
-                                  "    AllowEncodedSlashes NoDecode\n    %s"
+                                  "    AllowEncodedSlashes NoDecode\n"
+                                  "    MergeSlashes Off\n    %s"
                                   % (self.ocsp_url, extra))
         self.h.server_conf = HTTP_VHOST.format(
             hp=self.hp, db=self.h.db_params, driver=self.h.db_driver,
@@ -358,6 +360,15 @@ def test_get_form_and_caching_headers(srv, ca, certs, wd):
     assert st == 200 and body3 == body
     st, _, body4 = get(srv.ocsp_url + "/" + b64.replace("+", "%2B"))
     assert st == 200 and body4 == body
+    # '/' left unencoded where base64 has "//" (0xFF octets in a nonce make
+    # one for sure): httpd must not fold it (MergeSlashes Off), or the
+    # request no longer decodes
+    der_n = request_der(ca.pem, [bad], nonce=b"\xff" * 8)
+    raw = base64.b64encode(der_n).decode()
+    assert "//" in raw
+    st, hd5, body5 = get(srv.ocsp_url + "/" + raw.replace("+", "%2B"))
+    assert st == 200, body5
+    assert hd5["Content-Type"] == "application/ocsp-response"
     # POST answers the same pre-produced response, without caching headers
     st, hd5, body5 = post(srv, der)
     assert st == 200 and body5 == body
