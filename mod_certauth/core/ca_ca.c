@@ -63,7 +63,6 @@ const char *ca_secret_get(apr_pool_t *p, const char *source,
     else if (!strncmp(source, "exec:", 5)) {
         int fds[2];
         pid_t pid;
-        ssize_t n, total = 0;
         int status = 0;
 
         if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -85,21 +84,7 @@ const char *ca_secret_get(apr_pool_t *p, const char *source,
             _exit(127);
         }
         close(fds[1]);
-        while (total < (ssize_t)sizeof(buf) - 1
-               && (n = read(fds[0], buf + total,
-                            sizeof(buf) - 1 - (size_t)total)) != 0) {
-            if (n < 0) {
-                if (errno == EINTR) {
-                    continue;
-                }
-                break;
-            }
-            total += n;
-        }
-        buf[total] = '\0';
-        close(fds[0]);
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
+        ca_child_collect(fds[0], pid, buf, sizeof(buf), &status);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
             OPENSSL_cleanse(buf, sizeof(buf));
             *err = apr_psprintf(p, "pass phrase program %s failed (exit "

@@ -195,7 +195,7 @@ apr_status_t ca_pkcs11_probe(apr_pool_t *p, const char *uri, const char *pin,
 {
     int fds[2], status = 0;
     char buf[1024];
-    ssize_t n, total = 0;
+    apr_size_t total;
     pid_t pid;
 
     *err = NULL;
@@ -243,21 +243,7 @@ apr_status_t ca_pkcs11_probe(apr_pool_t *p, const char *uri, const char *pin,
         _exit(reason ? 1 : 0);
     }
     close(fds[1]);
-    while (total < (ssize_t)sizeof(buf) - 1
-           && (n = read(fds[0], buf + total,
-                        sizeof(buf) - 1 - (size_t)total)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            break;
-        }
-        total += n;
-    }
-    buf[total] = '\0';
-    close(fds[0]);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    total = ca_child_collect(fds[0], pid, buf, sizeof(buf), &status);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         return APR_SUCCESS;
     }

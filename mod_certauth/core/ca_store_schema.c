@@ -249,12 +249,12 @@ static apr_status_t backfill_issuers(ca_store_t *s, apr_pool_t *pool)
     for (;;) {
         apr_dbd_results_t *res = NULL;
         apr_dbd_row_t *row = NULL;
-        apr_array_header_t *todo;
+        apr_array_header_t *rows;
         apr_pool_t *p;
         int rc, i, n = 0;
 
         apr_pool_create(&p, pool);
-        todo = apr_array_make(p, 1000, sizeof(const char *) * 2);
+        rows = apr_array_make(p, 1000, sizeof(const char *) * 2);
         rc = apr_dbd_select(s->driver, p, s->handle, &res,
                             apr_psprintf(p, "SELECT serial, cert_pem FROM "
                                          "certauth_certs WHERE serial > '%s' "
@@ -266,15 +266,15 @@ static apr_status_t backfill_issuers(ca_store_t *s, apr_pool_t *pool)
             return CA_EDB;
         }
         while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
-            const char **pair = apr_array_push(todo);
+            const char **pair = apr_array_push(rows);
             const char *serial = apr_dbd_get_entry(s->driver, row, 0);
             pair[0] = apr_pstrdup(p, serial ? serial : "");
             pair[1] = ca_pem_issuer_key_id(p, apr_dbd_get_entry(s->driver,
                                                                 row, 1));
             n++;
         }
-        for (i = 0; i < todo->nelts && rv == APR_SUCCESS; i++) {
-            const char **pair = &((const char **)todo->elts)[2 * i];
+        for (i = 0; i < rows->nelts && rv == APR_SUCCESS; i++) {
+            const char **pair = &((const char **)rows->elts)[2 * i];
             if (*pair[1] && pair[0][strspn(pair[0], "0123456789ABCDEFabcdef")]
                                 == '\0') {
                 rv = ca_st_query(s, apr_psprintf(p, "UPDATE certauth_certs "
@@ -284,7 +284,7 @@ static apr_status_t backfill_issuers(ca_store_t *s, apr_pool_t *pool)
             }
         }
         if (n > 0) {
-            after = apr_pstrdup(pool, ((const char **)todo->elts)
+            after = apr_pstrdup(pool, ((const char **)rows->elts)
                                           [2 * (n - 1)]);
         }
         apr_pool_destroy(p);

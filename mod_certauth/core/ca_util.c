@@ -11,6 +11,7 @@
 
 #include <apr_file_io.h>
 #include <apr_lib.h>
+#include <sys/wait.h>
 #include <apr_strings.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -502,4 +503,30 @@ const char *ca_utf8_clean(apr_pool_t *p, const char *s)
     }
     *o = '\0';
     return out;
+}
+
+apr_size_t ca_child_collect(int fd, int pid, char *buf, apr_size_t size,
+                            int *status)
+{
+    apr_size_t total = 0;
+    ssize_t n;
+
+    while (total + 1 < size
+           && (n = read(fd, buf + total, size - 1 - total)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+        total += (apr_size_t)n;
+    }
+    if (size) {
+        buf[total] = '\0';
+    }
+    close(fd);
+    *status = 0;
+    while (waitpid((pid_t)pid, status, 0) < 0 && errno == EINTR) {
+    }
+    return total;
 }

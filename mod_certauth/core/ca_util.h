@@ -84,4 +84,11 @@ const char *ca_utf8_clean(apr_pool_t *p, const char *s);
 /* The length of the valid UTF-8 character at s (1-4), 0 when none. */
 apr_size_t ca_utf8_char_len(const unsigned char *s);
 
+/* A child's answer: read fd until end of file or until buf (size octets,
+ * NUL-terminated) is full, close fd, then wait for child pid (its waitpid
+ * status in *status).  Returns the octets read.  For start-up programs
+ * (pass phrase programs, the token probe). */
+apr_size_t ca_child_collect(int fd, int pid, char *buf, apr_size_t size,
+                            int *status);
+
 #endif

@@ -25,11 +25,11 @@ def walk_here(node):
     the fixture yields runs later, in the test)."""
     if isinstance(node, (ast.FunctionDef, ast.Lambda)):
         return
-    todo = [node]
-    while todo:
-        n = todo.pop()
+    stack = [node]
+    while stack:
+        n = stack.pop()
         yield n
-        todo.extend(c for c in ast.iter_child_nodes(n)
+        stack.extend(c for c in ast.iter_child_nodes(n)
                     if not isinstance(c, (ast.FunctionDef, ast.Lambda)))
 
 
