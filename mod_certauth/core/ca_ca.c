@@ -864,19 +864,39 @@ static const char *kid_hex(apr_pool_t *p, const unsigned char *d, int n)
     return out;
 }
 
-const char *ca_cert_key_id(apr_pool_t *p, X509 *x)
+ASN1_OCTET_STRING *ca_pubkey_key_id(X509 *x)
 {
-    const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(x);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
+    ASN1_OCTET_STRING *os;
 
-    if (ski) {
-        return kid_hex(p, ASN1_STRING_get0_data(ski), ASN1_STRING_length(ski));
-    }
     if (!X509_pubkey_digest(x, EVP_sha1(), md, &n)) {
-        return "";
+        return NULL;
     }
-    return kid_hex(p, md, (int)n);
+    os = ASN1_OCTET_STRING_new();
+    if (os && !ASN1_OCTET_STRING_set(os, md, (int)n)) {
+        ASN1_OCTET_STRING_free(os);
+        os = NULL;
+    }
+    return os;
+}
+
+ASN1_OCTET_STRING *ca_key_id_of(X509 *x)
+{
+    const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(x);
+
+    return ski ? ASN1_OCTET_STRING_dup(ski) : ca_pubkey_key_id(x);
+}
+
+const char *ca_cert_key_id(apr_pool_t *p, X509 *x)
+{
+    ASN1_OCTET_STRING *kid = ca_key_id_of(x);
+    const char *hex = kid ? kid_hex(p, ASN1_STRING_get0_data(kid),
+                                    ASN1_STRING_length(kid))
+                          : "";
+
+    ASN1_OCTET_STRING_free(kid);
+    return hex;
 }
 
 const char *ca_cert_issuer_key_id(apr_pool_t *p, X509 *x)

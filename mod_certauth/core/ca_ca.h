@@ -77,10 +77,18 @@ apr_status_t ca_set_previous(ca_t *ca, apr_pool_t *p, const char *prev_file,
  * signature). */
 int ca_issued_by_us(const ca_t *ca, X509 *x);
 
+/* The key identifier a certificate is known by (the keyIdentifier of the
+ * authorityKeyIdentifier in what its key signs: certificates, CRLs):
+ * ca_key_id_of: its subjectKeyIdentifier, else ca_pubkey_key_id;
+ * ca_pubkey_key_id: the SHA-1 of its subjectPublicKey BIT STRING (RFC 5280
+ * 4.2.1.2 method 1; the subjectKeyIdentifier of what the CA issues).
+ * New octet strings (the caller frees them); NULL on failure. */
+ASN1_OCTET_STRING *ca_key_id_of(X509 *x);
+ASN1_OCTET_STRING *ca_pubkey_key_id(X509 *x);
+
 /* Key identifiers, lower-case hex (what a CA generation is known by after
  * a rollover: the store's issuer_kid, the CRL URL crl/KEYID):
- * ca_cert_key_id: the certificate's subjectKeyIdentifier, else the SHA-1
- * of its public key (RFC 5280 4.2.1.2 method 1, as ca_crl_build's AKI);
+ * ca_cert_key_id: ca_key_id_of in hex, "" on failure;
  * ca_cert_issuer_key_id: the keyIdentifier of its authorityKeyIdentifier,
  * "" when it has none; ca_pem_issuer_key_id: the same of a PEM
  * certificate ("" also when it cannot be read). */

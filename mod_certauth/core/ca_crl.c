@@ -205,37 +205,17 @@ static int serial_parse(const char *s, unsigned char *out)
     return n;
 }
 
-/* SHA-1 of the subjectPublicKey BIT STRING (RFC 5280 4.2.1.2 method 1). */
-static ASN1_OCTET_STRING *key_id(X509 *x)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    ASN1_OCTET_STRING *os;
-
-    if (!X509_pubkey_digest(x, EVP_sha1(), md, &mdlen)) {
-        return NULL;
-    }
-    os = ASN1_OCTET_STRING_new();
-    if (os && !ASN1_OCTET_STRING_set(os, md, (int)mdlen)) {
-        ASN1_OCTET_STRING_free(os);
-        os = NULL;
-    }
-    return os;
-}
-
 /* crlNumber and authorityKeyIdentifier (both non-critical). */
 static int add_crl_exts(X509_CRL *crl, X509 *cacert, apr_int64_t number)
 {
     ASN1_INTEGER *num = ASN1_INTEGER_new();
     AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
-    const ASN1_OCTET_STRING *ski;
     int ok;
 
     ok = num && akid && ASN1_INTEGER_set_int64(num, (int64_t)number)
          && X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) == 1;
     if (ok) {
-        ski = X509_get0_subject_key_id(cacert);
-        akid->keyid = ski ? ASN1_OCTET_STRING_dup(ski) : key_id(cacert);
+        akid->keyid = ca_key_id_of(cacert);
         ok = akid->keyid
              && X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier,
                                       akid, 0, 0) == 1;

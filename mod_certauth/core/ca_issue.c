@@ -552,32 +552,13 @@ static apr_status_t add_eku(apr_pool_t *p, X509 *x, apr_array_header_t *eku,
     return APR_SUCCESS;
 }
 
-/* SHA-1 of the subjectPublicKey BIT STRING (RFC 5280 4.2.1.2 method 1). */
-static ASN1_OCTET_STRING *key_id(X509 *x)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    ASN1_OCTET_STRING *os;
-
-    if (!X509_pubkey_digest(x, EVP_sha1(), md, &mdlen)) {
-        return NULL;
-    }
-    os = ASN1_OCTET_STRING_new();
-    if (os && !ASN1_OCTET_STRING_set(os, md, (int)mdlen)) {
-        ASN1_OCTET_STRING_free(os);
-        os = NULL;
-    }
-    return os;
-}
-
 static apr_status_t add_key_ids(X509 *x, X509 *issuer, const char **err)
 {
     ASN1_OCTET_STRING *ski;
-    const ASN1_OCTET_STRING *ca_ski;
     AUTHORITY_KEYID *akid;
     int ok;
 
-    ski = key_id(x);
+    ski = ca_pubkey_key_id(x);
     ok = ski && add_ext(x, NID_subject_key_identifier, ski, 0);
     ASN1_OCTET_STRING_free(ski);
     if (!ok) {
@@ -590,8 +571,7 @@ static apr_status_t add_key_ids(X509 *x, X509 *issuer, const char **err)
         *err = "out of memory";
         return CA_ECRYPTO;
     }
-    ca_ski = X509_get0_subject_key_id(issuer);
-    akid->keyid = ca_ski ? ASN1_OCTET_STRING_dup(ca_ski) : key_id(issuer);
+    akid->keyid = ca_key_id_of(issuer);
     ok = akid->keyid && add_ext(x, NID_authority_key_identifier, akid, 0);
     AUTHORITY_KEYID_free(akid);
     if (!ok) {
