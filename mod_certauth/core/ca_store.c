@@ -851,6 +851,18 @@ apr_int64_t ca_st_to_i64(const char *v)
     return v ? apr_atoi64(v) : 0;
 }
 
+const char *ca_st_col(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *row,
+                      int i)
+{
+    const char *v = apr_dbd_get_entry(s->driver, row, i);
+    return apr_pstrdup(p, v ? v : "");
+}
+
+apr_int64_t ca_st_col_i64(ca_store_t *s, apr_dbd_row_t *row, int i)
+{
+    return ca_st_to_i64(apr_dbd_get_entry(s->driver, row, i));
+}
+
 /* Run the prepared statement `label` with its arguments; the results in
  * *res, read to the end by the caller. */
 apr_status_t ca_st_pselect(ca_store_t *s, apr_pool_t *p,
@@ -889,7 +901,7 @@ apr_status_t ca_st_count(ca_store_t *s, apr_pool_t *p, const char *label,
     }
     *count = 0;
     while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
-        *count = ca_st_to_i64(apr_dbd_get_entry(s->driver, row, 0));
+        *count = ca_st_col_i64(s, row, 0);
     }
     return APR_SUCCESS;
 }

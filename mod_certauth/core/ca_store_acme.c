@@ -171,8 +171,7 @@ static apr_status_t x_select(ca_store_t *s, apr_pool_t *p, const char *label,
     while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
         const char **cols = apr_pcalloc(p, sizeof(char *) * (apr_size_t)ncols);
         for (i = 0; i < ncols; i++) {
-            const char *v = apr_dbd_get_entry(s->driver, row, i);
-            cols[i] = apr_pstrdup(p, v ? v : "");
+            cols[i] = ca_st_col(s, p, row, i);
         }
         APR_ARRAY_PUSH(*rows, const char **) = cols;
     }

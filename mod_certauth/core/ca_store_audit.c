@@ -96,19 +96,15 @@ apr_status_t ca_store_audit_list(ca_store_t *s, apr_pool_t *p,
     *rows = apr_array_make(p, 16, sizeof(ca_audit_t *));
     while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
         ca_audit_t *a = apr_pcalloc(p, sizeof(*a));
-        const char *v;
-#define ACOL(i) apr_pstrdup(p, (v = apr_dbd_get_entry(s->driver, row, (i))) \
-                                   ? v : "")
-        a->id = ACOL(0);
-        a->at = ca_st_to_i64(apr_dbd_get_entry(s->driver, row, 1));
-        a->actor = ACOL(2);
-        a->auth = ACOL(3);
-        a->client = ACOL(4);
-        a->action = ACOL(5);
-        a->serial = ACOL(6);
-        a->outcome = ACOL(7);
-        a->detail = ACOL(8);
-#undef ACOL
+        a->id = ca_st_col(s, p, row, 0);
+        a->at = ca_st_col_i64(s, row, 1);
+        a->actor = ca_st_col(s, p, row, 2);
+        a->auth = ca_st_col(s, p, row, 3);
+        a->client = ca_st_col(s, p, row, 4);
+        a->action = ca_st_col(s, p, row, 5);
+        a->serial = ca_st_col(s, p, row, 6);
+        a->outcome = ca_st_col(s, p, row, 7);
+        a->detail = ca_st_col(s, p, row, 8);
         APR_ARRAY_PUSH(*rows, ca_audit_t *) = a;
     }
     return APR_SUCCESS;

@@ -59,23 +59,20 @@ const ca_st_stmt_def ca_st_stmts_certs[] = {
 static ca_cert_row_t *row_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *r)
 {
     ca_cert_row_t *c = apr_pcalloc(p, sizeof(*c));
-    const char *v;
 
-#define COL(i) ((v = apr_dbd_get_entry(s->driver, r, (i))) ? v : "")
-    c->serial = apr_pstrdup(p, COL(0));
-    c->subject = apr_pstrdup(p, COL(1));
-    c->owner = apr_pstrdup(p, COL(2));
-    c->profile = apr_pstrdup(p, COL(3));
-    c->not_before = ca_st_to_i64(COL(4));
-    c->not_after = ca_st_to_i64(COL(5));
-    c->issued_at = ca_st_to_i64(COL(6));
-    c->status = apr_pstrdup(p, COL(7));
-    c->revoked_at = ca_st_to_i64(COL(8));
-    c->reason = atoi(COL(9));
-    c->cert_pem = apr_pstrdup(p, COL(10));
-    c->invalidity_at = ca_st_to_i64(COL(11));
-    c->replaced_by = apr_pstrdup(p, COL(12));
-#undef COL
+    c->serial = ca_st_col(s, p, r, 0);
+    c->subject = ca_st_col(s, p, r, 1);
+    c->owner = ca_st_col(s, p, r, 2);
+    c->profile = ca_st_col(s, p, r, 3);
+    c->not_before = ca_st_col_i64(s, r, 4);
+    c->not_after = ca_st_col_i64(s, r, 5);
+    c->issued_at = ca_st_col_i64(s, r, 6);
+    c->status = ca_st_col(s, p, r, 7);
+    c->revoked_at = ca_st_col_i64(s, r, 8);
+    c->reason = (int)ca_st_col_i64(s, r, 9);
+    c->cert_pem = ca_st_col(s, p, r, 10);
+    c->invalidity_at = ca_st_col_i64(s, r, 11);
+    c->replaced_by = ca_st_col(s, p, r, 12);
     return c;
 }
 
@@ -347,8 +344,7 @@ static apr_status_t link_select(ca_store_t *s, apr_pool_t *p,
     }
     *out = apr_array_make(p, 2, sizeof(const char *));
     while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
-        const char *v = apr_dbd_get_entry(s->driver, row, 0);
-        APR_ARRAY_PUSH(*out, const char *) = apr_pstrdup(p, v ? v : "");
+        APR_ARRAY_PUSH(*out, const char *) = ca_st_col(s, p, row, 0);
     }
     return APR_SUCCESS;
 }

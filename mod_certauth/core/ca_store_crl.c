@@ -156,12 +156,11 @@ apr_status_t ca_store_crl_entries(ca_store_t *s, apr_pool_t *p,
     while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
         ca_crl_entry_t *e = apr_array_push(*entries);
         const char *v;
-        e->serial = apr_pstrdup(p, (v = apr_dbd_get_entry(s->driver, row, 0))
-                                       ? v : "");
-        e->revoked_at = ca_st_to_i64(apr_dbd_get_entry(s->driver, row, 1));
+        e->serial = ca_st_col(s, p, row, 0);
+        e->revoked_at = ca_st_col_i64(s, row, 1);
         v = apr_dbd_get_entry(s->driver, row, 2);
         e->reason = v ? atoi(v) : -1;
-        e->invalidity_at = ca_st_to_i64(apr_dbd_get_entry(s->driver, row, 3));
+        e->invalidity_at = ca_st_col_i64(s, row, 3);
         v = apr_dbd_get_entry(s->driver, row, 4);
         e->issuer_kid = intern_kid(p, &last_kid, v ? v : "");
     }
@@ -182,12 +181,11 @@ static apr_status_t crl_read(ca_store_t *s, apr_pool_t *p, const char *label,
     }
     while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
         found = 1;
-        *number = ca_st_to_i64(apr_dbd_get_entry(s->driver, row, 0));
-        *this_update = ca_st_to_i64(apr_dbd_get_entry(s->driver, row, 1));
-        *next_update = ca_st_to_i64(apr_dbd_get_entry(s->driver, row, 2));
+        *number = ca_st_col_i64(s, row, 0);
+        *this_update = ca_st_col_i64(s, row, 1);
+        *next_update = ca_st_col_i64(s, row, 2);
         if (der_b64) {
-            const char *v = apr_dbd_get_entry(s->driver, row, 3);
-            *der_b64 = apr_pstrdup(p, v ? v : "");
+            *der_b64 = ca_st_col(s, p, row, 3);
         }
     }
     if (!found) {
@@ -230,16 +228,13 @@ apr_status_t ca_store_crl_prev(ca_store_t *s, apr_pool_t *p,
         return rv;
     }
     while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
-        const char *v;
         found = 1;
-        *number = ca_st_to_i64(apr_dbd_get_entry(s->driver, row, 0));
-        *this_update = ca_st_to_i64(apr_dbd_get_entry(s->driver, row, 1));
-        *next_update = ca_st_to_i64(apr_dbd_get_entry(s->driver, row, 2));
-        v = apr_dbd_get_entry(s->driver, row, 3);
-        *prev_kid = apr_pstrdup(p, v ? v : "");
+        *number = ca_st_col_i64(s, row, 0);
+        *this_update = ca_st_col_i64(s, row, 1);
+        *next_update = ca_st_col_i64(s, row, 2);
+        *prev_kid = ca_st_col(s, p, row, 3);
         if (der_b64) {
-            v = apr_dbd_get_entry(s->driver, row, 4);
-            *der_b64 = apr_pstrdup(p, v ? v : "");
+            *der_b64 = ca_st_col(s, p, row, 4);
         }
     }
     if (!found) {

@@ -139,5 +139,10 @@ apr_status_t ca_st_xact_lock(ca_store_t *s, apr_pool_t *p, int cls, int key);
 /* Numbers as statement arguments and back. */
 const char *ca_st_i64(apr_pool_t *p, apr_int64_t v);
 apr_int64_t ca_st_to_i64(const char *v);
+/* Column i of a row read: a copy in p ("" for NULL); as a number (0 for
+ * NULL or ""). */
+const char *ca_st_col(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *row,
+                      int i);
+apr_int64_t ca_st_col_i64(ca_store_t *s, apr_dbd_row_t *row, int i);
 
 #endif

@@ -35,21 +35,18 @@ static ca_pending_t *pending_of(ca_store_t *s, apr_pool_t *p,
                                 apr_dbd_row_t *r)
 {
     ca_pending_t *c = apr_pcalloc(p, sizeof(*c));
-    const char *v;
-#define PCOL(i) apr_pstrdup(p, (v = apr_dbd_get_entry(s->driver, r, (i))) \
-                                   ? v : "")
-    c->id = PCOL(0);
-    c->csr_hash = PCOL(1);
-    c->owner = PCOL(2);
-    c->profile = PCOL(3);
-    c->subject = PCOL(4);
-    c->csr_pem = PCOL(5);
-    c->status = PCOL(6);
-    c->created_at = ca_st_to_i64(apr_dbd_get_entry(s->driver, r, 7));
-    c->decided_by = PCOL(8);
-    c->decided_at = ca_st_to_i64(apr_dbd_get_entry(s->driver, r, 9));
-    c->serial = PCOL(10);
-#undef PCOL
+
+    c->id = ca_st_col(s, p, r, 0);
+    c->csr_hash = ca_st_col(s, p, r, 1);
+    c->owner = ca_st_col(s, p, r, 2);
+    c->profile = ca_st_col(s, p, r, 3);
+    c->subject = ca_st_col(s, p, r, 4);
+    c->csr_pem = ca_st_col(s, p, r, 5);
+    c->status = ca_st_col(s, p, r, 6);
+    c->created_at = ca_st_col_i64(s, r, 7);
+    c->decided_by = ca_st_col(s, p, r, 8);
+    c->decided_at = ca_st_col_i64(s, r, 9);
+    c->serial = ca_st_col(s, p, r, 10);
     return c;
 }
 

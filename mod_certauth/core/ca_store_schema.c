@@ -267,8 +267,7 @@ static apr_status_t backfill_issuers(ca_store_t *s, apr_pool_t *pool)
         }
         while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
             const char **pair = apr_array_push(rows);
-            const char *serial = apr_dbd_get_entry(s->driver, row, 0);
-            pair[0] = apr_pstrdup(p, serial ? serial : "");
+            pair[0] = ca_st_col(s, p, row, 0);
             pair[1] = ca_pem_issuer_key_id(p, apr_dbd_get_entry(s->driver,
                                                                 row, 1));
             n++;
