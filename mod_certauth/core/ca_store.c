@@ -889,8 +889,17 @@ apr_status_t ca_st_pselect(ca_store_t *s, apr_pool_t *p,
     return APR_SUCCESS;
 }
 
-apr_status_t ca_st_count(ca_store_t *s, apr_pool_t *p, const char *label,
-                             int nargs, const char **args, apr_int64_t *count)
+void ca_st_fill_col0(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *row,
+                     void *elt, void *baton)
+{
+    (void)baton;
+    *(const char **)elt = ca_st_col(s, p, row, 0);
+}
+
+apr_status_t ca_st_rows(ca_store_t *s, apr_pool_t *p, const char *label,
+                        int nargs, const char **args, apr_size_t elt_size,
+                        ca_st_fill_fn fill, void *baton,
+                        apr_array_header_t **rows)
 {
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
@@ -899,10 +908,53 @@ apr_status_t ca_st_count(ca_store_t *s, apr_pool_t *p, const char *label,
     if ((rv = ca_st_pselect(s, p, label, nargs, args, &res)) != APR_SUCCESS) {
         return rv;
     }
-    *count = 0;
+    *rows = apr_array_make(p, 4, (int)elt_size);
     while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
-        *count = ca_st_col_i64(s, row, 0);
+        fill(s, p, row, apr_array_push(*rows), baton);
     }
+    return APR_SUCCESS;
+}
+
+apr_status_t ca_st_row(ca_store_t *s, apr_pool_t *p, const char *label,
+                       int nargs, const char **args, apr_size_t elt_size,
+                       ca_st_fill_fn fill, void *baton, void *elt)
+{
+    apr_array_header_t *rows;
+    apr_status_t rv = ca_st_rows(s, p, label, nargs, args, elt_size, fill,
+                                 baton, &rows);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (rows->nelts == 0) {
+        return CA_ENOTFOUND;
+    }
+    memcpy(elt, rows->elts, elt_size);
+    return APR_SUCCESS;
+}
+
+/* The first column as a number, an apr_int64_t (ca_st_fill_fn). */
+static void i64_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *row,
+                   void *elt, void *baton)
+{
+    (void)p;
+    (void)baton;
+    *(apr_int64_t *)elt = ca_st_col_i64(s, row, 0);
+}
+
+apr_status_t ca_st_count(ca_store_t *s, apr_pool_t *p, const char *label,
+                             int nargs, const char **args, apr_int64_t *count)
+{
+    apr_array_header_t *rows;
+    apr_status_t rv = ca_st_rows(s, p, label, nargs, args,
+                                 sizeof(apr_int64_t), i64_of, NULL, &rows);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    /* (a count is one row; should there be more, the last) */
+    *count = rows->nelts ? APR_ARRAY_IDX(rows, rows->nelts - 1, apr_int64_t)
+                         : 0;
     return APR_SUCCESS;
 }
 

@@ -153,51 +153,9 @@ static apr_status_t x_query(ca_store_t *s, apr_pool_t *p, const char *label,
     return APR_SUCCESS;
 }
 
-/* A select of the table: *rows holds const char ** of ncols values ("" for
- * NULL), every row read. */
-static apr_status_t x_select(ca_store_t *s, apr_pool_t *p, const char *label,
-                             int nargs, const char **args, int ncols,
-                             apr_array_header_t **rows)
-{
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    apr_status_t rv;
-    int i;
-
-    if ((rv = ca_st_pselect(s, p, label, nargs, args, &res)) != APR_SUCCESS) {
-        return rv;
-    }
-    *rows = apr_array_make(p, 4, sizeof(const char **));
-    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
-        const char **cols = apr_pcalloc(p, sizeof(char *) * (apr_size_t)ncols);
-        for (i = 0; i < ncols; i++) {
-            cols[i] = ca_st_col(s, p, row, i);
-        }
-        APR_ARRAY_PUSH(*rows, const char **) = cols;
-    }
-    return APR_SUCCESS;
-}
-
 static const char *i64(apr_pool_t *p, apr_int64_t v)
 {
     return apr_psprintf(p, "%" APR_INT64_T_FMT, v);
-}
-
-/* One row by key: CA_ENOTFOUND when none. */
-static apr_status_t one(ca_store_t *s, apr_pool_t *p, const char *label,
-                        int nargs, const char **args, int ncols,
-                        const char ***cols)
-{
-    apr_array_header_t *rows;
-    apr_status_t rv = x_select(s, p, label, nargs, args, ncols, &rows);
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    if (rows->nelts == 0) {
-        return CA_ENOTFOUND;
-    }
-    *cols = APR_ARRAY_IDX(rows, 0, const char **);
-    return APR_SUCCESS;
 }
 
 /* A conditional update: CA_ECONFLICT when it changed nothing. */
@@ -216,21 +174,23 @@ apr_status_t ca_store_acme_nonce_key(ca_store_t *s, apr_pool_t *p,
                                      const char *fresh, apr_int64_t now,
                                      const char **key)
 {
-    const char **c;
+    const char *c;
     const char *args[2] = {fresh, i64(p, now)};
-    apr_status_t rv = one(s, p, "certauth_acme_nonce_key_get", 0, NULL, 1,
-                          &c);
+    apr_status_t rv = ca_st_row(s, p, "certauth_acme_nonce_key_get", 0, NULL,
+                                sizeof(const char *), ca_st_fill_col0, NULL,
+                                &c);
 
     if (rv == CA_ENOTFOUND && fresh) {
         /* the first process to get here makes it; the others (children,
          * front ends) read the one that won */
         rv = x_query(s, p, "certauth_acme_nonce_key_add", 2, args, NULL);
         if (rv == APR_SUCCESS) {
-            rv = one(s, p, "certauth_acme_nonce_key_get", 0, NULL, 1, &c);
+            rv = ca_st_row(s, p, "certauth_acme_nonce_key_get", 0, NULL,
+                           sizeof(const char *), ca_st_fill_col0, NULL, &c);
         }
     }
     if (rv == APR_SUCCESS) {
-        *key = c[0];
+        *key = c;
     }
     return rv;
 }
@@ -251,16 +211,19 @@ apr_status_t ca_store_acme_nonce_clean(ca_store_t *s, apr_pool_t *p,
     return x_query(s, p, "certauth_acme_nonce_clean", 1, args, NULL);
 }
 
-static ca_acme_eab_t *eab_of(apr_pool_t *p, const char **c)
+/* The ca_st_fill_fn of each table: a ca_acme_*_t * of its *_COLS. */
+static void eab_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *r,
+                   void *elt, void *baton)
 {
     ca_acme_eab_t *e = apr_pcalloc(p, sizeof(*e));
-    e->kid = c[0];
-    e->hmac_key = c[1];
-    e->owner = c[2];
-    e->created_at = apr_atoi64(c[3]);
-    e->expires = apr_atoi64(c[4]);
-    e->account = c[5];
-    return e;
+    e->kid = ca_st_col(s, p, r, 0);
+    e->hmac_key = ca_st_col(s, p, r, 1);
+    e->owner = ca_st_col(s, p, r, 2);
+    e->created_at = ca_st_col_i64(s, r, 3);
+    e->expires = ca_st_col_i64(s, r, 4);
+    e->account = ca_st_col(s, p, r, 5);
+    (void)baton;
+    *(ca_acme_eab_t **)elt = e;
 }
 
 apr_status_t ca_store_acme_eab_add(ca_store_t *s, apr_pool_t *p,
@@ -275,12 +238,8 @@ apr_status_t ca_store_acme_eab_get(ca_store_t *s, apr_pool_t *p,
                                    const char *kid, ca_acme_eab_t **e)
 {
     const char *args[1] = {kid};
-    const char **c;
-    apr_status_t rv = one(s, p, "certauth_acme_eab_get", 1, args, 6, &c);
-    if (rv == APR_SUCCESS) {
-        *e = eab_of(p, c);
-    }
-    return rv;
+    return ca_st_row(s, p, "certauth_acme_eab_get", 1, args,
+                     sizeof(ca_acme_eab_t *), eab_of, NULL, e);
 }
 
 apr_status_t ca_store_acme_eab_bind(ca_store_t *s, apr_pool_t *p,
@@ -290,18 +249,20 @@ apr_status_t ca_store_acme_eab_bind(ca_store_t *s, apr_pool_t *p,
     return update(s, p, "certauth_acme_eab_bind", 2, args);
 }
 
-static ca_acme_account_t *account_of(apr_pool_t *p, const char **c)
+static void account_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *r,
+                       void *elt, void *baton)
 {
     ca_acme_account_t *a = apr_pcalloc(p, sizeof(*a));
-    a->id = c[0];
-    a->thumbprint = c[1];
-    a->jwk = c[2];
-    a->owner = c[3];
-    a->status = c[4];
-    a->contact = c[5];
-    a->eab_kid = c[6];
-    a->created_at = apr_atoi64(c[7]);
-    return a;
+    a->id = ca_st_col(s, p, r, 0);
+    a->thumbprint = ca_st_col(s, p, r, 1);
+    a->jwk = ca_st_col(s, p, r, 2);
+    a->owner = ca_st_col(s, p, r, 3);
+    a->status = ca_st_col(s, p, r, 4);
+    a->contact = ca_st_col(s, p, r, 5);
+    a->eab_kid = ca_st_col(s, p, r, 6);
+    a->created_at = ca_st_col_i64(s, r, 7);
+    (void)baton;
+    *(ca_acme_account_t **)elt = a;
 }
 
 apr_status_t ca_store_acme_account_add(ca_store_t *s, apr_pool_t *p,
@@ -324,12 +285,8 @@ apr_status_t ca_store_acme_account_get(ca_store_t *s, apr_pool_t *p,
                                        const char *id, ca_acme_account_t **a)
 {
     const char *args[1] = {id};
-    const char **c;
-    apr_status_t rv = one(s, p, "certauth_acme_account_get", 1, args, 8, &c);
-    if (rv == APR_SUCCESS) {
-        *a = account_of(p, c);
-    }
-    return rv;
+    return ca_st_row(s, p, "certauth_acme_account_get", 1, args,
+                     sizeof(ca_acme_account_t *), account_of, NULL, a);
 }
 
 apr_status_t ca_store_acme_account_by_key(ca_store_t *s, apr_pool_t *p,
@@ -337,12 +294,8 @@ apr_status_t ca_store_acme_account_by_key(ca_store_t *s, apr_pool_t *p,
                                           ca_acme_account_t **a)
 {
     const char *args[1] = {thumbprint};
-    const char **c;
-    apr_status_t rv = one(s, p, "certauth_acme_account_by_key", 1, args, 8, &c);
-    if (rv == APR_SUCCESS) {
-        *a = account_of(p, c);
-    }
-    return rv;
+    return ca_st_row(s, p, "certauth_acme_account_by_key", 1, args,
+                     sizeof(ca_acme_account_t *), account_of, NULL, a);
 }
 
 apr_status_t ca_store_acme_account_update(ca_store_t *s, apr_pool_t *p,
@@ -384,59 +337,54 @@ apr_status_t ca_store_acme_account_orders(ca_store_t *s, apr_pool_t *p,
                                           apr_array_header_t **ids)
 {
     const char *args[2] = {account, i64(p, now)};
-    apr_array_header_t *rows;
-    apr_status_t rv = x_select(s, p, "certauth_acme_account_orders", 2, args, 1, &rows);
-    int i;
-
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    *ids = apr_array_make(p, rows->nelts, sizeof(const char *));
-    for (i = 0; i < rows->nelts; i++) {
-        APR_ARRAY_PUSH(*ids, const char *)
-            = APR_ARRAY_IDX(rows, i, const char **)[0];
-    }
-    return APR_SUCCESS;
+    return ca_st_rows(s, p, "certauth_acme_account_orders", 2, args,
+                      sizeof(const char *), ca_st_fill_col0, NULL, ids);
 }
 
-static ca_acme_order_t *order_of(apr_pool_t *p, const char **c)
+static void order_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *r,
+                     void *elt, void *baton)
 {
     ca_acme_order_t *o = apr_pcalloc(p, sizeof(*o));
-    o->id = c[0];
-    o->account = c[1];
-    o->status = c[2];
-    o->expires = apr_atoi64(c[3]);
-    o->identifiers = c[4];
-    o->profile = c[5];
-    o->serial = c[6];
-    o->error = c[7];
-    o->created_at = apr_atoi64(c[8]);
-    return o;
+    o->id = ca_st_col(s, p, r, 0);
+    o->account = ca_st_col(s, p, r, 1);
+    o->status = ca_st_col(s, p, r, 2);
+    o->expires = ca_st_col_i64(s, r, 3);
+    o->identifiers = ca_st_col(s, p, r, 4);
+    o->profile = ca_st_col(s, p, r, 5);
+    o->serial = ca_st_col(s, p, r, 6);
+    o->error = ca_st_col(s, p, r, 7);
+    o->created_at = ca_st_col_i64(s, r, 8);
+    (void)baton;
+    *(ca_acme_order_t **)elt = o;
 }
 
-static ca_acme_authz_t *authz_of(apr_pool_t *p, const char **c)
+static void authz_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *r,
+                     void *elt, void *baton)
 {
     ca_acme_authz_t *a = apr_pcalloc(p, sizeof(*a));
-    a->id = c[0];
-    a->order_id = c[1];
-    a->account = c[2];
-    a->ident = c[3];
-    a->status = c[4];
-    a->expires = apr_atoi64(c[5]);
-    return a;
+    a->id = ca_st_col(s, p, r, 0);
+    a->order_id = ca_st_col(s, p, r, 1);
+    a->account = ca_st_col(s, p, r, 2);
+    a->ident = ca_st_col(s, p, r, 3);
+    a->status = ca_st_col(s, p, r, 4);
+    a->expires = ca_st_col_i64(s, r, 5);
+    (void)baton;
+    *(ca_acme_authz_t **)elt = a;
 }
 
-static ca_acme_chall_t *chall_of(apr_pool_t *p, const char **c)
+static void chall_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *r,
+                     void *elt, void *baton)
 {
     ca_acme_chall_t *h = apr_pcalloc(p, sizeof(*h));
-    h->id = c[0];
-    h->authz_id = c[1];
-    h->type = c[2];
-    h->token = c[3];
-    h->status = c[4];
-    h->validated_at = apr_atoi64(c[5]);
-    h->error = c[6];
-    return h;
+    h->id = ca_st_col(s, p, r, 0);
+    h->authz_id = ca_st_col(s, p, r, 1);
+    h->type = ca_st_col(s, p, r, 2);
+    h->token = ca_st_col(s, p, r, 3);
+    h->status = ca_st_col(s, p, r, 4);
+    h->validated_at = ca_st_col_i64(s, r, 5);
+    h->error = ca_st_col(s, p, r, 6);
+    (void)baton;
+    *(ca_acme_chall_t **)elt = h;
 }
 
 apr_status_t ca_store_acme_order_add(ca_store_t *s, apr_pool_t *p,
@@ -482,12 +430,8 @@ apr_status_t ca_store_acme_order_get(ca_store_t *s, apr_pool_t *p,
                                      const char *id, ca_acme_order_t **o)
 {
     const char *args[1] = {id};
-    const char **c;
-    apr_status_t rv = one(s, p, "certauth_acme_order_get", 1, args, 9, &c);
-    if (rv == APR_SUCCESS) {
-        *o = order_of(p, c);
-    }
-    return rv;
+    return ca_st_row(s, p, "certauth_acme_order_get", 1, args,
+                     sizeof(ca_acme_order_t *), order_of, NULL, o);
 }
 
 apr_status_t ca_store_acme_order_set(ca_store_t *s, apr_pool_t *p,
@@ -505,32 +449,16 @@ apr_status_t ca_store_acme_order_authz(ca_store_t *s, apr_pool_t *p,
                                        apr_array_header_t **authz)
 {
     const char *args[1] = {order_id};
-    apr_array_header_t *rows;
-    apr_status_t rv = x_select(s, p, "certauth_acme_order_authz", 1, args,
-                                        6, &rows);
-    int i;
-
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    *authz = apr_array_make(p, rows->nelts, sizeof(ca_acme_authz_t *));
-    for (i = 0; i < rows->nelts; i++) {
-        APR_ARRAY_PUSH(*authz, ca_acme_authz_t *)
-            = authz_of(p, APR_ARRAY_IDX(rows, i, const char **));
-    }
-    return APR_SUCCESS;
+    return ca_st_rows(s, p, "certauth_acme_order_authz", 1, args,
+                      sizeof(ca_acme_authz_t *), authz_of, NULL, authz);
 }
 
 apr_status_t ca_store_acme_authz_get(ca_store_t *s, apr_pool_t *p,
                                      const char *id, ca_acme_authz_t **a)
 {
     const char *args[1] = {id};
-    const char **c;
-    apr_status_t rv = one(s, p, "certauth_acme_authz_get", 1, args, 6, &c);
-    if (rv == APR_SUCCESS) {
-        *a = authz_of(p, c);
-    }
-    return rv;
+    return ca_st_row(s, p, "certauth_acme_authz_get", 1, args,
+                     sizeof(ca_acme_authz_t *), authz_of, NULL, a);
 }
 
 apr_status_t ca_store_acme_authz_set(ca_store_t *s, apr_pool_t *p,
@@ -546,33 +474,16 @@ apr_status_t ca_store_acme_authz_challs(ca_store_t *s, apr_pool_t *p,
                                         apr_array_header_t **challs)
 {
     const char *args[1] = {authz_id};
-    apr_array_header_t *rows;
-    apr_status_t rv = x_select(s, p, "certauth_acme_authz_challs", 1,
-                                        args, 7, &rows);
-    int i;
-
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    *challs = apr_array_make(p, rows->nelts, sizeof(ca_acme_chall_t *));
-    for (i = 0; i < rows->nelts; i++) {
-        APR_ARRAY_PUSH(*challs, ca_acme_chall_t *)
-            = chall_of(p, APR_ARRAY_IDX(rows, i, const char **));
-    }
-    return APR_SUCCESS;
+    return ca_st_rows(s, p, "certauth_acme_authz_challs", 1, args,
+                      sizeof(ca_acme_chall_t *), chall_of, NULL, challs);
 }
 
 apr_status_t ca_store_acme_chall_get(ca_store_t *s, apr_pool_t *p,
                                      const char *id, ca_acme_chall_t **c)
 {
     const char *args[1] = {id};
-    const char **cols;
-    apr_status_t rv = one(s, p, "certauth_acme_chall_get", 1, args,
-                          7, &cols);
-    if (rv == APR_SUCCESS) {
-        *c = chall_of(p, cols);
-    }
-    return rv;
+    return ca_st_row(s, p, "certauth_acme_chall_get", 1, args,
+                     sizeof(ca_acme_chall_t *), chall_of, NULL, c);
 }
 
 apr_status_t ca_store_acme_chall_set(ca_store_t *s, apr_pool_t *p,

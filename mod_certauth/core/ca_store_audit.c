@@ -73,14 +73,29 @@ apr_status_t ca_store_audit_add(ca_store_t *s, apr_pool_t *p,
     return APR_SUCCESS;
 }
 
+/* A ca_audit_t * of an AUDIT_COLS row (ca_st_fill_fn). */
+static void audit_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *row,
+                     void *elt, void *baton)
+{
+    ca_audit_t *a = apr_pcalloc(p, sizeof(*a));
+    a->id = ca_st_col(s, p, row, 0);
+    a->at = ca_st_col_i64(s, row, 1);
+    a->actor = ca_st_col(s, p, row, 2);
+    a->auth = ca_st_col(s, p, row, 3);
+    a->client = ca_st_col(s, p, row, 4);
+    a->action = ca_st_col(s, p, row, 5);
+    a->serial = ca_st_col(s, p, row, 6);
+    a->outcome = ca_st_col(s, p, row, 7);
+    a->detail = ca_st_col(s, p, row, 8);
+    (void)baton;
+    *(ca_audit_t **)elt = a;
+}
+
 apr_status_t ca_store_audit_list(ca_store_t *s, apr_pool_t *p,
                                  const char *serial, int limit, int offset,
                                  apr_array_header_t **rows)
 {
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
     const char *args[3];
-    apr_status_t rv;
     int n = 0;
 
     if (serial) {
@@ -88,24 +103,7 @@ apr_status_t ca_store_audit_list(ca_store_t *s, apr_pool_t *p,
     }
     args[n++] = apr_itoa(p, limit > 0 ? limit : 100);
     args[n++] = apr_itoa(p, offset > 0 ? offset : 0);
-    if ((rv = ca_st_pselect(s, p, serial ? "certauth_audit_serial"
-                                       : "certauth_audit_list", n, args,
-                          &res)) != APR_SUCCESS) {
-        return rv;
-    }
-    *rows = apr_array_make(p, 16, sizeof(ca_audit_t *));
-    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
-        ca_audit_t *a = apr_pcalloc(p, sizeof(*a));
-        a->id = ca_st_col(s, p, row, 0);
-        a->at = ca_st_col_i64(s, row, 1);
-        a->actor = ca_st_col(s, p, row, 2);
-        a->auth = ca_st_col(s, p, row, 3);
-        a->client = ca_st_col(s, p, row, 4);
-        a->action = ca_st_col(s, p, row, 5);
-        a->serial = ca_st_col(s, p, row, 6);
-        a->outcome = ca_st_col(s, p, row, 7);
-        a->detail = ca_st_col(s, p, row, 8);
-        APR_ARRAY_PUSH(*rows, ca_audit_t *) = a;
-    }
-    return APR_SUCCESS;
+    return ca_st_rows(s, p, serial ? "certauth_audit_serial"
+                                   : "certauth_audit_list", n, args,
+                      sizeof(ca_audit_t *), audit_of, NULL, rows);
 }

@@ -56,7 +56,9 @@ const ca_st_stmt_def ca_st_stmts_certs[] = {
 };
 
 
-static ca_cert_row_t *row_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *r)
+/* A ca_cert_row_t * of a CERT_COLS row (ca_st_fill_fn). */
+static void row_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *r,
+                   void *elt, void *baton)
 {
     ca_cert_row_t *c = apr_pcalloc(p, sizeof(*c));
 
@@ -73,44 +75,25 @@ static ca_cert_row_t *row_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *r)
     c->cert_pem = ca_st_col(s, p, r, 10);
     c->invalidity_at = ca_st_col_i64(s, r, 11);
     c->replaced_by = ca_st_col(s, p, r, 12);
-    return c;
+    (void)baton;
+    *(ca_cert_row_t **)elt = c;
 }
 
+/* The rows of `label`, ca_cert_row_t *. */
 static apr_status_t select_rows(ca_store_t *s, apr_pool_t *p,
                                 const char *label, int nargs,
                                 const char **args, apr_array_header_t **rows)
 {
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    apr_status_t rv;
-    int rc;
-
-    if ((rv = ca_st_pselect(s, p, label, nargs, args, &res)) != APR_SUCCESS) {
-        return rv;
-    }
-    *rows = apr_array_make(p, 4, sizeof(ca_cert_row_t *));
-    /* Read every row to the end, so the statement is reset. */
-    while ((rc = apr_dbd_get_row(s->driver, p, res, &row, -1)) == 0) {
-        APR_ARRAY_PUSH(*rows, ca_cert_row_t *) = row_of(s, p, row);
-    }
-    return APR_SUCCESS;
+    return ca_st_rows(s, p, label, nargs, args, sizeof(ca_cert_row_t *),
+                      row_of, NULL, rows);
 }
 
 apr_status_t ca_store_cert_get(ca_store_t *s, apr_pool_t *p,
                                const char *serial, ca_cert_row_t **row)
 {
-    apr_array_header_t *rows;
     const char *args[1] = {serial};
-    apr_status_t rv = select_rows(s, p, "certauth_cert_get", 1, args, &rows);
-
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    if (rows->nelts == 0) {
-        return CA_ENOTFOUND;
-    }
-    *row = APR_ARRAY_IDX(rows, 0, ca_cert_row_t *);
-    return APR_SUCCESS;
+    return ca_st_row(s, p, "certauth_cert_get", 1, args,
+                     sizeof(ca_cert_row_t *), row_of, NULL, row);
 }
 
 apr_status_t ca_store_cert_insert(ca_store_t *s, apr_pool_t *p,
@@ -333,20 +316,9 @@ static apr_status_t link_select(ca_store_t *s, apr_pool_t *p,
                                 const char *label, const char *serial,
                                 apr_array_header_t **out)
 {
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    const char *args[1];
-    apr_status_t rv;
-
-    args[0] = serial;
-    if ((rv = ca_st_pselect(s, p, label, 1, args, &res)) != APR_SUCCESS) {
-        return rv;
-    }
-    *out = apr_array_make(p, 2, sizeof(const char *));
-    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
-        APR_ARRAY_PUSH(*out, const char *) = ca_st_col(s, p, row, 0);
-    }
-    return APR_SUCCESS;
+    const char *args[1] = {serial};
+    return ca_st_rows(s, p, label, 1, args, sizeof(const char *),
+                      ca_st_fill_col0, NULL, out);
 }
 
 apr_status_t ca_store_link_children(ca_store_t *s, apr_pool_t *p,

@@ -132,14 +132,28 @@ static apr_status_t crl_entries_sqlite(ca_store_t *s, apr_pool_t *p,
     return APR_SUCCESS;
 }
 
+/* A ca_crl_entry_t of a CRL_ENTRIES_SQL row (ca_st_fill_fn); baton: the
+ * last issuer_kid (intern_kid). */
+static void entry_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *row,
+                     void *elt, void *baton)
+{
+    ca_crl_entry_t *e = elt;
+    const char *v;
+
+    e->serial = ca_st_col(s, p, row, 0);
+    e->revoked_at = ca_st_col_i64(s, row, 1);
+    v = apr_dbd_get_entry(s->driver, row, 2);
+    e->reason = v ? atoi(v) : -1;
+    e->invalidity_at = ca_st_col_i64(s, row, 3);
+    v = apr_dbd_get_entry(s->driver, row, 4);
+    e->issuer_kid = intern_kid(p, baton, v ? v : "");
+}
+
 apr_status_t ca_store_crl_entries(ca_store_t *s, apr_pool_t *p,
                                   apr_int64_t not_after_min,
                                   apr_array_header_t **entries)
 {
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
     const char *args[1], *last_kid = NULL;
-    apr_status_t rv;
 
     /* (the driver serialises its own calls into SQLite with a mutex of
      * APR's, which this path does not take: only with an SQLite built
@@ -148,23 +162,8 @@ apr_status_t ca_store_crl_entries(ca_store_t *s, apr_pool_t *p,
         return crl_entries_sqlite(s, p, not_after_min, entries);
     }
     args[0] = ca_st_i64(p, not_after_min);
-    if ((rv = ca_st_pselect(s, p, "certauth_crl_entries", 1, args, &res))
-        != APR_SUCCESS) {
-        return rv;
-    }
-    *entries = apr_array_make(p, 64, sizeof(ca_crl_entry_t));
-    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
-        ca_crl_entry_t *e = apr_array_push(*entries);
-        const char *v;
-        e->serial = ca_st_col(s, p, row, 0);
-        e->revoked_at = ca_st_col_i64(s, row, 1);
-        v = apr_dbd_get_entry(s->driver, row, 2);
-        e->reason = v ? atoi(v) : -1;
-        e->invalidity_at = ca_st_col_i64(s, row, 3);
-        v = apr_dbd_get_entry(s->driver, row, 4);
-        e->issuer_kid = intern_kid(p, &last_kid, v ? v : "");
-    }
-    return APR_SUCCESS;
+    return ca_st_rows(s, p, "certauth_crl_entries", 1, args,
+                      sizeof(ca_crl_entry_t), entry_of, &last_kid, entries);
 }
 
 static apr_status_t crl_read(ca_store_t *s, apr_pool_t *p, const char *label,

@@ -122,6 +122,24 @@ int ca_st_write(ca_store_t *s, apr_pool_t *p, int *nrows,
 apr_status_t ca_st_pselect(ca_store_t *s, apr_pool_t *p, const char *label,
                            int nargs, const char **args,
                            apr_dbd_results_t **res);
+/* A reader of rows: what one row read makes, written to `elt`, the next
+ * element of the result array (elt_size bytes); baton: the reader's. */
+typedef void (*ca_st_fill_fn)(ca_store_t *s, apr_pool_t *p,
+                              apr_dbd_row_t *row, void *elt, void *baton);
+/* Run `label` and read every row (so that the statement is reset): *rows,
+ * an array of elt_size elements, one a row, written by `fill`. */
+apr_status_t ca_st_rows(ca_store_t *s, apr_pool_t *p, const char *label,
+                        int nargs, const char **args, apr_size_t elt_size,
+                        ca_st_fill_fn fill, void *baton,
+                        apr_array_header_t **rows);
+/* A ca_st_fill_fn: the row's first column (ca_st_col), a const char *. */
+void ca_st_fill_col0(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *row,
+                     void *elt, void *baton);
+/* The same for a look-up by key: the first row's element copied to *elt;
+ * CA_ENOTFOUND (*elt untouched) when there is none. */
+apr_status_t ca_st_row(ca_store_t *s, apr_pool_t *p, const char *label,
+                       int nargs, const char **args, apr_size_t elt_size,
+                       ca_st_fill_fn fill, void *baton, void *elt);
 /* The single number a counting statement returns. */
 apr_status_t ca_st_count(ca_store_t *s, apr_pool_t *p, const char *label,
                          int nargs, const char **args, apr_int64_t *count);

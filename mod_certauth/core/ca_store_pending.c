@@ -31,8 +31,9 @@ const ca_st_stmt_def ca_st_stmts_pending[] = {
 };
 
 
-static ca_pending_t *pending_of(ca_store_t *s, apr_pool_t *p,
-                                apr_dbd_row_t *r)
+/* A ca_pending_t * of a PENDING_COLS row (ca_st_fill_fn). */
+static void pending_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *r,
+                       void *elt, void *baton)
 {
     ca_pending_t *c = apr_pcalloc(p, sizeof(*c));
 
@@ -47,25 +48,8 @@ static ca_pending_t *pending_of(ca_store_t *s, apr_pool_t *p,
     c->decided_by = ca_st_col(s, p, r, 8);
     c->decided_at = ca_st_col_i64(s, r, 9);
     c->serial = ca_st_col(s, p, r, 10);
-    return c;
-}
-
-static apr_status_t pending_rows(ca_store_t *s, apr_pool_t *p,
-                                 const char *label, int nargs,
-                                 const char **args, apr_array_header_t **rows)
-{
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    apr_status_t rv;
-
-    if ((rv = ca_st_pselect(s, p, label, nargs, args, &res)) != APR_SUCCESS) {
-        return rv;
-    }
-    *rows = apr_array_make(p, 4, sizeof(ca_pending_t *));
-    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
-        APR_ARRAY_PUSH(*rows, ca_pending_t *) = pending_of(s, p, row);
-    }
-    return APR_SUCCESS;
+    (void)baton;
+    *(ca_pending_t **)elt = c;
 }
 
 apr_status_t ca_store_pending_add(ca_store_t *s, apr_pool_t *p,
@@ -112,41 +96,17 @@ apr_status_t ca_store_pending_find(ca_store_t *s, apr_pool_t *p,
                                    const char *csr_hash, const char *owner,
                                    const char *profile, ca_pending_t **row)
 {
-    apr_array_header_t *rows;
-    const char *args[3];
-    apr_status_t rv;
-
-    args[0] = csr_hash;
-    args[1] = owner;
-    args[2] = profile;
-    rv = pending_rows(s, p, "certauth_pending_find", 3, args, &rows);
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    if (rows->nelts == 0) {
-        return CA_ENOTFOUND;
-    }
-    *row = APR_ARRAY_IDX(rows, 0, ca_pending_t *);
-    return APR_SUCCESS;
+    const char *args[3] = {csr_hash, owner, profile};
+    return ca_st_row(s, p, "certauth_pending_find", 3, args,
+                     sizeof(ca_pending_t *), pending_of, NULL, row);
 }
 
 apr_status_t ca_store_pending_get(ca_store_t *s, apr_pool_t *p,
                                   const char *id, ca_pending_t **row)
 {
-    apr_array_header_t *rows;
-    const char *args[1];
-    apr_status_t rv;
-
-    args[0] = id;
-    rv = pending_rows(s, p, "certauth_pending_get", 1, args, &rows);
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    if (rows->nelts == 0) {
-        return CA_ENOTFOUND;
-    }
-    *row = APR_ARRAY_IDX(rows, 0, ca_pending_t *);
-    return APR_SUCCESS;
+    const char *args[1] = {id};
+    return ca_st_row(s, p, "certauth_pending_get", 1, args,
+                     sizeof(ca_pending_t *), pending_of, NULL, row);
 }
 
 apr_status_t ca_store_pending_list(ca_store_t *s, apr_pool_t *p,
@@ -157,7 +117,8 @@ apr_status_t ca_store_pending_list(ca_store_t *s, apr_pool_t *p,
     args[0] = status;
     args[1] = apr_itoa(p, limit > 0 ? limit : 100);
     args[2] = apr_itoa(p, offset > 0 ? offset : 0);
-    return pending_rows(s, p, "certauth_pending_list", 3, args, rows);
+    return ca_st_rows(s, p, "certauth_pending_list", 3, args,
+                      sizeof(ca_pending_t *), pending_of, NULL, rows);
 }
 
 apr_status_t ca_store_pending_set(ca_store_t *s, apr_pool_t *p,
