@@ -24,53 +24,6 @@
 #include "ca_csr.h"
 #include "ca_util.h"
 
-static EVP_PKEY *keygen(apr_pool_t *p, const char *type)
-{
-    EVP_PKEY *k = NULL;
-
-    if (!strcmp(type, "rsa2048")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-    }
-    else if (!strcmp(type, "rsa1024")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
-    }
-    else if (!strcmp(type, "rsa-pss")) {
-        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, "RSA-PSS", NULL);
-        if (!c || EVP_PKEY_keygen_init(c) <= 0
-            || EVP_PKEY_CTX_set_rsa_keygen_bits(c, 2048) <= 0
-            || EVP_PKEY_generate(c, &k) <= 0) {
-            k = NULL;
-        }
-        EVP_PKEY_CTX_free(c);
-    }
-    else if (!strcmp(type, "p256")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    }
-    else if (!strcmp(type, "p384")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
-    }
-    else if (!strcmp(type, "p521")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
-    }
-    else if (!strcmp(type, "k256")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
-    }
-    else if (!strcmp(type, "ed25519")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    }
-    else if (!strcmp(type, "ed448")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "ED448");
-    }
-    else if (!strcmp(type, "x25519")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
-    }
-    if (!k) {
-        fprintf(stderr, "keygen %s failed\n", type);
-        abort();
-    }
-    return ca_pool_pkey(p, k);
-}
-
 /* The SubjectPublicKeyInfo of a key as OpenSSL encodes it. */
 static X509_PUBKEY *spki_of(EVP_PKEY *key)
 {
@@ -225,7 +178,7 @@ static void same(apr_pool_t *p, const char *what, X509_PUBKEY *pub,
 
 static void ec_corpus(apr_pool_t *p, const char *type, int nid, int fast)
 {
-    EVP_PKEY *key = keygen(p, type);
+    EVP_PKEY *key = ut_keygen(p, type);
     X509_PUBKEY *pub = spki_of(key), *x;
     unsigned char pt[200], buf[200];
     int len = spki_bits(pub, pt, sizeof(pt)), half = (len - 1) / 2;
@@ -344,7 +297,7 @@ static void test_ec_corpus(apr_pool_t *p)
 
 static void test_rsa_corpus(apr_pool_t *p)
 {
-    EVP_PKEY *key = keygen(p, "rsa2048");
+    EVP_PKEY *key = ut_keygen(p, "rsa2048");
     X509_PUBKEY *pub = spki_of(key), *x;
     unsigned char bits[600], der[700], mod[260];
     BIGNUM *n = NULL;
@@ -403,17 +356,17 @@ static void test_rsa_corpus(apr_pool_t *p)
         CASE("even modulus", rsa_spki(der, l), 0);
     }
     X509_PUBKEY_free(pub);
-    pub = spki_of(keygen(p, "rsa1024"));
+    pub = spki_of(ut_keygen(p, "rsa1024"));
     same(p, "rsa1024", pub, 1);
     X509_PUBKEY_free(pub);
-    pub = spki_of(keygen(p, "rsa-pss"));
+    pub = spki_of(ut_keygen(p, "rsa-pss"));
     same(p, "rsa-pss (generic path)", pub, 0);
     X509_PUBKEY_free(pub);
 }
 
 static void test_edwards_corpus(apr_pool_t *p)
 {
-    EVP_PKEY *key = keygen(p, "ed25519");
+    EVP_PKEY *key = ut_keygen(p, "ed25519");
     X509_PUBKEY *pub = spki_of(key), *x;
     unsigned char bits[64], buf[64];
     int len = spki_bits(pub, bits, sizeof(bits));
@@ -434,10 +387,10 @@ static void test_edwards_corpus(apr_pool_t *p)
     CASE("all-ones octets", spki_make(NID_ED25519, V_ASN1_UNDEF, NULL, buf,
                                       32), 0);
     X509_PUBKEY_free(pub);
-    pub = spki_of(keygen(p, "ed448"));
+    pub = spki_of(ut_keygen(p, "ed448"));
     same(p, "ed448 (generic path)", pub, 0);
     X509_PUBKEY_free(pub);
-    pub = spki_of(keygen(p, "x25519"));
+    pub = spki_of(ut_keygen(p, "x25519"));
     same(p, "x25519 (generic path)", pub, 0);
     X509_PUBKEY_free(pub);
     x = spki_make(NID_sha256, V_ASN1_UNDEF, NULL, bits, 32);
@@ -503,7 +456,7 @@ static void test_csr_same_as_decoder(apr_pool_t *p)
     int compressed, corrupt;
 
     for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-        EVP_PKEY *key = keygen(p, types[i]);
+        EVP_PKEY *key = ut_keygen(p, types[i]);
         int ec = EVP_PKEY_get_base_id(key) == EVP_PKEY_EC;
         for (compressed = 0; compressed <= ec; compressed++) {
             for (corrupt = 0; corrupt <= 1; corrupt++) {
@@ -582,9 +535,9 @@ static void test_threads(apr_pool_t *p)
     apr_status_t rv;
     int i;
 
-    pubs[0] = spki_of(keygen(p, "p256"));
-    pubs[1] = spki_of(keygen(p, "rsa2048"));
-    pubs[2] = spki_of(keygen(p, "ed25519"));
+    pubs[0] = spki_of(ut_keygen(p, "p256"));
+    pubs[1] = spki_of(ut_keygen(p, "rsa2048"));
+    pubs[2] = spki_of(ut_keygen(p, "ed25519"));
     for (i = 0; i < 4; i++) {
         UT_CHECK(apr_thread_create(&th[i], NULL, key_thread, pubs, p)
                  == APR_SUCCESS);

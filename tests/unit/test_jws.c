@@ -17,21 +17,6 @@
 #include "ca_store_acme.h"
 #include "ca_util.h"
 
-static EVP_PKEY *keygen(apr_pool_t *p, const char *type, const char *arg)
-{
-    EVP_PKEY *k = NULL;
-    if (!strcmp(type, "EC")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", arg);
-    }
-    else if (!strcmp(type, "RSA")) {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-    }
-    else {
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    }
-    return ca_pool_pkey(p, k);
-}
-
 static void test_b64url(apr_pool_t *p)
 {
     unsigned char *out;
@@ -76,10 +61,9 @@ static void test_thumbprint_rfc7638(apr_pool_t *p)
 
 /* Each algorithm: sign, parse, verify; a changed payload, another key and
  * an alg that does not fit the key are refused; the JWK round-trips. */
-static void roundtrip(apr_pool_t *p, const char *type, const char *arg,
-                      const char *alg)
+static void roundtrip(apr_pool_t *p, const char *type, const char *alg)
 {
-    EVP_PKEY *k = keygen(p, type, arg), *other = keygen(p, type, arg), *pk;
+    EVP_PKEY *k = ut_keygen(p, type), *other = ut_keygen(p, type), *pk;
     json_t *jwk = NULL, *hdr;
     const char *jws = NULL, *err = NULL, *tp1, *tp2;
     ca_jws_t *j;
@@ -132,10 +116,10 @@ static void roundtrip(apr_pool_t *p, const char *type, const char *arg,
     }
 }
 
-static void test_es256(apr_pool_t *p) { roundtrip(p, "EC", "P-256", "ES256"); }
-static void test_es384(apr_pool_t *p) { roundtrip(p, "EC", "P-384", "ES384"); }
-static void test_rs256(apr_pool_t *p) { roundtrip(p, "RSA", NULL, "RS256"); }
-static void test_eddsa(apr_pool_t *p) { roundtrip(p, "OKP", NULL, "EdDSA"); }
+static void test_es256(apr_pool_t *p) { roundtrip(p, "p256", "ES256"); }
+static void test_es384(apr_pool_t *p) { roundtrip(p, "p384", "ES384"); }
+static void test_rs256(apr_pool_t *p) { roundtrip(p, "rsa2048", "RS256"); }
+static void test_eddsa(apr_pool_t *p) { roundtrip(p, "ed25519", "EdDSA"); }
 
 static void test_parse_refusals(apr_pool_t *p)
 {
@@ -293,7 +277,7 @@ static void test_order_status(apr_pool_t *p)
 
 static X509_REQ *csr_with(apr_pool_t *p, const char *cn, const char *sans)
 {
-    EVP_PKEY *k = keygen(p, "EC", "P-256");
+    EVP_PKEY *k = ut_keygen(p, "p256");
     X509_REQ *req = ca_pool_x509_req(p, X509_REQ_new());
     X509_NAME *n = X509_REQ_get_subject_name(req);
     if (cn) {

@@ -10,8 +10,9 @@
  *   ut_slurp(p, path)         a file's contents (NUL-terminated), or NULL
  *   ut_dir_count(dir)         entries besides . and .. (-1: unreadable)
  *   ut_rm_rf(dir)             remove a directory and everything in it
- *   ut_keygen(p, type)        a key freed with p: rsa1024, rsa2048, p256,
- *                             p384, p521, k256, ed25519, ed448, x25519 */
+ *   ut_keygen(p, type)        a key freed with p: rsa1024, rsa2048,
+ *                             rsa-pss (2048), p256, p384, p521, k256,
+ *                             ed25519, ed448, x25519 */
 #ifndef UNIT_H
 #define UNIT_H
 
@@ -30,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 
 #include "ca_util.h"
 
@@ -133,6 +135,15 @@ static inline EVP_PKEY *ut_keygen(apr_pool_t *p, const char *type)
     }
     else if (!strcmp(type, "rsa2048")) {
         k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    }
+    else if (!strcmp(type, "rsa-pss")) {
+        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, "RSA-PSS", NULL);
+        if (!c || EVP_PKEY_keygen_init(c) <= 0
+            || EVP_PKEY_CTX_set_rsa_keygen_bits(c, 2048) <= 0
+            || EVP_PKEY_generate(c, &k) <= 0) {
+            k = NULL;
+        }
+        EVP_PKEY_CTX_free(c);
     }
     else if (!strcmp(type, "p256")) {
         k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
