@@ -706,29 +706,6 @@ static void test_log_threads(apr_pool_t *p)
  * reads, atomic writes). */
 /* ================================================================== */
 
-/* ------------------------------------------------------------------ */
-/* Number of entries in a directory besides "." and "..". */
-static int dir_entries(const char *dir, char *first, size_t firstlen)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    if (!d) {
-        return -1;
-    }
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) {
-            continue;
-        }
-        if (n == 0 && first) {
-            snprintf(first, firstlen, "%s", e->d_name);
-        }
-        n++;
-    }
-    closedir(d);
-    return n;
-}
-
 static void write_bytes(const char *path, const char *data, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -1233,7 +1210,7 @@ static void test_write_atomic_more(apr_pool_t *p)
              && (st.st_mode & 07777) == 0600);
     UT_CHECK(ca_file_read(p, f, 100, &data, &len) == APR_SUCCESS && len == 7
              && !memcmp(data, "secret\n", 7));
-    UT_CHECK(dir_entries(d, name, sizeof(name)) == 1 && !strcmp(name,
+    UT_CHECK(ut_dir_entries(d, name, sizeof(name)) == 1 && !strcmp(name,
                                                                "key.pem"));
 
     /* Modes are applied exactly, whatever the umask. */
@@ -1250,7 +1227,7 @@ static void test_write_atomic_more(apr_pool_t *p)
     /* Empty content. */
     UT_CHECK(ca_file_write_atomic(p, g, "", 0, 0600) == APR_SUCCESS);
     UT_CHECK(stat(g, &st) == 0 && st.st_size == 0);
-    UT_CHECK(dir_entries(d, NULL, 0) == 2);
+    UT_CHECK(ut_dir_count(d) == 2);
 
     /* Large content. */
     {
@@ -1264,7 +1241,7 @@ static void test_write_atomic_more(apr_pool_t *p)
         UT_CHECK(ca_file_read(p, g, big, &data, &len) == APR_SUCCESS
                  && len == big && !memcmp(data, b, big));
     }
-    UT_CHECK(dir_entries(d, NULL, 0) == 2);
+    UT_CHECK(ut_dir_count(d) == 2);
 
     /* A relative path (the directory to fsync is "."). */
     {
@@ -1292,13 +1269,13 @@ static void test_write_atomic_fail(apr_pool_t *p)
 
     /* The directory does not exist: an error, nothing created. */
     UT_CHECK(ca_file_write_atomic(p, nodir, "abc", 3, 0600) != APR_SUCCESS);
-    UT_CHECK(dir_entries(d, NULL, 0) == 0);
+    UT_CHECK(ut_dir_count(d) == 0);
 
     /* A regular file where a directory should be. */
     write_bytes(plain, "keep", 4);
     UT_CHECK(ca_file_write_atomic(p, apr_pstrcat(p, plain, "/x", NULL), "abc",
                                   3, 0600) != APR_SUCCESS);
-    UT_CHECK(dir_entries(d, NULL, 0) == 1);
+    UT_CHECK(ut_dir_count(d) == 1);
 
     /* The target is a directory: rename fails; the directory and what is
      * in it stay, the temporary file is gone. */
@@ -1308,8 +1285,8 @@ static void test_write_atomic_fail(apr_pool_t *p)
     UT_CHECK(stat(sub, &st) == 0 && S_ISDIR(st.st_mode));
     UT_CHECK(ca_file_read(p, inside, 100, &data, &len) == APR_SUCCESS
              && len == 5 && !memcmp(data, "inner", 5));
-    UT_CHECK(dir_entries(d, NULL, 0) == 2);
-    UT_CHECK(dir_entries(sub, NULL, 0) == 1);
+    UT_CHECK(ut_dir_count(d) == 2);
+    UT_CHECK(ut_dir_count(sub) == 1);
 
     /* A write that fails half-way (file size limit): the existing file
      * keeps its old content, no temporary file is left. */
@@ -1331,7 +1308,7 @@ static void test_write_atomic_fail(apr_pool_t *p)
         UT_CHECK(sigaction(SIGXFSZ, &osa, NULL) == 0);
         UT_CHECK(ca_file_read(p, plain, 100, &data, &len) == APR_SUCCESS
                  && len == 4 && !memcmp(data, "keep", 4));
-        UT_CHECK(dir_entries(d, NULL, 0) == 2);
+        UT_CHECK(ut_dir_count(d) == 2);
     }
 }
 

@@ -9,6 +9,9 @@
  *                             it when p is destroyed
  *   ut_slurp(p, path)         a file's contents (NUL-terminated), or NULL
  *   ut_dir_count(dir)         entries besides . and .. (-1: unreadable)
+ *   ut_dir_entries(dir, first, firstlen)
+ *                             the same, and the name of the first read in
+ *                             first (when not NULL)
  *   ut_rm_rf(dir)             remove a directory and everything in it
  *   ut_keygen(p, type)        a key freed with p: rsa1024, rsa2048,
  *                             rsa-pss (2048), p256, p384, p521, k256,
@@ -104,7 +107,8 @@ static inline char *ut_slurp(apr_pool_t *p, const char *path)
     return data;
 }
 
-static inline int ut_dir_count(const char *dir)
+static inline int ut_dir_entries(const char *dir, char *first,
+                                 size_t firstlen)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -113,12 +117,21 @@ static inline int ut_dir_count(const char *dir)
         return -1;
     }
     while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            n++;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) {
+            continue;
         }
+        if (n == 0 && first) {
+            snprintf(first, firstlen, "%s", e->d_name);
+        }
+        n++;
     }
     closedir(d);
     return n;
+}
+
+static inline int ut_dir_count(const char *dir)
+{
+    return ut_dir_entries(dir, NULL, 0);
 }
 
 static inline void ut_rm_rf(const char *dir)
