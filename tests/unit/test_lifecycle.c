@@ -2,7 +2,6 @@
 /* Unit tests of ca_lifecycle.c (the CA's rules, written once) and of
  * ca_utf8_clean (the encoding layer's UTF-8 repair), without httpd. */
 
-#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,52 +17,18 @@
 #include "ca_subject.h"
 #include "ca_util.h"
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-                  struct FTW *ftw)
-{
-    (void)st; (void)flag; (void)ftw;
-    return remove(path);
-}
-
-static apr_status_t tmpdir_cleanup(void *d)
-{
-    nftw(d, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    return APR_SUCCESS;
-}
-
+/* A migrated store in a fresh SQLite file. */
 static ca_store_t *open_db(apr_pool_t *p)
 {
-    char *d = apr_pstrdup(p, "/tmp/ut_lc.XXXXXX");
-    ca_store_t *s = NULL;
-    const char *err = NULL;
-    int version = 0;
-
-    if (!mkdtemp(d)) {
-        abort();
-    }
-    apr_pool_cleanup_register(p, d, tmpdir_cleanup, apr_pool_cleanup_null);
-    UT_CHECK(ca_store_open(&s, p, "sqlite3",
-                           apr_pstrcat(p, d, "/certauth.db", NULL), &err)
-             == APR_SUCCESS);
-    UT_CHECK(s && ca_store_migrate(s, p, &version, &err) == APR_SUCCESS);
-    return s;
+    return ut_store(p, "sqlite3", ut_tmpdb(p), 1);
 }
 
+/* A valid row with 100 days left at `now`. */
 static ca_cert_row_t *row_make(apr_pool_t *p, const char *serial,
                                const char *owner, apr_int64_t now)
 {
-    ca_cert_row_t *r = apr_pcalloc(p, sizeof(*r));
-    r->serial = serial;
-    r->subject = apr_psprintf(p, "CN=%s", owner);
-    r->owner = owner;
-    r->profile = "default";
-    r->not_before = now - 60;
+    ca_cert_row_t *r = ut_cert_row(p, serial, owner, now);
     r->not_after = now + 100 * 86400;
-    r->issued_at = now;
-    r->status = CA_STATUS_VALID;
-    r->reason = -1;
-    r->cert_pem = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n";
-    r->replaced_by = "";
     return r;
 }
 

@@ -31,71 +31,14 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-/* Remove a temporary directory and the files in it (db, -wal, -shm). */
-static apr_status_t rm_tmpdir(void *data)
-{
-    const char *dir = data;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-
-    if (d) {
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                char path[4096];
-                snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-                unlink(path);
-            }
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-    return APR_SUCCESS;
-}
-
-/* A fresh directory, removed when p is destroyed (after anything opened
- * later from p, since cleanups run in reverse order). */
-static const char *tmpdir(apr_pool_t *p)
-{
-    char *dir = apr_pstrdup(p, "/tmp/certauth-test-store.XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        abort();
-    }
-    apr_pool_cleanup_register(p, dir, rm_tmpdir, apr_pool_cleanup_null);
-    return dir;
-}
-
-static const char *tmpdb(apr_pool_t *p)
-{
-    return apr_pstrcat(p, tmpdir(p), "/certauth.db", NULL);
-}
-
 static ca_store_t *open_store(apr_pool_t *p, const char *path)
 {
-    ca_store_t *s = NULL;
-    const char *err = NULL;
-    apr_status_t rv = ca_store_open(&s, p, "sqlite3", path, &err);
-    UT_CHECK_MSG(rv == APR_SUCCESS && s, "open %s: %s", path,
-                 err ? err : "?");
-    return rv == APR_SUCCESS ? s : NULL;
+    return ut_store(p, "sqlite3", path, 0);
 }
 
 static ca_store_t *open_migrated(apr_pool_t *p, const char *path)
 {
-    ca_store_t *s = open_store(p, path);
-    const char *err = NULL;
-    int version = -1;
-
-    if (s && ca_store_migrate(s, p, &version, &err) != APR_SUCCESS) {
-        UT_CHECK_MSG(0, "migrate: %s", err ? err : "?");
-        return NULL;
-    }
-    return s;
-}
-
-static int streq(const char *a, const char *b)
-{
-    return a && b && !strcmp(a, b);
+    return ut_store(p, "sqlite3", path, 1);
 }
 
 static const char *PEM =
@@ -108,33 +51,22 @@ static const char *PEM =
 static ca_cert_row_t *mkrow(apr_pool_t *p, const char *serial,
                             const char *owner, apr_int64_t issued_at)
 {
-    ca_cert_row_t *r = apr_pcalloc(p, sizeof(*r));
-    r->serial = serial;
+    ca_cert_row_t *r = ut_cert_row(p, serial, owner, issued_at);
     r->subject = apr_psprintf(p, "CN=%s O'Brien \xc3\xa9,O=Ex\"ample", owner);
-    r->owner = owner;
-    r->profile = "default";
-    r->not_before = issued_at - 60;
-    r->not_after = issued_at + 365 * 86400;
-    r->issued_at = issued_at;
-    r->status = CA_STATUS_VALID;
-    r->revoked_at = 0;
-    r->reason = -1;
     r->cert_pem = PEM;
-    r->invalidity_at = 0;
-    r->replaced_by = "";
     return r;
 }
 
 static int rows_equal(const ca_cert_row_t *a, const ca_cert_row_t *b)
 {
-    return streq(a->serial, b->serial) && streq(a->subject, b->subject)
-        && streq(a->owner, b->owner) && streq(a->profile, b->profile)
+    return ut_streq(a->serial, b->serial) && ut_streq(a->subject, b->subject)
+        && ut_streq(a->owner, b->owner) && ut_streq(a->profile, b->profile)
         && a->not_before == b->not_before && a->not_after == b->not_after
-        && a->issued_at == b->issued_at && streq(a->status, b->status)
+        && a->issued_at == b->issued_at && ut_streq(a->status, b->status)
         && a->revoked_at == b->revoked_at && a->reason == b->reason
-        && streq(a->cert_pem, b->cert_pem)
+        && ut_streq(a->cert_pem, b->cert_pem)
         && a->invalidity_at == b->invalidity_at
-        && streq(a->replaced_by ? a->replaced_by : "",
+        && ut_streq(a->replaced_by ? a->replaced_by : "",
                  b->replaced_by ? b->replaced_by : "");
 }
 
@@ -176,7 +108,7 @@ static void log_collect(void *baton, const char *file, int line,
 static const char *crl_query_plan(apr_pool_t *p, raw_t **rawp,
                                   const char *sql)
 {
-    const char *db = tmpdb(p);
+    const char *db = ut_tmpdb(p);
     ca_store_t *s = open_migrated(p, db);
     raw_t *raw;
     apr_dbd_results_t *res = NULL;
@@ -221,7 +153,7 @@ static void test_crl_query_sqlite_partial(apr_pool_t *p)
 
 static void test_migrate_twice(apr_pool_t *p)
 {
-    const char *db = tmpdb(p);
+    const char *db = ut_tmpdb(p);
     ca_store_t *s = open_store(p, db);
     const char *err = NULL;
     int v1 = -1, v2 = -1;
@@ -230,7 +162,7 @@ static void test_migrate_twice(apr_pool_t *p)
 
     UT_CHECK(ca_store_schema_version() >= 1);
     if (!s) return;
-    UT_CHECK(streq(ca_store_last_error(s), ""));
+    UT_CHECK(ut_streq(ca_store_last_error(s), ""));
     UT_CHECK(ca_store_migrate(s, p, &v1, &err) == APR_SUCCESS);
     UT_CHECK(err == NULL);
     UT_CHECK(v1 == ca_store_schema_version());
@@ -240,12 +172,12 @@ static void test_migrate_twice(apr_pool_t *p)
 
     /* exactly one version row, with the code's version */
     r = raw_open(p, db);
-    UT_CHECK(streq(raw_scalar(p, r, "SELECT COUNT(*) FROM certauth_schema"),
+    UT_CHECK(ut_streq(raw_scalar(p, r, "SELECT COUNT(*) FROM certauth_schema"),
                    "1"));
-    UT_CHECK(streq(raw_scalar(p, r, "SELECT version FROM certauth_schema"),
+    UT_CHECK(ut_streq(raw_scalar(p, r, "SELECT version FROM certauth_schema"),
                    apr_itoa(p, ca_store_schema_version())));
     /* the indexes: owner, subject (schema 1), status (4), CRL (5) */
-    UT_CHECK(streq(raw_scalar(p, r, "SELECT COUNT(*) FROM sqlite_master "
+    UT_CHECK(ut_streq(raw_scalar(p, r, "SELECT COUNT(*) FROM sqlite_master "
                               "WHERE type = 'index' AND tbl_name = "
                               "'certauth_certs' AND name NOT LIKE "
                               "'sqlite_autoindex%'"), "4"));
@@ -261,7 +193,7 @@ static void test_migrate_twice(apr_pool_t *p)
 
 static void test_connection_settings(apr_pool_t *p)
 {
-    const char *db = tmpdb(p);
+    const char *db = ut_tmpdb(p);
     ca_store_t *s = open_migrated(p, db);
     raw_t *r, *w;
     apr_hash_t *prepared = apr_hash_make(p);
@@ -270,7 +202,7 @@ static void test_connection_settings(apr_pool_t *p)
     if (!s) return;
     /* WAL is a property of the file: a connection of our own sees it */
     r = raw_open(p, db);
-    UT_CHECK(streq(raw_scalar(p, r, "PRAGMA journal_mode"), "wal"));
+    UT_CHECK(ut_streq(raw_scalar(p, r, "PRAGMA journal_mode"), "wal"));
 
     /* the per-connection settings, on a connection we can inspect: let the
      * store set it up through ca_store_wrap */
@@ -279,15 +211,15 @@ static void test_connection_settings(apr_pool_t *p)
     raw_exec(w, "PRAGMA busy_timeout=1");
     UT_CHECK(ca_store_wrap(&ws, p, w->drv, w->h, prepared, p)
              == APR_SUCCESS);
-    UT_CHECK(streq(raw_scalar(p, w, "PRAGMA synchronous"), "2")); /* FULL */
-    UT_CHECK(streq(raw_scalar(p, w, "PRAGMA busy_timeout"), "250"));
-    UT_CHECK(streq(raw_scalar(p, w, "PRAGMA foreign_keys"), "1"));
-    UT_CHECK(streq(raw_scalar(p, w, "PRAGMA journal_mode"), "wal"));
+    UT_CHECK(ut_streq(raw_scalar(p, w, "PRAGMA synchronous"), "2")); /* FULL */
+    UT_CHECK(ut_streq(raw_scalar(p, w, "PRAGMA busy_timeout"), "250"));
+    UT_CHECK(ut_streq(raw_scalar(p, w, "PRAGMA foreign_keys"), "1"));
+    UT_CHECK(ut_streq(raw_scalar(p, w, "PRAGMA journal_mode"), "wal"));
 }
 
 static void test_roundtrip(apr_pool_t *p)
 {
-    ca_store_t *s = open_migrated(p, tmpdb(p));
+    ca_store_t *s = open_migrated(p, ut_tmpdb(p));
     ca_cert_row_t *in, *out = NULL, *in2;
     apr_int64_t n = -1;
 
@@ -315,16 +247,16 @@ static void test_roundtrip(apr_pool_t *p)
     UT_CHECK(ca_store_cert_insert(s, p, in2) == APR_SUCCESS);
     out = NULL;
     UT_CHECK(ca_store_cert_get(s, p, "01", &out) == APR_SUCCESS);
-    UT_CHECK(out && streq(out->replaced_by, "") && out->reason == -1
-             && out->revoked_at == 0 && streq(out->status, "valid"));
+    UT_CHECK(out && ut_streq(out->replaced_by, "") && out->reason == -1
+             && out->revoked_at == 0 && ut_streq(out->status, "valid"));
     UT_CHECK(ca_store_cert_count(s, p, &n) == APR_SUCCESS && n == 2);
-    UT_CHECK(streq(ca_store_last_error(s), ""));
+    UT_CHECK(ut_streq(ca_store_last_error(s), ""));
 }
 
 /* Committed on return: another connection sees the row at once. */
 static void test_insert_committed(apr_pool_t *p)
 {
-    const char *db = tmpdb(p);
+    const char *db = ut_tmpdb(p);
     ca_store_t *s = open_migrated(p, db);
     raw_t *r;
 
@@ -332,13 +264,13 @@ static void test_insert_committed(apr_pool_t *p)
     UT_CHECK(ca_store_cert_insert(s, p, mkrow(p, "0C", "carol", 5))
              == APR_SUCCESS);
     r = raw_open(p, db);
-    UT_CHECK(streq(raw_scalar(p, r, "SELECT owner FROM certauth_certs "
+    UT_CHECK(ut_streq(raw_scalar(p, r, "SELECT owner FROM certauth_certs "
                               "WHERE serial = '0C'"), "carol"));
 }
 
 static void test_duplicate_serial(apr_pool_t *p)
 {
-    ca_store_t *s = open_migrated(p, tmpdb(p));
+    ca_store_t *s = open_migrated(p, ut_tmpdb(p));
     ca_cert_row_t *first, *second, *out = NULL;
     apr_int64_t n = -1;
 
@@ -358,11 +290,11 @@ static void test_duplicate_serial(apr_pool_t *p)
 
 static void test_insert_error(apr_pool_t *p)
 {
-    ca_store_t *s = open_migrated(p, tmpdb(p));
+    ca_store_t *s = open_migrated(p, ut_tmpdb(p));
     ca_cert_row_t *bad, *out = NULL;
 
     if (!s) return;
-    UT_CHECK(streq(ca_store_last_error(s), ""));
+    UT_CHECK(ut_streq(ca_store_last_error(s), ""));
     bad = mkrow(p, "0D", "alice", 100);
     bad->subject = NULL; /* NOT NULL column */
     UT_CHECK(ca_store_cert_insert(s, p, bad) == CA_EDB);
@@ -373,7 +305,7 @@ static void test_insert_error(apr_pool_t *p)
 
 static void test_get_unknown(apr_pool_t *p)
 {
-    ca_store_t *s = open_migrated(p, tmpdb(p));
+    ca_store_t *s = open_migrated(p, ut_tmpdb(p));
     ca_cert_row_t *out = NULL;
 
     if (!s) return;
@@ -388,7 +320,7 @@ static void test_get_unknown(apr_pool_t *p)
 
 static void test_list(apr_pool_t *p)
 {
-    ca_store_t *s = open_migrated(p, tmpdb(p));
+    ca_store_t *s = open_migrated(p, ut_tmpdb(p));
     apr_array_header_t *rows = NULL;
     apr_int64_t n = -1;
 
@@ -403,23 +335,23 @@ static void test_list(apr_pool_t *p)
     UT_CHECK(ca_store_cert_insert(s, p, mkrow(p, "B2", "bob", 600)) == 0);
 
     UT_CHECK(ca_store_cert_list(s, p, "alice", 2, 0, &rows) == 0);
-    UT_CHECK_MSG(streq(serials(p, rows), "A5,A3A"), "%s", serials(p, rows));
+    UT_CHECK_MSG(ut_streq(serials(p, rows), "A5,A3A"), "%s", serials(p, rows));
     UT_CHECK(ca_store_cert_list(s, p, "alice", 2, 2, &rows) == 0);
-    UT_CHECK_MSG(streq(serials(p, rows), "A3B,A2"), "%s", serials(p, rows));
+    UT_CHECK_MSG(ut_streq(serials(p, rows), "A3B,A2"), "%s", serials(p, rows));
     UT_CHECK(ca_store_cert_list(s, p, "alice", 2, 4, &rows) == 0);
-    UT_CHECK_MSG(streq(serials(p, rows), "A1"), "%s", serials(p, rows));
+    UT_CHECK_MSG(ut_streq(serials(p, rows), "A1"), "%s", serials(p, rows));
     UT_CHECK(ca_store_cert_list(s, p, "alice", 2, 5, &rows) == 0);
     UT_CHECK(rows && rows->nelts == 0);
     UT_CHECK(ca_store_cert_list(s, p, "bob", 10, 0, &rows) == 0);
-    UT_CHECK_MSG(streq(serials(p, rows), "B2,B1"), "%s", serials(p, rows));
+    UT_CHECK_MSG(ut_streq(serials(p, rows), "B2,B1"), "%s", serials(p, rows));
     UT_CHECK(ca_store_cert_list(s, p, "nobody", 10, 0, &rows) == 0);
     UT_CHECK(rows && rows->nelts == 0);
     /* every owner */
     UT_CHECK(ca_store_cert_list(s, p, NULL, 100, 0, &rows) == 0);
-    UT_CHECK_MSG(streq(serials(p, rows), "B2,A5,A3A,A3B,B1,A2,A1"), "%s",
+    UT_CHECK_MSG(ut_streq(serials(p, rows), "B2,A5,A3A,A3B,B1,A2,A1"), "%s",
                  serials(p, rows));
     UT_CHECK(ca_store_cert_list(s, p, NULL, 3, 1, &rows) == 0);
-    UT_CHECK_MSG(streq(serials(p, rows), "A5,A3A,A3B"), "%s",
+    UT_CHECK_MSG(ut_streq(serials(p, rows), "A5,A3A,A3B"), "%s",
                  serials(p, rows));
     /* rows carry their fields */
     UT_CHECK(ca_store_cert_list(s, p, "bob", 1, 0, &rows) == 0);
@@ -431,7 +363,7 @@ static void test_list(apr_pool_t *p)
 
 static void test_newer_schema(apr_pool_t *p)
 {
-    const char *db = tmpdb(p);
+    const char *db = ut_tmpdb(p);
     ca_store_t *s = open_migrated(p, db);
     raw_t *r;
     const char *err = NULL, *newer;
@@ -443,12 +375,12 @@ static void test_newer_schema(apr_pool_t *p)
     UT_CHECK(raw_exec(r, apr_pstrcat(p, "UPDATE certauth_schema SET "
                                      "version = ", newer, NULL)) == 0);
     UT_CHECK(ca_store_migrate(s, p, &v, &err) == CA_ECONFIG);
-    UT_CHECK_MSG(streq(err, apr_psprintf(p, "database schema version %s is "
+    UT_CHECK_MSG(ut_streq(err, apr_psprintf(p, "database schema version %s is "
                                          "newer than this mod_certauth (%d)",
                                          newer, ca_store_schema_version())),
                  "%s", err ? err : "(null)");
     /* left as it was */
-    UT_CHECK(streq(raw_scalar(p, r, "SELECT version FROM certauth_schema"),
+    UT_CHECK(ut_streq(raw_scalar(p, r, "SELECT version FROM certauth_schema"),
                    newer));
     /* and a fresh connection refuses it too */
     {
@@ -462,7 +394,7 @@ static void test_newer_schema(apr_pool_t *p)
 /* A database made by schema 1 is upgraded with its rows kept. */
 static void test_upgrade_from_v1(apr_pool_t *p)
 {
-    const char *db = tmpdb(p);
+    const char *db = ut_tmpdb(p);
     raw_t *r = raw_open(p, db);
     ca_store_t *s;
     ca_cert_row_t *out = NULL;
@@ -505,9 +437,9 @@ static void test_upgrade_from_v1(apr_pool_t *p)
     UT_CHECK_MSG(v == ca_store_schema_version(), "v=%d err=%s", v,
                  err ? err : "");
     UT_CHECK(ca_store_cert_get(s, p, "11", &out) == APR_SUCCESS);
-    UT_CHECK(out && streq(out->subject, "CN=old") && out->not_after == 20
+    UT_CHECK(out && ut_streq(out->subject, "CN=old") && out->not_after == 20
              && out->reason == -1 && out->revoked_at == 0
-             && out->invalidity_at == 0 && streq(out->replaced_by, ""));
+             && out->invalidity_at == 0 && ut_streq(out->replaced_by, ""));
     UT_CHECK(ca_store_crl_head(s, p, &num, &tu, &nu) == APR_SUCCESS
              && num == 0);
     /* the revoked certificate of version 1 is in the CRL index of 5 */
@@ -515,20 +447,20 @@ static void test_upgrade_from_v1(apr_pool_t *p)
              && entries && entries->nelts == 1);
     if (entries && entries->nelts == 1) {
         ca_crl_entry_t *e = &APR_ARRAY_IDX(entries, 0, ca_crl_entry_t);
-        UT_CHECK(streq(e->serial, "0A") && e->revoked_at == 17
+        UT_CHECK(ut_streq(e->serial, "0A") && e->revoked_at == 17
                  && e->reason == 1 && e->invalidity_at == 0);
     }
     /* (a new connection: r's view of the schema is out of date, and the
      * sqlite3 driver's legacy sqlite3_prepare does not recover from that) */
     r = raw_open(p, db);
-    UT_CHECK(streq(raw_scalar(p, r, "SELECT COUNT(*) FROM certauth_schema"),
+    UT_CHECK(ut_streq(raw_scalar(p, r, "SELECT COUNT(*) FROM certauth_schema"),
                    "1"));
 }
 
 /* A second connection that was open before another one migrated. */
 static void test_migrate_two_connections(apr_pool_t *p)
 {
-    const char *db = tmpdb(p);
+    const char *db = ut_tmpdb(p);
     ca_store_t *a = open_store(p, db), *b = open_store(p, db);
     ca_cert_row_t *out = NULL;
     const char *err = NULL;
@@ -542,7 +474,7 @@ static void test_migrate_two_connections(apr_pool_t *p)
     /* both connections work on the same tables */
     UT_CHECK(ca_store_cert_insert(b, p, mkrow(p, "B0", "bob", 7)) == 0);
     UT_CHECK(ca_store_cert_get(a, p, "B0", &out) == APR_SUCCESS
-             && out && streq(out->owner, "bob"));
+             && out && ut_streq(out->owner, "bob"));
 }
 
 /* Several processes migrating a new database at the same moment (httpd
@@ -550,7 +482,7 @@ static void test_migrate_two_connections(apr_pool_t *p)
 static void test_migrate_concurrent(apr_pool_t *p)
 {
     enum { N = 6 };
-    const char *db = tmpdb(p);
+    const char *db = ut_tmpdb(p);
     pid_t pids[N];
     int i, ok = 0;
     raw_t *r;
@@ -591,11 +523,11 @@ static void test_migrate_concurrent(apr_pool_t *p)
     }
     UT_CHECK_MSG(ok == N, "%d of %d processes migrated", ok, N);
     r = raw_open(p, db);
-    UT_CHECK(streq(raw_scalar(p, r, "SELECT COUNT(*) FROM certauth_schema"),
+    UT_CHECK(ut_streq(raw_scalar(p, r, "SELECT COUNT(*) FROM certauth_schema"),
                    "1"));
-    UT_CHECK(streq(raw_scalar(p, r, "SELECT version FROM certauth_schema"),
+    UT_CHECK(ut_streq(raw_scalar(p, r, "SELECT version FROM certauth_schema"),
                    apr_itoa(p, ca_store_schema_version())));
-    UT_CHECK(streq(raw_scalar(p, r, "SELECT COUNT(*) FROM certauth_certs"),
+    UT_CHECK(ut_streq(raw_scalar(p, r, "SELECT COUNT(*) FROM certauth_certs"),
                    apr_itoa(p, N)));
 }
 
@@ -603,7 +535,7 @@ static void test_open_errors(apr_pool_t *p)
 {
     ca_store_t *s = NULL;
     const char *err = NULL;
-    const char *dir = tmpdir(p);
+    const char *dir = ut_tmpdir(p);
     const char *path = apr_pstrcat(p, dir, "/no/such/dir/certauth.db", NULL);
 
     UT_CHECK(ca_store_open(&s, p, "sqlite3", path, &err) != APR_SUCCESS);
@@ -622,7 +554,7 @@ static void test_open_errors(apr_pool_t *p)
  * needed to wrap), settings applied once per connection. */
 static void test_wrap(apr_pool_t *p)
 {
-    const char *db = tmpdb(p);
+    const char *db = ut_tmpdb(p);
     raw_t *r = raw_open(p, db);
     apr_hash_t *prepared = apr_hash_make(p);
     apr_pool_t *req;
@@ -640,7 +572,7 @@ static void test_wrap(apr_pool_t *p)
                           APR_HASH_KEY_STRING) == NULL);
     n_before = apr_hash_count(prepared);
     UT_CHECK(ca_store_migrate(s, p, &v, &err) == APR_SUCCESS);
-    UT_CHECK(streq(raw_scalar(p, r, "PRAGMA journal_mode"), "wal"));
+    UT_CHECK(ut_streq(raw_scalar(p, r, "PRAGMA journal_mode"), "wal"));
 
     /* per request: a wrapper from a short-lived pool, the statements in the
      * connection's hash */
@@ -663,16 +595,16 @@ static void test_wrap(apr_pool_t *p)
     UT_CHECK(ca_store_wrap(&s, req, r->drv, r->h, prepared, p)
              == APR_SUCCESS);
     UT_CHECK(ca_store_cert_get(s, req, "0F", &out) == APR_SUCCESS
-             && streq(out->owner, "wally"));
+             && ut_streq(out->owner, "wally"));
     apr_pool_destroy(req);
-    UT_CHECK(streq(raw_scalar(p, r, "PRAGMA busy_timeout"), "1234"));
+    UT_CHECK(ut_streq(raw_scalar(p, r, "PRAGMA busy_timeout"), "1234"));
     UT_CHECK(apr_hash_count(prepared) == n_before + 2);
     /* ... but are to one with a new hash (a new connection) */
     {
         apr_hash_t *fresh = apr_hash_make(p);
         UT_CHECK(ca_store_wrap(&s, p, r->drv, r->h, fresh, p)
                  == APR_SUCCESS);
-        UT_CHECK(streq(raw_scalar(p, r, "PRAGMA busy_timeout"), "250"));
+        UT_CHECK(ut_streq(raw_scalar(p, r, "PRAGMA busy_timeout"), "250"));
         UT_CHECK(ca_store_cert_get(s, p, "0F", &out) == APR_SUCCESS);
         UT_CHECK(apr_hash_get(fresh, "certauth_cert_get",
                               APR_HASH_KEY_STRING) != NULL);
@@ -681,7 +613,7 @@ static void test_wrap(apr_pool_t *p)
 
 static void test_transactions(apr_pool_t *p)
 {
-    ca_store_t *s = open_migrated(p, tmpdb(p));
+    ca_store_t *s = open_migrated(p, ut_tmpdb(p));
     ca_cert_row_t *out = NULL;
     apr_int64_t n = -1;
 
@@ -706,7 +638,7 @@ static void test_transactions(apr_pool_t *p)
  * are not taken for part of a failed transaction. */
 static void test_txn_begin_busy(apr_pool_t *p)
 {
-    const char *db = tmpdb(p);
+    const char *db = ut_tmpdb(p);
     raw_t *w = raw_open(p, db), *other;
     apr_hash_t *prepared = apr_hash_make(p);
     apr_pool_t *req;
@@ -781,7 +713,7 @@ static apr_status_t test_wl(void *baton, int lock, apr_time_t deadline,
 
 static void test_writer_lock_refused(apr_pool_t *p)
 {
-    const char *db = tmpdb(p);
+    const char *db = ut_tmpdb(p);
     raw_t *w = raw_open(p, db);
     apr_hash_t *prepared = apr_hash_make(p);
     ca_store_t *s = NULL;
@@ -815,7 +747,7 @@ static void test_writer_lock_refused(apr_pool_t *p)
 
 static void test_count_valid(apr_pool_t *p)
 {
-    ca_store_t *s = open_migrated(p, tmpdb(p));
+    ca_store_t *s = open_migrated(p, ut_tmpdb(p));
     ca_cert_row_t *r;
     apr_int64_t n = -1;
     const apr_int64_t now = 100000;
@@ -850,7 +782,7 @@ static void test_count_valid(apr_pool_t *p)
 
 static void test_set_status(apr_pool_t *p)
 {
-    ca_store_t *s = open_migrated(p, tmpdb(p));
+    ca_store_t *s = open_migrated(p, ut_tmpdb(p));
     ca_cert_row_t *row = NULL;
 
     if (!s) return;
@@ -861,15 +793,15 @@ static void test_set_status(apr_pool_t *p)
                                       CA_STATUS_REVOKED, 5000,
                                       CA_REASON_KEY_COMPROMISE, 4000, NULL,
                                       &row) == APR_SUCCESS);
-    UT_CHECK(row && streq(row->status, "revoked") && row->revoked_at == 5000
+    UT_CHECK(row && ut_streq(row->status, "revoked") && row->revoked_at == 5000
              && row->reason == 1 && row->invalidity_at == 4000
-             && streq(row->replaced_by, ""));
+             && ut_streq(row->replaced_by, ""));
     /* not valid any more: conflict, and the stored row is returned */
     row = NULL;
     UT_CHECK(ca_store_cert_set_status(s, p, "91", CA_STATUS_VALID,
                                       CA_STATUS_REVOKED, 6000, 0, 0, NULL,
                                       &row) == CA_ECONFLICT);
-    UT_CHECK(row && streq(row->status, "revoked") && row->revoked_at == 5000);
+    UT_CHECK(row && ut_streq(row->status, "revoked") && row->revoked_at == 5000);
     UT_CHECK(ca_store_cert_set_status(s, p, "99", CA_STATUS_VALID,
                                       CA_STATUS_REVOKED, 1, 0, 0, NULL,
                                       &row) == CA_ENOTFOUND);
@@ -879,13 +811,13 @@ static void test_set_status(apr_pool_t *p)
                                       CA_REASON_SUPERSEDED, 0, "93", NULL)
              == APR_SUCCESS);
     UT_CHECK(ca_store_cert_get(s, p, "92", &row) == APR_SUCCESS
-             && streq(row->status, "superseded") && row->reason == 4
-             && streq(row->replaced_by, "93") && row->revoked_at == 7000);
+             && ut_streq(row->status, "superseded") && row->reason == 4
+             && ut_streq(row->replaced_by, "93") && row->revoked_at == 7000);
 }
 
 static void test_search(apr_pool_t *p)
 {
-    ca_store_t *s = open_migrated(p, tmpdb(p));
+    ca_store_t *s = open_migrated(p, ut_tmpdb(p));
     ca_cert_filter_t f;
     apr_array_header_t *rows = NULL;
     ca_cert_row_t *r;
@@ -907,35 +839,35 @@ static void test_search(apr_pool_t *p)
 
     memset(&f, 0, sizeof(f));
     UT_CHECK(ca_store_cert_search(s, p, &f, 10, 0, &rows) == 0);
-    UT_CHECK_MSG(streq(serials(p, rows), "S3,S2,S1"), "%s", serials(p, rows));
+    UT_CHECK_MSG(ut_streq(serials(p, rows), "S3,S2,S1"), "%s", serials(p, rows));
     f.owner = "sam";
     UT_CHECK(ca_store_cert_search(s, p, &f, 10, 0, &rows) == 0);
-    UT_CHECK_MSG(streq(serials(p, rows), "S2,S1"), "%s", serials(p, rows));
+    UT_CHECK_MSG(ut_streq(serials(p, rows), "S2,S1"), "%s", serials(p, rows));
     f.status = CA_STATUS_VALID;
     UT_CHECK(ca_store_cert_search(s, p, &f, 10, 0, &rows) == 0);
-    UT_CHECK_MSG(streq(serials(p, rows), "S1"), "%s", serials(p, rows));
+    UT_CHECK_MSG(ut_streq(serials(p, rows), "S1"), "%s", serials(p, rows));
     memset(&f, 0, sizeof(f));
     f.subject_contains = "50%";       /* '%' is literal */
     UT_CHECK(ca_store_cert_search(s, p, &f, 10, 0, &rows) == 0);
-    UT_CHECK_MSG(streq(serials(p, rows), "S1"), "%s", serials(p, rows));
+    UT_CHECK_MSG(ut_streq(serials(p, rows), "S1"), "%s", serials(p, rows));
     f.subject_contains = "a_b";       /* '_' is literal */
     UT_CHECK(ca_store_cert_search(s, p, &f, 10, 0, &rows) == 0);
-    UT_CHECK_MSG(streq(serials(p, rows), "S3"), "%s", serials(p, rows));
+    UT_CHECK_MSG(ut_streq(serials(p, rows), "S3"), "%s", serials(p, rows));
     f.subject_contains = "O=Shop";
     UT_CHECK(ca_store_cert_search(s, p, &f, 1, 1, &rows) == 0);
-    UT_CHECK_MSG(streq(serials(p, rows), "S1"), "%s", serials(p, rows));
+    UT_CHECK_MSG(ut_streq(serials(p, rows), "S1"), "%s", serials(p, rows));
     memset(&f, 0, sizeof(f));
     f.not_after_max = 2000;           /* expiring by 2000 */
     UT_CHECK(ca_store_cert_search(s, p, &f, 10, 0, &rows) == 0);
-    UT_CHECK_MSG(streq(serials(p, rows), "S2,S1"), "%s", serials(p, rows));
+    UT_CHECK_MSG(ut_streq(serials(p, rows), "S2,S1"), "%s", serials(p, rows));
     f.not_after_min = 1000;           /* and still valid after 1000 */
     UT_CHECK(ca_store_cert_search(s, p, &f, 10, 0, &rows) == 0);
-    UT_CHECK_MSG(streq(serials(p, rows), "S2"), "%s", serials(p, rows));
+    UT_CHECK_MSG(ut_streq(serials(p, rows), "S2"), "%s", serials(p, rows));
 }
 
 static void test_crl_state(apr_pool_t *p)
 {
-    ca_store_t *s = open_migrated(p, tmpdb(p));
+    ca_store_t *s = open_migrated(p, ut_tmpdb(p));
     apr_int64_t num = -1, tu = -1, nu = -1, n = -1;
     const char *der = NULL;
     apr_array_header_t *entries = NULL;
@@ -943,11 +875,11 @@ static void test_crl_state(apr_pool_t *p)
 
     if (!s) return;
     UT_CHECK(ca_store_crl_get(s, p, &num, &tu, &nu, &der) == APR_SUCCESS);
-    UT_CHECK(num == 0 && tu == 0 && nu == 0 && streq(der, ""));
+    UT_CHECK(num == 0 && tu == 0 && nu == 0 && ut_streq(der, ""));
     UT_CHECK(ca_store_crl_put(s, p, 0, 1, 100, 200, "AAAA", NULL, NULL) == APR_SUCCESS);
     UT_CHECK(ca_store_crl_put(s, p, 0, 2, 150, 250, "BBBB", NULL, NULL) == CA_ECONFLICT);
     UT_CHECK(ca_store_crl_get(s, p, &num, &tu, &nu, &der) == APR_SUCCESS);
-    UT_CHECK(num == 1 && tu == 100 && nu == 200 && streq(der, "AAAA"));
+    UT_CHECK(num == 1 && tu == 100 && nu == 200 && ut_streq(der, "AAAA"));
     UT_CHECK(ca_store_crl_head(s, p, &num, &tu, &nu) == APR_SUCCESS
              && num == 1 && tu == 100 && nu == 200);
 
@@ -970,9 +902,9 @@ static void test_crl_state(apr_pool_t *p)
     if (entries && entries->nelts == 2) {
         ca_crl_entry_t *e0 = &APR_ARRAY_IDX(entries, 0, ca_crl_entry_t);
         ca_crl_entry_t *e1 = &APR_ARRAY_IDX(entries, 1, ca_crl_entry_t);
-        UT_CHECK(streq(e0->serial, "E0") && e0->revoked_at == 60
+        UT_CHECK(ut_streq(e0->serial, "E0") && e0->revoked_at == 60
                  && e0->reason == 4 && e0->invalidity_at == 0);
-        UT_CHECK(streq(e1->serial, "E1") && e1->revoked_at == 50
+        UT_CHECK(ut_streq(e1->serial, "E1") && e1->revoked_at == 50
                  && e1->reason == 1 && e1->invalidity_at == 40);
     }
     UT_CHECK(ca_store_count_listable(s, p, 55, 100, &n) == APR_SUCCESS
@@ -983,7 +915,7 @@ static void test_crl_state(apr_pool_t *p)
 
 static void test_audit(apr_pool_t *p)
 {
-    ca_store_t *s = open_migrated(p, tmpdb(p));
+    ca_store_t *s = open_migrated(p, ut_tmpdb(p));
     ca_audit_t a;
     apr_array_header_t *rows = NULL;
     ca_audit_t *got;
@@ -1007,21 +939,21 @@ static void test_audit(apr_pool_t *p)
     UT_CHECK(rows && rows->nelts == 3);
     if (rows && rows->nelts == 3) {
         got = APR_ARRAY_IDX(rows, 0, ca_audit_t *);
-        UT_CHECK(got->at == 20 && streq(got->actor, "-")
-                 && streq(got->auth, "none") && streq(got->serial, "")
-                 && streq(got->outcome, "refused"));
+        UT_CHECK(got->at == 20 && ut_streq(got->actor, "-")
+                 && ut_streq(got->auth, "none") && ut_streq(got->serial, "")
+                 && ut_streq(got->outcome, "refused"));
         UT_CHECK(strlen(got->id) == 24);
         for (i = 0; i < strlen(got->id); i++) {
             UT_CHECK(strchr("0123456789abcdef", got->id[i]) != NULL);
         }
         got = APR_ARRAY_IDX(rows, 1, ca_audit_t *);
-        UT_CHECK(got->at == 10 && streq(got->actor, "alice")
-                 && streq(got->auth, "login")
-                 && streq(got->client, "127.0.0.1")
-                 && streq(got->action, "enroll") && streq(got->serial, "A1")
-                 && streq(got->detail, "profile user"));
+        UT_CHECK(got->at == 10 && ut_streq(got->actor, "alice")
+                 && ut_streq(got->auth, "login")
+                 && ut_streq(got->client, "127.0.0.1")
+                 && ut_streq(got->action, "enroll") && ut_streq(got->serial, "A1")
+                 && ut_streq(got->detail, "profile user"));
         got = APR_ARRAY_IDX(rows, 2, ca_audit_t *);
-        UT_CHECK(streq(got->id, "fixed-id"));
+        UT_CHECK(ut_streq(got->id, "fixed-id"));
     }
     UT_CHECK(ca_store_audit_list(s, p, "A1", 10, 0, &rows) == APR_SUCCESS);
     UT_CHECK(rows && rows->nelts == 2);
@@ -1039,70 +971,6 @@ static void test_audit(apr_pool_t *p)
 /* ================================================================== */
 
 /* ------------------------------------------------------------------ */
-static const char *db_path(apr_pool_t *p)
-{
-    return apr_pstrcat(p, ut_tmpdir(p), "/certauth.db", NULL);
-}
-
-/* Open and migrate; NULL (and a failed check) when that fails. */
-static ca_store_t *open_db(apr_pool_t *p, const char *path)
-{
-    ca_store_t *s = NULL;
-    const char *err = NULL;
-    apr_status_t rv = ca_store_open(&s, p, "sqlite3", path, &err);
-    int version = -1;
-
-    UT_CHECK_MSG(rv == APR_SUCCESS && s, "open: %d %s", rv, err ? err : "");
-    if (rv != APR_SUCCESS) {
-        return NULL;
-    }
-    rv = ca_store_migrate(s, p, &version, &err);
-    UT_CHECK_MSG(rv == APR_SUCCESS, "migrate: %d %s", rv, err ? err : "");
-    UT_CHECK(version == ca_store_schema_version());
-    return rv == APR_SUCCESS ? s : NULL;
-}
-
-static ca_cert_row_t *row_make(apr_pool_t *p, const char *serial,
-                               const char *owner, apr_int64_t issued_at)
-{
-    ca_cert_row_t *r = apr_pcalloc(p, sizeof(*r));
-    r->serial = serial;
-    r->subject = apr_psprintf(p, "CN=%s,O=Example", owner);
-    r->owner = owner;
-    r->profile = "default";
-    r->not_before = issued_at - 60;
-    r->not_after = issued_at + 365 * 86400;
-    r->issued_at = issued_at;
-    r->status = CA_STATUS_VALID;
-    r->revoked_at = 0;
-    r->reason = -1;
-    r->cert_pem = apr_psprintf(p, "-----BEGIN CERTIFICATE-----\n%s\n"
-                               "-----END CERTIFICATE-----\n", serial);
-    r->invalidity_at = 0;
-    r->replaced_by = NULL;
-    return r;
-}
-
-static int same_str(const char *a, const char *b)
-{
-    return a && b && !strcmp(a, b);
-}
-
-/* Every field equal (replaced_by NULL is stored as ""). */
-static int row_equal(const ca_cert_row_t *a, const ca_cert_row_t *b)
-{
-    return same_str(a->serial, b->serial) && same_str(a->subject, b->subject)
-           && same_str(a->owner, b->owner)
-           && same_str(a->profile, b->profile)
-           && a->not_before == b->not_before && a->not_after == b->not_after
-           && a->issued_at == b->issued_at && same_str(a->status, b->status)
-           && a->revoked_at == b->revoked_at && a->reason == b->reason
-           && same_str(a->cert_pem, b->cert_pem)
-           && a->invalidity_at == b->invalidity_at
-           && same_str(a->replaced_by ? a->replaced_by : "",
-                       b->replaced_by ? b->replaced_by : "");
-}
-
 static const char *serials_of(apr_pool_t *p, apr_array_header_t *rows)
 {
     const char *out = "";
@@ -1120,7 +988,7 @@ static const char *serials_of(apr_pool_t *p, apr_array_header_t *rows)
 
 static void test_open_migrate(apr_pool_t *p)
 {
-    const char *path = db_path(p), *err = NULL;
+    const char *path = ut_tmpdb(p), *err = NULL;
     ca_store_t *s = NULL;
     int v1 = -1, v2 = -1;
     raw_t *raw;
@@ -1139,13 +1007,13 @@ static void test_open_migrate(apr_pool_t *p)
 
     raw = raw_open(p, path);
     /* One row holding the version, even after two runs. */
-    UT_CHECK(same_str(raw_select(p, raw,
+    UT_CHECK(ut_streq(raw_select(p, raw,
                                  "SELECT version FROM certauth_schema"),
                       apr_itoa(p, ca_store_schema_version())));
     /* WAL is a property of the file: another connection sees it. */
-    UT_CHECK_MSG(same_str(raw_select(p, raw, "PRAGMA journal_mode"), "wal"),
+    UT_CHECK_MSG(ut_streq(raw_select(p, raw, "PRAGMA journal_mode"), "wal"),
                  "%s", raw_select(p, raw, "PRAGMA journal_mode"));
-    UT_CHECK(same_str(raw_select(p, raw, "SELECT COUNT(*) FROM "
+    UT_CHECK(ut_streq(raw_select(p, raw, "SELECT COUNT(*) FROM "
                                          "certauth_certs"), "0"));
 
     /* Another connection to the migrated file migrates nothing. */
@@ -1157,15 +1025,15 @@ static void test_open_migrate(apr_pool_t *p)
         UT_CHECK(s2 && ca_store_migrate(s2, p, &v3, &err) == APR_SUCCESS
                  && v3 == ca_store_schema_version());
     }
-    UT_CHECK(same_str(raw_select(p, raw,
+    UT_CHECK(ut_streq(raw_select(p, raw,
                                  "SELECT COUNT(*) FROM certauth_schema"),
                       "1"));
-    UT_CHECK(same_str(ca_store_last_error(NULL), ""));
+    UT_CHECK(ut_streq(ca_store_last_error(NULL), ""));
 }
 
 static void test_roundtrip_more(apr_pool_t *p)
 {
-    ca_store_t *s = open_db(p, db_path(p));
+    ca_store_t *s = open_migrated(p, ut_tmpdb(p));
     ca_cert_row_t full, *got = NULL, *plain;
     apr_int64_t n = -1;
 
@@ -1191,25 +1059,26 @@ static void test_roundtrip_more(apr_pool_t *p)
 
     UT_CHECK(ca_store_cert_insert(s, p, &full) == APR_SUCCESS);
     UT_CHECK(ca_store_cert_get(s, p, full.serial, &got) == APR_SUCCESS);
-    UT_CHECK(got && row_equal(got, &full));
+    UT_CHECK(got && rows_equal(got, &full));
     if (got) {
         UT_CHECK(got->not_before == -631152000
                  && got->not_after == 253402300799LL
                  && got->issued_at == 2147483648LL && got->reason == 1
                  && got->revoked_at == 4102444800LL
                  && got->invalidity_at == 4102444000LL
-                 && same_str(got->replaced_by, "0A1B"));
+                 && ut_streq(got->replaced_by, "0A1B"));
     }
 
     /* Defaults: no revocation, reason -1, replaced_by NULL -> "". */
-    plain = row_make(p, "01", "bob", 1700000000);
+    plain = mkrow(p, "01", "bob", 1700000000);
+    plain->replaced_by = NULL;
     UT_CHECK(ca_store_cert_insert(s, p, plain) == APR_SUCCESS);
     got = NULL;
     UT_CHECK(ca_store_cert_get(s, p, "01", &got) == APR_SUCCESS);
-    UT_CHECK(got && row_equal(got, plain) && got->reason == -1
+    UT_CHECK(got && rows_equal(got, plain) && got->reason == -1
              && got->revoked_at == 0 && got->invalidity_at == 0
-             && same_str(got->replaced_by, "")
-             && same_str(got->status, CA_STATUS_VALID));
+             && ut_streq(got->replaced_by, "")
+             && ut_streq(got->status, CA_STATUS_VALID));
 
     UT_CHECK(ca_store_cert_count(s, p, &n) == APR_SUCCESS && n == 2);
     /* Serials are looked up exactly (the caller normalises). */
@@ -1220,22 +1089,22 @@ static void test_roundtrip_more(apr_pool_t *p)
 
 static void test_duplicate_unknown(apr_pool_t *p)
 {
-    ca_store_t *s = open_db(p, db_path(p));
+    ca_store_t *s = open_migrated(p, ut_tmpdb(p));
     ca_cert_row_t *first, *second, *got = NULL;
     apr_int64_t n = -1;
 
     if (!s) {
         return;
     }
-    first = row_make(p, "0A1B", "alice", 1700000000);
-    second = row_make(p, "0A1B", "mallory", 1700000500);
+    first = mkrow(p, "0A1B", "alice", 1700000000);
+    second = mkrow(p, "0A1B", "mallory", 1700000500);
     second->subject = "CN=mallory";
     second->cert_pem = "other";
     UT_CHECK(ca_store_cert_insert(s, p, first) == APR_SUCCESS);
     UT_CHECK(ca_store_cert_insert(s, p, second) == CA_EEXIST);
     UT_CHECK(ca_store_cert_insert(s, p, first) == CA_EEXIST);
     UT_CHECK(ca_store_cert_get(s, p, "0A1B", &got) == APR_SUCCESS);
-    UT_CHECK(got && row_equal(got, first));
+    UT_CHECK(got && rows_equal(got, first));
     UT_CHECK(ca_store_cert_count(s, p, &n) == APR_SUCCESS && n == 1);
 
     got = NULL;
@@ -1245,14 +1114,14 @@ static void test_duplicate_unknown(apr_pool_t *p)
     UT_CHECK(ca_store_cert_get(s, p, "' OR '1'='1", &got) == CA_ENOTFOUND);
 
     /* The connection still works after the failed insert. */
-    UT_CHECK(ca_store_cert_insert(s, p, row_make(p, "0A1C", "alice", 5))
+    UT_CHECK(ca_store_cert_insert(s, p, mkrow(p, "0A1C", "alice", 5))
              == APR_SUCCESS);
     UT_CHECK(ca_store_cert_count(s, p, &n) == APR_SUCCESS && n == 2);
 }
 
 static void test_list_more(apr_pool_t *p)
 {
-    ca_store_t *s = open_db(p, db_path(p));
+    ca_store_t *s = open_migrated(p, ut_tmpdb(p));
     static const struct { const char *serial, *owner; apr_int64_t at; }
     rows[] = {
         {"A1", "alice", 100}, {"A2", "alice", 300}, {"B2", "bob", 50},
@@ -1270,7 +1139,7 @@ static void test_list_more(apr_pool_t *p)
     UT_CHECK(ca_store_cert_list(s, p, NULL, 10, 0, &l) == APR_SUCCESS
              && l && l->nelts == 0);
     for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        UT_CHECK(ca_store_cert_insert(s, p, row_make(p, rows[i].serial,
+        UT_CHECK(ca_store_cert_insert(s, p, mkrow(p, rows[i].serial,
                                                      rows[i].owner,
                                                      rows[i].at))
                  == APR_SUCCESS);
@@ -1281,7 +1150,7 @@ static void test_list_more(apr_pool_t *p)
         l = NULL; \
         UT_CHECK(ca_store_cert_list(s, p, (owner), (limit), (offset), &l) \
                  == APR_SUCCESS); \
-        UT_CHECK_MSG(same_str(serials_of(p, l), (want)), "%s %d %d: '%s'", \
+        UT_CHECK_MSG(ut_streq(serials_of(p, l), (want)), "%s %d %d: '%s'", \
                      (owner) ? (owner) : "*", (limit), (offset), \
                      serials_of(p, l)); \
     } while (0)
@@ -1310,36 +1179,36 @@ static void test_list_more(apr_pool_t *p)
     l = NULL;
     UT_CHECK(ca_store_cert_list(s, p, "bob", 1, 1, &l) == APR_SUCCESS);
     UT_CHECK(l && l->nelts == 1
-             && row_equal(APR_ARRAY_IDX(l, 0, ca_cert_row_t *),
-                          row_make(p, "B2", "bob", 50)));
+             && rows_equal(APR_ARRAY_IDX(l, 0, ca_cert_row_t *),
+                          mkrow(p, "B2", "bob", 50)));
 }
 
 static void test_persist(apr_pool_t *p)
 {
-    const char *path = db_path(p);
+    const char *path = ut_tmpdb(p);
     apr_pool_t *sub;
     ca_store_t *s;
     ca_cert_row_t *got = NULL;
 
     /* Written through one connection, closed with its pool ... */
     apr_pool_create(&sub, p);
-    s = open_db(sub, path);
+    s = open_migrated(sub, path);
     if (s) {
-        UT_CHECK(ca_store_cert_insert(s, sub, row_make(sub, "CAFE", "dora",
+        UT_CHECK(ca_store_cert_insert(s, sub, mkrow(sub, "CAFE", "dora",
                                                        42))
                  == APR_SUCCESS);
     }
     apr_pool_destroy(sub);
     /* ... read back through a new one. */
-    s = open_db(p, path);
+    s = open_migrated(p, path);
     UT_CHECK(s && ca_store_cert_get(s, p, "CAFE", &got) == APR_SUCCESS
-             && got && same_str(got->owner, "dora") && got->issued_at == 42);
+             && got && ut_streq(got->owner, "dora") && got->issued_at == 42);
 }
 
 static void test_newer_schema_more(apr_pool_t *p)
 {
-    const char *path = db_path(p), *err = NULL;
-    ca_store_t *s = open_db(p, path);
+    const char *path = ut_tmpdb(p), *err = NULL;
+    ca_store_t *s = open_migrated(p, path);
     raw_t *raw;
     int v = -1;
 
@@ -1359,7 +1228,7 @@ static void test_newer_schema_more(apr_pool_t *p)
         UT_CHECK(s2 && ca_store_migrate(s2, p, &v, &err) == CA_ECONFIG
                  && err && *err);
     }
-    UT_CHECK(same_str(raw_select(p, raw,
+    UT_CHECK(ut_streq(raw_select(p, raw,
                                  "SELECT version FROM certauth_schema"),
                       "99"));
 }
@@ -1408,7 +1277,7 @@ static void test_open_errors_more(apr_pool_t *p)
 
 static void test_wrap_more(apr_pool_t *p)
 {
-    const char *path = db_path(p), *err = NULL;
+    const char *path = ut_tmpdb(p), *err = NULL;
     raw_t *raw = raw_open(p, path);
     apr_hash_t *prepared = apr_hash_make(p);
     ca_store_t *s = NULL, *s2 = NULL;
@@ -1424,17 +1293,17 @@ static void test_wrap_more(apr_pool_t *p)
         return;
     }
     /* The connection settings were applied to this handle. */
-    UT_CHECK(same_str(raw_select(p, raw, "PRAGMA journal_mode"), "wal"));
-    UT_CHECK(same_str(raw_select(p, raw, "PRAGMA synchronous"), "2"));
-    UT_CHECK(same_str(raw_select(p, raw, "PRAGMA busy_timeout"), "250"));
+    UT_CHECK(ut_streq(raw_select(p, raw, "PRAGMA journal_mode"), "wal"));
+    UT_CHECK(ut_streq(raw_select(p, raw, "PRAGMA synchronous"), "2"));
+    UT_CHECK(ut_streq(raw_select(p, raw, "PRAGMA busy_timeout"), "250"));
     UT_CHECK(ca_store_migrate(s, p, &v, &err) == APR_SUCCESS
              && v == ca_store_schema_version());
     UT_CHECK(apr_hash_get(prepared, "certauth_cert_get",
                           APR_HASH_KEY_STRING) == NULL);
-    UT_CHECK(ca_store_cert_insert(s, p, row_make(p, "0B", "erin", 7))
+    UT_CHECK(ca_store_cert_insert(s, p, mkrow(p, "0B", "erin", 7))
              == APR_SUCCESS);
     UT_CHECK(ca_store_cert_get(s, p, "0B", &got) == APR_SUCCESS && got
-             && same_str(got->owner, "erin"));
+             && ut_streq(got->owner, "erin"));
     /* The statements were prepared into the caller's hash. */
     UT_CHECK(apr_hash_get(prepared, "certauth_cert_get",
                           APR_HASH_KEY_STRING) != NULL);
@@ -1467,7 +1336,7 @@ static void test_wrap_more(apr_pool_t *p)
     UT_CHECK(ca_store_cert_list(s, p, "erin", 10, 0, &l) == APR_SUCCESS
              && l->nelts == 1);
     UT_CHECK(ca_store_cert_count(s, p, &n) == APR_SUCCESS && n == 1);
-    UT_CHECK(same_str(raw_select(p, raw, "SELECT owner FROM certauth_certs"),
+    UT_CHECK(ut_streq(raw_select(p, raw, "SELECT owner FROM certauth_certs"),
                       "erin"));
 }
 

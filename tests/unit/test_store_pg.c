@@ -28,11 +28,6 @@
 
 static const char *pg_params;
 
-static int streq(const char *a, const char *b)
-{
-    return a && b && !strcmp(a, b);
-}
-
 static int contains(const char *s, const char *part)
 {
     return s && strstr(s, part) != NULL;
@@ -51,19 +46,19 @@ static void log_quiet(void *baton, const char *file, int line,
 static void test_tokens(apr_pool_t *p)
 {
     /* {BLOB} and {ID_PK} are gone (no statement used them): not tokens */
-    UT_CHECK(streq(ca_store_dialect_sql(p, "pgsql", "a {BLOB} b"),
+    UT_CHECK(ut_streq(ca_store_dialect_sql(p, "pgsql", "a {BLOB} b"),
                    "a {BLOB} b"));
-    UT_CHECK(streq(ca_store_dialect_sql(p, "pgsql",
+    UT_CHECK(ut_streq(ca_store_dialect_sql(p, "pgsql",
                                         "SELECT 1{FOR_UPDATE}{FOR_UPDATE}"),
                    "SELECT 1 FOR UPDATE FOR UPDATE"));
-    UT_CHECK(streq(ca_store_dialect_sql(p, "sqlite3", "SELECT 1{FOR_UPDATE}"),
+    UT_CHECK(ut_streq(ca_store_dialect_sql(p, "sqlite3", "SELECT 1{FOR_UPDATE}"),
                    "SELECT 1"));
     /* not a token: left as it is */
-    UT_CHECK(streq(ca_store_dialect_sql(p, "pgsql", "SELECT '{x}'"),
+    UT_CHECK(ut_streq(ca_store_dialect_sql(p, "pgsql", "SELECT '{x}'"),
                    "SELECT '{x}'"));
-    UT_CHECK(streq(ca_store_dialect_sql(p, "pgsql", "{"), "{"));
+    UT_CHECK(ut_streq(ca_store_dialect_sql(p, "pgsql", "{"), "{"));
     /* an unknown driver gets plain SQL */
-    UT_CHECK(streq(ca_store_dialect_sql(p, "odbc", "x{FOR_UPDATE}"), "x"));
+    UT_CHECK(ut_streq(ca_store_dialect_sql(p, "odbc", "x{FOR_UPDATE}"), "x"));
 }
 
 static void test_statements(apr_pool_t *p)
@@ -162,38 +157,15 @@ static void pg_reset(apr_pool_t *p)
 
 static ca_store_t *pg_store(apr_pool_t *p, int migrate)
 {
-    ca_store_t *s = NULL;
-    const char *err = NULL;
-    int v = -1;
-
-    if (ca_store_open(&s, p, "pgsql", pg_params, &err) != APR_SUCCESS) {
-        UT_CHECK_MSG(0, "open: %s", err ? err : "?");
-        return NULL;
-    }
-    if (migrate && ca_store_migrate(s, p, &v, &err) != APR_SUCCESS) {
-        UT_CHECK_MSG(0, "migrate: %s", err ? err : "?");
-        return NULL;
-    }
-    return s;
+    return ut_store(p, "pgsql", pg_params, migrate);
 }
 
 static ca_cert_row_t *mkrow(apr_pool_t *p, const char *serial,
                             const char *owner, apr_int64_t issued_at)
 {
-    ca_cert_row_t *r = apr_pcalloc(p, sizeof(*r));
-    r->serial = serial;
+    ca_cert_row_t *r = ut_cert_row(p, serial, owner, issued_at);
     r->subject = apr_psprintf(p, "CN=%s O'Brien \xc3\xa9 50%%_off!,"
                               "O=Ex\"ample", owner);
-    r->owner = owner;
-    r->profile = "default";
-    r->not_before = issued_at - 60;
-    r->not_after = issued_at + 365 * 86400;
-    r->issued_at = issued_at;
-    r->status = CA_STATUS_VALID;
-    r->reason = -1;
-    r->cert_pem = "-----BEGIN CERTIFICATE-----\nAA==\n"
-                  "-----END CERTIFICATE-----\n";
-    r->replaced_by = "";
     return r;
 }
 
@@ -254,11 +226,11 @@ static void test_pg_migrate_concurrent(apr_pool_t *p)
     ok = in_processes(6, child_migrate);
     UT_CHECK_MSG(ok == 6, "%d of 6 processes migrated", ok);
     r = pg_raw(p);
-    UT_CHECK(streq(raw_scalar(p, r, "SELECT COUNT(*) FROM certauth_schema"),
+    UT_CHECK(ut_streq(raw_scalar(p, r, "SELECT COUNT(*) FROM certauth_schema"),
                    "1"));
-    UT_CHECK(streq(raw_scalar(p, r, "SELECT version FROM certauth_schema"),
+    UT_CHECK(ut_streq(raw_scalar(p, r, "SELECT version FROM certauth_schema"),
                    apr_itoa(p, ca_store_schema_version())));
-    UT_CHECK(streq(raw_scalar(p, r, "SELECT COUNT(*) FROM certauth_certs"),
+    UT_CHECK(ut_streq(raw_scalar(p, r, "SELECT COUNT(*) FROM certauth_certs"),
                    "6"));
     /* once more: nothing to do */
     s = pg_store(p, 0);
@@ -285,23 +257,23 @@ static void test_pg_roundtrip(apr_pool_t *p)
     UT_CHECK(ca_store_cert_insert(s, p, mkrow(p, "0A0B", "eve", 1))
              == CA_EEXIST);
     UT_CHECK(ca_store_cert_get(s, p, "0A0B", &out) == APR_SUCCESS);
-    UT_CHECK(out && streq(out->subject, in->subject)
-             && streq(out->owner, "alice") && out->not_after == in->not_after
-             && out->reason == -1 && streq(out->replaced_by, ""));
+    UT_CHECK(out && ut_streq(out->subject, in->subject)
+             && ut_streq(out->owner, "alice") && out->not_after == in->not_after
+             && out->reason == -1 && ut_streq(out->replaced_by, ""));
     UT_CHECK(ca_store_cert_get(s, p, "FF", &out) == CA_ENOTFOUND);
     UT_CHECK(ca_store_cert_insert(s, p, mkrow(p, "0C", "alice", 2000)) == 0);
     UT_CHECK(ca_store_cert_insert(s, p, mkrow(p, "0D", "bob", 3000)) == 0);
     UT_CHECK(ca_store_cert_count(s, p, &n) == APR_SUCCESS && n == 3);
     UT_CHECK(ca_store_cert_list(s, p, "alice", 1, 1, &rows) == APR_SUCCESS
              && rows->nelts == 1
-             && streq(APR_ARRAY_IDX(rows, 0, ca_cert_row_t *)->serial,
+             && ut_streq(APR_ARRAY_IDX(rows, 0, ca_cert_row_t *)->serial,
                       "0A0B"));
     UT_CHECK(ca_store_count_valid_owner(s, p, "alice", "default", 1500, &n)
              == APR_SUCCESS && n == 2);
     UT_CHECK(ca_store_cert_set_status(s, p, "0C", CA_STATUS_VALID,
                                       CA_STATUS_REVOKED, 2500, 1, 2400, NULL,
                                       &out) == APR_SUCCESS);
-    UT_CHECK(out && streq(out->status, "revoked") && out->reason == 1
+    UT_CHECK(out && ut_streq(out->status, "revoked") && out->reason == 1
              && out->invalidity_at == 2400);
     UT_CHECK(ca_store_cert_set_status(s, p, "0C", CA_STATUS_VALID,
                                       CA_STATUS_REVOKED, 2600, 1, 0, NULL,
@@ -348,7 +320,7 @@ static void test_pg_roundtrip(apr_pool_t *p)
         r.created_at = 5;
         UT_CHECK(ca_store_pending_add(s, p, &r) == APR_SUCCESS);
         UT_CHECK(ca_store_pending_find(s, p, "h", "alice", "default", &got)
-                 == APR_SUCCESS && got && streq(got->id, r.id));
+                 == APR_SUCCESS && got && ut_streq(got->id, r.id));
         UT_CHECK(ca_store_pending_set(s, p, r.id, "pending", "approved",
                                       "admin", 6, "") == APR_SUCCESS);
         UT_CHECK(ca_store_pending_set(s, p, r.id, "pending", "rejected",
@@ -451,7 +423,7 @@ static void test_pg_crl_lock(apr_pool_t *p)
     UT_CHECK_MSG(ok == CRL_PROCS, "%d of %d processes made all their CRLs",
                  ok, CRL_PROCS);
     r = pg_raw(p);
-    UT_CHECK(streq(raw_scalar(p, r, "SELECT crl_number FROM certauth_crl"),
+    UT_CHECK(ut_streq(raw_scalar(p, r, "SELECT crl_number FROM certauth_crl"),
                    apr_itoa(p, CRL_PROCS * CRL_ROUNDS)));
 }
 
@@ -498,7 +470,7 @@ static void test_pg_txn_lock(apr_pool_t *p)
     ok = in_processes(LIMIT_PROCS, child_limit);
     UT_CHECK(ok == LIMIT_PROCS);
     r = pg_raw(p);
-    UT_CHECK(streq(raw_scalar(p, r, "SELECT COUNT(*) FROM certauth_certs "
+    UT_CHECK(ut_streq(raw_scalar(p, r, "SELECT COUNT(*) FROM certauth_certs "
                                     "WHERE owner = 'lim'"),
                    apr_itoa(p, LIMIT)));
 }
@@ -526,14 +498,14 @@ static void test_pg_reconnect(apr_pool_t *p)
     UT_CHECK(ca_store_check(s, p) == APR_SUCCESS);
     pid = raw_scalar(p, mine, "SELECT pg_backend_pid()");
     UT_CHECK(pid != NULL);
-    UT_CHECK(streq(raw_scalar(p, other, apr_pstrcat(
+    UT_CHECK(ut_streq(raw_scalar(p, other, apr_pstrcat(
                        p, "SELECT pg_terminate_backend(", pid, ")", NULL)),
                    "t"));
     apr_sleep(apr_time_from_msec(100));
     UT_CHECK(ca_store_check(s, p) == APR_SUCCESS);
-    UT_CHECK(!streq(raw_scalar(p, mine, "SELECT pg_backend_pid()"), pid));
+    UT_CHECK(!ut_streq(raw_scalar(p, mine, "SELECT pg_backend_pid()"), pid));
     UT_CHECK(ca_store_cert_get(s, p, "R0", &out) == APR_SUCCESS
-             && out && streq(out->owner, "re"));
+             && out && ut_streq(out->owner, "re"));
     UT_CHECK(ca_store_cert_insert(s, p, mkrow(p, "R1", "re", 2)) == 0);
 }
 

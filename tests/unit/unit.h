@@ -15,7 +15,18 @@
  *   ut_rm_rf(dir)             remove a directory and everything in it
  *   ut_keygen(p, type)        a key freed with p: rsa1024, rsa2048,
  *                             rsa-pss (2048), p256, p384, p521, k256,
- *                             ed25519, ed448, x25519 */
+ *                             ed25519, ed448, x25519
+ *   ut_streq(a, b)            both set and equal
+ * and for the store's tests:
+ *   ut_tmpdb(p)               an SQLite file's path in a fresh ut_tmpdir
+ *   ut_store(p, driver, params, migrate)
+ *                             the store opened (and migrated to the current
+ *                             schema); NULL, with a failed check, if not
+ *   ut_cert_row(p, serial, owner, issued_at)
+ *                             a certificate row with every field set: valid
+ *                             for a year from issued_at, subject CN=owner,
+ *                             profile "default", no revocation (reason
+ *                             -1), a placeholder PEM, replaced_by "" */
 #ifndef UNIT_H
 #define UNIT_H
 
@@ -36,6 +47,7 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
+#include "ca_store.h"
 #include "ca_util.h"
 
 static int ut_passed, ut_failed, ut_cur_failed;
@@ -184,6 +196,63 @@ static inline EVP_PKEY *ut_keygen(apr_pool_t *p, const char *type)
         abort();
     }
     return ca_pool_pkey(p, k);
+}
+
+static inline int ut_streq(const char *a, const char *b)
+{
+    return a && b && !strcmp(a, b);
+}
+
+static inline const char *ut_tmpdb(apr_pool_t *p)
+{
+    return apr_pstrcat(p, ut_tmpdir(p), "/certauth.db", NULL);
+}
+
+static inline ca_store_t *ut_store(apr_pool_t *p, const char *driver,
+                                   const char *params, int migrate)
+{
+    ca_store_t *s = NULL;
+    const char *err = NULL;
+    int version = -1;
+    apr_status_t rv = ca_store_open(&s, p, driver, params, &err);
+
+    UT_CHECK_MSG(rv == APR_SUCCESS && s, "open %s %s: %d %s", driver, params,
+                 rv, err ? err : "?");
+    if (rv != APR_SUCCESS || !s) {
+        return NULL;
+    }
+    if (migrate) {
+        rv = ca_store_migrate(s, p, &version, &err);
+        UT_CHECK_MSG(rv == APR_SUCCESS, "migrate: %d %s", rv,
+                     err ? err : "?");
+        if (rv != APR_SUCCESS) {
+            return NULL;
+        }
+        UT_CHECK(version == ca_store_schema_version());
+    }
+    return s;
+}
+
+static inline ca_cert_row_t *ut_cert_row(apr_pool_t *p, const char *serial,
+                                         const char *owner,
+                                         apr_int64_t issued_at)
+{
+    ca_cert_row_t *r = apr_pcalloc(p, sizeof(*r));
+    r->serial = serial;
+    r->subject = apr_pstrcat(p, "CN=", owner, NULL);
+    r->owner = owner;
+    r->profile = "default";
+    r->not_before = issued_at - 60;
+    r->not_after = issued_at + 365 * 86400;
+    r->issued_at = issued_at;
+    r->status = CA_STATUS_VALID;
+    r->revoked_at = 0;
+    r->reason = -1;
+    r->cert_pem = "-----BEGIN CERTIFICATE-----\nAA==\n"
+                  "-----END CERTIFICATE-----\n";
+    r->invalidity_at = 0;
+    r->replaced_by = "";
+    return r;
 }
 
 static int ut_finish(void)
