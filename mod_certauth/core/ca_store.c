@@ -29,9 +29,11 @@
 #include <sqlite3.h>
 #include <apr_atomic.h>
 #include <apr_dbd.h>
+#include <apr_escape.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_time.h>
+#include <openssl/rand.h>
 
 #include "ca_log.h"
 #include "ca_store_int.h"
@@ -841,6 +843,16 @@ const char *ca_store_statement_label(int i)
     return NULL;
 }
 
+const char *ca_st_random_id(apr_pool_t *p)
+{
+    unsigned char rnd[12];
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return NULL;
+    }
+    return apr_pescape_hex(p, rnd, sizeof(rnd), 0);
+}
+
 const char *ca_st_i64(apr_pool_t *p, apr_int64_t v)
 {
     return apr_psprintf(p, "%" APR_INT64_T_FMT, v);
@@ -861,6 +873,27 @@ const char *ca_st_col(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *row,
 apr_int64_t ca_st_col_i64(ca_store_t *s, apr_dbd_row_t *row, int i)
 {
     return ca_st_to_i64(apr_dbd_get_entry(s->driver, row, i));
+}
+
+apr_status_t ca_st_exec(ca_store_t *s, apr_pool_t *p, const char *label,
+                        int nargs, const char **args, int *nrows)
+{
+    apr_dbd_prepared_t *stmt;
+    apr_status_t rv;
+    int n = 0, rc;
+
+    if ((rv = ca_st_stmt(s, label, &stmt)) != APR_SUCCESS) {
+        return rv;
+    }
+    rc = ca_st_write(s, p, &n, stmt, nargs, args);
+    if (rc != 0) {
+        ca_st_error(s, rc);
+        return CA_EDB;
+    }
+    if (nrows) {
+        *nrows = n;
+    }
+    return APR_SUCCESS;
 }
 
 /* Run the prepared statement `label` with its arguments; the results in

@@ -131,39 +131,12 @@ const ca_st_stmt_def ca_st_stmts_acme[] = {
     {NULL, NULL}
 };
 
-/* A write statement of the table: *nrows (may be NULL) the rows changed. */
-static apr_status_t x_query(ca_store_t *s, apr_pool_t *p, const char *label,
-                            int nargs, const char **args, int *nrows)
-{
-    apr_dbd_prepared_t *stmt;
-    apr_status_t rv;
-    int n = 0, rc;
-
-    if ((rv = ca_st_stmt(s, label, &stmt)) != APR_SUCCESS) {
-        return rv;
-    }
-    rc = ca_st_write(s, p, &n, stmt, nargs, args);
-    if (rc != 0) {
-        ca_st_error(s, rc);
-        return CA_EDB;
-    }
-    if (nrows) {
-        *nrows = n;
-    }
-    return APR_SUCCESS;
-}
-
-static const char *i64(apr_pool_t *p, apr_int64_t v)
-{
-    return apr_psprintf(p, "%" APR_INT64_T_FMT, v);
-}
-
 /* A conditional update: CA_ECONFLICT when it changed nothing. */
 static apr_status_t update(ca_store_t *s, apr_pool_t *p, const char *label,
                            int nargs, const char **args)
 {
     int n = 0;
-    apr_status_t rv = x_query(s, p, label, nargs, args, &n);
+    apr_status_t rv = ca_st_exec(s, p, label, nargs, args, &n);
     if (rv != APR_SUCCESS) {
         return rv;
     }
@@ -175,7 +148,7 @@ apr_status_t ca_store_acme_nonce_key(ca_store_t *s, apr_pool_t *p,
                                      const char **key)
 {
     const char *c;
-    const char *args[2] = {fresh, i64(p, now)};
+    const char *args[2] = {fresh, ca_st_i64(p, now)};
     apr_status_t rv = ca_st_row(s, p, "certauth_acme_nonce_key_get", 0, NULL,
                                 sizeof(const char *), ca_st_fill_col0, NULL,
                                 &c);
@@ -183,7 +156,7 @@ apr_status_t ca_store_acme_nonce_key(ca_store_t *s, apr_pool_t *p,
     if (rv == CA_ENOTFOUND && fresh) {
         /* the first process to get here makes it; the others (children,
          * front ends) read the one that won */
-        rv = x_query(s, p, "certauth_acme_nonce_key_add", 2, args, NULL);
+        rv = ca_st_exec(s, p, "certauth_acme_nonce_key_add", 2, args, NULL);
         if (rv == APR_SUCCESS) {
             rv = ca_st_row(s, p, "certauth_acme_nonce_key_get", 0, NULL,
                            sizeof(const char *), ca_st_fill_col0, NULL, &c);
@@ -199,7 +172,7 @@ apr_status_t ca_store_acme_nonce_spend(ca_store_t *s, apr_pool_t *p,
                                        const char *nonce,
                                        apr_int64_t expires)
 {
-    const char *args[2] = {nonce, i64(p, expires)};
+    const char *args[2] = {nonce, ca_st_i64(p, expires)};
     apr_status_t rv = update(s, p, "certauth_acme_nonce_spend", 2, args);
     return rv == CA_ECONFLICT ? CA_EEXIST : rv;
 }
@@ -207,8 +180,8 @@ apr_status_t ca_store_acme_nonce_spend(ca_store_t *s, apr_pool_t *p,
 apr_status_t ca_store_acme_nonce_clean(ca_store_t *s, apr_pool_t *p,
                                        apr_int64_t now)
 {
-    const char *args[1] = {i64(p, now)};
-    return x_query(s, p, "certauth_acme_nonce_clean", 1, args, NULL);
+    const char *args[1] = {ca_st_i64(p, now)};
+    return ca_st_exec(s, p, "certauth_acme_nonce_clean", 1, args, NULL);
 }
 
 /* The ca_st_fill_fn of each table: a ca_acme_*_t * of its *_COLS. */
@@ -230,8 +203,8 @@ apr_status_t ca_store_acme_eab_add(ca_store_t *s, apr_pool_t *p,
                                    const ca_acme_eab_t *e)
 {
     const char *args[5] = {e->kid, e->hmac_key, e->owner,
-                           i64(p, e->created_at), i64(p, e->expires)};
-    return x_query(s, p, "certauth_acme_eab_add", 5, args, NULL);
+                           ca_st_i64(p, e->created_at), ca_st_i64(p, e->expires)};
+    return ca_st_exec(s, p, "certauth_acme_eab_add", 5, args, NULL);
 }
 
 apr_status_t ca_store_acme_eab_get(ca_store_t *s, apr_pool_t *p,
@@ -271,9 +244,9 @@ apr_status_t ca_store_acme_account_add(ca_store_t *s, apr_pool_t *p,
     const char *args[8] = {a->id, a->thumbprint, a->jwk, a->owner,
                            a->status, a->contact ? a->contact : "[]",
                            a->eab_kid ? a->eab_kid : "",
-                           i64(p, a->created_at)};
+                           ca_st_i64(p, a->created_at)};
     int n = 0;
-    apr_status_t rv = x_query(s, p, "certauth_acme_account_add", 8, args,
+    apr_status_t rv = ca_st_exec(s, p, "certauth_acme_account_add", 8, args,
                                        &n);
     if (rv != APR_SUCCESS) {
         return rv;
@@ -336,7 +309,7 @@ apr_status_t ca_store_acme_account_orders(ca_store_t *s, apr_pool_t *p,
                                           apr_int64_t now,
                                           apr_array_header_t **ids)
 {
-    const char *args[2] = {account, i64(p, now)};
+    const char *args[2] = {account, ca_st_i64(p, now)};
     return ca_st_rows(s, p, "certauth_acme_account_orders", 2, args,
                       sizeof(const char *), ca_st_fill_col0, NULL, ids);
 }
@@ -400,17 +373,17 @@ apr_status_t ca_store_acme_order_add(ca_store_t *s, apr_pool_t *p,
     }
     {
         const char *args[7] = {o->id, o->account, o->status,
-                               i64(p, o->expires), o->identifiers,
-                               o->profile, i64(p, o->created_at)};
-        rv = x_query(s, p, "certauth_acme_order_add", 7, args, NULL);
+                               ca_st_i64(p, o->expires), o->identifiers,
+                               o->profile, ca_st_i64(p, o->created_at)};
+        rv = ca_st_exec(s, p, "certauth_acme_order_add", 7, args, NULL);
     }
     for (i = 0; rv == APR_SUCCESS && i < authz->nelts; i++) {
         const ca_acme_authz_t *a = APR_ARRAY_IDX(authz, i,
                                                  ca_acme_authz_t *);
         const char *args[7] = {a->id, a->order_id, a->account, a->ident,
-                               a->status, i64(p, a->expires),
+                               a->status, ca_st_i64(p, a->expires),
                                apr_itoa(p, i)};
-        rv = x_query(s, p, "certauth_acme_authz_add",
+        rv = ca_st_exec(s, p, "certauth_acme_authz_add",
                               7, args, NULL);
     }
     for (i = 0; rv == APR_SUCCESS && i < challs->nelts; i++) {
@@ -418,7 +391,7 @@ apr_status_t ca_store_acme_order_add(ca_store_t *s, apr_pool_t *p,
                                                  ca_acme_chall_t *);
         const char *args[5] = {c->id, c->authz_id, c->type, c->token,
                                c->status};
-        rv = x_query(s, p, "certauth_acme_chall_add", 5, args, NULL);
+        rv = ca_st_exec(s, p, "certauth_acme_chall_add", 5, args, NULL);
     }
     {
         apr_status_t erv = ca_store_txn_end(s, p, rv == APR_SUCCESS);
@@ -491,7 +464,7 @@ apr_status_t ca_store_acme_chall_set(ca_store_t *s, apr_pool_t *p,
                                      const char *to, apr_int64_t validated_at,
                                      const char *error)
 {
-    const char *args[5] = {to, i64(p, validated_at), error ? error : "", id,
+    const char *args[5] = {to, ca_st_i64(p, validated_at), error ? error : "", id,
                            from};
     return update(s, p, "certauth_acme_chall_set", 5, args);
 }
@@ -501,34 +474,34 @@ apr_status_t ca_store_acme_chall_restart(ca_store_t *s, apr_pool_t *p,
                                          apr_int64_t started,
                                          apr_int64_t now)
 {
-    const char *args[3] = {i64(p, now), id, i64(p, started)};
+    const char *args[3] = {ca_st_i64(p, now), id, ca_st_i64(p, started)};
     return update(s, p, "certauth_acme_chall_restart", 3, args);
 }
 
 apr_status_t ca_store_acme_cleanup(ca_store_t *s, apr_pool_t *p,
                                    apr_int64_t now, apr_int64_t before)
 {
-    const char *n[1] = {i64(p, now)};
-    const char *b[1] = {i64(p, before)};
+    const char *n[1] = {ca_st_i64(p, now)};
+    const char *b[1] = {ca_st_i64(p, before)};
     apr_status_t rv;
 
     if ((rv = ca_store_acme_nonce_clean(s, p, now)) != APR_SUCCESS) {
         return rv;
     }
-    if ((rv = x_query(s, p, "certauth_acme_eab_clean", 1, n,
+    if ((rv = ca_st_exec(s, p, "certauth_acme_eab_clean", 1, n,
                                NULL)) != APR_SUCCESS) {
         return rv;
     }
     if ((rv = ca_store_txn_begin(s, p)) != APR_SUCCESS) {
         return rv;
     }
-    rv = x_query(s, p, "certauth_acme_chall_clean", 1, b, NULL);
+    rv = ca_st_exec(s, p, "certauth_acme_chall_clean", 1, b, NULL);
     if (rv == APR_SUCCESS) {
-        rv = x_query(s, p, "certauth_acme_authz_clean",
+        rv = ca_st_exec(s, p, "certauth_acme_authz_clean",
                               1, b, NULL);
     }
     if (rv == APR_SUCCESS) {
-        rv = x_query(s, p, "certauth_acme_order_clean", 1, b, NULL);
+        rv = ca_st_exec(s, p, "certauth_acme_order_clean", 1, b, NULL);
     }
     {
         apr_status_t erv = ca_store_txn_end(s, p, rv == APR_SUCCESS);

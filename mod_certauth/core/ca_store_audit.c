@@ -10,7 +10,6 @@
 #include "ca_log.h"
 #include "ca_store_int.h"
 #include "ca_util.h"
-#include <openssl/rand.h>
 
 const ca_st_stmt_def ca_st_stmts_audit[] = {
     {"certauth_audit_add",
@@ -29,28 +28,12 @@ const ca_st_stmt_def ca_st_stmts_audit[] = {
 apr_status_t ca_store_audit_add(ca_store_t *s, apr_pool_t *p,
                                 const ca_audit_t *a)
 {
-    apr_dbd_prepared_t *stmt;
     const char *args[9];
-    unsigned char rnd[12];
-    apr_status_t rv;
-    int nrows = 0, rc;
+    int i;
 
-    if ((rv = ca_st_stmt(s, "certauth_audit_add", &stmt)) != APR_SUCCESS) {
-        return rv;
-    }
-    if (a->id) {
-        args[0] = a->id;
-    }
-    else {
-        char *hex = apr_palloc(p, sizeof(rnd) * 2 + 1);
-        apr_size_t i;
-        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-            return CA_ECRYPTO;
-        }
-        for (i = 0; i < sizeof(rnd); i++) {
-            apr_snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-        }
-        args[0] = hex;
+    args[0] = a->id ? a->id : ca_st_random_id(p);
+    if (!args[0]) {
+        return CA_ECRYPTO;
     }
     args[1] = ca_st_i64(p, a->at);
     args[2] = a->actor ? a->actor : "-";
@@ -62,15 +45,10 @@ apr_status_t ca_store_audit_add(ca_store_t *s, apr_pool_t *p,
     args[8] = a->detail ? a->detail : "";
     /* text from outside (a CSR's names) made valid UTF-8: PostgreSQL
      * refuses invalid bytes, and a refused row would be a lost row */
-    for (rc = 2; rc < 9; rc++) {
-        args[rc] = ca_utf8_clean(p, args[rc]);
+    for (i = 2; i < 9; i++) {
+        args[i] = ca_utf8_clean(p, args[i]);
     }
-    rc = ca_st_write(s, p, &nrows, stmt, 9, args);
-    if (rc != 0) {
-        ca_st_error(s, rc);
-        return CA_EDB;
-    }
-    return APR_SUCCESS;
+    return ca_st_exec(s, p, "certauth_audit_add", 9, args, NULL);
 }
 
 /* A ca_audit_t * of an AUDIT_COLS row (ca_st_fill_fn). */

@@ -200,16 +200,12 @@ apr_status_t ca_store_cert_set_status(ca_store_t *s, apr_pool_t *p,
                                       const char *replaced_by,
                                       ca_cert_row_t **row)
 {
-    apr_dbd_prepared_t *stmt;
     const char *args[7];
     apr_status_t rv;
-    int nrows = 0, rc;
+    int nrows = 0;
 
     if (row) {
         *row = NULL;
-    }
-    if ((rv = ca_st_stmt(s, "certauth_cert_set_status", &stmt)) != APR_SUCCESS) {
-        return rv;
     }
     args[0] = status;
     args[1] = ca_st_i64(p, revoked_at);
@@ -218,10 +214,9 @@ apr_status_t ca_store_cert_set_status(ca_store_t *s, apr_pool_t *p,
     args[4] = replaced_by ? replaced_by : "";
     args[5] = serial;
     args[6] = from;
-    rc = ca_st_write(s, p, &nrows, stmt, 7, args);
-    if (rc != 0) {
-        ca_st_error(s, rc);
-        return CA_EDB;
+    rv = ca_st_exec(s, p, "certauth_cert_set_status", 7, args, &nrows);
+    if (rv != APR_SUCCESS) {
+        return rv;
     }
     if (nrows == 1) {
         return row ? ca_store_cert_get(s, p, serial, row) : APR_SUCCESS;
@@ -294,22 +289,8 @@ apr_status_t ca_store_cert_search(ca_store_t *s, apr_pool_t *p,
 apr_status_t ca_store_link_add(ca_store_t *s, apr_pool_t *p,
                                const char *serial, const char *authorized_by)
 {
-    apr_dbd_prepared_t *stmt;
-    const char *args[2];
-    apr_status_t rv;
-    int nrows = 0, rc;
-
-    if ((rv = ca_st_stmt(s, "certauth_link_add", &stmt)) != APR_SUCCESS) {
-        return rv;
-    }
-    args[0] = serial;
-    args[1] = authorized_by;
-    rc = ca_st_write(s, p, &nrows, stmt, 2, args);
-    if (rc != 0) {
-        ca_st_error(s, rc);
-        return CA_EDB;
-    }
-    return APR_SUCCESS;
+    const char *args[2] = {serial, authorized_by};
+    return ca_st_exec(s, p, "certauth_link_add", 2, args, NULL);
 }
 
 static apr_status_t link_select(ca_store_t *s, apr_pool_t *p,

@@ -261,14 +261,10 @@ apr_status_t ca_store_crl_put(ca_store_t *s, apr_pool_t *p,
                               const char *der_b64, const char *prev_kid,
                               const char *prev_der_b64)
 {
-    apr_dbd_prepared_t *stmt;
     const char *args[7];
     apr_status_t rv;
-    int nrows = 0, rc;
+    int nrows = 0;
 
-    if ((rv = ca_st_stmt(s, "certauth_crl_put", &stmt)) != APR_SUCCESS) {
-        return rv;
-    }
     args[0] = ca_st_i64(p, number);
     args[1] = ca_st_i64(p, this_update);
     args[2] = ca_st_i64(p, next_update);
@@ -276,10 +272,9 @@ apr_status_t ca_store_crl_put(ca_store_t *s, apr_pool_t *p,
     args[4] = prev_kid && prev_der_b64 ? prev_kid : "";
     args[5] = prev_kid && prev_der_b64 ? prev_der_b64 : "";
     args[6] = ca_st_i64(p, old_number);
-    rc = ca_st_write(s, p, &nrows, stmt, 7, args);
-    if (rc != 0) {
-        ca_st_error(s, rc);
-        return CA_EDB;
+    rv = ca_st_exec(s, p, "certauth_crl_put", 7, args, &nrows);
+    if (rv != APR_SUCCESS) {
+        return rv;
     }
     return nrows == 1 ? APR_SUCCESS : CA_ECONFLICT;
 }
@@ -297,37 +292,14 @@ apr_status_t ca_store_count_listable(ca_store_t *s, apr_pool_t *p,
 
 apr_status_t ca_store_crl_invalidate(ca_store_t *s, apr_pool_t *p)
 {
-    apr_dbd_prepared_t *stmt;
-    apr_status_t rv;
-    int nrows = 0, rc;
-
-    if ((rv = ca_st_stmt(s, "certauth_crl_invalidate", &stmt)) != APR_SUCCESS) {
-        return rv;
-    }
-    rc = ca_st_write(s, p, &nrows, stmt, 0, NULL);
-    if (rc != 0) {
-        ca_st_error(s, rc);
-        return CA_EDB;
-    }
-    return APR_SUCCESS;
+    return ca_st_exec(s, p, "certauth_crl_invalidate", 0, NULL, NULL);
 }
 
 apr_status_t ca_store_crl_raise(ca_store_t *s, apr_pool_t *p,
                                 apr_int64_t number)
 {
-    apr_dbd_prepared_t *stmt;
     const char *args[2];
-    apr_status_t rv;
-    int nrows = 0, rc;
 
-    if ((rv = ca_st_stmt(s, "certauth_crl_raise", &stmt)) != APR_SUCCESS) {
-        return rv;
-    }
     args[0] = args[1] = ca_st_i64(p, number);
-    rc = ca_st_write(s, p, &nrows, stmt, 2, args);
-    if (rc != 0) {
-        ca_st_error(s, rc);
-        return CA_EDB;
-    }
-    return APR_SUCCESS;
+    return ca_st_exec(s, p, "certauth_crl_raise", 2, args, NULL);
 }

@@ -118,6 +118,11 @@ apr_status_t ca_st_stmt(ca_store_t *s, const char *label,
 /* A write statement (prepared), under the writer lock; the driver's rc. */
 int ca_st_write(ca_store_t *s, apr_pool_t *p, int *nrows,
                 apr_dbd_prepared_t *stmt, int nargs, const char **args);
+/* Run the write statement `label` (ca_st_stmt, ca_st_write): CA_EDB with
+ * the driver's message when it fails; *nrows (may be NULL) the rows
+ * changed. */
+apr_status_t ca_st_exec(ca_store_t *s, apr_pool_t *p, const char *label,
+                        int nargs, const char **args, int *nrows);
 /* Run `label`; the results in *res, to be read to the end by the caller. */
 apr_status_t ca_st_pselect(ca_store_t *s, apr_pool_t *p, const char *label,
                            int nargs, const char **args,
@@ -154,6 +159,9 @@ apr_status_t ca_st_wl_enter(ca_store_t *s);
 void ca_st_wl_leave(ca_store_t *s);
 apr_status_t ca_st_txn_close(ca_store_t *s, apr_pool_t *p, int commit);
 apr_status_t ca_st_xact_lock(ca_store_t *s, apr_pool_t *p, int cls, int key);
+/* A new row id (audit, pending requests): 12 random octets in lower-case
+ * hex; NULL when the random generator fails. */
+const char *ca_st_random_id(apr_pool_t *p);
 /* Numbers as statement arguments and back. */
 const char *ca_st_i64(apr_pool_t *p, apr_int64_t v);
 apr_int64_t ca_st_to_i64(const char *v);

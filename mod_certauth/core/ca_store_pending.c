@@ -10,7 +10,6 @@
 #include "ca_log.h"
 #include "ca_store_int.h"
 #include "ca_util.h"
-#include <openssl/rand.h>
 
 const ca_st_stmt_def ca_st_stmts_pending[] = {
     {"certauth_pending_add",
@@ -55,24 +54,13 @@ static void pending_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *r,
 apr_status_t ca_store_pending_add(ca_store_t *s, apr_pool_t *p,
                                   ca_pending_t *r)
 {
-    apr_dbd_prepared_t *stmt;
     const char *args[11];
-    unsigned char rnd[12];
-    char *hex = apr_palloc(p, sizeof(rnd) * 2 + 1);
-    apr_status_t rv;
-    apr_size_t i;
-    int nrows = 0, rc;
+    const char *id = ca_st_random_id(p);
 
-    if ((rv = ca_st_stmt(s, "certauth_pending_add", &stmt)) != APR_SUCCESS) {
-        return rv;
-    }
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+    if (!id) {
         return CA_ECRYPTO;
     }
-    for (i = 0; i < sizeof(rnd); i++) {
-        apr_snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-    }
-    r->id = hex;
+    r->id = id;
     args[0] = r->id;
     args[1] = r->csr_hash;
     args[2] = r->owner;
@@ -84,12 +72,7 @@ apr_status_t ca_store_pending_add(ca_store_t *s, apr_pool_t *p,
     args[8] = r->decided_by ? r->decided_by : "";
     args[9] = ca_st_i64(p, r->decided_at);
     args[10] = r->serial ? r->serial : "";
-    rc = ca_st_write(s, p, &nrows, stmt, 11, args);
-    if (rc != 0) {
-        ca_st_error(s, rc);
-        return CA_EDB;
-    }
-    return APR_SUCCESS;
+    return ca_st_exec(s, p, "certauth_pending_add", 11, args, NULL);
 }
 
 apr_status_t ca_store_pending_find(ca_store_t *s, apr_pool_t *p,
@@ -126,24 +109,19 @@ apr_status_t ca_store_pending_set(ca_store_t *s, apr_pool_t *p,
                                   const char *to, const char *by,
                                   apr_int64_t at, const char *serial)
 {
-    apr_dbd_prepared_t *stmt;
     const char *args[6];
     apr_status_t rv;
-    int nrows = 0, rc;
+    int nrows = 0;
 
-    if ((rv = ca_st_stmt(s, "certauth_pending_set", &stmt)) != APR_SUCCESS) {
-        return rv;
-    }
     args[0] = to;
     args[1] = by ? by : "";
     args[2] = ca_st_i64(p, at);
     args[3] = serial ? serial : "";
     args[4] = id;
     args[5] = from;
-    rc = ca_st_write(s, p, &nrows, stmt, 6, args);
-    if (rc != 0) {
-        ca_st_error(s, rc);
-        return CA_EDB;
+    rv = ca_st_exec(s, p, "certauth_pending_set", 6, args, &nrows);
+    if (rv != APR_SUCCESS) {
+        return rv;
     }
     return nrows == 1 ? APR_SUCCESS : CA_ECONFLICT;
 }
