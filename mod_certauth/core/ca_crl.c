@@ -129,33 +129,6 @@ int ca_reason_code(const char *name)
 /* Building                                                            */
 /* ------------------------------------------------------------------ */
 
-/* Printable, bounded copy of untrusted text for an error message. */
-static const char *printable(apr_pool_t *p, const char *s)
-{
-    apr_size_t n, i, max = 64;
-    char *out;
-
-    if (!s) {
-        return "(null)";
-    }
-    n = strlen(s);
-    if (n > max) {
-        n = max;
-    }
-    out = apr_palloc(p, n + 4);
-    for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        out[i] = (ch >= 0x20 && ch < 0x7f && ch != '\'' && ch != '"'
-                  && ch != '\\') ? (char)ch : '?';
-    }
-    if (n < strlen(s)) {
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = '\0';
-    return out;
-}
-
 /* Hex digit values plus one, 0 for other characters: one lookup per
  * character (a large CRL parses 1,000,000 serials of 32 digits). */
 static const unsigned char hex1[256] = {
@@ -425,25 +398,26 @@ static apr_status_t put_entry(apr_pool_t *p, scratch_t *s,
     if (!(snlen = serial_parse(e->serial, sn))) {
         *err = apr_psprintf(p, "CRL entry %d: bad serial '%s' (hex, "
                             "positive, at most 20 octets)", idx,
-                            printable(p, e->serial));
+                            ca_printable(p, e->serial, 64));
         return CA_EBADINPUT;
     }
     if (e->reason != CA_REASON_NONE && !reason_usable(e->reason)) {
         *err = apr_psprintf(p, "CRL entry %d (serial %s): reason %d cannot "
-                            "be used in a CRL", idx, printable(p, e->serial),
+                            "be used in a CRL", idx,
+                            ca_printable(p, e->serial, 64),
                             e->reason);
         return CA_EBADINPUT;
     }
     if (!time_ok(e->revoked_at)) {
         *err = apr_psprintf(p, "CRL entry %d (serial %s): revocation time %"
                             APR_INT64_T_FMT " is out of range", idx,
-                            printable(p, e->serial), e->revoked_at);
+                            ca_printable(p, e->serial, 64), e->revoked_at);
         return CA_EBADINPUT;
     }
     if (!time_ok(e->invalidity_at)) {
         *err = apr_psprintf(p, "CRL entry %d (serial %s): invalidity date %"
                             APR_INT64_T_FMT " is out of range", idx,
-                            printable(p, e->serial), e->invalidity_at);
+                            ca_printable(p, e->serial, 64), e->invalidity_at);
         return CA_EBADINPUT;
     }
     /* unspecified (0) is written as no reasonCode (RFC 5280 5.3.1) */

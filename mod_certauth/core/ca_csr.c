@@ -340,28 +340,6 @@ static X509_REQ *der_to_req(const unsigned char *der, apr_size_t len)
     return req;
 }
 
-/* Printable, bounded copy of untrusted text for an error message. */
-static const char *printable(apr_pool_t *p, const char *s, apr_size_t max)
-{
-    apr_size_t n = strlen(s), i;
-    char *out;
-    if (n > max) {
-        n = max;
-    }
-    out = apr_palloc(p, n + 4);
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[i] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? (char)c
-                                                                   : '?';
-    }
-    if (n < strlen(s)) {
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = '\0';
-    return out;
-}
-
 static apr_status_t parse_pem(apr_pool_t *p, const char *data,
                               apr_size_t len, X509_REQ **out,
                               const char **err)
@@ -384,7 +362,7 @@ static apr_status_t parse_pem(apr_pool_t *p, const char *data,
     if (strcmp(name, PEM_STRING_X509_REQ)
         && strcmp(name, PEM_STRING_X509_REQ_OLD)) {
         *err = apr_psprintf(p, "PEM block is '%s', not a CERTIFICATE REQUEST",
-                            printable(p, name, 40));
+                            ca_printable(p, name, 40));
         goto leave;
     }
     if (header && *header) {

@@ -178,28 +178,6 @@ apr_status_t ca_serial_random(ASN1_INTEGER **out)
 /* Names (subjectAltName, URLs)                                        */
 /* ------------------------------------------------------------------ */
 
-/* Printable, bounded copy of untrusted text for an error message. */
-static const char *printable(apr_pool_t *p, const char *s)
-{
-    apr_size_t n = strlen(s), i, max = 80;
-    char *out;
-    if (n > max) {
-        n = max;
-    }
-    out = apr_palloc(p, n + 4);
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[i] = (c >= 0x20 && c < 0x7f && c != '\'' && c != '"'
-                  && c != '\\') ? (char)c : '?';
-    }
-    if (n < strlen(s)) {
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = '\0';
-    return out;
-}
-
 static int is_alnum(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
@@ -344,7 +322,7 @@ static apr_status_t san_to_name(apr_pool_t *p, const char *san,
     *out = NULL;
     if (!colon) {
         *err = apr_psprintf(p, "bad subjectAltName '%s': expected email:, "
-                            "DNS:, URI: or IP:", printable(p, san));
+                            "DNS:, URI: or IP:", ca_printable(p, san, 80));
         return CA_EBADINPUT;
     }
     tlen = (apr_size_t)(colon - san);
@@ -367,7 +345,8 @@ static apr_status_t san_to_name(apr_pool_t *p, const char *san,
     }
     else {
         *err = apr_psprintf(p, "bad subjectAltName '%s': type not supported "
-                            "(email:, DNS:, URI: or IP:)", printable(p, san));
+                            "(email:, DNS:, URI: or IP:)",
+                            ca_printable(p, san, 80));
         return CA_EBADINPUT;
     }
     if (ok) {
@@ -381,7 +360,7 @@ static apr_status_t san_to_name(apr_pool_t *p, const char *san,
             [GEN_IPADD] = "not a valid IPv4 or IPv6 address",
         };
         *err = apr_psprintf(p, "bad subjectAltName '%s': %s",
-                            printable(p, san), what[type]);
+                            ca_printable(p, san, 80), what[type]);
         return CA_EBADINPUT;
     }
     return APR_SUCCESS;
@@ -440,7 +419,7 @@ static apr_status_t base_url_clean(apr_pool_t *p, const char *base_url,
     if ((strncasecmp(u, "https://", 8) && strncasecmp(u, "http://", 7))
         || !uri_ok(u) || strlen(strstr(u, "://") + 3) == 0) {
         *err = apr_psprintf(p, "base URL '%s' is not an http(s) URL",
-                            printable(p, base_url));
+                            ca_printable(p, base_url, 80));
         return CA_ECONFIG;
     }
     *out = u;
@@ -533,7 +512,7 @@ static apr_status_t add_eku(apr_pool_t *p, X509 *x, apr_array_header_t *eku,
         if (!obj) {
             sk_ASN1_OBJECT_pop_free(ext, ASN1_OBJECT_free);
             *err = apr_psprintf(p, "profile: unknown extended key usage '%s'",
-                                printable(p, name ? name : "(null)"));
+                                ca_printable(p, name, 80));
             return CA_ECONFIG;
         }
         if (!sk_ASN1_OBJECT_push(ext, obj)) {
@@ -660,7 +639,8 @@ static apr_status_t add_urls(apr_pool_t *p, X509 *x, const char *base,
         goto leave;
     }
     if (ocsp && !uri_ok(ocsp)) {
-        *err = apr_psprintf(p, "OCSP URL %s is not a URI", printable(p, ocsp));
+        *err = apr_psprintf(p, "OCSP URL %s is not a URI",
+                            ca_printable(p, ocsp, 80));
         ok = -1;
         goto leave;
     }
@@ -675,13 +655,13 @@ static apr_status_t add_urls(apr_pool_t *p, X509 *x, const char *base,
         const ca_aia_t *e = &APR_ARRAY_IDX(extra, i, ca_aia_t);
         if (!uri_ok(e->url)) {
             *err = apr_psprintf(p, "authorityInfoAccess URL %s is not a "
-                                "URI", printable(p, e->url));
+                                "URI", ca_printable(p, e->url, 80));
             ok = -1;
             goto leave;
         }
         if (!push_access(aia, OBJ_txt2obj(e->oid, 0), e->url)) {
             *err = apr_psprintf(p, "authorityInfoAccess method %s is not an "
-                                "OID", printable(p, e->oid));
+                                "OID", ca_printable(p, e->oid, 80));
             ok = -1;
             goto leave;
         }

@@ -470,6 +470,32 @@ apr_size_t ca_utf8_char_len(const unsigned char *s)
     return 0;
 }
 
+const char *ca_printable(apr_pool_t *p, const char *s, apr_size_t max)
+{
+    apr_size_t n, i;
+    char *out;
+
+    if (!s) {
+        return "(null)";
+    }
+    n = strlen(s);
+    if (n > max) {
+        n = max;
+    }
+    out = apr_palloc(p, n + 4);
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[i] = (c >= 0x20 && c < 0x7f && c != '\'' && c != '"'
+                  && c != '\\') ? (char)c : '?';
+    }
+    if (n < strlen(s)) {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    out[n] = '\0';
+    return out;
+}
+
 const char *ca_utf8_clean(apr_pool_t *p, const char *s)
 {
     const unsigned char *c;

@@ -81,6 +81,10 @@ apr_status_t ca_file_write_atomic2(apr_pool_t *p, const char *path,
  * not part of a valid character is written as the four characters \xHH
  * (upper-case hex): shown, never dropped.  NULL stays NULL. */
 const char *ca_utf8_clean(apr_pool_t *p, const char *s);
+/* Untrusted text for an error message: a copy of at most `max` characters
+ * (then "..."), each outside printable ASCII and each quote (' ") or
+ * backslash written as '?'; "(null)" for NULL. */
+const char *ca_printable(apr_pool_t *p, const char *s, apr_size_t max);
 /* The length of the valid UTF-8 character at s (1-4), 0 when none. */
 apr_size_t ca_utf8_char_len(const unsigned char *s);
 

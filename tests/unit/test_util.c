@@ -1312,8 +1312,23 @@ static void test_write_atomic_fail(apr_pool_t *p)
     }
 }
 
+/* ca_printable: the one way untrusted text goes into an error message. */
+static void test_printable(apr_pool_t *p)
+{
+    UT_CHECK(ut_streq(ca_printable(p, NULL, 10), "(null)"));
+    UT_CHECK(ut_streq(ca_printable(p, "", 10), ""));
+    UT_CHECK(ut_streq(ca_printable(p, "abc DEF-1.2", 40), "abc DEF-1.2"));
+    /* quotes, backslash, controls, DEL and non-ASCII octets */
+    UT_CHECK(ut_streq(ca_printable(p, "a'b\"c\\d\te\x7f\xc3\xa9", 40),
+                      "a?b?c?d?e???"));
+    /* bounded: max characters, then "..." */
+    UT_CHECK(ut_streq(ca_printable(p, "0123456789", 4), "0123..."));
+    UT_CHECK(ut_streq(ca_printable(p, "0123", 4), "0123"));
+}
+
 int main(void)
 {
+    UT_RUN(test_printable);
     UT_RUN(test_base64_vectors);
     UT_RUN(test_base64_roundtrip);
     UT_RUN(test_base64_whitespace);
