@@ -166,9 +166,12 @@ apr_status_t ca_store_crl_entries(ca_store_t *s, apr_pool_t *p,
                       sizeof(ca_crl_entry_t), entry_of, &last_kid, entries);
 }
 
+/* The CRL state row by `label`: number, thisUpdate, nextUpdate, then
+ * prev_kid and der_b64 when asked for (the columns the statement has). */
 static apr_status_t crl_read(ca_store_t *s, apr_pool_t *p, const char *label,
                              apr_int64_t *number, apr_int64_t *this_update,
-                             apr_int64_t *next_update, const char **der_b64)
+                             apr_int64_t *next_update, const char **prev_kid,
+                             const char **der_b64)
 {
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
@@ -179,12 +182,16 @@ static apr_status_t crl_read(ca_store_t *s, apr_pool_t *p, const char *label,
         return rv;
     }
     while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
+        int col = 3;
         found = 1;
         *number = ca_st_col_i64(s, row, 0);
         *this_update = ca_st_col_i64(s, row, 1);
         *next_update = ca_st_col_i64(s, row, 2);
+        if (prev_kid) {
+            *prev_kid = ca_st_col(s, p, row, col++);
+        }
         if (der_b64) {
-            *der_b64 = ca_st_col(s, p, row, 3);
+            *der_b64 = ca_st_col(s, p, row, col);
         }
     }
     if (!found) {
@@ -199,7 +206,7 @@ apr_status_t ca_store_crl_get(ca_store_t *s, apr_pool_t *p,
                               apr_int64_t *next_update, const char **der_b64)
 {
     return crl_read(s, p, "certauth_crl_get", number, this_update,
-                    next_update, der_b64);
+                    next_update, NULL, der_b64);
 }
 
 apr_status_t ca_store_crl_head(ca_store_t *s, apr_pool_t *p,
@@ -207,7 +214,7 @@ apr_status_t ca_store_crl_head(ca_store_t *s, apr_pool_t *p,
                                apr_int64_t *next_update)
 {
     return crl_read(s, p, "certauth_crl_head", number, this_update,
-                    next_update, NULL);
+                    next_update, NULL, NULL);
 }
 
 apr_status_t ca_store_crl_prev(ca_store_t *s, apr_pool_t *p,
@@ -215,32 +222,9 @@ apr_status_t ca_store_crl_prev(ca_store_t *s, apr_pool_t *p,
                                apr_int64_t *next_update, const char **prev_kid,
                                const char **der_b64)
 {
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    apr_status_t rv;
-    int found = 0;
-
-    rv = ca_st_pselect(s, p, der_b64 ? "certauth_crl_prev_get"
-                                     : "certauth_crl_prev_head", 0, NULL,
-                       &res);
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    while (apr_dbd_get_row(s->driver, p, res, &row, -1) == 0) {
-        found = 1;
-        *number = ca_st_col_i64(s, row, 0);
-        *this_update = ca_st_col_i64(s, row, 1);
-        *next_update = ca_st_col_i64(s, row, 2);
-        *prev_kid = ca_st_col(s, p, row, 3);
-        if (der_b64) {
-            *der_b64 = ca_st_col(s, p, row, 4);
-        }
-    }
-    if (!found) {
-        s->last_error = "the CRL state row is missing";
-        return CA_EDB;
-    }
-    return APR_SUCCESS;
+    return crl_read(s, p, der_b64 ? "certauth_crl_prev_get"
+                                   : "certauth_crl_prev_head",
+                    number, this_update, next_update, prev_kid, der_b64);
 }
 
 apr_status_t ca_store_crl_lock(ca_store_t *s, apr_pool_t *p,
@@ -252,7 +236,7 @@ apr_status_t ca_store_crl_lock(ca_store_t *s, apr_pool_t *p,
         return CA_EDB;
     }
     return crl_read(s, p, "certauth_crl_lock", number, this_update,
-                    next_update, NULL);
+                    next_update, NULL, NULL);
 }
 
 apr_status_t ca_store_crl_put(ca_store_t *s, apr_pool_t *p,
