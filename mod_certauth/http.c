@@ -67,27 +67,6 @@ const char *certauth_media_type(apr_pool_t *p, const char *ct)
     return m;
 }
 
-typedef struct wipe_t {
-    void *buf;
-    apr_size_t len;
-} wipe_t;
-
-static apr_status_t wipe(void *data)
-{
-    wipe_t *w = data;
-    OPENSSL_cleanse(w->buf, w->len);
-    return APR_SUCCESS;
-}
-
-void certauth_wipe_later(apr_pool_t *p, void *buf, apr_size_t len)
-{
-    wipe_t *w = apr_palloc(p, sizeof(*w));
-
-    w->buf = buf;
-    w->len = len;
-    apr_pool_cleanup_register(p, w, wipe, apr_pool_cleanup_null);
-}
-
 const char *certauth_secret_dup(apr_pool_t *p, const char *s)
 {
     apr_size_t n = s ? strlen(s) : 0;
@@ -97,7 +76,7 @@ const char *certauth_secret_dup(apr_pool_t *p, const char *s)
         return NULL;
     }
     copy = apr_pstrmemdup(p, s, n);
-    certauth_wipe_later(p, copy, n);
+    ca_pool_wipe(p, copy, n);
     return copy;
 }
 
@@ -112,7 +91,7 @@ const char *certauth_form_get(apr_pool_t *p, const char *text,
     }
     /* the copy may hold a secret (a PKCS#12 password): wiped with p */
     copy = apr_pstrdup(p, text);
-    certauth_wipe_later(p, copy, strlen(copy));
+    ca_pool_wipe(p, copy, strlen(copy));
     for (tok = apr_strtok(copy, "&", &state); tok;
          tok = apr_strtok(NULL, "&", &state)) {
         if (!strncmp(tok, name, n) && tok[n] == '=') {

@@ -229,9 +229,8 @@ const char *certauth_media_type(apr_pool_t *p, const char *content_type);
  * NULL when absent, "" when it cannot be decoded. */
 const char *certauth_form_get(apr_pool_t *p, const char *text,
                               const char *name);
-/* Secrets (PKCS#12 passwords): buf is cleansed when p is destroyed, on
- * every path; certauth_secret_dup copies s into such a buffer. */
-void certauth_wipe_later(apr_pool_t *p, void *buf, apr_size_t len);
+/* Secrets (PKCS#12 passwords): certauth_secret_dup copies s into a buffer
+ * cleansed when p is destroyed (ca_pool_wipe), on every path. */
 const char *certauth_secret_dup(apr_pool_t *p, const char *s);
 /* JSON out: every body through jansson; strings from outside are made
  * valid UTF-8 first (certauth_json_text).  Takes the reference of doc. */

@@ -448,7 +448,7 @@ int certauth_dispatch(request_rec *r, const certauth_route *rt,
                                  "the request body cannot be read");
         }
         /* it may hold a secret (pkcs12's password): wiped on every path */
-        certauth_wipe_later(r->pool, q->body, q->len);
+        ca_pool_wipe(r->pool, q->body, q->len);
     }
     return rt->run(r, q);
 }

@@ -243,25 +243,11 @@ const char *kc_key_type(apr_pool_t *p, EVP_PKEY *key)
 
 /* ------------------------------------------------------------------ PEM */
 
-typedef struct {
-    char *buf;
-    apr_size_t len;
-} secret_t;
-
-static apr_status_t secret_cleanup(void *d)
-{
-    secret_t *s = d;
-    OPENSSL_cleanse(s->buf, s->len);
-    return APR_SUCCESS;
-}
-
 char *kc_secret_alloc(apr_pool_t *p, apr_size_t len)
 {
-    secret_t *s = apr_palloc(p, sizeof(*s));
-    s->len = len;
-    s->buf = apr_pcalloc(p, len);
-    apr_pool_cleanup_register(p, s, secret_cleanup, apr_pool_cleanup_null);
-    return s->buf;
+    char *buf = apr_pcalloc(p, len);
+    ca_pool_wipe(p, buf, len);
+    return buf;
 }
 
 apr_status_t kc_pem(apr_pool_t *p, EVP_PKEY *key, const char *pass, X509 *cert,

@@ -78,6 +78,27 @@ STACK_OF(X509) *ca_pool_x509_stack(apr_pool_t *p, STACK_OF(X509) *sk)
     return sk;
 }
 
+typedef struct {
+    void *buf;
+    apr_size_t len;
+} wipe_t;
+
+static apr_status_t wipe_cleanup(void *data)
+{
+    wipe_t *w = data;
+    OPENSSL_cleanse(w->buf, w->len);
+    return APR_SUCCESS;
+}
+
+void ca_pool_wipe(apr_pool_t *p, void *buf, apr_size_t len)
+{
+    wipe_t *w = apr_palloc(p, sizeof(*w));
+
+    w->buf = buf;
+    w->len = len;
+    apr_pool_cleanup_register(p, w, wipe_cleanup, apr_pool_cleanup_null);
+}
+
 static int b64_value(unsigned char c)
 {
     if (c >= 'A' && c <= 'Z') return c - 'A';

@@ -29,6 +29,9 @@ X509 *ca_pool_x509(apr_pool_t *p, X509 *x);
 X509_REQ *ca_pool_x509_req(apr_pool_t *p, X509_REQ *x);
 EVP_PKEY *ca_pool_pkey(apr_pool_t *p, EVP_PKEY *k);
 STACK_OF(X509) *ca_pool_x509_stack(apr_pool_t *p, STACK_OF(X509) *sk);
+/* Secrets: buf (len octets) is cleansed (OPENSSL_cleanse) when p is
+ * destroyed, on every path. */
+void ca_pool_wipe(apr_pool_t *p, void *buf, apr_size_t len);
 
 /* Decode base64 ignoring white space and line breaks; CA_EBADINPUT on bad
  * characters or padding. */
