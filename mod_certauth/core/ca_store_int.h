@@ -137,14 +137,14 @@ apr_status_t ca_st_rows(ca_store_t *s, apr_pool_t *p, const char *label,
                         int nargs, const char **args, apr_size_t elt_size,
                         ca_st_fill_fn fill, void *baton,
                         apr_array_header_t **rows);
-/* A ca_st_fill_fn: the row's first column (ca_st_col), a const char *. */
-void ca_st_fill_col0(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *row,
-                     void *elt, void *baton);
 /* The same for a look-up by key: the first row's element copied to *elt;
  * CA_ENOTFOUND (*elt untouched) when there is none. */
 apr_status_t ca_st_row(ca_store_t *s, apr_pool_t *p, const char *label,
                        int nargs, const char **args, apr_size_t elt_size,
                        ca_st_fill_fn fill, void *baton, void *elt);
+/* A ca_st_fill_fn: the row's first column (ca_st_col), a const char *. */
+void ca_st_fill_col0(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *row,
+                     void *elt, void *baton);
 /* The single number a counting statement returns. */
 apr_status_t ca_st_count(ca_store_t *s, apr_pool_t *p, const char *label,
                          int nargs, const char **args, apr_int64_t *count);
