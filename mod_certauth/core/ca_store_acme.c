@@ -203,7 +203,8 @@ apr_status_t ca_store_acme_eab_add(ca_store_t *s, apr_pool_t *p,
                                    const ca_acme_eab_t *e)
 {
     const char *args[5] = {e->kid, e->hmac_key, e->owner,
-                           ca_st_i64(p, e->created_at), ca_st_i64(p, e->expires)};
+                           ca_st_i64(p, e->created_at),
+                           ca_st_i64(p, e->expires)};
     return ca_st_exec(s, p, "certauth_acme_eab_add", 5, args, NULL);
 }
 
@@ -464,8 +465,8 @@ apr_status_t ca_store_acme_chall_set(ca_store_t *s, apr_pool_t *p,
                                      const char *to, apr_int64_t validated_at,
                                      const char *error)
 {
-    const char *args[5] = {to, ca_st_i64(p, validated_at), error ? error : "", id,
-                           from};
+    const char *args[5] = {to, ca_st_i64(p, validated_at),
+                           error ? error : "", id, from};
     return update(s, p, "certauth_acme_chall_set", 5, args);
 }
 
