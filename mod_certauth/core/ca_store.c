@@ -242,6 +242,7 @@ static int error_kind(ca_store_t *s, int rc, const char *msg)
 void ca_st_error(ca_store_t *s, int rc)
 {
     const char *e;
+    int failed_before = s->in_txn && s->txn_failed, kind;
 
     if (s->in_txn) {
         s->txn_failed = 1;
@@ -252,8 +253,15 @@ void ca_st_error(ca_store_t *s, int rc)
         return;
     }
     e = apr_dbd_error(s->driver, s->handle, rc);
+    kind = error_kind(s, rc, e);
+    if (failed_before && kind != CA_ERR_BROKEN) {
+        /* PostgreSQL: what follows a failed statement in its transaction
+         * ("current transaction is aborted") says nothing new; the first
+         * error and its kind are kept (a server turned read-only) */
+        return;
+    }
     s->last_error = apr_pstrdup(s->conn_pool, e ? e : "unknown error");
-    s->err_kind = error_kind(s, rc, s->last_error);
+    s->err_kind = kind;
 }
 
 int ca_store_busy(ca_store_t *s)
@@ -615,6 +623,12 @@ apr_status_t ca_store_check(ca_store_t *s, apr_pool_t *p)
            s->last_error);
     apr_hash_set(s->prepared, TIMEOUT_MARK, APR_HASH_KEY_STRING, NULL);
     if ((rv = ca_st_select_drain(s, p, "SELECT 1")) == APR_SUCCESS) {
+        apr_time_t *opened = apr_hash_get(s->prepared, INIT_MARK,
+                                          APR_HASH_KEY_STRING);
+        /* a new session: opened now */
+        if (opened) {
+            *opened = apr_time_now();
+        }
         pg_timeouts(s, p);
     }
     return rv;
