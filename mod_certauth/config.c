@@ -1065,6 +1065,11 @@ static const char *set_db_limit(cmd_parms *cmd, void *d, const char *arg)
         return err;
     }
     if (!strcasecmp(name, "CertAuthDBMaxWaiters")) {
+        if (cmd->server->is_virtual) {
+            /* one limit for all processes and hosts (db.c) */
+            return "CertAuthDBMaxWaiters: set it in the main server, not "
+                   "in a <VirtualHost> (it counts for all of them)";
+        }
         return parse_int(cmd, name, arg, 1, CERTAUTH_MAX_WAITERS,
                          &sc->db_max_waiters);
     }

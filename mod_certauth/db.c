@@ -590,12 +590,20 @@ static apr_status_t writer_lock(void *baton, int lock, apr_time_t deadline,
     }
     if (lock == CA_STORE_ADMIT) {
         /* a write waiting for another thread's commit (group commit)
-         * counts against CertAuthDBMaxWaiters like one waiting here */
+         * counts against CertAuthDBMaxWaiters like one waiting here, and
+         * by the same rule: no slot free, refused at once while the path
+         * is stalled, else asked again (APR_EAGAIN) */
         if (x->admission && x->slot < 0 && (x->slot = slot_take()) < 0) {
-            *why = apr_psprintf(x->pool,
-                                "%u requests are writing or waiting to "
-                                "write already (CertAuthDBMaxWaiters)",
-                                shared ? shared->nslots : 0);
+            apr_time_t now = apr_time_now();
+            if (!stalled(now)) {
+                return APR_EAGAIN;
+            }
+            *why = apr_psprintf(x->pool, "%u requests are writing or "
+                                "waiting to write already and none got "
+                                "through for %d ms (CertAuthDBMaxWaiters)",
+                                shared ? shared->nslots : 0,
+                                (int)apr_time_as_msec(now - (apr_time_t)
+                                    apr_atomic_read64(&shared->progress)));
             return CA_EBUSY;
         }
         return APR_SUCCESS;

@@ -80,8 +80,9 @@ apr_status_t ca_store_open(ca_store_t **ps, apr_pool_t *p, const char *driver,
  * `deadline` (0: no bound) or too many are waiting already. */
 /* lock(baton, CA_STORE_ADMIT, deadline, &why): only the admission (a
  * write unit queued for another thread's group commit counts as waiting),
- * CA_EBUSY when too many wait already; CA_STORE_ADMIT_END gives it back
- * (lock 0 does too). */
+ * CA_EBUSY when too many wait already and the unit is to be refused,
+ * APR_EAGAIN when it is to ask again later (not admitted yet);
+ * CA_STORE_ADMIT_END gives it back (lock 0 does too). */
 /* lock(baton, CA_STORE_THROUGH, 0, NULL): the holder got SQLite's write
  * lock (BEGIN IMMEDIATE succeeded): the write path moves. */
 #define CA_STORE_ADMIT     2

@@ -246,15 +246,19 @@ apr_status_t ca_store_run_unit(ca_store_t *s, apr_pool_t *p,
                  * while the leader waits briefly (another process's
                  * commit). */
                 const char *why = NULL;
-                if (s->wlock(s->wlock_baton, CA_STORE_ADMIT, s->deadline,
-                             &why) != APR_SUCCESS) {
+                apr_status_t arv = s->wlock(s->wlock_baton, CA_STORE_ADMIT,
+                                            s->deadline, &why);
+                if (arv == APR_SUCCESS) {
+                    admitted = 1;
+                }
+                else if (arv != APR_EAGAIN) {
                     withdraw(b, &job);
                     pthread_mutex_unlock(&batch_mu);
                     s->last_error = why ? why : "the write path is busy";
                     s->err_kind = CA_ERR_BUSY;
                     return CA_EBUSY;
                 }
-                admitted = 1;
+                /* APR_EAGAIN: no slot yet, the path moves: asked again */
             }
             if (s->deadline && !job.taken
                 && apr_time_now() >= s->deadline) {

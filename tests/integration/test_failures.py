@@ -121,7 +121,7 @@ def test_sqlite_locked_by_another_program(make_httpd, mpm):
     by serial answer within 2 s throughout; every writer is answered within the bound (201, or 503
     with Retry-After); a refusal is answered at once and its audit record
     goes to the error log in full; enrollment works right after."""
-    h = server(make_httpd, mpm, "CertAuthDBMaxWaiters 6")
+    h = server(make_httpd, mpm, main="CertAuthDBMaxWaiters 6\n")
     st, hd, body = h.enroll(make_csr())
     assert st == 201, body
     cert_path = "/ca/certs/" + serial_of(hd)
@@ -244,6 +244,19 @@ def test_admission_while_stalled(make_httpd, mpm):
     assert "(CertAuthDBMaxWaiters)" in text, text[-3000:]
     st, _, body = h.enroll(make_csr())
     assert st == 201, body
+
+
+def test_max_waiters_only_in_the_main_server(make_httpd):
+    """CertAuthDBMaxWaiters is one limit for all processes and hosts: in a
+    <VirtualHost> it is refused (it used to be ignored there silently)."""
+    h = make_httpd(start=False, vhost_conf="CertAuthDBMaxWaiters 4\n")
+    rc, out = h.configtest()
+    assert rc != 0 and "set it in the main server" in out, out
+    h.vhost_conf = ""
+    h.server_conf = "CertAuthDBMaxWaiters 4\n"
+    h.write_conf()
+    rc, out = h.configtest()
+    assert rc == 0, out
 
 
 def test_pool_smaller_than_workers_while_stalled(make_httpd):
