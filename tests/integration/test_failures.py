@@ -246,6 +246,45 @@ def test_admission_while_stalled(make_httpd, mpm):
     assert st == 201, body
 
 
+@pytest.mark.parametrize("mpm", MPMS)
+def test_admission_while_moving(make_httpd, mpm):
+    """A burst of writers on a path that moves (no lock held elsewhere), far
+    more than CertAuthDBMaxWaiters (1): they wait for the slot in turn,
+    each within its bound, and all are issued (a write queued for a group
+    commit was refused at once when the slot was taken, moving or not)."""
+    import sqlite3
+    h = server(make_httpd, mpm, main="CertAuthDBMaxWaiters 1\n")
+    st, _, body = h.enroll(make_csr())
+    assert st == 201, body
+    csrs = [make_csr() for _ in range(48)]
+    stop = threading.Event()
+
+    def other_program():
+        # short writes of another program: the lock held 150 ms at a time,
+        # free 50 ms in between (the path moves: each gap lets writes in)
+        con = sqlite3.connect(h.db, timeout=10, isolation_level=None)
+        while not stop.is_set():
+            con.execute("BEGIN EXCLUSIVE")
+            time.sleep(0.15)
+            con.execute("COMMIT")
+            time.sleep(0.05)
+        con.close()
+
+    def one(csr):
+        return timed(h.enroll, csr, timeout=60)
+    t = threading.Thread(target=other_program)
+    t.start()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(16) as ex:
+            res = list(ex.map(one, csrs))
+    finally:
+        stop.set()
+        t.join()
+    bad = [(st, body) for _, (st, _, body) in res if st != 201]
+    assert not bad, (len(bad), bad[:3])
+    no_bogus_apr_codes(h)
+
+
 def test_max_waiters_only_in_the_main_server(make_httpd):
     """CertAuthDBMaxWaiters is one limit for all processes and hosts: in a
     <VirtualHost> it is refused (it used to be ignored there silently)."""
