@@ -248,10 +248,11 @@ def test_admission_while_stalled(make_httpd, mpm):
 
 @pytest.mark.parametrize("mpm", MPMS)
 def test_admission_while_moving(make_httpd, mpm):
-    """A burst of writers on a path that moves (no lock held elsewhere), far
-    more than CertAuthDBMaxWaiters (1): they wait for the slot in turn,
-    each within its bound, and all are issued (a write queued for a group
-    commit was refused at once when the slot was taken, moving or not)."""
+    """A burst of writers on a path that moves (another program's short
+    writes), far more than CertAuthDBMaxWaiters (1): they wait for the slot
+    in turn, each within its bound; a write is refused only while the path
+    looks stalled (a write queued for a group commit was refused at once
+    when the slot was taken, moving or not)."""
     import sqlite3
     h = server(make_httpd, mpm, main="CertAuthDBMaxWaiters 1\n")
     st, _, body = h.enroll(make_csr())
@@ -260,14 +261,16 @@ def test_admission_while_moving(make_httpd, mpm):
     stop = threading.Event()
 
     def other_program():
-        # short writes of another program: the lock held 150 ms at a time,
-        # free 50 ms in between (the path moves: each gap lets writes in)
+        # short writes of another program: the lock held 110 ms at a time
+        # (a commit queued behind it waits more than 100 ms), free 200 ms in
+        # between (the path moves: each gap lets writes in, well within the
+        # 300 ms that make it "stalled", even on a loaded machine)
         con = sqlite3.connect(h.db, timeout=10, isolation_level=None)
         while not stop.is_set():
             con.execute("BEGIN EXCLUSIVE")
-            time.sleep(0.15)
+            time.sleep(0.11)
             con.execute("COMMIT")
-            time.sleep(0.05)
+            time.sleep(0.2)
         con.close()
 
     def one(csr):
@@ -280,8 +283,19 @@ def test_admission_while_moving(make_httpd, mpm):
     finally:
         stop.set()
         t.join()
-    bad = [(st, body) for _, (st, _, body) in res if st != 201]
-    assert not bad, (len(bad), bad[:3])
+    bad = [(st, body) for _, (st, _, body) in res if st not in (201, 503)]
+    assert not bad, bad[:3]
+    refused = [dt for dt, (st, _, _) in res if st == 503]
+    assert len(refused) < len(res), "none issued"
+    assert all(dt <= BOUND + SLACK for dt, _ in res)
+    # refused only where the path looked stalled (on a loaded machine 300
+    # ms may pass now and then without a write getting in), never because
+    # the slot was taken while writes got through
+    text = log_text(h)
+    why = re.findall(r"CA0402: issuing for alice: database unavailable: "
+                     r"(.*)", text)
+    assert len(why) == len(refused), why
+    assert all("none got through" in w for w in why), why
     no_bogus_apr_codes(h)
 
 
