@@ -192,6 +192,23 @@ class BenchHttpd(harness.Httpd):
         run(["htpasswd", "-cbs", self.bench_users, USER, PASSWORD])
         self.write_conf()
 
+    def pid(self):
+        """The parent's PID from the pid file, remembered: the server is
+        stopped by it even if its directory was removed under it (seen on
+        the shared machine: a pid file gone, an httpd left running)."""
+        pid = super().pid()
+        if pid:
+            self._pid = pid
+            return pid
+        pid = getattr(self, "_pid", None)
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                if self.conf.encode() in f.read():
+                    return pid
+        except (OSError, TypeError):
+            pass
+        return None
+
     def rows(self):
         """Certificates stored (SQLite: counted; certauth-admin list stops
         at its --limit)."""
@@ -1447,7 +1464,9 @@ class OcspArm:
         wall = r.get("server_wall", w1 - w0)
         client = r.get("client_cpu", c1 - c0)
         ok = r["ok"]
-        r["cpu_ms"] = ticks * 1000.0 / CLK_TCK / ok if ok else float("inf")
+        # no ticks at all: the server's processes could not be read
+        r["cpu_ms"] = (ticks * 1000.0 / CLK_TCK / ok if ok and ticks > 0
+                       else float("inf"))
         r["client_ms"] = client * 1000.0 / ok if ok else float("inf")
         r["client_cores"] = client / wall
         r["server_cores"] = ticks / CLK_TCK / wall
@@ -1687,7 +1706,10 @@ def bench_ocsp(S, work, procs, table, ca, rounds=None):
              if f.endswith("-responder.pem")]
     if not rfile:
         raise RuntimeError("no responder certificate in the runtime dir")
-    rsigner = os.path.join(h.root, "run", "certauth", rfile[0])
+    # a copy of its own, read at every start
+    rsigner = os.path.join(odir, "responder.pem")
+    shutil.copy(os.path.join(h.root, "run", "certauth", rfile[0]), rsigner)
+    os.chmod(rsigner, 0o600)
     ossl = procs.add(OsslResponder(odir, rsigner, ca.cert, certs[0], multi))
     ossl.start()
     ourl = ossl.url
@@ -1801,7 +1823,8 @@ def bench_ocsp(S, work, procs, table, ca, rounds=None):
     h.cleanup()
 
     def med(xs):
-        return median([x for x in xs if x != float("inf")])
+        xs = [x for x in xs if x != float("inf")]
+        return median(xs) if xs else float("nan")
     for arm in order:
         rs = arm.runs
         extra = ""
@@ -1825,7 +1848,11 @@ def bench_ocsp(S, work, procs, table, ca, rounds=None):
             x, y = ra[key], rb[key]
             if invert:
                 x, y = y, x
-            rs.append(x / y if y else 0.0)
+            if y and x != float("inf") and y != float("inf"):
+                rs.append(x / y)
+        if not rs:
+            table.add("o", what, "not measured")
+            return None
         m = median(rs)
         table.add("o", "%s: median of %d per-round ratios" % (what, len(rs)),
                   "%.2f× (min %.2f, max %.2f; load %s)"
