@@ -1876,6 +1876,9 @@ def bench_ocsp(S, work, procs, table, ca, rounds=None):
               nc_cached, nc_static)
     ratio_row("client check: OCSP pre-produced, two ab / one ab",
               nc_cached2, nc_cached)
+    # each at its best transport (`openssl ocsp` has only the one)
+    ratio_row("OCSP pre-produced keep-alive (wrk) / openssl ocsp no nonce "
+              "(ab)", ka_cached, nc_ossl)
     # what 10× openssl ocsp asks of httpd: Apache's own static file against
     # OpenSSL's responder, on the same rounds
     ratio_row("ceiling: GET static file keep-alive (wrk) / openssl ocsp no "
