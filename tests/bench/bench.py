@@ -1414,7 +1414,8 @@ def ab(url, body, conns, duration, nproc=1):
     res["failed"] = res["refused"]
     log("ab x%d %s %s c=%d: %.0f ok/s (%d ok, %d not 2xx, %d socket "
         "errors, %d other lengths, %.0f B per body)%s"
-        % (nproc, "POST" if body else "GET", url, conns, res["rate"], res["ok"], res["refused"],
+        % (nproc, "POST" if body else "GET", url, conns, res["rate"],
+           res["ok"], res["refused"],
            res["sockerr"], res["length_diff"], res["body_mean"],
            " " + ", ".join(errors) if errors else ""))
     return res
@@ -1541,7 +1542,7 @@ class OsslResponder:
         deadline = time.time() + 15
         out = ""
         while time.time() < deadline and self.proc.poll() is None:
-            good, _, out = ocsp_answer(self.url, None, self.cacert,
+            good, _, out = ocsp_answer(self.url, self.cacert,
                                        self.probe_cert, False)
             if good:
                 return self
@@ -1583,7 +1584,7 @@ class OsslResponder:
         self.proc = None
 
 
-def ocsp_answer(url, reqfile, cafile, certfile, nonce):
+def ocsp_answer(url, cafile, certfile, nonce):
     """`openssl ocsp` as a client against url: (status line ok, nonce
     echoed) for one certificate."""
     cmd = ["openssl", "ocsp", "-issuer", cafile, "-cert", certfile,
@@ -1721,8 +1722,8 @@ def bench_ocsp(S, work, procs, table, ca, rounds=None):
     checks = []
     for name, u in (("mod_certauth", url6 + "/ca/ocsp"),
                     ("openssl ocsp", ourl)):
-        g1, _, o1 = ocsp_answer(u, None, ca.cert, certs[1], False)
-        g2, echoed, o2 = ocsp_answer(u, None, ca.cert, certs[1], True)
+        g1, _, o1 = ocsp_answer(u, ca.cert, certs[1], False)
+        g2, echoed, o2 = ocsp_answer(u, ca.cert, certs[1], True)
         a = post_der(u, os.path.join(nonce, "1"))
         b = post_der(u, os.path.join(nonce, "1"))
         c1 = post_der(u, os.path.join(plain, "1"))
