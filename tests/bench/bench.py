@@ -1535,10 +1535,10 @@ class OsslResponder:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen(
-            self.cmd, stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-            stdout=open(os.path.join(self.odir, "openssl-ocsp.log"), "ab"),
-            process_group=0)
+        with open(os.path.join(self.odir, "openssl-ocsp.log"), "ab") as logf:
+            self.proc = subprocess.Popen(
+                self.cmd, stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                stdout=logf, process_group=0)
         deadline = time.time() + 15
         out = ""
         while time.time() < deadline and self.proc.poll() is None:
