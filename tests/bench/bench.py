@@ -192,6 +192,11 @@ class BenchHttpd(harness.Httpd):
         run(["htpasswd", "-cbs", self.bench_users, USER, PASSWORD])
         self.write_conf()
 
+    def start(self):
+        super().start()
+        self.pid()  # remembered now
+        return self
+
     def pid(self):
         """The parent's PID from the pid file, remembered: the server is
         stopped by it even if its directory was removed under it (seen on
