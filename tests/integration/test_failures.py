@@ -445,7 +445,10 @@ def test_sqlite_read_only_then_writable(make_httpd, mpm):
         st, _, body = h.enroll(make_csr())
         assert st == 201, (body, h.log_tail(40))
     assert h.pid() == parent
-    assert h.children() == children, "recovered by a restart?"
+    # prefork may start spare children meanwhile; a restart would have
+    # replaced those that served the read-only phase
+    gone = set(children) - set(h.children())
+    assert not gone, ("recovered by a restart?", gone)
     text = log_text(h)
     assert "readonly" in text or "read-only" in text, text[-2000:]
     assert "CA1302" in text or "CA1401" in text
