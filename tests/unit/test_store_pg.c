@@ -543,11 +543,11 @@ static void test_pg_read_only(apr_pool_t *p)
     UT_CHECK(strstr(ca_store_last_error(s), "read-only") != NULL);
     UT_CHECK(ca_store_discard(s) == APR_SUCCESS);
     UT_CHECK(ca_store_check(s, p) == APR_SUCCESS);
-    UT_CHECK(!streq(raw_scalar(p, mine, "SELECT pg_backend_pid()"), pid));
+    UT_CHECK(!ut_streq(raw_scalar(p, mine, "SELECT pg_backend_pid()"), pid));
     UT_CHECK(ca_store_cert_insert(s, p, mkrow(p, "W3", "ro", 4)) == 0);
     UT_CHECK(!ca_store_broken(s));
     UT_CHECK(ca_store_cert_get(s, p, "W3", &out) == APR_SUCCESS
-             && out && streq(out->owner, "ro"));
+             && out && ut_streq(out->owner, "ro"));
 }
 
 static void test_pg_unreachable(apr_pool_t *p)
