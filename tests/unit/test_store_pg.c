@@ -384,6 +384,10 @@ static void test_pg_transactions(apr_pool_t *p)
     bad = mkrow(p, "A3", "al", 5);
     bad->subject = NULL;
     UT_CHECK(ca_store_cert_insert(s, p, bad) == CA_EDB);
+    /* the INSERT's own reason, not that of a statement run after it in
+     * the aborted transaction ("current transaction is aborted") */
+    UT_CHECK(strstr(ca_store_last_error(s), "subject") != NULL);
+    UT_CHECK(!strstr(ca_store_last_error(s), "transaction is aborted"));
     UT_CHECK(ca_store_txn_end(s, p, 1) == CA_EDB);
     UT_CHECK(ca_store_cert_get(s, p, "A2", &out) == CA_ENOTFOUND);
     /* rolled back on request */
