@@ -694,12 +694,20 @@ def test_pg_import_rolls_back_inside_the_transaction(howto, pg, tmp_path):
 
 
 @on_pg
-def test_pg_served_after_import(howto, ca, pg, tmp_path):
+def test_pg_served_after_import(howto, copy, ca, pg, tmp_path):
     """A front end on the imported PostgreSQL store, with the how-to's CA:
     the certificates by serial, the next CRL (same serials, reasons and
-    dates as openssl's, the number continued), a revocation on the front
-    end in the CRL after it, and a second import that keeps it all."""
-    d, oldcrl = howto
+    dates as openssl's, the number continued); a revocation made with
+    `openssl ca` and imported while the front end runs reaches its CRL; a
+    revocation on the front end, and an import after it that changes
+    nothing and lowers no number."""
+    d, oldcrl = copy, howto[1]
+    # one more certificate, signed after the CRL: valid at the import
+    ossl(d, "req", "-new", "-nodes", "-out", "req.pem", "-keyout", "key.pem",
+         "-config", "./openssl.cnf", "-subj", "/O=The Sample Company"
+         "/OU=Mail Server/ST=New York/C=US/CN=late.sample.com")
+    ossl(d, "ca", "-batch", "-passin", "pass:" + PASS, "-out", "cert.pem",
+         "-config", "./openssl.cnf", "-infiles", "req.pem")
     passfile = str(tmp_path / "pass")
     with open(passfile, "w") as f:
         f.write(PASS + "\n")
@@ -711,10 +719,11 @@ def test_pg_served_after_import(howto, ca, pg, tmp_path):
         "CertAuthCACertificateFile %s/cacert.pem\n"
         "CertAuthCAKeyFile %s/private/cakey.pem\n"
         "CertAuthCAPassPhrase file:%s\n"
-        "CertAuthBaseURL https://127.0.0.1/ca\n" % (d, d, passfile)))
+        "CertAuthBaseURL https://127.0.0.1/ca\n" % (d, d, passfile)),
+        vhost_conf="CertAuthCRLRefreshSeconds %d" % test_pg.REFRESH)
     try:
         h.start()
-        for i in range(1, 10):
+        for i in range(1, 11):
             serial = "%02X" % i
             with open("%s/newcerts/%s.pem" % (d, serial), "rb") as f:
                 want = x509.load_pem_x509_certificate(f.read())
@@ -742,6 +751,15 @@ def test_pg_served_after_import(howto, ca, pg, tmp_path):
             assert crl.is_signature_valid(cacert.public_key())
             return crl, crl.extensions.get_extension_for_class(
                 x509.CRLNumber).value.crl_number
+
+        def crl_listing(serial):
+            deadline = time.time() + 2 + test_pg.REFRESH + test_pg.MARGIN
+            while True:
+                crl, num = crl_now()
+                if crl.get_revoked_certificate_by_serial_number(serial):
+                    return crl, num
+                assert time.time() < deadline, (num, len(crl))
+                time.sleep(0.3)
         crl, num = crl_now()
         assert num == 3
         assert listing(crl) == listing(oldcrl) and len(listing(crl)) == 7
@@ -752,20 +770,26 @@ def test_pg_served_after_import(howto, ca, pg, tmp_path):
             assert ts(inv.value.invalidity_date) == when
         assert pg.psql("SELECT crl_number FROM certauth_crl") == "3"
 
-        # an imported certificate revoked through the front end (the
-        # administrator; the imported owners have no login here)
+        # revoked with openssl ca meanwhile, imported while httpd runs
+        ossl(d, "ca", "-revoke", "newcerts/0A.pem", "-config",
+             "./openssl.cnf", "-passin", "pass:" + PASS, "-crl_reason",
+             "affiliationChanged")
+        rc, out, err = admin("import", "--db", pg_db(pg), "--index",
+                             d + "/index.txt")
+        assert rc == 0, err
+        assert "imported: 0 added, 1 revoked, 9 unchanged" in out
+        crl, num = crl_listing(10)
+        assert num == 4 and len(listing(crl)) == 8
+        assert listing(crl)[10][0] == "affiliation_changed"
+
+        # the front end revokes one (the administrator; the imported
+        # owners have no login here)
         st, _, doc, body = revoke(h, "01", "superseded", user="admin")
         assert st == 200, body
-        deadline = time.time() + 30
-        while True:
-            crl, num = crl_now()
-            if crl.get_revoked_certificate_by_serial_number(1):
-                break
-            assert time.time() < deadline, num
-            time.sleep(0.3)
-        assert num >= 4 and len(listing(crl)) == 8
-        # the directory imported again: its line 1 still says V, the store
-        # says revoked: refused, the store and the CRL number kept
+        crl, num = crl_listing(1)
+        assert num >= 5 and len(listing(crl)) == 9
+        # the directory again: its line 1 still says V, the store says
+        # revoked: a conflict, the store and the CRL number kept
         before = pg_snapshot(pg)
         rc, out, err = admin("import", "--db", pg_db(pg), "--index",
                              d + "/index.txt")
@@ -773,6 +797,7 @@ def test_pg_served_after_import(howto, ca, pg, tmp_path):
         assert "index.txt:1: serial 01 is stored as revoked, the line says " \
             "valid" in err
         assert pg_snapshot(pg) == before
+        assert crl_now()[1] == num
         h.stop()
         assert_no_crash(h)
     finally:
