@@ -601,6 +601,20 @@ static int cmd_import(apr_pool_t *p, const opts_t *o)
         }
         io.ca_cert = ca_pool_x509(p, cacert);
     }
+    {
+        /* recorded by ca_import_apply in its transaction */
+        ca_audit_t *a = apr_pcalloc(p, sizeof(*a));
+        const char *user = getenv("SUDO_USER") ? getenv("SUDO_USER")
+                                               : getenv("USER");
+        a->at = (apr_int64_t)apr_time_sec(apr_time_now());
+        a->actor = user ? user : "-";
+        a->auth = "cli";
+        a->client = "certauth-admin";
+        a->action = "import";
+        a->serial = "";
+        a->outcome = "ok";
+        io.audit = a;
+    }
     if (ca_import_read(p, &io, &im, &err) != APR_SUCCESS) {
         fprintf(stderr, "certauth-admin: %s\ncertauth-admin: nothing "
                 "imported\n", err);
@@ -632,10 +646,6 @@ static int cmd_import(apr_pool_t *p, const opts_t *o)
                "unchanged; nothing changed\n", res.unchanged);
         return 0;
     }
-    audit(st, p, "import", "", apr_psprintf(p, "%s: %d added, %d revoked, "
-                                            "%d unchanged", o->index,
-                                            res.added, res.revoked,
-                                            res.unchanged));
     printf("imported: %d added, %d revoked, %d unchanged; the next CRL will "
            "be number %" APR_INT64_T_FMT "\n", res.added, res.revoked,
            res.unchanged, res.crl_number_after + 1);

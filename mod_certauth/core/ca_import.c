@@ -562,6 +562,18 @@ apr_status_t ca_import_apply(apr_pool_t *p, ca_store_t *st,
     else if (rv == APR_SUCCESS && !dry_run && (res->added || res->revoked)) {
         rv = ca_store_crl_invalidate(st, p);
     }
+    if (rv == APR_SUCCESS && !dry_run && o->audit
+        && (res->added || res->revoked
+            || res->crl_number_after != res->crl_number_before)) {
+        /* in the transaction: no import stored without its record */
+        ca_audit_t a = *o->audit;
+        if (!a.detail) {
+            a.detail = apr_psprintf(p, "%s: %d added, %d revoked, %d "
+                                    "unchanged", o->index_file, res->added,
+                                    res->revoked, res->unchanged);
+        }
+        rv = ca_store_audit_add(st, p, &a);
+    }
     if (rv != APR_SUCCESS && !*err) {
         *err = apr_psprintf(p, "database: %s", ca_store_last_error(st));
     }

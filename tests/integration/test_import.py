@@ -686,11 +686,30 @@ def test_pg_import_rolls_back_inside_the_transaction(howto, pg, tmp_path):
     assert rc == 1, (out, err)
     assert "index.txt:9: serial 09 is stored with another certificate" in err
     assert pg_snapshot(pg) == before and list(pg_rows(pg)) == ["09"]
-    # the store is usable: the directory goes in once the row is gone
     pg.psql("DELETE FROM certauth_certs")
+
+    # 3. the audit record is refused: it belongs to the same transaction,
+    # so the rows do not stay without it
+    pg.psql("CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql "
+            "AS $$ BEGIN IF NEW.action = 'import' THEN RAISE EXCEPTION "
+            "'audit refused by the test'; END IF; RETURN NEW; END $$")
+    pg.psql("CREATE TRIGGER refuse_audit BEFORE INSERT ON certauth_audit "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_audit()")
+    before = pg_snapshot(pg)
+    rc, out, err = admin("import", "--db", pg_db(pg), *args)
+    assert rc == 1, (out, err)
+    assert "audit refused by the test" in err and "nothing imported" in err
+    assert pg_snapshot(pg) == before and pg_rows(pg) == {}
+    pg.psql("DROP TRIGGER refuse_audit ON certauth_audit")
+
+    # the store is usable: the directory goes in, with its audit record
     rc, out, err = admin("import", "--db", pg_db(pg), *args)
     assert rc == 0, err
     assert "imported: 9 added, 0 revoked, 0 unchanged" in out
+    assert len(pg_rows(pg)) == 9
+    assert pg.psql("SELECT count(*) FROM certauth_audit WHERE action = "
+                   "'import' AND detail = '%s/index.txt: 9 added, 0 revoked, "
+                   "0 unchanged'" % d) == "1"
 
 
 @on_pg
