@@ -411,22 +411,29 @@ static int cmd_show(apr_pool_t *p, const opts_t *o)
     return 0;
 }
 
+/* An audit record of this command: the (sudo) user, now. */
+static ca_audit_t *audit_record(apr_pool_t *p, const char *action,
+                                const char *serial, const char *detail)
+{
+    ca_audit_t *a = apr_pcalloc(p, sizeof(*a));
+    const char *user = getenv("SUDO_USER") ? getenv("SUDO_USER")
+                                           : getenv("USER");
+    a->at = (apr_int64_t)apr_time_sec(apr_time_now());
+    a->actor = user ? user : "-";
+    a->auth = "cli";
+    a->client = "certauth-admin";
+    a->action = action;
+    a->serial = serial;
+    a->outcome = "ok";
+    a->detail = detail;
+    return a;
+}
+
 static void audit(ca_store_t *st, apr_pool_t *p, const char *action,
                   const char *serial, const char *detail)
 {
-    ca_audit_t a;
-    const char *user = getenv("SUDO_USER") ? getenv("SUDO_USER")
-                                           : getenv("USER");
-    memset(&a, 0, sizeof(a));
-    a.at = (apr_int64_t)apr_time_sec(apr_time_now());
-    a.actor = user ? user : "-";
-    a.auth = "cli";
-    a.client = "certauth-admin";
-    a.action = action;
-    a.serial = serial;
-    a.outcome = "ok";
-    a.detail = detail;
-    if (ca_store_audit_add(st, p, &a) != APR_SUCCESS) {
+    if (ca_store_audit_add(st, p, audit_record(p, action, serial, detail))
+        != APR_SUCCESS) {
         fprintf(stderr, "certauth-admin: warning: audit log: %s\n",
                 ca_store_last_error(st));
     }
@@ -601,20 +608,8 @@ static int cmd_import(apr_pool_t *p, const opts_t *o)
         }
         io.ca_cert = ca_pool_x509(p, cacert);
     }
-    {
-        /* recorded by ca_import_apply in its transaction */
-        ca_audit_t *a = apr_pcalloc(p, sizeof(*a));
-        const char *user = getenv("SUDO_USER") ? getenv("SUDO_USER")
-                                               : getenv("USER");
-        a->at = (apr_int64_t)apr_time_sec(apr_time_now());
-        a->actor = user ? user : "-";
-        a->auth = "cli";
-        a->client = "certauth-admin";
-        a->action = "import";
-        a->serial = "";
-        a->outcome = "ok";
-        io.audit = a;
-    }
+    /* recorded by ca_import_apply in its transaction */
+    io.audit = audit_record(p, "import", "", NULL);
     if (ca_import_read(p, &io, &im, &err) != APR_SUCCESS) {
         fprintf(stderr, "certauth-admin: %s\ncertauth-admin: nothing "
                 "imported\n", err);
