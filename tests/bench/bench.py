@@ -1007,7 +1007,12 @@ def bench(S, mode, work, procs, table, only_a=False):
     bench_pg(S, work, procs, table, ca, csrs, auth)
 
     # --- p: the CA key in a PKCS#11 token ------------------------------
-    bench_token(S, work, procs, table, ca, csrs, auth)
+    try:
+        bench_token(S, work, procs, table, ca, csrs, auth)
+    except Exception as e:  # reported in the table; the other rows run
+        log("row p failed: %r" % e)
+        table.add("p", "enroll with the CA key in a SoftHSM2 token",
+                  "FAILED: %s" % str(e).splitlines()[0][:160])
 
     # --- b and c: stored certificates, CRLs -------------------------------
     crl_serve_done = False
@@ -1771,31 +1776,16 @@ def sign_speed_rows(work, table, ca, uri, pinfile, conf, secs=3):
                   "%.2f×" % (a / b if b else 0))
 
 
-def bench_token(S, work, procs, table, ca, csrs, auth):
-    """Enrollment with the CA key in a SoftHSM2 token against the same
-    httpd with the key file: the same CA key (imported into the token),
-    both on SQLite in WAL mode with synchronous=FULL, HTTPS keep-alive, the
-    same wrk load; rounds interleaved A B A B, the median of the per-round
-    ratios with their spread, server CPU per answer; then each side once
-    more while perf counts its system calls."""
-    missing = [t for t in ("softhsm2-util", "pkcs11-tool") if not
-               shutil.which(t)]
-    if not os.path.exists(SOFTHSM_MODULE):
-        missing.append(SOFTHSM_MODULE)
-    if missing:
-        table.add("p", "enroll with the CA key in a SoftHSM2 token",
-                  "skipped (%s missing: tests/install-deps.sh bench)"
-                  % ", ".join(missing))
-        return
-    conf, uri, pinfile = softhsm_token(work, ca)
-    tok = BenchHttpd(ca)
-    tok.ca_directives = ("CertAuthCACertificateFile %s\n"
-                         "CertAuthCAKeyFile \"%s\"\n"
-                         "CertAuthCAPassPhrase file:%s\n"
-                         "CertAuthBaseURL %s\n"
-                         % (ca.cert, uri, pinfile, tok.base))
-    tok.write_conf()
-    procs.add(tok)
+def maps_softhsm(pid):
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            return "libsofthsm2" in f.read()
+    except OSError:
+        return False
+
+
+def token_rounds(S, work, table, ca, csrs, auth, tok, mod, conf):
+    """Row p's measurements on the two servers (not started yet)."""
     # the children find the token through SOFTHSM2_CONF (inherited at start)
     saved = os.environ.get("SOFTHSM2_CONF")
     os.environ["SOFTHSM2_CONF"] = conf
@@ -1806,7 +1796,7 @@ def bench_token(S, work, procs, table, ca, csrs, auth):
             os.environ.pop("SOFTHSM2_CONF", None)
         else:
             os.environ["SOFTHSM2_CONF"] = saved
-    mod = procs.add(BenchHttpd(ca)).start()
+    mod.start()
     # every child of the token side has the key (no 503 from a child
     # without it): a few enrollments, then the log
     with open(os.path.join(csrs[0], "0"), "rb") as f:
@@ -1845,6 +1835,14 @@ def bench_token(S, work, procs, table, ca, csrs, auth):
                   "+ %d in flight" % arm.inflight,
                   "ok" if sent <= stored <= sent + arm.inflight
                   else "MISMATCH")
+    # the token side signs through SoftHSM2 (its children have the module
+    # loaded), the file side does not; the signature verifies
+    kids_t, kids_f = tok.children(), mod.children()
+    ok = (kids_t and all(maps_softhsm(k) for k in kids_t)
+          and not any(maps_softhsm(k) for k in kids_f))
+    table.add("p", "check: SoftHSM2 loaded in every child of the token side "
+              "(%d), in none of the key-file side (%d)"
+              % (len(kids_t), len(kids_f)), "ok" if ok else "MISMATCH")
     with open(os.path.join(work, "token-leaf.pem"), "wb") as f:
         f.write(tok.enroll(csr)[2])
     r = run(["openssl", "verify", "-CAfile", ca.cert,
@@ -1852,11 +1850,45 @@ def bench_token(S, work, procs, table, ca, csrs, auth):
     table.add("p", "check: a certificate signed through the token verifies "
               "with the CA certificate", "ok" if r.returncode == 0
               else "FAILED: " + r.stdout.decode(errors="replace")[:80])
-    for h in (tok, mod):
-        procs.items.remove(h)
-        h.cleanup()
+
+
+def bench_token(S, work, procs, table, ca, csrs, auth):
+    """Enrollment with the CA key in a SoftHSM2 token against the same
+    httpd with the key file: the same CA key (imported into the token),
+    both on SQLite in WAL mode with synchronous=FULL, HTTPS keep-alive, the
+    same wrk load; rounds interleaved A B A B, the median of the per-round
+    ratios with their spread, server CPU per answer; then each side once
+    more while perf counts its system calls."""
+    missing = [t for t in ("softhsm2-util", "pkcs11-tool") if not
+               shutil.which(t)]
+    if not os.path.exists(SOFTHSM_MODULE):
+        missing.append(SOFTHSM_MODULE)
+    if missing:
+        table.add("p", "enroll with the CA key in a SoftHSM2 token",
+                  "skipped (%s missing: tests/install-deps.sh bench)"
+                  % ", ".join(missing))
+        return
+    conf, uri, pinfile = softhsm_token(work, ca)
+    tok = BenchHttpd(ca)
+    tok.ca_directives = ("CertAuthCACertificateFile %s\n"
+                         "CertAuthCAKeyFile \"%s\"\n"
+                         "CertAuthCAPassPhrase file:%s\n"
+                         "CertAuthBaseURL %s\n"
+                         % (ca.cert, uri, pinfile, tok.base))
+    tok.write_conf()
+    procs.add(tok)
+    mod = procs.add(BenchHttpd(ca))
+    try:
+        token_rounds(S, work, table, ca, csrs, auth, tok, mod, conf)
+    finally:
+        # stopped here, also after a failure: the rows after this one
+        # must not share the machine with them
+        for h in (tok, mod):
+            procs.items.remove(h)
+            h.cleanup()
 
     sign_speed_rows(work, table, ca, uri, pinfile, conf)
+
 
 if __name__ == "__main__":
     main()
