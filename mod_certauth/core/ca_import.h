@@ -66,8 +66,9 @@ typedef struct ca_import_result_t {
  * difference is a conflict.  The stored CRL number is raised to
  * next_crl_number - 1 (so the next CRL gets next_crl_number) when it is
  * lower, and the stored CRL marked out of date when anything changed; then
- * o->audit, when given, is added (all of it or none).  dry_run: the same checks and counts, then the transaction is rolled
- * back.  Nothing is stored on any failure. */
+ * o->audit, when given, is added (all of it or none).  dry_run: the same
+ * checks and counts, then the transaction is rolled back.  Nothing is
+ * stored on any failure. */
 apr_status_t ca_import_apply(apr_pool_t *p, ca_store_t *st,
                              const ca_import_opts_t *o, const ca_import_t *im,
                              int dry_run, ca_import_result_t *res,
