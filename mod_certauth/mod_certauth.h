@@ -382,6 +382,10 @@ void certauth_ocsp_child_init(apr_pool_t *p, server_rec *s);
 
 /* Endpoints: one file each, called by certauth_dispatch only. */
 int certauth_publish_cacert(request_rec *r, int pem);
+/* GET cacert/KEYID.crt (DER) or cacert/KEYID.pem: the certificate of the
+ * CA generation with that key identifier (the current CA or a previous
+ * one), 404 for any other. */
+int certauth_publish_cacert_named(request_rec *r, const char *tail);
 int certauth_publish_cert(request_rec *r, const char *serial_part);
 int certauth_enroll(request_rec *r, certauth_req *q);
 int certauth_renew(request_rec *r, certauth_req *q);

@@ -250,6 +250,25 @@ def test_rollover_with_live_clients(roll, tmp_path):
         assert ok, why
         ok, why = verify(roll.old_cert, bob.pem, tmp)
         assert ok, why
+        # AIA caIssuers: each certificate names its own CA generation's
+        # URL, which goes on serving that CA after the rollover (the old
+        # CA for bob's certificate, not the new one of cacert.crt)
+        for leaf, issuer in ((bob.cert, old), (st_old, old),
+                             (carol.cert, new), (renewed, new)):
+            url = ca_issuers(leaf)
+            assert url == "https://127.0.0.1/ca/cacert/%s.crt" % \
+                ski(issuer).hex(), url
+            st, hd, der = h2.get("/" + url.split("/", 3)[3])
+            assert st == 200, der
+            assert hd.get("content-type") == "application/pkix-cert"
+            got = x509.load_der_x509_certificate(der)
+            assert got == issuer and ski(got) == aki(leaf)
+            st, _, pem = h2.get("/" + url.split("/", 3)[3][:-4] + ".pem")
+            assert st == 200 and pem_certs(pem) == [issuer]
+        for bad in ("ab" * 20 + ".crt", ski(new).hex(), ski(new).hex()
+                    + ".der"):
+            st, _, body5 = h2.get("/ca/cacert/" + bad)
+            assert st == 404, (bad, body5)
         # bob, not renewed yet, still reaches the API with his old-CA
         # certificate
         st, _, body2 = h2.request("GET", "/ca/api/certs",
@@ -389,6 +408,15 @@ def cdp(cert):
         x509.CRLDistributionPoints).value
     assert len(dps) == 1 and len(dps[0].full_name) == 1
     return dps[0].full_name[0].value
+
+
+def ca_issuers(cert):
+    aia = cert.extensions.get_extension_for_class(
+        x509.AuthorityInformationAccess).value
+    urls = [d.access_location.value for d in aia
+            if d.access_method == x509.AuthorityInformationAccessOID.CA_ISSUERS]
+    assert len(urls) == 1, urls
+    return urls[0]
 
 
 def cdp_path(cert):
