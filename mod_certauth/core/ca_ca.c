@@ -824,15 +824,16 @@ X509 *ca_generation(const ca_t *ca, apr_pool_t *p, const char *kid)
 
 /* Newest first: the later notBefore (the order of the directives does not
  * matter). */
-static int newer_first(const X509 *const *a, const X509 *const *b)
+static int newer_first(const X509 *a, const X509 *b)
 {
-    int d = 0;
+    int days = 0, secs = 0;
 
-    if (!ASN1_TIME_diff(&d, NULL, X509_get0_notBefore(*b),
-                        X509_get0_notBefore(*a))) {
+    if (!ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(b),
+                        X509_get0_notBefore(a))) {
         return 0;
     }
-    return d > 0 ? -1 : d < 0 ? 1 : 0;
+    return days > 0 || (days == 0 && secs > 0) ? -1
+           : days < 0 || secs < 0 ? 1 : 0;
 }
 
 apr_status_t ca_set_previous_n(ca_t *ca, apr_pool_t *p,
@@ -842,9 +843,10 @@ apr_status_t ca_set_previous_n(ca_t *ca, apr_pool_t *p,
 {
     STACK_OF(X509) *all, *keys;
     const char *pem;
-    int i, j, k;
+    int i, j, k, *from;
 
-    all = ca_pool_x509_stack(p, sk_X509_new(newer_first));
+    all = ca_pool_x509_stack(p, sk_X509_new_null());
+    from = apr_pcalloc(p, sizeof(int) * (apr_size_t)(n_prev + 1));
     /* the current CA and every previous one: the keys a link may join */
     keys = ca_pool_x509_stack(p, sk_X509_new_null());
     sk_X509_push(keys, X509_dup(ca->cert));
@@ -873,11 +875,17 @@ apr_status_t ca_set_previous_n(ca_t *ca, apr_pool_t *p,
                 return CA_ECONFIG;
             }
         }
-        sk_X509_push(all, X509_dup(x));
+        /* insertion, newest first; from[]: its file */
+        for (j = sk_X509_num(all);
+             j > 0 && newer_first(x, sk_X509_value(all, j - 1)) < 0; j--) {
+            from[j] = from[j - 1];
+        }
+        sk_X509_insert(all, X509_dup(x), j);
+        from[j] = i;
         sk_X509_push(keys, X509_dup(x));
     }
-    sk_X509_sort(all);
     ca->previous_all = all;
+    ca->previous_from = from;
     ca->previous = sk_X509_num(all) ? sk_X509_value(all, 0) : NULL;
     ca->publish = ca_pool_x509_stack(p, sk_X509_new_null());
     pem = ca->cert_pem;   /* the CA and its chain */

@@ -25,6 +25,8 @@ typedef struct ca_t {
                                 of previous_all), or NULL                     */
     STACK_OF(X509) *previous_all; /* every previous CA generation, newest
                                 first (later notBefore); NULL: previous alone */
+    const int *previous_from; /* for each: its index in ca_set_previous_n's
+                                prev_files                                    */
     STACK_OF(X509) *publish; /* what cacert.pem and EST cacerts carry besides
                                 cert: the chain, the previous CA, the link
                                 certificates (NULL: the chain alone)          */
