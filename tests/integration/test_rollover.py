@@ -571,3 +571,222 @@ def _first_cert(path):
     start = data.index(b"-----BEGIN CERTIFICATE-----")
     end = data.index(b"-----END CERTIFICATE-----", start)
     return data[start:end + len(b"-----END CERTIFICATE-----\n")]
+
+
+def _cert_file(tmp, name, cert):
+    path = os.path.join(tmp, name)
+    _write(path, cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_rollover_twice_with_live_clients(roll, tmp_path):
+    """A -> B -> C while A's certificates still live: C issues; A and B
+    keep their CRLs (each at the URL its certificates name) and their OCSP
+    answers, their certificates renew into C's; cacert.pem and EST cacerts
+    carry the three CAs and both pairs of links; openssl verify accepts
+    every generation's certificates with each root; `certauth-admin
+    rollover` works a second time and carries A's lines over."""
+    keydir = str(tmp_path / "keys")
+    os.makedirs(keydir)
+    tmp = str(tmp_path)
+    db = os.path.join(roll.root, "db", "certauth.db")
+    os.makedirs(os.path.dirname(db))
+    c_dir = os.path.join(roll.root, "third")
+    c_cert = os.path.join(c_dir, "cacert.pem")
+    h1 = Httpd(roll, ca_directives=roll.old_directives(), location_conf=LOC,
+               est_conf=EST_CONF, db_path=db)
+    if h1.user:
+        import pwd
+        pw = pwd.getpwnam(h1.user)
+        os.chown(os.path.dirname(db), pw.pw_uid, pw.pw_gid)
+    h2 = h3 = None
+    try:
+        # --- A issues ------------------------------------------------------
+        h1.start()
+        a_alice = enroll(h1, keydir, user="alice")
+        a_bob = enroll(h1, keydir, user="bob")
+        a_dave = enroll(h1, keydir, user="bob")
+        h1.stop()
+        assert_no_crash(h1)
+
+        # --- A -> B: B issues ----------------------------------------------
+        r = run([ADMIN, "rollover", "--ca-cert", roll.old_cert, "--ca-key",
+                 roll.old_key, "--dir", roll.new_dir])
+        conf_b = open(os.path.join(roll.new_dir, "rollover.conf")).read()
+        assert conf_b.count("CertAuthPreviousCACertificateFile") == 1
+        roll.write_trust()
+        h2 = Httpd(roll, ca_directives=conf_b + "CertAuthBaseURL "
+                   "https://127.0.0.1/ca\n", location_conf=LOC,
+                   est_conf=EST_CONF, db_path=db)
+        h2.start()
+        b_carol = enroll(h2, keydir, user="alice")
+        b_frank = enroll(h2, keydir, user="admin")
+        h2.stop()
+        assert_no_crash(h2)
+
+        # --- B -> C, the second rollover: A's lines carried over -----------
+        r = run([ADMIN, "rollover", "--ca-cert", roll.new_cert, "--ca-key",
+                 roll.new_key, "--dir", c_dir])
+        out = r.stdout.decode()
+        conf_c = open(os.path.join(c_dir, "rollover.conf")).read()
+        assert conf_c.count("CertAuthPreviousCACertificateFile") == 2
+        assert conf_c.count("CertAuthPreviousCAKeyFile") == 2
+        assert conf_c.count("CertAuthCALinkCertificates") == 2
+        assert roll.old_key in conf_c and roll.links in conf_c
+        assert "CertAuthPreviousCACertificateFile " + roll.prev in out
+        with open(roll.cert, "ab") as f:
+            f.write(open(c_cert, "rb").read())
+        A, B, C = load(roll.old_cert), load(roll.new_cert), load(c_cert)
+        assert len({ski(A), ski(B), ski(C)}) == 3
+        h3 = Httpd(roll, ca_directives=conf_c + "CertAuthBaseURL "
+                   "https://127.0.0.1/ca\n", location_conf=LOC,
+                   est_conf=EST_CONF, db_path=db)
+        h3.start()
+        c_erin = enroll(h3, keydir, user="admin")
+        assert aki(c_erin.cert) == ski(C)
+
+        # links.pem of the second rollover: NewWithOld, OldWithNew and A's
+        # key certified by C (OldWithNew straight to C)
+        links_c = pem_certs(open(os.path.join(c_dir, "links.pem"),
+                                 "rb").read())
+        assert [(ski(l), aki(l)) for l in links_c] == [
+            (ski(C), ski(B)), (ski(B), ski(C)), (ski(A), ski(C))]
+        # cacert.crt: C; cacert.pem, EST cacerts: C, B, A, the links of
+        # both rollovers (the first's first)
+        st, _, body = h3.get("/ca/cacert.crt")
+        assert st == 200 and x509.load_der_x509_certificate(body) == C
+        st, _, body = h3.get("/ca/cacert.pem")
+        got = pem_certs(body)
+        links = pem_certs(open(roll.links, "rb").read()) + links_c
+        assert got == [C, B, A] + links, len(got)
+        st, _, body = h3.get("/.well-known/est/cacerts")
+        assert st == 200
+        p7 = run(["openssl", "pkcs7", "-inform", "DER", "-print_certs"],
+                 input=base64.b64decode(body)).stdout
+        assert len(pem_certs(p7)) == 8
+
+        # renewal with an A certificate (curl) gives a C certificate
+        r = run(["curl", "-sS", "--cacert", roll.cert, "--cert",
+                 a_alice.cert_file, "--key", a_alice.key_file, "-X", "POST",
+                 "-H", "X-Requested-With: curl", "-o", "-", "-w",
+                 "\n%{http_code}", h3.url + "/ca/renew"], check=False)
+        body, code = r.stdout.rsplit(b"\n", 1)
+        assert code == b"201", r.stdout + r.stderr
+        renewed = x509.load_pem_x509_certificate(body)
+        assert aki(renewed) == ski(C)
+
+        # AIA caIssuers of each generation: its own CA
+        for leaf, issuer in ((a_bob.cert, A), (b_carol.cert, B),
+                             (c_erin.cert, C)):
+            url = ca_issuers(leaf)
+            st, _, der = h3.get("/" + url.split("/", 3)[3])
+            assert st == 200 and x509.load_der_x509_certificate(der) == \
+                issuer, url
+
+        # openssl verify: each generation's certificates with each root
+        # (the links of both rollovers as untrusted intermediates)
+        allinks = os.path.join(tmp, "all-links.pem")
+        _write(allinks, open(roll.links, "rb").read()
+               + open(os.path.join(c_dir, "links.pem"), "rb").read())
+        bad = []
+        for li, leaf in enumerate((a_bob.pem, b_carol.pem, c_erin.pem, body)):
+            for ri, root in enumerate((roll.old_cert, roll.new_cert, c_cert)):
+                ok, why = verify(root, leaf, tmp, allinks)
+                if not ok:
+                    bad.append((li, ri, why))
+        assert not bad, bad
+
+        # --- revocations on the three CRLs --------------------------------
+        for holder in (a_bob, b_carol, c_erin):
+            st, _, b3 = h3.request(
+                "POST", "/ca/revoke", body=json.dumps(
+                    {"serial": holder.serial, "reason": "keyCompromise"}),
+                headers={"Content-Type": "application/json"},
+                client_cert=holder.tls)
+            assert st == 200, b3
+        # A's name base/crl (A had no previous CA), B's and C's crl/KEYID
+        assert cdp(a_bob.cert) == "https://127.0.0.1/ca/crl"
+        assert cdp(b_carol.cert) == "https://127.0.0.1/ca/crl/" + \
+            ski(B).hex()
+        assert cdp(c_erin.cert) == "https://127.0.0.1/ca/crl/" + \
+            ski(C).hex()
+        crls = {}
+        for holder, issuer in ((a_bob, A), (b_carol, B), (c_erin, C)):
+            c = poll(h3, cdp_path(holder.cert),
+                     lambda c, s=holder.cert.serial_number:
+                     c.get_revoked_certificate_by_serial_number(s)
+                     is not None)
+            assert c.issuer == issuer.subject
+            assert c.is_signature_valid(issuer.public_key())
+            crls[ski(issuer)] = c
+        # each lists only its own CA's certificates
+        for holder, issuer in ((a_bob, A), (b_carol, B), (c_erin, C)):
+            for other in (A, B, C):
+                if other != issuer:
+                    assert crls[ski(other)] \
+                        .get_revoked_certificate_by_serial_number(
+                            holder.cert.serial_number) is None
+        # crl/previous: B (the CA before C); crl/KEYID of A: base/crl's
+        st, _, der = h3.get("/ca/crl/previous")
+        assert st == 200
+        assert x509.load_der_x509_crl(der).issuer == B.subject
+        assert x509.load_der_x509_crl(der).is_signature_valid(B.public_key())
+        st, _, der = h3.get("/ca/crl/" + ski(A).hex())
+        assert st == 200
+        assert x509.load_der_x509_crl(der).is_signature_valid(A.public_key())
+        # openssl verify -crl_check with the CRL each certificate names
+        for holder, root, revoked in ((a_bob, roll.old_cert, True),
+                                      (a_dave, roll.old_cert, False),
+                                      (b_carol, roll.new_cert, True),
+                                      (b_frank, roll.new_cert, False),
+                                      (c_erin, c_cert, True)):
+            st, _, crl_pem = h3.get(cdp_path(holder.cert) + ".pem")
+            assert st == 200, crl_pem
+            cf = os.path.join(tmp, "crl-%s.pem" % holder.serial)
+            _write(cf, crl_pem)
+            r = run(["openssl", "verify", "-crl_check", "-CAfile", root,
+                     "-CRLfile", cf, holder.cert_file], check=False)
+            o = r.stdout + r.stderr
+            if revoked:
+                assert r.returncode != 0 and b"revoked" in o, o
+            else:
+                assert r.returncode == 0, o
+        # every generation's CRL is audited
+        st, _, ab = h3.request("GET", "/ca/api/audit?limit=1000",
+                               user="admin")
+        details = [e["detail"] for e in json.loads(ab)["events"]
+                   if e["action"] == "crl"]
+        for issuer in (A, B):
+            assert any(d.startswith("previous CA's CRL number")
+                       and ski(issuer).hex() in d for d in details), details
+
+        # --- OCSP for the three generations (openssl ocsp) ----------------
+        for holder, root, want in (
+                (a_bob, roll.old_cert, ocsp.OCSPCertStatus.REVOKED),
+                (a_dave, roll.old_cert, ocsp.OCSPCertStatus.GOOD),
+                (b_carol, roll.new_cert, ocsp.OCSPCertStatus.REVOKED),
+                (b_frank, roll.new_cert, ocsp.OCSPCertStatus.GOOD),
+                (c_erin, c_cert, ocsp.OCSPCertStatus.REVOKED)):
+            issuer = load(root)
+            resp = ocsp_ask(h3, holder.cert, issuer)
+            assert resp.response_status == \
+                ocsp.OCSPResponseStatus.SUCCESSFUL, resp.response_status
+            assert resp.certificate_status == want, holder.serial
+            rf = os.path.join(tmp, "ocsp-%s.der" % holder.serial)
+            _write(rf, resp_der(h3, holder.cert, issuer))
+            r = run(["openssl", "ocsp", "-respin", rf, "-issuer", root,
+                     "-CAfile", root, "-cert", holder.cert_file],
+                    check=False)
+            o = (r.stdout + r.stderr).decode()
+            assert r.returncode == 0 and "Response verify OK" in o, o
+        # one request naming all three generations
+        mixed_ocsp(h3, roll, tmp, [(a_dave.cert, roll.old_cert, "good"),
+                                   (b_carol.cert, roll.new_cert, "revoked"),
+                                   (c_erin.cert, c_cert, "revoked")])
+        h3.stop()
+        assert_no_crash(h3)
+    finally:
+        h1.cleanup()
+        for h in (h2, h3):
+            if h:
+                h.cleanup()
