@@ -695,7 +695,7 @@ static int cmd_rollover(apr_pool_t *p, const opts_t *o)
     X509_NAME *name;
     X509 *newca, *nwo, *own;
     const char *err = NULL, *cert, *keyf, *privdir, *pem, *links, *prev;
-    const char *conf, *earlier, *earlier_links;
+    const char *conf, *earlier, *earlier_links, *direct = "";
     apr_array_header_t *earlier_certs = apr_array_make(p, 2,
                                                        sizeof(const char *));
     int i;
@@ -812,8 +812,9 @@ static int cmd_rollover(apr_pool_t *p, const opts_t *o)
     /* a CA that came from a rollover itself: the generations before it
      * (its directory's rollover.conf) are carried over, and the new CA
      * certifies each one's key too (OldWithNew straight to the new CA:
-     * OpenSSL does not backtrack when it builds a path through links that
-     * all bear the same name) */
+     * OpenSSL does not go back when it builds a path through links that
+     * all bear the same name), each in a file of its own,
+     * NEWDIR/link-KEYID.pem, removed with that generation's lines */
     earlier = earlier_generations(p, o->ca_cert, &earlier_links,
                                   earlier_certs);
     pem = apr_pstrcat(p, ca_x509_pem(p, nwo), ca_x509_pem(p, own), NULL);
@@ -842,7 +843,23 @@ static int cmd_rollover(apr_pool_t *p, const opts_t *o)
             }
             return 1;
         }
-        pem = apr_pstrcat(p, pem, ca_x509_pem(p, l), NULL);
+        {
+            const char *lf = apr_pstrcat(p, o->dir, "/link-",
+                                         ca_cert_key_id(p, x), ".pem", NULL);
+            const char *lp = ca_x509_pem(p, l);
+            if (ca_file_write_atomic(p, lf, lp, strlen(lp), 0644)
+                != APR_SUCCESS) {
+                fprintf(stderr, "certauth-admin: cannot write %s\n", lf);
+                if (kp) {
+                    apr_pool_destroy(kp);
+                }
+                return 1;
+            }
+            direct = apr_pstrcat(p, direct, "# the CA of ", f,
+                                 " certified by the new CA: remove with its "
+                                 "lines\nCertAuthCALinkCertificates ", lf,
+                                 "\n", NULL);
+        }
     }
     {
         const char *lpem = pem;
@@ -873,10 +890,10 @@ static int cmd_rollover(apr_pool_t *p, const opts_t *o)
                         "CertAuthCAKeyFile %s\n"
                         "CertAuthPreviousCACertificateFile %s\n"
                         "CertAuthPreviousCAKeyFile %s%s%s\n%s%s"
-                        "CertAuthCALinkCertificates %s\n",
+                        "CertAuthCALinkCertificates %s\n%s",
                         cert, o->pkcs11 ? o->pkcs11 : keyf, prev, o->ca_key,
                         o->pass ? " " : "", o->pass ? o->pass : "", earlier,
-                        earlier_links, links);
+                        earlier_links, links, direct);
     if (ca_file_write_atomic(p, apr_pstrcat(p, o->dir, "/rollover.conf",
                                             NULL),
                              conf, strlen(conf), 0644) != APR_SUCCESS) {

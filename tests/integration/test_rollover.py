@@ -631,7 +631,7 @@ def test_rollover_twice_with_live_clients(roll, tmp_path):
         conf_c = open(os.path.join(c_dir, "rollover.conf")).read()
         assert conf_c.count("CertAuthPreviousCACertificateFile") == 2
         assert conf_c.count("CertAuthPreviousCAKeyFile") == 2
-        assert conf_c.count("CertAuthCALinkCertificates") == 2
+        assert conf_c.count("CertAuthCALinkCertificates") == 3
         assert roll.old_key in conf_c and roll.links in conf_c
         assert "CertAuthPreviousCACertificateFile " + roll.prev in out
         with open(roll.cert, "ab") as f:
@@ -645,10 +645,14 @@ def test_rollover_twice_with_live_clients(roll, tmp_path):
         c_erin = enroll(h3, keydir, user="admin")
         assert aki(c_erin.cert) == ski(C)
 
-        # links.pem of the second rollover: NewWithOld, OldWithNew and A's
-        # key certified by C (OldWithNew straight to C)
+        # links.pem of the second rollover: NewWithOld, OldWithNew; and
+        # A's key certified by C (OldWithNew straight to C) in a file of
+        # its own, named after A's key identifier
+        direct = os.path.join(c_dir, "link-%s.pem" % ski(A).hex())
+        assert "CertAuthCALinkCertificates " + direct in conf_c
         links_c = pem_certs(open(os.path.join(c_dir, "links.pem"),
-                                 "rb").read())
+                                 "rb").read()) + pem_certs(
+                                     open(direct, "rb").read())
         assert [(ski(l), aki(l)) for l in links_c] == [
             (ski(C), ski(B)), (ski(B), ski(C)), (ski(A), ski(C))]
         # cacert.crt: C; cacert.pem, EST cacerts: C, B, A, the links of
@@ -687,7 +691,8 @@ def test_rollover_twice_with_live_clients(roll, tmp_path):
         # (the links of both rollovers as untrusted intermediates)
         allinks = os.path.join(tmp, "all-links.pem")
         _write(allinks, open(roll.links, "rb").read()
-               + open(os.path.join(c_dir, "links.pem"), "rb").read())
+               + open(os.path.join(c_dir, "links.pem"), "rb").read()
+               + open(direct, "rb").read())
         bad = []
         for li, leaf in enumerate((a_bob.pem, b_carol.pem, c_erin.pem, body)):
             for ri, root in enumerate((roll.old_cert, roll.new_cert, c_cert)):
