@@ -619,6 +619,13 @@ int certauth_ocsp(request_rec *r, certauth_req *q)
          * request naming several are answered in the same response (see
          * ca_ocsp_parse_gens) */
         prev = gens[req->gen];
+        if (req->mixed) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CA_LOGNO(1860)
+                          "OCSP request with CertIDs of several CA "
+                          "generations: one response for its %d CertIDs, "
+                          "signed for the CA with key identifier %s (the "
+                          "first CertID's)", req->count, req->issuer_kid);
+        }
     }
     if (req->status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
         return send_error(r, req->status
