@@ -643,6 +643,20 @@ static int cmd_import(apr_pool_t *p, const opts_t *o)
     return 0;
 }
 
+/* path made absolute (a file named in rollover.conf is read by httpd,
+ * relative to its ServerRoot); a PKCS#11 URI as it is. */
+static const char *abs_path(apr_pool_t *p, const char *path)
+{
+    char *out = NULL;
+
+    if (!path || path[0] == '/' || ca_pkcs11_is_uri(path)
+        || apr_filepath_merge(&out, NULL, path, APR_FILEPATH_NOTRELATIVE, p)
+               != APR_SUCCESS) {
+        return path;
+    }
+    return out;
+}
+
 /* The lines of an earlier rollover's rollover.conf (next to the CA
  * certificate that rolls over now) that name the CA generations before
  * it: CertAuthPrevious... and CertAuthCALinkCertificates, in their order
@@ -705,10 +719,17 @@ static int cmd_rollover(apr_pool_t *p, const opts_t *o)
     apr_finfo_t fi;
     int created = 0, days = o->days > 0 ? o->days : 3650;
 
+    opts_t abs;
+
     if (!o->ca_cert || !o->ca_key || !o->dir) {
         return usage("rollover needs --ca-cert and --ca-key (the CA now) and "
                      "--dir (where the new CA goes)");
     }
+    /* the paths written into rollover.conf: absolute */
+    abs = *o;
+    abs.dir = abs_path(p, o->dir);
+    abs.ca_key = abs_path(p, o->ca_key);
+    o = &abs;
     if (ca_load(&old, p, o->ca_cert, o->ca_key, o->pass, &err)
         != APR_SUCCESS) {
         fprintf(stderr, "certauth-admin: %s\n", err);
