@@ -23,9 +23,11 @@ Rows (see tests/bench/README.md):
   c  CRL generation with 100k / 1M revoked entries against `openssl ca
      -gencrl`; CRL serving against Apache serving the same bytes
   d  RSS of the httpd child before and after many enrollments
-  o  OCSP responses/s: pre-produced and nonce responses against `openssl
-     ocsp -index` and a static file of the same size (--only-ocsp: this
-     row alone)
+  o  OCSP responses/s: pre-produced and nonce responses against a static
+     file of the same size (keep-alive, wrk) and against `openssl ocsp
+     -index -multi 2` (a new connection per request, ab), with the server's
+     and the client's CPU per answer (--only-ocsp: this row alone;
+     BENCH_OCSP_PROFILE=DIR: perf profiles of each server under load)
 
 The PostgreSQL row is tried when postgresql-15 is installed and reported as
 skipped (with the reason) when the module cannot enroll on it; BENCH_PG=0
@@ -189,6 +191,28 @@ class BenchHttpd(harness.Httpd):
         self.bench_users = os.path.join(self.root, "bench-users")
         run(["htpasswd", "-cbs", self.bench_users, USER, PASSWORD])
         self.write_conf()
+
+    def start(self):
+        super().start()
+        self.pid()  # remembered now
+        return self
+
+    def pid(self):
+        """The parent's PID from the pid file, remembered: the server is
+        stopped by it even if its directory was removed under it (seen on
+        the shared machine: a pid file gone, an httpd left running)."""
+        pid = super().pid()
+        if pid:
+            self._pid = pid
+            return pid
+        pid = getattr(self, "_pid", None)
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                if self.conf.encode() in f.read():
+                    return pid
+        except (OSError, TypeError):
+            pass
+        return None
 
     def rows(self):
         """Certificates stored (SQLite: counted; certauth-admin list stops
@@ -1305,7 +1329,8 @@ def bench_pg(S, work, procs, table, ca, csrs, auth):
 
 OCSP_HTTP_VHOST = """
 Listen 127.0.0.1:{hp}
-<VirtualHost 127.0.0.1:{hp}>
+Listen [::1]:{hp}
+<VirtualHost 127.0.0.1:{hp} [::1]:{hp}>
     ServerName 127.0.0.1
     AllowEncodedSlashes NoDecode
     MergeSlashes Off
@@ -1327,92 +1352,288 @@ Listen 127.0.0.1:{hp}
 """
 
 
-def _pyload_worker(args):
-    """One client process of pyload: requests in turn over one connection,
-    reconnecting when the server closes it (HTTP/1.0 answers)."""
-    import socket as so
-    host, port, reqs, seconds = args
-    fam = so.AF_INET6 if ":" in host else so.AF_INET
-    ok = bad = 0
-    s = None
-    i = 0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
+def ab(url, body, conns, duration, nproc=1):
+    """ApacheBench (apache2-utils) for the new-connection transport: HTTP/1.0
+    POST of the file `body` (application/ocsp-request; GET when None)
+    without keep-alive,
+    so every request opens a connection and the server closes it, as `openssl
+    ocsp` does with every client.  nproc ab processes (one ab is one thread)
+    of conns/nproc connections each run side by side.  Returns a dict like
+    wrk()'s: answers that are 2xx count; "Length" failures are not errors
+    here (ab compares every body's length with the first one's, and an
+    ECDSA signature's DER length varies by a byte or two)."""
+    per = max(1, conns // nproc)
+    # ab allocates a record per request (-n) up front; -t first, then -n
+    limit = ["-t", str(duration), "-n", str(max(200000, 60000 * duration))]
+    runs = []
+    for _ in range(nproc):
+        out = tempfile.TemporaryFile()
+        cmd = ["ab", "-q", "-r", "-s", "30"] + limit + ["-c", str(per)]
+        if body:
+            cmd += ["-p", body, "-T", "application/ocsp-request"]
+        cmd.append(url)
+        runs.append((subprocess.Popen(cmd, stdout=out,
+                                      stderr=subprocess.STDOUT), out))
+    res = dict(ok=0, rate=0.0, refused=0, sockerr=0, body_bytes=0,
+               secs=0.0, length_diff=0)
+    errors = []
+    cpu = 0.0
+    for p, out in runs:
+        # wait4: the rusage of this ab alone (the client's CPU)
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        cpu += ru.ru_utime + ru.ru_stime
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+        out.close()
+
+        def num(pat, default=None):
+            m = re.search(pat, text)
+            if m:
+                return m.group(1)
+            if default is None:
+                raise RuntimeError("ab printed no %r:\n%s" % (pat, text))
+            return default
+        done = int(num(r"Complete requests:\s+(\d+)"))
+        secs = float(num(r"Time taken for tests:\s+([\d.]+)"))
+        non2xx = int(num(r"Non-2xx responses:\s+(\d+)", "0"))
+        html = int(num(r"HTML transferred:\s+(\d+)"))
+        m = re.search(r"\(Connect: (\d+), Receive: (\d+), Length: (\d+), "
+                      r"Exceptions: (\d+)\)", text)
+        conn_e, recv_e, len_e, exc_e = (int(x) for x in m.groups()) if m \
+            else (0, 0, 0, 0)
+        ok = max(0, done - non2xx - conn_e - recv_e - exc_e)
+        res["ok"] += ok
+        res["refused"] += non2xx
+        res["sockerr"] += conn_e + recv_e + exc_e
+        res["length_diff"] += len_e
+        res["body_bytes"] += html
+        res["secs"] = max(res["secs"], secs)
+        if p.returncode:
+            errors.append("ab exit %d" % p.returncode)
+    # the answers of all ab over the time of the slowest (they start
+    # together; one that ends first leaves the other alone for a moment)
+    res["rate"] = res["ok"] / res["secs"] if res["secs"] else 0.0
+    res["body_mean"] = res["body_bytes"] / res["ok"] if res["ok"] else 0
+    res["client_cpu"] = cpu
+    res["failed"] = res["refused"]
+    log("ab x%d %s %s c=%d: %.0f ok/s (%d ok, %d not 2xx, %d socket "
+        "errors, %d other lengths, %.0f B per body)%s"
+        % (nproc, "POST" if body else "GET", url, conns, res["rate"],
+           res["ok"], res["refused"],
+           res["sockerr"], res["length_diff"], res["body_mean"],
+           " " + ", ".join(errors) if errors else ""))
+    return res
+
+
+def proc_children(pid):
+    """PIDs whose parent is pid."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
         try:
-            if s is None:
-                s = so.socket(fam)
-                s.settimeout(30)
-                s.connect((host, port))
-            s.sendall(reqs[i % len(reqs)])
-            i += 1
-            buf = b""
-            while b"\r\n\r\n" not in buf:
-                chunk = s.recv(65536)
-                if not chunk:
-                    raise OSError("closed")
-                buf += chunk
-            head, rest = buf.split(b"\r\n\r\n", 1)
-            m = re.search(rb"(?i)content-length:\s*(\d+)", head)
-            need = int(m.group(1)) if m else 0
-            while len(rest) < need:
-                chunk = s.recv(65536)
-                if not chunk:
-                    raise OSError("closed")
-                rest += chunk
-            if head.split(b" ", 2)[1] == b"200":
-                ok += 1
-            else:
-                bad += 1
-            if head.startswith(b"HTTP/1.0") or re.search(
-                    rb"(?i)connection:\s*close", head):
-                s.close()
-                s = None
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
-            bad += 1
-            if s is not None:
-                s.close()
-            s = None
-    if s is not None:
-        s.close()
-    return ok, bad
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(d))
+    return sorted(out)
 
 
-def pyload(host, port, path, bodies, seconds, nproc):
-    """A small load generator in Python (processes, one connection each)
-    for servers wrk cannot measure: wrk counts no answer at all from
-    `openssl ocsp`'s responder.  Returns a dict like wrk()'s."""
-    import multiprocessing
-    reqs = []
-    for b in bodies:
-        reqs.append(b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: "
-                    b"application/ocsp-request\r\nContent-Length: %d\r\n"
-                    b"\r\n" % (path.encode(), host.encode(), len(b)) + b)
-    t0 = time.perf_counter()
-    with multiprocessing.Pool(nproc) as pool:
-        out = pool.map(_pyload_worker, [(host, port, reqs, seconds)] * nproc)
-    secs = time.perf_counter() - t0
-    ok = sum(o[0] for o in out)
-    bad = sum(o[1] for o in out)
-    log("pyload %s:%d%s x%d: %.0f ok/s (%d ok, %d failed)"
-        % (host, port, path, nproc, ok / seconds, ok, bad))
-    return {"rate": ok / seconds, "ok": ok, "refused": bad, "sockerr": 0,
-            "secs": secs}
+def children_cpu_s():
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
+
+class OcspArm:
+    """One load of the OCSP row: a label, a function (no arguments) that
+    runs the load and returns wrk()'s or ab()'s dict, and the CPU ticks of
+    the server it loads.  Each run records the rate, the server's CPU per
+    answer and the client's (the load generator's rusage, reaped by this
+    process) per answer and in cores."""
+
+    def __init__(self, label, load, ticks):
+        self.label = label
+        self.load = load
+        self.ticks = ticks
+        self.runs = []
+
+    def run(self):
+        t0, c0, w0 = self.ticks(), children_cpu_s(), time.time()
+        r = self.load()
+        t1, c1, w1 = self.ticks(), children_cpu_s(), time.time()
+        # a load that starts its own server measures it itself
+        ticks = r.get("server_ticks", t1 - t0)
+        wall = r.get("server_wall", w1 - w0)
+        client = r.get("client_cpu", c1 - c0)
+        ok = r["ok"]
+        # no ticks at all: the server's processes could not be read
+        r["cpu_ms"] = (ticks * 1000.0 / CLK_TCK / ok if ok and ticks > 0
+                       else float("inf"))
+        r["client_ms"] = client * 1000.0 / ok if ok else float("inf")
+        r["client_cores"] = client / wall
+        r["server_cores"] = ticks / CLK_TCK / wall
+        self.runs.append(r)
+        return r
+
+
+def perf_profile(base, pids, seconds, load):
+    """perf record (call graphs) of the processes pids while load() runs;
+    writes base.txt: the share of samples by shared object and by symbol
+    (self time), and by caller chain."""
+    data = base + ".data"
+    rec = subprocess.Popen(
+        ["perf", "record", "-F", "299", "--call-graph", "dwarf,16384",
+         "-o", data, "-p",
+         ",".join(str(p) for p in pids), "--", "sleep", str(seconds + 1)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    load()
+    rec.wait(seconds + 120)
+    out = []
+    for args in (["--sort", "dso", "-g", "none"],
+                 ["--sort", "dso,sym", "-g", "none", "--percent-limit",
+                  "0.7"],
+                 ["--children", "--sort", "sym", "-g", "none",
+                  "--percent-limit", "1.5"]):
+        r = run(["perf", "report", "-i", data, "--stdio"]
+                + (["--no-children"] if "--children" not in args else [])
+                + args, check=False)
+        out.append(r.stdout.decode(errors="replace"))
+    with open(base + ".txt", "w") as f:
+        f.write("\n".join(out))
+    log("profile written: %s.txt" % base)
+
+
+class OsslResponder:
+    """`openssl ocsp -index` as a responder (-multi n: n processes).
+
+    -multi: the parent calls setpgid(0, 0) first (apps/lib/http_server.c,
+    spawn_loop) and exits with status 1 when that fails, which it does for a
+    session leader (EPERM; the message goes to syslog only): so it runs in a
+    process group of its own, not in a new session.  SIGTERM to the group
+    ends the children, and the parent then ends itself (after a second).
+
+    Started afresh for every load: a client that closes a connection before
+    sending a request line (ab does so with the connections it has open when
+    its time is up) leaves the process that accepted it reading EOF forever
+    at 100% CPU, answering nobody (OpenSSL issue #31129, also #23934, open
+    in 3.0.19): a second load against the same processes stalls."""
+
+    def __init__(self, odir, rsigner, cacert, probe_cert, multi):
+        self.odir = odir
+        self.cacert = cacert
+        self.probe_cert = probe_cert
+        self.port = harness.free_port()
+        # it listens on [::] with IPV6_V6ONLY; the module's plain-HTTP host
+        # listens on [::1] too, so both are loaded over IPv6 loopback
+        self.url = "http://[::1]:%d/" % self.port
+        self.cmd = ["openssl", "ocsp", "-index",
+                    os.path.join(odir, "index.txt"), "-port", str(self.port),
+                    "-rsigner", rsigner, "-rkey", rsigner, "-CA", cacert,
+                    "-nmin", "60", "-resp_key_id", "-ignore_err"]
+        if multi > 1:
+            self.cmd += ["-multi", str(multi)]
+        self.proc = None
+
+    def start(self):
+        with open(os.path.join(self.odir, "openssl-ocsp.log"), "ab") as logf:
+            self.proc = subprocess.Popen(
+                self.cmd, stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                stdout=logf, process_group=0)
+        deadline = time.time() + 15
+        out = ""
+        while time.time() < deadline and self.proc.poll() is None:
+            good, _, out = ocsp_answer(self.url, self.cacert,
+                                       self.probe_cert, False)
+            if good:
+                return self
+            time.sleep(0.2)
+        with open(os.path.join(self.odir, "openssl-ocsp.log"), "rb") as f:
+            raise RuntimeError("openssl ocsp -index does not answer (exit "
+                               "%s): %s%s" % (self.proc.poll(), out, f.read()
+                                              .decode(errors="replace")))
+
+    def ticks(self):
+        if not self.proc:
+            return 0
+        pid = self.proc.pid
+        return proc_ticks(pid, True) + sum(proc_ticks(c)
+                                           for c in proc_children(pid))
+
+    def load(self, body, conns, duration, nproc=1):
+        """ab against a fresh responder."""
+        self.stop()
+        self.start()
+        t0, w0 = self.ticks(), time.time()
+        r = ab(self.url, body, conns, duration, nproc)
+        r["server_ticks"] = self.ticks() - t0
+        r["server_wall"] = time.time() - w0
+        return r
+
+    def stop(self):
+        if not self.proc:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except OSError:
+            pass
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(15)
+        self.proc = None
+
+
+def ocsp_answer(url, cafile, certfile, nonce):
+    """`openssl ocsp` as a client against url: (status line ok, nonce
+    echoed) for one certificate."""
+    cmd = ["openssl", "ocsp", "-issuer", cafile, "-cert", certfile,
+           "-url", url, "-CAfile", cafile]
+    cmd += ["-nonce"] if nonce else ["-no_nonce"]
+    r = run(cmd, check=False)
+    out = (r.stdout + r.stderr).decode(errors="replace")
+    return (": good" in out and "Response verify OK" in out,
+            nonce and "WARNING: no nonce" not in out
+            and "Nonce Verify error" not in out, out)
+
+
+def post_der(url, reqfile):
+    with open(reqfile, "rb") as f:
+        body = f.read()
+    r = run(["curl", "-s", "-g", "--data-binary", "@-", "-H",
+             "Content-Type: application/ocsp-request", url], input=body)
+    return r.stdout
 
 
 def bench_ocsp(S, work, procs, table, ca, rounds=None):
-    """OCSP responses/s over plain HTTP keep-alive (wrk POST
-    application/ocsp-request): mod_certauth's pre-produced responses (no
-    nonce) and fresh signed ones (a nonce each), against `openssl ocsp
-    -index` (OpenSSL's own responder, the same
-    certificates in its index.txt and the module's own responder key; one
-    process: its -multi option exits at once with OpenSSL 3.0.19 here) and
-    against the same httpd serving a static file of the cached response's
-    size.  The measurements are interleaved round by round; the median of
-    the rounds is reported."""
+    """OCSP responses/s (issue 17 item 7), two transports, all arms run in
+    turn round by round (order reversed every other round):
+
+    - keep-alive, plain HTTP (wrk, 16 connections): mod_certauth's
+      pre-produced responses (no nonce) against the same httpd serving a
+      static file of the same bytes; nonce responses for information;
+    - a new connection per request, HTTP/1.0 (ab, see ab()): mod_certauth
+      (pre-produced and nonce) against `openssl ocsp -index` (OpenSSL's own
+      responder: the same certificates in its index.txt, the module's own
+      responder key and certificate, byKey responder ID, `-multi` one
+      process per core, as httpd uses both cores), and the static file for
+      information.  `openssl ocsp` answers HTTP/1.0 and closes every
+      connection, so this is the transport both responders can share.
+
+    Reported: each arm's median rate with its rounds, the server's CPU per
+    answer (/proc of its processes), the client's CPU per answer and in
+    cores (to see whether the client is the bottleneck), and the median of
+    the per-round ratios with their min-max and the load average."""
     n = 32
-    dur = max(2, S["duration"] // 2)
-    rounds = rounds or (2 if S is SIZES["quick"] else 3)
+    dur = max(3, S["duration"] // 2)
+    rounds = rounds or (3 if S is SIZES["quick"] else 5)
+    conns = S["cost_conns"]
+    multi = int(os.environ.get("BENCH_OCSP_MULTI", str(os.cpu_count() or 2)))
     odir = os.path.join(work, "ocsp")
     static_dir = os.path.join(odir, "static")
     os.makedirs(static_dir, exist_ok=True)
@@ -1430,6 +1651,7 @@ def bench_ocsp(S, work, procs, table, ca, rounds=None):
                                        static=static_dir))
     procs.add(h).start()
     url = "http://127.0.0.1:%d" % hp
+    url6 = "http://[::1]:%d" % hp
 
     # certificates issued by the module, and the same in an index.txt
     from cryptography import x509 as cx509
@@ -1478,125 +1700,201 @@ def bench_ocsp(S, work, procs, table, ca, rounds=None):
              "-reqout", os.path.join(nonce, str(i))])
     # warm the cache; one response's bytes as the static file
     for i in range(n):
-        with open(os.path.join(plain, str(i)), "rb") as f:
-            r = run(["curl", "-s", "-o", os.path.join(odir, "resp.der"),
-                     "--data-binary", "@-", "-H",
-                     "Content-Type: application/ocsp-request",
-                     url + "/ca/ocsp"], input=f.read())
-    size = os.path.getsize(os.path.join(odir, "resp.der"))
-    shutil.copy(os.path.join(odir, "resp.der"),
-                os.path.join(static_dir, "resp.der"))
+        resp = post_der(url + "/ca/ocsp", os.path.join(plain, str(i)))
+    size = len(resp)
+    with open(os.path.join(static_dir, "resp.der"), "wb") as f:
+        f.write(resp)
     os.chmod(os.path.join(static_dir, "resp.der"), 0o644)
 
-    # OpenSSL's responder with the module's own responder key
+    # OpenSSL's responder with the module's own responder key and
+    # certificate (see OsslResponder)
     rfile = [f for f in os.listdir(os.path.join(h.root, "run", "certauth"))
              if f.endswith("-responder.pem")]
     if not rfile:
         raise RuntimeError("no responder certificate in the runtime dir")
-    rsigner = os.path.join(h.root, "run", "certauth", rfile[0])
-    op = harness.free_port()
-    ossl = subprocess.Popen(
-        ["openssl", "ocsp", "-index", os.path.join(odir, "index.txt"),
-         "-port", str(op), "-rsigner", rsigner, "-rkey", rsigner,
-         "-CA", ca.cert, "-nmin", "60", "-ignore_err"],
-        stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        stdout=open(os.path.join(odir, "openssl-ocsp.log"), "wb"),
-        start_new_session=True)
+    # a copy of its own, read at every start
+    rsigner = os.path.join(odir, "responder.pem")
+    shutil.copy(os.path.join(h.root, "run", "certauth", rfile[0]), rsigner)
+    os.chmod(rsigner, 0o600)
+    ossl = procs.add(OsslResponder(odir, rsigner, ca.cert, certs[0], multi))
+    ossl.start()
+    ourl = ossl.url
+    nkids = len(proc_children(ossl.proc.pid))
 
-    class _Ossl:
-        def stop(self):
-            try:
-                os.killpg(ossl.pid, signal.SIGTERM)
-            except OSError:
-                pass
-            try:
-                ossl.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(ossl.pid, signal.SIGKILL)
-    ostop = procs.add(_Ossl())
-    # it listens on [::] only (IPV6_V6ONLY)
-    ourl = "http://[::1]:%d" % op
-    deadline = time.time() + 15
-    while time.time() < deadline:
-        r = run(["openssl", "ocsp", "-issuer", ca.cert, "-cert", certs[0],
-                 "-url", ourl, "-CAfile", ca.cert, "-no_nonce"],
-                check=False)
-        if b": good" in r.stdout:
-            break
-        time.sleep(0.3)
-    else:
-        with open(os.path.join(odir, "openssl-ocsp.log"), "rb") as f:
-            raise RuntimeError("openssl ocsp -index does not answer: %s%s"
-                               % ((r.stdout + r.stderr).decode(
-                                   errors="replace"),
-                                  f.read().decode(errors="replace")))
+    # checks: both answer good, echo the nonce, sign nonce requests per
+    # request (the same request twice gets two signatures: ECDSA is
+    # randomized) and the module answers the same bytes without nonce
+    checks = []
+    for name, u in (("mod_certauth", url6 + "/ca/ocsp"),
+                    ("openssl ocsp", ourl)):
+        g1, _, o1 = ocsp_answer(u, ca.cert, certs[1], False)
+        g2, echoed, o2 = ocsp_answer(u, ca.cert, certs[1], True)
+        a = post_der(u, os.path.join(nonce, "1"))
+        b = post_der(u, os.path.join(nonce, "1"))
+        c1 = post_der(u, os.path.join(plain, "1"))
+        c2 = post_der(u, os.path.join(plain, "1"))
+        ok = g1 and g2 and echoed and a != b
+        checks.append(ok)
+        table.add("o", "check: %s over [::1] answers good (openssl ocsp "
+                  "client, verified), echoes the nonce, signs the same nonce "
+                  "request anew each time" % name,
+                  "good %s, nonce %s, two nonce answers %s; no-nonce answers "
+                  "%s; %d / %d B (no nonce / nonce)"
+                  % (g1 and g2, "echoed" if echoed else "MISSING",
+                     "differ" if a != b else "IDENTICAL",
+                     "identical" if c1 == c2 else "differ", len(c1), len(a)),
+                  "", "ok" if ok else "MISMATCH")
+        if not ok:
+            log("%s check output:\n%s\n%s" % (name, o1, o2))
 
-    conns = S["cost_conns"]
-    ct = "application/ocsp-request"
-    nproc = 4
-
-    def bodies(d):
-        out = []
-        for i in range(n):
-            with open(os.path.join(d, str(i)), "rb") as f:
-                out.append(f.read())
-        return out
-    pb, nb = bodies(plain), bodies(nonce)
-    res = {k: [] for k in ("cached", "nonce", "static", "py_cached",
-                           "py_nonce", "ossl", "ossl_nonce")}
+    ka_cached = OcspArm(
+        "OCSP pre-produced (no nonce), mod_certauth, keep-alive (wrk %d "
+        "conns)" % conns,
+        lambda: wrk(url, (plain, n), "POST", "/ca/ocsp",
+                    "application/ocsp-request", None, conns, dur),
+        lambda: httpd_ticks(h))
+    ka_static = OcspArm(
+        "GET static file of the same bytes (%d B), the same httpd, "
+        "keep-alive (wrk %d conns)" % (size, conns),
+        lambda: wrk(url, None, "GET", "/static/resp.der", None, None, conns,
+                    dur),
+        lambda: httpd_ticks(h))
+    ka_nonce = OcspArm(
+        "OCSP nonce (signed per request), mod_certauth, keep-alive (wrk %d "
+        "conns)" % conns,
+        lambda: wrk(url, (nonce, n), "POST", "/ca/ocsp",
+                    "application/ocsp-request", None, conns, dur),
+        lambda: httpd_ticks(h))
+    pf, nf = os.path.join(plain, "0"), os.path.join(nonce, "0")
+    how = "new connection per request (ab, %d conns)" % conns
+    nc_cached = OcspArm(
+        "OCSP pre-produced (no nonce), mod_certauth, " + how,
+        lambda: ab(url6 + "/ca/ocsp", pf, conns, dur),
+        lambda: httpd_ticks(h))
+    nc_ossl = OcspArm(
+        "OCSP no nonce, openssl ocsp -index -multi %d, %s" % (multi, how),
+        lambda: ossl.load(pf, conns, dur), ossl.ticks)
+    nc_nonce = OcspArm(
+        "OCSP nonce, mod_certauth, " + how,
+        lambda: ab(url6 + "/ca/ocsp", nf, conns, dur),
+        lambda: httpd_ticks(h))
+    nc_ossl_nonce = OcspArm(
+        "OCSP nonce, openssl ocsp -index -multi %d, %s" % (multi, how),
+        lambda: ossl.load(nf, conns, dur), ossl.ticks)
+    # the static file over the same transport (GET: Apache's default
+    # handler refuses a POST to a file)
+    nc_static = OcspArm(
+        "GET static file of the same bytes, the same httpd, " + how,
+        lambda: ab(url6 + "/static/resp.der", None, conns, dur),
+        lambda: httpd_ticks(h))
+    # is one ab the bottleneck?  The same load from two ab processes (it
+    # cannot be used against `openssl ocsp`: the first ab to stop leaves
+    # it dead for the other, see OsslResponder)
+    nc_cached2 = OcspArm(
+        "OCSP pre-produced (no nonce), mod_certauth, new connection per "
+        "request, two ab of %d conns" % (conns // 2),
+        lambda: ab(url6 + "/ca/ocsp", pf, conns, dur, 2),
+        lambda: httpd_ticks(h))
+    order = [ka_cached, ka_static, ka_nonce, nc_cached, nc_ossl, nc_nonce,
+             nc_ossl_nonce, nc_static, nc_cached2]
+    loads = []
     for rnd in range(rounds):
-        log("OCSP round %d of %d" % (rnd + 1, rounds))
-        res["cached"].append(wrk(url, (plain, n), "POST", "/ca/ocsp", ct,
-                                 None, conns, dur))
-        res["static"].append(wrk(url, None, "GET", "/static/resp.der", None,
-                                 None, conns, dur))
-        res["nonce"].append(wrk(url, (nonce, n), "POST", "/ca/ocsp", ct,
-                                None, conns, dur))
-        # the same Python client against both responders
-        res["py_cached"].append(pyload("127.0.0.1", hp, "/ca/ocsp", pb, dur,
-                                       nproc))
-        res["ossl"].append(pyload("::1", op, "/", pb, dur, nproc))
-        res["py_nonce"].append(pyload("127.0.0.1", hp, "/ca/ocsp", nb, dur,
-                                      nproc))
-        res["ossl_nonce"].append(pyload("::1", op, "/", nb, dur, nproc))
-    procs.items.remove(ostop)
-    ostop.stop()
+        loads.append(os.getloadavg()[0])
+        log("OCSP round %d of %d (load %.2f)" % (rnd + 1, rounds, loads[-1]))
+        for arm in (order if rnd % 2 == 0 else list(reversed(order))):
+            arm.run()
+    pdir = os.environ.get("BENCH_OCSP_PROFILE")
+    if pdir:
+        os.makedirs(pdir, exist_ok=True)
+
+        def fresh_ossl_pids():
+            ossl.stop()
+            ossl.start()
+            return proc_children(ossl.proc.pid)
+        for name, pids, load in (
+                ("mod_certauth-nonce-ab", h.children,
+                 lambda: ab(url6 + "/ca/ocsp", nf, conns, dur)),
+                ("mod_certauth-cached-ab", h.children,
+                 lambda: ab(url6 + "/ca/ocsp", pf, conns, dur)),
+                ("mod_certauth-cached-wrk", h.children, ka_cached.load),
+                ("mod_certauth-nonce-wrk", h.children, ka_nonce.load),
+                ("static-ab", h.children,
+                 lambda: ab(url6 + "/static/resp.der", None, conns, dur)),
+                ("openssl-ocsp-nonce-ab", fresh_ossl_pids,
+                 lambda: ab(ossl.url, nf, conns, dur))):
+            perf_profile(os.path.join(pdir, name), pids(), dur, load)
+    procs.items.remove(ossl)
+    ossl.stop()
     procs.items.remove(h)
     h.cleanup()
 
-    def med(k):
-        rs = sorted(res[k], key=lambda r: r["rate"])
-        return rs[len(rs) // 2]["rate"], rs[len(rs) // 2]
-    for k, what in (
-            ("cached", "OCSP, mod_certauth, pre-produced (no nonce), wrk %d "
-                       "conns" % conns),
-            ("nonce", "OCSP, mod_certauth, nonce (signed per request), wrk "
-                      "%d conns" % conns),
-            ("static", "GET static file of the same size (%d B), Apache, "
-                       "wrk %d conns" % (size, conns)),
-            ("py_cached", "OCSP, mod_certauth, no nonce, Python client x%d"
-                          % nproc),
-            ("ossl", "OCSP, openssl ocsp -index, no nonce, Python client x%d"
-                     % nproc),
-            ("py_nonce", "OCSP, mod_certauth, nonce, Python client x%d"
-                         % nproc),
-            ("ossl_nonce", "OCSP, openssl ocsp -index, nonce, Python client "
-                           "x%d" % nproc)):
-        rate, r = med(k)
-        table.add("o", "%s, median of %d" % (what, rounds), fmt(r))
-    cached, static = med("cached")[0], med("static")[0]
-    pyc, osl = med("py_cached")[0], med("ossl")[0]
-    pyn, osl_n = med("py_nonce")[0], med("ossl_nonce")[0]
-    r1 = cached / static if static else 0
-    r2 = pyc / osl if osl else 0
-    r3 = pyn / osl_n if osl_n else 0
-    table.add("o", "OCSP pre-produced / static file (wrk)", "%.2f×" % r1,
-              "≥ 0.8×", verdict(r1 >= 0.8))
-    table.add("o", "OCSP pre-produced / openssl ocsp (same Python client; "
-              "bounded by the client)", "%.1f×" % r2, "≥ 10×",
-              verdict(r2 >= 10))
-    table.add("o", "OCSP nonce / openssl ocsp nonce (same Python client)",
-              "%.1f×" % r3)
+    def med(xs):
+        xs = [x for x in xs if x != float("inf")]
+        return median(xs) if xs else float("nan")
+    for arm in order:
+        rs = arm.runs
+        extra = ""
+        if "length_diff" in rs[0]:
+            extra = "; %.0f B per answer" % med([r["body_mean"] for r in rs])
+        table.add("o", arm.label,
+                  "%.0f/s (rounds %s); server CPU %.3f ms/answer (%.2f "
+                  "cores); client CPU %.3f ms/answer (%.2f cores)%s%s"
+                  % (med([r["rate"] for r in rs]),
+                     " ".join("%.0f" % r["rate"] for r in rs),
+                     med([r["cpu_ms"] for r in rs]),
+                     med([r["server_cores"] for r in rs]),
+                     med([r["client_ms"] for r in rs]),
+                     med([r["client_cores"] for r in rs]), extra,
+                     notes([{"x": r} for r in rs], "x")))
+    lt = ", ".join("%.1f" % x for x in loads)
+
+    def ratio_row(what, a, b, key="rate", target=None, invert=False):
+        rs = []
+        for ra, rb in zip(a.runs, b.runs):
+            x, y = ra[key], rb[key]
+            if invert:
+                x, y = y, x
+            if y and x != float("inf") and y != float("inf"):
+                rs.append(x / y)
+        if not rs:
+            table.add("o", what, "not measured")
+            return None
+        m = median(rs)
+        table.add("o", "%s: median of %d per-round ratios" % (what, len(rs)),
+                  "%.2f× (min %.2f, max %.2f; load %s)"
+                  % (m, min(rs), max(rs), lt),
+                  "≥ %g×" % target if target else "",
+                  verdict(m >= target) if target else "")
+        return m
+    ratio_row("OCSP pre-produced / static file, keep-alive", ka_cached,
+              ka_static, target=0.8)
+    ratio_row("OCSP pre-produced, mod_certauth / openssl ocsp, new "
+              "connection per request", nc_cached, nc_ossl, target=10)
+    ratio_row("OCSP nonce, mod_certauth / openssl ocsp nonce, new "
+              "connection per request", nc_nonce, nc_ossl_nonce, target=10)
+    ratio_row("server CPU per answer, openssl ocsp / mod_certauth "
+              "pre-produced (new connection)", nc_cached, nc_ossl,
+              key="cpu_ms", invert=True)
+    ratio_row("server CPU per answer, openssl ocsp / mod_certauth nonce "
+              "(new connection)", nc_nonce, nc_ossl_nonce, key="cpu_ms",
+              invert=True)
+    ratio_row("OCSP pre-produced / static file, new connection per request",
+              nc_cached, nc_static)
+    ratio_row("client check: OCSP pre-produced, two ab / one ab",
+              nc_cached2, nc_cached)
+    # each at its best transport (`openssl ocsp` has only the one)
+    ratio_row("OCSP pre-produced keep-alive (wrk) / openssl ocsp no nonce "
+              "(ab)", ka_cached, nc_ossl)
+    # what 10× openssl ocsp asks of httpd: Apache's own static file against
+    # OpenSSL's responder, on the same rounds
+    ratio_row("ceiling: GET static file keep-alive (wrk) / openssl ocsp no "
+              "nonce (ab)", ka_static, nc_ossl)
+    ratio_row("ceiling: GET static file, new connection / openssl ocsp no "
+              "nonce, new connection (ab)", nc_static, nc_ossl)
+    table.add("o", "openssl ocsp responder processes (-multi %d)" % multi,
+              "%d children of one parent; %s" % (nkids, version(
+                  ["openssl", "version"])))
+
 
 if __name__ == "__main__":
     main()

@@ -233,18 +233,22 @@ def certs(srv, wd):
     good = [enroll(srv, wd) for _ in range(3)]
     bad = enroll(srv, wd)
     revoke(srv, bad, "keyCompromise")
-    # the CRL that lists it comes from the watchdog within CertAuthCRLDelay;
-    # wait for it, so that the CRL generation stays put in the tests
+    wait_on_crl(srv, bad)
+    return good, bad
+
+
+def wait_on_crl(srv, holder):
+    """The CRL that lists a revocation comes from the watchdog within
+    CertAuthCRLDelay; wait for it, so that the CRL generation stays put."""
     deadline = time.time() + 10
     while True:
         st, _, der = srv.h.get("/ca/crl")
         assert st == 200
         if x509.load_der_x509_crl(der).get_revoked_certificate_by_serial_number(
-                bad.x509.serial_number) is not None:
+                holder.x509.serial_number) is not None:
             break
         assert time.time() < deadline, "the revocation is not on the CRL"
         time.sleep(0.1)
-    return good, bad
 
 
 def test_aia_names_responder(srv, certs):
@@ -335,6 +339,72 @@ def test_nonce_lengths(srv, ca, certs):
                  ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
 
 
+def revalidate(url, hd, body):
+    """GET url with If-None-Match: the ETag of the answer (hd, body) got
+    before.  The pre-produced response is made anew when the CRL changes (the
+    watchdog's next CRL, another test's revocation), so a 200 is right when
+    the response changed in between: only then, and only when the 200
+    carries another ETag than the one sent, the new answer is revalidated in
+    turn (at most 3 times).  A 200 with the ETag that was sent fails at
+    once.  Returns the last (status, headers, body) of the answer
+    revalidated."""
+    for _ in range(3):
+        st, hd2, body2 = get(url, {"If-None-Match": hd["ETag"]})
+        if st != 200:
+            return st, hd, body
+        assert hd2.get("ETag") and hd2["ETag"] != hd["ETag"], \
+            "200 to If-None-Match with the current ETag %s" % hd["ETag"]
+        assert body2 != body, "a new ETag for the same bytes"
+        hd, body = hd2, body2
+    pytest.fail("the response changed at each of 3 revalidations")
+
+
+def same_answer(fetch, url, body):
+    """fetch() -> (status, headers, bytes) should answer the pre-produced
+    response `body` got from GET url.  When it answers other bytes, the
+    response may have been made anew in between (a new CRL): GET url again,
+    and only if that changed too, fetch() once more to compare with the new
+    one.  Returns (status, bytes fetched, the reference bytes)."""
+    st, _, got = fetch()
+    if st == 200 and got != body:
+        st2, _, now = get(url)
+        assert st2 == 200
+        if now != body:
+            body = now
+            st, _, got = fetch()
+    return st, got, body
+
+
+def test_get_revalidation_after_a_change(srv, ca, certs, wd):
+    """The race revalidate() allows for, made on purpose: a revocation of
+    another certificate makes a new CRL and so a new response for this one;
+    the old ETag then gets a 200 with the new response and its new ETag, and
+    that one a 304."""
+    good, bad = certs
+    url = srv.ocsp_url + "/" + urllib.parse.quote(
+        base64.b64encode(request_der(ca.pem, [good[2]])).decode(), safe="")
+    st, hd, body = get(url)
+    assert st == 200 and hd.get("ETag")
+    other = enroll(srv, wd)
+    revoke(srv, other, "superseded")
+    wait_on_crl(srv, other)
+    deadline = time.time() + 30
+    while True:
+        st, hd2, body2 = get(url)
+        assert st == 200
+        if hd2["ETag"] != hd["ETag"]:
+            break
+        assert time.time() < deadline, "no new response after a revocation"
+        time.sleep(0.2)
+    assert body2 != body
+    st, hd3, body3 = get(url, {"If-None-Match": hd["ETag"]})
+    assert st == 200 and hd3["ETag"] == hd2["ETag"], (st, hd3.get("ETag"))
+    st, _, _ = get(url, {"If-None-Match": hd2["ETag"]})
+    assert st == 304, st
+    st, hd4, body4 = revalidate(url, hd, body)
+    assert st == 304 and hd4["ETag"] == hd2["ETag"]
+
+
 def test_get_form_and_caching_headers(srv, ca, certs, wd):
     good, bad = certs
     der = request_der(ca.pem, [bad])
@@ -355,14 +425,15 @@ def test_get_form_and_caching_headers(srv, ca, certs, wd):
                "-CAfile", ca.cert, "-cert", bad.cert]).stdout.decode()
     assert "%s: revoked" % bad.cert in out, out
     # a cache revalidates with the ETag
-    st, hd2, body2 = get(url, {"If-None-Match": hd["ETag"]})
+    st, hd, body = revalidate(url, hd, body)
     assert st == 304, st
     # base64url without padding, and '/' left unencoded: the same answer
     url2 = srv.ocsp_url + "/" + base64.urlsafe_b64encode(der).decode() \
         .rstrip("=")
-    st, _, body3 = get(url2)
+    st, body3, body = same_answer(lambda: get(url2), url, body)
     assert st == 200 and body3 == body
-    st, _, body4 = get(srv.ocsp_url + "/" + b64.replace("+", "%2B"))
+    st, body4, body = same_answer(
+        lambda: get(srv.ocsp_url + "/" + b64.replace("+", "%2B")), url, body)
     assert st == 200 and body4 == body
     # '/' left unencoded where base64 has "//" (0xFF octets in a nonce make
     # one for sure): httpd must not fold it (MergeSlashes Off), or the
@@ -374,8 +445,9 @@ def test_get_form_and_caching_headers(srv, ca, certs, wd):
     assert st == 200, body5
     assert hd5["Content-Type"] == "application/ocsp-response"
     # POST answers the same pre-produced response, without caching headers
-    st, hd5, body5 = post(srv, der)
+    st, body5, body = same_answer(lambda: post(srv, der), url, body)
     assert st == 200 and body5 == body
+    hd5 = post(srv, der)[1]
     assert "max-age" not in hd5.get("Cache-Control", "")
 
 
