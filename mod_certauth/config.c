@@ -46,6 +46,8 @@ void *certauth_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->supersede_grace_secs = -1;
     c->db_timeout = -1;
     c->db_max_waiters = -1;
+    c->dbd_max = -1;
+    c->dbd_persist = -1;
     c->crl_delay = -1;
     c->acme_http_port = -1;
     c->acme_tls_port = -1;
@@ -82,6 +84,10 @@ void *certauth_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(supersede_grace_secs);
     MERGE_INT(db_timeout);
     MERGE_INT(db_max_waiters);
+    MERGE_PTR(dbd_driver);
+    MERGE_PTR(dbd_params);
+    MERGE_INT(dbd_max);
+    MERGE_INT(dbd_persist);
     MERGE_INT(crl_delay);
     MERGE_PTR(acme_profile);
     MERGE_PTR(acme_names);
@@ -1073,6 +1079,11 @@ static const char *set_db_limit(cmd_parms *cmd, void *d, const char *arg)
         return err;
     }
     if (!strcasecmp(name, "CertAuthDBMaxWaiters")) {
+        if (cmd->server->is_virtual) {
+            /* one limit for all processes and hosts (db.c) */
+            return "CertAuthDBMaxWaiters: set it in the main server, not "
+                   "in a <VirtualHost> (it counts for all of them)";
+        }
         return parse_int(cmd, name, arg, 1, CERTAUTH_MAX_WAITERS,
                          &sc->db_max_waiters);
     }
@@ -1293,6 +1304,17 @@ const command_rec certauth_cmds[] = {
     AP_INIT_TAKE1("CertAuthDBMaxWaiters", set_db_limit, NULL, RSRC_CONF,
                   "requests that may wait for a stalled write path at once, "
                   "in all processes (default 8); others get 503 at once"),
+    /* mod_dbd's own: httpd gives a directive to every module that
+     * declares it, so mod_certauth learns the size of mod_dbd's pool and
+     * bounds the wait for one of its connections (db.c) */
+    AP_INIT_TAKE1("DBDriver", certauth_db_dbd_param, NULL, RSRC_CONF,
+                  "(mod_dbd's; read by mod_certauth too)"),
+    AP_INIT_TAKE1("DBDParams", certauth_db_dbd_param, NULL, RSRC_CONF,
+                  "(mod_dbd's; read by mod_certauth too)"),
+    AP_INIT_TAKE1("DBDMax", certauth_db_dbd_param, NULL, RSRC_CONF,
+                  "(mod_dbd's; read by mod_certauth too)"),
+    AP_INIT_FLAG("DBDPersist", certauth_db_dbd_persist, NULL, RSRC_CONF,
+                 "(mod_dbd's; read by mod_certauth too)"),
     AP_INIT_TAKE1("CertAuthCRLDelay", set_db_limit, NULL, RSRC_CONF,
                   "longest time from a revocation to a CRL listing it "
                   "(default 2s)"),

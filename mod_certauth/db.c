@@ -18,9 +18,18 @@
  *   deadline, whatever mechanism the Mutex directive chose.
  * - Connections: one that failed in a way that says the connection itself
  *   is unusable (SQLite: read-only, I/O error, corrupt, cannot open;
- *   PostgreSQL: the connection lost) is discarded when the request ends,
- *   so that mod_dbd opens a new one; a request whose mod_dbd connection
- *   was just discarded gets one of its own (ap_dbd_open). */
+ *   PostgreSQL: the connection lost, the server read-only) is discarded
+ *   when the request ends, so that mod_dbd opens a new one; a request whose
+ *   mod_dbd connection was just discarded gets one of its own
+ *   (ap_dbd_open).
+ * - The wait for a connection: mod_dbd waits for a free connection of its
+ *   pool (DBDMax per process) without a bound (apr_reslist_acquire; it sets
+ *   no apr_reslist_timeout), so every connection this module takes passes
+ *   a gate of the process first, sized like the pool (DBDMax, read from
+ *   mod_dbd's own directive), where a request waits until its deadline
+ *   and no longer.  While requests wait there and the write path is
+ *   stalled, writers waiting for the stalled path give up their
+ *   connections (503) rather than keep them until their deadlines. */
 
 #include <httpd.h>
 #include <http_config.h>
@@ -35,6 +44,9 @@
 #include <apr_optional.h>
 #include <apr_shm.h>
 #include <apr_strings.h>
+#include <apr_lib.h>
+#include <apr_thread_cond.h>
+#include <apr_thread_mutex.h>
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
@@ -69,6 +81,8 @@ typedef struct {
     volatile apr_uint32_t nslots;
     volatile apr_uint32_t slot[1];     /* pid of a writer, 0: free        */
 } shared_t;
+
+typedef struct certauth_gate certauth_gate;
 
 static apr_shm_t *shm;
 static shared_t *shared;
@@ -193,10 +207,237 @@ static int stalled(apr_time_t now)
            || now - (apr_time_t)apr_atomic_read64(&shared->progress) > STALL;
 }
 
+/* The gate in front of mod_dbd's pool (one per process and pool): `cap`
+ * connections may be out through it.  Waiters queue, reads (GET, HEAD)
+ * before the others, each kind in its order of arrival; a connection given
+ * back while some wait goes to the first of them (newcomers do not
+ * overtake).  So a read waits for one connection to come back, not for the
+ * writers before it: while the write path is stalled, the writers that
+ * hold connections give them up as soon as somebody waits here. */
+#define DBD_DEFAULT_MAX 10      /* mod_dbd's DBDMax when unset            */
+typedef struct gate_waiter {
+    struct gate_waiter *next, *prev;
+    int granted;
+    int read;                   /* GET or HEAD: queued before the others  */
+} gate_waiter;
+
+struct certauth_gate {
+#if APR_HAS_THREADS
+    apr_thread_mutex_t *m;
+    apr_thread_cond_t *c;
+#endif
+    int cap;
+    int out;                    /* taken, handed over included            */
+    gate_waiter *head, *tail;   /* waiting, not yet granted               */
+    volatile apr_uint32_t want; /* how many, read without m               */
+};
+
+#if APR_HAS_THREADS
+static void gate_unlink(certauth_gate *g, gate_waiter *w)
+{
+    if (w->prev) {
+        w->prev->next = w->next;
+    }
+    else {
+        g->head = w->next;
+    }
+    if (w->next) {
+        w->next->prev = w->prev;
+    }
+    else {
+        g->tail = w->prev;
+    }
+    w->next = w->prev = NULL;
+    apr_atomic_dec32(&g->want);
+}
+#endif
+
+/* Take one before `deadline` (0: as long as it takes, until the child
+ * exits).  `mine`: how many the caller holds already; when they are all
+ * there are, nobody else can give one back: APR_EBUSY at once. */
+static apr_status_t gate_take(certauth_gate *g, apr_time_t deadline,
+                              int mine, int read)
+{
+    apr_status_t rv = APR_SUCCESS;
+#if APR_HAS_THREADS
+    gate_waiter w = {NULL, NULL, 0, read}, *after;
+#else
+    (void)read;
+#endif
+
+    if (!g) {
+        return APR_SUCCESS;
+    }
+#if APR_HAS_THREADS
+    apr_thread_mutex_lock(g->m);
+    if (g->out < g->cap && !g->head) {
+        g->out++;
+        apr_thread_mutex_unlock(g->m);
+        return APR_SUCCESS;
+    }
+    if (mine >= g->cap) {
+        apr_thread_mutex_unlock(g->m);
+        return APR_EBUSY;
+    }
+    /* after the last read (a read), or at the end */
+    after = g->tail;
+    if (read) {
+        for (after = g->head; after && after->read && after->next
+                              && after->next->read; after = after->next) {
+        }
+        if (after && !after->read) {
+            after = NULL;       /* before all: no read waits */
+        }
+    }
+    w.prev = after;
+    w.next = after ? after->next : g->head;
+    if (w.next) {
+        w.next->prev = &w;
+    }
+    else {
+        g->tail = &w;
+    }
+    if (after) {
+        after->next = &w;
+    }
+    else {
+        g->head = &w;
+    }
+    apr_atomic_inc32(&g->want);
+    while (!w.granted) {
+        apr_time_t now = apr_time_now();
+        apr_interval_time_t wait = apr_time_from_sec(1);
+
+        if (g->head == &w && g->out < g->cap) {
+            /* one given back when nobody waited */
+            gate_unlink(g, &w);
+            g->out++;
+            break;
+        }
+        if ((deadline && now >= deadline)
+            || (!deadline && apr_atomic_read32(&stopping))) {
+            gate_unlink(g, &w);
+            rv = APR_TIMEUP;
+            break;
+        }
+        if (deadline && deadline - now < wait) {
+            wait = deadline - now;
+        }
+        apr_thread_cond_timedwait(g->c, g->m, wait);
+    }
+    apr_thread_mutex_unlock(g->m);
+#else
+    (void)deadline;
+    (void)mine;
+#endif
+    return rv;
+}
+
+static void gate_give(certauth_gate *g)
+{
+    if (!g) {
+        return;
+    }
+#if APR_HAS_THREADS
+    apr_thread_mutex_lock(g->m);
+    if (g->head) {
+        /* handed over: stays out */
+        gate_waiter *w = g->head;
+        gate_unlink(g, w);
+        w->granted = 1;
+        apr_thread_cond_broadcast(g->c);
+    }
+    else if (g->out > 0) {
+        g->out--;
+    }
+    apr_thread_mutex_unlock(g->m);
+#endif
+}
+
+/* Requests of this process wait at the gate for a connection. */
+static int gate_wanted(certauth_gate *g)
+{
+    return g && apr_atomic_read32(&g->want) > 0;
+}
+
+/* mod_dbd's directives, read here too. */
+const char *certauth_db_dbd_param(cmd_parms *cmd, void *d, const char *arg)
+{
+    certauth_srv_conf *sc = certauth_srv(cmd->server);
+    const char *name = cmd->cmd->name;
+    (void)d;
+
+    if (!strcasecmp(name, "DBDriver")) {
+        sc->dbd_driver = arg;
+    }
+    else if (!strcasecmp(name, "DBDParams")) {
+        sc->dbd_params = arg;
+    }
+    else if (apr_isdigit(*arg)) {
+        /* DBDMax (mod_dbd says what is wrong with a value) */
+        sc->dbd_max = atoi(arg);
+    }
+    return NULL;
+}
+
+const char *certauth_db_dbd_persist(cmd_parms *cmd, void *d, int flag)
+{
+    (void)d;
+    certauth_srv(cmd->server)->dbd_persist = flag;
+    return NULL;
+}
+
+/* One gate per pool of mod_dbd in this child (servers with the same
+ * driver, parameters and size share one; mod_dbd may keep two pools
+ * where other settings differ: the gate is then stricter than needed). */
+static void gates_make(apr_pool_t *pchild, server_rec *s0)
+{
+#if APR_HAS_THREADS
+    apr_hash_t *gates = apr_hash_make(pchild);
+    server_rec *s;
+
+    for (s = s0; s; s = s->next) {
+        certauth_srv_conf *sc = certauth_srv(s);
+        int cap = sc->dbd_max >= 0 ? sc->dbd_max : DBD_DEFAULT_MAX;
+        const char *key;
+        certauth_gate *g;
+
+        sc->dbd_gate = NULL;
+        /* DBDPersist Off: a connection of its own for every use, no pool
+         * to wait for; DBDMax 0: mod_dbd has no pool either */
+        if (sc->dbd_persist == 0 || cap <= 0) {
+            continue;
+        }
+        key = apr_psprintf(pchild, "%s\n%s\n%d",
+                           sc->dbd_driver ? sc->dbd_driver : "",
+                           sc->dbd_params ? sc->dbd_params : "", cap);
+        if (!(g = apr_hash_get(gates, key, APR_HASH_KEY_STRING))) {
+            g = apr_pcalloc(pchild, sizeof(*g));
+            g->cap = cap;
+            if (apr_thread_mutex_create(&g->m, APR_THREAD_MUTEX_DEFAULT,
+                                        pchild) != APR_SUCCESS
+                || apr_thread_cond_create(&g->c, pchild) != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, CA_LOGNO(1353)
+                             "cannot make the wait for database connections "
+                             "bounded: mutex or condition not created");
+                continue;
+            }
+            apr_hash_set(gates, key, APR_HASH_KEY_STRING, g);
+        }
+        sc->dbd_gate = g;
+    }
+#else
+    (void)pchild;
+    (void)s0;
+#endif
+}
+
 /* Lock a global mutex before `deadline` (0: wait as long as it takes):
  * try-locks with pauses from 1 to 20 ms, so that it works with every
- * mechanism of the Mutex directive.  APR_TIMEUP when the time ran out. */
-static apr_status_t lock_until(apr_global_mutex_t *m, apr_time_t deadline)
+ * mechanism of the Mutex directive.  APR_TIMEUP when the time ran out;
+ * APR_EAGAIN when `yield` (may be NULL) says to give up before. */
+static apr_status_t lock_until_or(apr_global_mutex_t *m, apr_time_t deadline,
+                                  int (*yield)(void *), void *baton)
 {
     apr_interval_time_t pause = apr_time_from_msec(1);
     apr_status_t rv;
@@ -211,12 +452,20 @@ static apr_status_t lock_until(apr_global_mutex_t *m, apr_time_t deadline)
         if ((deadline && now >= deadline) || apr_atomic_read32(&stopping)) {
             return APR_TIMEUP;
         }
+        if (yield && yield(baton)) {
+            return APR_EAGAIN;
+        }
         apr_sleep(deadline && deadline - now < pause ? deadline - now
                                                       : pause);
         if (pause < apr_time_from_msec(20)) {
             pause *= 2;
         }
     }
+}
+
+static apr_status_t lock_until(apr_global_mutex_t *m, apr_time_t deadline)
+{
+    return lock_until_or(m, deadline, NULL, NULL);
 }
 
 /* What the database code of one request (or of the watchdog) keeps. */
@@ -233,7 +482,74 @@ typedef struct certauth_dbctx {
     apr_pool_t *pool;            /* of the request, or of the caller     */
     int holds_db;                /* certauth_db_lock(r) holds db_mutex   */
     int unbounded;               /* no deadline (certauth_store_bg)      */
+    certauth_gate *gate;         /* in front of mod_dbd's pool, or NULL  */
+    int acquired;                /* ap_dbd_acquire was asked (once)      */
+    int acq_token;               /* a gate token for the request's conn  */
+    int own_token;               /* ... for the one of our own (dbd_open) */
+    int through;                 /* got SQLite's write lock while holding
+                                    the write path                        */
 } certauth_dbctx;
+
+/* Writers waiting for a stalled write path give their connections up
+ * (503) to requests of this process that wait for one at the gate. */
+static int yield_connection(void *baton)
+{
+    certauth_dbctx *x = baton;
+
+    return gate_wanted(x->gate) && stalled(apr_time_now());
+}
+
+/* The request's gate token, given back after mod_dbd's cleanup gave the
+ * connection back (cleanups run in the reverse order of registration). */
+static apr_status_t acq_token_give(void *data)
+{
+    certauth_dbctx *x = data;
+
+    if (x->acq_token) {
+        x->acq_token = 0;
+        gate_give(x->gate);
+    }
+    return APR_SUCCESS;
+}
+
+/* Give back the connection of our own, and its token. */
+static void own_close(certauth_dbctx *x)
+{
+    if (x->own && x->dbd) {
+        dbd_close(x->s, x->dbd);
+    }
+    x->own = 0;
+    if (x->own_token) {
+        x->own_token = 0;
+        gate_give(x->gate);
+    }
+}
+
+/* A token of the gate within the deadline; logs why not. */
+static int gate_enter(certauth_dbctx *x)
+{
+    apr_status_t rv = gate_take(x->gate, x->unbounded ? 0 : x->deadline,
+                                x->acq_token + x->own_token,
+                                x->r && (x->r->method_number == M_GET));
+
+    if (rv == APR_SUCCESS) {
+        return 1;
+    }
+    if (rv == APR_EBUSY) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, CA_LOGNO(1351)
+                     "database unavailable: a new connection is needed and "
+                     "this request holds all %d of mod_dbd's pool (DBDMax)",
+                     x->gate->cap);
+    }
+    else {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, CA_LOGNO(1350)
+                     "database unavailable: all %d connections of this "
+                     "process's mod_dbd pool (DBDMax) stayed in use until "
+                     "the %s (CertAuthDBTimeout)", x->gate->cap,
+                     x->r ? "request's deadline" : "deadline");
+    }
+    return 0;
+}
 
 /* The write path (ca_store_set_writer_lock). */
 static apr_status_t writer_lock(void *baton, int lock, apr_time_t deadline,
@@ -245,8 +561,23 @@ static apr_status_t writer_lock(void *baton, int lock, apr_time_t deadline,
     if (!write_mutex) {
         return APR_SUCCESS;
     }
-    if (!lock) {
+    if (lock == CA_STORE_STALLED) {
+        return stalled(apr_time_now()) ? CA_EBUSY : APR_SUCCESS;
+    }
+    if (lock == CA_STORE_THROUGH) {
+        /* SQLite's write lock is had: a writer got through */
+        x->through = 1;
         progress();
+        return APR_SUCCESS;
+    }
+    if (!lock) {
+        /* progress only when SQLite's lock was had (not when a writer
+         * gives the mutex back after it waited for a lock held elsewhere
+         * in vain: the path would seem to move while it is stalled) */
+        if (x->through) {
+            progress();
+            x->through = 0;
+        }
         apr_global_mutex_unlock(write_mutex);
         slot_give(x->slot);
         x->slot = -1;
@@ -259,12 +590,20 @@ static apr_status_t writer_lock(void *baton, int lock, apr_time_t deadline,
     }
     if (lock == CA_STORE_ADMIT) {
         /* a write waiting for another thread's commit (group commit)
-         * counts against CertAuthDBMaxWaiters like one waiting here */
+         * counts against CertAuthDBMaxWaiters like one waiting here, and
+         * by the same rule: no slot free, refused at once while the path
+         * is stalled, else asked again (APR_EAGAIN) */
         if (x->admission && x->slot < 0 && (x->slot = slot_take()) < 0) {
-            *why = apr_psprintf(x->pool,
-                                "%u requests are writing or waiting to "
-                                "write already (CertAuthDBMaxWaiters)",
-                                shared ? shared->nslots : 0);
+            apr_time_t now = apr_time_now();
+            if (!stalled(now)) {
+                return APR_EAGAIN;
+            }
+            *why = apr_psprintf(x->pool, "%u requests are writing or "
+                                "waiting to write already and none got "
+                                "through for %d ms (CertAuthDBMaxWaiters)",
+                                shared ? shared->nslots : 0,
+                                (int)apr_time_as_msec(now - (apr_time_t)
+                                    apr_atomic_read64(&shared->progress)));
             return CA_EBUSY;
         }
         return APR_SUCCESS;
@@ -283,10 +622,15 @@ static apr_status_t writer_lock(void *baton, int lock, apr_time_t deadline,
         /* the path moves: wait for a slot while it does */
         apr_sleep(apr_time_from_msec(2));
     }
-    rv = lock_until(write_mutex, deadline);
+    rv = lock_until_or(write_mutex, deadline, yield_connection, x);
     if (rv != APR_SUCCESS) {
         slot_give(x->slot);
         x->slot = -1;
+        if (rv == APR_EAGAIN) {
+            *why = "the write path is stalled and other requests wait for "
+                   "this process's database connections (DBDMax)";
+            return CA_EBUSY;
+        }
         if (rv == APR_TIMEUP) {
             *why = "the write path stayed busy until the request's deadline "
                    "(CertAuthDBTimeout)";
@@ -297,7 +641,6 @@ static apr_status_t writer_lock(void *baton, int lock, apr_time_t deadline,
         *why = "cannot lock the write path";
         return CA_EBUSY;
     }
-    progress();
     return APR_SUCCESS;
 }
 
@@ -325,9 +668,7 @@ static apr_status_t ctx_cleanup(void *data)
         slot_give(x->slot);
         x->slot = -1;
     }
-    if (x->own && x->dbd) {
-        dbd_close(x->s, x->dbd);
-    }
+    own_close(x);
     x->dbd = NULL;
     x->st = NULL;
     return APR_SUCCESS;
@@ -396,13 +737,34 @@ static ca_store_t *ctx_store(certauth_dbctx *x, apr_pool_t *p)
         }
         if (!x->dbd) {
             /* the request's connection; when mod_dbd has none for it
-             * (the one it had was just discarded), one of our own */
-            x->dbd = x->r && !attempt && dbd_acquire ? dbd_acquire(x->r)
-                                                     : NULL;
+             * (the one it had was just discarded), one of our own; each
+             * through the gate, so that no wait for mod_dbd's pool
+             * outlasts the deadline */
             x->own = 0;
+            if (x->r && !x->acquired && dbd_acquire) {
+                x->acquired = 1;
+                if (!gate_enter(x)) {
+                    return NULL;
+                }
+                x->acq_token = 1;
+                apr_pool_cleanup_register(x->r->pool, x, acq_token_give,
+                                          apr_pool_cleanup_null);
+                x->dbd = dbd_acquire(x->r);
+                if (!x->dbd) {
+                    apr_pool_cleanup_kill(x->r->pool, x, acq_token_give);
+                    acq_token_give(x);
+                }
+            }
             if (!x->dbd && dbd_open) {
+                if (!gate_enter(x)) {
+                    return NULL;
+                }
+                x->own_token = 1;
                 x->dbd = dbd_open(p, x->s);
                 x->own = x->dbd != NULL;
+                if (!x->dbd) {
+                    own_close(x);
+                }
             }
             if (!x->dbd) {
                 continue;
@@ -413,6 +775,7 @@ static ca_store_t *ctx_store(certauth_dbctx *x, apr_pool_t *p)
         if (x->st) {
             ca_store_set_writer_lock(x->st, writer_lock, x);
             ca_store_set_cancel(x->st, &stopping);
+            ca_store_set_yield(x->st, yield_connection, x);
             ca_store_set_deadline(x->st, x->deadline,
                                   (int)apr_time_as_msec(
                                       certauth_db_timeout(x->s)));
@@ -430,9 +793,7 @@ static ca_store_t *ctx_store(certauth_dbctx *x, apr_pool_t *p)
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, x->s, CA_LOGNO(1304)
                          "database connection opened before the last "
                          "connection failure replaced");
-            if (x->own) {
-                dbd_close(x->s, x->dbd);
-            }
+            own_close(x);
             x->dbd = NULL;
             x->st = NULL;
             continue;
@@ -449,9 +810,7 @@ static ca_store_t *ctx_store(certauth_dbctx *x, apr_pool_t *p)
             return NULL;
         }
         /* discarded: the next attempt opens a new connection */
-        if (x->own) {
-            dbd_close(x->s, x->dbd);
-        }
+        own_close(x);
         x->dbd = NULL;
         x->st = NULL;
     }
@@ -478,6 +837,7 @@ static certauth_dbctx *req_ctx(request_rec *r)
         x->slot = -1;
         x->admission = 1;
         x->pool = main->pool;
+        x->gate = certauth_srv(main->server)->dbd_gate;
         apr_pool_userdata_setn(x, DBCTX_KEY, NULL, main->pool);
         /* a pre-cleanup: before mod_dbd gives the request's connection
          * back to its pool (a plain cleanup of the request pool, made
@@ -548,6 +908,7 @@ ca_store_t *certauth_store_worker(apr_pool_t *p, server_rec *s,
     x->slot = -1;
     x->deadline = apr_time_now() + bound;
     x->pool = p;
+    x->gate = certauth_srv(s)->dbd_gate;
     apr_pool_pre_cleanup_register(p, x, ctx_cleanup);
     st = ctx_store(x, p);
     if (st && migrate_with(st, p, s, x->deadline, 0) != APR_SUCCESS) {
@@ -565,6 +926,7 @@ ca_store_t *certauth_store_bg(apr_pool_t *p, server_rec *s, void **handle)
     x->slot = -1;
     x->unbounded = 1;
     x->pool = p;
+    x->gate = certauth_srv(s)->dbd_gate;
     apr_pool_pre_cleanup_register(p, x, ctx_cleanup);
     st = ctx_store(x, p);
     if (st && migrate_with(st, p, s, 0, 0) != APR_SUCCESS) {
@@ -653,6 +1015,7 @@ void certauth_db_child_init(apr_pool_t *pchild, server_rec *s0)
     server_rec *s;
 
     apr_pool_pre_cleanup_register(pchild, NULL, child_exit);
+    gates_make(pchild, s0);
 
     if (db_mutex) {
         apr_global_mutex_child_init(&db_mutex,

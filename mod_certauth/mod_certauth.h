@@ -77,6 +77,13 @@ typedef struct certauth_srv_conf {
     const char *crl_cache;       /* cache file (runtime dir), per CA        */
     apr_interval_time_t db_timeout; /* CertAuthDBTimeout, -1 unset         */
     int db_max_waiters;          /* CertAuthDBMaxWaiters (main server), -1 */
+    /* mod_dbd's pool as its own directives set it (read here too, db.c):
+     * DBDriver, DBDParams, DBDMax (-1 unset), DBDPersist (-1 unset) */
+    const char *dbd_driver;
+    const char *dbd_params;
+    int dbd_max;
+    int dbd_persist;
+    struct certauth_gate *dbd_gate; /* the child's gate for that pool      */
     apr_interval_time_t crl_delay; /* CertAuthCRLDelay, -1 unset            */
     int ocsp;                    /* CertAuthOCSP: 1 On, 0 Off, 2 on by
                                     default, -1 unset                       */
@@ -214,6 +221,10 @@ ca_store_t *certauth_store_worker(apr_pool_t *p, server_rec *s,
                                   apr_interval_time_t bound);
 /* CertAuthDBTimeout of s (or the default). */
 apr_interval_time_t certauth_db_timeout(server_rec *s);
+/* mod_dbd's directives DBDriver, DBDParams, DBDMax, DBDPersist, read by
+ * this module too (httpd calls every module that declares a directive). */
+const char *certauth_db_dbd_param(cmd_parms *cmd, void *d, const char *arg);
+const char *certauth_db_dbd_persist(cmd_parms *cmd, void *d, int flag);
 /* The global mutex (CRL making, schema changes) before `deadline`
  * (0: unbounded): APR_SUCCESS, or APR_TIMEUP. */
 apr_status_t certauth_db_lock_until(apr_time_t deadline);

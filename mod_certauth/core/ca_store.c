@@ -242,6 +242,7 @@ static int error_kind(ca_store_t *s, int rc, const char *msg)
 void ca_st_error(ca_store_t *s, int rc)
 {
     const char *e;
+    int failed_before = s->in_txn && s->txn_failed, kind;
 
     if (s->in_txn) {
         s->txn_failed = 1;
@@ -252,8 +253,15 @@ void ca_st_error(ca_store_t *s, int rc)
         return;
     }
     e = apr_dbd_error(s->driver, s->handle, rc);
+    kind = error_kind(s, rc, e);
+    if (failed_before && kind != CA_ERR_BROKEN) {
+        /* PostgreSQL: what follows a failed statement in its transaction
+         * ("current transaction is aborted") says nothing new; the first
+         * error and its kind are kept (a server turned read-only) */
+        return;
+    }
     s->last_error = apr_pstrdup(s->conn_pool, e ? e : "unknown error");
-    s->err_kind = error_kind(s, rc, s->last_error);
+    s->err_kind = kind;
 }
 
 int ca_store_busy(ca_store_t *s)
@@ -285,7 +293,9 @@ static int remaining_ms(ca_store_t *s, int dflt)
 }
 
 /* SQLite's busy handler while BEGIN waits for the write lock: pauses of
- * 1 to 16 ms, then 20 ms, until the deadline or a cancellation. */
+ * 1 to 16 ms, then 20 ms, until the deadline or a cancellation, or (once
+ * about CA_STORE_YIELD_AFTER_MS passed: 31 ms in the first five pauses,
+ * then 20 ms each) until the yield function says to give up. */
 static int busy_wait(void *arg, int count)
 {
     ca_store_t *s = arg;
@@ -293,6 +303,11 @@ static int busy_wait(void *arg, int count)
     apr_interval_time_t pause;
 
     if (now >= s->deadline || (s->cancel && apr_atomic_read32(s->cancel))) {
+        return 0;
+    }
+    if (s->yield && count >= 5 + (CA_STORE_YIELD_AFTER_MS - 31) / 20
+        && s->yield(s->yield_baton)) {
+        s->yielded = 1;
         return 0;
     }
     pause = apr_time_from_msec(count < 5 ? 1 << count : 20);
@@ -306,6 +321,12 @@ static int busy_wait(void *arg, int count)
 void ca_store_set_cancel(ca_store_t *s, volatile apr_uint32_t *flag)
 {
     s->cancel = flag;
+}
+
+void ca_store_set_yield(ca_store_t *s, int (*fn)(void *), void *baton)
+{
+    s->yield = fn;
+    s->yield_baton = baton;
 }
 
 #define TIMEOUT_MARK "certauth__timeouts"
@@ -602,6 +623,12 @@ apr_status_t ca_store_check(ca_store_t *s, apr_pool_t *p)
            s->last_error);
     apr_hash_set(s->prepared, TIMEOUT_MARK, APR_HASH_KEY_STRING, NULL);
     if ((rv = ca_st_select_drain(s, p, "SELECT 1")) == APR_SUCCESS) {
+        apr_time_t *opened = apr_hash_get(s->prepared, INIT_MARK,
+                                          APR_HASH_KEY_STRING);
+        /* a new session: opened now */
+        if (opened) {
+            *opened = apr_time_now();
+        }
         pg_timeouts(s, p);
     }
     return rv;
@@ -637,7 +664,24 @@ apr_status_t ca_store_discard(ca_store_t *s)
     sqlite3_stmt *st;
 
     if (!s->d->sqlite) {
-        return APR_ENOTIMPL;
+        int nrows = 0;
+
+        if (strcmp(s->d->driver, "pgsql")) {
+            return APR_ENOTIMPL;
+        }
+        /* fails: the server ends the session while it answers (or, at the
+         * latest, before the next statement, which then fails and is
+         * reconnected by ca_store_check) */
+        apr_dbd_query(s->driver, s->handle, &nrows,
+                      "SELECT pg_terminate_backend(pg_backend_pid())");
+        /* a new session: set up again (its time, its timeouts) */
+        apr_hash_set(s->prepared, INIT_MARK, APR_HASH_KEY_STRING, NULL);
+        apr_hash_set(s->prepared, TIMEOUT_MARK, APR_HASH_KEY_STRING, NULL);
+        s->err_kind = CA_ERR_BROKEN;
+        ca_log(CA_LOG_MARK, CA_LOG_INFO, 0, NULL,
+               "database session ended after \"%s\"; the connection is "
+               "reopened", s->last_error ? s->last_error : "");
+        return APR_SUCCESS;
     }
     db = apr_dbd_native_handle(s->driver, s->handle);
     if (!db || h[0] != (void *)db || h[2] != (void *)s->conn_pool) {
@@ -696,6 +740,7 @@ apr_status_t ca_st_txn_open(ca_store_t *s, apr_pool_t *p)
                           + apr_time_from_msec(CA_STORE_UNBOUNDED_MS);
         }
         sqlite3_busy_handler(db, busy_wait, s);
+        s->yielded = 0;
         rc = sqlite3_exec(db, s->d->begin, NULL, NULL, NULL);
         s->deadline = saved;
         /* (replaces the handler) */
@@ -706,8 +751,13 @@ apr_status_t ca_st_txn_open(ca_store_t *s, apr_pool_t *p)
             ca_st_wl_leave(s);
             if (s->err_kind == CA_ERR_BUSY) {
                 s->last_error = apr_psprintf(s->conn_pool, "the database is "
-                                             "locked by another program (%s)",
-                                             s->last_error);
+                                             "locked by another program "
+                                             "(%s)%s", s->last_error,
+                                             s->yielded
+                                             ? "; given up before the "
+                                               "deadline for requests "
+                                               "waiting for a connection"
+                                             : "");
                 return CA_EBUSY;
             }
             return CA_EDB;
@@ -715,6 +765,9 @@ apr_status_t ca_st_txn_open(ca_store_t *s, apr_pool_t *p)
         s->in_txn = 1;
         s->txn_failed = 0;
         s->err_kind = CA_ERR_OTHER;
+        if (s->wlock) {
+            s->wlock(s->wlock_baton, CA_STORE_THROUGH, 0, NULL);
+        }
         return APR_SUCCESS;
     }
     if (s->d->begin) {

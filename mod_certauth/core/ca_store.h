@@ -80,10 +80,20 @@ apr_status_t ca_store_open(ca_store_t **ps, apr_pool_t *p, const char *driver,
  * `deadline` (0: no bound) or too many are waiting already. */
 /* lock(baton, CA_STORE_ADMIT, deadline, &why): only the admission (a
  * write unit queued for another thread's group commit counts as waiting),
- * CA_EBUSY when too many wait already; CA_STORE_ADMIT_END gives it back
- * (lock 0 does too). */
+ * CA_EBUSY when too many wait already and the unit is to be refused,
+ * APR_EAGAIN when it is to ask again later (not admitted yet);
+ * CA_STORE_ADMIT_END gives it back (lock 0 does too). */
+/* lock(baton, CA_STORE_THROUGH, 0, NULL): the holder got SQLite's write
+ * lock (BEGIN IMMEDIATE succeeded): the write path moves. */
 #define CA_STORE_ADMIT     2
 #define CA_STORE_ADMIT_END 3
+#define CA_STORE_THROUGH   4
+/* lock(baton, CA_STORE_STALLED, 0, NULL): CA_EBUSY when the write path is
+ * stalled (no writer got through lately: a lock held elsewhere), else
+ * APR_SUCCESS.  A group commit's leader then runs its own unit alone, so
+ * that the units queued behind it count against the admission limit
+ * (CA_STORE_ADMIT) instead of waiting with it. */
+#define CA_STORE_STALLED   5
 typedef apr_status_t (*ca_store_lock_fn)(void *baton, int lock,
                                          apr_time_t deadline,
                                          const char **why);
@@ -101,16 +111,26 @@ void ca_store_set_deadline(ca_store_t *s, apr_time_t deadline, int bound_ms);
 /* A flag that, once non-zero, ends SQLite's wait for its write lock before
  * the deadline (a process that shuts down). */
 void ca_store_set_cancel(ca_store_t *s, volatile apr_uint32_t *flag);
+/* Asked now and then while SQLite's write lock is waited for (after the
+ * first CA_STORE_YIELD_AFTER_MS of the wait): non-zero ends the wait before the deadline
+ * (CA_EBUSY), e.g. because other requests wait for the connection this
+ * one holds while another program keeps the lock. */
+#define CA_STORE_YIELD_AFTER_MS 300
+void ca_store_set_yield(ca_store_t *s, int (*fn)(void *), void *baton);
 /* The last error was a lock not had in time (busy, lock timeout). */
 int ca_store_busy(ca_store_t *s);
 /* The last error says the connection itself is unusable (SQLite:
  * read-only, I/O error, corrupt, cannot open, not a database; PostgreSQL:
  * connection lost): it should be discarded and another one opened. */
 int ca_store_broken(ca_store_t *s);
-/* Close the connection under the driver so that the owner drops it
- * (mod_dbd: apr_dbd_check_conn fails, and its pool invalidates it): the
- * store must not be used afterwards.  SQLite only (PostgreSQL connections
- * are reconnected by ca_store_check); APR_ENOTIMPL otherwise. */
+/* Discard the connection.  SQLite: closed under the driver so that the
+ * owner drops it (mod_dbd: apr_dbd_check_conn fails, and its pool
+ * invalidates it); the store must not be used afterwards.  PostgreSQL:
+ * the server is asked to end the session (pg_terminate_backend of its own
+ * backend), so that the next check (mod_dbd's apr_dbd_check_conn, or
+ * ca_store_check) reconnects it with libpq's PQreset: a new session, with
+ * the settings and the server of that time (a connection whose server
+ * turned read-only).  APR_ENOTIMPL for other drivers. */
 apr_status_t ca_store_discard(ca_store_t *s);
 /* When this connection was set up (its first use by the store). */
 apr_time_t ca_store_opened(ca_store_t *s);

@@ -207,7 +207,7 @@ apr_status_t ca_store_run_unit(ca_store_t *s, apr_pool_t *p,
 {
     batch_job job, *take, *j, *next;
     batch *b;
-    int n, admitted = 0;
+    int n, max, admitted = 0;
 
     /* nested in a transaction of the caller, or not SQLite: alone */
     if (!s->d->sqlite || s->txn || s->in_txn) {
@@ -246,15 +246,19 @@ apr_status_t ca_store_run_unit(ca_store_t *s, apr_pool_t *p,
                  * while the leader waits briefly (another process's
                  * commit). */
                 const char *why = NULL;
-                if (s->wlock(s->wlock_baton, CA_STORE_ADMIT, s->deadline,
-                             &why) != APR_SUCCESS) {
+                apr_status_t arv = s->wlock(s->wlock_baton, CA_STORE_ADMIT,
+                                            s->deadline, &why);
+                if (arv == APR_SUCCESS) {
+                    admitted = 1;
+                }
+                else if (arv != APR_EAGAIN) {
                     withdraw(b, &job);
                     pthread_mutex_unlock(&batch_mu);
                     s->last_error = why ? why : "the write path is busy";
                     s->err_kind = CA_ERR_BUSY;
                     return CA_EBUSY;
                 }
-                admitted = 1;
+                /* APR_EAGAIN: no slot yet, the path moves: asked again */
             }
             if (s->deadline && !job.taken
                 && apr_time_now() >= s->deadline) {
@@ -286,11 +290,15 @@ apr_status_t ca_store_run_unit(ca_store_t *s, apr_pool_t *p,
             admitted = 0;
         }
         /* lead: take up to CA_BATCH_MAX queued units (ours among them,
-         * unless an earlier leader has run it already) */
+         * unless an earlier leader has run it already); only the first
+         * while the write path is stalled (the others then wait within
+         * the admission limit, or are refused at once) */
         b->leading = 1;
         take = b->head;
         take->taken = 1;
-        for (j = take, n = 1; j->next && n < CA_BATCH_MAX; j = j->next) {
+        max = s->wlock && s->wlock(s->wlock_baton, CA_STORE_STALLED, 0, NULL)
+                              != APR_SUCCESS ? 1 : CA_BATCH_MAX;
+        for (j = take, n = 1; j->next && n < max; j = j->next) {
             n++;
             j->next->taken = 1;
         }

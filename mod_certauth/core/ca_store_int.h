@@ -68,6 +68,10 @@ struct ca_store_t {
     int err_kind;
     int keep_error;             /* last_error set by the store itself    */
     volatile apr_uint32_t *cancel; /* non-zero: stop waiting (shutdown)   */
+    int (*yield)(void *);       /* non-zero: give SQLite's lock up (others
+                                   wait for this connection)              */
+    void *yield_baton;
+    int yielded;                /* the last wait ended so                 */
 };
 
 /* Kinds of database errors (ca_store_busy, ca_store_broken). */

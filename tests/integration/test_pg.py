@@ -363,6 +363,103 @@ def test_database_restart(pg, make_httpd, keys):
         harness.assert_no_crash(h)
 
 
+def admin_sql(pg, sql):
+    """One statement in a session of its own that may write whatever the
+    database's default (default_transaction_read_only) says."""
+    full = [os.path.join(PGBIN, "psql"), "-h", pg.sock, "-p", str(pg.port),
+            "-U", "certauth", "-d", "certauth", "-At", "-v",
+            "ON_ERROR_STOP=1", "-c", sql]
+    if pg.user:
+        full = ["runuser", "-u", pg.user, "--"] + full
+    return run(full, timeout=60, cwd=pg.root,
+               env=dict(os.environ,
+                        PGOPTIONS="-c default_transaction_read_only=off"))
+
+
+def enroll_status(h, user="alice"):
+    csr, _ = make_csr()
+    t0 = time.time()
+    st, hd, body = h.enroll(csr, user=user)
+    return st, hd, body, time.time() - t0
+
+
+def until_201(h, within=15):
+    t0 = time.time()
+    while True:
+        st, hd, body, _ = enroll_status(h)
+        if st == 201 or time.time() - t0 > within:
+            return st, body
+        time.sleep(0.3)
+
+
+def test_read_only_server(pg, make_httpd, keys):
+    """The server turns read-only under the front ends, then writable
+    again, without a restart of httpd: (1) for every session at once
+    (ALTER SYSTEM default_transaction_read_only, reloaded); (2) for new
+    sessions only (ALTER DATABASE ... SET default_transaction_read_only,
+    as a standby that a failover left the front ends connected to): the
+    sessions opened while it was so stay read-only after the database is
+    writable again, until the module ends them.  While read-only: writes
+    503 + Retry-After within the bound, reads answer; afterwards: 201 in
+    the same processes."""
+    h1 = front_end(make_httpd, pg, "event")
+    h2 = front_end(make_httpd, pg, "prefork")
+    pids = [(h.pid(), h.children()) for h in (h1, h2)]
+    certs = {}
+    for h in (h1, h2):
+        certs[h] = enroll(h, keys, "alice")
+        get_crl(h)
+
+    def read_only_phase():
+        for h in (h1, h2):
+            for _ in range(4):
+                st, hd, body, dt = enroll_status(h)
+                assert st == 503, (st, body)
+                assert hd.get("retry-after", "").isdigit(), hd
+                assert json.loads(body)["error"] == "database unavailable"
+                assert dt < 3 + 5, dt
+            st, _, body = h.get("/ca/certs/" + certs[h].serial)
+            assert st == 200, (st, body)
+
+    def writable_phase():
+        # every pooled connection of every child, as they come: each one
+        # still read-only costs one 503 at most (a reload reaches the
+        # sessions a moment later), none stays so
+        for h in (h1, h2):
+            for _ in range(12):
+                st, body = until_201(h)
+                assert st == 201, (body, h.log_tail(40))
+
+    # (1) every session
+    admin_sql(pg, "ALTER SYSTEM SET default_transaction_read_only = on")
+    admin_sql(pg, "SELECT pg_reload_conf()")
+    time.sleep(1)
+    read_only_phase()
+    admin_sql(pg, "ALTER SYSTEM RESET default_transaction_read_only")
+    admin_sql(pg, "SELECT pg_reload_conf()")
+    writable_phase()
+
+    # (2) new sessions: the front ends' sessions end (a failover), the new
+    # ones are read-only, and stay so when the database is writable again
+    admin_sql(pg, "ALTER DATABASE certauth SET default_transaction_read_only"
+                  " = on")
+    admin_sql(pg, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                  "WHERE datname = 'certauth' AND pid <> pg_backend_pid()")
+    read_only_phase()
+    admin_sql(pg, "ALTER DATABASE certauth RESET default_transaction_read_only")
+    writable_phase()
+
+    for h, (parent, children) in zip((h1, h2), pids):
+        # the same processes (prefork may have started more meanwhile)
+        assert h.pid() == parent
+        assert set(children) <= set(h.children()), "recovered by a restart?"
+    for h in (h1, h2):
+        text = open(h.error_log, errors="replace").read()
+        assert "read-only transaction" in text, text[-3000:]
+        assert "CA1302" in text, text[-3000:]
+        harness.assert_no_crash(h)
+
+
 def test_front_end_starts_before_database(pg, make_httpd, keys):
     """httpd starts while PostgreSQL is down (DBDMin 1: mod_dbd cannot fill
     its pool at child start): 503 until the database is up, then the schema
@@ -462,3 +559,4 @@ def test_store_unit_tests_on_pgsql(pg):
     out = r.stdout.decode() + r.stderr.decode()
     assert r.returncode == 0, out
     assert "test_pg_crl_lock" in out and "0 failed" in out, out
+    assert "ok   test_pg_read_only" in out, out

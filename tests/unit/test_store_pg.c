@@ -552,6 +552,47 @@ static void test_pg_reconnect(apr_pool_t *p)
     UT_CHECK(ca_store_cert_insert(s, p, mkrow(p, "R1", "re", 2)) == 0);
 }
 
+/* The session turns read-only (a standby, default_transaction_read_only):
+ * the failed write says the connection is unusable, also when statements
+ * after it in the transaction failed for that reason ("current transaction
+ * is aborted"); ca_store_discard ends the session and ca_store_check
+ * reconnects it: a new session, writable. */
+static void test_pg_read_only(apr_pool_t *p)
+{
+    raw_t *mine;
+    apr_hash_t *prepared = apr_hash_make(p);
+    ca_store_t *s = NULL;
+    ca_cert_row_t *out = NULL;
+    const char *pid, *err = NULL;
+    int v;
+
+    pg_reset(p);
+    mine = pg_raw(p);
+    UT_CHECK(ca_store_wrap(&s, p, mine->drv, mine->h, prepared, p) == 0);
+    if (!s) return;
+    UT_CHECK(ca_store_migrate(s, p, &v, &err) == APR_SUCCESS);
+    UT_CHECK(ca_store_cert_insert(s, p, mkrow(p, "W0", "ro", 1)) == 0);
+    pid = raw_scalar(p, mine, "SELECT pg_backend_pid()");
+    UT_CHECK(raw_exec(mine, "SET default_transaction_read_only = on") == 0);
+    UT_CHECK(ca_store_cert_insert(s, p, mkrow(p, "W1", "ro", 2)) != 0);
+    UT_CHECK(ca_store_broken(s));
+    UT_CHECK(strstr(ca_store_last_error(s), "read-only") != NULL);
+    /* in a transaction, with statements after the failed one */
+    UT_CHECK(ca_store_txn_begin(s, p) == APR_SUCCESS);
+    UT_CHECK(ca_store_cert_insert(s, p, mkrow(p, "W2", "ro", 3)) != 0);
+    UT_CHECK(ca_store_cert_get(s, p, "W0", &out) != APR_SUCCESS);
+    ca_store_txn_end(s, p, 0);
+    UT_CHECK_MSG(ca_store_broken(s), "%s", ca_store_last_error(s));
+    UT_CHECK(strstr(ca_store_last_error(s), "read-only") != NULL);
+    UT_CHECK(ca_store_discard(s) == APR_SUCCESS);
+    UT_CHECK(ca_store_check(s, p) == APR_SUCCESS);
+    UT_CHECK(!streq(raw_scalar(p, mine, "SELECT pg_backend_pid()"), pid));
+    UT_CHECK(ca_store_cert_insert(s, p, mkrow(p, "W3", "ro", 4)) == 0);
+    UT_CHECK(!ca_store_broken(s));
+    UT_CHECK(ca_store_cert_get(s, p, "W3", &out) == APR_SUCCESS
+             && out && streq(out->owner, "ro"));
+}
+
 static void test_pg_unreachable(apr_pool_t *p)
 {
     ca_store_t *s = NULL;
@@ -578,6 +619,7 @@ int main(void)
         UT_RUN(test_pg_crl_lock);
         UT_RUN(test_pg_txn_lock);
         UT_RUN(test_pg_reconnect);
+        UT_RUN(test_pg_read_only);
         UT_RUN(test_pg_unreachable);
     }
     else {
