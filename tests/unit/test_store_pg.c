@@ -356,6 +356,21 @@ static void test_pg_roundtrip(apr_pool_t *p)
         UT_CHECK(ca_store_pending_list(s, p, "approved", 10, 0, &rows)
                  == APR_SUCCESS && rows->nelts == 1);
     }
+    {
+        /* a CA rolled over twice: the CRLs of two previous generations,
+         * their key identifiers listed (more than VARCHAR(64) holds) */
+        const char *kids = "1111111111111111111111111111111111111111 "
+                           "2222222222222222222222222222222222222222";
+        const char *got_kids = NULL, *got_ders = NULL;
+        apr_int64_t num = 0, tu = 0, nu = 0;
+        UT_CHECK(ca_store_crl_head(s, p, &num, &tu, &nu) == APR_SUCCESS);
+        UT_CHECK_MSG(ca_store_crl_put(s, p, num, num + 1, 10, 20, "AAAA",
+                                      kids, "QUFB QkJC") == APR_SUCCESS,
+                     "%s", ca_store_last_error(s));
+        UT_CHECK(ca_store_crl_prev(s, p, &num, &tu, &nu, &got_kids,
+                                   &got_ders) == APR_SUCCESS
+                 && streq(got_kids, kids) && streq(got_ders, "QUFB QkJC"));
+    }
 }
 
 /* PostgreSQL fails every statement after an error until the transaction
