@@ -70,10 +70,9 @@ void *certauth_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(ca_cert_file);
     MERGE_PTR(ca_key_file);
     MERGE_PTR(passphrase);
-    MERGE_PTR(prev_ca_file);
-    MERGE_PTR(link_file);
-    MERGE_PTR(prev_key_file);
-    MERGE_PTR(prev_passphrase);
+    MERGE_PTR(prev_ca_files);
+    MERGE_PTR(link_files);
+    MERGE_PTR(prev_keys);
     MERGE_PTR(base_url);
     MERGE_PTR(where);
     c->has_endpoints = add->has_endpoints;
@@ -215,7 +214,8 @@ static const char *set_ca_cert(cmd_parms *cmd, void *d, const char *arg)
     return NULL;
 }
 
-/* CertAuthPreviousCACertificateFile, CertAuthCALinkCertificates */
+/* CertAuthPreviousCACertificateFile, CertAuthCALinkCertificates: each
+ * may be repeated (a CA rolled over more than once). */
 static const char *set_rollover_file(cmd_parms *cmd, void *d,
                                      const char *arg)
 {
@@ -231,33 +231,43 @@ static const char *set_rollover_file(cmd_parms *cmd, void *d,
                            NULL);
     }
     if (cmd->info) {
-        sc->link_file = path;
+        if (!sc->link_files) {
+            sc->link_files = apr_array_make(cmd->pool, 2,
+                                            sizeof(const char *));
+        }
+        APR_ARRAY_PUSH(sc->link_files, const char *) = path;
     }
     else {
-        sc->prev_ca_file = path;
+        if (!sc->prev_ca_files) {
+            sc->prev_ca_files = apr_array_make(cmd->pool, 2,
+                                               sizeof(const char *));
+        }
+        APR_ARRAY_PUSH(sc->prev_ca_files, const char *) = path;
     }
     return NULL;
 }
 
-/* CertAuthPreviousCAKeyFile path|URI [file:|exec:|env: pass phrase] */
+/* CertAuthPreviousCAKeyFile path|URI [file:|exec:|env: pass phrase]; the
+ * Nth is the key of the Nth CertAuthPreviousCACertificateFile. */
 static const char *set_prev_key(cmd_parms *cmd, void *d, const char *key,
                                 const char *pass)
 {
     certauth_srv_conf *sc = certauth_srv(cmd->server);
     const char *err = srv_only(cmd);
+    certauth_prev_key k;
     (void)d;
     if (err) {
         return err;
     }
+    memset(&k, 0, sizeof(k));
     if (ca_pkcs11_is_uri(key)) {
         if (ca_pkcs11_check_uri(cmd->pool, key, &err) != APR_SUCCESS) {
             return apr_pstrcat(cmd->pool, "CertAuthPreviousCAKeyFile: ", err,
                                NULL);
         }
-        sc->prev_key_file = key;
+        k.file = key;
     }
-    else if (!(sc->prev_key_file = ap_server_root_relative(cmd->pool,
-                                                           key))) {
+    else if (!(k.file = ap_server_root_relative(cmd->pool, key))) {
         return apr_pstrcat(cmd->pool, "CertAuthPreviousCAKeyFile: bad path ",
                            key, NULL);
     }
@@ -267,8 +277,12 @@ static const char *set_prev_key(cmd_parms *cmd, void *d, const char *key,
             return "CertAuthPreviousCAKeyFile: the pass phrase source is "
                    "file:/path, exec:/path or env:NAME";
         }
-        sc->prev_passphrase = pass;
+        k.passphrase = pass;
     }
+    if (!sc->prev_keys) {
+        sc->prev_keys = apr_array_make(cmd->pool, 2, sizeof(k));
+    }
+    APR_ARRAY_PUSH(sc->prev_keys, certauth_prev_key) = k;
     return NULL;
 }
 
@@ -1257,17 +1271,20 @@ const command_rec certauth_cmds[] = {
                   "exec:/path or env:NAME"),
     AP_INIT_TAKE1("CertAuthPreviousCACertificateFile", set_rollover_file,
                   NULL, RSRC_CONF,
-                  "after a rollover: the previous CA certificate (its "
-                  "certificates still identify their holders; published)"),
+                  "after a rollover: a previous CA certificate (its "
+                  "certificates still identify their holders; published); "
+                  "once for each previous CA generation"),
     AP_INIT_TAKE12("CertAuthPreviousCAKeyFile", set_prev_key, NULL,
                    RSRC_CONF,
                    "after a rollover: the previous CA's key (file or "
                    "PKCS#11 URI) and optionally its pass phrase source: it "
-                   "signs the previous CA's CRL"),
+                   "signs the previous CA's CRL; the Nth is the key of the "
+                   "Nth CertAuthPreviousCACertificateFile"),
     AP_INIT_TAKE1("CertAuthCALinkCertificates", set_rollover_file, (void *)1,
                   RSRC_CONF,
                   "after a rollover: the link certificates NewWithOld and "
-                  "OldWithNew (certauth-admin rollover's links.pem)"),
+                  "OldWithNew (certauth-admin rollover's links.pem); once "
+                  "for each rollover"),
     AP_INIT_TAKE1("CertAuthBaseURL", set_base_url, NULL, RSRC_CONF,
                   "public URL of the CA endpoints, e.g. "
                   "https://ca.example.org/ca"),

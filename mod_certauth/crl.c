@@ -196,9 +196,16 @@ static crl_blob *blob_load(const char *path, apr_finfo_t *fi)
     b->next_update = nu;
     b->der = (const unsigned char *)nl + 1;
     b->len = (apr_size_t)dlen;
-    b->etag = apr_psprintf(p, "\"crl-%s%" APR_INT64_T_FMT "\"",
-                           strstr(path, "-previous.bin") ? "previous-" : "",
-                           (apr_int64_t)num);
+    {
+        /* a previous generation's: crl-FP-previous-KID.bin */
+        const char *prev = strstr(path, "-previous-");
+        const char *tag = prev ? apr_pstrmemdup(p, prev + 1,
+                                                strlen(prev + 1) - 4)
+                               : NULL;
+        b->etag = apr_psprintf(p, "\"crl-%s%s%" APR_INT64_T_FMT "\"",
+                               tag ? tag : "", tag ? "-" : "",
+                               (apr_int64_t)num);
+    }
     (void)fi;
     return b;
 }
@@ -271,11 +278,87 @@ static void audit_crl(server_rec *s, ca_store_t *st, apr_pool_t *p,
     }
 }
 
-/* The previous CA, when it signs its CRL (a rollover, its key here). */
-static const ca_t *prev_signer(const certauth_srv_conf *sc)
+/* After a rollover: does this previous generation sign its CRL (its key
+ * here)? */
+static int gen_signs(const certauth_gen *g)
 {
-    return sc->prev_ca && sc->prev_ca->key && sc->crl_prev_cache
-               ? sc->prev_ca : NULL;
+    return g->ca && g->ca->key && g->crl_cache;
+}
+
+/* The previous generations that sign their CRLs, into *gens (n); and
+ * their CAs into *cas when cas is not NULL. */
+static int prev_signers(const certauth_srv_conf *sc, apr_pool_t *p,
+                        certauth_gen ***gens, const ca_t ***cas)
+{
+    int i, n = 0, all = sc->prevs ? sc->prevs->nelts : 0;
+
+    *gens = apr_pcalloc(p, sizeof(**gens) * (apr_size_t)(all + 1));
+    if (cas) {
+        *cas = apr_pcalloc(p, sizeof(**cas) * (apr_size_t)(all + 1));
+    }
+    for (i = 0; i < all; i++) {
+        certauth_gen *g = APR_ARRAY_IDX(sc->prevs, i, certauth_gen *);
+        if (gen_signs(g)) {
+            if (cas) {
+                (*cas)[n] = g->ca;
+            }
+            (*gens)[n++] = g;
+        }
+    }
+    return n;
+}
+
+/* Is kid in the space-separated list kids (ca_store_crl_prev)? */
+static int kid_listed(const char *kids, const char *kid)
+{
+    apr_size_t n = strlen(kid);
+    const char *k = kids;
+
+    while (k && *k) {
+        const char *e = strchr(k, ' ');
+        apr_size_t kl = e ? (apr_size_t)(e - k) : strlen(k);
+        if (kl == n && !strncmp(k, kid, n)) {
+            return 1;
+        }
+        k = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Write the cache file of each previous generation's CRL from the lists
+ * stored with CRL `number` (kids, ders: ca_store_crl_prev); APR_SUCCESS,
+ * or the first failure (logged when log is set). */
+static apr_status_t write_prev_files(server_rec *s, apr_pool_t *p,
+                                     certauth_gen **gens, int n,
+                                     apr_int64_t number, apr_int64_t tu,
+                                     apr_int64_t nu, const char *kids,
+                                     const char *ders, int log)
+{
+    apr_status_t rv = APR_SUCCESS, r1;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        const char *b64 = ca_crl_prev_of(p, kids, ders, gens[i]->kid);
+        unsigned char *der;
+        apr_size_t len;
+        r1 = !b64 ? CA_ENOTFOUND
+                  : ca_base64_decode(p, b64, strlen(b64), &der, &len);
+        if (r1 == APR_SUCCESS) {
+            r1 = write_file(p, gens[i]->crl_cache, number, tu, nu, der,
+                            len);
+        }
+        if (r1 != APR_SUCCESS) {
+            if (log) {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1810)
+                             "cannot write the previous CA's CRL cache %s "
+                             "(%s)", gens[i]->crl_cache, gens[i]->cert_file);
+            }
+            if (rv == APR_SUCCESS) {
+                rv = r1;
+            }
+        }
+    }
+    return rv;
 }
 
 /* Make, store and cache a new CRL (after a rollover the previous CA's
@@ -284,7 +367,8 @@ static apr_status_t generate(server_rec *s, ca_store_t *st, apr_pool_t *pool,
                              const char *why)
 {
     const certauth_srv_conf *sc = certauth_srv(s);
-    const ca_t *prev = prev_signer(sc);
+    certauth_gen **gens;
+    const ca_t **prevs;
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
     apr_int64_t number = 0, nu = now + (apr_int64_t)sc->crl_days * 86400;
     unsigned char *der = NULL;
@@ -292,12 +376,14 @@ static apr_status_t generate(server_rec *s, ca_store_t *st, apr_pool_t *pool,
     const char *err = NULL, *detail;
     apr_status_t rv;
     apr_pool_t *p;
-    int listed = 0, prev_listed = 0;
+    int listed = 0, *prev_listed, np, i;
 
     apr_pool_create(&p, pool);
-    rv = ca_crl_make2(p, sc->ca, prev, st, sc->crl_days,
-                      sc->crl_retention_days, now, &number, &der, &len,
-                      &listed, &prev_listed, &err);
+    np = prev_signers(sc, p, &gens, &prevs);
+    prev_listed = apr_pcalloc(p, sizeof(int) * (apr_size_t)(np + 1));
+    rv = ca_crl_make_n(p, sc->ca, prevs, np, st, sc->crl_days,
+                       sc->crl_retention_days, now, &number, &der, &len,
+                       &listed, prev_listed, &err);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, ca_store_busy(st) ? APLOG_WARNING
                                                     : APLOG_ERR, 0, s,
@@ -306,24 +392,16 @@ static apr_status_t generate(server_rec *s, ca_store_t *st, apr_pool_t *pool,
         apr_pool_destroy(p);
         return rv;
     }
-    if (prev) {
-        /* the previous CA's first: a reader that sees the new number on
-         * the current CRL finds it on the previous one too */
-        apr_int64_t n2, tu2, nu2;
-        const char *kid = NULL, *b64 = NULL;
-        unsigned char *pder;
-        apr_size_t plen;
-        if (ca_store_crl_prev(st, p, &n2, &tu2, &nu2, &kid, &b64)
-                != APR_SUCCESS
-            || n2 != number || !*b64
-            || ca_base64_decode(p, b64, strlen(b64), &pder, &plen)
-                   != APR_SUCCESS
-            || write_file(p, sc->crl_prev_cache, n2, tu2, nu2, pder, plen)
-                   != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1810)
-                         "cannot write the previous CA's CRL cache %s",
-                         sc->crl_prev_cache);
+    if (np) {
+        /* the previous CAs' first: a reader that sees the new number on
+         * the current CRL finds it on the previous ones too */
+        apr_int64_t n2 = 0, tu2 = 0, nu2 = 0;
+        const char *kids = NULL, *b64s = NULL;
+        if (ca_store_crl_prev(st, p, &n2, &tu2, &nu2, &kids, &b64s)
+                != APR_SUCCESS || n2 != number) {
+            kids = b64s = "";
         }
+        write_prev_files(s, p, gens, np, n2, tu2, nu2, kids, b64s, 1);
     }
     rv = write_file(p, sc->crl_cache, number, now, nu, der, len);
     if (rv != APR_SUCCESS) {
@@ -335,10 +413,11 @@ static apr_status_t generate(server_rec *s, ca_store_t *st, apr_pool_t *pool,
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CA_LOGNO(1310)
                  "CRL made (%s): %s", why, detail);
     audit_crl(s, st, p, detail);
-    if (prev) {
+    for (i = 0; i < np; i++) {
         detail = apr_psprintf(p, "previous CA's CRL number %" APR_INT64_T_FMT
-                              ", %d entries, issuer %s", number, prev_listed,
-                              sc->prev_ca->subject);
+                              ", %d entries, issuer %s, key %s", number,
+                              prev_listed[i], gens[i]->ca->subject,
+                              gens[i]->kid);
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CA_LOGNO(1811)
                      "CRL made (%s): %s", why, detail);
         audit_crl(s, st, p, detail);
@@ -359,18 +438,17 @@ static apr_status_t fetch(server_rec *s, ca_store_t *st, apr_pool_t *pool)
     apr_pool_t *p;
 
     apr_pool_create(&p, pool);
-    if (prev_signer(sc)) {
-        /* the previous CA's CRL stored with the current one (refresh made
-         * a new pair when it is not there) */
-        const char *kid = NULL;
-        rv = ca_store_crl_prev(st, p, &number, &tu, &nu, &kid, &b64);
-        if (rv == APR_SUCCESS && number > 0 && *b64
-            && !strcmp(kid, ca_cert_key_id(p, sc->prev_ca->cert))) {
-            rv = ca_base64_decode(p, b64, strlen(b64), &der, &len);
-            if (rv == APR_SUCCESS) {
-                rv = write_file(p, sc->crl_prev_cache, number, tu, nu, der,
-                                len);
-            }
+    {
+        /* the previous CAs' CRLs stored with the current one (refresh made
+         * a new set when one is not there) */
+        certauth_gen **gens;
+        int np = prev_signers(sc, p, &gens, NULL);
+        const char *kids = NULL;
+        rv = np ? ca_store_crl_prev(st, p, &number, &tu, &nu, &kids, &b64)
+                : APR_SUCCESS;
+        if (np && rv == APR_SUCCESS && number > 0) {
+            /* (one not there yet is left: refresh makes it) */
+            write_prev_files(s, p, gens, np, number, tu, nu, kids, b64, 0);
         }
         if (rv != APR_SUCCESS) {
             apr_pool_destroy(p);
@@ -406,17 +484,39 @@ static int due(const crl_blob *b, apr_int64_t now, apr_time_t db_checked,
                                  refresh_secs);
 }
 
-/* After a rollover: this process's copy of the previous CA's CRL is
+/* After a rollover: this process's copy of a previous CA's CRL is
  * missing or older than the current CRL c; under lock(). */
 static int prev_behind(const certauth_srv_conf *sc, crl_cache *c)
 {
-    crl_cache *pc;
+    int i;
 
-    if (!prev_signer(sc)) {
-        return 0;
+    for (i = 0; sc->prevs && i < sc->prevs->nelts; i++) {
+        const certauth_gen *g = APR_ARRAY_IDX(sc->prevs, i, certauth_gen *);
+        crl_cache *pc;
+        if (!gen_signs(g)) {
+            continue;
+        }
+        pc = cache_sync(g->crl_cache);
+        if (!pc->blob || !c->blob || pc->blob->number < c->blob->number) {
+            return 1;
+        }
     }
-    pc = cache_sync(sc->crl_prev_cache);
-    return !pc->blob || !c->blob || pc->blob->number < c->blob->number;
+    return 0;
+}
+
+/* A previous generation that signs its CRL has none stored with the
+ * current CRL (kids: the stored list). */
+static int prev_missing(const certauth_srv_conf *sc, const char *kids)
+{
+    int i;
+
+    for (i = 0; sc->prevs && i < sc->prevs->nelts; i++) {
+        const certauth_gen *g = APR_ARRAY_IDX(sc->prevs, i, certauth_gen *);
+        if (gen_signs(g) && !kid_listed(kids, g->kid)) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Ask the database and make a CRL when needed (force: a change of status
@@ -476,12 +576,11 @@ static int refresh(server_rec *s, ca_store_t *st, apr_pool_t *p,
                 status = HTTP_SERVICE_UNAVAILABLE;
             }
         }
-        else if (prev_signer(sc)
+        else if (prev_missing(sc, "")
                  && (ca_store_crl_prev(st, p, &number, &tu, &nu, &prev_kid,
                                        NULL) != APR_SUCCESS
-                     || strcmp(prev_kid, ca_cert_key_id(
-                                             p, sc->prev_ca->cert)))) {
-            /* the stored CRL has none of the previous CA's (made before
+                     || prev_missing(sc, prev_kid))) {
+            /* the stored CRL has none of a previous CA's (made before
              * the rollover, or by certauth-admin) */
             if (generate(s, st, p, "the previous CA's CRL") != APR_SUCCESS) {
                 status = HTTP_SERVICE_UNAVAILABLE;
@@ -780,39 +879,46 @@ static const char *crl_path_of(request_rec *r, const char *which,
                                const char **why)
 {
     const certauth_srv_conf *sc = certauth_srv(r->server);
-    int prev_named;
+    int n = sc->prevs ? sc->prevs->nelts : 0, g;
+    const certauth_gen *gen;
 
     if (!*which) {
         /* base/crl is named by the certificates of a CA without a
-         * previous one: after a rollover, the previous CA */
-        prev_named = sc->ca->previous != NULL;
+         * previous one: after rollovers, the oldest previous CA */
+        if (!n) {
+            return sc->crl_cache;
+        }
+        g = n - 1;
     }
     else if (!strcmp(which, "previous")) {
-        prev_named = 1;
+        if (!n) {
+            *why = "this CA has no previous CA whose CRL it signs "
+                   "(CertAuthPreviousCAKeyFile)";
+            return NULL;
+        }
+        g = 0;     /* the CA before this one */
     }
     else if (!strcmp(which, ca_cert_key_id(r->pool, sc->ca->cert))) {
         return sc->crl_cache;
     }
-    else if (sc->ca->previous
-             && !strcmp(which, ca_cert_key_id(r->pool, sc->ca->previous))) {
-        prev_named = 1;
-    }
     else {
-        *why = "no CA of this server has this key identifier";
+        for (g = 0; g < n && strcmp(which, APR_ARRAY_IDX(
+                                               sc->prevs, g,
+                                               certauth_gen *)->kid); g++) {
+        }
+        if (g == n) {
+            *why = "no CA of this server has this key identifier";
+            return NULL;
+        }
+    }
+    gen = APR_ARRAY_IDX(sc->prevs, g, certauth_gen *);
+    if (!gen_signs(gen)) {
+        *why = apr_psprintf(r->pool, "the CRL of the previous CA %s is "
+                            "signed with its key: CertAuthPreviousCAKeyFile "
+                            "is not set for it", gen->kid);
         return NULL;
     }
-    if (!prev_named) {
-        return sc->crl_cache;
-    }
-    if (!prev_signer(sc)) {
-        *why = sc->ca->previous
-                   ? "the previous CA's CRL is signed with its key: "
-                     "CertAuthPreviousCAKeyFile is not set"
-                   : "this CA has no previous CA whose CRL it signs "
-                     "(CertAuthPreviousCAKeyFile)";
-        return NULL;
-    }
-    return sc->crl_prev_cache;
+    return gen->crl_cache;
 }
 
 int certauth_crl_named(request_rec *r, const char *which, int pem)

@@ -103,10 +103,27 @@ void certauth_ocsp_child_init(apr_pool_t *p, server_rec *s)
 #endif
 }
 
-/* Under lock().  prev: of the previous CA (after a rollover). */
-static ocsp_state *state_of(const certauth_srv_conf *sc, int prev)
+/* The CA generation g: 0 the current CA, 1.. the previous ones after
+ * rollovers (sc->prevs, newest first). */
+static const certauth_gen *gen_of(const certauth_srv_conf *sc, int g)
 {
-    const char *key = prev ? sc->ocsp_prev_responder : sc->ocsp_dir;
+    return g > 0 ? APR_ARRAY_IDX(sc->prevs, g - 1, certauth_gen *) : NULL;
+}
+
+static const ca_t *gen_ca(const certauth_srv_conf *sc, int g)
+{
+    return g > 0 ? gen_of(sc, g)->ca : sc->ca;
+}
+
+static const char *gen_responder(const certauth_srv_conf *sc, int g)
+{
+    return g > 0 ? gen_of(sc, g)->ocsp_responder : sc->ocsp_responder;
+}
+
+/* Under lock().  g: the CA generation (gen_of). */
+static ocsp_state *state_of(const certauth_srv_conf *sc, int g)
+{
+    const char *key = g > 0 ? gen_responder(sc, g) : sc->ocsp_dir;
     ocsp_state *s = apr_hash_get(states, key, APR_HASH_KEY_STRING);
     if (!s) {
         s = apr_pcalloc(state_pool, sizeof(*s));
@@ -393,17 +410,16 @@ static int renew_due(const ca_ocsp_signer_t *s, apr_int64_t now)
 
 static ca_ocsp_signer_t *signer_from_file(apr_pool_t *p,
                                           const certauth_srv_conf *sc,
-                                          int prev)
+                                          int g)
 {
     ca_ocsp_signer_t *s = NULL;
     const char *err;
     char *data = NULL;
     apr_size_t len = 0;
 
-    if (ca_file_read(p, prev ? sc->ocsp_prev_responder : sc->ocsp_responder,
-                     OCSP_MAX_FILE, &data, &len) != APR_SUCCESS
-        || ca_ocsp_signer_load(p, prev ? sc->prev_ca : sc->ca, data, len,
-                               &s, &err)
+    if (ca_file_read(p, gen_responder(sc, g), OCSP_MAX_FILE, &data, &len)
+            != APR_SUCCESS
+        || ca_ocsp_signer_load(p, gen_ca(sc, g), data, len, &s, &err)
                != APR_SUCCESS) {
         s = NULL;
     }
@@ -426,15 +442,15 @@ static void signer_set(ocsp_state *os, ca_ocsp_signer_t *s, apr_pool_t *np)
 }
 
 /* The signer; NULL after logging when none can be had (*dbdown: because
- * of the database).  prev: for the previous CA's certificates after a
- * rollover: its key, or a responder certificate it issued (a file of its
- * own). */
+ * of the database).  g: the CA generation (gen_of): after a rollover, for
+ * a previous CA's certificates, its key or a responder certificate it
+ * issued (a file of its own). */
 static ca_ocsp_signer_t *get_signer(request_rec *r, ca_store_t *st,
-                                    int prev, int *dbdown)
+                                    int g, int *dbdown)
 {
     const certauth_srv_conf *sc = certauth_srv(r->server);
-    const ca_t *ca = prev ? sc->prev_ca : sc->ca;
-    const char *file = prev ? sc->ocsp_prev_responder : sc->ocsp_responder;
+    const ca_t *ca = gen_ca(sc, g);
+    const char *file = gen_responder(sc, g);
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
     ca_ocsp_signer_t *s;
     ocsp_state *os;
@@ -448,7 +464,7 @@ static ca_ocsp_signer_t *get_signer(request_rec *r, ca_store_t *st,
         return ca_ocsp_signer_ca(r->pool, ca);
     }
     lock();
-    os = state_of(sc, prev);
+    os = state_of(sc, g);
     s = os->signer;
     if (s && !renew_due(s, now)
         && apr_time_sec(apr_time_now() - os->signer_checked)
@@ -458,7 +474,7 @@ static ca_ocsp_signer_t *get_signer(request_rec *r, ca_store_t *st,
     }
     /* another child may have renewed it: look at the file */
     apr_pool_create(&np, state_pool);
-    s = signer_from_file(np, sc, prev);
+    s = signer_from_file(np, sc, g);
     os->signer_checked = apr_time_now();
     if (s && !renew_due(s, now)) {
         if (!os->signer || strcmp(os->signer->id, s->id)) {
@@ -475,7 +491,7 @@ static ca_ocsp_signer_t *get_signer(request_rec *r, ca_store_t *st,
 
     /* issue a new one, one process at a time */
     locked = certauth_db_lock(r);
-    s = signer_from_file(np, sc, prev);
+    s = signer_from_file(np, sc, g);
     if (!s || renew_due(s, now)) {
         if (!st) {
             *dbdown = 1;
@@ -505,7 +521,7 @@ static ca_ocsp_signer_t *get_signer(request_rec *r, ca_store_t *st,
                                apr_psprintf(r->pool, "OCSP responder "
                                             "certificate for %s%s, valid %d "
                                             "days", r->server->server_hostname,
-                                            prev ? " (previous CA)" : "",
+                                            g ? " (previous CA)" : "",
                                             sc->ocsp_responder_days));
             }
         }
@@ -575,21 +591,40 @@ int certauth_ocsp(request_rec *r, certauth_req *q)
     ocsp_entry *e = NULL;
     apr_int64_t next = 0;
     apr_status_t rv;
-    int answered, rc, dbdown, status, i, keep, known, prev = 0;
+    int answered, rc, dbdown, status, i, keep, known, prev = 0, n_gens = 1;
+    const ca_ocsp_t **ocs;
+    int *gens;
 
     rc = read_request(r, q, &der, &len, &answered);
     if (answered) {
         return rc;
     }
-    req = ca_ocsp_parse(r->pool, sc->ocsp_hashes, der, len);
-    if (req->status == OCSP_RESPONSE_STATUS_UNAUTHORIZED
-        && sc->ocsp_prev_hashes && sc->prev_ca && sc->prev_ca->key) {
-        /* after a rollover: about certificates of the previous CA? */
-        ca_ocsp_req_t *req2 = ca_ocsp_parse(r->pool, sc->ocsp_prev_hashes,
-                                            der, len);
-        if (req2->status == OCSP_RESPONSE_STATUS_SUCCESSFUL) {
-            req = req2;
-            prev = 1;
+    /* the CA's hashes, then (after rollovers) each previous generation's
+     * whose key is here; gens[k]: the generation of ocs[k] */
+    n_gens = 1 + (sc->prevs ? sc->prevs->nelts : 0);
+    ocs = apr_palloc(r->pool, sizeof(*ocs) * (apr_size_t)n_gens);
+    gens = apr_palloc(r->pool, sizeof(*gens) * (apr_size_t)n_gens);
+    ocs[0] = sc->ocsp_hashes;
+    gens[0] = 0;
+    for (i = 0, n_gens = 1; sc->prevs && i < sc->prevs->nelts; i++) {
+        const certauth_gen *g = gen_of(sc, i + 1);
+        if (g->ca && g->ca->key && g->ocsp_hashes) {
+            ocs[n_gens] = g->ocsp_hashes;
+            gens[n_gens++] = i + 1;
+        }
+    }
+    req = ca_ocsp_parse_gens(r->pool, ocs, n_gens, der, len);
+    if (req->status == OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+        /* signed for the first CertID's generation; the others of a
+         * request naming several are answered in the same response (see
+         * ca_ocsp_parse_gens) */
+        prev = gens[req->gen];
+        if (req->mixed) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CA_LOGNO(1860)
+                          "OCSP request with CertIDs of several CA "
+                          "generations: one response for its %d CertIDs, "
+                          "signed for the CA with key identifier %s (the "
+                          "first CertID's)", req->count, req->issuer_kid);
         }
     }
     if (req->status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {

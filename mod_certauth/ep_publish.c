@@ -28,6 +28,41 @@ int certauth_publish_cacert(request_rec *r, int pem)
                          ca->cert_der, ca->cert_der_len);
 }
 
+int certauth_publish_cacert_named(request_rec *r, const char *tail)
+{
+    const ca_t *ca = certauth_srv(r->server)->ca;
+    apr_size_t n = strlen(tail);
+    int pem = n > 4 && !strcmp(tail + n - 4, ".pem");
+    const char *kid;
+    X509 *x;
+    unsigned char *der = NULL;
+    apr_size_t len = 0;
+
+    if (!pem && !(n > 4 && !strcmp(tail + n - 4, ".crt"))) {
+        return certauth_error(r, HTTP_NOT_FOUND, "not found",
+                              "cacert/KEYID.crt (DER) or cacert/KEYID.pem");
+    }
+    kid = apr_pstrmemdup(r->pool, tail, n - 4);
+    if (!(x = ca_generation(ca, r->pool, kid))) {
+        return certauth_error(r, HTTP_NOT_FOUND, "not found",
+                              "no CA of this server has this key "
+                              "identifier");
+    }
+    apr_table_setn(r->headers_out, "Cache-Control", "max-age=3600");
+    if (pem) {
+        const char *text = ca_x509_pem(r->pool, x);
+        return certauth_send(r, HTTP_OK, "application/x-pem-file", text,
+                             strlen(text));
+    }
+    if (ca_x509_der(r->pool, x, &der, &len) != APR_SUCCESS) {
+        return certauth_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                              "internal error", "cannot encode");
+    }
+    /* RFC 5280 4.2.2.1: caIssuers over HTTP is a DER certificate of
+     * RFC 2585's application/pkix-cert */
+    return certauth_send(r, HTTP_OK, "application/pkix-cert", der, len);
+}
+
 int certauth_publish_cert(request_rec *r, const char *serial_part)
 {
     const char *serial = NULL, *given = serial_part;

@@ -57,6 +57,39 @@ static int certauth_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     return certauth_db_init_hooks(pconf);
 }
 
+/* After a rollover: sc->prevs, one for each previous CA generation,
+ * newest first, each with its key when CertAuthPreviousCAKeyFile gives it
+ * (the Nth key line for the Nth certificate line). */
+static apr_status_t certauth_load_generations(certauth_srv_conf *sc,
+                                              apr_pool_t *pconf,
+                                              const char **err)
+{
+    int i, n = ca_n_previous(sc->ca);
+
+    sc->prevs = apr_array_make(pconf, n ? n : 1, sizeof(certauth_gen *));
+    for (i = 0; i < n; i++) {
+        certauth_gen *g = apr_pcalloc(pconf, sizeof(*g));
+        int file = sc->ca->previous_from ? sc->ca->previous_from[i] : i;
+        g->cert = ca_previous_n(sc->ca, i);
+        g->kid = ca_cert_key_id(pconf, g->cert);
+        g->cert_file = APR_ARRAY_IDX(sc->prev_ca_files, file, const char *);
+        if (sc->prev_keys && file < sc->prev_keys->nelts) {
+            const certauth_prev_key *k = &APR_ARRAY_IDX(
+                sc->prev_keys, file, certauth_prev_key);
+            g->key_file = k->file;
+            g->passphrase = k->passphrase;
+            if (ca_load_ex(&g->ca, pconf, g->cert_file, g->key_file,
+                           g->passphrase,
+                           CA_LOAD_KEY_LATER | CA_LOAD_EXPIRED_OK, err)
+                != APR_SUCCESS) {
+                return CA_ECONFIG;
+            }
+        }
+        APR_ARRAY_PUSH(sc->prevs, certauth_gen *) = g;
+    }
+    return APR_SUCCESS;
+}
+
 /* Runs for `apachectl configtest` too: every configuration mistake that can
  * be seen before serving is reported here, one line naming the directive. */
 static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -70,6 +103,7 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     for (s = s0; s; s = s->next) {
         certauth_srv_conf *sc = certauth_srv(s);
         const char *err = NULL;
+        int i;
         const char *name = apr_psprintf(ptemp, "%s:%u", s->server_hostname
                                         ? s->server_hostname : "(default)",
                                         (unsigned)s->port);
@@ -127,34 +161,44 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                          sc->acme_location, name);
             return !OK;
         }
-        if (sc->link_file && !sc->prev_ca_file) {
+        if (sc->link_files && !sc->prev_ca_files) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1802)
                          "CertAuthCALinkCertificates (%s): needs "
                          "CertAuthPreviousCACertificateFile", sc->where);
             return !OK;
         }
-        if (sc->prev_ca_file && !sc->ca->previous
-            && ca_set_previous(sc->ca, pconf, sc->prev_ca_file,
-                               sc->link_file, &err) != APR_SUCCESS) {
+        if (sc->prev_ca_files && !sc->ca->previous
+            && ca_set_previous_n(sc->ca, pconf,
+                                 (const char *const *)sc->prev_ca_files->elts,
+                                 sc->prev_ca_files->nelts,
+                                 sc->link_files
+                                     ? (const char *const *)
+                                           sc->link_files->elts
+                                     : NULL,
+                                 sc->link_files ? sc->link_files->nelts : 0,
+                                 &err) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1803)
                          "%s (%s): %s",
-                         err && sc->link_file && strstr(err, sc->link_file)
+                         err && strstr(err, " links ")
                              ? "CertAuthCALinkCertificates"
                              : "CertAuthPreviousCACertificateFile",
                          sc->where, err);
             return !OK;
         }
-        if (sc->prev_key_file && !sc->prev_ca_file) {
+        if (sc->prev_keys
+            && (!sc->prev_ca_files
+                || sc->prev_keys->nelts > sc->prev_ca_files->nelts)) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1804)
                          "CertAuthPreviousCAKeyFile (%s): needs "
-                         "CertAuthPreviousCACertificateFile", sc->where);
+                         "CertAuthPreviousCACertificateFile (the Nth key "
+                         "line is the key of the Nth certificate line: %d "
+                         "keys, %d certificates)", sc->where,
+                         sc->prev_keys->nelts,
+                         sc->prev_ca_files ? sc->prev_ca_files->nelts : 0);
             return !OK;
         }
-        if (sc->prev_key_file && !sc->prev_ca
-            && ca_load_ex(&sc->prev_ca, pconf, sc->prev_ca_file,
-                          sc->prev_key_file, sc->prev_passphrase,
-                          CA_LOAD_KEY_LATER | CA_LOAD_EXPIRED_OK, &err)
-                   != APR_SUCCESS) {
+        if (sc->prev_ca_files && !sc->prevs
+            && certauth_load_generations(sc, pconf, &err) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1805)
                          "CertAuthPreviousCAKeyFile (%s): %s", sc->where,
                          err);
@@ -176,15 +220,19 @@ static int certauth_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                          "CertAuthOCSP: cannot hash the CA's name and key");
             return !OK;
         }
-        /* after a rollover the previous CA's certificates are answered
-         * too, signed by its key or a responder certificate it issued */
-        if (sc->ocsp && sc->prev_ca && !sc->ocsp_prev_hashes
-            && ca_ocsp_init(&sc->ocsp_prev_hashes, pconf, sc->prev_ca)
-                   != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1812)
-                         "CertAuthOCSP: cannot hash the previous CA's name "
-                         "and key");
-            return !OK;
+        /* after a rollover the previous CAs' certificates are answered
+         * too, each signed by its key or a responder certificate it
+         * issued */
+        for (i = 0; sc->ocsp && sc->prevs && i < sc->prevs->nelts; i++) {
+            certauth_gen *g = APR_ARRAY_IDX(sc->prevs, i, certauth_gen *);
+            if (g->ca && !g->ocsp_hashes
+                && ca_ocsp_init(&g->ocsp_hashes, pconf, g->ca)
+                       != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CA_LOGNO(1812)
+                             "CertAuthOCSP: cannot hash the previous CA's "
+                             "name and key (%s)", g->cert_file);
+                return !OK;
+            }
         }
         if (sc->has_endpoints) {
             any = 1;
@@ -220,7 +268,8 @@ static int crl_dirs(apr_pool_t *pconf, server_rec *s0)
         certauth_srv_conf *sc = certauth_srv(s);
         if (sc->ca) {
             char fp[17];
-            apr_size_t i, j;
+            apr_size_t j;
+            int i;
             for (i = 0, j = 0; sc->ca->sha256_fp[i] && j < 16; i++) {
                 if (sc->ca->sha256_fp[i] != ':') {
                     fp[j++] = sc->ca->sha256_fp[i];
@@ -228,8 +277,16 @@ static int crl_dirs(apr_pool_t *pconf, server_rec *s0)
             }
             fp[j] = '\0';
             sc->crl_cache = apr_psprintf(pconf, "%s/crl-%s.bin", dir, fp);
-            sc->crl_prev_cache = apr_psprintf(pconf, "%s/crl-%s-previous"
-                                              ".bin", dir, fp);
+            for (i = 0; sc->prevs && i < sc->prevs->nelts; i++) {
+                /* each previous generation's, by its key identifier */
+                certauth_gen *g = APR_ARRAY_IDX(sc->prevs, i,
+                                                certauth_gen *);
+                g->crl_cache = apr_psprintf(pconf, "%s/crl-%s-previous-%.16s"
+                                            ".bin", dir, fp, g->kid);
+                g->ocsp_responder = apr_psprintf(
+                    pconf, "%s/ocsp-%s-responder-previous-%.16s.pem", dir,
+                    fp, g->kid);
+            }
             if (sc->ocsp == 1 && sc->has_endpoints) {
                 core_dir_config *cd = ap_get_core_module_config(
                     s->lookup_defaults);
@@ -246,9 +303,6 @@ static int crl_dirs(apr_pool_t *pconf, server_rec *s0)
             sc->ocsp_dir = apr_psprintf(pconf, "%s/ocsp-%s", dir, fp);
             sc->ocsp_responder = apr_psprintf(pconf, "%s/ocsp-%s-responder"
                                               ".pem", dir, fp);
-            sc->ocsp_prev_responder = apr_psprintf(pconf, "%s/ocsp-%s-"
-                                                   "responder-previous.pem",
-                                                   dir, fp);
             if (sc->ocsp && mkdir(sc->ocsp_dir, 0755) != 0
                 && errno != EEXIST) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG,
@@ -296,17 +350,20 @@ static void certauth_child_init(apr_pool_t *pchild, server_rec *s0)
     for (s = s0; s; s = s->next) {
         certauth_srv_conf *sc = certauth_srv(s);
         const char *err = NULL;
+        int i;
         if (sc->ca && ca_key_reopen(sc->ca, pchild, &err) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1801)
                          "CertAuthCAKeyFile (%s): %s; this process cannot "
                          "sign (503) until httpd restarts", sc->where, err);
         }
-        if (sc->prev_ca
-            && ca_key_reopen(sc->prev_ca, pchild, &err) != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1806)
-                         "CertAuthPreviousCAKeyFile (%s): %s; this process "
-                         "cannot sign the previous CA's CRL (503)",
-                         sc->where, err);
+        for (i = 0; sc->prevs && i < sc->prevs->nelts; i++) {
+            certauth_gen *g = APR_ARRAY_IDX(sc->prevs, i, certauth_gen *);
+            if (g->ca && ca_key_reopen(g->ca, pchild, &err) != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(1806)
+                             "CertAuthPreviousCAKeyFile (%s): %s; this "
+                             "process cannot sign the CRL of the previous "
+                             "CA %s (503)", sc->where, err, g->cert_file);
+            }
         }
     }
     /* the mutexes, the connections' schema check */

@@ -32,16 +32,39 @@ extern module AP_MODULE_DECLARE_DATA certauth_module;
 #define CERTAUTH_MAX_WAITERS 1024
 #define CERTAUTH_CRL_DELAY apr_time_from_sec(2)
 
+/* After a rollover: a previous CA generation (CertAuthPreviousCA*). */
+typedef struct certauth_gen {
+    const char *cert_file;       /* CertAuthPreviousCACertificateFile      */
+    const char *key_file;        /* its CertAuthPreviousCAKeyFile, or NULL */
+    const char *passphrase;      /* ... the key's pass phrase / PIN source */
+    X509 *cert;
+    const char *kid;             /* its key identifier (ca_cert_key_id)    */
+    ca_t *ca;                    /* with its key (loaded in each child), or
+                                    NULL without CertAuthPreviousCAKeyFile:
+                                    then no CRL, no OCSP for it            */
+    const char *crl_cache;       /* its CRL's cache file                   */
+    struct ca_ocsp_t *ocsp_hashes; /* its CertID hashes (with its key)     */
+    const char *ocsp_responder;  /* its responder key + certificate file   */
+} certauth_gen;
+
+/* CertAuthPreviousCAKeyFile: the Nth is the key of the Nth
+ * CertAuthPreviousCACertificateFile. */
+typedef struct certauth_prev_key {
+    const char *file;            /* path or PKCS#11 URI                    */
+    const char *passphrase;      /* or NULL                                */
+} certauth_prev_key;
+
 /* Per server (virtual host): the CA and the named profiles. */
 typedef struct certauth_srv_conf {
     const char *ca_cert_file;
     const char *ca_key_file;
     const char *passphrase;      /* file:/exec:/env: or NULL                */
-    const char *prev_ca_file;    /* after a rollover: the previous CA       */
-    const char *link_file;       /* ... and the link certificates           */
-    const char *prev_key_file;   /* ... its key (signs its CRL), or NULL    */
-    const char *prev_passphrase; /* ... the key's pass phrase / PIN source  */
-    ca_t *prev_ca;               /* ... loaded (the key in each child)      */
+    apr_array_header_t *prev_ca_files; /* after a rollover: each previous
+                                    CA certificate file (const char *)     */
+    apr_array_header_t *link_files; /* ... the link certificate files      */
+    apr_array_header_t *prev_keys; /* ... their keys (certauth_prev_key)   */
+    apr_array_header_t *prevs;   /* certauth_gen *, newest first (the order
+                                    of ca_previous_n), at check_config     */
     const char *base_url;        /* no trailing slash                       */
     const char *where;           /* "file:line" of the CA directives        */
     int has_endpoints;           /* a Location of this server says CertAuth On */
@@ -52,7 +75,6 @@ typedef struct certauth_srv_conf {
     int supersede_grace_secs;    /* a superseded certificate is listed on
                                     the CRL this long after its renewal     */
     const char *crl_cache;       /* cache file (runtime dir), per CA        */
-    const char *crl_prev_cache;  /* ... of the previous CA's CRL            */
     apr_interval_time_t db_timeout; /* CertAuthDBTimeout, -1 unset         */
     int db_max_waiters;          /* CertAuthDBMaxWaiters (main server), -1 */
     /* mod_dbd's pool as its own directives set it (read here too, db.c):
@@ -73,8 +95,6 @@ typedef struct certauth_srv_conf {
     const char *ocsp_dir;        /* response cache (runtime dir), per CA    */
     const char *ocsp_responder;  /* responder key + certificate file        */
     struct ca_ocsp_t *ocsp_hashes; /* the CA's CertID hashes                */
-    struct ca_ocsp_t *ocsp_prev_hashes; /* the previous CA's (with its key) */
-    const char *ocsp_prev_responder; /* its responder key + certificate    */
     apr_array_header_t *refs;    /* certauth_ref: profiles named elsewhere  */
     ca_t *ca;                    /* loaded at check_config                  */
     /* ACME (ep_acme.c) */
@@ -392,6 +412,10 @@ void certauth_ocsp_child_init(apr_pool_t *p, server_rec *s);
 
 /* Endpoints: one file each, called by certauth_dispatch only. */
 int certauth_publish_cacert(request_rec *r, int pem);
+/* GET cacert/KEYID.crt (DER) or cacert/KEYID.pem: the certificate of the
+ * CA generation with that key identifier (the current CA or a previous
+ * one), 404 for any other. */
+int certauth_publish_cacert_named(request_rec *r, const char *tail);
 int certauth_publish_cert(request_rec *r, const char *serial_part);
 int certauth_enroll(request_rec *r, certauth_req *q);
 int certauth_renew(request_rec *r, certauth_req *q);

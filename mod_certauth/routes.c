@@ -39,6 +39,12 @@ static int ep_cacert_pem(request_rec *r, certauth_req *q)
     return certauth_publish_cacert(r, 1);
 }
 
+/* cacert/KEYID.crt (the AIA caIssuers URL), cacert/KEYID.pem */
+static int ep_cacert_named(request_rec *r, certauth_req *q)
+{
+    return certauth_publish_cacert_named(r, q->tail);
+}
+
 static int ep_cert(request_rec *r, certauth_req *q)
 {
     return certauth_publish_cert(r, q->tail);
@@ -80,6 +86,7 @@ static int ep_crl_named(request_rec *r, certauth_req *q)
 const certauth_route certauth_routes[] = {
     ROUTE("cacert.crt", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, ep_cacert_crt),
     ROUTE("cacert.pem", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, ep_cacert_pem),
+    ROUTE("cacert/*", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, ep_cacert_named),
     ROUTE("certs/*", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, ep_cert),
     ROUTE("crl", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, ep_crl_der),
     ROUTE("crl.pem", 0, M_GET, NULL, 0, 0, CERTAUTH_ANYONE, 0, NULL, ep_crl_pem),

@@ -40,9 +40,11 @@ TEST_PKGS="$TEST_PKGS chromium"
 
 # Benchmarks (make bench, make bench-quick): the load generator, the tools
 # compared with (cfssl; openssl ca comes with openssl), hyperfine,
-# PostgreSQL for the optional pgsql row, perf for profiling.
+# PostgreSQL for the optional pgsql row, perf for profiling, SoftHSM2 with
+# OpenSSL's pkcs11 engine and pkcs11-tool for the token row (p).
 BENCH_PKGS="wrk golang-cfssl hyperfine
-libaprutil1-dbd-pgsql postgresql-15 linux-perf"
+libaprutil1-dbd-pgsql postgresql-15 linux-perf
+libengine-pkcs11-openssl softhsm2 opensc"
 
 case "${1:-run}" in
     run)   wanted="$RUN_PKGS" ;;

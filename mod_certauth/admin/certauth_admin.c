@@ -72,7 +72,8 @@ static const char usage_text[] =
     "           [--pkcs11 URI --new-pass SRC]\n"
     "       a new CA key and certificate in NEWDIR (the old subject unless\n"
     "       --subject) with link certificates NewWithOld and OldWithNew\n"
-    "       (NEWDIR/links.pem) and a copy of the old CA certificate\n";
+    "       (NEWDIR/links.pem), a copy of the old CA certificate and the\n"
+    "       directives (NEWDIR/rollover.conf, with those of earlier CAs)\n";
 
 static int usage(const char *msg)
 {
@@ -411,22 +412,29 @@ static int cmd_show(apr_pool_t *p, const opts_t *o)
     return 0;
 }
 
+/* An audit record of this command: the (sudo) user, now. */
+static ca_audit_t *audit_record(apr_pool_t *p, const char *action,
+                                const char *serial, const char *detail)
+{
+    ca_audit_t *a = apr_pcalloc(p, sizeof(*a));
+    const char *user = getenv("SUDO_USER") ? getenv("SUDO_USER")
+                                           : getenv("USER");
+    a->at = (apr_int64_t)apr_time_sec(apr_time_now());
+    a->actor = user ? user : "-";
+    a->auth = "cli";
+    a->client = "certauth-admin";
+    a->action = action;
+    a->serial = serial;
+    a->outcome = "ok";
+    a->detail = detail;
+    return a;
+}
+
 static void audit(ca_store_t *st, apr_pool_t *p, const char *action,
                   const char *serial, const char *detail)
 {
-    ca_audit_t a;
-    const char *user = getenv("SUDO_USER") ? getenv("SUDO_USER")
-                                           : getenv("USER");
-    memset(&a, 0, sizeof(a));
-    a.at = (apr_int64_t)apr_time_sec(apr_time_now());
-    a.actor = user ? user : "-";
-    a.auth = "cli";
-    a.client = "certauth-admin";
-    a.action = action;
-    a.serial = serial;
-    a.outcome = "ok";
-    a.detail = detail;
-    if (ca_store_audit_add(st, p, &a) != APR_SUCCESS) {
+    if (ca_store_audit_add(st, p, audit_record(p, action, serial, detail))
+        != APR_SUCCESS) {
         fprintf(stderr, "certauth-admin: warning: audit log: %s\n",
                 ca_store_last_error(st));
     }
@@ -601,6 +609,8 @@ static int cmd_import(apr_pool_t *p, const opts_t *o)
         }
         io.ca_cert = ca_pool_x509(p, cacert);
     }
+    /* recorded by ca_import_apply in its transaction */
+    io.audit = audit_record(p, "import", "", NULL);
     if (ca_import_read(p, &io, &im, &err) != APR_SUCCESS) {
         fprintf(stderr, "certauth-admin: %s\ncertauth-admin: nothing "
                 "imported\n", err);
@@ -632,20 +642,71 @@ static int cmd_import(apr_pool_t *p, const opts_t *o)
                "unchanged; nothing changed\n", res.unchanged);
         return 0;
     }
-    audit(st, p, "import", "", apr_psprintf(p, "%s: %d added, %d revoked, "
-                                            "%d unchanged", o->index,
-                                            res.added, res.revoked,
-                                            res.unchanged));
     printf("imported: %d added, %d revoked, %d unchanged; the next CRL will "
            "be number %" APR_INT64_T_FMT "\n", res.added, res.revoked,
            res.unchanged, res.crl_number_after + 1);
     return 0;
 }
 
+/* path made absolute (a file named in rollover.conf is read by httpd,
+ * relative to its ServerRoot); a PKCS#11 URI as it is. */
+static const char *abs_path(apr_pool_t *p, const char *path)
+{
+    char *out = NULL;
+
+    if (!path || path[0] == '/' || ca_pkcs11_is_uri(path)
+        || apr_filepath_merge(&out, NULL, path, APR_FILEPATH_NOTRELATIVE, p)
+               != APR_SUCCESS) {
+        return path;
+    }
+    return out;
+}
+
+/* The lines of an earlier rollover's rollover.conf (next to the CA
+ * certificate that rolls over now) that name the CA generations before
+ * it: CertAuthPrevious... and CertAuthCALinkCertificates, in their order
+ * ("" when there is none: the first rollover). */
+static const char *earlier_generations(apr_pool_t *p, const char *ca_cert,
+                                       const char **link_lines,
+                                       apr_array_header_t *certs)
+{
+    const char *dir = apr_pstrdup(p, ca_cert), *slash = strrchr(dir, '/');
+    const char *out = "";
+    char *data = NULL, *line, *last = NULL;
+    apr_size_t len = 0;
+
+    *link_lines = "";
+    dir = slash ? apr_pstrmemdup(p, dir, (apr_size_t)(slash - dir)) : ".";
+    if (ca_file_read(p, apr_pstrcat(p, dir, "/rollover.conf", NULL),
+                     64 * 1024, &data, &len) != APR_SUCCESS) {
+        return "";
+    }
+    for (line = apr_strtok(data, "\n", &last); line;
+         line = apr_strtok(NULL, "\n", &last)) {
+        while (*line == ' ' || *line == '\t') {
+            line++;
+        }
+        if (!strncmp(line, "CertAuthPreviousCACertificateFile ", 34)) {
+            APR_ARRAY_PUSH(certs, const char *) = apr_pstrdup(p, line + 34);
+        }
+        if (!strncmp(line, "CertAuthPreviousCA", 18)) {
+            out = apr_pstrcat(p, out, line, "\n", NULL);
+        }
+        else if (!strncmp(line, "CertAuthCALinkCertificates", 26)) {
+            *link_lines = apr_pstrcat(p, *link_lines, line, "\n", NULL);
+        }
+    }
+    return out;
+}
+
 /* rollover: a new CA key and self-signed certificate (by default the old
  * CA's subject) in --dir, and the RFC 4210 link certificates: NewWithOld
  * (the new key certified by the old CA) and OldWithNew (the old key
- * certified by the new CA), valid until the old CA certificate expires. */
+ * certified by the new CA), valid until the old CA certificate expires.
+ * The directives go to --dir/rollover.conf too, with the lines of the
+ * generations before the old CA when it came from a rollover itself (its
+ * directory's rollover.conf): a CA may roll over again while the
+ * certificates of earlier ones live. */
 static int cmd_rollover(apr_pool_t *p, const opts_t *o)
 {
     ca_t *old;
@@ -653,16 +714,27 @@ static int cmd_rollover(apr_pool_t *p, const opts_t *o)
     X509_NAME *name;
     X509 *newca, *nwo, *own;
     const char *err = NULL, *cert, *keyf, *privdir, *pem, *links, *prev;
+    const char *conf, *earlier, *earlier_links, *direct = "";
+    apr_array_header_t *earlier_certs = apr_array_make(p, 2,
+                                                       sizeof(const char *));
+    int i;
     apr_int64_t old_na;
     apr_status_t rv;
     apr_pool_t *kp = NULL;
     apr_finfo_t fi;
     int created = 0, days = o->days > 0 ? o->days : 3650;
 
+    opts_t abs;
+
     if (!o->ca_cert || !o->ca_key || !o->dir) {
         return usage("rollover needs --ca-cert and --ca-key (the CA now) and "
                      "--dir (where the new CA goes)");
     }
+    /* the paths written into rollover.conf: absolute */
+    abs = *o;
+    abs.dir = abs_path(p, o->dir);
+    abs.ca_key = abs_path(p, o->ca_key);
+    o = &abs;
     if (ca_load(&old, p, o->ca_cert, o->ca_key, o->pass, &err)
         != APR_SUCCESS) {
         fprintf(stderr, "certauth-admin: %s\n", err);
@@ -763,40 +835,116 @@ static int cmd_rollover(apr_pool_t *p, const opts_t *o)
         }
         return 1;
     }
-    pem = ca_x509_pem(p, newca);
-    if (ca_file_write_atomic(p, cert, pem, strlen(pem), 0644) != APR_SUCCESS
-        || ca_file_write_atomic(p, prev, old->cert_pem,
-                                strlen(old->cert_pem), 0644) != APR_SUCCESS
-        || (pem = apr_pstrcat(p, ca_x509_pem(p, nwo), ca_x509_pem(p, own),
-                              NULL),
-            ca_file_write_atomic(p, links, pem, strlen(pem), 0644))
-               != APR_SUCCESS) {
-        fprintf(stderr, "certauth-admin: cannot write the certificates in "
-                "%s\n", o->dir);
-        if (kp) {
-            apr_pool_destroy(kp);
+    /* a CA that came from a rollover itself: the generations before it
+     * (its directory's rollover.conf) are carried over, and the new CA
+     * certifies each one's key too (OldWithNew straight to the new CA:
+     * OpenSSL does not go back when it builds a path through links that
+     * all bear the same name), each in a file of its own,
+     * NEWDIR/link-KEYID.pem, removed with that generation's lines */
+    earlier = earlier_generations(p, o->ca_cert, &earlier_links,
+                                  earlier_certs);
+    pem = apr_pstrcat(p, ca_x509_pem(p, nwo), ca_x509_pem(p, own), NULL);
+    for (i = 0; i < earlier_certs->nelts; i++) {
+        const char *f = APR_ARRAY_IDX(earlier_certs, i, const char *);
+        X509 *x, *l;
+        BIO *bio = BIO_new_file(f, "r");
+        x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        BIO_free(bio);
+        if (!x) {
+            fprintf(stderr, "certauth-admin: cannot read %s (named by the "
+                    "old CA's rollover.conf)\n", f);
+            if (kp) {
+                apr_pool_destroy(kp);
+            }
+            return 1;
         }
-        return 1;
+        ca_pool_x509(p, x);
+        if (ca_cert_make(p, X509_get_subject_name(x), X509_get0_pubkey(x),
+                         newca, key,
+                         ca_asn1_time_to_epoch(X509_get0_notAfter(x)), 0,
+                         &l, &err) != APR_SUCCESS) {
+            fprintf(stderr, "certauth-admin: %s\n", err);
+            if (kp) {
+                apr_pool_destroy(kp);
+            }
+            return 1;
+        }
+        {
+            const char *lf = apr_pstrcat(p, o->dir, "/link-",
+                                         ca_cert_key_id(p, x), ".pem", NULL);
+            const char *lp = ca_x509_pem(p, l);
+            if (ca_file_write_atomic(p, lf, lp, strlen(lp), 0644)
+                != APR_SUCCESS) {
+                fprintf(stderr, "certauth-admin: cannot write %s\n", lf);
+                if (kp) {
+                    apr_pool_destroy(kp);
+                }
+                return 1;
+            }
+            direct = apr_pstrcat(p, direct, "# the CA of ", f,
+                                 " certified by the new CA: remove with its "
+                                 "lines\nCertAuthCALinkCertificates ", lf,
+                                 "\n", NULL);
+        }
+    }
+    {
+        const char *lpem = pem;
+        pem = ca_x509_pem(p, newca);
+        if (ca_file_write_atomic(p, cert, pem, strlen(pem), 0644)
+                != APR_SUCCESS
+            || ca_file_write_atomic(p, prev, old->cert_pem,
+                                    strlen(old->cert_pem), 0644)
+                   != APR_SUCCESS
+            || ca_file_write_atomic(p, links, lpem, strlen(lpem), 0644)
+                   != APR_SUCCESS) {
+            fprintf(stderr, "certauth-admin: cannot write the certificates "
+                    "in %s\n", o->dir);
+            if (kp) {
+                apr_pool_destroy(kp);
+            }
+            return 1;
+        }
     }
     if (kp) {
         apr_pool_destroy(kp);
+    }
+    /* the previous CA first, then the earlier ones: the Nth key line is
+     * the key of the Nth certificate line; the links of earlier
+     * rollovers before the new ones (the order cacert.pem gives them in,
+     * which path builders try first) */
+    conf = apr_psprintf(p, "CertAuthCACertificateFile %s\n"
+                        "CertAuthCAKeyFile %s\n"
+                        "CertAuthPreviousCACertificateFile %s\n"
+                        "CertAuthPreviousCAKeyFile %s%s%s\n%s%s"
+                        "CertAuthCALinkCertificates %s\n%s",
+                        cert, o->pkcs11 ? o->pkcs11 : keyf, prev, o->ca_key,
+                        o->pass ? " " : "", o->pass ? o->pass : "", earlier,
+                        earlier_links, links, direct);
+    if (ca_file_write_atomic(p, apr_pstrcat(p, o->dir, "/rollover.conf",
+                                            NULL),
+                             conf, strlen(conf), 0644) != APR_SUCCESS) {
+        fprintf(stderr, "certauth-admin: cannot write %s/rollover.conf\n",
+                o->dir);
+        return 1;
     }
     printf("new CA certificate:  %s\nnew CA key:          %s\n"
            "link certificates:   %s (NewWithOld, OldWithNew)\n"
            "previous CA:         %s\n"
            "valid until:         %s (links: %s)\n\n"
-           "In the virtual host (the old lines replaced):\n"
-           "    CertAuthCACertificateFile %s\n"
-           "    CertAuthCAKeyFile %s\n"
-           "    CertAuthPreviousCACertificateFile %s\n"
-           "    CertAuthPreviousCAKeyFile %s%s%s\n"
-           "    CertAuthCALinkCertificates %s\n"
-           "    SSLCACertificateFile: both %s and %s\n",
+           "In the virtual host (the old lines replaced; also in "
+           "%s/rollover.conf):\n",
            cert, o->pkcs11 ? o->pkcs11 : keyf, links, prev,
            iso_time(p, ca_asn1_time_to_epoch(X509_get0_notAfter(newca))),
-           iso_time(p, old_na), cert, o->pkcs11 ? o->pkcs11 : keyf, prev,
-           o->ca_key, o->pass ? " " : "", o->pass ? o->pass : "",
-           links, cert, prev);
+           iso_time(p, old_na), o->dir);
+    {
+        char *c = apr_pstrdup(p, conf), *line, *last = NULL;
+        for (line = apr_strtok(c, "\n", &last); line;
+             line = apr_strtok(NULL, "\n", &last)) {
+            printf("    %s\n", line);
+        }
+    }
+    printf("    SSLCACertificateFile: %s, %s%s\n", cert, prev,
+           *earlier ? " and the earlier previous CAs" : "");
     return 0;
 }
 

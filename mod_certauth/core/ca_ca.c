@@ -782,72 +782,166 @@ static apr_status_t read_certs(apr_pool_t *p, const char *file,
 
 int ca_issued_by_us(const ca_t *ca, X509 *x)
 {
-    int ok = (X509_check_issued(ca->cert, x) == X509_V_OK
-              && X509_verify(x, X509_get0_pubkey(ca->cert)) == 1)
-             || (ca->previous
-                 && X509_check_issued(ca->previous, x) == X509_V_OK
-                 && X509_verify(x, X509_get0_pubkey(ca->previous)) == 1);
+    int ok = X509_check_issued(ca->cert, x) == X509_V_OK
+             && X509_verify(x, X509_get0_pubkey(ca->cert)) == 1;
+    int i;
+
+    for (i = 0; !ok && i < ca_n_previous(ca); i++) {
+        X509 *prev = ca_previous_n(ca, i);
+        ok = X509_check_issued(prev, x) == X509_V_OK
+             && X509_verify(x, X509_get0_pubkey(prev)) == 1;
+    }
     ERR_clear_error();
     return ok;
 }
 
-apr_status_t ca_set_previous(ca_t *ca, apr_pool_t *p, const char *prev_file,
-                             const char *links_file, const char **err)
+int ca_n_previous(const ca_t *ca)
 {
-    STACK_OF(X509) *prev, *links = NULL;
-    EVP_PKEY *newk = X509_get0_pubkey(ca->cert), *oldk;
-    const char *pem;
+    return ca->previous_all ? sk_X509_num(ca->previous_all)
+                            : ca->previous != NULL;
+}
+
+X509 *ca_previous_n(const ca_t *ca, int i)
+{
+    return ca->previous_all ? sk_X509_value(ca->previous_all, i)
+                            : i == 0 ? ca->previous : NULL;
+}
+
+X509 *ca_generation(const ca_t *ca, apr_pool_t *p, const char *kid)
+{
     int i;
 
-    if (read_certs(p, prev_file, &prev, err) != APR_SUCCESS) {
-        return CA_ECONFIG;
+    if (!strcmp(kid, ca_cert_key_id(p, ca->cert))) {
+        return ca->cert;
     }
-    ca->previous = sk_X509_value(prev, 0);
-    if (!(X509_get_extension_flags(ca->previous) & EXFLAG_CA)) {
-        *err = apr_psprintf(p, "certificate in %s is not a CA certificate",
-                            prev_file);
-        return CA_ECONFIG;
-    }
-    oldk = X509_get0_pubkey(ca->previous);
-    if (!oldk || !newk || EVP_PKEY_eq(oldk, newk) == 1) {
-        *err = apr_psprintf(p, "the previous CA in %s has the same key as "
-                            "the CA: not a rollover", prev_file);
-        return CA_ECONFIG;
-    }
-    if (links_file && read_certs(p, links_file, &links, err)
-                          != APR_SUCCESS) {
-        return CA_ECONFIG;
-    }
-    for (i = 0; links && i < sk_X509_num(links); i++) {
-        X509 *l = sk_X509_value(links, i);
-        EVP_PKEY *k = X509_get0_pubkey(l);
-        int nwo = k && EVP_PKEY_eq(k, newk) == 1
-                  && X509_verify(l, oldk) == 1;
-        int own = k && EVP_PKEY_eq(k, oldk) == 1
-                  && X509_verify(l, newk) == 1;
-        ERR_clear_error();
-        if (!nwo && !own) {
-            *err = apr_psprintf(p, "certificate %d in %s links neither the "
-                                "CA's key to the previous CA (NewWithOld) "
-                                "nor the previous CA's key to the CA "
-                                "(OldWithNew)", i + 1, links_file);
-            return CA_ECONFIG;
+    for (i = 0; i < ca_n_previous(ca); i++) {
+        if (!strcmp(kid, ca_cert_key_id(p, ca_previous_n(ca, i)))) {
+            return ca_previous_n(ca, i);
         }
     }
+    return NULL;
+}
+
+/* Newest first: the later notBefore (the order of the directives does not
+ * matter). */
+static int newer_first(const X509 *a, const X509 *b)
+{
+    int days = 0, secs = 0;
+
+    if (!ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(b),
+                        X509_get0_notBefore(a))) {
+        return 0;
+    }
+    return days > 0 || (days == 0 && secs > 0) ? -1
+           : days < 0 || secs < 0 ? 1 : 0;
+}
+
+apr_status_t ca_set_previous_n(ca_t *ca, apr_pool_t *p,
+                               const char *const *prev_files, int n_prev,
+                               const char *const *links_files, int n_links,
+                               const char **err)
+{
+    STACK_OF(X509) *all, *keys;
+    const char *pem;
+    int i, j, k, *from;
+
+    all = ca_pool_x509_stack(p, sk_X509_new_null());
+    from = apr_pcalloc(p, sizeof(int) * (apr_size_t)(n_prev + 1));
+    /* the current CA and every previous one: the keys a link may join */
+    keys = ca_pool_x509_stack(p, sk_X509_new_null());
+    sk_X509_push(keys, X509_dup(ca->cert));
+    for (i = 0; i < n_prev; i++) {
+        STACK_OF(X509) *prev;
+        X509 *x;
+        if (read_certs(p, prev_files[i], &prev, err) != APR_SUCCESS) {
+            return CA_ECONFIG;
+        }
+        x = sk_X509_value(prev, 0);
+        if (!(X509_get_extension_flags(x) & EXFLAG_CA)) {
+            *err = apr_psprintf(p, "certificate in %s is not a CA "
+                                "certificate", prev_files[i]);
+            return CA_ECONFIG;
+        }
+        for (j = 0; j < sk_X509_num(keys); j++) {
+            EVP_PKEY *a = X509_get0_pubkey(x);
+            EVP_PKEY *b = X509_get0_pubkey(sk_X509_value(keys, j));
+            if (!a || !b || EVP_PKEY_eq(a, b) == 1) {
+                *err = apr_psprintf(p, j == 0
+                                    ? "the previous CA in %s has the same "
+                                      "key as the CA: not a rollover"
+                                    : "the previous CA in %s has the same "
+                                      "key as another previous CA",
+                                    prev_files[i]);
+                return CA_ECONFIG;
+            }
+        }
+        /* insertion, newest first; from[]: its file */
+        for (j = sk_X509_num(all);
+             j > 0 && newer_first(x, sk_X509_value(all, j - 1)) < 0; j--) {
+            from[j] = from[j - 1];
+        }
+        sk_X509_insert(all, X509_dup(x), j);
+        from[j] = i;
+        sk_X509_push(keys, X509_dup(x));
+    }
+    ca->previous_all = all;
+    ca->previous_from = from;
+    ca->previous = sk_X509_num(all) ? sk_X509_value(all, 0) : NULL;
     ca->publish = ca_pool_x509_stack(p, sk_X509_new_null());
     pem = ca->cert_pem;   /* the CA and its chain */
     for (i = 0; i < sk_X509_num(ca->chain); i++) {
         sk_X509_push(ca->publish, X509_dup(sk_X509_value(ca->chain, i)));
     }
-    sk_X509_push(ca->publish, X509_dup(ca->previous));
-    pem = apr_pstrcat(p, pem, ca_x509_pem(p, ca->previous), NULL);
-    for (i = 0; links && i < sk_X509_num(links); i++) {
-        sk_X509_push(ca->publish, X509_dup(sk_X509_value(links, i)));
-        pem = apr_pstrcat(p, pem, ca_x509_pem(p, sk_X509_value(links, i)),
+    for (i = 0; i < sk_X509_num(all); i++) {
+        sk_X509_push(ca->publish, X509_dup(sk_X509_value(all, i)));
+        pem = apr_pstrcat(p, pem, ca_x509_pem(p, sk_X509_value(all, i)),
                           NULL);
+    }
+    for (k = 0; k < n_links; k++) {
+        STACK_OF(X509) *links = NULL;
+        if (read_certs(p, links_files[k], &links, err) != APR_SUCCESS) {
+            return CA_ECONFIG;
+        }
+        for (i = 0; i < sk_X509_num(links); i++) {
+            /* a link joins two CA generations of this server: its key is
+             * one's, its signature the other's (NewWithOld, OldWithNew) */
+            X509 *l = sk_X509_value(links, i);
+            EVP_PKEY *lk = X509_get0_pubkey(l);
+            int ok = 0, a, b;
+            for (a = 0; !ok && a < sk_X509_num(keys); a++) {
+                EVP_PKEY *ka = X509_get0_pubkey(sk_X509_value(keys, a));
+                if (!lk || EVP_PKEY_eq(lk, ka) != 1) {
+                    continue;
+                }
+                for (b = 0; !ok && b < sk_X509_num(keys); b++) {
+                    ok = b != a
+                         && X509_verify(l, X509_get0_pubkey(
+                                               sk_X509_value(keys, b))) == 1;
+                }
+            }
+            ERR_clear_error();
+            if (!ok) {
+                *err = apr_psprintf(p, "certificate %d in %s links neither "
+                                    "the CA's key to the previous CA "
+                                    "(NewWithOld) nor the previous CA's key "
+                                    "to the CA (OldWithNew)%s", i + 1,
+                                    links_files[k], n_prev > 1
+                                    ? " (nor two previous CAs)" : "");
+                return CA_ECONFIG;
+            }
+            sk_X509_push(ca->publish, X509_dup(l));
+            pem = apr_pstrcat(p, pem, ca_x509_pem(p, l), NULL);
+        }
     }
     ca->publish_pem = pem;
     return APR_SUCCESS;
+}
+
+apr_status_t ca_set_previous(ca_t *ca, apr_pool_t *p, const char *prev_file,
+                             const char *links_file, const char **err)
+{
+    return ca_set_previous_n(ca, p, &prev_file, 1, &links_file,
+                             links_file ? 1 : 0, err);
 }
 
 static const char *kid_hex(apr_pool_t *p, const unsigned char *d, int n)

@@ -21,7 +21,12 @@ typedef struct ca_t {
     const char *pin;         /* its PIN (read once from the pass phrase
                                 source, cleansed with the pool) or NULL     */
     apr_pool_t *key_pool;    /* holds a token key (and the module)            */
-    X509 *previous;          /* after a rollover: the previous CA, or NULL    */
+    X509 *previous;          /* after a rollover: the previous CA (the newest
+                                of previous_all), or NULL                     */
+    STACK_OF(X509) *previous_all; /* every previous CA generation, newest
+                                first (later notBefore); NULL: previous alone */
+    const int *previous_from; /* for each: its index in ca_set_previous_n's
+                                prev_files                                    */
     STACK_OF(X509) *publish; /* what cacert.pem and EST cacerts carry besides
                                 cert: the chain, the previous CA, the link
                                 certificates (NULL: the chain alone)          */
@@ -73,8 +78,27 @@ apr_status_t ca_key_reopen(ca_t *ca, apr_pool_t *p, const char **err);
 apr_status_t ca_set_previous(ca_t *ca, apr_pool_t *p, const char *prev_file,
                              const char *links_file, const char **err);
 
-/* The certificate was issued by this CA or by its previous one (names and
- * signature). */
+/* The same with several previous CA generations (a CA rolled over more
+ * than once; the files in any order: they are kept newest first, by
+ * notBefore) and several link files, each link joining two of the
+ * generations (the current CA and the previous ones) one way or the
+ * other.  No two generations may share a key. */
+apr_status_t ca_set_previous_n(ca_t *ca, apr_pool_t *p,
+                               const char *const *prev_files, int n_prev,
+                               const char *const *links_files, int n_links,
+                               const char **err);
+
+/* How many previous generations, and the i-th (0: the newest, the CA
+ * before this one). */
+int ca_n_previous(const ca_t *ca);
+X509 *ca_previous_n(const ca_t *ca, int i);
+
+/* The certificate of the generation (this CA or a previous one) whose key
+ * identifier (ca_cert_key_id) is kid, or NULL. */
+X509 *ca_generation(const ca_t *ca, apr_pool_t *p, const char *kid);
+
+/* The certificate was issued by this CA or by one of its previous ones
+ * (names and signature). */
 int ca_issued_by_us(const ca_t *ca, X509 *x);
 
 /* The key identifier a certificate is known by (the keyIdentifier of the

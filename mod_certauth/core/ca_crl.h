@@ -76,6 +76,24 @@ apr_status_t ca_crl_make2(apr_pool_t *p, const ca_t *ca, const ca_t *prev,
                           apr_size_t *der_len, int *listed,
                           int *prev_listed, const char **err);
 
+/* The same with several previous generations (a CA rolled over more than
+ * once), each with its key: a CRL for each, the same number and dates,
+ * stored together (ca_store_crl_prev's prev_kid: their key identifiers,
+ * prev_der: their base64 DERs, each list separated by spaces, in the same
+ * order; ca_crl_prev_of picks one); prev_listed: n_prev counts (or NULL). */
+apr_status_t ca_crl_make_n(apr_pool_t *p, const ca_t *ca,
+                           const ca_t *const *prevs, int n_prev,
+                           struct ca_store_t *store, int days,
+                           int retention_days, apr_int64_t now,
+                           apr_int64_t *number, unsigned char **der,
+                           apr_size_t *der_len, int *listed,
+                           int *prev_listed, const char **err);
+
+/* The base64 DER of the CRL of the generation with key identifier kid in
+ * the stored lists (ca_store_crl_prev), or NULL when it is not there. */
+const char *ca_crl_prev_of(apr_pool_t *p, const char *kids, const char *ders,
+                           const char *kid);
+
 /* PEM ("-----BEGIN X509 CRL-----") of a DER CRL. */
 const char *ca_crl_pem(apr_pool_t *p, const unsigned char *der,
                        apr_size_t len);

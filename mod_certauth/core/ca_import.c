@@ -238,14 +238,19 @@ static X509 *read_cert(apr_pool_t *p, const char *path, const char **why)
     return ca_pool_x509(p, x);
 }
 
-static const char *check_entry(apr_pool_t *p, const ca_import_opts_t *o,
+/* The entry's row is allocated from p (kept for ca_import_apply); the
+ * file, the parsed certificate and the rest from sp, which the caller
+ * clears after every line: an import of a million lines keeps only the
+ * rows. */
+static const char *check_entry(apr_pool_t *p, apr_pool_t *sp,
+                               const ca_import_opts_t *o,
                                ca_import_entry_t *e, const char *expiry,
                                const char *serial, const char *subject,
                                const char *path)
 {
     const char *why = NULL, *got;
     char *oneline;
-    X509 *x = read_cert(p, path, &why);
+    X509 *x = read_cert(sp, path, &why);
     EVP_PKEY *capub;
     apr_int64_t na;
 
@@ -341,6 +346,7 @@ apr_status_t ca_import_read(apr_pool_t *p, const ca_import_opts_t *o,
 {
     ca_import_t *im = apr_pcalloc(p, sizeof(*im));
     apr_hash_t *seen = apr_hash_make(p);
+    apr_pool_t *sp;
     char *data, *line, *next;
     apr_size_t len;
     int lineno = 0;
@@ -363,6 +369,7 @@ apr_status_t ca_import_read(apr_pool_t *p, const ca_import_opts_t *o,
                             o->index_file);
         return CA_EBADINPUT;
     }
+    apr_pool_create(&sp, p);
     for (line = data; *line; line = next) {
         char *f[7], *c, *path;
         const char *why = NULL, *serial = NULL, *prev;
@@ -452,14 +459,17 @@ apr_status_t ca_import_read(apr_pool_t *p, const ca_import_opts_t *o,
         if (!*f[4]) {
             FAIL("empty file name field (openssl ca writes 'unknown')");
         }
-        path = apr_pstrcat(p, o->certs_dir, "/", f[3], ".pem", NULL);
-        if ((why = check_entry(p, o, e, f[1], serial, f[5], path))) {
+        apr_pool_clear(sp);
+        path = apr_pstrcat(sp, o->certs_dir, "/", f[3], ".pem", NULL);
+        if ((why = check_entry(p, sp, o, e, f[1], serial, f[5], path))) {
             *err = apr_psprintf(p, "%s: %s (%s:%d)", path, why,
                                 o->index_file, lineno);
+            apr_pool_destroy(sp);
             return CA_EBADINPUT;
         }
 #undef FAIL
     }
+    apr_pool_destroy(sp);
     *out = im;
     return APR_SUCCESS;
 }
@@ -492,6 +502,7 @@ apr_status_t ca_import_apply(apr_pool_t *p, ca_store_t *st,
 {
     apr_int64_t number = 0, tu = 0, nu = 0;
     apr_status_t rv, erv;
+    apr_pool_t *sp;
     int i;
 
     memset(res, 0, sizeof(*res));
@@ -502,14 +513,19 @@ apr_status_t ca_import_apply(apr_pool_t *p, ca_store_t *st,
     }
     rv = ca_store_crl_lock(st, p, &number, &tu, &nu);
     res->crl_number_before = res->crl_number_after = number;
+    /* each entry's reads and writes in a pool cleared after it (the
+     * messages that outlive it are made from p) */
+    apr_pool_create(&sp, p);
     for (i = 0; rv == APR_SUCCESS && i < im->entries->nelts; i++) {
         const ca_import_entry_t *e = &APR_ARRAY_IDX(im->entries, i,
                                                     ca_import_entry_t);
         ca_cert_row_t *cur = NULL;
 
-        rv = ca_store_cert_get(st, p, e->row.serial, &cur);
+        apr_pool_clear(sp);
+        rv = ca_store_cert_get(st, sp, e->row.serial, &cur);
         if (rv == CA_ENOTFOUND) {
-            rv = dry_run ? APR_SUCCESS : ca_store_cert_insert(st, p, &e->row);
+            rv = dry_run ? APR_SUCCESS : ca_store_cert_insert(st, sp,
+                                                              &e->row);
             if (rv == APR_SUCCESS) {
                 res->added++;
             }
@@ -518,7 +534,7 @@ apr_status_t ca_import_apply(apr_pool_t *p, ca_store_t *st,
         if (rv != APR_SUCCESS) {
             break;
         }
-        if (!same_cert(p, cur->cert_pem, e->row.cert_pem)) {
+        if (!same_cert(sp, cur->cert_pem, e->row.cert_pem)) {
             *err = apr_psprintf(p, "%s:%d: serial %s is stored with another "
                                 "certificate (subject %s)", o->index_file,
                                 e->line, e->row.serial, cur->subject);
@@ -537,7 +553,7 @@ apr_status_t ca_import_apply(apr_pool_t *p, ca_store_t *st,
             && !strcmp(e->row.status, CA_STATUS_REVOKED)) {
             rv = dry_run ? APR_SUCCESS
                          : ca_store_cert_set_status(
-                               st, p, e->row.serial, CA_STATUS_VALID,
+                               st, sp, e->row.serial, CA_STATUS_VALID,
                                CA_STATUS_REVOKED, e->row.revoked_at,
                                e->row.reason, e->row.invalidity_at, NULL,
                                NULL);
@@ -553,6 +569,7 @@ apr_status_t ca_import_apply(apr_pool_t *p, ca_store_t *st,
                                 ? " with another date or reason" : "");
         rv = CA_ECONFLICT;
     }
+    apr_pool_destroy(sp);
     if (rv == APR_SUCCESS && im->next_crl_number - 1 > number) {
         res->crl_number_after = im->next_crl_number - 1;
         if (!dry_run) {
@@ -561,6 +578,18 @@ apr_status_t ca_import_apply(apr_pool_t *p, ca_store_t *st,
     }
     else if (rv == APR_SUCCESS && !dry_run && (res->added || res->revoked)) {
         rv = ca_store_crl_invalidate(st, p);
+    }
+    if (rv == APR_SUCCESS && !dry_run && o->audit
+        && (res->added || res->revoked
+            || res->crl_number_after != res->crl_number_before)) {
+        /* in the transaction: no import stored without its record */
+        ca_audit_t a = *o->audit;
+        if (!a.detail) {
+            a.detail = apr_psprintf(p, "%s: %d added, %d revoked, %d "
+                                    "unchanged", o->index_file, res->added,
+                                    res->revoked, res->unchanged);
+        }
+        rv = ca_store_audit_add(st, p, &a);
     }
     if (rv != APR_SUCCESS && !*err) {
         *err = apr_psprintf(p, "database: %s", ca_store_last_error(st));

@@ -21,6 +21,9 @@ typedef struct ca_import_opts_t {
     X509 *ca_cert;            /* every certificate must be signed by it      */
     const char *owner_from;   /* "cn" (default), "email", or a literal name  */
     const char *profile;      /* stored profile name; NULL: "default"        */
+    const ca_audit_t *audit;  /* NULL, or the audit record ca_import_apply
+                                 adds in its transaction when it changes
+                                 anything (detail NULL: the counts)          */
 } ca_import_opts_t;
 
 /* One line of index.txt, checked against its certificate. */
@@ -62,9 +65,10 @@ typedef struct ca_import_result_t {
  * revoked when it is stored valid and the line says R.  Any other
  * difference is a conflict.  The stored CRL number is raised to
  * next_crl_number - 1 (so the next CRL gets next_crl_number) when it is
- * lower, and the stored CRL marked out of date when anything changed.
- * dry_run: the same checks and counts, then the transaction is rolled
- * back.  Nothing is stored on any failure. */
+ * lower, and the stored CRL marked out of date when anything changed; then
+ * o->audit, when given, is added (all of it or none).  dry_run: the same
+ * checks and counts, then the transaction is rolled back.  Nothing is
+ * stored on any failure. */
 apr_status_t ca_import_apply(apr_pool_t *p, ca_store_t *st,
                              const ca_import_opts_t *o, const ca_import_t *im,
                              int dry_run, ca_import_result_t *res,

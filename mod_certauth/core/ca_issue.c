@@ -598,8 +598,19 @@ const char *ca_crl_path(apr_pool_t *p, const ca_t *ca)
                         : "/crl";
 }
 
+/* The caIssuers URL of the certificates that ca issues names its own
+ * generation from the start: base/cacert/KEYID.crt, served for as long as
+ * the server knows that CA (base/cacert.crt is always the current CA, the
+ * wrong issuer for a certificate of a previous one after a rollover). */
+const char *ca_cacert_path(apr_pool_t *p, const ca_t *ca)
+{
+    return apr_pstrcat(p, "/cacert/", ca_cert_key_id(p, ca->cert), ".crt",
+                       NULL);
+}
+
 static apr_status_t add_urls(apr_pool_t *p, X509 *x, const char *base,
-                             const char *crl_path, const char *ocsp,
+                             const char *crl_path, const char *cacert_path,
+                             const char *ocsp,
                              const apr_array_header_t *extra,
                              const char **err)
 {
@@ -634,7 +645,7 @@ static apr_status_t add_urls(apr_pool_t *p, X509 *x, const char *base,
     }
 
     /* authorityInfoAccess: OCSP responder, caIssuers URI
-     * base/cacert.crt, then extras */
+     * base/cacert/KEYID.crt, then extras */
     if (!(aia = sk_ACCESS_DESCRIPTION_new_null())) {
         goto leave;
     }
@@ -648,7 +659,7 @@ static apr_status_t add_urls(apr_pool_t *p, X509 *x, const char *base,
         goto leave;
     }
     if (base && !push_access(aia, OBJ_nid2obj(NID_ad_ca_issuers),
-                             apr_pstrcat(p, base, "/cacert.crt", NULL))) {
+                             apr_pstrcat(p, base, cacert_path, NULL))) {
         goto leave;
     }
     for (i = 0; extra && i < extra->nelts; i++) {
@@ -851,8 +862,8 @@ apr_status_t ca_cert_build(apr_pool_t *p, const ca_t *ca,
         *err = "cannot add subjectAltName";
         goto leave;
     }
-    if ((rv = add_urls(p, x, base, ca_crl_path(p, ca), req->ocsp_url,
-                       prof->aia, err))
+    if ((rv = add_urls(p, x, base, ca_crl_path(p, ca),
+                       ca_cacert_path(p, ca), req->ocsp_url, prof->aia, err))
         != APR_SUCCESS) {
         goto leave;
     }

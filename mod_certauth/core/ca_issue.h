@@ -73,7 +73,8 @@ typedef struct ca_issue_req_t {
     const char *base_url;         /* public base URL of the CA endpoints,
                                      "https://host/ca": CRL distribution
                                      point base_url/crl, AIA caIssuers
-                                     base_url/cacert.crt; NULL: neither    */
+                                     base_url/cacert/KEYID.crt; NULL:
+                                     neither                               */
     const char *supersede;        /* renewal: this serial (status valid) is
                                      marked superseded, replaced by the new
                                      one, in the same transaction; another
@@ -116,5 +117,9 @@ apr_status_t ca_issue(apr_pool_t *p, const ca_t *ca, ca_store_t *store,
  * issues (their CRL distribution point): "/crl", or "/crl/KEYID" for a CA
  * with a previous CA (after a rollover). */
 const char *ca_crl_path(apr_pool_t *p, const ca_t *ca);
+
+/* The same of its AIA caIssuers URL: "/cacert/KEYID.crt" (KEYID:
+ * ca_cert_key_id), the same before and after a rollover. */
+const char *ca_cacert_path(apr_pool_t *p, const ca_t *ca);
 
 #endif

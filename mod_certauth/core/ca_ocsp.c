@@ -85,12 +85,40 @@ static int nonce_len(X509_EXTENSION *ext)
 ca_ocsp_req_t *ca_ocsp_parse(apr_pool_t *p, const ca_ocsp_t *oc,
                              const unsigned char *der, apr_size_t len)
 {
+    return ca_ocsp_parse_gens(p, oc ? &oc : NULL, oc ? 1 : 0, der, len);
+}
+
+/* The generation (index in ocs) whose hashes the CertID carries with the
+ * digest at h (index in ca_ocsp_t.h), or -1. */
+static int gen_of(const ca_ocsp_t *const *ocs, int n_gens, int h,
+                  const ASN1_OCTET_STRING *nh, const ASN1_OCTET_STRING *kh)
+{
+    int g;
+
+    for (g = 0; g < n_gens; g++) {
+        const ca_ocsp_t *oc = ocs[g];
+        if (ASN1_STRING_length(nh) == (int)oc->h[h].len
+            && ASN1_STRING_length(kh) == (int)oc->h[h].len
+            && !memcmp(ASN1_STRING_get0_data(nh), oc->h[h].name,
+                       oc->h[h].len)
+            && !memcmp(ASN1_STRING_get0_data(kh), oc->h[h].key,
+                       oc->h[h].len)) {
+            return g;
+        }
+    }
+    return -1;
+}
+
+ca_ocsp_req_t *ca_ocsp_parse_gens(apr_pool_t *p,
+                                  const ca_ocsp_t *const *ocs, int n_gens,
+                                  const unsigned char *der, apr_size_t len)
+{
     ca_ocsp_req_t *r = apr_pcalloc(p, sizeof(*r));
     const unsigned char *q = der;
     int i, n, any_single_ext = 0;
 
     r->status = OCSP_RESPONSE_STATUS_SUCCESSFUL;
-    r->issuer_kid = oc ? oc->kid : NULL;
+    r->issuer_kid = n_gens > 0 ? ocs[0]->kid : NULL;
     if (!der || len == 0 || len > 1024 * 1024
         || !(r->req = d2i_OCSP_REQUEST(NULL, &q, (long)len))) {
         ERR_clear_error();
@@ -137,6 +165,8 @@ ca_ocsp_req_t *ca_ocsp_parse(apr_pool_t *p, const ca_ocsp_t *oc,
     }
     r->count = n;
     r->serials = apr_pcalloc(p, sizeof(*r->serials) * (apr_size_t)n);
+    r->gens = apr_pcalloc(p, sizeof(*r->gens) * (apr_size_t)n);
+    r->issuer_kids = apr_pcalloc(p, sizeof(*r->issuer_kids) * (apr_size_t)n);
     for (i = 0; i < n; i++) {
         OCSP_ONEREQ *one = OCSP_request_onereq_get0(r->req, i);
         OCSP_CERTID *cid = OCSP_onereq_get0_id(one);
@@ -160,20 +190,21 @@ ca_ocsp_req_t *ca_ocsp_parse(apr_pool_t *p, const ca_ocsp_t *oc,
                           "incomplete CertID");
         }
         nid = OBJ_obj2nid(alg);
-        for (j = 0; j < N_MDS && oc->h[j].nid != nid; j++) {
+        for (j = 0; n_gens > 0 && j < N_MDS && ocs[0]->h[j].nid != nid;
+             j++) {
         }
-        if (j == N_MDS) {
+        if (n_gens < 1 || j == N_MDS) {
             return refuse(r, OCSP_RESPONSE_STATUS_UNAUTHORIZED,
                           "CertID hash algorithm not supported");
         }
-        if (ASN1_STRING_length(nh) != (int)oc->h[j].len
-            || ASN1_STRING_length(kh) != (int)oc->h[j].len
-            || memcmp(ASN1_STRING_get0_data(nh), oc->h[j].name,
-                      oc->h[j].len)
-            || memcmp(ASN1_STRING_get0_data(kh), oc->h[j].key,
-                      oc->h[j].len)) {
+        /* each CertID is answered for the CA generation it names */
+        if ((r->gens[i] = gen_of(ocs, n_gens, j, nh, kh)) < 0) {
             return refuse(r, OCSP_RESPONSE_STATUS_UNAUTHORIZED,
                           "a certificate of another issuer");
+        }
+        r->issuer_kids[i] = ocs[r->gens[i]]->kid;
+        if (r->gens[i] != r->gens[0]) {
+            r->mixed = 1;
         }
         /* a serial this CA issues is positive and at most 20 octets */
         if (ASN1_STRING_type(serial) == V_ASN1_INTEGER
@@ -185,6 +216,8 @@ ca_ocsp_req_t *ca_ocsp_parse(apr_pool_t *p, const ca_ocsp_t *oc,
             }
         }
     }
+    r->gen = r->gens[0];
+    r->issuer_kid = r->issuer_kids[0];
     if (n == 1 && !r->nonce && !any_single_ext) {
         OCSP_CERTID *cid = OCSP_onereq_get0_id(
             OCSP_request_onereq_get0(r->req, 0));
@@ -306,11 +339,13 @@ apr_status_t ca_ocsp_lookup(apr_pool_t *p, ca_store_t *store,
                 return CA_EDB;
             }
         }
-        if (row && req->issuer_kid) {
-            /* a certificate of the other CA generation (serials are
-             * unique across them) was not issued by this one: unknown */
+        if (row && (req->issuer_kids ? req->issuer_kids[i]
+                                     : req->issuer_kid)) {
+            /* a certificate of another CA generation (serials are unique
+             * across them) than the CertID names: unknown */
             const char *kid = ca_pem_issuer_key_id(p, row->cert_pem);
-            if (*kid && strcmp(kid, req->issuer_kid)) {
+            if (*kid && strcmp(kid, req->issuer_kids ? req->issuer_kids[i]
+                                                     : req->issuer_kid)) {
                 row = NULL;
             }
         }

@@ -58,14 +58,33 @@ typedef struct ca_ocsp_req_t {
                                     CertID only (key: cache_key)            */
     const char *cache_key;       /* hex SHA-256 of the CertID's DER         */
     const char *issuer_kid;      /* key identifier of the CA whose hashes
-                                    the CertIDs carry (ca_cert_key_id): a
-                                    stored certificate of another CA is
-                                    unknown to ca_ocsp_lookup              */
+                                    the first CertID carries
+                                    (ca_cert_key_id)                        */
+    int gen;                     /* its generation (index in the list given
+                                    to ca_ocsp_parse_gens): who signs      */
+    const char **issuer_kids;    /* the same of each CertID: a stored
+                                    certificate of another CA than its
+                                    CertID names is unknown to
+                                    ca_ocsp_lookup                         */
+    int *gens;                   /* the generation of each CertID          */
+    int mixed;                   /* CertIDs of more than one generation    */
 } ca_ocsp_req_t;
 
 /* Always returns a request (status says whether it can be answered). */
 ca_ocsp_req_t *ca_ocsp_parse(apr_pool_t *p, const ca_ocsp_t *oc,
                              const unsigned char *der, apr_size_t len);
+
+/* The same for a CA with previous generations (a rollover): ocs[0] the
+ * current CA's hashes, then each previous generation's whose key is here.
+ * Each CertID is answered for the generation whose hashes it carries
+ * (gens[i]); one of no generation makes the request UNAUTHORIZED.  A
+ * request may name several generations (mixed): one response answers them
+ * all, signed for the first CertID's generation (gen), as OpenSSL's own
+ * responder does with several -CA; RFC 6960 4.2.2.3 wants a SingleResponse
+ * for each CertID in the one response. */
+ca_ocsp_req_t *ca_ocsp_parse_gens(apr_pool_t *p,
+                                  const ca_ocsp_t *const *ocs, int n_gens,
+                                  const unsigned char *der, apr_size_t len);
 
 /* Decode the GET form's path segment (RFC 6960 A.1): URL-encoded base64,
  * also base64url, padding optional.  CA_EBADINPUT when it is not. */

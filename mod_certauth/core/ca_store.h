@@ -273,7 +273,9 @@ apr_status_t ca_store_crl_lock(ca_store_t *s, apr_pool_t *p,
 /* Store a new CRL if the stored number is still `old_number`; CA_ECONFLICT
  * when another writer was first.  prev_kid, prev_der_b64: after a rollover,
  * the previous CA's CRL made with it (same number and dates) and that CA's
- * key identifier (ca_cert_key_id); NULL: none. */
+ * key identifier (ca_cert_key_id); NULL: none.  After several rollovers
+ * each is a list, separated by spaces, one for each previous generation
+ * (ca_crl_make_n, ca_crl_prev_of). */
 apr_status_t ca_store_crl_put(ca_store_t *s, apr_pool_t *p,
                               apr_int64_t old_number, apr_int64_t number,
                               apr_int64_t this_update, apr_int64_t next_update,
@@ -281,7 +283,8 @@ apr_status_t ca_store_crl_put(ca_store_t *s, apr_pool_t *p,
                               const char *prev_der_b64);
 /* The previous CA's CRL stored with the current one: the number and dates
  * of the stored CRL, the key identifier of the CA it was made for ("":
- * none) and, when der_b64 is not NULL, the CRL (base64 DER). */
+ * none) and, when der_b64 is not NULL, the CRL (base64 DER); the lists of
+ * ca_store_crl_put after several rollovers. */
 apr_status_t ca_store_crl_prev(ca_store_t *s, apr_pool_t *p,
                                apr_int64_t *number, apr_int64_t *this_update,
                                apr_int64_t *next_update, const char **prev_kid,

@@ -128,12 +128,16 @@ apr_status_t ca_store_cert_insert(ca_store_t *s, apr_pool_t *p,
         return APR_SUCCESS;
     }
     if (rc != 0) {
+        /* The statement failed (a taken serial is no failure: ON CONFLICT
+         * DO NOTHING): its own reason, and no statement after it.  Inside
+         * a PostgreSQL transaction the next one would only fail with
+         * "current transaction is aborted" and replace the reason. */
         ca_st_error(s, rc);
+        return CA_EDB;
     }
-    else {
-        s->last_error = "insert stored no row";
-    }
-    /* A taken serial is the one failure the caller can cure. */
+    s->last_error = "insert stored no row";
+    /* No row and no error: a taken serial, the one failure the caller can
+     * cure. */
     if (ca_store_cert_get(s, p, c->serial, &existing) == APR_SUCCESS) {
         return CA_EEXIST;
     }

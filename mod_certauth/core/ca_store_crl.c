@@ -39,14 +39,14 @@ const ca_st_stmt_def ca_st_stmts_crl[] = {
      "WHERE id = 1{FOR_UPDATE}"},
     {"certauth_crl_put",
      "UPDATE certauth_crl SET crl_number = %lld, this_update = %lld, "
-     "next_update = %lld, crl_der = %s, prev_kid = %s, prev_der = %s "
+     "next_update = %lld, crl_der = %s, prev_kids = %s, prev_der = %s "
      "WHERE id = 1 AND crl_number = %lld"},
     /* after a rollover: the previous CA's CRL made with the current one */
     {"certauth_crl_prev_get",
-     "SELECT crl_number, this_update, next_update, prev_kid, prev_der "
+     "SELECT crl_number, this_update, next_update, prev_kids, prev_der "
      "FROM certauth_crl WHERE id = 1"},
     {"certauth_crl_prev_head",
-     "SELECT crl_number, this_update, next_update, prev_kid "
+     "SELECT crl_number, this_update, next_update, prev_kids "
      "FROM certauth_crl WHERE id = 1"},
     {NULL, NULL}
 };

@@ -15,7 +15,7 @@
 #include "ca_store_test.h"
 #include "ca_util.h"
 
-#define SCHEMA_VERSION 9
+#define SCHEMA_VERSION 10
 
 /* Migrations: each a list of portable statements, applied in order. */
 static const char *const migration_1[] = {
@@ -225,6 +225,17 @@ static const char *const migration_9[] = {
     NULL
 };
 
+/* 10: a CA rolled over more than once keeps a CRL for each previous
+ * generation: their key identifiers, separated by spaces, no longer fit
+ * prev_kid's VARCHAR(64) (PostgreSQL enforces it), so a TEXT column holds
+ * them (prev_kid is kept, no longer used: SQLite cannot change a column's
+ * type). */
+static const char *const migration_10[] = {
+    "ALTER TABLE certauth_crl ADD COLUMN prev_kids TEXT NOT NULL DEFAULT ''",
+    "UPDATE certauth_crl SET prev_kids = prev_kid",
+    NULL
+};
+
 static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_1,
     migration_2,
@@ -235,6 +246,7 @@ static const char *const *const migrations[SCHEMA_VERSION] = {
     migration_7,
     migration_8,
     migration_9,
+    migration_10,
 };
 
 /* ISSUER_MIGRATION: the issuer of every stored certificate, from its PEM,

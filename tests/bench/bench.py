@@ -28,6 +28,8 @@ Rows (see tests/bench/README.md):
      -index -multi 2` (a new connection per request, ab), with the server's
      and the client's CPU per answer (--only-ocsp: this row alone;
      BENCH_OCSP_PROFILE=DIR: perf profiles of each server under load)
+  p  enrollment with the CA key in a SoftHSM2 token (PKCS#11) against the
+     same httpd with the key file (--only-token: this row alone)
 
 The PostgreSQL row is tried when postgresql-15 is installed and reported as
 skipped (with the reason) when the module cannot enroll on it; BENCH_PG=0
@@ -767,18 +769,18 @@ def notes(rounds, key):
     return " (%s)" % ", ".join(n) if n else ""
 
 
-def report_comparison(table, cmp_, conns, rounds):
+def report_comparison(table, cmp_, conns, rounds, row="a"):
     ratios = [r["ratio"] for r in rounds]
     loads = ", ".join("%.1f" % r["load"] for r in rounds)
     for key, arm in (("a", cmp_.a), ("b", cmp_.b)):
         rates = [r[key]["rate"] for r in rounds]
         cpus = [r[key]["cpu_ms"] for r in rounds]
-        table.add("a", "%s, %d conns" % (arm.label, conns),
+        table.add(row, "%s, %d conns" % (arm.label, conns),
                   "%.0f/s (rounds %s); server CPU %.2f ms/answer%s"
                   % (median(rates), " ".join("%.0f" % x for x in rates),
                      median(cpus), notes(rounds, key)))
     m = median(ratios)
-    table.add("a", "%s, %d conns: median of %d per-round ratios"
+    table.add(row, "%s, %d conns: median of %d per-round ratios"
               % (cmp_.name, conns, len(rounds)),
               "%.2f× (min %.2f, max %.2f; load %s)"
               % (m, min(ratios), max(ratios), loads),
@@ -880,6 +882,8 @@ def main():
                     "comparisons), not PostgreSQL, stored, CRL, memory")
     ap.add_argument("--only-ocsp", action="store_true",
                     help="only the OCSP row (o)")
+    ap.add_argument("--only-token", action="store_true",
+                    help="only the PKCS#11 token row (p)")
     ap.add_argument("--out", default=os.path.join(REPO, "tests", "out",
                                                   "bench"))
     args = ap.parse_args()
@@ -896,6 +900,12 @@ def main():
         if args.only_ocsp:
             harness_ca = harness.TestCA(work)
             bench_ocsp(S, work, procs, table, harness_ca)
+        elif args.only_token:
+            harness_ca = harness.TestCA(work)
+            csrs = make_csrs(work)[0]
+            bench_token(S, work, procs, table, harness_ca, csrs, "Basic " +
+                        base64.b64encode(("%s:%s" % (USER, PASSWORD))
+                                         .encode()).decode())
         else:
             bench(S, mode, work, procs, table, args.only_a)
     finally:
@@ -1019,6 +1029,14 @@ def bench(S, mode, work, procs, table, only_a=False):
         return
 
     bench_pg(S, work, procs, table, ca, csrs, auth)
+
+    # --- p: the CA key in a PKCS#11 token ------------------------------
+    try:
+        bench_token(S, work, procs, table, ca, csrs, auth)
+    except Exception as e:  # reported in the table; the other rows run
+        log("row p failed: %r" % e)
+        table.add("p", "enroll with the CA key in a SoftHSM2 token",
+                  "FAILED: %s" % str(e).splitlines()[0][:160])
 
     # --- b and c: stored certificates, CRLs -------------------------------
     crl_serve_done = False
@@ -1894,6 +1912,280 @@ def bench_ocsp(S, work, procs, table, ca, rounds=None):
     table.add("o", "openssl ocsp responder processes (-multi %d)" % multi,
               "%d children of one parent; %s" % (nkids, version(
                   ["openssl", "version"])))
+
+
+
+# ---------------------------------------------------------------------------
+# p: the CA key in a PKCS#11 token (issue 18), a separate function
+
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+TOKEN_PIN = "4711-bench"
+# what each side's server processes do per answer besides the CPU time:
+# system calls, and among them the ones SoftHSM's file object store makes
+# (it re-reads and locks its token files)
+SYSCALL_EVENTS = ("raw_syscalls:sys_enter", "syscalls:sys_enter_openat",
+                  "syscalls:sys_enter_fcntl", "syscalls:sys_enter_flock",
+                  "syscalls:sys_enter_newfstatat", "syscalls:sys_enter_read",
+                  "syscalls:sys_enter_futex")
+
+
+def softhsm_token(work, ca):
+    """A SoftHSM2 token in work/softhsm holding the CA's own key (the
+    private key and its public half, label cakey, id 01), imported with
+    pkcs11-tool; the files handed to www-data (the httpd children open the
+    token).  Returns (SOFTHSM2_CONF, URI, PIN file)."""
+    root = os.path.join(work, "softhsm")
+    tokens = os.path.join(root, "tokens")
+    os.makedirs(tokens)
+    conf = os.path.join(root, "softhsm2.conf")
+    with open(conf, "w") as f:
+        f.write("directories.tokendir = %s\nobjectstore.backend = file\n"
+                "log.level = ERROR\n" % tokens)
+    env = dict(os.environ, SOFTHSM2_CONF=conf)
+    run(["softhsm2-util", "--init-token", "--free", "--label", "ca",
+         "--pin", TOKEN_PIN, "--so-pin", "so-" + TOKEN_PIN], env=env)
+    der = os.path.join(root, "cakey.der")
+    pub = os.path.join(root, "capub.der")
+    run(["openssl", "pkey", "-in", ca.key, "-outform", "DER", "-out", der])
+    run(["openssl", "pkey", "-in", ca.key, "-pubout", "-outform", "DER",
+         "-out", pub])
+    login = ["pkcs11-tool", "--module", SOFTHSM_MODULE, "--token-label",
+             "ca", "--login", "--pin", TOKEN_PIN]
+    run(login + ["--write-object", der, "--type", "privkey", "--id", "01",
+                 "--label", "cakey", "--usage-sign", "--sensitive"], env=env)
+    run(login + ["--write-object", pub, "--type", "pubkey", "--id", "01",
+                 "--label", "cakey"], env=env)
+    os.unlink(der)
+    pinfile = os.path.join(root, "pin")
+    with open(pinfile, "w") as f:
+        f.write(TOKEN_PIN + "\n")
+    os.chmod(pinfile, 0o600)
+    os.chmod(root, 0o755)
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("www-data")
+        for dirpath, dirs, files in os.walk(tokens):
+            os.chown(dirpath, pw.pw_uid, pw.pw_gid)
+            for name in files:
+                os.chown(os.path.join(dirpath, name), pw.pw_uid, pw.pw_gid)
+    uri = ("pkcs11:token=ca;object=cakey;type=private?module-path="
+           + SOFTHSM_MODULE)
+    return conf, uri, pinfile
+
+
+def count_syscalls(pids, seconds):
+    """SYSCALL_EVENTS counted by perf for the given processes over
+    `seconds`: {event: count}, or None when perf cannot."""
+    if not shutil.which("perf") or not pids:
+        return None
+    pids = [p for p in pids if os.path.exists("/proc/%d" % p)]
+    r = run(["perf", "stat", "-x", ",", "-e", ",".join(SYSCALL_EVENTS),
+             "-p", ",".join(str(p) for p in pids), "--", "sleep",
+             str(seconds)], check=False, timeout=seconds + 60)
+    out = {}
+    for line in r.stderr.decode(errors="replace").splitlines():
+        parts = line.split(",")
+        if len(parts) > 2 and parts[2] in SYSCALL_EVENTS:
+            try:
+                out[parts[2]] = int(parts[0])
+            except ValueError:
+                return None
+    return out if len(out) == len(SYSCALL_EVENTS) else None
+
+
+def syscall_row(table, arm, conns, seconds):
+    """One more run of arm while perf counts its server's system calls;
+    a row with the counts per answer."""
+    import threading
+    pids = arm.pids()
+    box = {}
+    th = threading.Thread(target=lambda: box.update(
+        n=count_syscalls(pids, seconds)))
+    th.start()
+    time.sleep(0.2)
+    r = arm.load(conns, max(1, seconds - 1))
+    th.join()
+    n = box.get("n")
+    what = "system calls per answer, %s, %d conns" % (arm.label, conns)
+    if n is None or not r["ok"]:
+        table.add("p", what, "not measured (perf syscall tracepoints "
+                  "unavailable)")
+        return None
+    per = {k.split(":")[1].replace("sys_enter_", "").replace(
+        "sys_enter", "all"): v / r["ok"] for k, v in n.items()}
+    table.add("p", what, "; ".join(
+        "%s %.1f" % (k, per[k]) for k in ("all", "futex", "openat",
+                                          "newfstatat", "read", "fcntl",
+                                          "flock")) + " (perf, %d answers)"
+              % r["ok"])
+    return per
+
+
+P11SPEED = os.path.join(HERE, "p11speed.c")
+
+
+def sign_speed_rows(work, table, ca, uri, pinfile, conf, secs=3):
+    """Signatures per second in one process, as `openssl speed` gives them
+    but with the module's own key loading (tests/bench/p11speed.c, linked
+    with build/libcertauth.a: ca_pkcs11_load_key through the pkcs11
+    engine): the key file and the token, with 1 and 2 threads sharing the
+    key (as the threads of an httpd child do); CPU ms per signature."""
+    exe = os.path.join(work, "p11speed")
+    cflags = []
+    for cmd in (["apr-1-config", "--cppflags", "--cflags", "--includes"],
+                ["apu-1-config", "--includes"],
+                ["pkg-config", "--cflags", "p11-kit-1"]):
+        cflags += run(cmd).stdout.decode().split()
+    libs = []
+    for cmd in (["apr-1-config", "--link-ld", "--libs"],
+                ["apu-1-config", "--link-ld", "--libs"],
+                ["pkg-config", "--libs", "p11-kit-1"]):
+        libs += run(cmd).stdout.decode().split()
+    r = run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-std=gnu11"]
+            + cflags + ["-I" + os.path.join(REPO, "mod_certauth", "core"),
+                        "-o", exe, P11SPEED,
+                        os.path.join(harness.BUILD, "libcertauth.a")]
+            + libs + ["-lcrypto", "-lsqlite3", "-lpthread"], check=False,
+            timeout=120)
+    if r.returncode != 0:
+        table.add("p", "signatures/s in one process (p11speed)",
+                  "not measured (does not build: %s)"
+                  % r.stderr.decode(errors="replace").strip()[:120])
+        return
+    env = dict(os.environ, SOFTHSM2_CONF=conf)
+    per = {}
+    for threads in (1, 2):
+        for name, key, pin in (("key file", ca.key, "-"),
+                               ("token", uri, pinfile)):
+            r = run([exe, key, pin, str(secs), str(threads)], env=env,
+                    timeout=secs + 60)
+            m = re.match(r"signs (\d+) secs ([\d.]+) cpu_ms ([\d.]+)",
+                         r.stdout.decode())
+            n, t, c = int(m.group(1)), float(m.group(2)), float(m.group(3))
+            per[(name, threads)] = n / t
+            table.add("p", "ECDSA P-256 signatures/s, one process, %d "
+                      "thread%s, %s (p11speed, %d s)"
+                      % (threads, "s" if threads > 1 else "", name, secs),
+                      "%.0f/s; CPU %.3f ms/signature"
+                      % (n / t, c / n if n else float("inf")))
+    for threads in (1, 2):
+        a, b = per[("token", threads)], per[("key file", threads)]
+        table.add("p", "signatures/s token / key file, %d thread%s"
+                  % (threads, "s" if threads > 1 else ""),
+                  "%.2f×" % (a / b if b else 0))
+
+
+def maps_softhsm(pid):
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            return "libsofthsm2" in f.read()
+    except OSError:
+        return False
+
+
+def token_rounds(S, work, table, ca, csrs, auth, tok, mod, conf):
+    """Row p's measurements on the two servers (not started yet)."""
+    # the children find the token through SOFTHSM2_CONF (inherited at start)
+    saved = os.environ.get("SOFTHSM2_CONF")
+    os.environ["SOFTHSM2_CONF"] = conf
+    try:
+        tok.start()
+    finally:
+        if saved is None:
+            os.environ.pop("SOFTHSM2_CONF", None)
+        else:
+            os.environ["SOFTHSM2_CONF"] = saved
+    mod.start()
+    # every child of the token side has the key (no 503 from a child
+    # without it): a few enrollments, then the log
+    with open(os.path.join(csrs[0], "0"), "rb") as f:
+        csr = f.read()
+    for _ in range(8):
+        st, _, body = tok.enroll(csr)
+        if st != 201:
+            raise RuntimeError("enroll with the token: %d %s\n%s"
+                               % (st, body[:300], tok.log_tail()))
+    if "CA1801" in tok.log():
+        raise RuntimeError("a child could not open the token:\n"
+                           + tok.log_tail())
+    tok_arm = Arm("enroll, CA key in SoftHSM2 token (pkcs11 engine), SQLite "
+                  "(WAL, synchronous=FULL)", tok.url, csrs, "POST",
+                  "/ca/enroll", "application/pkcs10", auth,
+                  lambda: httpd_ticks(tok), lambda: httpd_pids(tok))
+    file_arm = Arm("enroll, CA key file, SQLite (WAL, synchronous=FULL)",
+                   mod.url, csrs, "POST", "/ca/enroll", "application/pkcs10",
+                   auth, lambda: httpd_ticks(mod), lambda: httpd_pids(mod))
+    cmp_ = Comparison("token / key file", tok_arm, file_arm)
+    conns = S["cost_conns"]
+    # one short unmeasured run of each side first: else the first round
+    # would also measure the children's start (sessions, caches, pages)
+    tok_arm.load(conns, 2)
+    file_arm.load(conns, 2)
+    rounds = cmp_.measure(conns, S["rounds"], S["duration"])
+    report_comparison(table, cmp_, conns, rounds, row="p")
+    secs = S["fsync_secs"]
+    syscall_row(table, tok_arm, conns, secs)
+    syscall_row(table, file_arm, conns, secs)
+    for h, arm in ((tok, tok_arm), (mod, file_arm)):
+        stored, sent = h.rows(), arm.ok_total + 8 * (h is tok)
+        table.add("p", "check: certificates stored / 201 answers, %s"
+                  % ("token" if h is tok else "key file"),
+                  "%d / %d" % (stored, sent), "answers ≤ stored ≤ answers "
+                  "+ %d in flight" % arm.inflight,
+                  "ok" if sent <= stored <= sent + arm.inflight
+                  else "MISMATCH")
+    # the token side signs through SoftHSM2 (its children have the module
+    # loaded), the file side does not; the signature verifies
+    kids_t, kids_f = tok.children(), mod.children()
+    ok = (kids_t and all(maps_softhsm(k) for k in kids_t)
+          and not any(maps_softhsm(k) for k in kids_f))
+    table.add("p", "check: SoftHSM2 loaded in every child of the token side "
+              "(%d), in none of the key-file side (%d)"
+              % (len(kids_t), len(kids_f)), "ok" if ok else "MISMATCH")
+    with open(os.path.join(work, "token-leaf.pem"), "wb") as f:
+        f.write(tok.enroll(csr)[2])
+    r = run(["openssl", "verify", "-CAfile", ca.cert,
+             os.path.join(work, "token-leaf.pem")], check=False)
+    table.add("p", "check: a certificate signed through the token verifies "
+              "with the CA certificate", "ok" if r.returncode == 0
+              else "FAILED: " + r.stdout.decode(errors="replace")[:80])
+
+
+def bench_token(S, work, procs, table, ca, csrs, auth):
+    """Enrollment with the CA key in a SoftHSM2 token against the same
+    httpd with the key file: the same CA key (imported into the token),
+    both on SQLite in WAL mode with synchronous=FULL, HTTPS keep-alive, the
+    same wrk load; rounds interleaved A B A B, the median of the per-round
+    ratios with their spread, server CPU per answer; then each side once
+    more while perf counts its system calls."""
+    missing = [t for t in ("softhsm2-util", "pkcs11-tool") if not
+               shutil.which(t)]
+    if not os.path.exists(SOFTHSM_MODULE):
+        missing.append(SOFTHSM_MODULE)
+    if missing:
+        table.add("p", "enroll with the CA key in a SoftHSM2 token",
+                  "skipped (%s missing: tests/install-deps.sh bench)"
+                  % ", ".join(missing))
+        return
+    conf, uri, pinfile = softhsm_token(work, ca)
+    tok = BenchHttpd(ca)
+    tok.ca_directives = ("CertAuthCACertificateFile %s\n"
+                         "CertAuthCAKeyFile \"%s\"\n"
+                         "CertAuthCAPassPhrase file:%s\n"
+                         "CertAuthBaseURL %s\n"
+                         % (ca.cert, uri, pinfile, tok.base))
+    tok.write_conf()
+    procs.add(tok)
+    mod = procs.add(BenchHttpd(ca))
+    try:
+        token_rounds(S, work, table, ca, csrs, auth, tok, mod, conf)
+    finally:
+        # stopped here, also after a failure: the rows after this one
+        # must not share the machine with them
+        for h in (tok, mod):
+            procs.items.remove(h)
+            h.cleanup()
+
+    sign_speed_rows(work, table, ca, uri, pinfile, conf)
 
 
 if __name__ == "__main__":

@@ -95,7 +95,8 @@ def check_issued(ca, h, pem, csr_key, user, kind):
     aia = cert.extensions.get_extension_for_class(
         x509.AuthorityInformationAccess)
     assert [(d.access_method, d.access_location.value) for d in aia.value] == [
-        (AuthorityInformationAccessOID.CA_ISSUERS, h.base + "/cacert.crt")]
+        (AuthorityInformationAccessOID.CA_ISSUERS,
+         h.base + "/cacert/%s.crt" % ca_ski.value.digest.hex())]
     # the test CA is EC P-256: ECDSA with SHA-256
     assert cert.signature_algorithm_oid == SignatureAlgorithmOID.ECDSA_WITH_SHA256
     assert spki(cert.public_key()) == spki(csr_key.public_key())

@@ -257,7 +257,11 @@ def test_aia_names_responder(srv, certs):
         x509.AuthorityInformationAccess).value
     got = {(d.access_method._name, d.access_location.value) for d in aia}
     assert ("OCSP", srv.ocsp_url) in got, got
-    assert ("caIssuers", srv.h.base + "/cacert.crt") in got, got
+    # caIssuers: the issuing CA's own URL, cacert/KEYID.crt
+    kid = x509.load_pem_x509_certificate(srv.h.ca.pem).extensions \
+        .get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    assert ("caIssuers", srv.h.base + "/cacert/%s.crt" % kid.hex()) in got, \
+        got
     # what `openssl x509 -ocsp_uri` prints is what the clients use
     r = run(["openssl", "x509", "-noout", "-ocsp_uri", "-in", good[0].cert])
     assert r.stdout.decode().strip() == srv.ocsp_url

@@ -501,10 +501,16 @@ def test_key_usage_eku_validity(opt):
     assert about_days(cert, 365)
 
 
+def ca_kid(ca):
+    """The CA's key identifier: its caIssuers URL is cacert/KEYID.crt."""
+    return x509.load_pem_x509_certificate(ca.pem).extensions \
+        .get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex()
+
+
 def test_aia_entries(opt, ca):
     c = opt
     cert, pem = c.ok(csr(), profile="aia")
-    base = (c.h.base + "/cacert.crt")
+    base = c.h.base + "/cacert/%s.crt" % ca_kid(ca)
     assert collections.Counter(aia(cert)) == collections.Counter([
         (AuthorityInformationAccessOID.CA_ISSUERS.dotted_string, base),
         ("1.3.6.1.4.1.55555.7", "https://rpc.example.org:12369/rpc"),
@@ -760,7 +766,7 @@ def test_shipped_protogeni_authority(shipped, ca, tmp_path):
     assert [e for e in entries if e[0] == PG_OID] == [
         (PG_OID, "URI:https://pg.example.org/xmlrpc")]
     assert (AuthorityInformationAccessOID.CA_ISSUERS.dotted_string,
-            "URI:" + c.h.base + "/cacert.crt") in entries
+            "URI:" + c.h.base + "/cacert/%s.crt" % ca_kid(c.h.ca)) in entries
     assert got_sans == ["URI:urn:publicid:IDN+example.org+authority+sa"]
     assert got_eku == [ExtendedKeyUsageOID.SERVER_AUTH.dotted_string,
                        ExtendedKeyUsageOID.CLIENT_AUTH.dotted_string]

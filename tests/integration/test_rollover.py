@@ -250,6 +250,25 @@ def test_rollover_with_live_clients(roll, tmp_path):
         assert ok, why
         ok, why = verify(roll.old_cert, bob.pem, tmp)
         assert ok, why
+        # AIA caIssuers: each certificate names its own CA generation's
+        # URL, which goes on serving that CA after the rollover (the old
+        # CA for bob's certificate, not the new one of cacert.crt)
+        for leaf, issuer in ((bob.cert, old), (st_old, old),
+                             (carol.cert, new), (renewed, new)):
+            url = ca_issuers(leaf)
+            assert url == "https://127.0.0.1/ca/cacert/%s.crt" % \
+                ski(issuer).hex(), url
+            st, hd, der = h2.get("/" + url.split("/", 3)[3])
+            assert st == 200, der
+            assert hd.get("content-type") == "application/pkix-cert"
+            got = x509.load_der_x509_certificate(der)
+            assert got == issuer and ski(got) == aki(leaf)
+            st, _, pem = h2.get("/" + url.split("/", 3)[3][:-4] + ".pem")
+            assert st == 200 and pem_certs(pem) == [issuer]
+        for bad in ("ab" * 20 + ".crt", ski(new).hex(), ski(new).hex()
+                    + ".der"):
+            st, _, body5 = h2.get("/ca/cacert/" + bad)
+            assert st == 404, (bad, body5)
         # bob, not renewed yet, still reaches the API with his old-CA
         # certificate
         st, _, body2 = h2.request("GET", "/ca/api/certs",
@@ -313,11 +332,17 @@ def test_rollover_with_live_clients(roll, tmp_path):
                 assert r.returncode != 0 and b"revoked" in out, out
             else:
                 assert r.returncode == 0, out
-        # crl/previous and crl/KEYID of the old CA: the same CRL
-        st, _, der = h2.get("/ca/crl/previous")
-        assert st == 200 and x509.load_der_x509_crl(der) == crl_old
-        st, _, der = h2.get("/ca/crl/" + ski(old).hex())
-        assert st == 200 and x509.load_der_x509_crl(der) == crl_old
+        # crl/previous and crl/KEYID of the old CA: the old CA's CRL (the
+        # same as crl_old, or a later one: the watchdog may make one more
+        # right after the one polled for, see revalidates)
+        for path in ("/ca/crl/previous", "/ca/crl/" + ski(old).hex()):
+            st, _, der = h2.get(path)
+            assert st == 200, der
+            c = x509.load_der_x509_crl(der)
+            assert c == crl_old or (num(c) > num(crl_old)
+                                    and c.issuer == old.subject
+                                    and c.is_signature_valid(
+                                        old.public_key())), path
         st, _, _ = h2.get("/ca/crl/" + "ab" * 20)
         assert st == 404
         # conditional GETs on both, as on the current CRL
@@ -366,6 +391,15 @@ def test_rollover_with_live_clients(roll, tmp_path):
                      "-CAfile", isf, "-cert", lf], check=False)
             out = (r.stdout + r.stderr).decode()
             assert r.returncode == 0 and "Response verify OK" in out, out
+        # --- OCSP: one request naming certificates of both CAs ----------
+        # answered in one response, each CertID for its own CA (bob of the
+        # old: revoked; st_new of the new: good), signed for the first
+        # CertID's CA, as OpenSSL's own responder does with several -CA
+        mixed_ocsp(h2, roll, tmp, [(bob.cert, roll.old_cert, "revoked"),
+                                   (st_new, roll.new_cert, "good")])
+        mixed_ocsp(h2, roll, tmp, [(st_new, roll.new_cert, "good"),
+                                   (dave.cert, roll.old_cert, "revoked"),
+                                   (carol.cert, roll.new_cert, "revoked")])
         # a certificate of the new CA asked with the old CA's hashes: the
         # old CA never issued that serial
         resp = ocsp_ask(h2, carol.cert, old)
@@ -389,6 +423,15 @@ def cdp(cert):
         x509.CRLDistributionPoints).value
     assert len(dps) == 1 and len(dps[0].full_name) == 1
     return dps[0].full_name[0].value
+
+
+def ca_issuers(cert):
+    aia = cert.extensions.get_extension_for_class(
+        x509.AuthorityInformationAccess).value
+    urls = [d.access_location.value for d in aia
+            if d.access_method == x509.AuthorityInformationAccessOID.CA_ISSUERS]
+    assert len(urls) == 1, urls
+    return urls[0]
 
 
 def cdp_path(cert):
@@ -441,6 +484,59 @@ def resp_der(h, leaf, issuer):
     return body
 
 
+def mixed_ocsp(h, roll, tmp, asked):
+    """`openssl ocsp -issuer A -cert a -issuer B -cert b` against h: a
+    successful response with each status; openssl verifies it when the
+    client trusts the responder (-VAfile, or the root marked for OCSP
+    signing), not with a CA file alone (OpenSSL accepts a response whose
+    CertIDs name one issuer only: ocsp_check_ids)."""
+    args = []
+    for i, (leaf, issuer, _) in enumerate(asked):
+        lf = os.path.join(tmp, "mixed-%d.pem" % i)
+        _write(lf, leaf.public_bytes(serialization.Encoding.PEM))
+        args += ["-issuer", issuer, "-cert", lf]
+    reqf = os.path.join(tmp, "mixed-req.der")
+    run(["openssl", "ocsp", "-no_nonce", "-reqout", reqf] + args)
+    st, _, body = h.request(
+        "POST", "/ca/ocsp", body=open(reqf, "rb").read(),
+        headers={"Content-Type": "application/ocsp-request"})
+    assert st == 200, body
+    resp = ocsp.load_der_ocsp_response(body)
+    assert resp.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL, \
+        resp.response_status
+    got = [(r.serial_number, r.certificate_status.name.lower())
+           for r in resp.responses]
+    assert got == [(leaf.serial_number, want) for leaf, _, want in asked]
+    rf = os.path.join(tmp, "mixed-resp.der")
+    _write(rf, body)
+    first_root = asked[0][1]
+    # a CA file alone: the statuses, but no verification
+    r = run(["openssl", "ocsp", "-respin", rf, "-CAfile", first_root] + args,
+            check=False)
+    out = (r.stdout + r.stderr).decode()
+    assert "Response Verify Failure" in out, out
+    for i, (_, _, want) in enumerate(asked):
+        assert "mixed-%d.pem: %s" % (i, want) in out, out
+    # the responder trusted as given (-VAfile: RFC 6960 4.2.2.2's local
+    # configuration of OCSP signing authority)
+    signer = resp.certificates[0] if resp.certificates else None
+    vaf = os.path.join(tmp, "mixed-responder.pem")
+    _write(vaf, signer.public_bytes(serialization.Encoding.PEM) if signer
+           else open(first_root, "rb").read())
+    r = run(["openssl", "ocsp", "-respin", rf, "-VAfile", vaf] + args,
+            check=False)
+    out = (r.stdout + r.stderr).decode()
+    assert r.returncode == 0 and "Response verify OK" in out, out
+    # or the first CertID's root trusted for OCSP signing
+    trusted = os.path.join(tmp, "mixed-root-ocsp.pem")
+    run(["openssl", "x509", "-in", first_root, "-addtrust", "OCSPSigning",
+         "-out", trusted])
+    r = run(["openssl", "ocsp", "-respin", rf, "-CAfile", trusted] + args,
+            check=False)
+    out = (r.stdout + r.stderr).decode()
+    assert r.returncode == 0 and "Response verify OK" in out, out
+
+
 def ocsp_ask(h, leaf, issuer):
     return ocsp.load_der_ocsp_response(resp_der(h, leaf, issuer))
 
@@ -475,3 +571,227 @@ def _first_cert(path):
     start = data.index(b"-----BEGIN CERTIFICATE-----")
     end = data.index(b"-----END CERTIFICATE-----", start)
     return data[start:end + len(b"-----END CERTIFICATE-----\n")]
+
+
+def _cert_file(tmp, name, cert):
+    path = os.path.join(tmp, name)
+    _write(path, cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_rollover_twice_with_live_clients(roll, tmp_path):
+    """A -> B -> C while A's certificates still live: C issues; A and B
+    keep their CRLs (each at the URL its certificates name) and their OCSP
+    answers, their certificates renew into C's; cacert.pem and EST cacerts
+    carry the three CAs and both pairs of links; openssl verify accepts
+    every generation's certificates with each root; `certauth-admin
+    rollover` works a second time and carries A's lines over."""
+    keydir = str(tmp_path / "keys")
+    os.makedirs(keydir)
+    tmp = str(tmp_path)
+    db = os.path.join(roll.root, "db", "certauth.db")
+    os.makedirs(os.path.dirname(db))
+    c_dir = os.path.join(roll.root, "third")
+    c_cert = os.path.join(c_dir, "cacert.pem")
+    h1 = Httpd(roll, ca_directives=roll.old_directives(), location_conf=LOC,
+               est_conf=EST_CONF, db_path=db)
+    if h1.user:
+        import pwd
+        pw = pwd.getpwnam(h1.user)
+        os.chown(os.path.dirname(db), pw.pw_uid, pw.pw_gid)
+    h2 = h3 = None
+    try:
+        # --- A issues ------------------------------------------------------
+        h1.start()
+        a_alice = enroll(h1, keydir, user="alice")
+        a_bob = enroll(h1, keydir, user="bob")
+        a_dave = enroll(h1, keydir, user="bob")
+        h1.stop()
+        assert_no_crash(h1)
+
+        # --- A -> B: B issues ----------------------------------------------
+        r = run([ADMIN, "rollover", "--ca-cert", roll.old_cert, "--ca-key",
+                 roll.old_key, "--dir", roll.new_dir])
+        conf_b = open(os.path.join(roll.new_dir, "rollover.conf")).read()
+        assert conf_b.count("CertAuthPreviousCACertificateFile") == 1
+        roll.write_trust()
+        h2 = Httpd(roll, ca_directives=conf_b + "CertAuthBaseURL "
+                   "https://127.0.0.1/ca\n", location_conf=LOC,
+                   est_conf=EST_CONF, db_path=db)
+        h2.start()
+        b_carol = enroll(h2, keydir, user="alice")
+        b_frank = enroll(h2, keydir, user="admin")
+        h2.stop()
+        assert_no_crash(h2)
+
+        # --- B -> C, the second rollover: A's lines carried over -----------
+        r = run([ADMIN, "rollover", "--ca-cert", roll.new_cert, "--ca-key",
+                 roll.new_key, "--dir", c_dir])
+        out = r.stdout.decode()
+        conf_c = open(os.path.join(c_dir, "rollover.conf")).read()
+        assert conf_c.count("CertAuthPreviousCACertificateFile") == 2
+        assert conf_c.count("CertAuthPreviousCAKeyFile") == 2
+        assert conf_c.count("CertAuthCALinkCertificates") == 3
+        assert roll.old_key in conf_c and roll.links in conf_c
+        assert "CertAuthPreviousCACertificateFile " + roll.prev in out
+        with open(roll.cert, "ab") as f:
+            f.write(open(c_cert, "rb").read())
+        A, B, C = load(roll.old_cert), load(roll.new_cert), load(c_cert)
+        assert len({ski(A), ski(B), ski(C)}) == 3
+        h3 = Httpd(roll, ca_directives=conf_c + "CertAuthBaseURL "
+                   "https://127.0.0.1/ca\n", location_conf=LOC,
+                   est_conf=EST_CONF, db_path=db)
+        h3.start()
+        c_erin = enroll(h3, keydir, user="admin")
+        assert aki(c_erin.cert) == ski(C)
+
+        # links.pem of the second rollover: NewWithOld, OldWithNew; and
+        # A's key certified by C (OldWithNew straight to C) in a file of
+        # its own, named after A's key identifier
+        direct = os.path.join(c_dir, "link-%s.pem" % ski(A).hex())
+        assert "CertAuthCALinkCertificates " + direct in conf_c
+        links_c = pem_certs(open(os.path.join(c_dir, "links.pem"),
+                                 "rb").read()) + pem_certs(
+                                     open(direct, "rb").read())
+        assert [(ski(l), aki(l)) for l in links_c] == [
+            (ski(C), ski(B)), (ski(B), ski(C)), (ski(A), ski(C))]
+        # cacert.crt: C; cacert.pem, EST cacerts: C, B, A, the links of
+        # both rollovers (the first's first)
+        st, _, body = h3.get("/ca/cacert.crt")
+        assert st == 200 and x509.load_der_x509_certificate(body) == C
+        st, _, body = h3.get("/ca/cacert.pem")
+        got = pem_certs(body)
+        links = pem_certs(open(roll.links, "rb").read()) + links_c
+        assert got == [C, B, A] + links, len(got)
+        st, _, body = h3.get("/.well-known/est/cacerts")
+        assert st == 200
+        p7 = run(["openssl", "pkcs7", "-inform", "DER", "-print_certs"],
+                 input=base64.b64decode(body)).stdout
+        assert len(pem_certs(p7)) == 8
+
+        # renewal with an A certificate (curl) gives a C certificate
+        r = run(["curl", "-sS", "--cacert", roll.cert, "--cert",
+                 a_alice.cert_file, "--key", a_alice.key_file, "-X", "POST",
+                 "-H", "X-Requested-With: curl", "-o", "-", "-w",
+                 "\n%{http_code}", h3.url + "/ca/renew"], check=False)
+        body, code = r.stdout.rsplit(b"\n", 1)
+        assert code == b"201", r.stdout + r.stderr
+        renewed = x509.load_pem_x509_certificate(body)
+        assert aki(renewed) == ski(C)
+
+        # AIA caIssuers of each generation: its own CA
+        for leaf, issuer in ((a_bob.cert, A), (b_carol.cert, B),
+                             (c_erin.cert, C)):
+            url = ca_issuers(leaf)
+            st, _, der = h3.get("/" + url.split("/", 3)[3])
+            assert st == 200 and x509.load_der_x509_certificate(der) == \
+                issuer, url
+
+        # openssl verify: each generation's certificates with each root
+        # (the links of both rollovers as untrusted intermediates)
+        allinks = os.path.join(tmp, "all-links.pem")
+        _write(allinks, open(roll.links, "rb").read()
+               + open(os.path.join(c_dir, "links.pem"), "rb").read()
+               + open(direct, "rb").read())
+        bad = []
+        for li, leaf in enumerate((a_bob.pem, b_carol.pem, c_erin.pem, body)):
+            for ri, root in enumerate((roll.old_cert, roll.new_cert, c_cert)):
+                ok, why = verify(root, leaf, tmp, allinks)
+                if not ok:
+                    bad.append((li, ri, why))
+        assert not bad, bad
+
+        # --- revocations on the three CRLs --------------------------------
+        for holder in (a_bob, b_carol, c_erin):
+            st, _, b3 = h3.request(
+                "POST", "/ca/revoke", body=json.dumps(
+                    {"serial": holder.serial, "reason": "keyCompromise"}),
+                headers={"Content-Type": "application/json"},
+                client_cert=holder.tls)
+            assert st == 200, b3
+        # A's name base/crl (A had no previous CA), B's and C's crl/KEYID
+        assert cdp(a_bob.cert) == "https://127.0.0.1/ca/crl"
+        assert cdp(b_carol.cert) == "https://127.0.0.1/ca/crl/" + \
+            ski(B).hex()
+        assert cdp(c_erin.cert) == "https://127.0.0.1/ca/crl/" + \
+            ski(C).hex()
+        crls = {}
+        for holder, issuer in ((a_bob, A), (b_carol, B), (c_erin, C)):
+            c = poll(h3, cdp_path(holder.cert),
+                     lambda c, s=holder.cert.serial_number:
+                     c.get_revoked_certificate_by_serial_number(s)
+                     is not None)
+            assert c.issuer == issuer.subject
+            assert c.is_signature_valid(issuer.public_key())
+            crls[ski(issuer)] = c
+        # each lists only its own CA's certificates
+        for holder, issuer in ((a_bob, A), (b_carol, B), (c_erin, C)):
+            for other in (A, B, C):
+                if other != issuer:
+                    assert crls[ski(other)] \
+                        .get_revoked_certificate_by_serial_number(
+                            holder.cert.serial_number) is None
+        # crl/previous: B (the CA before C); crl/KEYID of A: base/crl's
+        st, _, der = h3.get("/ca/crl/previous")
+        assert st == 200
+        assert x509.load_der_x509_crl(der).issuer == B.subject
+        assert x509.load_der_x509_crl(der).is_signature_valid(B.public_key())
+        st, _, der = h3.get("/ca/crl/" + ski(A).hex())
+        assert st == 200
+        assert x509.load_der_x509_crl(der).is_signature_valid(A.public_key())
+        # openssl verify -crl_check with the CRL each certificate names
+        for holder, root, revoked in ((a_bob, roll.old_cert, True),
+                                      (a_dave, roll.old_cert, False),
+                                      (b_carol, roll.new_cert, True),
+                                      (b_frank, roll.new_cert, False),
+                                      (c_erin, c_cert, True)):
+            st, _, crl_pem = h3.get(cdp_path(holder.cert) + ".pem")
+            assert st == 200, crl_pem
+            cf = os.path.join(tmp, "crl-%s.pem" % holder.serial)
+            _write(cf, crl_pem)
+            r = run(["openssl", "verify", "-crl_check", "-CAfile", root,
+                     "-CRLfile", cf, holder.cert_file], check=False)
+            o = r.stdout + r.stderr
+            if revoked:
+                assert r.returncode != 0 and b"revoked" in o, o
+            else:
+                assert r.returncode == 0, o
+        # every generation's CRL is audited
+        st, _, ab = h3.request("GET", "/ca/api/audit?limit=1000",
+                               user="admin")
+        details = [e["detail"] for e in json.loads(ab)["events"]
+                   if e["action"] == "crl"]
+        for issuer in (A, B):
+            assert any(d.startswith("previous CA's CRL number")
+                       and ski(issuer).hex() in d for d in details), details
+
+        # --- OCSP for the three generations (openssl ocsp) ----------------
+        for holder, root, want in (
+                (a_bob, roll.old_cert, ocsp.OCSPCertStatus.REVOKED),
+                (a_dave, roll.old_cert, ocsp.OCSPCertStatus.GOOD),
+                (b_carol, roll.new_cert, ocsp.OCSPCertStatus.REVOKED),
+                (b_frank, roll.new_cert, ocsp.OCSPCertStatus.GOOD),
+                (c_erin, c_cert, ocsp.OCSPCertStatus.REVOKED)):
+            issuer = load(root)
+            resp = ocsp_ask(h3, holder.cert, issuer)
+            assert resp.response_status == \
+                ocsp.OCSPResponseStatus.SUCCESSFUL, resp.response_status
+            assert resp.certificate_status == want, holder.serial
+            rf = os.path.join(tmp, "ocsp-%s.der" % holder.serial)
+            _write(rf, resp_der(h3, holder.cert, issuer))
+            r = run(["openssl", "ocsp", "-respin", rf, "-issuer", root,
+                     "-CAfile", root, "-cert", holder.cert_file],
+                    check=False)
+            o = (r.stdout + r.stderr).decode()
+            assert r.returncode == 0 and "Response verify OK" in o, o
+        # one request naming all three generations
+        mixed_ocsp(h3, roll, tmp, [(a_dave.cert, roll.old_cert, "good"),
+                                   (b_carol.cert, roll.new_cert, "revoked"),
+                                   (c_erin.cert, c_cert, "revoked")])
+        h3.stop()
+        assert_no_crash(h3)
+    finally:
+        h1.cleanup()
+        for h in (h2, h3):
+            if h:
+                h.cleanup()

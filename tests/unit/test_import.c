@@ -251,6 +251,17 @@ static void test_apply(apr_pool_t *p)
     apr_array_header_t *rows = NULL;
     int v;
 
+    ca_audit_t audit;
+
+    memset(&audit, 0, sizeof(audit));
+    audit.at = 1;
+    audit.actor = "tester";
+    audit.auth = "cli";
+    audit.client = "unit";
+    audit.action = "import";
+    audit.serial = "";
+    audit.outcome = "ok";
+    o.audit = &audit;
     o.crlnumber_file = apr_pstrcat(p, f->dir, "/crlnumber", NULL);
     put(o.crlnumber_file, "1F\n");
     put(f->index, "V\t361231000000Z\t\t1A\tunknown\t/CN=u1\n");
@@ -266,16 +277,30 @@ static void test_apply(apr_pool_t *p)
     ca_store_crl_head(st, p, &n, &tu, &nu);
     UT_CHECK(n == 0);
 
+    /* a dry run records nothing */
+    UT_CHECK(ca_store_audit_list(st, p, NULL, 10, 0, &rows) == APR_SUCCESS
+             && rows->nelts == 0);
+
     UT_CHECK(ca_import_apply(p, st, &o, im, 0, &res, &err) == APR_SUCCESS);
     UT_CHECK(res.added == 1 && res.unchanged == 0);
     ca_store_crl_head(st, p, &n, &tu, &nu);
     UT_CHECK(n == 0x1E && nu == 0);
+    /* the audit record, with the counts, in the same transaction */
+    UT_CHECK(ca_store_audit_list(st, p, NULL, 10, 0, &rows) == APR_SUCCESS
+             && rows->nelts == 1
+             && has(APR_ARRAY_IDX(rows, 0, ca_audit_t *)->detail,
+                    "index.txt: 1 added, 0 revoked, 0 unchanged")
+             && !strcmp(APR_ARRAY_IDX(rows, 0, ca_audit_t *)->actor,
+                        "tester"));
     UT_CHECK(ca_store_cert_get(st, p, "1A", &row) == APR_SUCCESS);
     UT_CHECK(!strcmp(row->owner, "u1") && !strcmp(row->status, "valid"));
 
     UT_CHECK(ca_import_apply(p, st, &o, im, 0, &res, &err) == APR_SUCCESS);
     UT_CHECK(res.added == 0 && res.unchanged == 1 && res.revoked == 0);
     UT_CHECK(res.crl_number_after == res.crl_number_before);
+    /* nothing changed: no record */
+    UT_CHECK(ca_store_audit_list(st, p, NULL, 10, 0, &rows) == APR_SUCCESS
+             && rows->nelts == 1);
 
     /* revoked since: revoked in the store */
     put(f->index, "R\t361231000000Z\t260301000000Z,keyCompromise\t1A\t"

@@ -433,8 +433,11 @@ static void test_build_full(apr_pool_t *p)
         ACCESS_DESCRIPTION *ad = sk_ACCESS_DESCRIPTION_value(aia, 0);
         int type;
         UT_CHECK(OBJ_obj2nid(ad->method) == NID_ad_ca_issuers);
+        /* the issuer's own generation: cacert/KEYID.crt */
         UT_CHECK(ia5_eq(GENERAL_NAME_get0_value(ad->location, &type),
-                        BASE "/cacert.crt") && type == GEN_URI);
+                        apr_pstrcat(p, BASE "/cacert/",
+                                    ca_cert_key_id(p, ca->cert), ".crt",
+                                    NULL)) && type == GEN_URI);
     }
     AUTHORITY_INFO_ACCESS_free(aia);
 

@@ -563,12 +563,101 @@ static void test_aia_ocsp_url(apr_pool_t *p)
             ocsp = i;
         }
         if (nid == NID_ad_ca_issuers
-            && !strcmp(uri, "https://ca.example/ca/cacert.crt")) {
+            && !strcmp(uri, apr_pstrcat(p, "https://ca.example/ca/cacert/",
+                                        ca_cert_key_id(p, f->ca->cert),
+                                        ".crt", NULL))) {
             issuers = i;
         }
     }
     UT_CHECK(ocsp >= 0 && issuers >= 0);
     AUTHORITY_INFO_ACCESS_free(aia);
+}
+
+/* CertIDs of two CA generations in one request (a rollover): each is
+ * answered for its own generation, signed for the first's; one CertID of
+ * no generation given refuses the request as before. */
+static void test_mixed_generations(apr_pool_t *p)
+{
+    fixture *f = setup(p, "ec"), *other = setup(p, "ec");
+    const ca_ocsp_t *both[2], *one[1];
+    OCSP_REQUEST *r = OCSP_REQUEST_new();
+    unsigned char *der = NULL, *out = NULL;
+    ca_ocsp_status_t *st = NULL;
+    ca_ocsp_signer_t *signer;
+    ca_ocsp_req_t *req;
+    apr_int64_t now = (apr_int64_t)time(NULL), next = 0;
+    apr_size_t olen = 0;
+    const char *err = NULL;
+    int n;
+
+    apr_pool_cleanup_register(p, r, req_free, apr_pool_cleanup_null);
+    /* f->good (f), other->good (other), f->revoked (f) */
+    OCSP_request_add0_id(r, OCSP_cert_to_id(EVP_sha1(), f->good,
+                                            f->ca->cert));
+    OCSP_request_add0_id(r, OCSP_cert_to_id(EVP_sha1(), other->good,
+                                            other->ca->cert));
+    OCSP_request_add0_id(r, OCSP_cert_to_id(EVP_sha256(), f->revoked,
+                                            f->ca->cert));
+    {
+        unsigned char *tmp = NULL;
+        n = i2d_OCSP_REQUEST(r, &tmp);
+        UT_CHECK(n > 0);
+        der = apr_pmemdup(p, tmp, (apr_size_t)(n > 0 ? n : 0));
+        OPENSSL_free(tmp);
+    }
+    both[0] = f->oc;
+    both[1] = other->oc;
+    req = ca_ocsp_parse_gens(p, both, 2, der, (apr_size_t)n);
+    UT_CHECK_MSG(req->status == OCSP_RESPONSE_STATUS_SUCCESSFUL, "%s",
+                 req->detail ? req->detail : "");
+    UT_CHECK(req->mixed && req->gen == 0 && !req->cacheable);
+    UT_CHECK(req->gens[0] == 0 && req->gens[1] == 1 && req->gens[2] == 0);
+    UT_CHECK(!strcmp(req->issuer_kids[1], ca_cert_key_id(p,
+                                                         other->ca->cert)));
+    UT_CHECK(!strcmp(req->issuer_kid, ca_cert_key_id(p, f->ca->cert)));
+    /* the lookup asks each CertID's own generation: other->good is not
+     * in f's store (unknown), f->revoked is revoked */
+    UT_CHECK(ca_ocsp_lookup(p, f->st, req, now, &st) == APR_SUCCESS);
+    UT_CHECK(st[0].status == V_OCSP_CERTSTATUS_GOOD);
+    UT_CHECK(st[1].status == V_OCSP_CERTSTATUS_UNKNOWN);
+    UT_CHECK(st[2].status == V_OCSP_CERTSTATUS_REVOKED);
+    /* one response, a SingleResponse for each CertID (RFC 6960
+     * 4.2.2.3), signed by the first CertID's CA */
+    signer = ca_ocsp_signer_ca(p, f->ca);
+    UT_CHECK(ca_ocsp_respond(p, req, st, signer, now, 3600, &out, &olen,
+                             &next, &err) == APR_SUCCESS);
+    {
+        const unsigned char *q = out;
+        OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &q, (long)olen);
+        OCSP_BASICRESP *bs = resp ? OCSP_response_get1_basic(resp) : NULL;
+        UT_CHECK(bs && OCSP_resp_count(bs) == 3);
+        STACK_OF(X509) *signers = sk_X509_new_null();
+        X509_STORE *store = X509_STORE_new();
+        sk_X509_push(signers, f->ca->cert);
+        /* the signature (the signer trusted as given: OCSP_TRUSTOTHER) */
+        UT_CHECK(bs && OCSP_basic_verify(bs, signers, store,
+                                         OCSP_TRUSTOTHER) == 1);
+        /* and OpenSSL's issuer rule: mixed CertIDs are not accepted for
+         * the CA alone, whose root is not explicitly trusted for OCSP
+         * signing (ocsp_check_ids, then X509_check_trust) */
+        X509_STORE_add_cert(store, f->ca->cert);
+        UT_CHECK(bs && OCSP_basic_verify(bs, signers, store, 0) != 1);
+        X509_STORE_free(store);
+        sk_X509_free(signers);
+        OCSP_BASICRESP_free(bs);
+        OCSP_RESPONSE_free(resp);
+        ERR_clear_error();
+    }
+    /* only f's generation known: the other's CertID refuses it */
+    one[0] = f->oc;
+    req = ca_ocsp_parse_gens(p, one, 1, der, (apr_size_t)n);
+    UT_CHECK(req->status == OCSP_RESPONSE_STATUS_UNAUTHORIZED);
+    /* the other generation first: it signs */
+    both[0] = other->oc;
+    both[1] = f->oc;
+    req = ca_ocsp_parse_gens(p, both, 2, der, (apr_size_t)n);
+    UT_CHECK(req->status == OCSP_RESPONSE_STATUS_SUCCESSFUL
+             && req->gen == 1 && req->gens[1] == 0 && req->mixed);
 }
 
 int main(void)
@@ -581,5 +670,6 @@ int main(void)
     UT_RUN(test_ca_signer);
     UT_RUN(test_refused);
     UT_RUN(test_aia_ocsp_url);
+    UT_RUN(test_mixed_generations);
     return ut_finish();
 }

@@ -328,6 +328,21 @@ static void test_pg_roundtrip(apr_pool_t *p)
         UT_CHECK(ca_store_pending_list(s, p, "approved", 10, 0, &rows)
                  == APR_SUCCESS && rows->nelts == 1);
     }
+    {
+        /* a CA rolled over twice: the CRLs of two previous generations,
+         * their key identifiers listed (more than VARCHAR(64) holds) */
+        const char *kids = "1111111111111111111111111111111111111111 "
+                           "2222222222222222222222222222222222222222";
+        const char *got_kids = NULL, *got_ders = NULL;
+        apr_int64_t num = 0, tu = 0, nu = 0;
+        UT_CHECK(ca_store_crl_head(s, p, &num, &tu, &nu) == APR_SUCCESS);
+        UT_CHECK_MSG(ca_store_crl_put(s, p, num, num + 1, 10, 20, "AAAA",
+                                      kids, "QUFB QkJC") == APR_SUCCESS,
+                     "%s", ca_store_last_error(s));
+        UT_CHECK(ca_store_crl_prev(s, p, &num, &tu, &nu, &got_kids,
+                                   &got_ders) == APR_SUCCESS
+                 && streq(got_kids, kids) && streq(got_ders, "QUFB QkJC"));
+    }
 }
 
 /* PostgreSQL fails every statement after an error until the transaction
@@ -356,6 +371,10 @@ static void test_pg_transactions(apr_pool_t *p)
     bad = mkrow(p, "A3", "al", 5);
     bad->subject = NULL;
     UT_CHECK(ca_store_cert_insert(s, p, bad) == CA_EDB);
+    /* the INSERT's own reason, not that of a statement run after it in
+     * the aborted transaction ("current transaction is aborted") */
+    UT_CHECK(strstr(ca_store_last_error(s), "subject") != NULL);
+    UT_CHECK(!strstr(ca_store_last_error(s), "transaction is aborted"));
     UT_CHECK(ca_store_txn_end(s, p, 1) == CA_EDB);
     UT_CHECK(ca_store_cert_get(s, p, "A2", &out) == CA_ENOTFOUND);
     /* rolled back on request */
