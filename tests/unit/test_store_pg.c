@@ -341,7 +341,7 @@ static void test_pg_roundtrip(apr_pool_t *p)
                      "%s", ca_store_last_error(s));
         UT_CHECK(ca_store_crl_prev(s, p, &num, &tu, &nu, &got_kids,
                                    &got_ders) == APR_SUCCESS
-                 && streq(got_kids, kids) && streq(got_ders, "QUFB QkJC"));
+                 && ut_streq(got_kids, kids) && ut_streq(got_ders, "QUFB QkJC"));
     }
 }
 
