@@ -342,8 +342,12 @@ apr_status_t ca_ocsp_lookup(apr_pool_t *p, ca_store_t *store,
         if (row && (req->issuer_kids ? req->issuer_kids[i]
                                      : req->issuer_kid)) {
             /* a certificate of another CA generation (serials are unique
-             * across them) than the CertID names: unknown */
-            const char *kid = ca_pem_issuer_key_id(p, row->cert_pem);
+             * across them) than the CertID names: unknown.  The stored
+             * issuer (ISSUER_MIGRATION) spares decoding the certificate on
+             * every request; a row without one is decoded. */
+            const char *kid = row->issuer_kid && *row->issuer_kid
+                              ? row->issuer_kid
+                              : ca_pem_issuer_key_id(p, row->cert_pem);
             if (*kid && strcmp(kid, req->issuer_kids ? req->issuer_kids[i]
                                                      : req->issuer_kid)) {
                 row = NULL;

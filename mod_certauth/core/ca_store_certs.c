@@ -20,12 +20,12 @@ const ca_st_stmt_def ca_st_stmts_certs[] = {
      "(%s, %s, %s, %s, %lld, %lld, %lld, %s, %lld, %d, %s, %lld, %s, %s) "
      "ON CONFLICT (serial) DO NOTHING"},
     {"certauth_cert_get",
-     "SELECT " CERT_COLS " FROM certauth_certs WHERE serial = %s"},
+     "SELECT " CERT_SEL_COLS " FROM certauth_certs WHERE serial = %s"},
     {"certauth_cert_list_owner",
-     "SELECT " CERT_COLS " FROM certauth_certs WHERE owner = %s "
+     "SELECT " CERT_SEL_COLS " FROM certauth_certs WHERE owner = %s "
      "ORDER BY issued_at DESC, serial LIMIT %d OFFSET %d"},
     {"certauth_cert_list_all",
-     "SELECT " CERT_COLS " FROM certauth_certs "
+     "SELECT " CERT_SEL_COLS " FROM certauth_certs "
      "ORDER BY issued_at DESC, serial LIMIT %d OFFSET %d"},
     {"certauth_cert_count", "SELECT COUNT(*) FROM certauth_certs"},
     {"certauth_cert_set_status",
@@ -33,7 +33,7 @@ const ca_st_stmt_def ca_st_stmts_certs[] = {
      "reason = %d, invalidity_at = %lld, replaced_by = %s "
      "WHERE serial = %s AND status = %s"},
     {"certauth_cert_search",
-     "SELECT " CERT_COLS " FROM certauth_certs "
+     "SELECT " CERT_SEL_COLS " FROM certauth_certs "
      "WHERE (%s = '' OR owner = %s) AND (%s = '' OR status = %s) "
      "AND (%s = '' OR subject LIKE %s ESCAPE '!') "
      "AND not_after <= %lld AND not_after > %lld "
@@ -56,7 +56,7 @@ const ca_st_stmt_def ca_st_stmts_certs[] = {
 };
 
 
-/* A ca_cert_row_t * of a CERT_COLS row (ca_st_fill_fn). */
+/* A ca_cert_row_t * of a CERT_SEL_COLS row (ca_st_fill_fn). */
 static void row_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *r,
                    void *elt, void *baton)
 {
@@ -75,6 +75,7 @@ static void row_of(ca_store_t *s, apr_pool_t *p, apr_dbd_row_t *r,
     c->cert_pem = ca_st_col(s, p, r, 10);
     c->invalidity_at = ca_st_col_i64(s, r, 11);
     c->replaced_by = ca_st_col(s, p, r, 12);
+    c->issuer_kid = ca_st_col(s, p, r, 13);
     (void)baton;
     *(ca_cert_row_t **)elt = c;
 }

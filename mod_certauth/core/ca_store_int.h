@@ -95,6 +95,8 @@ extern const ca_st_stmt_def ca_st_stmts_acme[];
 #define CERT_COLS "serial, subject, owner, profile, not_before, not_after, " \
                   "issued_at, status, revoked_at, reason, cert_pem, " \
                   "invalidity_at, replaced_by"
+/* what the look-ups read: CERT_COLS and the issuing CA's key identifier */
+#define CERT_SEL_COLS CERT_COLS ", issuer_kid"
 #define PENDING_COLS "id, csr_hash, owner, profile, subject, csr_pem, " \
                      "status, created_at, decided_by, decided_at, serial"
 #define AUDIT_COLS "id, at, actor, auth, client, action, serial, outcome, " \

@@ -134,6 +134,8 @@ def serving(ca, **kw):
 class TestCA:
     """A CA made by certauth-admin, and a server certificate it signed."""
 
+    __test__ = False            # a fixture's class, not tests for pytest
+
     def __init__(self, root, key_type="ec"):
         self.dir = os.path.join(root, "ca")
         run([ADMIN, "init", "--dir", self.dir, "--key-type", key_type,

@@ -17,6 +17,7 @@
 #include <openssl/x509v3.h>
 
 #include "unit.h"
+#include "rawdb.h"
 #include "ca_ca.h"
 #include "ca_crl.h"
 #include "ca_issue.h"
@@ -30,6 +31,7 @@ typedef struct fixture {
     ca_ocsp_t *oc;
     X509 *good, *revoked, *grace, *after, *never;
     apr_int64_t t0;              /* the times stored are relative to it */
+    const char *db;              /* the SQLite file                       */
 } fixture;
 
 static ca_t *make_ca(apr_pool_t *p, const char *dir, const char *kt,
@@ -103,8 +105,8 @@ static fixture *setup(apr_pool_t *p, const char *kt)
 
     f->t0 = now;
     f->ca = make_ca(p, dir, kt, "CN=OCSP Test CA,O=Example");
-    if (ca_store_open(&f->st, p, "sqlite3",
-                      apr_pstrcat(p, dir, "/db.sqlite", NULL), &err)
+    f->db = apr_pstrcat(p, dir, "/db.sqlite", NULL);
+    if (ca_store_open(&f->st, p, "sqlite3", f->db, &err)
             != APR_SUCCESS
         || ca_store_migrate(f->st, p, &version, &err) != APR_SUCCESS
         || ca_ocsp_init(&f->oc, p, f->ca) != APR_SUCCESS) {
@@ -573,6 +575,47 @@ static void test_aia_ocsp_url(apr_pool_t *p)
     AUTHORITY_INFO_ACCESS_free(aia);
 }
 
+
+/* The lookup takes the issuing CA from the stored row (issuer_kid), not
+ * by decoding each certificate per request; a row without one is
+ * decoded. */
+static void test_lookup_stored_issuer(apr_pool_t *p)
+{
+    fixture *f = setup(p, "ec");
+    raw_t *raw = raw_open(p, f->db);
+    X509 *certs[2] = {f->good, NULL};
+    ca_cert_row_t *row = NULL;
+    ca_ocsp_status_t *st = NULL;
+    ca_ocsp_req_t *req;
+    apr_size_t len = 0;
+    apr_int64_t now = (apr_int64_t)time(NULL);
+    const unsigned char *der = make_req(p, f->ca, EVP_sha256(), certs, 0,
+                                        &len);
+    const char *where = apr_psprintf(p, " WHERE serial = '%s'",
+                                     ser(p, f->good));
+
+    UT_CHECK(ca_store_cert_get(f->st, p, ser(p, f->good), &row)
+             == APR_SUCCESS);
+    UT_CHECK(row && row->issuer_kid
+             && !strcmp(row->issuer_kid, ca_cert_key_id(p, f->ca->cert)));
+    req = ca_ocsp_parse(p, f->oc, der, len);
+    UT_CHECK(req->status == OCSP_RESPONSE_STATUS_SUCCESSFUL);
+    UT_CHECK(ca_ocsp_lookup(p, f->st, req, now, &st) == APR_SUCCESS);
+    UT_CHECK(st[0].status == V_OCSP_CERTSTATUS_GOOD);
+    /* another issuer stored: the row is taken at its word (unknown) */
+    UT_CHECK(raw_query(raw, apr_pstrcat(p, "UPDATE certauth_certs SET "
+                                        "issuer_kid = '00FF'", where,
+                                        NULL)) == 1);
+    UT_CHECK(ca_ocsp_lookup(p, f->st, req, now, &st) == APR_SUCCESS);
+    UT_CHECK(st[0].status == V_OCSP_CERTSTATUS_UNKNOWN);
+    /* none stored: the certificate is decoded */
+    UT_CHECK(raw_query(raw, apr_pstrcat(p, "UPDATE certauth_certs SET "
+                                        "issuer_kid = ''", where,
+                                        NULL)) == 1);
+    UT_CHECK(ca_ocsp_lookup(p, f->st, req, now, &st) == APR_SUCCESS);
+    UT_CHECK(st[0].status == V_OCSP_CERTSTATUS_GOOD);
+}
+
 /* CertIDs of two CA generations in one request (a rollover): each is
  * answered for its own generation, signed for the first's; one CertID of
  * no generation given refuses the request as before. */
@@ -671,5 +714,6 @@ int main(void)
     UT_RUN(test_refused);
     UT_RUN(test_aia_ocsp_url);
     UT_RUN(test_mixed_generations);
+    UT_RUN(test_lookup_stored_issuer);
     return ut_finish();
 }
