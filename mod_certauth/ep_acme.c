@@ -1135,9 +1135,7 @@ static int finalize(acme_req *a, const char *id)
     ireq.pubkey = ca_csr_pubkey(r->pool, req);
     ireq.spki = X509_REQ_get_X509_PUBKEY(req);
     ireq.owner = a->acct->owner;
-    ireq.base_url = a->sc->base_url;
-    ireq.ocsp_url = a->sc->ocsp_url && *a->sc->ocsp_url ? a->sc->ocsp_url
-                                                        : NULL;
+    certauth_issue_urls(&ireq, a->sc);
     rv = ca_issue(r->pool, a->sc->ca, a->st, &ireq, &cert, &row, &err);
     if (rv != APR_SUCCESS) {
         int code = certauth_status_of(rv);

@@ -70,10 +70,9 @@ int certauth_enroll(request_rec *r, certauth_req *q)
     ireq.pubkey = ca_csr_pubkey(r->pool, req);
     ireq.spki = X509_REQ_get_X509_PUBKEY(req);
     ireq.owner = r->user;
-    ireq.base_url = sc->base_url;
+    certauth_issue_urls(&ireq, sc);
     /* the record is committed with the certificate (one commit) */
     ireq.audit = certauth_audit_new(r, &q->who, "enroll", "", "ok", NULL);
-    ireq.ocsp_url = sc->ocsp_url && *sc->ocsp_url ? sc->ocsp_url : NULL;
     rv = ca_issue(r->pool, sc->ca, st, &ireq, &cert, &row, &err);
     if (rv != APR_SUCCESS) {
         int code = certauth_status_of(rv);

@@ -147,7 +147,7 @@ static int issue(request_rec *r, ca_store_t *st, const certauth_who *who,
     if (!renewing) {
         ireq.owner = certauth_who_owner(who);
     }
-    ireq.base_url = sc->base_url;
+    certauth_issue_urls(&ireq, sc);
     {
         const char *pname = profile->name ? profile->name : "default";
         ireq.audit = certauth_audit_new(
@@ -159,7 +159,6 @@ static int issue(request_rec *r, ca_store_t *st, const certauth_who *who,
                                "certificate %s", pname, who->cert->serial)
                 : apr_psprintf(r->pool, "profile %s", pname));
     }
-    ireq.ocsp_url = sc->ocsp_url && *sc->ocsp_url ? sc->ocsp_url : NULL;
     rv = ca_issue(r->pool, sc->ca, st, &ireq, cert, &row, &err);
     if (rv == APR_SUCCESS && !renewing && !who->user && who->cert) {
         /* issued on the strength of a certificate alone: remember which,

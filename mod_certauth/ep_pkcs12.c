@@ -127,8 +127,7 @@ int certauth_pkcs12(request_rec *r, certauth_req *q)
     ireq.sans = sans;
     ireq.pubkey = key;
     ireq.owner = r->user;
-    ireq.base_url = sc->base_url;
-    ireq.ocsp_url = sc->ocsp_url && *sc->ocsp_url ? sc->ocsp_url : NULL;
+    certauth_issue_urls(&ireq, sc);
     rv = ca_issue(r->pool, sc->ca, st, &ireq, &cert, &row, &err);
     if (rv != APR_SUCCESS) {
         int code = certauth_status_of(rv);

@@ -88,8 +88,7 @@ int certauth_renew(request_rec *r, certauth_req *q)
     ireq.subject = X509_get_subject_name(old);
     ireq.sans = apr_array_make(r->pool, 2, sizeof(const char *));
     ca_cert_sans(r->pool, old, ireq.sans);
-    ireq.base_url = sc->base_url;
-    ireq.ocsp_url = sc->ocsp_url && *sc->ocsp_url ? sc->ocsp_url : NULL;
+    certauth_issue_urls(&ireq, sc);
     ca_lc_renewal_prepare(&ireq, profile, row, now,
                           sc->supersede_grace_secs);
 

@@ -195,6 +195,9 @@ const certauth_prof_conf *certauth_profile_of_cert(request_rec *r,
                                                    const char *name);
 /* The core's view of a profile (allocated from p). */
 ca_profile_t *certauth_profile(apr_pool_t *p, const certauth_prof_conf *pc);
+/* The URLs a certificate issued by this server names: CertAuthBaseURL (CRL,
+ * caIssuers) and CertAuthOCSPURL ("" or unset: none). */
+void certauth_issue_urls(ca_issue_req_t *ireq, const certauth_srv_conf *sc);
 /* The subject and subjectAltNames of a request from the profile and the
  * CSR (csr may be NULL for server-made keys).  0, or an HTTP status with
  * *detail. */

@@ -253,3 +253,9 @@ const certauth_prof_conf *certauth_profile_of_cert(request_rec *r,
     }
     return pc;
 }
+
+void certauth_issue_urls(ca_issue_req_t *ireq, const certauth_srv_conf *sc)
+{
+    ireq->base_url = sc->base_url;
+    ireq->ocsp_url = sc->ocsp_url && *sc->ocsp_url ? sc->ocsp_url : NULL;
+}
