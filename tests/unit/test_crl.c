@@ -35,49 +35,16 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-typedef struct tmpdir_t {
-    const char *dir;
-    const char *files[4];
-} tmpdir_t;
-
-static apr_status_t tmpdir_cleanup(void *data)
-{
-    tmpdir_t *t = data;
-    int i;
-    for (i = 0; i < 4; i++) {
-        if (t->files[i]) {
-            unlink(t->files[i]);
-        }
-    }
-    rmdir(t->dir);
-    return APR_SUCCESS;
-}
-
-static tmpdir_t *tmpdir_make(apr_pool_t *p)
-{
-    tmpdir_t *t = apr_pcalloc(p, sizeof(*t));
-    char *tmpl = apr_pstrdup(p, "/tmp/test_crl.XXXXXX");
-    if (!mkdtemp(tmpl)) {
-        perror("mkdtemp");
-        abort();
-    }
-    t->dir = tmpl;
-    apr_pool_cleanup_register(p, t, tmpdir_cleanup, apr_pool_cleanup_null);
-    return t;
-}
-
 /* A CA made with ca_create into a fresh directory, then ca_load'ed. */
 static ca_t *make_ca(apr_pool_t *p, const char *key_type)
 {
-    tmpdir_t *t = tmpdir_make(p);
+    const char *dir = ut_tmpdir(p);
     ca_init_opts_t opts;
-    const char *cert = apr_pstrcat(p, t->dir, "/cacert.pem", NULL);
-    const char *key = apr_pstrcat(p, t->dir, "/cakey.pem", NULL);
+    const char *cert = apr_pstrcat(p, dir, "/cacert.pem", NULL);
+    const char *key = apr_pstrcat(p, dir, "/cakey.pem", NULL);
     const char *err = NULL;
     ca_t *ca = NULL;
 
-    t->files[0] = cert;
-    t->files[1] = key;
     memset(&opts, 0, sizeof(opts));
     opts.key_type = key_type;
     opts.days = 30;
@@ -348,12 +315,10 @@ static void crl_empty(apr_pool_t *p, const ca_t *ca, int cli_check)
 
     if (cli_check) {
         /* as the openssl command shows it */
-        tmpdir_t *t = tmpdir_make(p);
-        const char *file = apr_pstrcat(p, t->dir, "/crl.der", NULL);
+        const char *file = apr_pstrcat(p, ut_tmpdir(p), "/crl.der", NULL);
         char line[512];
         FILE *f;
         int seen = 0, rc;
-        t->files[0] = file;
         UT_CHECK(ca_file_write_atomic(p, file, der, len, 0644)
                  == APR_SUCCESS);
         f = popen(apr_pstrcat(p, "openssl crl -inform DER -noout -text -in ",

@@ -21,16 +21,6 @@
 #include "ca_store.h"
 #include "ca_util.h"
 
-static const char *mktmp(apr_pool_t *p)
-{
-    char *d = apr_pstrdup(p, "/tmp/test_import.XXXXXX");
-    if (!mkdtemp(d)) {
-        perror("mkdtemp");
-        abort();
-    }
-    return d;
-}
-
 static void put(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -71,7 +61,7 @@ static fixture_t *fixture(apr_pool_t *p)
     BIGNUM *bn = NULL;
     FILE *fp;
 
-    f->dir = mktmp(p);
+    f->dir = ut_tmpdir(p);
     f->certs = apr_pstrcat(p, f->dir, "/newcerts", NULL);
     f->index = apr_pstrcat(p, f->dir, "/index.txt", NULL);
     mkdir(f->certs, 0700);

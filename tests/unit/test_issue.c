@@ -884,43 +884,13 @@ static void test_bad_eku_in_profile(apr_pool_t *p)
 /* Issuing into a store                                                */
 /* ------------------------------------------------------------------ */
 
-static const char *temp_db(apr_pool_t *p)
-{
-    char *dir = apr_pstrdup(p, "/tmp/certauth-test-issue-XXXXXX");
-    if (!mkdtemp(dir)) {
-        abort();
-    }
-    return apr_pstrcat(p, dir, "/certauth.db", NULL);
-}
-
-/* Removes the database, its WAL files and the temporary directory. */
-static apr_status_t rm_dir(void *data)
-{
-    const char *db = data;
-    static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
-    char path[600], dir[512];
-    apr_size_t i, n = strlen(db) - strlen("/certauth.db");
-
-    for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
-        snprintf(path, sizeof(path), "%s%s", db, suffix[i]);
-        unlink(path);
-    }
-    memcpy(dir, db, n);
-    dir[n] = '\0';
-    if (rmdir(dir) != 0) {
-        fprintf(stderr, "cannot remove %s\n", dir);
-    }
-    return APR_SUCCESS;
-}
-
 static ca_store_t *open_store(apr_pool_t *p, const char **path)
 {
     ca_store_t *s = NULL;
     const char *err = NULL;
     int version = 0;
 
-    *path = temp_db(p);
-    apr_pool_cleanup_register(p, *path, rm_dir, apr_pool_cleanup_null);
+    *path = ut_tmpdb(p);
     if (ca_store_open(&s, p, "sqlite3", *path, &err) != APR_SUCCESS
         || ca_store_migrate(s, p, &version, &err) != APR_SUCCESS) {
         fprintf(stderr, "  store: %s\n", err ? err : "?");

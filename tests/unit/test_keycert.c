@@ -237,12 +237,6 @@ static void test_csr(apr_pool_t *p)
 
 /* ------------------------------------------------------------------ files */
 
-static const char *tmpdir(apr_pool_t *p)
-{
-    char *d = apr_pstrdup(p, "/tmp/kc-unit-XXXXXX");
-    return mkdtemp(d);
-}
-
 static int entries(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -284,7 +278,7 @@ static void rmrf(apr_pool_t *p, const char *dir)
 
 static void test_files(apr_pool_t *p)
 {
-    const char *dir = tmpdir(p), *f, *err = NULL, *s;
+    const char *dir = ut_tmpdir(p), *f, *err = NULL, *s;
     struct stat st;
     kc_out_t *o = NULL;
     apr_pool_t *sub;
@@ -393,7 +387,7 @@ static int child_lock(const char *path, long holder)
 
 static void test_lock(apr_pool_t *p)
 {
-    const char *dir = tmpdir(p), *f, *link, *lockf, *err = NULL;
+    const char *dir = ut_tmpdir(p), *f, *link, *lockf, *err = NULL;
     apr_pool_t *sub;
     struct stat st;
 

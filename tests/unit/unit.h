@@ -36,6 +36,7 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <apr_file_io.h>
 #include <apr_general.h>
 #include <apr_pools.h>
 #include <apr_strings.h>
@@ -97,9 +98,18 @@ static inline apr_status_t ut_tmpdir_cleanup(void *d)
     return APR_SUCCESS;
 }
 
+/* A fresh directory below $TMPDIR (apr_temp_dir_get), removed with p; the
+ * one temporary-directory maker of the unit tests.  The six X are
+ * mkdtemp's template. */
 static inline const char *ut_tmpdir(apr_pool_t *p)
 {
-    char *d = apr_pstrdup(p, "/tmp/certauth-ut.XXXXXX");
+    const char *base = NULL;
+    char *d;
+
+    if (apr_temp_dir_get(&base, p) != APR_SUCCESS) {
+        base = "/tmp";
+    }
+    d = apr_pstrcat(p, base, "/certauth-ut.XXXXXX", NULL);
     if (!mkdtemp(d)) {
         perror("mkdtemp");
         abort();
