@@ -301,6 +301,7 @@ static const char *check_entry(apr_pool_t *p, apr_pool_t *sp,
     e->row.not_after = na;
     e->row.issued_at = e->row.not_before;
     e->row.cert_pem = ca_x509_pem(p, x);
+    e->row.issuer_kid = ca_cert_issuer_key_id(p, x);
     e->row.replaced_by = "";
     return NULL;
 }

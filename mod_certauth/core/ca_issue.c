@@ -1060,6 +1060,7 @@ apr_status_t ca_issue(apr_pool_t *p, const ca_t *ca, ca_store_t *store,
         r->revoked_at = 0;
         r->reason = -1;
         r->cert_pem = ca_x509_pem(p, x);
+        r->issuer_kid = ca_cert_issuer_key_id(p, x);
         if (!r->serial || !r->subject || !r->cert_pem) {
             *err = "cannot encode the certificate";
             return CA_ECRYPTO;

@@ -38,8 +38,9 @@ typedef struct ca_cert_row_t {
     const char *cert_pem;   /* the certificate, PEM                          */
     apr_int64_t invalidity_at; /* invalidityDate, 0 when none                */
     const char *replaced_by;   /* serial of the renewal, "" when none        */
-    const char *issuer_kid;    /* key identifier of the issuing CA (read;
-                                  written from cert_pem), "" when unknown   */
+    const char *issuer_kid;    /* key identifier of the issuing CA; NULL
+                                  on insert: taken from cert_pem; ""
+                                  when unknown                              */
 } ca_cert_row_t;
 
 typedef struct ca_audit_t {

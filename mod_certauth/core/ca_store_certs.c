@@ -123,7 +123,8 @@ apr_status_t ca_store_cert_insert(ca_store_t *s, apr_pool_t *p,
     args[11] = ca_st_i64(p, c->invalidity_at);
     args[12] = c->replaced_by ? c->replaced_by : "";
     /* its issuer, which CRL lists it (ISSUER_MIGRATION) */
-    args[13] = ca_pem_issuer_key_id(p, c->cert_pem);
+    args[13] = c->issuer_kid ? c->issuer_kid
+                             : ca_pem_issuer_key_id(p, c->cert_pem);
     rc = ca_st_write(s, p, &nrows, stmt, 14, args);
     if (rc == 0 && nrows == 1) {
         return APR_SUCCESS;
