@@ -63,7 +63,7 @@ const char *ca_secret_get(apr_pool_t *p, const char *source,
     else if (!strncmp(source, "exec:", 5)) {
         int fds[2];
         pid_t pid;
-        int status = 0;
+        int status = 0, late = 0;
 
         if (pipe2(fds, O_CLOEXEC) != 0) {
             *err = apr_psprintf(p, "pass phrase program: %s", strerror(errno));
@@ -84,7 +84,15 @@ const char *ca_secret_get(apr_pool_t *p, const char *source,
             _exit(127);
         }
         close(fds[1]);
-        ca_child_collect(fds[0], pid, buf, sizeof(buf), &status);
+        ca_child_collect(fds[0], pid, buf, sizeof(buf), CA_CHILD_SECS,
+                         &status, &late);
+        if (late) {
+            OPENSSL_cleanse(buf, sizeof(buf));
+            *err = apr_psprintf(p, "pass phrase program %s gave no answer "
+                                "within %d s (killed)", source + 5,
+                                CA_CHILD_SECS);
+            return NULL;
+        }
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
             OPENSSL_cleanse(buf, sizeof(buf));
             *err = apr_psprintf(p, "pass phrase program %s failed (exit "

@@ -193,7 +193,7 @@ apr_status_t ca_pkcs11_load_key(apr_pool_t *p, const char *uri,
 apr_status_t ca_pkcs11_probe(apr_pool_t *p, const char *uri, const char *pin,
                              X509 *cert, const char **err)
 {
-    int fds[2], status = 0;
+    int fds[2], status = 0, late = 0;
     char buf[1024];
     apr_size_t total;
     pid_t pid;
@@ -243,7 +243,14 @@ apr_status_t ca_pkcs11_probe(apr_pool_t *p, const char *uri, const char *pin,
         _exit(reason ? 1 : 0);
     }
     close(fds[1]);
-    total = ca_child_collect(fds[0], pid, buf, sizeof(buf), &status);
+    total = ca_child_collect(fds[0], pid, buf, sizeof(buf), CA_CHILD_SECS,
+                             &status, &late);
+    if (late) {
+        *err = apr_psprintf(p, "the token probe gave no answer within %d s "
+                            "(killed): is the token or its module hanging?",
+                            CA_CHILD_SECS);
+        return CA_ECONFIG;
+    }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         return APR_SUCCESS;
     }

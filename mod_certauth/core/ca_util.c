@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -553,17 +555,38 @@ const char *ca_utf8_clean(apr_pool_t *p, const char *s)
 }
 
 apr_size_t ca_child_collect(int fd, int pid, char *buf, apr_size_t size,
-                            int *status)
+                            int secs, int *status, int *timed_out)
 {
+    apr_time_t deadline = apr_time_now() + apr_time_from_sec(secs);
     apr_size_t total = 0;
     ssize_t n;
 
-    while (total + 1 < size
-           && (n = read(fd, buf + total, size - 1 - total)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
+    *timed_out = 0;
+    while (total + 1 < size) {
+        apr_interval_time_t left = deadline - apr_time_now();
+        struct pollfd pfd;
+        int rc;
+
+        pfd.fd = fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        if (left <= 0) {
+            *timed_out = 1;
+            break;
+        }
+        rc = poll(&pfd, 1, (int)((left + 999) / 1000));
+        if (rc < 0 && errno == EINTR) {
+            continue;
+        }
+        if (rc <= 0) {
+            *timed_out = rc == 0;
+            break;
+        }
+        n = read(fd, buf + total, size - 1 - total);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
             break;
         }
         total += (apr_size_t)n;
@@ -573,7 +596,20 @@ apr_size_t ca_child_collect(int fd, int pid, char *buf, apr_size_t size,
     }
     close(fd);
     *status = 0;
-    while (waitpid((pid_t)pid, status, 0) < 0 && errno == EINTR) {
+    /* the output is read: the child has what is left of the bound to exit */
+    for (;;) {
+        pid_t w = waitpid((pid_t)pid, status, WNOHANG);
+        if (w == (pid_t)pid || (w < 0 && errno != EINTR)) {
+            break;
+        }
+        if (*timed_out || apr_time_now() >= deadline) {
+            *timed_out = 1;
+            kill((pid_t)pid, SIGKILL);
+            while (waitpid((pid_t)pid, status, 0) < 0 && errno == EINTR) {
+            }
+            break;
+        }
+        apr_sleep(apr_time_from_msec(10));
     }
     return total;
 }

@@ -94,8 +94,10 @@ apr_size_t ca_utf8_char_len(const unsigned char *s);
 /* A child's answer: read fd until end of file or until buf (size octets,
  * NUL-terminated) is full, close fd, then wait for child pid (its waitpid
  * status in *status).  Returns the octets read.  For start-up programs
- * (pass phrase programs, the token probe). */
+ * (pass phrase programs, the token probe).  Bounded: a child that has not
+ * finished within secs seconds is killed (SIGKILL) and *timed_out set. */
+#define CA_CHILD_SECS 60
 apr_size_t ca_child_collect(int fd, int pid, char *buf, apr_size_t size,
-                            int *status);
+                            int secs, int *status, int *timed_out);
 
 #endif

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <apr_strings.h>
@@ -1326,6 +1327,48 @@ static void test_printable(apr_pool_t *p)
     UT_CHECK(ut_streq(ca_printable(p, "0123", 4), "0123"));
 }
 
+
+/* A start-up child's answer is read and the child reaped; one that hangs
+ * is killed at the bound instead of stopping start-up. */
+static void test_child_collect(apr_pool_t *p)
+{
+    char buf[64];
+    int fds[2], status = -1, late = -1;
+    pid_t pid;
+    apr_time_t t0;
+    apr_size_t n;
+
+    (void)p;
+    UT_CHECK(pipe(fds) == 0);
+    if ((pid = fork()) == 0) {
+        close(fds[0]);
+        if (write(fds[1], "answer\n", 7) != 7) {
+            _exit(2);
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    n = ca_child_collect(fds[0], (int)pid, buf, sizeof(buf), 10, &status,
+                         &late);
+    UT_CHECK(n == 7 && !strcmp(buf, "answer\n"));
+    UT_CHECK(!late && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    UT_CHECK(pipe(fds) == 0);
+    if ((pid = fork()) == 0) {
+        close(fds[0]);
+        sleep(30);              /* holds the pipe open, never answers */
+        _exit(0);
+    }
+    close(fds[1]);
+    t0 = apr_time_now();
+    n = ca_child_collect(fds[0], (int)pid, buf, sizeof(buf), 1, &status,
+                         &late);
+    UT_CHECK(late && n == 0);
+    UT_CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    UT_CHECK(apr_time_now() - t0 < apr_time_from_sec(10));
+    UT_CHECK(waitpid(pid, &status, WNOHANG) < 0);   /* reaped */
+}
+
 int main(void)
 {
     UT_RUN(test_printable);
@@ -1361,5 +1404,6 @@ int main(void)
     UT_RUN(test_file_read_more);
     UT_RUN(test_write_atomic_more);
     UT_RUN(test_write_atomic_fail);
+    UT_RUN(test_child_collect);
     return ut_finish();
 }
