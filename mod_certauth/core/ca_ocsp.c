@@ -622,6 +622,7 @@ apr_status_t ca_ocsp_responder_issue(apr_pool_t *p, const ca_t *ca,
         return CA_ECRYPTO;
     }
     *pem = apr_pstrcat(p, kp, ca_x509_pem(p, x), NULL);
+    ca_pool_wipe(p, (void *)kp, strlen(kp));
     *out = signer_of(p, x, key);
     return APR_SUCCESS;
 }
