@@ -212,11 +212,21 @@ static const ca_st_stmt_def *stmt_def_of(const char *label)
 static int error_kind(ca_store_t *s, int rc, const char *msg)
 {
     if (s->d->sqlite) {
+        /* a statement prepared before another process changed the schema
+         * fails for good on this connection (apr-util prepares once; its
+         * later errors read "not an error"): a new connection serves */
+        if (msg && (strstr(msg, "schema has changed")
+                    || (rc && !strcmp(msg, "not an error")))) {
+            return CA_ERR_BROKEN;
+        }
         switch (rc & 0xff) {
         case SQLITE_BUSY:
         case SQLITE_LOCKED:
             return CA_ERR_BUSY;
         case SQLITE_READONLY:
+        case SQLITE_SCHEMA:     /* apr-util's statements are not prepared
+                                   again after another process changed the
+                                   schema: a new connection prepares them */
         case SQLITE_IOERR:
         case SQLITE_CORRUPT:
         case SQLITE_CANTOPEN:

@@ -394,6 +394,27 @@ def db_files(h):
             if os.path.exists(f)]
 
 
+def test_schema_changed_by_another_process(make_httpd):
+    """Another process changes the schema (an operator's index, a newer
+    certauth-admin): each pooled connection fails at most once and is
+    replaced; no restart.  Before, every later statement of a connection
+    failed ("not an error") until httpd was restarted."""
+    h = server(make_httpd, "event")
+    st, _, body = h.enroll(make_csr())
+    assert st == 201, body
+    parent, kids = h.pid(), set(h.children())
+    harness.run(["sqlite3", h.db, "CREATE TABLE test_operator_change "
+                 "(a INTEGER);"])
+    answers = []
+    for _ in range(30):
+        st, _, body = h.enroll(make_csr())
+        answers.append(st)
+    assert set(answers) <= {201, 503}, answers
+    # the last answers all succeed: every stale connection was replaced
+    assert answers[-10:] == [201] * 10, answers
+    assert h.pid() == parent and kids <= set(h.children())
+
+
 @pytest.mark.parametrize("mpm", MPMS)
 def test_sqlite_read_only_then_writable(make_httpd, mpm):
     """Connections opened while the files were read-only: 503 (at once);
