@@ -1151,8 +1151,15 @@ static int finalize(acme_req *a, const char *id)
         json_decref(e);
         perr = apr_pstrdup(r->pool, es ? es : "");
         free(es);
+        /* the store busy or down (503): the order goes back to what it
+         * was (stored pending, shown ready), so the client's retry can
+         * finalize it; a refusal makes it invalid (final, RFC 8555
+         * 7.1.6) */
         ca_store_acme_order_set(a->st, r->pool, o->id, CA_ACME_PROCESSING,
-                                CA_ACME_INVALID, NULL, perr);
+                                code == HTTP_SERVICE_UNAVAILABLE
+                                    ? CA_ACME_PENDING : CA_ACME_INVALID,
+                                NULL, code == HTTP_SERVICE_UNAVAILABLE
+                                          ? NULL : perr);
         audit(a, a->acct->owner, "acme_issue", NULL, "refused", err);
         if (code >= 500) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, CA_LOGNO(1906)

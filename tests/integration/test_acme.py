@@ -539,6 +539,46 @@ def test_two_front_ends_on_postgresql(ca, http_port, responder):
         pg.cleanup()
 
 
+def test_finalize_retried_after_a_store_failure(h, responder):
+    """A finalize the store cannot complete (503) leaves the order ready,
+    not invalid: the client's retry gets the certificate."""
+    c = Client(h)
+    kid, key = eab(h)
+    c.register(kid, key)
+    st, hd, o = c.order(["localhost"])
+    assert st == 201, o
+    c.order_url = hd["location"]
+    o = c.validate(o, responder)
+    assert o["status"] == "ready", o
+    csr, _ = c.csr(["localhost"])
+
+    def settled():
+        """the order as the server reads it once every pooled connection
+        has seen the schema change (each fails once, 503, and is
+        replaced)"""
+        ok = 0
+        for _ in range(40):
+            st, _, body = c.post(c.order_url, None)
+            ok = ok + 1 if st == 200 else 0
+            if ok == 4:
+                return json.loads(body)
+        raise AssertionError(body)
+
+    run(["sqlite3", h.db, "CREATE TRIGGER test_refuse BEFORE INSERT ON "
+         "certauth_certs BEGIN SELECT RAISE(ABORT, 'refused by the test'); "
+         "END;"])
+    try:
+        assert settled()["status"] == "ready"
+        st, hd, body = c.post(o["finalize"], {"csr": csr})
+        problem(st, hd, body, 503, "serverInternal")
+    finally:
+        run(["sqlite3", h.db, "DROP TRIGGER test_refuse;"])
+    assert settled()["status"] == "ready"
+    st, hd, body = c.post(o["finalize"], {"csr": csr})
+    assert st == 200, body
+    assert json.loads(body)["status"] == "valid", body
+
+
 def test_revoke_by_certificate_key(h, responder):
     c = Client(h)
     c.register(*eab(h))
