@@ -372,12 +372,21 @@ leave:
     return type;
 }
 
-static void run_job(acme_job *j, ca_store_t *st)
+/* The network part of a job (bounded by its own timeouts), done before a
+ * database connection is taken: NULL when valid, else the error type with
+ * *detail. */
+static const char *validate(acme_job *j, const char **detail)
+{
+    return !strcmp(j->type, "tls-alpn-01") ? tlsalpn01(j->pool, j, detail)
+                                           : http01(j->pool, j, detail);
+}
+
+/* The outcome of validate() stored: challenge, authorization (and, when
+ * invalid, the order). */
+static void store_result(acme_job *j, ca_store_t *st, const char *type,
+                         const char *detail)
 {
     apr_pool_t *p = j->pool;
-    const char *detail = NULL;
-    const char *type = !strcmp(j->type, "tls-alpn-01")
-                           ? tlsalpn01(p, j, &detail) : http01(p, j, &detail);
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
     apr_status_t rv;
 
@@ -427,10 +436,14 @@ static void *job_thread(void *data)
 {
     acme_job *j = data;
     void *handle = NULL;
+    const char *detail = NULL;
+    /* the fetch or handshake first: no database connection of this
+     * process's pool is held while it waits on the network */
+    const char *type = validate(j, &detail);
     ca_store_t *st = certauth_store_bg(j->pool, j->s, &handle);
 
     if (st) {
-        run_job(j, st);
+        store_result(j, st, type, detail);
         certauth_store_release(j->s, handle);
     }
     else {
@@ -512,14 +525,20 @@ void certauth_acme_validate(request_rec *r, const certauth_srv_conf *sc,
 int certauth_acme_log_transaction(request_rec *r)
 {
     acme_job *j = ap_get_module_config(r->request_config, &certauth_module);
+    const char *detail = NULL, *type;
     ca_store_t *st;
 
     if (!j) {
         return DECLINED;
     }
     ap_set_module_config(r->request_config, &certauth_module, NULL);
+    type = validate(j, &detail);
+    /* the request's own deadline may have passed while the client's
+     * server was asked: the result gets a bound of its own */
+    certauth_store_deadline(r, apr_time_now()
+                               + certauth_db_timeout(r->server));
     if ((st = certauth_store_quiet(r))) {
-        run_job(j, st);
+        store_result(j, st, type, detail);
     }
     return DECLINED;
 }
